@@ -1,0 +1,88 @@
+#include "worker.h"
+
+#include "errors.h"
+
+namespace routecore_bindings {
+
+void Job::deliver(Napi::Env env) {
+  if (env == nullptr) {
+    // Environment teardown: the references die with it, and deleting them now would touch it.
+    for (auto& r : refs_) r.SuppressDestruct();
+    return;
+  }
+  Napi::HandleScope scope(env);
+  if (error) {
+    deferred_.Reject(makeError(env, error).Value());
+  } else {
+    try {
+      deferred_.Resolve(result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(makeError(env, std::current_exception()).Value());
+    }
+  }
+}
+
+Worker::Worker(Napi::Env env) {
+  tsfn_ = Tsfn::New(env, "routecore-worker", 0, 1, this);
+  tsfn_.Unref(env);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Worker::~Worker() {
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& job : queue_) job->deliver(nullptr);  // never started: release without touching JS
+  queue_.clear();
+  tsfn_.Abort();
+}
+
+void Worker::submit(Napi::Env env, std::unique_ptr<Job> job) {
+  if (pending_++ == 0) tsfn_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void Worker::post(std::unique_ptr<Message> message) {
+  if (tsfn_.BlockingCall(message.get()) == napi_ok) {
+    message.release();
+  } else {
+    message->deliver(nullptr);  // the environment is closing
+  }
+}
+
+void Worker::loop() {
+  for (;;) {
+    std::unique_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;  // queued jobs are dropped with the environment
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      job->execute();
+    } catch (...) {
+      job->error = std::current_exception();
+    }
+    post(std::move(job));
+  }
+}
+
+void Worker::callJs(Napi::Env env, Napi::Function, Worker* self, Message* message) {
+  std::unique_ptr<Message> owned(message);
+  const bool isJob = dynamic_cast<Job*>(message) != nullptr;
+  owned->deliver(env);
+  if (env != nullptr && isJob && self && --self->pending_ == 0) self->tsfn_.Unref(env);
+}
+
+}  // namespace routecore_bindings

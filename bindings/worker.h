@@ -1,0 +1,69 @@
+// The addon's own worker thread. Heavy work (batch scoring, training) runs here rather than on
+// libuv's 4-thread pool, which fs, dns and crypto share. Results come back to the JS thread
+// through one thread-safe function; it is ref'd only while work is pending, so an idle addon
+// never keeps the process alive.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace routecore_bindings {
+
+/// Something to run on the JS thread, posted from the worker thread.
+struct Message {
+  virtual ~Message() = default;
+  /// env is null when the environment is shutting down: release without touching JS.
+  virtual void deliver(Napi::Env env) = 0;
+};
+
+/// A unit of work: execute() on the worker thread, then settle the promise on the JS thread.
+class Job : public Message {
+ public:
+  explicit Job(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  /// Keeps a JS value (input buffer, owning object) alive until the job settles.
+  void keepAlive(const Napi::Value& v) { refs_.push_back(Napi::Persistent(v.As<Napi::Object>())); }
+
+  virtual void execute() = 0;                          // worker thread; may throw
+  virtual Napi::Value result(Napi::Env env) = 0;       // JS thread, after a successful execute()
+  void deliver(Napi::Env env) final;
+
+  std::exception_ptr error;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+class Worker {
+ public:
+  explicit Worker(Napi::Env env);
+  ~Worker();
+
+  /// JS thread only. Takes ownership of the job.
+  void submit(Napi::Env env, std::unique_ptr<Job> job);
+  /// Any thread: queue a message for the JS thread (e.g. training progress).
+  void post(std::unique_ptr<Message> message);
+  /// True once the environment is shutting down; long jobs poll it to stop early.
+  bool stopping() const { return stopping_.load(); }
+
+ private:
+  static void callJs(Napi::Env env, Napi::Function, Worker* self, Message* message);
+  void loop();
+
+  using Tsfn = Napi::TypedThreadSafeFunction<Worker, Message, &Worker::callJs>;
+  Tsfn tsfn_;
+  std::thread thread_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  std::atomic<bool> stopping_{false};
+  size_t pending_ = 0;  // jobs submitted and not yet delivered; JS thread only
+};
+
+}  // namespace routecore_bindings

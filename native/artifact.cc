@@ -1,0 +1,230 @@
+#include "artifact.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+#include "json.h"
+
+namespace routecore {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& source, const std::string& why) {
+  throw Error(ErrorCode::BadArtifact, source + ": " + why);
+}
+
+// Upper bound on the JSON header: a router header is a few KB; anything near this is not ours.
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+
+}  // namespace
+
+uint16_t floatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  const uint32_t absx = x & 0x7FFFFFFF;
+  if (absx >= 0x7F800000) return static_cast<uint16_t>(sign | (absx > 0x7F800000 ? 0x7E00 : 0x7C00));
+  if (absx >= 0x477FF000) return static_cast<uint16_t>(sign | 0x7C00);  // rounds past 65504: inf
+  if (absx < 0x38800000) {  // below the smallest normal half: subnormal or zero
+    if (absx < 0x33000001) return static_cast<uint16_t>(sign);
+    // value = mant * 2^(exp - 150) with the implicit bit; in units of the half subnormal step
+    // 2^-24 that is mant >> (126 - exp), rounded to nearest even below.
+    uint32_t mant = (absx & 0x7FFFFF) | 0x800000;
+    int shift = 126 - static_cast<int>(absx >> 23);
+    uint32_t h = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = ((absx - 0x38000000) >> 13);
+  uint32_t rem = absx & 0x1FFF;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;
+  return static_cast<uint16_t>(sign | h);
+}
+
+float halfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF, x;
+  if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      float f = std::ldexp(static_cast<float>(mant), -24);
+      std::memcpy(&x, &f, 4);
+      x |= sign;
+    }
+  } else if (exp == 31) {
+    x = sign | 0x7F800000 | (mant << 13);
+  } else {
+    x = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+const Tensor* Artifact::find(const std::string& name) const {
+  for (const auto& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const Tensor& Artifact::require(const std::string& name, const std::vector<int64_t>& shape) const {
+  const Tensor* t = find(name);
+  if (!t) throw Error(ErrorCode::BadArtifact, "router file has no tensor \"" + name + "\"");
+  if (t->shape != shape) {
+    auto fmt = [](const std::vector<int64_t>& s) {
+      std::string r = "[";
+      for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+      return r + "]";
+    };
+    throw Error(ErrorCode::BadArtifact,
+                "tensor \"" + name + "\" has shape " + fmt(t->shape) + ", expected " + fmt(shape));
+  }
+  return *t;
+}
+
+const std::string& Artifact::requireMeta(const std::string& key) const {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) throw Error(ErrorCode::BadArtifact, "router file metadata has no \"" + key + "\"");
+  return it->second;
+}
+
+std::vector<uint8_t> writeArtifact(const Artifact& artifact) {
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const auto& t : artifact.tensors) {
+    uint64_t bytes = t.data.size() * (t.storeHalf ? 2 : 4);
+    appendJsonString(header, t.name);
+    header += ":{\"dtype\":";
+    header += t.storeHalf ? "\"F16\"" : "\"F32\"";
+    header += ",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]},";
+    offset += bytes;
+  }
+  std::map<std::string, std::string> meta = artifact.metadata;
+  meta["format"] = kArtifactFormatName;
+  meta["format_version"] = std::to_string(kArtifactFormatVersion);
+  header += "\"__metadata__\":{";
+  bool first = true;
+  for (const auto& kv : meta) {
+    if (!first) header += ',';
+    first = false;
+    appendJsonString(header, kv.first);
+    header += ':';
+    appendJsonString(header, kv.second);
+  }
+  header += "}}";
+  while ((8 + header.size()) % 8 != 0) header += ' ';  // tensors start 8-byte aligned
+
+  std::vector<uint8_t> out(8 + header.size() + offset);
+  uint64_t hlen = header.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(hlen >> (8 * i));
+  std::memcpy(out.data() + 8, header.data(), header.size());
+  uint8_t* p = out.data() + 8 + header.size();
+  for (const auto& t : artifact.tensors) {
+    if (t.storeHalf) {
+      for (float f : t.data) {
+        uint16_t h = floatToHalf(f);
+        *p++ = static_cast<uint8_t>(h);
+        *p++ = static_cast<uint8_t>(h >> 8);
+      }
+    } else {
+      // The format is little-endian; every platform routecore builds for is too.
+      std::memcpy(p, t.data.data(), t.data.size() * 4);
+      p += t.data.size() * 4;
+    }
+  }
+  return out;
+}
+
+Artifact readArtifact(const uint8_t* data, size_t size, const std::string& source) {
+  if (size < 8) bad(source, "not a routecore router file (only " + std::to_string(size) + " bytes; truncated?)");
+  uint64_t hlen = 0;
+  for (int i = 0; i < 8; ++i) hlen |= static_cast<uint64_t>(data[i]) << (8 * i);
+  if (hlen == 0 || hlen > kMaxHeaderBytes || data[8] != '{')
+    bad(source, "not a routecore router file (no safetensors header)");
+  if (hlen > size - 8)
+    bad(source, "truncated: the header needs " + std::to_string(hlen) + " bytes but the file has " +
+                    std::to_string(size - 8) + " after the length prefix");
+  std::string headerText(reinterpret_cast<const char*>(data + 8), hlen);
+  JsonValue header = parseJson(headerText, source);
+  if (header.type != JsonValue::Type::Object) bad(source, "header is not a JSON object");
+
+  Artifact a;
+  const JsonValue* meta = header.find("__metadata__");
+  if (!meta || meta->type != JsonValue::Type::Object)
+    bad(source, "a safetensors file without routecore metadata: not a routecore router");
+  for (const auto& kv : meta->object) {
+    if (kv.second.type != JsonValue::Type::String) bad(source, "metadata \"" + kv.first + "\" is not a string");
+    a.metadata[kv.first] = kv.second.string;
+  }
+  auto fmt = a.metadata.find("format");
+  if (fmt == a.metadata.end() || fmt->second != kArtifactFormatName)
+    bad(source, "a safetensors file but not a routecore router (metadata \"format\" is not \"" +
+                    std::string(kArtifactFormatName) + "\")");
+  auto ver = a.metadata.find("format_version");
+  if (ver == a.metadata.end()) bad(source, "metadata has no \"format_version\"");
+  char* end = nullptr;
+  long version = std::strtol(ver->second.c_str(), &end, 10);
+  if (end == ver->second.c_str() || *end != '\0' || version < 1)
+    bad(source, "metadata \"format_version\" is not a positive integer: \"" + ver->second + "\"");
+  if (version > kArtifactFormatVersion)
+    throw Error(ErrorCode::ArtifactVersion,
+                source + ": written by a newer routecore (router format version " + ver->second +
+                    "; this build reads up to version " + std::to_string(kArtifactFormatVersion) +
+                    "). Upgrade routecore to load it.");
+
+  const uint8_t* body = data + 8 + hlen;
+  const uint64_t bodySize = size - 8 - hlen;
+  for (const auto& kv : header.object) {
+    if (kv.first == "__metadata__") continue;
+    const std::string& name = kv.first;
+    const JsonValue& info = kv.second;
+    const JsonValue* dtype = info.find("dtype");
+    const JsonValue* shape = info.find("shape");
+    const JsonValue* offs = info.find("data_offsets");
+    if (!dtype || dtype->type != JsonValue::Type::String || !shape || shape->type != JsonValue::Type::Array || !offs ||
+        offs->type != JsonValue::Type::Array || offs->array.size() != 2)
+      bad(source, "tensor \"" + name + "\" lacks dtype, shape or data_offsets");
+    unsigned width;
+    if (dtype->string == "F32") width = 4;
+    else if (dtype->string == "F16") width = 2;
+    else bad(source, "tensor \"" + name + "\" has dtype " + dtype->string + "; routecore reads F32 and F16 only");
+    Tensor t;
+    t.name = name;
+    t.storeHalf = width == 2;
+    uint64_t count = 1;
+    for (const auto& d : shape->array) {
+      if (d.type != JsonValue::Type::Number || d.number < 0 || d.number != std::floor(d.number) || d.number > 1e12)
+        bad(source, "tensor \"" + name + "\" has a bad shape");
+      t.shape.push_back(static_cast<int64_t>(d.number));
+      count *= static_cast<uint64_t>(d.number);
+      if (count > (1ull << 40)) bad(source, "tensor \"" + name + "\" is implausibly large");
+    }
+    double b = offs->array[0].number, e = offs->array[1].number;
+    if (offs->array[0].type != JsonValue::Type::Number || offs->array[1].type != JsonValue::Type::Number || b < 0 ||
+        e < b)
+      bad(source, "tensor \"" + name + "\" has bad data_offsets");
+    uint64_t begin = static_cast<uint64_t>(b), stop = static_cast<uint64_t>(e);
+    if (stop - begin != count * width)
+      bad(source, "tensor \"" + name + "\" spans " + std::to_string(stop - begin) + " bytes but its shape needs " +
+                      std::to_string(count * width));
+    if (stop > bodySize)
+      bad(source, "truncated: tensor \"" + name + "\" ends at byte " + std::to_string(stop) +
+                      " of the data section, which has only " + std::to_string(bodySize) + " bytes");
+    t.data.resize(count);
+    const uint8_t* p = body + begin;
+    if (width == 4) {
+      std::memcpy(t.data.data(), p, count * 4);
+    } else {
+      for (uint64_t i = 0; i < count; ++i) t.data[i] = halfToFloat(static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+    }
+    a.tensors.push_back(std::move(t));
+  }
+  return a;
+}
+
+}  // namespace routecore

@@ -1,0 +1,45 @@
+// The .router artifact: the safetensors layout (an 8-byte little-endian header length, a JSON
+// header naming each tensor's dtype, shape and byte range, then the raw little-endian tensors),
+// so standard safetensors tools can open it. `__metadata__` is a string -> string map as that
+// format requires; structured values are stored as JSON text inside those strings.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace routecore {
+
+/// The newest artifact format this build reads and the one it writes.
+constexpr int kArtifactFormatVersion = 1;
+constexpr const char* kArtifactFormatName = "routecore.router";
+
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;  // always float32 in memory
+  bool storeHalf = false;   // written as F16 when true (F16 tensors read back with this set)
+};
+
+struct Artifact {
+  std::map<std::string, std::string> metadata;
+  std::vector<Tensor> tensors;
+
+  const Tensor* find(const std::string& name) const;
+  /// Throws BadArtifact naming the tensor when it is missing or its shape differs.
+  const Tensor& require(const std::string& name, const std::vector<int64_t>& shape) const;
+  const std::string& requireMeta(const std::string& key) const;
+};
+
+/// Serialises to bytes. Metadata gains "format" and "format_version".
+std::vector<uint8_t> writeArtifact(const Artifact& artifact);
+
+/// Parses and validates bytes. `source` (a file name or "<buffer>") is named in every error.
+/// Throws BadArtifact for truncated, corrupt or foreign input and ArtifactVersion for a newer format.
+Artifact readArtifact(const uint8_t* data, size_t size, const std::string& source);
+
+/// IEEE 754 binary16 conversion, round-to-nearest-even; exposed for tests.
+uint16_t floatToHalf(float f);
+float halfToFloat(uint16_t h);
+
+}  // namespace routecore

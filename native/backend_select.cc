@@ -1,0 +1,53 @@
+#include "backend.h"
+#include "error.h"
+#include "thread_pool.h"
+#ifdef ROUTECORE_WITH_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace routecore {
+
+std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads,
+                                       BackendReport* report) {
+  BackendReport local;
+  BackendReport& r = report ? *report : local;
+  r.cpuThreads = threads == 0 ? defaultThreadCount() : threads;
+  if (request != "auto" && request != "cpu" && request != "cuda")
+    throw Error(ErrorCode::BadBackend,
+                "unknown backend \"" + request + "\": expected one of auto, cpu, cuda");
+
+  std::shared_ptr<Backend> cuda;
+#ifdef ROUTECORE_WITH_CUDA
+  r.cudaCompiled = true;
+  if (request != "cpu") {
+    std::string why;
+    cuda = makeCudaBackend(&why);
+    r.cudaUsable = cuda != nullptr;
+    r.cudaDetail = cuda ? cudaDeviceSummary() : why;
+  } else {
+    r.cudaDetail = "not probed: the CPU backend was requested";
+  }
+#else
+  r.cudaDetail = "this build has no CUDA backend (nvcc was not found when the addon was compiled)";
+#endif
+
+  if (request == "cuda") {
+    if (!cuda)
+      throw Error(ErrorCode::BackendUnavailable,
+                  "ROUTECORE_BACKEND=cuda but the CUDA backend cannot be used: " + r.cudaDetail);
+    r.chosen = "cuda";
+    r.reason = "requested with ROUTECORE_BACKEND=cuda";
+    return cuda;
+  }
+  if (request == "auto" && cuda) {
+    r.chosen = "cuda";
+    r.reason = "auto: the CUDA backend is compiled in and a device is present";
+    return cuda;
+  }
+  r.chosen = "cpu";
+  r.reason = request == "cpu" ? "requested with ROUTECORE_BACKEND=cpu"
+                              : "auto: CUDA unavailable (" + r.cudaDetail + "), using the CPU backend";
+  return makeCpuBackend(r.cpuThreads);
+}
+
+}  // namespace routecore

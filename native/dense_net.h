@@ -1,0 +1,31 @@
+// The weights shared by the `mlp` and `linear` predictors.
+//
+// Both start with a sparse "embedding bag": the hashed feature row x (dimension inputDim) times a
+// table W0 [inputDim x width0], plus b0. For `linear` that is the output layer (width0 = models);
+// for `mlp` a ReLU follows and dense layers map on to the models. The last layer goes through a
+// sigmoid: every output is the predicted score of one model, in [0,1].
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace routecore {
+
+struct DenseLayer {
+  uint32_t in = 0, out = 0;
+  std::vector<float> weight;  // row-major [in x out]
+  std::vector<float> bias;    // [out]
+};
+
+struct DenseNet {
+  uint32_t inputDim = 0;        // number of hash buckets
+  uint32_t width0 = 0;          // columns of the sparse table
+  std::vector<float> table;     // row-major [inputDim x width0]
+  std::vector<float> tableBias; // [width0]
+  // Applied after the table when non-empty; ReLU between layers, sigmoid after the last.
+  std::vector<DenseLayer> layers;
+
+  uint32_t outputs() const { return layers.empty() ? width0 : layers.back().out; }
+};
+
+}  // namespace routecore

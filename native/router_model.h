@@ -1,0 +1,75 @@
+// A trained router as the core sees it: the hashing encoder, the predictor's weights, the
+// executor that runs them on the chosen backend, and the artifact metadata it was loaded with.
+// Policies, registries and model ids beyond their order live in the TypeScript layer.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "artifact.h"
+#include "backend.h"
+#include "dense_net.h"
+#include "hashing_encoder.h"
+#include "thread_pool.h"
+#include "trainer.h"
+
+namespace routecore {
+
+/// Prompts longer than this (in UTF-8 bytes) are refused: routing reads the prompt, it should
+/// not be where a runaway request spends its time. 256 KiB is ~60k tokens of English.
+constexpr size_t kMaxPromptBytes = 256 * 1024;
+
+class RouterModel {
+ public:
+  RouterModel(HashingEncoder encoder, std::string predictor, DenseNet net, std::map<std::string, std::string> metadata,
+              std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool);
+
+  static std::unique_ptr<RouterModel> fromArtifact(const Artifact& artifact, std::shared_ptr<Backend> backend,
+                                                   std::shared_ptr<ThreadPool> pool);
+  /// halfPrecision stores the large tables as F16 (half the file; scores move by ~1e-3).
+  Artifact toArtifact(bool halfPrecision) const;
+
+  /// Scores n prompts given as one UTF-8 buffer and n+1 byte offsets into it.
+  /// out: n x outputs() floats. Thread-safe.
+  void score(const char* utf8, const uint32_t* offsets, size_t n, float* out) const;
+
+  /// Encodes n prompts to sparse features (what `score` feeds the predictor).
+  void encode(const char* utf8, const uint32_t* offsets, size_t n, CsrBatch& out) const;
+
+  uint32_t outputs() const { return net_.outputs(); }
+  const std::string& predictor() const { return predictor_; }
+  const std::string& backendName() const { return backendName_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const HashingEncoder& encoder() const { return encoder_; }
+
+ private:
+  HashingEncoder encoder_;
+  std::string predictor_;
+  DenseNet net_;
+  std::map<std::string, std::string> metadata_;
+  std::shared_ptr<Backend> backend_;
+  std::shared_ptr<ThreadPool> pool_;
+  std::unique_ptr<NetExecutor> executor_;
+  std::string backendName_;
+};
+
+struct TrainInput {
+  std::vector<std::string> prompts;
+  std::vector<float> labels;  // prompts x models, NaN = missing
+  uint32_t models = 0;
+  HashingConfig encoder;
+  TrainOptions options;
+  std::map<std::string, std::string> metadata;  // stored in the artifact as given
+};
+
+/// Fits the encoder's IDF on the prompts, encodes them and trains the predictor.
+std::unique_ptr<RouterModel> trainRouter(const TrainInput& input, std::shared_ptr<Backend> backend,
+                                         std::shared_ptr<ThreadPool> pool, TrainReport* report,
+                                         const ProgressFn& progress);
+
+/// Checks a prompt buffer: offsets non-decreasing and within the buffer, each prompt non-empty
+/// (after nothing but whitespace is still a prompt: empty means zero bytes) and <= kMaxPromptBytes.
+void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, size_t n);
+
+}  // namespace routecore

@@ -1,0 +1,292 @@
+// Core tests: encoder, artifact I/O, training, backend choice, thread pool.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "artifact.h"
+#include "backend.h"
+#include "check.h"
+#include "error.h"
+#include "hashing_encoder.h"
+#include "router_model.h"
+#include "thread_pool.h"
+#include "trainer.h"
+
+using namespace routecore;
+
+namespace {
+
+HashingConfig smallConfig() {
+  HashingConfig c;
+  c.log2Buckets = 12;
+  return c;
+}
+
+CsrBatch encodeOne(const HashingEncoder& enc, const std::string& text) {
+  CsrBatch b;
+  EncodeScratch s;
+  enc.encode(text.data(), text.size(), s, b);
+  return b;
+}
+
+double dot(const CsrBatch& a, const CsrBatch& b, uint32_t dim) {
+  std::vector<float> dense(dim, 0.f);
+  for (size_t k = 0; k < a.nnz(); ++k) dense[a.index[k]] += a.value[k];
+  double s = 0;
+  for (size_t k = 0; k < b.nnz(); ++k) s += dense[b.index[k]] * b.value[k];
+  return s;
+}
+
+// Two topics, each solvable by one model only: model 0 answers arithmetic, model 1 history.
+void makeTopicData(TrainInput& in, int perTopic) {
+  const char* math[] = {"compute the sum of", "what is the product of", "solve for x in the equation",
+                        "divide the number", "how many apples remain after subtracting"};
+  const char* hist[] = {"which emperor ruled rome during", "in what year did the treaty of",
+                        "who led the revolution in", "describe the causes of the war of",
+                        "which dynasty built the wall in"};
+  for (int i = 0; i < perTopic; ++i) {
+    in.prompts.push_back(std::string(math[i % 5]) + " " + std::to_string(i * 7 % 97) + " and " + std::to_string(i % 13));
+    in.labels.push_back(1.f);
+    in.labels.push_back(0.f);
+    in.prompts.push_back(std::string(hist[i % 5]) + " period " + std::to_string(i % 11));
+    in.labels.push_back(0.f);
+    in.labels.push_back(1.f);
+  }
+  in.models = 2;
+  in.encoder = smallConfig();
+}
+
+}  // namespace
+
+TEST(encoder_rows_are_unit_length_and_deterministic) {
+  HashingConfig cfg = smallConfig();
+  HashingEncoder enc(cfg, std::vector<float>(cfg.buckets(), 1.f));
+  CsrBatch a = encodeOne(enc, "A train leaves at 3pm at 60 mph. When does it arrive?");
+  CsrBatch b = encodeOne(enc, "A train leaves at 3pm at 60 mph. When does it arrive?");
+  CHECK(a.nnz() > 50);
+  CHECK(a.index == b.index);
+  CHECK(a.value == b.value);
+  CHECK_NEAR(dot(a, a, cfg.buckets()), 1.0, 1e-5);
+}
+
+TEST(encoder_folds_case_and_whitespace) {
+  HashingConfig cfg = smallConfig();
+  HashingEncoder enc(cfg, std::vector<float>(cfg.buckets(), 1.f));
+  CsrBatch a = encodeOne(enc, "Hello   World");
+  CsrBatch b = encodeOne(enc, "hello world");
+  CHECK_NEAR(dot(a, b, cfg.buckets()), 1.0, 1e-5);
+  CsrBatch c = encodeOne(enc, "completely different text about cooking");
+  CHECK(dot(a, c, cfg.buckets()) < 0.5);
+}
+
+TEST(encoder_known_features_are_stable_across_builds) {
+  // Pinned values: a change here means every shipped .router file silently changes meaning.
+  HashingConfig cfg;  // defaults, as the shipped routers use
+  HashingEncoder enc(cfg, std::vector<float>(cfg.buckets(), 1.f));
+  CsrBatch a = encodeOne(enc, "abc");
+  // " abc " gives word "abc" and char n-grams " ab","abc","bc ", " abc","abc ", " abc ".
+  CHECK(a.nnz() == 7);
+}
+
+TEST(encoder_empty_text_gives_empty_row) {
+  HashingConfig cfg = smallConfig();
+  HashingEncoder enc(cfg, std::vector<float>(cfg.buckets(), 1.f));
+  CsrBatch a = encodeOne(enc, "   ");
+  CHECK(a.rows() == 1);
+  CHECK(a.nnz() == 0);
+}
+
+TEST(encoder_rejects_bad_config) {
+  HashingConfig cfg;
+  cfg.log2Buckets = 30;
+  CHECK_THROWS(cfg.validate(), ErrorCode::InvalidArgument, "log2_buckets must be in [8, 24]");
+  HashingConfig c2;
+  CHECK_THROWS(HashingEncoder(c2, std::vector<float>(10)), ErrorCode::BadArtifact, "encoder.idf has 10 entries");
+}
+
+TEST(idf_downweights_common_ngrams) {
+  HashingConfig cfg = smallConfig();
+  std::vector<std::string> docs = {"the cat", "the dog", "the bird", "a fish"};
+  std::vector<float> idf = HashingEncoder::fitIdf(cfg, docs);
+  HashingEncoder enc(cfg, std::vector<float>(cfg.buckets(), 1.f));
+  EncodeScratch s;
+  HashingEncoder::countBuckets(cfg, "the", 3, s);
+  uint32_t common = s.touched.at(0);
+  for (uint32_t b : s.touched) s.counts[b] = 0;
+  HashingEncoder::countBuckets(cfg, "fish", 4, s);
+  uint32_t rare = s.touched.at(0);
+  for (uint32_t b : s.touched) s.counts[b] = 0;
+  CHECK(idf[common] < idf[rare]);
+  CHECK_NEAR(idf[rare], std::log(5.0 / 2.0) + 1, 1e-5);
+}
+
+TEST(half_precision_round_trips) {
+  const float values[] = {0.f, 1.f, -2.5f, 65504.f, 1e-5f, 3.14159f, -0.000061035f};
+  for (float v : values) CHECK_NEAR(halfToFloat(floatToHalf(v)), v, std::fabs(v) * 1e-3 + 1e-7);
+  CHECK(floatToHalf(1e9f) == 0x7C00);
+  CHECK(std::isnan(halfToFloat(floatToHalf(NAN))));
+}
+
+TEST(artifact_round_trips_and_rejects_bad_files) {
+  Artifact a;
+  a.metadata["hello"] = "w\"orld\n";
+  a.tensors.push_back({"t32", {2, 3}, {1, 2, 3, 4, 5, 6}, false});
+  a.tensors.push_back({"t16", {2}, {0.5f, -1.f}, true});
+  std::vector<uint8_t> bytes = writeArtifact(a);
+  Artifact b = readArtifact(bytes.data(), bytes.size(), "x.router");
+  CHECK(b.metadata.at("hello") == "w\"orld\n");
+  CHECK(b.metadata.at("format") == "routecore.router");
+  CHECK(b.find("t32")->data == a.tensors[0].data);
+  CHECK(b.find("t16")->data == a.tensors[1].data);
+  CHECK(b.find("t16")->storeHalf);
+
+  CHECK_THROWS(readArtifact(bytes.data(), bytes.size() - 3, "x.router"), ErrorCode::BadArtifact, "x.router: truncated");
+  CHECK_THROWS(readArtifact(bytes.data(), 5, "x.router"), ErrorCode::BadArtifact, "only 5 bytes");
+  const char png[] = "\x89PNG\r\n\x1a\n0000000000000000";
+  CHECK_THROWS(readArtifact(reinterpret_cast<const uint8_t*>(png), sizeof png, "cat.png"), ErrorCode::BadArtifact,
+               "cat.png: not a routecore router file");
+
+  Artifact newer = a;
+  newer.metadata["format_version"] = "99";
+  std::vector<uint8_t> nb = writeArtifact(newer);
+  // writeArtifact stamps the current version; patch the header text to claim a newer one.
+  std::string s(nb.begin(), nb.end());
+  size_t at = s.find("\"format_version\":\"1\"");
+  CHECK(at != std::string::npos);
+  s.replace(at, 20, "\"format_version\":\"7\"");
+  CHECK_THROWS(readArtifact(reinterpret_cast<const uint8_t*>(s.data()), s.size(), "new.router"),
+               ErrorCode::ArtifactVersion, "newer routecore (router format version 7");
+
+  std::string i8(bytes.begin(), bytes.end());
+  size_t d = i8.find("\"F32\"");
+  i8.replace(d, 5, "\"I8 \"");
+  CHECK_THROWS(readArtifact(reinterpret_cast<const uint8_t*>(i8.data()), i8.size(), "x.router"), ErrorCode::BadArtifact,
+               "has dtype I8 ; routecore reads F32 and F16 only");
+}
+
+TEST(foreign_safetensors_is_refused) {
+  std::string header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  std::string file(8, '\0');
+  file[0] = static_cast<char>(header.size());
+  file += header + std::string(4, '\0');
+  CHECK_THROWS(readArtifact(reinterpret_cast<const uint8_t*>(file.data()), file.size(), "model.safetensors"),
+               ErrorCode::BadArtifact, "without routecore metadata");
+}
+
+TEST(mlp_learns_two_topics_and_survives_a_round_trip) {
+  TrainInput in;
+  makeTopicData(in, 150);
+  in.options.hidden = 16;
+  in.options.maxEpochs = 20;
+  auto backend = makeCpuBackend(1);
+  auto pool = ThreadPool::shared(2);
+  TrainReport report;
+  int epochsSeen = 0;
+  auto model = trainRouter(in, backend, pool, &report, [&](const EpochInfo&) { return ++epochsSeen > 0; });
+  CHECK(epochsSeen == static_cast<int>(report.epochs));
+  CHECK(report.bestValidationLoss < 0.2);
+  std::string text = "what is the product of 12 and 5" "which emperor ruled rome during the third century";
+  uint32_t offsets[] = {0, 31, static_cast<uint32_t>(text.size())};
+  float out[4];
+  model->score(text.data(), offsets, 2, out);
+  CHECK(out[0] > 0.8f && out[1] < 0.2f);
+  CHECK(out[2] < 0.2f && out[3] > 0.8f);
+
+  for (bool half : {false, true}) {
+    std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(half));
+    auto again = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "m.router"), backend, pool);
+    float out2[4];
+    again->score(text.data(), offsets, 2, out2);
+    for (int i = 0; i < 4; ++i) CHECK_NEAR(out2[i], out[i], half ? 5e-3 : 0.0);
+  }
+}
+
+TEST(linear_learns_two_topics) {
+  TrainInput in;
+  makeTopicData(in, 150);
+  in.options.hidden = 0;
+  in.options.learningRate = 0.02f;
+  auto model = trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr);
+  CHECK(model->predictor() == "linear");
+  std::string text = "solve for x in the equation 3x = 9";
+  uint32_t offsets[] = {0, static_cast<uint32_t>(text.size())};
+  float out[2];
+  model->score(text.data(), offsets, 1, out);
+  CHECK(out[0] > out[1] + 0.3f);
+}
+
+TEST(batch_scores_match_single_scores) {
+  TrainInput in;
+  makeTopicData(in, 60);
+  in.options.hidden = 8;
+  in.options.maxEpochs = 3;
+  auto model = trainRouter(in, makeCpuBackend(2), ThreadPool::shared(2), nullptr, nullptr);
+  std::string buf;
+  std::vector<uint32_t> offsets{0};
+  for (int i = 0; i < 300; ++i) {
+    buf += in.prompts[i % in.prompts.size()] + (i % 3 ? " extra" : "");
+    offsets.push_back(static_cast<uint32_t>(buf.size()));
+  }
+  std::vector<float> batch(300 * 2);
+  model->score(buf.data(), offsets.data(), 300, batch.data());
+  for (int i = 0; i < 300; i += 37) {
+    float one[2];
+    model->score(buf.data(), offsets.data() + i, 1, one);
+    CHECK(one[0] == batch[i * 2] && one[1] == batch[i * 2 + 1]);
+  }
+}
+
+TEST(training_rejects_bad_labels_and_options) {
+  TrainInput in;
+  makeTopicData(in, 5);
+  in.labels[3] = 1.5f;
+  CHECK_THROWS(trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr), ErrorCode::BadData,
+               "label of row 1, model 1 is 1.5");
+  TrainOptions o;
+  o.learningRate = 0;
+  CHECK_THROWS(o.validate(), ErrorCode::InvalidArgument, "options.learningRate");
+}
+
+TEST(prompt_validation) {
+  std::string text = "ab";
+  uint32_t ok[] = {0, 1, 2};
+  validatePrompts(text.data(), 2, ok, 2);
+  uint32_t empty[] = {0, 1, 1};
+  CHECK_THROWS(validatePrompts(text.data(), 2, empty, 2), ErrorCode::InvalidArgument, "prompt 1 is empty");
+  uint32_t past[] = {0, 3};
+  CHECK_THROWS(validatePrompts(text.data(), 2, past, 1), ErrorCode::InvalidArgument, "past the text");
+}
+
+TEST(backend_selection) {
+  BackendReport r;
+  auto cpu = selectBackend("cpu", 2, &r);
+  CHECK(std::string(cpu->name()) == "cpu");
+  CHECK(r.chosen == "cpu");
+  CHECK(r.cpuThreads == 2);
+  CHECK_THROWS(selectBackend("gpu", 0, nullptr), ErrorCode::BadBackend, "unknown backend \"gpu\"");
+  BackendReport a;
+  auto chosen = selectBackend("auto", 0, &a);
+  CHECK(a.chosen == chosen->name());
+  if (!a.cudaUsable) {
+    CHECK(a.chosen == "cpu");
+    CHECK(a.reason.find("auto: CUDA unavailable") == 0);
+    CHECK_THROWS(selectBackend("cuda", 0, nullptr), ErrorCode::BackendUnavailable, "ROUTECORE_BACKEND=cuda but");
+  }
+}
+
+TEST(thread_pool_runs_every_task_once_and_propagates_errors) {
+  ThreadPool pool(3);
+  std::vector<int> hits(1000, 0);
+  pool.parallelFor(hits.size(), [&](size_t i) { hits[i]++; });
+  bool all = true;
+  for (int h : hits) all = all && h == 1;
+  CHECK(all);
+  CHECK_THROWS(pool.parallelFor(10, [](size_t i) {
+    if (i == 7) throw Error(ErrorCode::Internal, "task 7 failed");
+  }), ErrorCode::Internal, "task 7 failed");
+  std::vector<int> again(50, 0);
+  pool.parallelFor(again.size(), [&](size_t i) { again[i]++; });
+  CHECK(again[49] == 1);
+}
+
+CHECK_MAIN()

@@ -1,0 +1,52 @@
+// Native training of the `mlp` and `linear` predictors: multi-label, one sigmoid per model, binary
+// cross-entropy on soft labels in [0,1], Adam, early stopping on a held-out slice.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dense_net.h"
+#include "sparse.h"
+
+namespace routecore {
+
+struct TrainOptions {
+  uint32_t hidden = 64;          // 0 trains the `linear` predictor (no hidden layer)
+  float learningRate = 2e-3f;
+  float weightDecay = 1e-4f;     // decoupled (AdamW), applied to weights, not biases
+  uint32_t batchSize = 64;
+  uint32_t maxEpochs = 30;
+  uint32_t patience = 4;         // epochs without validation improvement before stopping
+  float validationFraction = 0.1f;
+  uint64_t seed = 1;
+  void validate() const;         // throws InvalidArgument naming the option
+};
+
+struct EpochInfo {
+  uint32_t epoch = 0;  // 1-based
+  uint32_t maxEpochs = 0;
+  double trainLoss = 0, validationLoss = 0;  // validationLoss is NaN without a validation slice
+};
+
+struct TrainReport {
+  uint32_t epochs = 0, bestEpoch = 0;
+  uint32_t trainRows = 0, validationRows = 0;
+  double bestValidationLoss = 0, finalTrainLoss = 0;
+  bool stoppedEarly = false;
+  std::vector<EpochInfo> history;
+};
+
+/// Return false to cancel; training then throws ErrorCode::InvalidArgument ("training cancelled").
+using ProgressFn = std::function<bool(const EpochInfo&)>;
+
+/// x: one feature row per example (inputDim columns). labels: rows x models, row-major, in [0,1];
+/// NaN marks a missing outcome, which contributes no loss.
+DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t models, uint32_t inputDim,
+                  const TrainOptions& options, TrainReport* report, const ProgressFn& progress);
+
+/// Mean binary cross-entropy of `net` on rows [rows) of x: exposed for tests and evaluation.
+double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const std::vector<float>& labels,
+                        const std::vector<uint32_t>& rows);
+
+}  // namespace routecore
