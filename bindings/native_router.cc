@@ -201,7 +201,7 @@ const std::shared_ptr<routecore::RouterModel>& NativeRouter::model(Napi::Env env
 
 Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* addon = static_cast<RoutecoreAddon*>(info.Data());
+  auto* addon = env.GetInstanceData<RoutecoreAddon>();
   if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsString())
     throwInvalidArgument(env, "load(bytes: Uint8Array, source: string, backend: string, threads: number)");
   auto bytes = info[0].As<Napi::Uint8Array>();
@@ -222,7 +222,7 @@ Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
 // train(text, offsets, count, labels: Float32Array, models, options, metadata, backend, threads, onEpoch?)
 Napi::Value NativeRouter::Train(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* addon = static_cast<RoutecoreAddon*>(info.Data());
+  auto* addon = env.GetInstanceData<RoutecoreAddon>();
   PromptArgs p = parsePrompts(info, 0);
   if (info.Length() < 9 || !info[3].IsTypedArray() || !info[4].IsNumber() || !info[5].IsObject() ||
       !info[6].IsObject())

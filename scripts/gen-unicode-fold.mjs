@@ -5,12 +5,13 @@
 //   node scripts/gen-unicode-fold.mjs --check    exits 1 if the committed file differs
 //
 // The tables come from the Unicode data built into Node (ICU), so the native core needs no ICU at
-// run time and gives the same features on every platform. The output depends only on the Node
-// build's Unicode version, which is written into the file's header; regenerating with another Node
-// may change features, so trained .router files should be re-checked when it does.
+// run time and gives the same features on every platform. The output depends only on the Unicode
+// data of the Node build (its ICU and Unicode versions are written into the file's header);
+// regenerating with another Node may change features, which changes what trained .router files
+// see, so a diff in the .inc deserves a look.
 //
 // fold(c), for one code point c (no context is used, so the C++ side can be a table look-up):
-//   1. White_Space (plus \s minus U+FEFF, Zs, Zl, Zp)          -> SPACE (runs collapse to one ' ')
+//   1. White_Space, \s, Zs, Zl, Zp, but not U+FEFF (a BOM)     -> SPACE (runs collapse to one ' ')
 //   2. Cc and Cf (controls, ZWSP, ZWJ, BOM, bidi marks...)      -> dropped
 //   3. marks of Script=Inherited (the generic combining accents
 //      U+0300.., Arabic harakat, variation selectors...)        -> dropped; the kana voicing marks
@@ -27,6 +28,10 @@
 // Consequences worth knowing: ß stays ß (toLowerCase and NFKD both keep it) and ẞ -> ß; İ -> i;
 // ς stays ς (lower-casing is context-free, not case folding); ﬁ -> fi; ½ -> 1⁄2; ① -> 1.
 // The generator checks that fold is idempotent: every output code point folds to itself.
+//
+// Classes (for the tokenizer, applied to folded text): word chars are \p{L}, \p{N}, \p{M} and '_';
+// standalone word chars are the word chars of Script=Han, Hiragana, Katakana, Hangul, Thai, Lao,
+// Khmer and Myanmar (word chars only, so that e.g. Khmer and Myanmar punctuation is not a word).
 //
 // ASCII (< 0x80) is handled inline by the C++ fast path; the script asserts that the fast path's
 // rules (A-Z lower-cased, \t\n\v\f\r and ' ' are space, other controls dropped) equal fold().
@@ -331,6 +336,6 @@ if (process.argv.includes('--check')) {
   writeFileSync(OUT_PATH, text);
   console.log(
     `wrote ${OUT_PATH}: ${folds.size} folded code points in ${entries.length} ranges, ` +
-      `${pool.length} pool code points, ${text.length} bytes`,
+      `${pool.length} pool code points, ${Buffer.byteLength(text)} bytes`,
   );
 }

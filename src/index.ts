@@ -1,0 +1,19 @@
+/**
+ * routecore: per-prompt LLM routing for Node.js services on a native C++/CUDA core.
+ * @module
+ */
+export { Router, MAX_PROMPT_BYTES, defaultRouterPath } from './router.js';
+export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, TrainingSummary } from './router.js';
+export { train } from './train.js';
+export type { TrainOptions, TrainResult, PredictorKind } from './train.js';
+export { Registry } from './registry.js';
+export type { ModelEntry, ModelEntryInput } from './registry.js';
+export { readOutcomes, readPairwise, modelIdsOf } from './data.js';
+export type { OutcomeRecord, PairwiseRecord, ReadReport, ReadOptions } from './data.js';
+export type { CostOptions } from './policy.js';
+export { backendInfo, backendFromEnv } from './backend.js';
+export type { BackendInfo, BackendRequest, BackendSettings } from './backend.js';
+export { RoutecoreError, isRoutecoreError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { pgrCurve, apgr, cpt, convexHull, aiq } from './metrics.js';
+export type { PgrPoint, CostQualityPoint } from './metrics.js';
