@@ -138,6 +138,9 @@ export function buildCandidates(
  * {@link rankCost} uses, so a decision can report the cost it optimised. NaN when unknown.
  */
 export function costOf(table: CandidateTable, index: number, promptTokens?: number): number {
+  if (typeof table !== 'object' || table === null || !(table.cost instanceof Float64Array) || !Array.isArray(table.ids)) {
+    throw invalidArgument('table', 'a CandidateTable from buildCandidates()', table);
+  }
   if (!Number.isInteger(index) || index < 0 || index >= table.ids.length) {
     throw invalidArgument('index', `an integer in [0, ${table.ids.length - 1}]`, index);
   }
@@ -165,26 +168,11 @@ function ensureScratch(m: number): void {
   groupBuf = new Uint8Array(size);
 }
 
-const MODE_KEY = 0;
-const MODE_TARGET = 1;
-
-/** Whether candidate a must come before candidate b. Keys are in the scratch arrays. */
-function precedes(a: number, b: number, ids: readonly string[], mode: number): boolean {
-  if (mode === MODE_TARGET) {
-    const ga = groupBuf[a]!;
-    const gb = groupBuf[b]!;
-    if (ga !== gb) return ga < gb;
-    if (ga === 0) {
-      // Models reaching the target: the cheapest wins, quality only breaks exact price ties.
-      const ca = costBuf[a]!;
-      const cb = costBuf[b]!;
-      if (ca !== cb) return ca < cb;
-      const d = scoreBuf[a]! - scoreBuf[b]!;
-      if (d > SCORE_TIE_EPSILON) return true;
-      if (d < -SCORE_TIE_EPSILON) return false;
-      return ids[a]! < ids[b]!;
-    }
-  }
+/**
+ * Whether candidate a ranks before b by key (score, or score − λ·cost) descending, ties within
+ * 1e-6 to the cheaper one, then by id. Keys are in the scratch arrays.
+ */
+function beforeByKey(a: number, b: number, ids: readonly string[]): boolean {
   const d = keyBuf[a]! - keyBuf[b]!;
   if (d > SCORE_TIE_EPSILON) return true;
   if (d < -SCORE_TIE_EPSILON) return false;
@@ -194,12 +182,41 @@ function precedes(a: number, b: number, ids: readonly string[], mode: number): b
   return ids[a]! < ids[b]!;
 }
 
-/** Insertion sort of ranked[0..n): M is a handful of models, and it needs no comparator closure. */
-function sortRanked(ranked: number[], n: number, ids: readonly string[], mode: number): void {
+/** `targetScore` order: models reaching the target (group 0) by cost, then the fallbacks by key. */
+function beforeByTarget(a: number, b: number, ids: readonly string[]): boolean {
+  const ga = groupBuf[a]!;
+  const gb = groupBuf[b]!;
+  if (ga !== gb) return ga < gb;
+  if (ga !== 0) return beforeByKey(a, b, ids);
+  // Among models reaching the target the cheapest wins; quality only breaks exact price ties.
+  const ca = costBuf[a]!;
+  const cb = costBuf[b]!;
+  if (ca !== cb) return ca < cb;
+  const d = scoreBuf[a]! - scoreBuf[b]!;
+  if (d > SCORE_TIE_EPSILON) return true;
+  if (d < -SCORE_TIE_EPSILON) return false;
+  return ids[a]! < ids[b]!;
+}
+
+// Insertion sorts of ranked[0..n): M is a handful of models, and they need no comparator closure.
+// One copy per order keeps each comparison call monomorphic and inlinable.
+function sortByKey(ranked: number[], n: number, ids: readonly string[]): void {
   for (let k = 1; k < n; k++) {
     const x = ranked[k]!;
     let j = k - 1;
-    while (j >= 0 && precedes(x, ranked[j]!, ids, mode)) {
+    while (j >= 0 && beforeByKey(x, ranked[j]!, ids)) {
+      ranked[j + 1] = ranked[j]!;
+      j--;
+    }
+    ranked[j + 1] = x;
+  }
+}
+
+function sortByTarget(ranked: number[], n: number, ids: readonly string[]): void {
+  for (let k = 1; k < n; k++) {
+    const x = ranked[k]!;
+    let j = k - 1;
+    while (j >= 0 && beforeByTarget(x, ranked[j]!, ids)) {
       ranked[j + 1] = ranked[j]!;
       j--;
     }
@@ -243,42 +260,56 @@ export function rankBest(scores: Float32Array, offset: number, table: CandidateT
   let n = 0;
   for (let i = 0; i < m; i++) {
     if (table.eligible[i] === 0) continue;
-    const s = scoreAt(scores, offset + i);
-    scoreBuf[i] = s;
-    keyBuf[i] = s;
+    keyBuf[i] = scoreAt(scores, offset + i);
     const c = table.cost[i]!;
-    costBuf[i] = c === c ? c : Infinity;
+    // Two stores instead of `c === c ? c : Infinity`: TurboFan boxed the ternary's result into a
+    // fresh HeapNumber per model (measured: a scavenge every ~13k calls), the plain stores do not.
+    costBuf[i] = c;
+    if (c !== c) costBuf[i] = Infinity;
     ranked[n++] = i;
   }
   ranked.length = n;
-  sortRanked(ranked, n, table.ids, MODE_KEY);
+  sortByKey(ranked, n, table.ids);
   return n;
 }
 
-const isNonNegativeFinite = (x: number): boolean => Number.isFinite(x) && x >= 0;
-const isUnitInterval = (x: number): boolean => x >= 0 && x <= 1;
-const isPositive = (x: number): boolean => x > 0;
+const EXPECTED: Readonly<Record<'lambda' | 'targetScore' | 'maxCost' | 'maxLatencyMs' | 'promptTokens', string>> = {
+  lambda: 'a finite number >= 0 (score per USD per query)',
+  targetScore: 'a number in [0, 1]',
+  maxCost: 'a finite number >= 0 (USD per query)',
+  maxLatencyMs: 'a number > 0 (milliseconds)',
+  promptTokens: 'a finite number >= 0 (tokens)',
+};
 
-// Argument names are only concatenated on the error path: this runs per routed prompt.
-function optNumber(v: unknown, argName: string, field: string, expected: string, ok: (x: number) => boolean): void {
-  if (v !== undefined && (typeof v !== 'number' || !ok(v))) throw invalidArgument(`${argName}.${field}`, expected, v);
+function badOption(argName: string, field: keyof typeof EXPECTED, value: unknown): RoutecoreError {
+  return invalidArgument(`${argName}.${field}`, EXPECTED[field], value);
 }
 
-/** Value checks shared by rankCost (cheap, non-allocating on success) and validateCostOptions. */
-function checkCostValues(o: CostOptions, argName: string): void {
-  optNumber(o.lambda, argName, 'lambda', 'a finite number >= 0 (score per USD per query)', isNonNegativeFinite);
-  optNumber(o.targetScore, argName, 'targetScore', 'a number in [0, 1]', isUnitInterval);
-  optNumber(o.maxCost, argName, 'maxCost', 'a finite number >= 0 (USD per query)', isNonNegativeFinite);
-  optNumber(o.maxLatencyMs, argName, 'maxLatencyMs', 'a number > 0 (milliseconds)', isPositive);
-  optNumber(o.promptTokens, argName, 'promptTokens', 'a finite number >= 0 (tokens)', isNonNegativeFinite);
-  const req = o.require;
-  if (req !== undefined) {
-    if (!Array.isArray(req)) throw invalidArgument(`${argName}.require`, 'an array of capability strings', req);
-    for (let i = 0; i < req.length; i++) {
-      const r: unknown = req[i];
-      if (typeof r !== 'string' || r === '') throw invalidArgument(`${argName}.require[${i}]`, 'a non-empty capability string', r);
-    }
+// The range checks take `unknown` and test `typeof` themselves so that callers pass option values
+// straight through; each is small enough to be inlined on the hot path.
+function nonNegativeFinite(v: unknown): boolean {
+  return typeof v === 'number' && v >= 0 && v < Infinity;
+}
+
+function checkRequire(req: unknown, argName: string): void {
+  if (req === undefined) return;
+  if (!Array.isArray(req)) throw invalidArgument(`${argName}.require`, 'an array of capability strings', req);
+  for (let i = 0; i < req.length; i++) {
+    const r: unknown = req[i];
+    if (typeof r !== 'string' || r === '') throw invalidArgument(`${argName}.require[${i}]`, 'a non-empty capability string', r);
   }
+}
+
+/** The value checks of {@link validateCostOptions}; rankCost inlines the same checks. */
+function checkCostValues(o: Record<string, unknown>, argName: string): void {
+  if (o['lambda'] !== undefined && !nonNegativeFinite(o['lambda'])) throw badOption(argName, 'lambda', o['lambda']);
+  const t = o['targetScore'];
+  if (t !== undefined && !(typeof t === 'number' && t >= 0 && t <= 1)) throw badOption(argName, 'targetScore', t);
+  if (o['maxCost'] !== undefined && !nonNegativeFinite(o['maxCost'])) throw badOption(argName, 'maxCost', o['maxCost']);
+  const l = o['maxLatencyMs'];
+  if (l !== undefined && !(typeof l === 'number' && l > 0)) throw badOption(argName, 'maxLatencyMs', l);
+  if (o['promptTokens'] !== undefined && !nonNegativeFinite(o['promptTokens'])) throw badOption(argName, 'promptTokens', o['promptTokens']);
+  checkRequire(o['require'], argName);
 }
 
 /**
@@ -301,7 +332,7 @@ export function validateCostOptions(options: unknown, argName: string): CostOpti
       );
     }
   }
-  checkCostValues(o as CostOptions, argName);
+  checkCostValues(o, argName);
   const out: CostOptions = {};
   for (const key of COST_OPTION_KEYS) {
     const v = o[key];
@@ -335,25 +366,62 @@ export function rankCost(
 ): number {
   const m = checkRankArgs(scores, offset, table, ranked);
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object of cost policy options', options);
-  checkCostValues(options, 'options');
   ensureScratch(m);
-  const lambda = options.lambda ?? 0;
-  const target = options.targetScore;
+  // Options are checked and read into plain doubles plus flags, never kept in `number | undefined`
+  // locals or passed to non-inlined helpers: either made TurboFan box a fractional option such as
+  // 0.7 into a fresh HeapNumber on every call (measured with --trace-gc).
+  let lambda = 0;
+  const lambdaOpt = options.lambda;
+  if (lambdaOpt !== undefined) {
+    if (!(typeof lambdaOpt === 'number' && lambdaOpt >= 0 && lambdaOpt < Infinity)) throw badOption('options', 'lambda', lambdaOpt);
+    lambda = lambdaOpt;
+  }
+  let hasTarget = false;
+  let target = 0;
+  const targetOpt = options.targetScore;
+  if (targetOpt !== undefined) {
+    if (!(typeof targetOpt === 'number' && targetOpt >= 0 && targetOpt <= 1)) throw badOption('options', 'targetScore', targetOpt);
+    hasTarget = true;
+    target = targetOpt;
+  }
   // Prices are products of per-million rates, so a cap equal to a model's exact price (0.013) can
   // sit one ulp below the computed cost (0.013000000000000001); a relative 1e-9 slack keeps it in.
-  const maxCost = options.maxCost === undefined ? undefined : options.maxCost * (1 + 1e-9);
-  const maxLatency = options.maxLatencyMs;
-  const pt = options.promptTokens;
+  let hasMaxCost = false;
+  let maxCost = 0;
+  const maxCostOpt = options.maxCost;
+  if (maxCostOpt !== undefined) {
+    if (!(typeof maxCostOpt === 'number' && maxCostOpt >= 0 && maxCostOpt < Infinity)) throw badOption('options', 'maxCost', maxCostOpt);
+    hasMaxCost = true;
+    maxCost = maxCostOpt * (1 + 1e-9);
+  }
+  let hasMaxLatency = false;
+  let maxLatency = 0;
+  const latencyOpt = options.maxLatencyMs;
+  if (latencyOpt !== undefined) {
+    if (!(typeof latencyOpt === 'number' && latencyOpt > 0)) throw badOption('options', 'maxLatencyMs', latencyOpt);
+    hasMaxLatency = true;
+    maxLatency = latencyOpt;
+  }
+  let hasPrompt = false;
+  let pt = 0;
+  const ptOpt = options.promptTokens;
+  if (ptOpt !== undefined) {
+    if (!(typeof ptOpt === 'number' && ptOpt >= 0 && ptOpt < Infinity)) throw badOption('options', 'promptTokens', ptOpt);
+    hasPrompt = true;
+    pt = ptOpt;
+  }
+  checkRequire(options.require, 'options');
   const req = options.require;
   const nReq = req === undefined ? 0 : req.length;
 
   let n = 0;
   for (let i = 0; i < m; i++) {
     if (table.eligible[i] === 0) continue;
-    const c = pt === undefined ? table.cost[i]! : table.fixedCost[i]! + pt * table.inputCostPerToken[i]!;
-    if (maxCost !== undefined && !(c <= maxCost)) continue;
-    if (maxLatency !== undefined && !(table.latencyMs[i]! <= maxLatency)) continue;
-    if (pt !== undefined && table.contextWindow[i]! < pt + table.outputTokens[i]!) continue;
+    let c = table.cost[i]!;
+    if (hasPrompt) c = table.fixedCost[i]! + pt * table.inputCostPerToken[i]!;
+    if (hasMaxCost && !(c <= maxCost)) continue;
+    if (hasMaxLatency && !(table.latencyMs[i]! <= maxLatency)) continue;
+    if (hasPrompt && table.contextWindow[i]! < pt + table.outputTokens[i]!) continue;
     if (nReq > 0) {
       const caps = table.capabilities[i]!;
       let all = true;
@@ -366,14 +434,16 @@ export function rankCost(
       if (!all) continue;
     }
     const s = scoreAt(scores, offset + i);
-    const ec = c === c ? c : 0;
+    let ec = c;
+    if (c !== c) ec = 0;
     scoreBuf[i] = s;
     costBuf[i] = ec;
     keyBuf[i] = s - lambda * ec;
-    groupBuf[i] = target !== undefined && s >= target ? 0 : 1;
+    groupBuf[i] = hasTarget && s >= target ? 0 : 1;
     ranked[n++] = i;
   }
   ranked.length = n;
-  sortRanked(ranked, n, table.ids, target === undefined ? MODE_KEY : MODE_TARGET);
+  if (!hasTarget) sortByKey(ranked, n, table.ids);
+  else sortByTarget(ranked, n, table.ids);
   return n;
 }

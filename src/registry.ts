@@ -65,7 +65,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Validates one raw model object; `where` is the message prefix naming file and model. */
+/** Validates one raw model object; messages name the source, then the model by id (or by index when the id is unusable). */
 function validateEntry(raw: unknown, index: number, source: string): ModelEntry {
   if (!isPlainObject(raw)) {
     throw badRegistry(`${source}: model at index ${index} must be an object, got ${describe(raw)}`);

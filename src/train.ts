@@ -40,6 +40,8 @@ export interface TrainOptions {
   onEpoch?: (info: NativeEpochInfo) => void;
   /** Free text stored in the artifact. */
   description?: string;
+  /** Extra string entries for the artifact's metadata (e.g. `routecore.registry` list prices). */
+  metadata?: Record<string, string>;
   /** Backend and threads for the returned router. */
   backend?: BackendRequest;
   threads?: number;
@@ -62,7 +64,7 @@ export interface TrainResult {
 
 const KNOWN_OPTIONS = new Set([
   'predictor', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
-  'encoder', 'onEpoch', 'description', 'backend', 'threads', 'router',
+  'encoder', 'onEpoch', 'description', 'metadata', 'backend', 'threads', 'router',
 ]);
 
 /**
@@ -150,6 +152,13 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
     [META.training]: JSON.stringify({ ...summary, options: { ...nativeOptions } }),
   };
   if (options.description !== undefined) metadata[META.description] = String(options.description);
+  for (const [k, v] of Object.entries(options.metadata ?? {})) {
+    if (typeof v !== 'string') throw invalidArgument(`options.metadata["${k}"]`, 'a string', v);
+    if (k in metadata || k.startsWith('format') || k.startsWith('encoder') || k.startsWith('predictor')) {
+      throw invalidArgument(`options.metadata["${k}"]`, 'a key routecore does not set itself', k);
+    }
+    metadata[k] = v;
+  }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
   const text = Buffer.from(records.map((r) => r.prompt).join(''), 'utf8');

@@ -125,6 +125,7 @@ describe('costOf', () => {
   it('validates its arguments', () => {
     expectInvalid(() => costOf(table, 6), 'Expected an integer in [0, 5] for index but received number 6');
     expectInvalid(() => costOf(table, 0, -1), 'Expected a finite number >= 0 for promptTokens but received number -1');
+    expectInvalid(() => costOf(null as unknown as CandidateTable, 0), 'Expected a CandidateTable from buildCandidates() for table but received null');
   });
 });
 

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+/**
+ * The `routecore` command line: info, train, route.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { backendInfo } from './backend.js';
+import { readOutcomes } from './data.js';
+import { RoutecoreError, isRoutecoreError } from './errors.js';
+import { packageRoot } from './native.js';
+import { Router, defaultRouterPath, type RouteOptions } from './router.js';
+import { train } from './train.js';
+
+const USAGE = `Usage: routecore <command> [options]
+
+Commands:
+  info                       backends compiled in, the one chosen and why; the default router
+  route [PROMPT]             route a prompt (or every record of --data, or stdin lines); one JSON decision per line
+      --router R             a .router file (default: the embedded strong/weak router)
+      --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
+      --registry M.json      the deployment's models (JSON or YAML)
+      --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
+      --policy best|cost     default best
+      --lambda X             cost policy: maximise score - X * USD per query
+      --target Q             cost policy: cheapest model predicted to reach score Q
+      --max-cost USD         cost policy: hard cap per query
+      --require CAP          cost policy: required capability (repeatable)
+  train --data F.jsonl [--data G.jsonl] --out R.router
+      --predictor mlp|linear default mlp
+      --hidden N --epochs N --learning-rate X --seed N --buckets LOG2 --half
+Options for every command: --json (info: machine-readable), --help
+Environment: ROUTECORE_BACKEND=auto|cpu|cuda, ROUTECORE_THREADS=N`;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got "${v}"`);
+  return n;
+}
+
+async function cmdInfo(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
+  const pkg = JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string };
+  const info = backendInfo();
+  let defaultRouter: Record<string, unknown> | string;
+  try {
+    const r = Router.loadSync('default', { backend: 'cpu' });
+    defaultRouter = { path: defaultRouterPath(), models: r.models, predictor: r.predictor, description: r.metadata()['routecore.description'] ?? '' };
+    r.dispose();
+  } catch (err) {
+    defaultRouter = `unavailable: ${(err as Error).message}`;
+  }
+  const out = { version: pkg.version, node: process.version, backend: info, defaultRouter };
+  if (values.json) {
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
+  console.log(`routecore ${pkg.version} on Node ${process.version}`);
+  console.log(`backends compiled in: ${info.compiled.join(', ')}`);
+  console.log(`requested: ${info.requested}; chosen: ${info.chosen}`);
+  console.log(`why: ${info.reason}`);
+  console.log(`cuda: ${info.cuda.usable ? 'usable' : 'not usable'} (${info.cuda.detail})`);
+  console.log(`cpu threads: ${info.cpuThreads}`);
+  console.log(`default router: ${typeof defaultRouter === 'string' ? defaultRouter : JSON.stringify(defaultRouter)}`);
+}
+
+async function cmdRoute(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      router: { type: 'string' },
+      data: { type: 'string' },
+      registry: { type: 'string' },
+      alias: { type: 'string', multiple: true },
+      policy: { type: 'string' },
+      lambda: { type: 'string' },
+      target: { type: 'string' },
+      'max-cost': { type: 'string' },
+      require: { type: 'string', multiple: true },
+    },
+  });
+  const aliases: Record<string, string> = {};
+  for (const a of values.alias ?? []) {
+    const eq = a.indexOf('=');
+    if (eq <= 0 || eq === a.length - 1) throw new UsageError(`--alias expects ROUTER_ID=REGISTRY_ID, got "${a}"`);
+    aliases[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  const policy = values.policy ?? 'best';
+  if (policy !== 'best' && policy !== 'cost') throw new UsageError(`--policy expects best or cost, got "${policy}"`);
+  const options: RouteOptions = { policy };
+  const lambda = num(values.lambda, '--lambda');
+  const target = num(values.target, '--target');
+  const maxCost = num(values['max-cost'], '--max-cost');
+  if (lambda !== undefined) options.lambda = lambda;
+  if (target !== undefined) options.targetScore = target;
+  if (maxCost !== undefined) options.maxCost = maxCost;
+  if (values.require) options.require = values.require;
+  if (policy === 'best' && (lambda !== undefined || target !== undefined || maxCost !== undefined || values.require)) {
+    throw new UsageError('--lambda, --target, --max-cost and --require apply to --policy cost');
+  }
+
+  const router = Router.loadSync(values.router ?? 'default', {
+    registry: values.registry,
+    aliases: Object.keys(aliases).length ? aliases : undefined,
+  });
+  try {
+    let items: { id?: string; prompt: string }[];
+    if (values.data !== undefined) {
+      if (positionals.length) throw new UsageError('give either a PROMPT or --data, not both');
+      items = readOutcomes(values.data).records.map((r) => ({ id: r.id, prompt: r.prompt }));
+    } else if (positionals.length) {
+      items = [{ prompt: positionals.join(' ') }];
+    } else if (!process.stdin.isTTY) {
+      items = readFileSync(0, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((prompt) => ({ prompt }));
+    } else {
+      throw new UsageError('route needs a PROMPT, --data F.jsonl, or prompts on stdin (one per line)');
+    }
+    if (items.length === 1) {
+      print(items[0]!.id, router.routeSync(items[0]!.prompt, options));
+    } else {
+      const decisions = await router.routeBatch(items.map((i) => i.prompt), options);
+      for (let i = 0; i < items.length; i++) print(items[i]!.id, decisions[i]!);
+    }
+  } finally {
+    router.dispose();
+  }
+}
+
+function print(id: string | undefined, decision: object): void {
+  process.stdout.write(JSON.stringify(id === undefined ? decision : { id, ...decision }) + '\n');
+}
+
+async function cmdTrain(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      data: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      predictor: { type: 'string' },
+      hidden: { type: 'string' },
+      epochs: { type: 'string' },
+      'learning-rate': { type: 'string' },
+      seed: { type: 'string' },
+      buckets: { type: 'string' },
+      half: { type: 'boolean' },
+      description: { type: 'string' },
+    },
+  });
+  if (!values.data?.length) throw new UsageError('train needs at least one --data F.jsonl');
+  if (!values.out) throw new UsageError('train needs --out R.router');
+  const predictor = values.predictor ?? 'mlp';
+  if (predictor !== 'mlp' && predictor !== 'linear') throw new UsageError(`--predictor expects mlp or linear, got "${predictor}"`);
+  const buckets = num(values.buckets, '--buckets');
+  const result = await train(values.data, {
+    predictor,
+    hidden: num(values.hidden, '--hidden'),
+    maxEpochs: num(values.epochs, '--epochs'),
+    learningRate: num(values['learning-rate'], '--learning-rate'),
+    seed: num(values.seed, '--seed'),
+    encoder: buckets === undefined ? undefined : { log2Buckets: buckets },
+    description: values.description,
+    onEpoch: (e) =>
+      process.stderr.write(`epoch ${e.epoch}/${e.maxEpochs}: train loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validationLoss.toFixed(4)}\n`),
+  });
+  await result.router.save(values.out, { halfPrecision: values.half === true });
+  const { report, summary } = result;
+  process.stderr.write(
+    `trained ${predictor} on ${summary.rows} prompts x ${Object.keys(summary.models).length} models in ${result.seconds.toFixed(1)} s: ` +
+      `best epoch ${report.bestEpoch}/${report.epochs}, validation loss ${report.bestValidationLoss.toFixed(4)}; wrote ${values.out}\n`,
+  );
+  result.router.dispose();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    if (command === 'info') await cmdInfo(rest);
+    else if (command === 'route') await cmdRoute(rest);
+    else if (command === 'train') await cmdTrain(rest);
+    else throw new UsageError(`unknown command "${command}"`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`routecore: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (isRoutecoreError(err)) {
+      process.stderr.write(`routecore: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`routecore: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = err instanceof RoutecoreError ? 1 : 70;
+  },
+);
