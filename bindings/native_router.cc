@@ -42,6 +42,33 @@ PromptArgs parsePrompts(const Napi::CallbackInfo& info, size_t first) {
   return p;
 }
 
+struct EmbeddingArgs {
+  const float* x = nullptr;
+  size_t count = 0;
+  uint32_t dim = 0;
+};
+
+// (x: Float32Array, count: number, dim: number) from info[first]; expectedDim 0 = any.
+EmbeddingArgs parseEmbeddings(const Napi::CallbackInfo& info, size_t first, uint32_t expectedDim) {
+  Napi::Env env = info.Env();
+  if (info.Length() < first + 3 || !info[first].IsTypedArray() ||
+      info[first].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array || !info[first + 1].IsNumber() ||
+      !info[first + 2].IsNumber())
+    throwInvalidArgument(env, "expected (embeddings: Float32Array, count: number, dim: number)");
+  auto x = info[first].As<Napi::Float32Array>();
+  EmbeddingArgs e;
+  e.x = x.Data();
+  e.count = info[first + 1].As<Napi::Number>().Uint32Value();
+  e.dim = info[first + 2].As<Napi::Number>().Uint32Value();
+  if (e.dim == 0 || x.ElementLength() != e.count * e.dim)
+    throwInvalidArgument(env, "embeddings must hold count x dim floats (" + std::to_string(x.ElementLength()) +
+                                  " given for " + std::to_string(e.count) + " x " + std::to_string(e.dim) + ")");
+  if (expectedDim && e.dim != expectedDim)
+    throwInvalidArgument(env, "this router takes " + std::to_string(expectedDim) + "-dimensional embeddings, got " +
+                                  std::to_string(e.dim));
+  return e;
+}
+
 float* parseOut(const Napi::CallbackInfo& info, size_t index, size_t needed) {
   Napi::Env env = info.Env();
   if (info.Length() <= index || !info[index].IsTypedArray() ||
@@ -60,6 +87,19 @@ std::string parseBackend(const Napi::CallbackInfo& info, size_t index, unsigned*
   *threads = info[index + 1].As<Napi::Number>().Uint32Value();
   return info[index].As<Napi::String>();
 }
+
+class ScoreEmbeddingsJob final : public Job {
+ public:
+  ScoreEmbeddingsJob(Napi::Env env, std::shared_ptr<routecore::RouterModel> model, EmbeddingArgs e, float* out)
+      : Job(env), model_(std::move(model)), e_(e), out_(out) {}
+  void execute() override { model_->scoreEmbeddings(e_.x, e_.count, out_); }
+  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<routecore::RouterModel> model_;
+  EmbeddingArgs e_;
+  float* out_;
+};
 
 class ScoreJob final : public Job {
  public:
@@ -165,6 +205,10 @@ Napi::Function NativeRouter::Init(Napi::Env env, RoutecoreAddon* addon) {
   Napi::Function ctor = DefineClass(
       env, "NativeRouter",
       {StaticMethod<&NativeRouter::Load>("load"), StaticMethod<&NativeRouter::Train>("train"),
+       StaticMethod<&NativeRouter::TrainEmbeddings>("trainEmbeddings"),
+       InstanceMethod<&NativeRouter::ScoreEmbeddingsSync>("scoreEmbeddingsSync"),
+       InstanceMethod<&NativeRouter::ScoreEmbeddings>("scoreEmbeddings"),
+       InstanceAccessor<&NativeRouter::EncoderKind>("encoder"), InstanceAccessor<&NativeRouter::InputDim>("inputDim"),
        InstanceMethod<&NativeRouter::ScoreSync>("scoreSync"), InstanceMethod<&NativeRouter::Score>("score"),
        InstanceMethod<&NativeRouter::Encode>("encode"), InstanceMethod<&NativeRouter::Serialize>("serialize"),
        InstanceMethod<&NativeRouter::Metadata>("metadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
@@ -189,7 +233,7 @@ void NativeRouter::adoptModel(Napi::Env env, std::shared_ptr<routecore::RouterMo
   // Tell V8 about the weights so its GC pressure heuristics see what a router really costs.
   externalBytes_ = 0;
   if (model_) {
-    externalBytes_ = static_cast<int64_t>(model_->encoder().config().buckets()) * 4 * (1 + model_->outputs());
+    externalBytes_ = static_cast<int64_t>(model_->weightBytes());
     Napi::MemoryManagement::AdjustExternalMemory(env, externalBytes_);
   }
 }
@@ -219,25 +263,24 @@ Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
       [](Napi::Env, std::shared_ptr<routecore::RouterModel>* p) { delete p; })});
 }
 
-// train(text, offsets, count, labels: Float32Array, models, options, metadata, backend, threads, onEpoch?)
-Napi::Value NativeRouter::Train(const Napi::CallbackInfo& info) {
+namespace {
+
+// The arguments both train() and trainEmbeddings() take after their inputs:
+// (labels: Float32Array, models, options, metadata, backend, threads, onEpoch?) from info[first].
+Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t rows, routecore::TrainInput in) {
   Napi::Env env = info.Env();
   auto* addon = env.GetInstanceData<RoutecoreAddon>();
-  PromptArgs p = parsePrompts(info, 0);
-  if (info.Length() < 9 || !info[3].IsTypedArray() || !info[4].IsNumber() || !info[5].IsObject() ||
-      !info[6].IsObject())
-    throwInvalidArgument(env, "train(text, offsets, count, labels, models, options, metadata, backend, threads, onEpoch?)");
-  auto labels = info[3].As<Napi::TypedArray>();
+  if (info.Length() < first + 6 || !info[first].IsTypedArray() || !info[first + 1].IsNumber() ||
+      !info[first + 2].IsObject() || !info[first + 3].IsObject())
+    throwInvalidArgument(env, "expected (..., labels, models, options, metadata, backend, threads, onEpoch?)");
+  auto labels = info[first].As<Napi::TypedArray>();
   if (labels.TypedArrayType() != napi_float32_array) throwInvalidArgument(env, "labels must be a Float32Array");
-  routecore::TrainInput in;
-  in.models = info[4].As<Napi::Number>().Uint32Value();
-  if (labels.ElementLength() != p.count * in.models)
-    throwInvalidArgument(env, "labels must hold count x models values");
+  in.models = info[first + 1].As<Napi::Number>().Uint32Value();
+  if (in.models == 0 || labels.ElementLength() != rows * in.models)
+    throwInvalidArgument(env, "labels must hold rows x models values");
   const float* l = labels.As<Napi::Float32Array>().Data();
   in.labels.assign(l, l + labels.ElementLength());
-  in.prompts.reserve(p.count);
-  for (size_t i = 0; i < p.count; ++i) in.prompts.emplace_back(p.text + p.offsets[i], p.offsets[i + 1] - p.offsets[i]);
-  Napi::Object o = info[5].As<Napi::Object>();
+  Napi::Object o = info[first + 2].As<Napi::Object>();
   in.encoder.log2Buckets = optUint(o, "log2Buckets", in.encoder.log2Buckets);
   in.encoder.wordNgramMax = optUint(o, "wordNgramMax", in.encoder.wordNgramMax);
   in.encoder.charNgramMin = optUint(o, "charNgramMin", in.encoder.charNgramMin);
@@ -251,11 +294,11 @@ Napi::Value NativeRouter::Train(const Napi::CallbackInfo& info) {
   in.options.validationFraction = optFloat(o, "validationFraction", in.options.validationFraction);
   in.options.seed = optUint(o, "seed", 1);
   guard(env, [&] {
-    in.encoder.validate();
+    if (!in.prompts.empty()) in.encoder.validate();
     in.options.validate();
     return 0;
   });
-  Napi::Object meta = info[6].As<Napi::Object>();
+  Napi::Object meta = info[first + 3].As<Napi::Object>();
   Napi::Array keys = meta.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     Napi::Value k = keys.Get(i), v = meta.Get(k);
@@ -263,13 +306,39 @@ Napi::Value NativeRouter::Train(const Napi::CallbackInfo& info) {
     in.metadata[k.ToString()] = v.As<Napi::String>();
   }
   unsigned threads = 0;
-  std::string request = parseBackend(info, 7, &threads);
+  std::string request = parseBackend(info, first + 4, &threads);
   auto backend = guard(env, [&] { return addon->backend(request, threads, nullptr); });
   auto job = std::make_unique<TrainJob>(env, addon, std::move(in), backend, routecore::ThreadPool::shared(threads));
-  if (info.Length() > 9 && info[9].IsFunction()) job->onEpoch = Napi::Persistent(info[9].As<Napi::Function>());
+  if (info.Length() > first + 6 && info[first + 6].IsFunction())
+    job->onEpoch = Napi::Persistent(info[first + 6].As<Napi::Function>());
   Napi::Promise promise = job->promise();
   addon->worker().submit(env, std::move(job));
   return promise;
+}
+
+}  // namespace
+
+// train(text, offsets, count, labels, models, options, metadata, backend, threads, onEpoch?) -> Promise
+Napi::Value NativeRouter::Train(const Napi::CallbackInfo& info) {
+  PromptArgs p = parsePrompts(info, 0);
+  routecore::TrainInput in;
+  in.prompts.reserve(p.count);
+  for (size_t i = 0; i < p.count; ++i) in.prompts.emplace_back(p.text + p.offsets[i], p.offsets[i + 1] - p.offsets[i]);
+  return submitTraining(info, 3, p.count, std::move(in));
+}
+
+// trainEmbeddings(x: Float32Array, count, dim, labels, models, options, metadata, backend, threads, onEpoch?)
+Napi::Value NativeRouter::TrainEmbeddings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EmbeddingArgs e = parseEmbeddings(info, 0, 0);
+  routecore::TrainInput in;
+  in.embeddingDim = e.dim;
+  in.embeddings.assign(e.x, e.x + e.count * e.dim);
+  guard(env, [&] {
+    routecore::validateEmbeddings(e.x, e.count, e.dim);
+    return 0;
+  });
+  return submitTraining(info, 3, e.count, std::move(in));
 }
 
 // scoreSync(text, offsets, count, out): fills out[count x outputs].
@@ -295,6 +364,38 @@ Napi::Value NativeRouter::Score(const Napi::CallbackInfo& info) {
   // The job reads text/offsets and writes out from another thread: keep all three alive.
   job->keepAlive(info[0]);
   job->keepAlive(info[1]);
+  job->keepAlive(info[3]);
+  job->keepAlive(info.This());
+  Napi::Promise promise = job->promise();
+  addon_->worker().submit(env, std::move(job));
+  return promise;
+}
+
+// scoreEmbeddingsSync(x, count, dim, out)
+Napi::Value NativeRouter::ScoreEmbeddingsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& m = model(env);
+  EmbeddingArgs e = parseEmbeddings(info, 0, m->inputDim());
+  float* out = parseOut(info, 3, e.count * m->outputs());
+  guard(env, [&] {
+    m->scoreEmbeddings(e.x, e.count, out);
+    return 0;
+  });
+  return env.Undefined();
+}
+
+// scoreEmbeddings(x, count, dim, out) -> Promise<void>
+Napi::Value NativeRouter::ScoreEmbeddings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& m = model(env);
+  EmbeddingArgs e = parseEmbeddings(info, 0, m->inputDim());
+  float* out = parseOut(info, 3, e.count * m->outputs());
+  guard(env, [&] {
+    routecore::validateEmbeddings(e.x, e.count, e.dim);  // fail fast, on the caller's stack
+    return 0;
+  });
+  auto job = std::make_unique<ScoreEmbeddingsJob>(env, m, e, out);
+  job->keepAlive(info[0]);
   job->keepAlive(info[3]);
   job->keepAlive(info.This());
   Napi::Promise promise = job->promise();
@@ -342,6 +443,12 @@ Napi::Value NativeRouter::Metadata(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeRouter::Outputs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), model(info.Env())->outputs());
+}
+Napi::Value NativeRouter::EncoderKind(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), model(info.Env())->encoderKind());
+}
+Napi::Value NativeRouter::InputDim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), model(info.Env())->inputDim());
 }
 Napi::Value NativeRouter::Predictor(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), model(info.Env())->predictor());

@@ -21,6 +21,11 @@ class NativeRouter : public Napi::ObjectWrap<NativeRouter> {
  private:
   static Napi::Value Load(const Napi::CallbackInfo& info);
   static Napi::Value Train(const Napi::CallbackInfo& info);
+  static Napi::Value TrainEmbeddings(const Napi::CallbackInfo& info);
+  Napi::Value ScoreEmbeddingsSync(const Napi::CallbackInfo& info);
+  Napi::Value ScoreEmbeddings(const Napi::CallbackInfo& info);
+  Napi::Value EncoderKind(const Napi::CallbackInfo& info);
+  Napi::Value InputDim(const Napi::CallbackInfo& info);
   Napi::Value ScoreSync(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value Encode(const Napi::CallbackInfo& info);

@@ -1,6 +1,7 @@
 #include "router_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "error.h"
@@ -43,7 +44,7 @@ void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, si
   }
 }
 
-RouterModel::RouterModel(HashingEncoder encoder, std::string predictor, DenseNet net,
+RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
                          std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
                          std::shared_ptr<ThreadPool> pool)
     : encoder_(std::move(encoder)),
@@ -52,10 +53,10 @@ RouterModel::RouterModel(HashingEncoder encoder, std::string predictor, DenseNet
       metadata_(std::move(metadata)),
       backend_(std::move(backend)),
       pool_(std::move(pool)) {
-  if (net_.inputDim != encoder_.config().buckets())
+  if (encoder_ && net_.inputDim != encoder_->config().buckets())
     throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                             " does not match the encoder's " +
-                                            std::to_string(encoder_.config().buckets()) + " buckets");
+                                            std::to_string(encoder_->config().buckets()) + " buckets");
   executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
 }
@@ -63,21 +64,28 @@ RouterModel::RouterModel(HashingEncoder encoder, std::string predictor, DenseNet
 std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::shared_ptr<Backend> backend,
                                                        std::shared_ptr<ThreadPool> pool) {
   const std::string& enc = a.requireMeta("encoder");
-  if (enc != "hashing")
-    throw Error(ErrorCode::BadArtifact, "encoder \"" + enc + "\" is not supported by this build (expected \"hashing\")");
-  HashingConfig cfg;
-  cfg.log2Buckets = metaUint(a, "encoder.log2_buckets");
-  cfg.wordNgramMax = metaUint(a, "encoder.word_ngram_max");
-  cfg.charNgramMin = metaUint(a, "encoder.char_ngram_min");
-  cfg.charNgramMax = metaUint(a, "encoder.char_ngram_max");
-  try {
-    cfg.validate();
-  } catch (const Error& e) {
-    throw Error(ErrorCode::BadArtifact, std::string("bad encoder metadata: ") + e.what());
+  std::unique_ptr<HashingEncoder> encoder;
+  int64_t V;
+  if (enc == "hashing") {
+    HashingConfig cfg;
+    cfg.log2Buckets = metaUint(a, "encoder.log2_buckets");
+    cfg.wordNgramMax = metaUint(a, "encoder.word_ngram_max");
+    cfg.charNgramMin = metaUint(a, "encoder.char_ngram_min");
+    cfg.charNgramMax = metaUint(a, "encoder.char_ngram_max");
+    try {
+      cfg.validate();
+    } catch (const Error& e) {
+      throw Error(ErrorCode::BadArtifact, std::string("bad encoder metadata: ") + e.what());
+    }
+    V = cfg.buckets();
+    encoder = std::make_unique<HashingEncoder>(cfg, a.require("encoder.idf", {V}).data);
+  } else if (enc == "precomputed") {
+    V = metaUint(a, "encoder.dim");
+    if (V == 0 || V > (1 << 20)) throw Error(ErrorCode::BadArtifact, "metadata \"encoder.dim\" must be in [1, 2^20]");
+  } else {
+    throw Error(ErrorCode::BadArtifact,
+                "encoder \"" + enc + "\" is not supported by this build (expected \"hashing\" or \"precomputed\")");
   }
-  const int64_t V = cfg.buckets();
-  const Tensor& idf = a.require("encoder.idf", {V});
-  HashingEncoder encoder(cfg, idf.data);
 
   const std::string& predictor = a.requireMeta("predictor");
   const uint32_t models = metaUint(a, "predictor.outputs");
@@ -107,19 +115,37 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
                                        std::move(pool));
 }
 
+size_t RouterModel::weightBytes() const {
+  size_t n = net_.table.size() + net_.tableBias.size();
+  for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
+  if (encoder_) n += encoder_->idf().size();
+  return n * sizeof(float);
+}
+
+void RouterModel::requireHashing(const char* what) const {
+  if (!encoder_)
+    throw Error(ErrorCode::InvalidArgument, std::string(what) +
+                                                ": this router was trained on precomputed embeddings; pass embeddings, not text");
+}
+
 Artifact RouterModel::toArtifact(bool halfPrecision) const {
   Artifact a;
   a.metadata = metadata_;
-  const HashingConfig& cfg = encoder_.config();
-  a.metadata["encoder"] = "hashing";
-  a.metadata["encoder.log2_buckets"] = std::to_string(cfg.log2Buckets);
-  a.metadata["encoder.word_ngram_max"] = std::to_string(cfg.wordNgramMax);
-  a.metadata["encoder.char_ngram_min"] = std::to_string(cfg.charNgramMin);
-  a.metadata["encoder.char_ngram_max"] = std::to_string(cfg.charNgramMax);
+  const int64_t V = net_.inputDim;
+  if (encoder_) {
+    const HashingConfig& cfg = encoder_->config();
+    a.metadata["encoder"] = "hashing";
+    a.metadata["encoder.log2_buckets"] = std::to_string(cfg.log2Buckets);
+    a.metadata["encoder.word_ngram_max"] = std::to_string(cfg.wordNgramMax);
+    a.metadata["encoder.char_ngram_min"] = std::to_string(cfg.charNgramMin);
+    a.metadata["encoder.char_ngram_max"] = std::to_string(cfg.charNgramMax);
+    a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
+  } else {
+    a.metadata["encoder"] = "precomputed";
+    a.metadata["encoder.dim"] = std::to_string(V);
+  }
   a.metadata["predictor"] = predictor_;
   a.metadata["predictor.outputs"] = std::to_string(net_.outputs());
-  const int64_t V = net_.inputDim;
-  a.tensors.push_back({"encoder.idf", {V}, encoder_.idf(), false});
   if (predictor_ == "linear") {
     a.tensors.push_back({"linear.weight", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"linear.bias", {net_.width0}, net_.tableBias, false});
@@ -135,11 +161,52 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
 }
 
 void RouterModel::encode(const char* utf8, const uint32_t* offsets, size_t n, CsrBatch& out) const {
+  requireHashing("encode");
   EncodeScratch& scratch = threadScratch();
-  for (size_t i = 0; i < n; ++i) encoder_.encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
+  for (size_t i = 0; i < n; ++i) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
+}
+
+// A dense embedding is a sparse row that uses every column: one engine serves both encoders.
+static void appendDenseRows(const float* x, size_t rows, uint32_t dim, CsrBatch& out) {
+  for (size_t r = 0; r < rows; ++r) {
+    for (uint32_t j = 0; j < dim; ++j) {
+      out.index.push_back(j);
+      out.value.push_back(x[r * dim + j]);
+    }
+    out.rowStart.push_back(static_cast<uint32_t>(out.index.size()));
+  }
+}
+
+void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
+  for (size_t i = 0; i < rows * dim; ++i)
+    if (!std::isfinite(x[i]))
+      throw Error(ErrorCode::InvalidArgument, "embedding row " + std::to_string(i / dim) + ", column " +
+                                                  std::to_string(i % dim) + " is " +
+                                                  (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
+}
+
+void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
+  if (encoder_)
+    throw Error(ErrorCode::InvalidArgument, "this router encodes text itself (hashing encoder); pass prompts, not embeddings");
+  const uint32_t dim = net_.inputDim, M = outputs();
+  validateEmbeddings(x, n, dim);
+  const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  auto run = [&](size_t task) {
+    const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
+    thread_local CsrBatch batch;
+    batch.clear();
+    appendDenseRows(x + begin * dim, end - begin, dim, batch);
+    executor_->forward(batch, out + begin * M);
+  };
+  if (tasks <= 1) {
+    if (n) run(0);
+  } else {
+    pool_->parallelFor(tasks, run);
+  }
 }
 
 void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, float* out) const {
+  requireHashing("score");
   const uint32_t M = outputs();
   const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
   auto run = [&](size_t task) {
@@ -160,16 +227,28 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
 std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<Backend> backend,
                                          std::shared_ptr<ThreadPool> pool, TrainReport* report,
                                          const ProgressFn& progress) {
-  in.encoder.validate();
-  if (in.prompts.empty()) throw Error(ErrorCode::BadData, "no training prompts");
-  if (in.labels.size() != in.prompts.size() * in.models)
-    throw Error(ErrorCode::InvalidArgument, "labels must hold prompts x models values");
-  std::vector<float> idf = HashingEncoder::fitIdf(in.encoder, in.prompts);
-  HashingEncoder encoder(in.encoder, std::move(idf));
+  std::unique_ptr<HashingEncoder> encoder;
   CsrBatch x;
-  EncodeScratch scratch;
-  for (const auto& p : in.prompts) encoder.encode(p.data(), p.size(), scratch, x);
-  DenseNet net = trainNet(x, in.labels, in.models, in.encoder.buckets(), in.options, report, progress);
+  size_t rows;
+  uint32_t inputDim;
+  if (!in.prompts.empty()) {
+    in.encoder.validate();
+    rows = in.prompts.size();
+    encoder = std::make_unique<HashingEncoder>(in.encoder, HashingEncoder::fitIdf(in.encoder, in.prompts));
+    EncodeScratch scratch;
+    for (const auto& p : in.prompts) encoder->encode(p.data(), p.size(), scratch, x);
+    inputDim = in.encoder.buckets();
+  } else {
+    if (in.embeddingDim == 0 || in.embeddings.empty() || in.embeddings.size() % in.embeddingDim != 0)
+      throw Error(ErrorCode::BadData, "no training prompts or embeddings");
+    rows = in.embeddings.size() / in.embeddingDim;
+    validateEmbeddings(in.embeddings.data(), rows, in.embeddingDim);
+    appendDenseRows(in.embeddings.data(), rows, in.embeddingDim, x);
+    inputDim = in.embeddingDim;
+  }
+  if (in.labels.size() != rows * in.models)
+    throw Error(ErrorCode::InvalidArgument, "labels must hold rows x models values");
+  DenseNet net = trainNet(x, in.labels, in.models, inputDim, in.options, report, progress);
   std::string predictor = in.options.hidden == 0 ? "linear" : "mlp";
   return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), in.metadata, std::move(backend),
                                        std::move(pool));

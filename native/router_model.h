@@ -22,8 +22,11 @@ constexpr size_t kMaxPromptBytes = 256 * 1024;
 
 class RouterModel {
  public:
-  RouterModel(HashingEncoder encoder, std::string predictor, DenseNet net, std::map<std::string, std::string> metadata,
-              std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool);
+  /// encoder: the hashing encoder, or null for a `precomputed` router whose callers pass
+  /// embeddings of net.inputDim floats.
+  RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
+              std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
+              std::shared_ptr<ThreadPool> pool);
 
   static std::unique_ptr<RouterModel> fromArtifact(const Artifact& artifact, std::shared_ptr<Backend> backend,
                                                    std::shared_ptr<ThreadPool> pool);
@@ -37,14 +40,23 @@ class RouterModel {
   /// Encodes n prompts to sparse features (what `score` feeds the predictor).
   void encode(const char* utf8, const uint32_t* offsets, size_t n, CsrBatch& out) const;
 
+  /// Scores n precomputed embeddings, row-major n x inputDim(). Throws InvalidArgument for a
+  /// NaN or infinite value (naming row and column) and for a hashing router.
+  void scoreEmbeddings(const float* x, size_t n, float* out) const;
+
   uint32_t outputs() const { return net_.outputs(); }
   const std::string& predictor() const { return predictor_; }
   const std::string& backendName() const { return backendName_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  const HashingEncoder& encoder() const { return encoder_; }
+  /// "hashing" or "precomputed".
+  const char* encoderKind() const { return encoder_ ? "hashing" : "precomputed"; }
+  uint32_t inputDim() const { return net_.inputDim; }
+  /// Bytes of weights held, for the JS engine's external-memory accounting.
+  size_t weightBytes() const;
 
  private:
-  HashingEncoder encoder_;
+  void requireHashing(const char* what) const;
+  std::unique_ptr<HashingEncoder> encoder_;
   std::string predictor_;
   DenseNet net_;
   std::map<std::string, std::string> metadata_;
@@ -55,7 +67,9 @@ class RouterModel {
 };
 
 struct TrainInput {
-  std::vector<std::string> prompts;
+  std::vector<std::string> prompts;  // hashing routers
+  std::vector<float> embeddings;     // precomputed routers: rows x embeddingDim, used when prompts is empty
+  uint32_t embeddingDim = 0;
   std::vector<float> labels;  // prompts x models, NaN = missing
   uint32_t models = 0;
   HashingConfig encoder;
@@ -63,10 +77,14 @@ struct TrainInput {
   std::map<std::string, std::string> metadata;  // stored in the artifact as given
 };
 
-/// Fits the encoder's IDF on the prompts, encodes them and trains the predictor.
+/// Hashing: fits the encoder's IDF on the prompts, encodes them and trains the predictor.
+/// Precomputed (prompts empty, embeddings set): trains the predictor on the embeddings as given.
 std::unique_ptr<RouterModel> trainRouter(const TrainInput& input, std::shared_ptr<Backend> backend,
                                          std::shared_ptr<ThreadPool> pool, TrainReport* report,
                                          const ProgressFn& progress);
+
+/// Checks embeddings: every value finite; names the first bad row and column.
+void validateEmbeddings(const float* x, size_t rows, uint32_t dim);
 
 /// Checks a prompt buffer: offsets non-decreasing and within the buffer, each prompt non-empty
 /// (after nothing but whitespace is still a prompt: empty means zero bytes) and <= kMaxPromptBytes.

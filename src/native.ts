@@ -62,6 +62,10 @@ export interface NativeRouterHandle {
   readonly outputs: number;
   readonly predictor: string;
   readonly backend: string;
+  readonly encoder: 'hashing' | 'precomputed';
+  readonly inputDim: number;
+  scoreEmbeddingsSync(x: Float32Array, count: number, dim: number, out: Float32Array): void;
+  scoreEmbeddings(x: Float32Array, count: number, dim: number, out: Float32Array): Promise<void>;
   scoreSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void;
   score(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): Promise<void>;
   encode(text: Uint8Array, offsets: Uint32Array, count: number): { rowStart: Uint32Array; index: Uint32Array; value: Float32Array };
@@ -79,6 +83,18 @@ export interface NativeBinding {
       text: Uint8Array,
       offsets: Uint32Array,
       count: number,
+      labels: Float32Array,
+      models: number,
+      options: NativeTrainOptions,
+      metadata: Record<string, string>,
+      backend: string,
+      threads: number,
+      onEpoch?: (info: NativeEpochInfo) => void,
+    ): Promise<{ router: NativeRouterHandle; report: NativeTrainReport }>;
+    trainEmbeddings(
+      x: Float32Array,
+      count: number,
+      dim: number,
       labels: Float32Array,
       models: number,
       options: NativeTrainOptions,

@@ -291,6 +291,19 @@ export class Router {
     return this.#live().predictor;
   }
 
+  /**
+   * `hashing`: the router reads prompt text. `precomputed`: it takes embeddings of
+   * {@link Router.inputDim} floats from your own embedding service.
+   */
+  get encoder(): 'hashing' | 'precomputed' {
+    return this.#live().encoder;
+  }
+
+  /** Feature dimension: hash buckets, or the embedding size of a `precomputed` router. */
+  get inputDim(): number {
+    return this.#live().inputDim;
+  }
+
   /** The backend this router computes on (`cpu` or `cuda`). */
   get backend(): string {
     return this.#live().backend;
@@ -366,6 +379,52 @@ export class Router {
     const out: Decision[] = new Array(prompts.length);
     for (let i = 0; i < prompts.length; i++) out[i] = this.#decide(scores, i * m, Buffer.byteLength(prompts[i]!), opts, micros);
     return out;
+  }
+
+  /**
+   * Routes one precomputed embedding (a `precomputed` router only), on the calling thread.
+   * `promptTokens` in the options prices the prompt; it defaults to 0 (output cost only).
+   */
+  routeEmbeddingSync(embedding: Float32Array, options?: RouteOptions): Decision {
+    const start = performance.now();
+    const native = this.#live();
+    if (!(embedding instanceof Float32Array)) throw invalidArgument('embedding', 'a Float32Array', embedding);
+    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const m = this.#ids.length;
+    if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
+    try {
+      native.scoreEmbeddingsSync(embedding, 1, embedding.length, this.#syncOut);
+    } catch (err) {
+      rethrowNative(err, 'embedding');
+    }
+    return this.#decide(this.#syncOut, 0, 0, opts, (performance.now() - start) * 1000);
+  }
+
+  /**
+   * Routes a batch of precomputed embeddings, row-major `count x inputDim` in one Float32Array,
+   * scored off the JS thread.
+   */
+  async routeEmbeddings(embeddings: Float32Array, options?: RouteOptions): Promise<Decision[]> {
+    const native = this.#live();
+    if (!(embeddings instanceof Float32Array)) throw invalidArgument('embeddings', 'a Float32Array (count x inputDim, row-major)', embeddings);
+    const dim = native.inputDim;
+    if (embeddings.length === 0 || embeddings.length % dim !== 0) {
+      throw invalidArgument('embeddings', `a non-empty Float32Array whose length is a multiple of ${dim}`, embeddings);
+    }
+    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const count = embeddings.length / dim;
+    const m = this.#ids.length;
+    const out = new Float32Array(count * m);
+    const start = performance.now();
+    try {
+      await native.scoreEmbeddings(embeddings, count, dim, out);
+    } catch (err) {
+      rethrowNative(err, 'embeddings');
+    }
+    const micros = ((performance.now() - start) * 1000) / count;
+    const decisions: Decision[] = new Array(count);
+    for (let i = 0; i < count; i++) decisions[i] = this.#decide(out, i * m, 0, opts, micros);
+    return decisions;
   }
 
   /** Predicted scores of every model for each prompt: a prompts x models Float32Array, row-major. */

@@ -40,6 +40,12 @@ export interface TrainOptions {
   onEpoch?: (info: NativeEpochInfo) => void;
   /** Free text stored in the artifact. */
   description?: string;
+  /**
+   * Train a `precomputed` router on your own embeddings instead of the prompts' text: row-major
+   * `records x dim` floats, row i for record i. The router then routes embeddings
+   * ({@link Router.routeEmbeddingSync}), not text.
+   */
+  embeddings?: Float32Array;
   /** Extra string entries for the artifact's metadata (e.g. `routecore.registry` list prices). */
   metadata?: Record<string, string>;
   /** Backend and threads for the returned router. */
@@ -64,7 +70,7 @@ export interface TrainResult {
 
 const KNOWN_OPTIONS = new Set([
   'predictor', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
-  'encoder', 'onEpoch', 'description', 'metadata', 'backend', 'threads', 'router',
+  'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router',
 ]);
 
 /**
@@ -161,16 +167,25 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
-  const text = Buffer.from(records.map((r) => r.prompt).join(''), 'utf8');
-  const offsets = new Uint32Array(records.length + 1);
-  let pos = 0;
-  for (let i = 0; i < records.length; i++) {
-    pos += Buffer.byteLength(records[i]!.prompt, 'utf8');
-    offsets[i + 1] = pos;
-  }
   let result;
   try {
-    result = await binding().NativeRouter.train(text, offsets, records.length, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
+    if (options.embeddings !== undefined) {
+      const x = options.embeddings;
+      if (!(x instanceof Float32Array) || x.length === 0 || x.length % records.length !== 0) {
+        throw invalidArgument('options.embeddings', `a Float32Array of records x dim floats (${records.length} records)`, x);
+      }
+      const dim = x.length / records.length;
+      result = await binding().NativeRouter.trainEmbeddings(x, records.length, dim, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
+    } else {
+      const text = Buffer.from(records.map((r) => r.prompt).join(''), 'utf8');
+      const offsets = new Uint32Array(records.length + 1);
+      let pos = 0;
+      for (let i = 0; i < records.length; i++) {
+        pos += Buffer.byteLength(records[i]!.prompt, 'utf8');
+        offsets[i + 1] = pos;
+      }
+      result = await binding().NativeRouter.train(text, offsets, records.length, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
+    }
   } catch (err) {
     rethrowNative(err, 'training failed');
   }

@@ -236,6 +236,37 @@ TEST(batch_scores_match_single_scores) {
   }
 }
 
+TEST(precomputed_embeddings_train_score_and_round_trip) {
+  // Two clusters in 8 dimensions: around +e0 model 0 is right, around +e1 model 1 is.
+  TrainInput in;
+  in.embeddingDim = 8;
+  in.models = 2;
+  in.options.hidden = 8;
+  for (int i = 0; i < 200; ++i) {
+    int c = i % 2;
+    for (int j = 0; j < 8; ++j) in.embeddings.push_back((j == c ? 1.f : 0.f) + 0.05f * ((i * 7 + j * 3) % 11 - 5) / 5.f);
+    in.labels.push_back(c == 0 ? 1.f : 0.f);
+    in.labels.push_back(c == 1 ? 1.f : 0.f);
+  }
+  auto model = trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr);
+  CHECK(std::string(model->encoderKind()) == "precomputed");
+  float x[16] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+  float out[4];
+  model->scoreEmbeddings(x, 2, out);
+  CHECK(out[0] > out[1] && out[3] > out[2]);
+  std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(false));
+  auto again = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "e.router"), makeCpuBackend(1),
+                                         ThreadPool::shared(1));
+  float out2[4];
+  again->scoreEmbeddings(x, 2, out2);
+  for (int i = 0; i < 4; ++i) CHECK(out2[i] == out[i]);
+  x[11] = NAN;
+  CHECK_THROWS(model->scoreEmbeddings(x, 2, out), ErrorCode::InvalidArgument, "embedding row 1, column 3 is NaN");
+  std::string text = "hello";
+  uint32_t offsets[] = {0, 5};
+  CHECK_THROWS(model->score(text.data(), offsets, 1, out), ErrorCode::InvalidArgument, "trained on precomputed embeddings");
+}
+
 TEST(training_rejects_bad_labels_and_options) {
   TrainInput in;
   makeTopicData(in, 5);
