@@ -34,9 +34,9 @@ std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned thre
   if (request == "cuda") {
     if (!cuda)
       throw Error(ErrorCode::BackendUnavailable,
-                  "ROUTECORE_BACKEND=cuda but the CUDA backend cannot be used: " + r.cudaDetail);
+                  "the cuda backend was requested but cannot be used: " + r.cudaDetail);
     r.chosen = "cuda";
-    r.reason = "requested with ROUTECORE_BACKEND=cuda";
+    r.reason = "the cuda backend was requested";
     return cuda;
   }
   if (request == "auto" && cuda) {
@@ -45,7 +45,7 @@ std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned thre
     return cuda;
   }
   r.chosen = "cpu";
-  r.reason = request == "cpu" ? "requested with ROUTECORE_BACKEND=cpu"
+  r.reason = request == "cpu" ? "the cpu backend was requested"
                               : "auto: CUDA unavailable (" + r.cudaDetail + "), using the CPU backend";
   return makeCpuBackend(r.cpuThreads);
 }

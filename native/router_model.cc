@@ -57,6 +57,7 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                             " does not match the encoder's " +
                                             std::to_string(encoder_->config().buckets()) + " buckets");
+  describeInMetadata();
   executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
 }
@@ -128,30 +129,35 @@ void RouterModel::requireHashing(const char* what) const {
                                                 ": this router was trained on precomputed embeddings; pass embeddings, not text");
 }
 
+void RouterModel::describeInMetadata() {
+  if (encoder_) {
+    const HashingConfig& cfg = encoder_->config();
+    metadata_["encoder"] = "hashing";
+    metadata_["encoder.log2_buckets"] = std::to_string(cfg.log2Buckets);
+    metadata_["encoder.word_ngram_max"] = std::to_string(cfg.wordNgramMax);
+    metadata_["encoder.char_ngram_min"] = std::to_string(cfg.charNgramMin);
+    metadata_["encoder.char_ngram_max"] = std::to_string(cfg.charNgramMax);
+  } else {
+    metadata_["encoder"] = "precomputed";
+    metadata_["encoder.dim"] = std::to_string(net_.inputDim);
+  }
+  metadata_["predictor"] = predictor_;
+  metadata_["predictor.outputs"] = std::to_string(net_.outputs());
+  if (!net_.layers.empty()) metadata_["predictor.hidden"] = std::to_string(net_.width0);
+  metadata_["format"] = kArtifactFormatName;
+  metadata_["format_version"] = std::to_string(kArtifactFormatVersion);
+}
+
 Artifact RouterModel::toArtifact(bool halfPrecision) const {
   Artifact a;
   a.metadata = metadata_;
   const int64_t V = net_.inputDim;
-  if (encoder_) {
-    const HashingConfig& cfg = encoder_->config();
-    a.metadata["encoder"] = "hashing";
-    a.metadata["encoder.log2_buckets"] = std::to_string(cfg.log2Buckets);
-    a.metadata["encoder.word_ngram_max"] = std::to_string(cfg.wordNgramMax);
-    a.metadata["encoder.char_ngram_min"] = std::to_string(cfg.charNgramMin);
-    a.metadata["encoder.char_ngram_max"] = std::to_string(cfg.charNgramMax);
-    a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
-  } else {
-    a.metadata["encoder"] = "precomputed";
-    a.metadata["encoder.dim"] = std::to_string(V);
-  }
-  a.metadata["predictor"] = predictor_;
-  a.metadata["predictor.outputs"] = std::to_string(net_.outputs());
+  if (encoder_) a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
   if (predictor_ == "linear") {
     a.tensors.push_back({"linear.weight", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"linear.bias", {net_.width0}, net_.tableBias, false});
   } else {
     const DenseLayer& l = net_.layers.at(0);
-    a.metadata["predictor.hidden"] = std::to_string(net_.width0);
     a.tensors.push_back({"mlp.table", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"mlp.table_bias", {net_.width0}, net_.tableBias, false});
     a.tensors.push_back({"mlp.out_weight", {l.in, l.out}, l.weight, false});

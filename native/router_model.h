@@ -47,6 +47,8 @@ class RouterModel {
   uint32_t outputs() const { return net_.outputs(); }
   const std::string& predictor() const { return predictor_; }
   const std::string& backendName() const { return backendName_; }
+  /// The artifact metadata this router would be written with (the same whether it was trained
+  /// in this process or loaded from a file).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   /// "hashing" or "precomputed".
   const char* encoderKind() const { return encoder_ ? "hashing" : "precomputed"; }
@@ -56,6 +58,7 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
+  void describeInMetadata();
   std::unique_ptr<HashingEncoder> encoder_;
   std::string predictor_;
   DenseNet net_;

@@ -109,6 +109,14 @@ function checkPrompt(prompt: unknown, name: string): asserts prompt is string {
       `${name} is ${prompt.length} characters, over the limit of ${MAX_PROMPT_BYTES} UTF-8 bytes`,
     );
   }
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so only long prompts need their bytes counted here;
+  // checking before queueing keeps one oversized prompt from failing its whole micro-batch.
+  if (prompt.length * 3 > MAX_PROMPT_BYTES) {
+    const bytes = Buffer.byteLength(prompt, 'utf8');
+    if (bytes > MAX_PROMPT_BYTES) {
+      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} is ${bytes} bytes of UTF-8, over the limit of ${MAX_PROMPT_BYTES}`);
+    }
+  }
   if (!prompt.isWellFormed()) {
     let at = 0;
     for (; at < prompt.length; at++) {

@@ -112,7 +112,11 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     if (typeof r?.prompt !== 'string' || r.prompt === '') throw invalidArgument(`data[${i}].prompt`, 'a non-empty string', r?.prompt);
+    if (typeof r.scores !== 'object' || r.scores === null) throw invalidArgument(`data[${i}].scores`, 'an object of model id -> score in [0,1]', r.scores);
     for (const [id, s] of Object.entries(r.scores)) {
+      if (typeof s !== 'number' || !(s >= 0 && s <= 1)) {
+        throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `data[${i}] (id "${r.id}"): scores["${id}"] = ${String(s)} is not a number in [0,1]`);
+      }
       const j = col.get(id)!;
       labels[i * M + j] = s;
       sums[j] += s;
@@ -122,6 +126,9 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
       for (const [id, c] of Object.entries(r.costs)) {
         const j = col.get(id);
         if (j === undefined) continue; // a cost for a model with no score teaches nothing
+        if (typeof c !== 'number' || !(c >= 0) || !Number.isFinite(c)) {
+          throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `data[${i}] (id "${r.id}"): costs["${id}"] = ${String(c)} is not a non-negative number`);
+        }
         costSums[j] += c;
         costCounts[j]++;
       }

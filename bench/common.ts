@@ -1,0 +1,138 @@
+/**
+ * Shared pieces of the benchmark suites: the suite contract, figures with their DESIGN.md targets,
+ * order statistics, and a description of the machine. Suites import only from here and `src/`.
+ * @module
+ */
+import { cpus, availableParallelism, loadavg, totalmem, platform, arch, release } from 'node:os';
+
+/** A DESIGN.md "Performance targets" bound a figure is checked against. */
+export interface Target {
+  /** The target's id in DESIGN.md, e.g. `P1`. */
+  id: string;
+  op: '<=' | '>=';
+  value: number;
+}
+
+/** One reported number. `key` is stable (the JSON and the smoke test read it); `label` is for people. */
+export interface Figure {
+  key: string;
+  label: string;
+  value: number;
+  unit: string;
+  target?: Target;
+  /** Filled by {@link met}; absent when the figure has no target. */
+  met?: boolean;
+  note?: string;
+}
+
+/** What a suite returns: headline figures plus any structured detail (distributions, rounds). */
+export interface SuiteResult {
+  id: string;
+  title: string;
+  figures: Figure[];
+  details: Record<string, unknown>;
+  /** 1-minute load average before and after the suite: a busy machine shows here. */
+  load: { before: number; after: number };
+  seconds: number;
+}
+
+/** Everything a suite needs, prepared once by the parent process and read by each suite's child. */
+export interface SetupInfo {
+  /** The trained router file (safetensors layout). */
+  routerPath: string;
+  /** The P1 prompt set: test prompts trimmed/concatenated to 450–550 characters. */
+  p1Prompts: string[];
+  quick: boolean;
+  threads: number;
+}
+
+/** One suite: a module exporting this, registered in `suites.ts`. Each runs in a fresh process. */
+export interface Suite {
+  id: string;
+  title: string;
+  run(setup: SetupInfo): Promise<Omit<SuiteResult, 'load' | 'seconds'>>;
+}
+
+/** Sets `met` from the target. */
+export function met(f: Figure): Figure {
+  if (f.target) f.met = f.target.op === '<=' ? f.value <= f.target.value : f.value >= f.target.value;
+  return f;
+}
+
+/** Nearest-rank percentile (q in [0,1]) of an ascending-sorted array. */
+export function percentile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function median(values: readonly number[]): number {
+  return percentile(Float64Array.from(values).sort(), 0.5);
+}
+
+/** Order statistics of a sample (any unit). */
+export interface Distribution {
+  n: number;
+  min: number;
+  p10: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function distribution(values: ArrayLike<number>): Distribution {
+  const s = Float64Array.from(values as ArrayLike<number>).sort();
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) sum += s[i]!;
+  return {
+    n: s.length,
+    min: s[0] ?? NaN,
+    p10: percentile(s, 0.1),
+    p50: percentile(s, 0.5),
+    p90: percentile(s, 0.9),
+    p99: percentile(s, 0.99),
+    max: s[s.length - 1] ?? NaN,
+    mean: s.length ? sum / s.length : NaN,
+  };
+}
+
+/** Median cost of one `process.hrtime.bigint()` pair, in ns: the floor under every timed call. */
+export function timerOverheadNs(samples = 10_000): number {
+  const d = new Float64Array(samples);
+  for (let i = 0; i < samples; i++) {
+    const a = process.hrtime.bigint();
+    const b = process.hrtime.bigint();
+    d[i] = Number(b - a);
+  }
+  return percentile(d.sort(), 0.5);
+}
+
+/** The machine, as the report header and the JSON show it. */
+export function machine(): Record<string, unknown> {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    availableParallelism: availableParallelism(),
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${platform()} ${release()} ${arch()}`,
+    loadavg1: loadavg()[0],
+  };
+}
+
+export function load1(): number {
+  return Math.round(loadavg()[0]! * 100) / 100;
+}
+
+/** Asks V8 for a full GC when the process was started with --expose-gc, so suites start level. */
+export function settle(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) gc();
+}
+
+/** Keeps results observable so no call can be optimised away; printed nowhere. */
+export const sink = { n: 0 };
