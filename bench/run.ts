@@ -54,9 +54,9 @@ async function prepare(dir: string, quick: boolean): Promise<SetupFile> {
   if (!real) console.log(args.synthetic ? 'corpus: synthetic (--synthetic)' : `corpus: ${dataDir} has no routerbench-*_{train,test}.jsonl; using the synthetic corpus`);
   const corpus = real ?? syntheticCorpus();
   const maxEpochs = quick ? 1 : 8;
-  console.log(`training mlp (hidden 64, log2Buckets 16, maxEpochs ${maxEpochs}) on ${corpus.trainRows} ${corpus.source} rows, ${corpus.models} models, ${THREADS} threads...`);
+  console.log(`training mlp (hidden 32, log2Buckets 16, maxEpochs ${maxEpochs}) on ${corpus.trainRows} ${corpus.source} rows, ${corpus.models} models, ${THREADS} threads...`);
   const t0 = performance.now();
-  const trained = await train(corpus.trainData, { predictor: 'mlp', maxEpochs, seed: 1, backend: 'cpu', threads: THREADS });
+  const trained = await train(corpus.trainData, { predictor: 'mlp', hidden: 32, encoder: { log2Buckets: 16 }, maxEpochs, seed: 1, backend: 'cpu', threads: THREADS });
   const trainWallS = (performance.now() - t0) / 1000;
   const routerPath = join(dir, 'bench.router');
   await trained.router.save(routerPath);
@@ -73,7 +73,7 @@ async function prepare(dir: string, quick: boolean): Promise<SetupFile> {
       testPromptChars: lengths(corpus.testPrompts),
       p1PromptChars: lengths(p1Prompts),
     },
-    training: { seconds: trainWallS, trainReport: trained.report, options: { predictor: 'mlp', hidden: 64, log2Buckets: 16, maxEpochs, seed: 1, threads: THREADS } },
+    training: { seconds: trainWallS, trainReport: trained.report, options: { predictor: 'mlp', hidden: 32, log2Buckets: 16, maxEpochs, seed: 1, threads: THREADS } },
     router: { ...info, fileBytes: statSync(routerPath).size },
   };
   const setup: SetupFile = { routerPath, p1Prompts, quick, threads: THREADS, report };

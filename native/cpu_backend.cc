@@ -21,7 +21,14 @@ namespace {
 ROUTECORE_MULTIVERSION
 void gatherRows(const uint32_t* index, const float* value, size_t count, const float* table,
                 uint32_t width, float* acc) {
+  // Rows are scattered over a table far larger than cache: ask for a row a few features ahead
+  // so several misses are in flight at once instead of one at a time.
+  constexpr size_t kAhead = 8;
   for (size_t k = 0; k < count; ++k) {
+    if (k + kAhead < count) {
+      const char* next = reinterpret_cast<const char*>(table + static_cast<size_t>(index[k + kAhead]) * width);
+      for (size_t b = 0; b < width * sizeof(float); b += 64) __builtin_prefetch(next + b);
+    }
     const float* row = table + static_cast<size_t>(index[k]) * width;
     const float v = value[k];
     for (uint32_t j = 0; j < width; ++j) acc[j] += v * row[j];

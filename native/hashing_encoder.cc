@@ -27,6 +27,13 @@ inline uint64_t finalize(uint64_t h) {
 
 inline uint64_t step(uint64_t h, uint32_t cp) { return (h ^ cp) * kFnvPrime; }
 
+// Prompts are mostly ASCII: classify those inline and call into the Unicode tables only beyond.
+inline bool wordChar(uint32_t c) {
+  if (c < 128) return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z');
+  return isWordChar(c);
+}
+inline bool standalone(uint32_t c) { return c >= 0x0E00 && isStandaloneWordChar(c); }
+
 struct Counter {
   int32_t* counts;
   std::vector<uint32_t>* touched;
@@ -103,11 +110,11 @@ void HashingEncoder::countBuckets(const HashingConfig& config, const char* text,
     while (i < n) {
       uint32_t c = cp[i];
       uint64_t h = kSeedWord;
-      if (isStandaloneWordChar(c)) {
+      if (standalone(c)) {
         h = step(h, c);
         ++i;
-      } else if (isWordChar(c)) {
-        while (i < n && isWordChar(cp[i]) && !isStandaloneWordChar(cp[i])) h = step(h, cp[i++]);
+      } else if (wordChar(c)) {
+        while (i < n && wordChar(cp[i]) && !standalone(cp[i])) h = step(h, cp[i++]);
       } else {
         ++i;
         continue;

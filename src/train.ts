@@ -18,7 +18,7 @@ export type PredictorKind = 'mlp' | 'linear';
 export interface TrainOptions {
   /** `mlp` (default): hashed n-grams -> hidden ReLU layer -> one sigmoid per model. `linear`: logistic regression per model. */
   predictor?: PredictorKind;
-  /** Hidden width of `mlp`; default 64. */
+  /** Hidden width of `mlp`; default 32 (each routed prompt reads one table row of this width per n-gram, so width is latency). */
   hidden?: number;
   /** Adam learning rate; default 0.002 (mlp), 0.02 (linear). */
   learningRate?: number;
@@ -146,7 +146,7 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   const enc = options.encoder ?? {};
   const nativeOptions: NativeTrainOptions = {
     ...enc,
-    hidden: predictor === 'linear' ? 0 : (options.hidden ?? 64),
+    hidden: predictor === 'linear' ? 0 : (options.hidden ?? 32),
     learningRate: options.learningRate ?? (predictor === 'linear' ? 0.02 : 0.002),
     weightDecay: options.weightDecay,
     batchSize: options.batchSize,
