@@ -22,6 +22,9 @@ struct DenseNet {
   uint32_t width0 = 0;          // columns of the sparse table
   std::vector<float> table;     // row-major [inputDim x width0]
   std::vector<float> tableBias; // [width0]
+  // True when every table value is exactly a binary16 number (the router file stored the table
+  // as F16): a backend may then keep the table in half precision with identical results.
+  bool tableIsHalf = false;
   // Applied after the table when non-empty; ReLU between layers, sigmoid after the last.
   std::vector<DenseLayer> layers;
 

@@ -95,13 +95,17 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
   net.inputDim = static_cast<uint32_t>(V);
   if (predictor == "linear") {
     net.width0 = models;
-    net.table = a.require("linear.weight", {V, models}).data;
+    const Tensor& table = a.require("linear.weight", {V, models});
+    net.table = table.data;
+    net.tableIsHalf = table.storeHalf;
     net.tableBias = a.require("linear.bias", {models}).data;
   } else if (predictor == "mlp") {
     const uint32_t hidden = metaUint(a, "predictor.hidden");
     if (hidden == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.hidden\" is 0");
     net.width0 = hidden;
-    net.table = a.require("mlp.table", {V, hidden}).data;
+    const Tensor& table = a.require("mlp.table", {V, hidden});
+    net.table = table.data;
+    net.tableIsHalf = table.storeHalf;
     net.tableBias = a.require("mlp.table_bias", {hidden}).data;
     DenseLayer l;
     l.in = hidden;

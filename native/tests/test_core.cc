@@ -201,6 +201,41 @@ TEST(mlp_learns_two_topics_and_survives_a_round_trip) {
   }
 }
 
+TEST(half_table_path_matches_float_path) {
+  // A net whose table values are all binary16 numbers: the CPU backend may keep it in half
+  // precision; the scores must match the float path (up to FMA rounding).
+  DenseNet net;
+  net.inputDim = 1 << 10;
+  net.width0 = 32;
+  uint64_t s = 12345;
+  auto rnd = [&] {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
+  };
+  for (size_t i = 0; i < size_t(net.inputDim) * net.width0; ++i) net.table.push_back(halfToFloat(floatToHalf(rnd())));
+  for (int i = 0; i < 32; ++i) net.tableBias.push_back(rnd() * 0.1f);
+  DenseLayer l;
+  l.in = 32;
+  l.out = 5;
+  for (int i = 0; i < 32 * 5; ++i) l.weight.push_back(rnd());
+  for (int i = 0; i < 5; ++i) l.bias.push_back(rnd());
+  net.layers.push_back(l);
+  CsrBatch batch;
+  for (int r = 0; r < 7; ++r) {
+    for (int k = 0; k < 300 * r; ++k) {
+      batch.index.push_back(static_cast<uint32_t>((r * 7919 + k * 104729) % net.inputDim));
+      batch.value.push_back(rnd() * 0.05f);
+    }
+    batch.rowStart.push_back(static_cast<uint32_t>(batch.index.size()));
+  }
+  auto cpu = makeCpuBackend(1);
+  std::vector<float> a(7 * 5), b(7 * 5);
+  cpu->prepare(net)->forward(batch, a.data());
+  net.tableIsHalf = true;
+  cpu->prepare(net)->forward(batch, b.data());
+  for (size_t i = 0; i < a.size(); ++i) CHECK_NEAR(a[i], b[i], 1e-6);
+}
+
 TEST(linear_learns_two_topics) {
   TrainInput in;
   makeTopicData(in, 150);
