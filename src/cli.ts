@@ -12,6 +12,9 @@ import { RoutecoreError, isRoutecoreError } from './errors.js';
 import { packageRoot } from './native.js';
 import { Router, defaultRouterPath, type RouteOptions } from './router.js';
 import { train } from './train.js';
+import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from './eval.js';
+import { Registry } from './registry.js';
+import { writeFileSync } from 'node:fs';
 
 const USAGE = `Usage: routecore <command> [options]
 
@@ -30,6 +33,13 @@ Commands:
   train --data F.jsonl [--data G.jsonl] --out R.router
       --predictor mlp|linear default mlp
       --hidden N --epochs N --learning-rate X --seed N --buckets LOG2 --half
+  eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
+  eval --cv K --data F.jsonl [--predictor mlp|linear]   K-fold cross-validation (train on K-1 folds, pool held-out)
+      --registry M.json      prices (and eligibility) of the models
+      --hidden N --epochs N --seed N --buckets LOG2   training options with --cv
+      --lambda X --target Q  sweep these λ / target values instead of the defaults (repeatable)
+      --json                 print the report as one JSON object (default: a Markdown table)
+      --svg out.svg          also write a cost-quality plot; --md out.md also write the Markdown
 Options for every command: --json (info: machine-readable), --help
 Environment: ROUTECORE_BACKEND=auto|cpu|cuda, ROUTECORE_THREADS=N`;
 
@@ -181,6 +191,94 @@ async function cmdTrain(args: string[]): Promise<void> {
   result.router.dispose();
 }
 
+/** Progress on stderr: a bar redrawn with \r on a TTY, otherwise a line every 10%. */
+function progress(label: string): (done: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  let lastDecile = -1;
+  return (done, total) => {
+    const frac = total > 0 ? done / total : 1;
+    if (tty) {
+      const width = 30;
+      const fill = Math.round(frac * width);
+      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% (${done}/${total})${done >= total ? '\n' : ''}`);
+      return;
+    }
+    const decile = Math.floor(frac * 10);
+    if (decile > lastDecile) {
+      lastDecile = decile;
+      process.stderr.write(`${label}: ${(frac * 100).toFixed(0)}% (${done}/${total})\n`);
+    }
+  };
+}
+
+async function cmdEval(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      router: { type: 'string' },
+      data: { type: 'string', multiple: true },
+      registry: { type: 'string' },
+      cv: { type: 'string' },
+      predictor: { type: 'string' },
+      hidden: { type: 'string' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      buckets: { type: 'string' },
+      lambda: { type: 'string', multiple: true },
+      target: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      svg: { type: 'string' },
+      md: { type: 'string' },
+    },
+  });
+  if (!values.data?.length) throw new UsageError('eval needs at least one --data F.jsonl');
+  const cv = num(values.cv, '--cv');
+  if (cv === undefined && values.router === undefined) throw new UsageError('eval needs --router R, or --cv K for cross-validation');
+  if (cv !== undefined && values.router !== undefined) throw new UsageError('give either --router or --cv, not both');
+  if (cv !== undefined && (!Number.isInteger(cv) || cv < 2)) throw new UsageError(`--cv expects an integer >= 2, got "${values.cv}"`);
+  if (cv === undefined && (values.predictor || values.hidden || values.epochs || values.seed || values.buckets)) {
+    throw new UsageError('--predictor, --hidden, --epochs, --seed and --buckets apply to --cv');
+  }
+  const lambdas = values.lambda?.map((v) => num(v, '--lambda')!);
+  const targets = values.target?.map((v) => num(v, '--target')!);
+  const registry = values.registry === undefined ? undefined : Registry.fromFile(values.registry);
+  const records = values.data.flatMap((f) => readOutcomes(f).records);
+  let report: EvalReport;
+  if (cv !== undefined) {
+    const predictor = values.predictor ?? 'mlp';
+    if (predictor !== 'mlp' && predictor !== 'linear') throw new UsageError(`--predictor expects mlp or linear, got "${predictor}"`);
+    const buckets = num(values.buckets, '--buckets');
+    process.stderr.write(`cross-validating ${predictor} on ${records.length} records, ${cv} folds\n`);
+    report = await crossValidate(records, {
+      folds: cv,
+      registry,
+      lambdas,
+      targets,
+      trainOptions: {
+        predictor,
+        hidden: num(values.hidden, '--hidden'),
+        maxEpochs: num(values.epochs, '--epochs'),
+        seed: num(values.seed, '--seed'),
+        encoder: buckets === undefined ? undefined : { log2Buckets: buckets },
+      },
+      onProgress: progress('folds'),
+    });
+  } else {
+    const router = Router.loadSync(values.router!);
+    try {
+      report = await evaluate(router, records, { registry, lambdas, targets, onProgress: progress('scoring') });
+    } finally {
+      router.dispose();
+    }
+  }
+  const md = renderMarkdown(report);
+  if (values.svg) writeFileSync(values.svg, renderSvg(report));
+  if (values.md) writeFileSync(values.md, md);
+  for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
+  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : md);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -195,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'info') await cmdInfo(rest);
     else if (command === 'route') await cmdRoute(rest);
     else if (command === 'train') await cmdTrain(rest);
+    else if (command === 'eval') await cmdEval(rest);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {

@@ -17,3 +17,6 @@ export { RoutecoreError, isRoutecoreError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { pgrCurve, apgr, cpt, convexHull, aiq } from './metrics.js';
 export type { PgrPoint, CostQualityPoint } from './metrics.js';
+export { evaluate, evaluateScores, crossValidate, renderMarkdown, fnv1a32, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './eval.js';
+export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions, CrossValidateOptions } from './eval.js';
+export { renderSvg } from './plot.js';
