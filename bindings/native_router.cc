@@ -211,7 +211,7 @@ Napi::Function NativeRouter::Init(Napi::Env env, RoutecoreAddon* addon) {
        InstanceAccessor<&NativeRouter::EncoderKind>("encoder"), InstanceAccessor<&NativeRouter::InputDim>("inputDim"),
        InstanceMethod<&NativeRouter::ScoreSync>("scoreSync"), InstanceMethod<&NativeRouter::Score>("score"),
        InstanceMethod<&NativeRouter::Encode>("encode"), InstanceMethod<&NativeRouter::Serialize>("serialize"),
-       InstanceMethod<&NativeRouter::Metadata>("metadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
+       InstanceMethod<&NativeRouter::Metadata>("metadata"), InstanceMethod<&NativeRouter::SetMetadata>("setMetadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
        InstanceAccessor<&NativeRouter::Outputs>("outputs"), InstanceAccessor<&NativeRouter::Predictor>("predictor"),
        InstanceAccessor<&NativeRouter::BackendName>("backend")},
       addon);
@@ -439,6 +439,20 @@ Napi::Value NativeRouter::Metadata(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   for (const auto& kv : model(env)->metadata()) o.Set(kv.first, kv.second);
   return o;
+}
+
+// setMetadata(key: string, value: string). The model is shared with in-flight jobs, which never
+// read metadata, and this runs on the JS thread like serialize(), so no lock is needed.
+Napi::Value NativeRouter::SetMetadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& m = model(env);
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throwInvalidArgument(env, "setMetadata(key: string, value: string)");
+  guard(env, [&] {
+    m->setMetadata(info[0].As<Napi::String>(), info[1].As<Napi::String>());
+    return 0;
+  });
+  return env.Undefined();
 }
 
 Napi::Value NativeRouter::Outputs(const Napi::CallbackInfo& info) {

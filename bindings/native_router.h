@@ -31,6 +31,7 @@ class NativeRouter : public Napi::ObjectWrap<NativeRouter> {
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Serialize(const Napi::CallbackInfo& info);
   Napi::Value Metadata(const Napi::CallbackInfo& info);
+  Napi::Value SetMetadata(const Napi::CallbackInfo& info);
   Napi::Value Outputs(const Napi::CallbackInfo& info);
   Napi::Value Predictor(const Napi::CallbackInfo& info);
   Napi::Value BackendName(const Napi::CallbackInfo& info);

@@ -120,6 +120,12 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
                                        std::move(pool));
 }
 
+void RouterModel::setMetadata(const std::string& key, const std::string& value) {
+  if (key.empty() || key.rfind("format", 0) == 0 || key.rfind("encoder", 0) == 0 || key.rfind("predictor", 0) == 0)
+    throw Error(ErrorCode::InvalidArgument, "metadata key \"" + key + "\" is reserved for the core");
+  metadata_[key] = value;
+}
+
 size_t RouterModel::weightBytes() const {
   size_t n = net_.table.size() + net_.tableBias.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();

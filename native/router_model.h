@@ -50,6 +50,9 @@ class RouterModel {
   /// The artifact metadata this router would be written with (the same whether it was trained
   /// in this process or loaded from a file).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  /// Sets a metadata entry of the caller's layer (e.g. a calibrated threshold) so the next
+  /// toArtifact() carries it. Keys the core itself writes (format*, encoder*, predictor*) are refused.
+  void setMetadata(const std::string& key, const std::string& value);
   /// "hashing" or "precomputed".
   const char* encoderKind() const { return encoder_ ? "hashing" : "precomputed"; }
   uint32_t inputDim() const { return net_.inputDim; }

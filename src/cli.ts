@@ -25,11 +25,15 @@ Commands:
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
       --registry M.json      the deployment's models (JSON or YAML)
       --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
-      --policy best|cost     default best
+      --policy best|cost|threshold|subset   default best
+      --threshold T          threshold policy: strong when P(strong better) >= T (default: calibrated)
+      --k N --subset-target Q --max-latency MS   subset policy: at most N models reaching joint success Q
       --lambda X             cost policy: maximise score - X * USD per query
       --target Q             cost policy: cheapest model predicted to reach score Q
       --max-cost USD         cost policy: hard cap per query
       --require CAP          cost policy: required capability (repeatable)
+  calibrate --router R --data F.jsonl --strong-share S --out R2.router [--half]
+                             set the threshold policy's tau so share S of F's prompts go to the strong model
   train --data F.jsonl [--data G.jsonl] --out R.router
       --predictor mlp|linear default mlp
       --hidden N --epochs N --learning-rate X --seed N --buckets LOG2 --half
@@ -93,6 +97,10 @@ async function cmdRoute(args: string[]): Promise<void> {
       target: { type: 'string' },
       'max-cost': { type: 'string' },
       require: { type: 'string', multiple: true },
+      threshold: { type: 'string' },
+      k: { type: 'string' },
+      'subset-target': { type: 'string' },
+      'max-latency': { type: 'string' },
     },
   });
   const aliases: Record<string, string> = {};
@@ -102,8 +110,23 @@ async function cmdRoute(args: string[]): Promise<void> {
     aliases[a.slice(0, eq)] = a.slice(eq + 1);
   }
   const policy = values.policy ?? 'best';
-  if (policy !== 'best' && policy !== 'cost') throw new UsageError(`--policy expects best or cost, got "${policy}"`);
+  if (policy !== 'best' && policy !== 'cost' && policy !== 'threshold' && policy !== 'subset') {
+    throw new UsageError(`--policy expects best, cost, threshold or subset, got "${policy}"`);
+  }
   const options: RouteOptions = { policy };
+  const threshold = num(values.threshold, '--threshold');
+  if (threshold !== undefined) {
+    if (policy !== 'threshold') throw new UsageError('--threshold applies to --policy threshold');
+    options.threshold = threshold;
+  }
+  const k = num(values.k, '--k'), subsetTarget = num(values['subset-target'], '--subset-target'), maxLatency = num(values['max-latency'], '--max-latency');
+  if (k !== undefined || subsetTarget !== undefined || maxLatency !== undefined) {
+    if (policy !== 'subset') throw new UsageError('--k, --subset-target and --max-latency apply to --policy subset');
+    options.subset = {};
+    if (k !== undefined) options.subset.k = k;
+    if (subsetTarget !== undefined) options.subset.target = subsetTarget;
+    if (maxLatency !== undefined) options.subset.maxLatencyMs = maxLatency;
+  }
   const lambda = num(values.lambda, '--lambda');
   const target = num(values.target, '--target');
   const maxCost = num(values['max-cost'], '--max-cost');
@@ -111,7 +134,7 @@ async function cmdRoute(args: string[]): Promise<void> {
   if (target !== undefined) options.targetScore = target;
   if (maxCost !== undefined) options.maxCost = maxCost;
   if (values.require) options.require = values.require;
-  if (policy === 'best' && (lambda !== undefined || target !== undefined || maxCost !== undefined || values.require)) {
+  if (policy !== 'cost' && (lambda !== undefined || target !== undefined || maxCost !== undefined || values.require)) {
     throw new UsageError('--lambda, --target, --max-cost and --require apply to --policy cost');
   }
 
@@ -279,6 +302,28 @@ async function cmdEval(args: string[]): Promise<void> {
   process.stdout.write(values.json ? JSON.stringify(report) + '\n' : md);
 }
 
+async function cmdCalibrate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: { router: { type: 'string' }, data: { type: 'string', multiple: true }, 'strong-share': { type: 'string' }, out: { type: 'string' }, half: { type: 'boolean' } },
+  });
+  if (!values.data?.length) throw new UsageError('calibrate needs --data F.jsonl (a sample of your prompts)');
+  const share = num(values['strong-share'], '--strong-share');
+  if (share === undefined) throw new UsageError('calibrate needs --strong-share S (0..1)');
+  if (!values.out) throw new UsageError('calibrate needs --out R.router');
+  const router = Router.loadSync(values.router ?? 'default');
+  try {
+    const prompts = values.data.flatMap((f) => readOutcomes(f).records.map((r) => r.prompt));
+    const tau = await router.calibrate(prompts, { strongShare: share });
+    await router.save(values.out, { halfPrecision: values.half === true });
+    const t = router.threshold;
+    process.stderr.write(`threshold ${tau.toFixed(6)} sends ${(share * 100).toFixed(1)}% of ${prompts.length} prompts to ${t.strong} (weak: ${t.weak}); wrote ${values.out}\n`);
+  } finally {
+    router.dispose();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -293,6 +338,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'info') await cmdInfo(rest);
     else if (command === 'route') await cmdRoute(rest);
     else if (command === 'train') await cmdTrain(rest);
+    else if (command === 'calibrate') await cmdCalibrate(rest);
     else if (command === 'eval') await cmdEval(rest);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;

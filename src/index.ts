@@ -3,7 +3,9 @@
  * @module
  */
 export { Router, MAX_PROMPT_BYTES, defaultRouterPath } from './router.js';
-export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, TrainingSummary } from './router.js';
+export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, ThresholdOptions, TrainingSummary } from './router.js';
+export { majorityVote, strongWinProbability, calibrateThreshold, selectSubset } from './selection.js';
+export type { SubsetOptions, SubsetChoice, VoteResult } from './selection.js';
 export { train } from './train.js';
 export type { TrainOptions, TrainResult, PredictorKind } from './train.js';
 export { Registry } from './registry.js';

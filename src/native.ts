@@ -71,6 +71,7 @@ export interface NativeRouterHandle {
   encode(text: Uint8Array, offsets: Uint32Array, count: number): { rowStart: Uint32Array; index: Uint32Array; value: Float32Array };
   serialize(halfPrecision: boolean): Buffer;
   metadata(): Record<string, string>;
+  setMetadata(key: string, value: string): void;
   dispose(): void;
 }
 

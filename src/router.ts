@@ -12,14 +12,30 @@ import { RoutecoreError, invalidArgument } from './errors.js';
 import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from './native.js';
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
+import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';
 
 /** The policies this version implements. */
-export type PolicyName = 'best' | 'cost';
+export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
+const POLICIES: readonly PolicyName[] = ['best', 'cost', 'threshold', 'subset'];
 
-/** Per-call routing options: a policy and, for `cost`, its knobs (see {@link CostOptions}). */
+/** Per-call routing options: a policy and its knobs (`cost`: {@link CostOptions}). */
 export interface RouteOptions extends CostOptions {
   /** Overrides the router's default policy for this call. */
   policy?: PolicyName;
+  /** `threshold` policy: strong when P(strong better) ≥ this; overrides the calibrated value. */
+  threshold?: number;
+  /** `subset` policy knobs. */
+  subset?: SubsetOptions;
+}
+
+/** The strong/weak pair of the `threshold` policy. */
+export interface ThresholdOptions {
+  /** The strong model's id (after aliases). Default for a two-model router: the one with the higher mean training score. */
+  strong?: string;
+  /** The weak model's id. */
+  weak?: string;
+  /** τ: strong when P(strong better) ≥ τ. Default: the calibrated value stored in the router, else 0.5. */
+  value?: number;
 }
 
 /** Options of {@link Router.load}. */
@@ -32,6 +48,10 @@ export interface RouterOptions {
   policy?: PolicyName;
   /** Default knobs of the `cost` policy. */
   cost?: CostOptions;
+  /** The `threshold` policy's pair and τ. */
+  threshold?: ThresholdOptions;
+  /** Default knobs of the `subset` policy. */
+  subset?: SubsetOptions;
   /** Compute backend; default from ROUTECORE_BACKEND, else `auto`. */
   backend?: BackendRequest;
   /** CPU threads; default from ROUTECORE_THREADS, else all hardware threads. */
@@ -54,6 +74,11 @@ export interface Decision {
   expectedCost: number | null;
   /** The policy that decided. */
   policy: PolicyName;
+  /** `subset`: every model to call in parallel (`model` is the first), and their joint predicted success. */
+  models?: string[];
+  jointSuccess?: number;
+  /** `threshold`: the predicted probability that the strong model's answer is better. */
+  winProbability?: number;
   /** Microseconds the decision took inside routecore (for async calls: the whole batch's share). */
   micros: number;
 }
@@ -83,6 +108,7 @@ export const META = {
   training: 'routecore.training',
   registry: 'routecore.registry',
   description: 'routecore.description',
+  calibration: 'routecore.calibration',
 } as const;
 
 /** Summary of the data a router was trained on, stored in the artifact. */
@@ -190,7 +216,13 @@ export class Router {
   readonly #maxBatch: number;
   readonly #maxWait: number;
   readonly #training: TrainingSummary | undefined;
+  readonly #subset: SubsetOptions;
+  #strong = -1;
+  #weak = -1;
+  #tau = 0.5;
   #table: CandidateTable;
+  // markUnavailable(): model index -> time (ms, Date.now) it comes back; eligibility saved beside.
+  readonly #down = new Map<number, { until: number; eligible: number }>();
   readonly #packer = new PromptPacker();
   readonly #ranked: number[] = [];
   #queue: Pending[] = [];
@@ -229,9 +261,11 @@ export class Router {
     }
 
     const policy = options.policy ?? 'best';
-    if (policy !== 'best' && policy !== 'cost') throw invalidArgument('options.policy', '"best" or "cost"', policy);
+    if (!POLICIES.includes(policy)) throw invalidArgument('options.policy', '"best", "cost", "threshold" or "subset"', policy);
     this.#policy = policy;
     this.#cost = options.cost === undefined ? {} : validateCostOptions(options.cost, 'options.cost');
+    this.#subset = validateSubsetOptions(options.subset, 'options.subset');
+    this.#setupThreshold(options.threshold, meta[META.calibration]);
     this.#maxBatch = checkInt(options.maxBatchSize, 'options.maxBatchSize', 1, 65536, 256);
     this.#maxWait = checkInt(options.maxWaitMs, 'options.maxWaitMs', 0, 10_000, 0);
 
@@ -325,6 +359,55 @@ export class Router {
   /** Raw artifact metadata (string -> string). */
   metadata(): Record<string, string> {
     return this.#live().metadata();
+  }
+
+  /**
+   * Sets the `threshold` policy's τ so that `strongShare` of these prompts (a sample of your own
+   * traffic) go to the strong model, stores it in the router (kept by save()), and returns it.
+   */
+  async calibrate(prompts: readonly string[], options: { strongShare: number }): Promise<number> {
+    this.#live();
+    if (this.#strong < 0) {
+      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'calibrate() needs a strong/weak pair: pass options.threshold.strong and .weak when loading a router with more than two models');
+    }
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object with strongShare', options);
+    if (!Array.isArray(prompts) || prompts.length === 0) throw invalidArgument('prompts', 'a non-empty array of prompts', prompts);
+    const scores = await this.scores(prompts);
+    const m = this.#ids.length;
+    const p = new Float64Array(prompts.length);
+    for (let i = 0; i < prompts.length; i++) p[i] = strongWinProbability(scores[i * m + this.#strong]!, scores[i * m + this.#weak]!);
+    const tau = calibrateThreshold(p, options.strongShare);
+    this.#tau = tau;
+    this.#live().setMetadata(
+      META.calibration,
+      JSON.stringify({ threshold: tau, strongShare: options.strongShare, prompts: prompts.length, strong: this.#modelIds[this.#strong], weak: this.#modelIds[this.#weak] }),
+    );
+    return tau;
+  }
+
+  /** The `threshold` policy's current τ and pair (ids after aliases); pair null when not set up. */
+  get threshold(): { value: number; strong: string | null; weak: string | null } {
+    return { value: this.#tau, strong: this.#strong < 0 ? null : this.#ids[this.#strong]!, weak: this.#weak < 0 ? null : this.#ids[this.#weak]! };
+  }
+
+  /**
+   * Takes a model out of decisions for `ms` milliseconds (an upstream outage) without reloading;
+   * it comes back by itself. Calling again extends or shortens the window; `ms` 0 restores it now.
+   */
+  markUnavailable(id: string, ms: number): void {
+    this.#live();
+    const i = this.#ids.indexOf(id);
+    if (i < 0) throw invalidArgument('id', `one of the router's models (${this.#ids.join(', ')})`, id);
+    if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw invalidArgument('ms', 'a finite number of milliseconds >= 0', ms);
+    const prev = this.#down.get(i);
+    const eligible = prev ? prev.eligible : this.#table.eligible[i]!;
+    if (ms === 0) {
+      this.#table.eligible[i] = eligible;
+      this.#down.delete(i);
+      return;
+    }
+    this.#down.set(i, { until: Date.now() + ms, eligible });
+    this.#table.eligible[i] = 0;
   }
 
   /** Micro-batching counters. */
@@ -533,19 +616,79 @@ export class Router {
 
   #checkRouteOptions(options: unknown, name: string): RouteOptions {
     if (typeof options !== 'object' || options === null) throw invalidArgument(name, 'an object', options);
-    const { policy, ...rest } = options as RouteOptions;
-    if (policy !== undefined && policy !== 'best' && policy !== 'cost') throw invalidArgument(`${name}.policy`, '"best" or "cost"', policy);
-    const cost = validateCostOptions(rest, name);
-    return policy === undefined ? cost : { ...cost, policy };
+    const { policy, threshold, subset, ...rest } = options as RouteOptions;
+    if (policy !== undefined && !POLICIES.includes(policy)) throw invalidArgument(`${name}.policy`, '"best", "cost", "threshold" or "subset"', policy);
+    if (threshold !== undefined && (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))) {
+      throw invalidArgument(`${name}.threshold`, 'a number in [0, 1]', threshold);
+    }
+    if ((policy ?? this.#policy) === 'threshold' && this.#strong < 0) {
+      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'the threshold policy needs a strong/weak pair: pass options.threshold.strong and .weak when loading this router');
+    }
+    const out: RouteOptions = { ...validateCostOptions(rest, name) };
+    if (policy !== undefined) out.policy = policy;
+    if (threshold !== undefined) out.threshold = threshold;
+    if (subset !== undefined) out.subset = validateSubsetOptions(subset, `${name}.subset`);
+    return out;
+  }
+
+  #setupThreshold(options: ThresholdOptions | undefined, calibration: string | undefined): void {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('options.threshold', 'an object { strong, weak, value }', options);
+    let stored: { threshold?: number; strong?: string; weak?: string } = {};
+    if (calibration) {
+      try {
+        stored = JSON.parse(calibration) as typeof stored;
+      } catch {
+        throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${META.calibration}" is not JSON`);
+      }
+    }
+    const find = (id: string | undefined, field: string): number => {
+      if (id === undefined) return -1;
+      const i = this.#ids.indexOf(id);
+      if (i < 0) throw invalidArgument(`options.threshold.${field}`, `one of the router's models (${this.#ids.join(', ')})`, id);
+      return i;
+    };
+    this.#strong = find(options?.strong, 'strong');
+    this.#weak = find(options?.weak, 'weak');
+    if ((this.#strong < 0) !== (this.#weak < 0)) throw invalidArgument('options.threshold', 'both strong and weak, or neither', options);
+    if (this.#strong < 0 && stored.strong !== undefined && stored.weak !== undefined) {
+      this.#strong = this.#modelIds.indexOf(stored.strong);
+      this.#weak = this.#modelIds.indexOf(stored.weak);
+    }
+    if (this.#strong < 0 && this.#ids.length === 2) {
+      // The model that did better in training is the strong one.
+      const mean = (j: number) => this.#training?.models[this.#modelIds[j]!]?.meanScore ?? 0;
+      this.#strong = mean(0) >= mean(1) ? 0 : 1;
+      this.#weak = 1 - this.#strong;
+    }
+    if (this.#strong >= 0 && this.#strong === this.#weak) throw invalidArgument('options.threshold', 'two different models', options);
+    const value = options?.value ?? stored.threshold ?? 0.5;
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1.000001)) throw invalidArgument('options.threshold.value', 'a number in [0, 1]', value);
+    this.#tau = value;
   }
 
   #decide(scores: Float32Array, offset: number, promptBytes: number, options: RouteOptions | undefined, micros: number): Decision {
     const policy = options?.policy ?? this.#policy;
     const ranked = this.#ranked;
     const promptTokens = Math.ceil(promptBytes / BYTES_PER_TOKEN);
+    if (this.#down.size > 0) this.#restoreExpired();
     let count: number;
+    let extra: Partial<Decision> | undefined;
     if (policy === 'best') {
       count = rankBest(scores, offset, this.#table, ranked);
+    } else if (policy === 'threshold') {
+      const r = rankThreshold(scores, offset, this.#table, this.#strong, this.#weak, options?.threshold ?? this.#tau, ranked);
+      count = r.count;
+      extra = { winProbability: r.winProbability };
+    } else if (policy === 'subset') {
+      const choice = selectSubset(scores, offset, this.#table, options?.subset ?? this.#subset);
+      count = rankBest(scores, offset, this.#table, ranked);
+      if (choice.members.length > 0) {
+        // Members first (in score order), the other eligible models after them as fallbacks.
+        const rest = ranked.slice(0, count).filter((i) => !choice.members.includes(i));
+        ranked.length = 0;
+        ranked.push(...choice.members, ...rest);
+        extra = { models: choice.members.map((i) => this.#ids[i]!), jointSuccess: choice.jointSuccess };
+      }
     } else {
       const merged: CostOptions = options ? { ...this.#cost, ...stripPolicy(options) } : this.#cost;
       count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked);
@@ -560,8 +703,11 @@ export class Router {
     const scoreMap: Record<string, number> = {};
     for (let j = 0; j < ids.length; j++) scoreMap[ids[j]!] = scores[offset + j]!;
     const t = this.#table;
-    const cost = t.fixedCost[chosen]! + promptTokens * t.inputCostPerToken[chosen]!;
-    return {
+    const costOfModel = (i: number) => t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
+    let cost = costOfModel(chosen);
+    // A subset calls all its members: its cost is theirs together.
+    if (extra?.models) for (let i = 1; i < extra.models.length; i++) cost += costOfModel(ranked[i]!);
+    const decision: Decision = {
       model: ids[chosen]!,
       fallbacks,
       scores: scoreMap,
@@ -569,11 +715,21 @@ export class Router {
       policy,
       micros,
     };
+    return extra ? Object.assign(decision, extra) : decision;
+  }
+
+  #restoreExpired(): void {
+    const now = Date.now();
+    for (const [i, d] of this.#down) {
+      if (d.until > now) continue;
+      this.#table.eligible[i] = d.eligible;
+      this.#down.delete(i);
+    }
   }
 }
 
 function stripPolicy(o: RouteOptions): CostOptions {
-  const { policy: _p, ...rest } = o;
+  const { policy: _p, threshold: _t, subset: _s, ...rest } = o;
   return rest;
 }
 

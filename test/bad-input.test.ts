@@ -182,8 +182,8 @@ describe('route options', () => {
     await expectError(() => router.routeBatch(['hi'], { lambda: -1 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.lambda but received number -1/);
   });
 
-  it('policy must be best or cost', async () => {
-    const msg = /Expected "best" or "cost" for options\.policy but received string "nope"/;
+  it('policy must be one of the four policies', async () => {
+    const msg = /Expected "best", "cost", "threshold" or "subset" for options\.policy but received string "nope"/;
     expectThrowSync(() => router.routeSync('hi', { policy: 'nope' as never }), 'ERR_ROUTECORE_INVALID_ARGUMENT', msg);
     await expectError(() => router.route('hi', { policy: 'nope' as never }), 'ERR_ROUTECORE_INVALID_ARGUMENT', msg);
     await expectError(() => router.routeBatch(['hi'], { policy: 'nope' as never }), 'ERR_ROUTECORE_INVALID_ARGUMENT', msg);

@@ -69,7 +69,7 @@ describe.skipIf(!built)('routecore CLI', () => {
   it('usage errors exit 2 with the usage; routecore errors exit 1 with their code', () => {
     const u = run(['route', '--policy', 'fastest', 'x']);
     expect(u.code).toBe(2);
-    expect(u.stderr).toMatch(/--policy expects best or cost, got "fastest"/);
+    expect(u.stderr).toMatch(/--policy expects best, cost, threshold or subset, got "fastest"/);
     const unknown = run(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
