@@ -1,0 +1,793 @@
+/**
+ * Regenerates docs/RESULTS.md (and docs/results/*: one SVG plot, Markdown report and JSON per
+ * setting) from the public routing data in ../shared/data.
+ *
+ * Run: npm run build:ts && node dist/scripts/results.js [--data-dir DIR] [--out-dir DIR] [--only ID,ID]
+ * (--out-dir defaults to docs/; --only runs some settings, e.g. open7-gsm8k, and writes a partial
+ * RESULTS.md: for trying things out, not for committing). About 6 minutes on 2 cores.
+ *
+ * Protocol (also written at the top of RESULTS.md): nothing is tuned on a test split. For each
+ * setting the hyper-parameters are chosen from a small, fixed candidate grid by k-fold
+ * cross-validation on the training split only; the chosen candidate is then trained on the whole
+ * training split and evaluated once on the test split. The RouteLLM settings have no test split:
+ * their 5 outer folds are evaluated with the choice made by an inner cross-validation on each
+ * outer training part (nested CV). Progress goes to stderr.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+
+import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/data.js';
+import { averageScores, constantSource } from '../src/ensemble.js';
+import { evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/eval.js';
+import { packageRoot } from '../src/native.js';
+import { renderSvg } from '../src/plot.js';
+import { Registry } from '../src/registry.js';
+import { train, type TrainOptions } from '../src/train.js';
+
+// ---------------------------------------------------------------------------------------------
+// Candidate grid
+
+/** Base predictors an ensemble member can be. Every one uses seed 1 unless it says otherwise. */
+const MEMBERS: Record<string, TrainOptions> = {
+  lin: { predictor: 'linear' },
+  'lin-lr.005': { predictor: 'linear', learningRate: 0.005 },
+  'lin-2^18': { predictor: 'linear', encoder: { log2Buckets: 18 } },
+  mlp16: { predictor: 'mlp', hidden: 16 },
+  mlp32: { predictor: 'mlp', hidden: 32 },
+  mlp64: { predictor: 'mlp', hidden: 64 },
+  'mlp32-lr.01': { predictor: 'mlp', hidden: 32, learningRate: 0.01 },
+  'mlp32-wd.01': { predictor: 'mlp', hidden: 32, weightDecay: 0.01 },
+  'mlp32-char2-4': { predictor: 'mlp', hidden: 32, encoder: { charNgramMin: 2, charNgramMax: 4 } },
+  'mlp32-seed2': { predictor: 'mlp', hidden: 32, seed: 2 },
+  'mlp32-seed3': { predictor: 'mlp', hidden: 32, seed: 3 },
+};
+
+/** One candidate: the mean of its members' predicted scores (trained on labels shrunk by alpha), blended with the prior by beta. */
+interface Candidate {
+  /** Keys of {@link MEMBERS}; more than one = score-averaging ensemble. */
+  members: string[];
+  /** Label shrinkage toward the training split's per-task mean of each model: y' = alpha·y + (1 − alpha)·mean. 1 = raw labels. */
+  alpha: number;
+  /** Weight of the routers' mean prediction against the prior (each model's mean training score). 1 = no prior. */
+  beta: number;
+}
+
+function candidateName(c: Candidate): string {
+  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}`;
+}
+
+/** Every combination of the member sets, alphas and betas, simplest first (the tie-break order). */
+function grid(memberSets: string[][], alphas: number[], betas: number[]): Candidate[] {
+  const out: Candidate[] = [];
+  for (const beta of [...betas].sort((a, b) => b - a)) {
+    for (const alpha of [...alphas].sort((a, b) => b - a)) {
+      for (const members of memberSets) out.push({ members, alpha, beta });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+type Metric = 'quality' | 'aiq' | 'apgr';
+
+interface SettingBase {
+  id: string;
+  title: string;
+  /** What the numbers are compared with (from ../shared/data/README.md). */
+  reference: string;
+  targetText: string;
+  metric: Metric;
+  grid: Candidate[];
+  folds: number;
+}
+interface SplitSetting extends SettingBase {
+  kind: 'split';
+  train: string[];
+  test: string[];
+  /** Routerbench: the target is about cost, with a fixed λ grid so CV and test knobs coincide. */
+  costTarget?: boolean;
+  /** Evaluate only test rows that score every model (the README's reference does: 945 routerbench rows). */
+  completeTestRows?: boolean;
+}
+interface NestedSetting extends SettingBase {
+  kind: 'nested';
+  file: string;
+  innerFolds: number;
+  target: number;
+}
+type Setting = SplitSetting | NestedSetting;
+
+/**
+ * List prices (USD per 1M tokens) for the RouteLLM pair, the ones the embedded default router ships
+ * (scripts/train-default-router.ts): they only put the RouteLLM plots on a cost axis (prompt tokens
+ * estimated as bytes / 4, 256 output tokens); APGR and CPT do not depend on them.
+ */
+const ROUTELLM_PRICES = Registry.fromObject(
+  {
+    models: [
+      { id: 'gpt-4-1106-preview', provider: 'openai (list price)', inputCostPer1M: 10, outputCostPer1M: 30 },
+      { id: 'mistralai/Mixtral-8x7B-Instruct-v0.1', provider: 'typical hosted price', inputCostPer1M: 0.6, outputCostPer1M: 0.6 },
+    ],
+  },
+  'RouteLLM list prices',
+);
+
+/** Fixed λ grid (score per USD-per-query) for every evaluation: 0 and 10^(k/4), k = −4 … 20. */
+const LAMBDAS: number[] = [0, ...Array.from({ length: 25 }, (_, k) => +(10 ** ((k - 4) / 4)).toPrecision(4))];
+
+const OPEN7_TRAIN = ['arc_challenge', 'arc_easy', 'cmmlu', 'gsm8k', 'humaneval', 'mmlu'].map((t) => `open7-${t}_train.jsonl`);
+const OPEN7_TEST = ['gsm8k', 'mmlu', 'arc_challenge', 'arc_easy', 'cmmlu', 'humaneval'].map((t) => `open7-${t}_test.jsonl`);
+const RB = ['arc_challenge', 'mbpp', 'winogrande'];
+
+function settings(): Setting[] {
+  const ens2 = ['lin', 'mlp32'];
+  return [
+    {
+      id: 'open7-mixed',
+      kind: 'split',
+      title: 'open7 mixed (policy best)',
+      train: OPEN7_TRAIN,
+      test: OPEN7_TEST,
+      metric: 'quality',
+      reference: 'best single 0.489 (dolphin-2.9-llama3-8b), TF-IDF ridge 0.508, oracle 0.706',
+      targetText: 'quality ≥ 0.53',
+      folds: 5,
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ens2, ['lin', 'lin-lr.005', 'mlp32', 'mlp32-lr.01']], [0, 0.5, 1], [1, 0.5]),
+    },
+    {
+      id: 'open7-gsm8k',
+      kind: 'split',
+      title: 'open7-gsm8k train → test (policy best)',
+      train: ['open7-gsm8k_train.jsonl'],
+      test: ['open7-gsm8k_test.jsonl'],
+      metric: 'quality',
+      reference: 'best single 0.698, TF-IDF ridge 0.695 (knn20 0.702), oracle 0.833',
+      targetText: 'quality ≥ 0.72',
+      folds: 5,
+      grid: grid(
+        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp64'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
+        [0.5, 1],
+        [1, 0.5, 0.25],
+      ),
+    },
+    {
+      id: 'open7-mmlu',
+      kind: 'split',
+      title: 'open7-mmlu train → test (policy best)',
+      train: ['open7-mmlu_train.jsonl'],
+      test: ['open7-mmlu_test.jsonl'],
+      metric: 'quality',
+      reference: 'best single 0.550, TF-IDF ridge 0.530, oracle 0.727',
+      targetText: 'quality ≥ 0.57',
+      folds: 5,
+      grid: grid(
+        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
+        [0.5, 1],
+        [1, 0.5, 0.25],
+      ),
+    },
+    {
+      id: 'routerbench-mixed',
+      kind: 'split',
+      title: 'routerbench mixed, 11 models, real costs',
+      train: RB.map((t) => `routerbench-${t}_train.jsonl`),
+      test: RB.map((t) => `routerbench-${t}_test.jsonl`),
+      metric: 'aiq',
+      costTarget: true,
+      completeTestRows: true,
+      reference: 'GPT-4 0.879 at $5.00/1k; TF-IDF ridge 0.867 at $3.77, λ=50: 0.812 at $0.37; oracle 0.976',
+      targetText: "GPT-4's quality at ≤ 50% of its cost, and AIQ above the zero-router",
+      folds: 5,
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['lin', 'lin-lr.005', 'mlp16']], [0.5, 1], [1]),
+    },
+    {
+      id: 'routellm-mmlu',
+      kind: 'nested',
+      title: 'routellm-mmlu, 5-fold CV, GPT-4 vs Mixtral',
+      file: 'routellm-mmlu.jsonl',
+      metric: 'apgr',
+      reference: 'TF-IDF ridge APGR 0.663 (same 5-fold protocol); RouteLLM paper ≈ 0.60 (trained on Chatbot Arena, not in-domain folds)',
+      targetText: 'APGR ≥ 0.70',
+      target: 0.7,
+      folds: 5,
+      innerFolds: 2,
+      grid: grid([['lin'], ['mlp32'], ens2], [0.5, 1], [1]),
+    },
+    {
+      id: 'routellm-gsm8k',
+      kind: 'nested',
+      title: 'routellm-gsm8k, 5-fold CV, GPT-4 vs Mixtral',
+      file: 'routellm-gsm8k.jsonl',
+      metric: 'apgr',
+      reference: 'TF-IDF ridge APGR 0.604 (same 5-fold protocol); RouteLLM paper 0.622 (trained on Chatbot Arena, not in-domain folds)',
+      targetText: 'APGR ≥ 0.65',
+      target: 0.65,
+      folds: 5,
+      innerFolds: 3,
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']], [0.5, 1], [1]),
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const t0 = performance.now();
+function log(msg: string): void {
+  console.error(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
+}
+
+/** y' = alpha·y + (1 − alpha)·(mean of the model over the records of the same task), over `records` only. */
+function shrinkLabels(records: OutcomeRecord[], alpha: number): OutcomeRecord[] {
+  if (alpha >= 1) return records;
+  const sums = new Map<string, Map<string, [number, number]>>();
+  for (const r of records) {
+    const t = r.task ?? '';
+    let m = sums.get(t);
+    if (!m) sums.set(t, (m = new Map()));
+    for (const [id, s] of Object.entries(r.scores)) {
+      const e = m.get(id) ?? [0, 0];
+      e[0] += s;
+      e[1]++;
+      m.set(id, e);
+    }
+  }
+  return records.map((r) => {
+    const m = sums.get(r.task ?? '')!;
+    const scores: Record<string, number> = {};
+    for (const [id, s] of Object.entries(r.scores)) {
+      const [sum, n] = m.get(id)!;
+      scores[id] = Math.min(1, Math.max(0, alpha * s + (1 - alpha) * (sum / n)));
+    }
+    return { ...r, scores };
+  });
+}
+
+/** Each model's mean score over `records` (the prior), in `models` order; 0 for a model never scored. */
+function meanScores(records: OutcomeRecord[], models: readonly string[]): number[] {
+  return models.map((id) => {
+    let s = 0, n = 0;
+    for (const r of records) {
+      const v = r.scores[id];
+      if (typeof v === 'number') {
+        s += v;
+        n++;
+      }
+    }
+    return n ? s / n : 0;
+  });
+}
+
+function meanCosts(records: OutcomeRecord[]): Map<string, number> {
+  const acc = new Map<string, [number, number]>();
+  for (const r of records) {
+    for (const [id, c] of Object.entries(r.costs ?? {})) {
+      const e = acc.get(id) ?? [0, 0];
+      e[0] += c;
+      e[1]++;
+      acc.set(id, e);
+    }
+  }
+  return new Map([...acc].map(([id, [s, n]]) => [id, s / n]));
+}
+
+function foldOf(salt: string, id: string, k: number): number {
+  return fnv1a32(salt + id) % k;
+}
+
+function metricOf(r: EvalReport, m: Metric): number {
+  const v = m === 'quality' ? r.router.best.quality : m === 'aiq' ? r.aiq.router : r.apgr;
+  return v ?? NaN;
+}
+
+function evalOptions(records: OutcomeRecord[], costTarget: boolean) {
+  const costs = meanCosts(records);
+  return costTarget ? { lambdas: LAMBDAS, expectedCost: (id: string) => costs.get(id) } : { lambdas: [0] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training jobs. The addon trains one router at a time per thread, so jobs (train one member on
+// some records, then score some prompts) run in a pool of worker threads, one per core.
+
+interface Job {
+  train: OutcomeRecord[];
+  member: string;
+  alpha: number;
+  prompts: string[];
+}
+interface JobResult {
+  models: string[];
+  scores: Float32Array;
+}
+
+/** Worker side: trains the member (labels shrunk by alpha), scores the prompts, disposes the router. */
+async function runJob(job: Job): Promise<JobResult> {
+  const opts = MEMBERS[job.member];
+  if (!opts) throw new Error(`unknown member ${job.member}`);
+  const { router } = await train(shrinkLabels(job.train, job.alpha), { seed: 1, ...opts, threads: 1 });
+  try {
+    return { models: [...router.models], scores: await router.scores(job.prompts) };
+  } finally {
+    router.dispose();
+  }
+}
+
+class Pool {
+  readonly #idle: Worker[] = [];
+  readonly #all: Worker[] = [];
+  readonly #queue: { job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(fileURLToPath(import.meta.url));
+      w.unref();
+      this.#all.push(w);
+      this.#idle.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.#all.length;
+  }
+
+  run(job: Job): Promise<JobResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#idle.length && this.#queue.length) {
+      const w = this.#idle.pop()!;
+      const { job, resolve, reject } = this.#queue.shift()!;
+      const done = (msg: { ok: true; result: JobResult } | { ok: false; error: string }): void => {
+        w.off('error', fail);
+        this.#idle.push(w);
+        if (msg.ok) resolve(msg.result);
+        else reject(new Error(msg.error));
+        this.#pump();
+      };
+      const fail = (err: Error): void => {
+        w.off('message', done);
+        reject(err);
+      };
+      w.once('message', done);
+      w.once('error', fail);
+      w.postMessage(job);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#all.map((w) => w.terminate()));
+  }
+}
+
+let pool: Pool;
+
+/** Trains `member` on `records` (labels shrunk by alpha) and returns its scores of `prompts`, columns in `models` order. */
+async function memberScores(records: OutcomeRecord[], models: readonly string[], member: string, alpha: number, prompts: string[]): Promise<Float32Array> {
+  const r = await pool.run({ train: records, member, alpha, prompts });
+  const M = models.length, m = r.models.length;
+  const col = r.models.map((id) => models.indexOf(id));
+  const out = new Float32Array(prompts.length * M).fill(NaN);
+  for (let c = 0; c < m; c++) {
+    const j = col[c]!;
+    if (j < 0) continue;
+    for (let t = 0; t < prompts.length; t++) out[t * M + j] = r.scores[t * m + c]!;
+  }
+  return out;
+}
+
+/** The candidate trained on all of `records`, scoring `prompts`: members averaged, prior blended in by beta. */
+async function candidateScores(records: OutcomeRecord[], models: readonly string[], c: Candidate, prompts: string[]): Promise<Float32Array> {
+  const parts = await Promise.all(c.members.map((m) => memberScores(records, models, m, c.alpha, prompts)));
+  const mean = averageScores(parts);
+  if (c.beta >= 1) return mean;
+  const prior = await constantSource(models, meanScores(records, models)).scores(prompts);
+  return averageScores([mean, prior], [c.beta, 1 - c.beta]);
+}
+
+/**
+ * k-fold CV over `records` for every candidate of `cands`: out-of-fold predictions of each
+ * (member, alpha) are computed once and shared by the candidates that use them.
+ */
+async function crossValidateGrid(
+  records: OutcomeRecord[],
+  models: readonly string[],
+  cands: Candidate[],
+  k: number,
+  salt: string,
+  metric: Metric,
+  costTarget: boolean,
+  label: string,
+): Promise<{ scores: number[]; reports: EvalReport[]; seconds: Record<string, number> }> {
+  const n = records.length, M = models.length;
+  const fold = Int32Array.from(records, (r) => foldOf(salt, r.id, k));
+  // Per-row prior: the model means of the row's training part.
+  const prior = new Float32Array(n * M);
+  for (let f = 0; f < k; f++) {
+    const means = meanScores(records.filter((_, i) => fold[i] !== f), models);
+    for (let i = 0; i < n; i++) if (fold[i] === f) for (let j = 0; j < M; j++) prior[i * M + j] = means[j]!;
+  }
+  const cache = new Map<string, Float32Array>();
+  const seconds: Record<string, number> = {};
+  const keys: { key: string; member: string; alpha: number }[] = [];
+  for (const c of cands) {
+    for (const member of c.members) {
+      const key = `${member}@${c.alpha}`;
+      if (!keys.some((x) => x.key === key)) keys.push({ key, member, alpha: c.alpha });
+    }
+  }
+  const folds = Array.from({ length: k }, (_, f) => {
+    const test: number[] = [];
+    const tr: OutcomeRecord[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? test.push(i) : tr.push(records[i]!));
+    return { test, tr, prompts: test.map((i) => records[i]!.prompt) };
+  });
+  await Promise.all(keys.map(async ({ key, member, alpha }) => {
+    const started = performance.now();
+    const out = new Float32Array(n * M).fill(NaN);
+    await Promise.all(folds.map(async ({ test, tr, prompts }) => {
+      if (test.length === 0) return;
+      const s = await memberScores(tr, models, member, alpha, prompts);
+      for (let t = 0; t < test.length; t++) out.set(s.subarray(t * M, t * M + M), test[t]! * M);
+    }));
+    cache.set(key, out);
+    seconds[key] = (performance.now() - started) / 1000;
+    log(`${label}: ${k}-fold out-of-fold scores of ${key} done`);
+  }));
+  const opts = evalOptions(records, costTarget);
+  const scores: number[] = [];
+  const reports: EvalReport[] = [];
+  for (const c of cands) {
+    let s = averageScores(c.members.map((m) => cache.get(`${m}@${c.alpha}`)!));
+    if (c.beta < 1) s = averageScores([s, prior], [c.beta, 1 - c.beta]);
+    const r = evaluateScores(models, s, records, opts);
+    reports.push(r);
+    scores.push(metricOf(r, metric));
+  }
+  return { scores, reports, seconds };
+}
+
+/** Index of the best finite score; ties (within 1e-9) go to the earlier, simpler candidate. */
+function argmax(xs: number[]): number {
+  let b = -1;
+  for (let i = 0; i < xs.length; i++) if (Number.isFinite(xs[i]!) && (b < 0 || xs[i]! > xs[b]! + 1e-9)) b = i;
+  if (b < 0) throw new Error('no candidate has a finite CV score');
+  return b;
+}
+
+function f3(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3);
+}
+function money(x: number): string {
+  return x >= 1 ? `$${x.toFixed(2)}` : `$${x.toPrecision(2)}`;
+}
+function knob(p: SweepPoint): string {
+  if (p.param === null) return 'best';
+  if (p.param === 'lambda') return `cost λ=${p.knob}`;
+  if (p.param === 'targetScore') return `cost target=${p.knob}`;
+  return `threshold share=${p.knob}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a setting
+
+interface Outcome {
+  setting: Setting;
+  report: EvalReport;
+  /** Numbers for the summary table. */
+  bestSingle: { id: string; quality: number; cost1k: number };
+  router: string;
+  oracle: string;
+  reached: string;
+  met: boolean;
+  /** Markdown lines of the setting's section. */
+  section: string[];
+  json: Record<string, unknown>;
+  seconds: number;
+}
+
+function gridTable(cands: Candidate[], scores: number[], metric: Metric, chosen: number, extra?: (i: number) => string, extraHead?: string): string[] {
+  const out = [
+    `| # | candidate | CV ${metric} |${extraHead ? ` ${extraHead} |` : ''}`,
+    `| ---: | --- | ---: |${extraHead ? ' ---: |' : ''}`,
+  ];
+  cands.forEach((c, i) => {
+    const mark = i === chosen ? ' **(chosen)**' : '';
+    out.push(`| ${i + 1} | ${candidateName(c)}${mark} | ${f3(scores[i])} |${extra ? ` ${extra(i)} |` : ''}`);
+  });
+  return out;
+}
+
+async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promise<Outcome> {
+  const started = performance.now();
+  const read = (files: string[]) => files.flatMap((f) => readOutcomes(join(dataDir, f)).records);
+  const trainRecs = read(s.train);
+  const models = modelIdsOf(trainRecs);
+  const allTest = read(s.test);
+  const testRecs = s.completeTestRows ? allTest.filter((r) => models.every((id) => typeof r.scores[id] === 'number')) : allTest;
+  const dropped = allTest.length - testRecs.length;
+  log(`${s.id}: ${trainRecs.length} training rows, ${testRecs.length} test rows, ${models.length} models, ${s.grid.length} candidates`);
+  const cv = await crossValidateGrid(trainRecs, models, s.grid, s.folds, '', s.metric, !!s.costTarget, s.id);
+  const chosen = argmax(cv.scores);
+  const cand = s.grid[chosen]!;
+  log(`${s.id}: chose [${candidateName(cand)}] (CV ${s.metric} ${f3(cv.scores[chosen])}); training it on the whole training split`);
+  const scores = await candidateScores(trainRecs, models, cand, testRecs.map((r) => r.prompt));
+  const report = evaluateScores(models, scores, testRecs, evalOptions(trainRecs, !!s.costTarget));
+  const bs = report.singles[report.bestSingle]!;
+  const section: string[] = [];
+  const json: Record<string, unknown> = {};
+  let met: boolean;
+  let routerText: string;
+  let reached: string;
+  if (s.costTarget) {
+    // The operating point is chosen on the training CV too: the cheapest sweep point of the chosen
+    // candidate whose CV quality reaches the best single model's CV quality (else `best`).
+    const cvRep = cv.reports[chosen]!;
+    const cvPoint = cvRep.cheapestReachingBestSingle ?? cvRep.router.sweep[0]!;
+    const testPoint = report.router.sweep.find((p) => p.param === cvPoint.param && p.knob === cvPoint.knob)!;
+    const aiqOk = (report.aiq.router ?? -Infinity) > (report.aiq.zeroRouter ?? Infinity);
+    const pointOk = testPoint.quality >= bs.quality - 1e-9 && testPoint.cost1k <= 0.5 * bs.cost1k;
+    met = aiqOk && pointOk;
+    const curve = report.cheapestReachingBestSingle;
+    routerText = `${f3(testPoint.quality)} at ${money(testPoint.cost1k)}/1k (${knob(testPoint)}, point fixed by CV); AIQ ${f3(report.aiq.router)} vs zero-router ${f3(report.aiq.zeroRouter)}`;
+    reached = `GPT-4-level quality at ${(100 * testPoint.cost1k / bs.cost1k).toFixed(0)}% of its cost, not ≤ 50%${aiqOk ? '; the AIQ part is met' : '; AIQ not above the zero-router either'}`;
+    if (pointOk) reached = aiqOk ? 'both parts met' : 'AIQ not above the zero-router';
+    const half = report.router.sweep.filter((p) => p.cost1k <= 0.5 * bs.cost1k).sort((a, b) => b.quality - a.quality || a.cost1k - b.cost1k)[0];
+    section.push(
+      `- Operating point fixed on the training CV: **${knob(cvPoint)}** (CV: ${f3(cvPoint.quality)} at ${money(cvPoint.cost1k)}/1k vs the CV best single ${f3(cvRep.singles[cvRep.bestSingle]!.quality)} at ${money(cvRep.singles[cvRep.bestSingle]!.cost1k)}).`,
+      `- On the test split that point gives **${f3(testPoint.quality)} at ${money(testPoint.cost1k)}/1k** — ${(100 * testPoint.cost1k / bs.cost1k).toFixed(0)}% of ${report.bestSingle}'s ${money(bs.cost1k)} for ${f3(bs.quality)}.`,
+      `- AIQ over ${money(report.aiq.costRange?.[0] ?? 0)}–${money(report.aiq.costRange?.[1] ?? 0)}/1k: router **${f3(report.aiq.router)}**, zero-router ${f3(report.aiq.zeroRouter)}.`,
+      curve
+        ? `- For reference only (this reads the point off the test curve, so it is not a protocol number): the cheapest test sweep point reaching ${report.bestSingle}'s quality is ${knob(curve)} at ${money(curve.cost1k)}/1k (${(curve.savings * 100).toFixed(0)}% cheaper).`
+        : `- For reference only: no point of the test sweep reaches ${report.bestSingle}'s quality.`,
+      half
+        ? `- For reference only (read off the test curve): the best test sweep point within 50% of ${report.bestSingle}'s cost is ${knob(half)}: ${f3(half.quality)} at ${money(half.cost1k)}/1k.`
+        : `- For reference only: no test sweep point costs ≤ 50% of ${report.bestSingle}'s.`,
+    );
+    json.operatingPoint = { chosenOnCv: cvPoint, onTest: testPoint };
+  } else {
+    const target = Number(/([0-9.]+)\s*$/.exec(s.targetText)![1]);
+    met = report.router.best.quality >= target - 1e-9;
+    routerText = f3(report.router.best.quality);
+    reached = `${f3(report.router.best.quality)} vs target ${target}`;
+  }
+  const rel = `results/${s.id}`;
+  writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
+  writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
+  const seconds = (performance.now() - started) / 1000;
+  Object.assign(json, {
+    setting: s.id,
+    protocol: `${s.folds}-fold CV on the training split selects the candidate; trained on the whole training split; evaluated once on the test split`,
+    trainFiles: s.train,
+    testFiles: s.test,
+    trainRows: trainRecs.length,
+    testRowsLeftOut: dropped,
+    grid: s.grid.map((c, i) => ({ ...c, name: candidateName(c), cv: cv.scores[i] })),
+    cvSeconds: cv.seconds,
+    chosen: { ...cand, name: candidateName(cand), cv: cv.scores[chosen] },
+    met,
+    seconds,
+    report,
+  });
+  writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
+  log(`${s.id}: test ${s.metric === 'aiq' ? `AIQ ${f3(report.aiq.router)}` : `quality ${f3(report.router.best.quality)}`}, best single ${f3(bs.quality)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
+
+  const cvExtraHead = s.metric === 'aiq' ? 'CV best-policy quality, $/1k' : undefined;
+  const cvExtra = s.metric === 'aiq' ? (i: number) => `${f3(cv.reports[i]!.router.best.quality)}, ${money(cv.reports[i]!.router.best.cost1k)}` : undefined;
+  const head = [
+    `## ${s.title}`,
+    '',
+    `Train: ${s.train.map((f) => `\`${f}\``).join(', ')} (${trainRecs.length} rows). Test: ${s.test.map((f) => `\`${f}\``).join(', ')} (${report.rows} rows${dropped ? `; ${dropped} test rows that do not score all ${models.length} models are left out, as in the README's reference` : ''}). ${models.length} models. Reference: ${s.reference}. Target: ${s.targetText}.`,
+    '',
+    `- Chosen by ${s.folds}-fold CV on the training split (${s.metric}): **${candidateName(cand)}** (CV ${s.metric} ${f3(cv.scores[chosen])}).`,
+    `- Test: router (\`best\`) **${f3(report.router.best.quality)}**${s.costTarget ? ` at ${money(report.router.best.cost1k)}/1k` : ''}; best single ${report.bestSingle} ${f3(bs.quality)}${s.costTarget ? ` at ${money(bs.cost1k)}/1k` : ''}; oracle ${f3(report.oracle.quality)}.${s.costTarget ? '' : ' The data has no costs, so the plot\'s cost axis is flat ($0): read it for quality only.'}`,
+    ...section,
+    `- Target (${s.targetText}): **${met ? 'met' : 'not met'}**${met ? '' : ` — reached ${reached}; the grid below is what was tried`}.`,
+    '',
+    `![${s.id}](${rel}.svg)`,
+    '',
+    `Full report: [${rel}.md](${rel}.md), JSON: [${rel}.json](${rel}.json).`,
+    '',
+    'Candidate grid (CV on the training split only):',
+    '',
+    ...gridTable(s.grid, cv.scores, s.metric, chosen, cvExtra, cvExtraHead),
+    '',
+  ];
+  return {
+    setting: s,
+    report,
+    bestSingle: { id: report.bestSingle, quality: bs.quality, cost1k: bs.cost1k },
+    router: routerText,
+    oracle: f3(report.oracle.quality) + (s.costTarget ? ` at ${money(report.oracle.cost1k)}` : ''),
+    reached,
+    met,
+    section: head,
+    json,
+    seconds,
+  };
+}
+
+async function runNested(s: NestedSetting, dataDir: string, outDir: string): Promise<Outcome> {
+  const started = performance.now();
+  const records = readOutcomes(join(dataDir, s.file)).records;
+  const models = modelIdsOf(records);
+  const n = records.length, M = models.length;
+  log(`${s.id}: ${n} rows, ${M} models, ${s.folds} outer folds x ${s.innerFolds} inner folds, ${s.grid.length} candidates`);
+  const fold = Int32Array.from(records, (r) => foldOf('', r.id, s.folds));
+  const pooled = new Float32Array(n * M).fill(NaN);
+  const perFold: { fold: number; rows: number; chosen: string; innerScores: number[] }[] = [];
+  for (let f = 0; f < s.folds; f++) {
+    const trIdx: number[] = [], teIdx: number[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? teIdx : trIdx).push(i);
+    const tr = trIdx.map((i) => records[i]!);
+    const inner = await crossValidateGrid(tr, models, s.grid, s.innerFolds, 'inner/', s.metric, false, `${s.id} outer fold ${f + 1}`);
+    const chosen = argmax(inner.scores);
+    const cand = s.grid[chosen]!;
+    log(`${s.id} outer fold ${f + 1}: chose [${candidateName(cand)}] (inner APGR ${f3(inner.scores[chosen])})`);
+    const sc = await candidateScores(tr, models, cand, teIdx.map((i) => records[i]!.prompt));
+    teIdx.forEach((i, t) => pooled.set(sc.subarray(t * M, t * M + M), i * M));
+    perFold.push({ fold: f + 1, rows: teIdx.length, chosen: candidateName(cand), innerScores: inner.scores });
+  }
+  const report = evaluateScores(models, pooled, records, { registry: ROUTELLM_PRICES });
+  const met = (report.apgr ?? -Infinity) >= s.target - 1e-9;
+  writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
+  writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
+  const seconds = (performance.now() - started) / 1000;
+  const json = {
+    setting: s.id,
+    protocol: `nested CV: ${s.folds} outer folds by fnv1a32(id) mod ${s.folds} (as crossValidate); on each outer training part ${s.innerFolds}-fold inner CV (fnv1a32("inner/" + id)) picks the candidate by APGR, which is trained on the whole outer training part and scores the outer fold; the pooled outer predictions are evaluated once`,
+    file: s.file,
+    grid: s.grid.map((c) => ({ ...c, name: candidateName(c) })),
+    perFold,
+    met,
+    seconds,
+    report,
+  };
+  writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
+  log(`${s.id}: APGR ${f3(report.apgr)}, CPT(50%) ${f3(report.cpt50)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
+
+  const rel = `results/${s.id}`;
+  const table = [
+    `| # | candidate | ${perFold.map((p) => `fold ${p.fold}`).join(' | ')} | mean |`,
+    `| ---: | --- | ${perFold.map(() => '---:').join(' | ')} | ---: |`,
+    ...s.grid.map((c, i) => {
+      const xs = perFold.map((p) => p.innerScores[i]!);
+      const cells = perFold.map((p, k) => (p.chosen === candidateName(c) ? `**${f3(xs[k])}**` : f3(xs[k])));
+      return `| ${i + 1} | ${candidateName(c)} | ${cells.join(' | ')} | ${f3(xs.reduce((a, b) => a + b, 0) / xs.length)} |`;
+    }),
+  ];
+  const strong = report.pgr?.strong ?? '?', weak = report.pgr?.weak ?? '?';
+  const section = [
+    `## ${s.title}`,
+    '',
+    `\`${s.file}\`: ${n} rows, strong ${strong} (${f3(report.singles[strong]?.quality)}), weak ${weak} (${f3(report.singles[weak]?.quality)}). Reference: ${s.reference}. Target: ${s.targetText}.`,
+    '',
+    `- Nested CV: ${s.folds} outer folds (fnv1a32(id) mod ${s.folds}, as \`crossValidate\`); in each outer training part a ${s.innerFolds}-fold inner CV picks the candidate by APGR; it is trained on the outer training part and routes the outer fold; the pooled held-out predictions are evaluated once. Routing score = P(strong) − P(weak).`,
+    `- Choices per outer fold: ${perFold.map((p) => `${p.fold}: ${p.chosen}`).join('; ')}.`,
+    `- Costs in the plot and the full report are list prices (GPT-4-1106 $10/$30, Mixtral $0.6/$0.6 per 1M input/output tokens; prompt bytes / 4 input tokens, 256 output tokens); APGR and CPT do not use them.`,
+    `- Result: **APGR ${f3(report.apgr)}**, CPT(50%) ${f3(report.cpt50)}, CPT(80%) ${f3(report.cpt80)}; \`best\` policy quality ${f3(report.router.best.quality)}, oracle ${f3(report.oracle.quality)}.`,
+    `- Target (${s.targetText}): **${met ? 'met' : 'not met'}**${met ? '' : ` — reached APGR ${f3(report.apgr)}; the grid below is what was tried`}.`,
+    '',
+    `![${s.id}](${rel}.svg)`,
+    '',
+    `Full report: [${rel}.md](${rel}.md), JSON: [${rel}.json](${rel}.json).`,
+    '',
+    `Candidate grid: inner-CV APGR on each outer training part (bold = chosen for that fold):`,
+    '',
+    ...table,
+    '',
+  ];
+  return {
+    setting: s,
+    report,
+    bestSingle: { id: strong, quality: report.singles[strong]?.quality ?? NaN, cost1k: 0 },
+    router: `APGR ${f3(report.apgr)}, CPT(50%) ${f3(report.cpt50)}`,
+    oracle: f3(report.oracle.quality),
+    reached: `APGR ${f3(report.apgr)}`,
+    met,
+    section,
+    json,
+    seconds,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, 'out-dir': { type: 'string' }, only: { type: 'string' } } });
+  const root = packageRoot();
+  const dataDir = resolve(values['data-dir'] ?? join(root, '..', 'shared', 'data'));
+  if (!existsSync(join(dataDir, 'open7-gsm8k_train.jsonl'))) {
+    console.error(`routing data not found in ${dataDir}: pass --data-dir (see ../shared/data/README.md)`);
+    process.exit(2);
+  }
+  const docs = resolve(values['out-dir'] ?? join(root, 'docs'));
+  const outDir = join(docs, 'results');
+  mkdirSync(outDir, { recursive: true });
+  const only = values.only ? new Set(values.only.split(',')) : undefined;
+  const started = new Date();
+  const workers = Math.max(1, Math.min(4, os.availableParallelism()));
+  pool = new Pool(workers);
+  log(`${workers} worker threads; data from ${dataDir}`);
+
+  const outcomes: Outcome[] = [];
+  for (const s of settings()) {
+    if (only && !only.has(s.id)) continue;
+    outcomes.push(s.kind === 'split' ? await runSplit(s, dataDir, outDir) : await runNested(s, dataDir, outDir));
+  }
+  const total = (performance.now() - t0) / 1000;
+  await pool.close();
+
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const cpu = os.cpus();
+  const md: string[] = [
+    '# Results on real data',
+    '',
+    `Generated by \`node dist/scripts/results.js\` (source: \`scripts/results.ts\`); do not edit by hand. routecore ${pkg.version}, ` +
+      `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ` +
+      `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, CPU backend, ${workers} training worker threads. ` +
+      `Total run time ${total.toFixed(0)} s${only ? ` (only: ${[...only].join(', ')})` : ''}. Data: \`../shared/data\` (see its README for sources and licences).`,
+    '',
+    '## Protocol',
+    '',
+    '- **Nothing is tuned on a test split.** For each setting the candidate (predictor, width, learning rate, buckets, n-grams, ensemble, label shrinkage α, prior blend β) is chosen from the small fixed grid listed in its section by k-fold cross-validation **on the training split only** (folds by `fnv1a32(id) mod k`, as `crossValidate`); the chosen candidate is trained once on the whole training split and evaluated once on the test split. Ties go to the simpler candidate (earlier in the list).',
+    '- **RouteLLM settings** (one file, no test split): nested CV. The 5 outer folds are those of `crossValidate`; in each outer training part an inner CV (folds by `fnv1a32("inner/" + id)`) picks the candidate, which is trained on that part and routes the held-out outer fold. The pooled held-out predictions are evaluated once (APGR, CPT).',
+    '- The candidate grids below were fixed before the first full run of this script and were not changed after seeing test numbers. The only change after that run was to evaluate routerbench on the 945 test rows that score all 11 models, as the README\'s reference numbers do (8 rows score only some models).',
+    '- **Selection metric:** open7: mean quality of policy `best`; routerbench: AIQ of the sweep (area under the cost–quality hull over the single models\' cost range); RouteLLM: APGR with routing score P(strong) − P(weak).',
+    '- **Routerbench operating point:** the `cost` policy knob (λ on a fixed log grid, or target score) is also fixed on the training CV — the cheapest CV point reaching the CV best single model\'s quality — and then read on the test split; cost decisions use the training split\'s mean cost per model, quality and cost use each test row\'s real score and USD cost.',
+    '- **Candidate members** (hashing encoder 2^16 buckets, word 1–2-grams, char 3–5-grams, seed 1 unless stated; training defaults otherwise: Adam, batch 64, ≤ 30 epochs, early stopping on 10% held out, patience 4):',
+    '',
+    '| member | train options |',
+    '| --- | --- |',
+    ...Object.entries(MEMBERS).map(([k, v]) => `| ${k} | \`${JSON.stringify(v)}\` |`),
+    '',
+    '- **Ensemble** `a + b`: the mean of the members\' predicted scores (`averageScores` in `src/ensemble.ts`; `ScoreEnsemble` does the same over live routers).',
+    '- **α (label shrinkage):** members are trained on y′ = α·y + (1 − α)·(the model\'s mean score over training records of the same `task`), computed on the training part only; α = 1 is the raw labels. Test prompts are routed from their text alone.',
+    '- **β (prior blend):** predicted score = β·(ensemble mean) + (1 − β)·(the model\'s mean training score), i.e. a constant "prior" member (`constantSource`); β = 1 is the routers alone. With β < 1 the `best` policy leaves the on-average best model only where the predicted advantage is large. (It cannot change APGR, so RouteLLM grids use β = 1.)',
+    '',
+    '## Summary',
+    '',
+    '| setting | test rows | best single | reference | router | oracle | target | met |',
+    '| --- | ---: | --- | --- | --- | --- | --- | --- |',
+    ...outcomes.map((o) => {
+      const s = o.setting;
+      const bs = s.kind === 'nested' ? `strong ${f3(o.bestSingle.quality)} (${o.bestSingle.id})` : `${f3(o.bestSingle.quality)} (${o.bestSingle.id}${'costTarget' in s && s.costTarget ? `, ${money(o.bestSingle.cost1k)}/1k` : ''})`;
+      const rows = s.kind === 'nested' ? `${o.report.rows} (5-fold)` : `${o.report.rows}`;
+      return `| [${s.title}](#${anchor(s.title)}) | ${rows} | ${bs} | ${s.reference} | ${o.router} | ${o.oracle} | ${s.targetText} | ${o.met ? '**yes**' : `no (${o.reached})`} |`;
+    }),
+    '',
+    `Targets met: ${outcomes.filter((o) => o.met).length} of ${outcomes.length}.`,
+    '',
+    ...outcomes.flatMap((o) => o.section),
+  ];
+  writeFileSync(join(docs, 'RESULTS.md'), md.join('\n'));
+  log(`wrote ${join(docs, 'RESULTS.md')} and ${outcomes.length} plots in ${outDir}; total ${total.toFixed(0)} s`);
+}
+
+/** GitHub's heading anchor. */
+function anchor(title: string): string {
+  return title.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+}
+
+if (isMainThread) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  parentPort!.on('message', (job: Job) => {
+    runJob(job).then(
+      (result) => parentPort!.postMessage({ ok: true, result }),
+      (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    );
+  });
+}
