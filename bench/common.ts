@@ -44,6 +44,8 @@ export interface SetupInfo {
   p1Prompts: string[];
   quick: boolean;
   threads: number;
+  /** Where the real data sets live (`../shared/data`), or null with `--synthetic`; absent in old setups. */
+  dataDir?: string | null;
 }
 
 /** One suite: a module exporting this, registered in `suites.ts`. Each runs in a fresh process. */
@@ -136,3 +138,62 @@ export function settle(): void {
 
 /** Keeps results observable so no call can be optimised away; printed nowhere. */
 export const sink = { n: 0 };
+
+/** One competitor of {@link raceRounds}: a call to time, synchronous or returning a promise. */
+export interface Competitor {
+  run: () => unknown;
+  /** Await each call (async APIs); sync competitors are called back to back with no await. */
+  async?: boolean;
+}
+
+/** Per-competitor result of {@link raceRounds}: mean µs per call in each round. */
+export interface RaceResult {
+  perRound: number[];
+  callsPerRound: number;
+  median: number;
+}
+
+/**
+ * Interleaved rounds (STYLE.md item 10): each round runs every competitor for about `roundMs`,
+ * in an order rotated round by round so no one always goes first after a GC or a context switch.
+ * Returns the mean µs per call of every round; compare competitors with {@link pairedRatio}.
+ */
+export async function raceRounds(competitors: Record<string, Competitor>, rounds: number, roundMs: number): Promise<Record<string, RaceResult>> {
+  const names = Object.keys(competitors);
+  const plan: Record<string, number> = {};
+  for (const name of names) {
+    const c = competitors[name]!;
+    // Warm (JIT, caches, thread pools) for about a round, which also sizes the round.
+    let calls = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < Math.max(roundMs, 5) || calls < 3) {
+      if (c.async) await c.run();
+      else c.run();
+      calls++;
+    }
+    const perCall = (performance.now() - t0) / calls;
+    plan[name] = Math.max(1, Math.round(roundMs / Math.max(perCall, 1e-4)));
+  }
+  settle();
+  const out: Record<string, RaceResult> = {};
+  for (const name of names) out[name] = { perRound: [], callsPerRound: plan[name]!, median: NaN };
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(k + r) % names.length]!;
+      const c = competitors[name]!;
+      const n = plan[name]!;
+      const t0 = process.hrtime.bigint();
+      if (c.async) for (let i = 0; i < n; i++) await c.run();
+      else for (let i = 0; i < n; i++) c.run();
+      const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
+      out[name]!.perRound.push(us);
+    }
+  }
+  for (const name of names) out[name]!.median = median(out[name]!.perRound);
+  return out;
+}
+
+/** Median over rounds of a/b taken round by round: a slow round moves both sides of its own ratio. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((x, r) => x / b[r]!));
+}

@@ -19,6 +19,7 @@ export interface Report {
 }
 
 export function formatValue(value: number, unit: string): string {
+  if (Number.isNaN(value) || value === null) return 'not measured';
   if (!Number.isFinite(value)) return String(value);
   if (unit === 'prompts/s' || unit === 'ops/s') return Math.round(value).toLocaleString('en-US');
   if (unit === 'ratio') return value.toFixed(3);

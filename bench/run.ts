@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `node dist/bench/run.js [--quick] [--json FILE] [--only P1,P2] [--data DIR]
- * [--synthetic] [--setup DIR] [--keep] [--cpu-prof DIR]`.
+ * [--synthetic] [--setup DIR] [--keep] [--cpu-prof DIR] [--max-load X]`.
  *
  * The parent process prepares once (trains an mlp router on the RouterBench training files, saves
  * it to a temporary directory, builds the ≈500-character query set), then runs every suite in a
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     setup: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'max-load': { type: 'string' },
     worker: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -78,7 +79,7 @@ async function prepare(dir: string, quick: boolean): Promise<SetupFile> {
     training: { seconds: trainWallS, trainReport: trained.report, options: { predictor: 'mlp', hidden: 32, log2Buckets: 16, maxEpochs, seed: 1, threads: THREADS } },
     router: { ...info, fileBytes: statSync(routerPath).size },
   };
-  const setup: SetupFile = { routerPath, p1Prompts, quick, threads: THREADS, report };
+  const setup: SetupFile = { routerPath, p1Prompts, quick, threads: THREADS, dataDir: args.synthetic ? null : dataDir, report };
   writeFileSync(join(dir, SETUP_FILE), JSON.stringify(setup));
   return setup;
 }
@@ -108,9 +109,23 @@ async function worker(id: string, setupDir: string, outFile: string): Promise<vo
   writeFileSync(outFile, JSON.stringify(result));
 }
 
+/** A shared machine: wait for the 1-minute load average to fall to `max` (poll 30 s, give up after 15 min). */
+async function waitForLoad(max: number): Promise<void> {
+  const deadline = Date.now() + 15 * 60_000;
+  while (load1() > max) {
+    if (Date.now() >= deadline) {
+      console.log(`load average still ${load1()} > ${max} after 15 min; running anyway (the suite records it)`);
+      return;
+    }
+    console.log(`load average ${load1()} > ${max}; waiting 30 s`);
+    await new Promise((r) => setTimeout(r, 30_000));
+  }
+}
+
 async function main(): Promise<void> {
   if (args.help) {
-    console.log('usage: node dist/bench/run.js [--quick] [--json FILE] [--only P1,P2] [--data DIR] [--synthetic] [--setup DIR] [--keep] [--cpu-prof DIR]');
+    console.log('usage: node dist/bench/run.js [--quick] [--json FILE] [--only P1,P2] [--data DIR] [--synthetic] [--setup DIR] [--keep] [--cpu-prof DIR] [--max-load X]');
+    console.log('  --max-load X  before each suite, wait (polling every 30 s, at most 15 min) until the 1-minute load average is <= X');
     return;
   }
   if (args.worker) {
@@ -141,7 +156,10 @@ async function main(): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   const suites: Record<string, SuiteResult> = {};
   let failed = false;
+  const maxLoad = args['max-load'] === undefined ? undefined : Number(args['max-load']);
+  if (maxLoad !== undefined && !(maxLoad > 0)) throw new Error(`--max-load expects a positive number, got ${args['max-load']}`);
   for (const id of wanted) {
+    if (maxLoad !== undefined) await waitForLoad(maxLoad);
     const out = join(dir, `${id}.result.json`);
     rmSync(out, { force: true });
     const nodeArgs = ['--expose-gc'];

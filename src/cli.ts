@@ -14,6 +14,7 @@ import { Router, defaultRouterPath, type RouteOptions } from './router.js';
 import { train } from './train.js';
 import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from './eval.js';
 import { Registry } from './registry.js';
+import { exportOnnx } from './onnx-export.js';
 import { writeFileSync } from 'node:fs';
 
 const USAGE = `Usage: routecore <command> [options]
@@ -44,6 +45,7 @@ Commands:
       --lambda X --target Q  sweep these λ / target values instead of the defaults (repeatable)
       --json                 print the report as one JSON object (default: a Markdown table)
       --svg out.svg          also write a cost-quality plot; --md out.md also write the Markdown
+  export --onnx --router R --out R.onnx   write the router's network as an ONNX model (input "features", output "scores")
 Options for every command: --json (info: machine-readable), --help
 Environment: ROUTECORE_BACKEND=auto|cpu|cuda, ROUTECORE_THREADS=N`;
 
@@ -324,6 +326,26 @@ async function cmdCalibrate(args: string[]): Promise<void> {
   }
 }
 
+async function cmdExport(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, strict: true, options: { onnx: { type: 'boolean' }, router: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.onnx) throw new UsageError('export needs a format: --onnx');
+  if (!values.out) throw new UsageError('export needs --out R.onnx');
+  const path = values.router === undefined || values.router === 'default' ? defaultRouterPath() : values.router;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read router file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const onnx = exportOnnx(bytes);
+  try {
+    writeFileSync(values.out, onnx);
+  } catch (err) {
+    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot write ${values.out}: ${(err as Error).message}`, { cause: err });
+  }
+  process.stderr.write(`wrote ${values.out} (${onnx.length} bytes): ONNX opset 13, input "features", output "scores"\n`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -340,6 +362,7 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'train') await cmdTrain(rest);
     else if (command === 'calibrate') await cmdCalibrate(rest);
     else if (command === 'eval') await cmdEval(rest);
+    else if (command === 'export') await cmdExport(rest);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {

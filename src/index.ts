@@ -22,3 +22,8 @@ export type { PgrPoint, CostQualityPoint } from './metrics.js';
 export { evaluate, evaluateScores, crossValidate, renderMarkdown, fnv1a32, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './eval.js';
 export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions, CrossValidateOptions } from './eval.js';
 export { renderSvg } from './plot.js';
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx-export.js';
+export type { OnnxExportOptions } from './onnx-export.js';
+export { ReferenceRouter, readRouterFile, routerNetwork, halfToFloat } from './reference.js';
+export type { RouterFile, RouterTensor, RouterNetwork, SparseRows } from './reference.js';
+export { averageScores, ScoreEnsemble, constantSource } from './ensemble.js';
