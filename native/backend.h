@@ -17,6 +17,11 @@ class NetExecutor {
   /// out: rows x net.outputs() floats, row-major, each a sigmoid probability.
   /// Safe to call from several threads at once on different inputs.
   virtual void forward(const CsrBatch& batch, float* out) const = 0;
+  /// Dense input (precomputed embeddings): x is rows x inputDim, row-major. The default turns the
+  /// rows into sparse ones that use every column; backends override it with a direct product.
+  virtual void forwardDense(const float* x, size_t rows, float* out) const;
+  /// The input dimension this executor was prepared for.
+  virtual uint32_t inputDim() const = 0;
 };
 
 class Backend {

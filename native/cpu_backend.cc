@@ -81,6 +81,46 @@ bool cpuHasF16c() {
 
 inline float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
 
+// Dense first layer for precomputed embeddings: z[r][j] = bias[j] + sum_k x[r][k] W[k][j] for a
+// block of up to 4 rows, 16 columns at a time, so each table row loaded serves 4 embeddings and
+// the accumulators stay in registers. Table rows are read in address order: no gather at all.
+ROUTECORE_MULTIVERSION
+void denseBlock(const float* x, size_t rows, uint32_t dim, const float* table, const float* bias, uint32_t width,
+                float* z /* rows x width */) {
+  constexpr uint32_t kCols = 16;
+  for (uint32_t j0 = 0; j0 < width; j0 += kCols) {
+    const uint32_t cols = width - j0 < kCols ? width - j0 : kCols;
+    if (rows == 4 && cols == kCols) {
+      float acc[4][kCols];
+      for (int r = 0; r < 4; ++r)
+        for (uint32_t c = 0; c < kCols; ++c) acc[r][c] = bias[j0 + c];
+      for (uint32_t k = 0; k < dim; ++k) {
+        const float* w = table + static_cast<size_t>(k) * width + j0;
+        const float x0 = x[k], x1 = x[dim + k], x2 = x[2 * dim + k], x3 = x[3 * dim + k];
+        for (uint32_t c = 0; c < kCols; ++c) {
+          acc[0][c] += x0 * w[c];
+          acc[1][c] += x1 * w[c];
+          acc[2][c] += x2 * w[c];
+          acc[3][c] += x3 * w[c];
+        }
+      }
+      for (int r = 0; r < 4; ++r)
+        for (uint32_t c = 0; c < kCols; ++c) z[r * width + j0 + c] = acc[r][c];
+    } else {
+      for (size_t r = 0; r < rows; ++r) {
+        float acc[kCols];
+        for (uint32_t c = 0; c < cols; ++c) acc[c] = bias[j0 + c];
+        for (uint32_t k = 0; k < dim; ++k) {
+          const float* w = table + static_cast<size_t>(k) * width + j0;
+          const float xv = x[r * dim + k];
+          for (uint32_t c = 0; c < cols; ++c) acc[c] += xv * w[c];
+        }
+        for (uint32_t c = 0; c < cols; ++c) z[r * width + j0 + c] = acc[c];
+      }
+    }
+  }
+}
+
 class CpuExecutor final : public NetExecutor {
  public:
   explicit CpuExecutor(const DenseNet& net) : net_(net) {
@@ -94,6 +134,22 @@ class CpuExecutor final : public NetExecutor {
 #endif
     for (const auto& l : net_.layers) maxWidth_ = std::max(maxWidth_, l.out);
     maxWidth_ = std::max(maxWidth_, net_.width0);
+  }
+
+  uint32_t inputDim() const override { return net_.inputDim; }
+
+  void forwardDense(const float* x, size_t rows, float* out) const override {
+    if (!tableHalf_.empty()) return NetExecutor::forwardDense(x, rows, out);
+    const uint32_t w0 = net_.width0, dim = net_.inputDim;
+    std::vector<float> z(4 * static_cast<size_t>(w0)), bufA(maxWidth_), bufB(maxWidth_);
+    for (size_t r0 = 0; r0 < rows; r0 += 4) {
+      const size_t block = rows - r0 < 4 ? rows - r0 : 4;
+      denseBlock(x + r0 * dim, block, dim, net_.table.data(), net_.tableBias.data(), w0, z.data());
+      for (size_t r = 0; r < block; ++r) {
+        std::memcpy(bufA.data(), z.data() + r * w0, w0 * sizeof(float));
+        finishRow(bufA.data(), bufB.data(), out + (r0 + r) * net_.outputs());
+      }
+    }
   }
 
   void forward(const CsrBatch& batch, float* out) const override {
@@ -113,18 +169,22 @@ class CpuExecutor final : public NetExecutor {
 #endif
         gatherRows(batch.index.data() + begin, batch.value.data() + begin, end - begin, net_.table.data(),
                    net_.width0, a);
-      float* b = bufB.data();
-      for (const auto& layer : net_.layers) {
-        for (uint32_t j = 0; j < layer.in; ++j) a[j] = a[j] > 0.f ? a[j] : 0.f;
-        denseLayer(a, layer, b);
-        std::swap(a, b);
-      }
-      float* o = out + r * outputs;
-      for (uint32_t j = 0; j < outputs; ++j) o[j] = sigmoid(a[j]);
+      finishRow(a, bufB.data(), out + r * outputs);
     }
   }
 
  private:
+  // From the first layer's pre-activations in `a` (capacity maxWidth_) through the dense layers
+  // to the sigmoid outputs; `b` is scratch of the same capacity.
+  void finishRow(float* a, float* b, float* out) const {
+    for (const auto& layer : net_.layers) {
+      for (uint32_t j = 0; j < layer.in; ++j) a[j] = a[j] > 0.f ? a[j] : 0.f;
+      denseLayer(a, layer, b);
+      std::swap(a, b);
+    }
+    for (uint32_t j = 0; j < net_.outputs(); ++j) out[j] = sigmoid(a[j]);
+  }
+
   DenseNet net_;
   std::vector<uint16_t> tableHalf_;  // set instead of net_.table when the half path is used
   uint32_t maxWidth_ = 0;

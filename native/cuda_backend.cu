@@ -280,6 +280,7 @@ void validateNet(const DenseNet& net) {
 
 class CudaExecutor final : public NetExecutor {
  public:
+  uint32_t inputDim() const override { return inputDim_; }
   CudaExecutor(int device, const DenseNet& net) : device_(device) {
     validateNet(net);
     inputDim_ = net.inputDim;

@@ -209,10 +209,7 @@ void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
   const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
   auto run = [&](size_t task) {
     const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
-    thread_local CsrBatch batch;
-    batch.clear();
-    appendDenseRows(x + begin * dim, end - begin, dim, batch);
-    executor_->forward(batch, out + begin * M);
+    executor_->forwardDense(x + begin * dim, end - begin, out + begin * M);
   };
   if (tasks <= 1) {
     if (n) run(0);

@@ -236,6 +236,42 @@ TEST(half_table_path_matches_float_path) {
   for (size_t i = 0; i < a.size(); ++i) CHECK_NEAR(a[i], b[i], 1e-6);
 }
 
+TEST(dense_forward_matches_sparse_forward) {
+  // The CPU backend's direct dense product (4-row blocks, 16-column tiles) against the generic
+  // sparse path, for widths that do and do not fill a tile and row counts with a tail.
+  for (uint32_t width : {32u, 20u}) {
+    for (bool withHidden : {true, false}) {
+      DenseNet net;
+      net.inputDim = 37;
+      net.width0 = width;
+      uint64_t s = 99 + width;
+      auto rnd = [&] {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
+      };
+      for (uint32_t i = 0; i < net.inputDim * width; ++i) net.table.push_back(rnd());
+      for (uint32_t i = 0; i < width; ++i) net.tableBias.push_back(rnd());
+      if (withHidden) {
+        DenseLayer l;
+        l.in = width;
+        l.out = 3;
+        for (uint32_t i = 0; i < width * 3; ++i) l.weight.push_back(rnd());
+        for (int i = 0; i < 3; ++i) l.bias.push_back(rnd());
+        net.layers.push_back(l);
+      }
+      auto exec = makeCpuBackend(1)->prepare(net);
+      for (size_t rows : {1u, 4u, 7u}) {
+        std::vector<float> x(rows * net.inputDim);
+        for (auto& v : x) v = rnd();
+        std::vector<float> dense(rows * net.outputs()), sparse(rows * net.outputs());
+        exec->forwardDense(x.data(), rows, dense.data());
+        exec->NetExecutor::forwardDense(x.data(), rows, sparse.data());
+        for (size_t i = 0; i < dense.size(); ++i) CHECK_NEAR(dense[i], sparse[i], 1e-5);
+      }
+    }
+  }
+}
+
 TEST(linear_learns_two_topics) {
   TrainInput in;
   makeTopicData(in, 150);
