@@ -293,9 +293,19 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   in.options.patience = optUint(o, "patience", in.options.patience);
   in.options.validationFraction = optFloat(o, "validationFraction", in.options.validationFraction);
   in.options.seed = optUint(o, "seed", 1);
+  in.kmeans.clusters = optUint(o, "clusters", in.kmeans.clusters);
+  in.kmeans.restarts = optUint(o, "restarts", in.kmeans.restarts);
+  in.kmeans.maxIterations = optUint(o, "maxEpochs", in.kmeans.maxIterations);
+  in.kmeans.seed = in.options.seed;
+  Napi::Value predictor = o.Get("predictor");
+  if (!predictor.IsUndefined()) {
+    if (!predictor.IsString()) throwInvalidArgument(env, "options.predictor must be a string");
+    in.predictor = predictor.As<Napi::String>();
+  }
   guard(env, [&] {
     if (!in.prompts.empty()) in.encoder.validate();
     in.options.validate();
+    if (in.predictor == "kmeans") in.kmeans.validate();
     return 0;
   });
   Napi::Object meta = info[first + 3].As<Napi::Object>();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "error.h"
 
@@ -46,8 +47,9 @@ void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, si
 
 RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
                          std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-                         std::shared_ptr<ThreadPool> pool)
+                         std::shared_ptr<ThreadPool> pool, std::vector<float> clusterScores)
     : encoder_(std::move(encoder)),
+      clusterScores_(std::move(clusterScores)),
       predictor_(std::move(predictor)),
       net_(std::move(net)),
       metadata_(std::move(metadata)),
@@ -57,6 +59,13 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                             " does not match the encoder's " +
                                             std::to_string(encoder_->config().buckets()) + " buckets");
+  if (predictor_ == "kmeans") {
+    if (!net_.layers.empty() || net_.width0 == 0 || clusterScores_.empty() || clusterScores_.size() % net_.width0 != 0)
+      throw Error(ErrorCode::BadArtifact, "kmeans router has inconsistent centroid and cluster-score tensors");
+    models_ = static_cast<uint32_t>(clusterScores_.size() / net_.width0);
+  } else {
+    models_ = net_.outputs();
+  }
   describeInMetadata();
   executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
@@ -113,6 +122,17 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
     l.weight = a.require("mlp.out_weight", {hidden, models}).data;
     l.bias = a.require("mlp.out_bias", {models}).data;
     net.layers.push_back(std::move(l));
+  } else if (predictor == "kmeans") {
+    const uint32_t clusters = metaUint(a, "predictor.clusters");
+    if (clusters == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.clusters\" is 0");
+    const Tensor& centroids = a.require("kmeans.centroids", {V, clusters});
+    net.width0 = clusters;
+    net.table = centroids.data;
+    net.tableIsHalf = centroids.storeHalf;
+    net.tableBias.assign(clusters, 0.f);
+    std::vector<float> clusterScores = a.require("kmeans.cluster_scores", {clusters, models}).data;
+    return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
+                                         std::move(pool), std::move(clusterScores));
   } else {
     throw Error(ErrorCode::BadArtifact, "predictor \"" + predictor + "\" is not supported by this build");
   }
@@ -152,8 +172,9 @@ void RouterModel::describeInMetadata() {
     metadata_["encoder.dim"] = std::to_string(net_.inputDim);
   }
   metadata_["predictor"] = predictor_;
-  metadata_["predictor.outputs"] = std::to_string(net_.outputs());
+  metadata_["predictor.outputs"] = std::to_string(models_);
   if (!net_.layers.empty()) metadata_["predictor.hidden"] = std::to_string(net_.width0);
+  if (predictor_ == "kmeans") metadata_["predictor.clusters"] = std::to_string(net_.width0);
   metadata_["format"] = kArtifactFormatName;
   metadata_["format_version"] = std::to_string(kArtifactFormatVersion);
 }
@@ -163,7 +184,10 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   a.metadata = metadata_;
   const int64_t V = net_.inputDim;
   if (encoder_) a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
-  if (predictor_ == "linear") {
+  if (predictor_ == "kmeans") {
+    a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, clusterScores_, false});
+  } else if (predictor_ == "linear") {
     a.tensors.push_back({"linear.weight", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"linear.bias", {net_.width0}, net_.tableBias, false});
   } else {
@@ -201,6 +225,29 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
                                                   (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
 }
 
+void RouterModel::scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
+  if (clusterScores_.empty()) {
+    if (sparse) executor_->forward(*sparse, out);
+    else executor_->forwardDense(dense, rows, out);
+    return;
+  }
+  // kmeans: the product gives sigmoid(cosine) per centroid; the sigmoid keeps the order, so the
+  // largest is the nearest centroid, whose scores the prompt gets.
+  const uint32_t k = net_.width0;
+  thread_local std::vector<float> sims;
+  sims.resize(rows * k);
+  if (sparse) executor_->forward(*sparse, sims.data());
+  else executor_->forwardDense(dense, rows, sims.data());
+  for (size_t r = 0; r < rows; ++r) {
+    const float* s = sims.data() + r * k;
+    uint32_t best = 0;
+    for (uint32_t c = 1; c < k; ++c)
+      if (s[c] > s[best]) best = c;
+    std::copy(clusterScores_.begin() + static_cast<size_t>(best) * models_,
+              clusterScores_.begin() + static_cast<size_t>(best + 1) * models_, out + r * models_);
+  }
+}
+
 void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
   if (encoder_)
     throw Error(ErrorCode::InvalidArgument, "this router encodes text itself (hashing encoder); pass prompts, not embeddings");
@@ -209,7 +256,7 @@ void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
   const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
   auto run = [&](size_t task) {
     const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
-    executor_->forwardDense(x + begin * dim, end - begin, out + begin * M);
+    scoreChunk(nullptr, x + begin * dim, end - begin, out + begin * M);
   };
   if (tasks <= 1) {
     if (n) run(0);
@@ -228,7 +275,7 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
     batch.clear();
     encode(utf8, offsets + begin, end - begin, batch);
     // encode() reads offsets relative to the buffer start, so the slice above stays valid.
-    executor_->forward(batch, out + begin * M);
+    scoreChunk(&batch, nullptr, end - begin, out + begin * M);
   };
   if (tasks <= 1) {
     if (n) run(0);
@@ -261,8 +308,29 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
   }
   if (in.labels.size() != rows * in.models)
     throw Error(ErrorCode::InvalidArgument, "labels must hold rows x models values");
+  std::string predictor = !in.predictor.empty() ? in.predictor : in.options.hidden == 0 ? "linear" : "mlp";
+  if (predictor == "kmeans") {
+    KmeansModel km = trainKmeans(x, inputDim, in.labels, in.models, in.kmeans);
+    DenseNet net;
+    net.inputDim = inputDim;
+    net.width0 = km.clusters;
+    net.table = std::move(km.centroidTable);
+    net.tableBias.assign(km.clusters, 0.f);
+    if (report) {
+      *report = TrainReport{};
+      report->trainRows = static_cast<uint32_t>(x.rows());
+      report->bestValidationLoss = std::numeric_limits<double>::quiet_NaN();
+    }
+    auto model = std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), in.metadata,
+                                               std::move(backend), std::move(pool), std::move(km.clusterScores));
+    model->setMetadata("kmeans.objective", std::to_string(km.objective));
+    return model;
+  }
+  if (predictor != "mlp" && predictor != "linear")
+    throw Error(ErrorCode::InvalidArgument, "unknown predictor \"" + predictor + "\": expected mlp, linear or kmeans");
+  if ((predictor == "mlp") != (in.options.hidden > 0))
+    throw Error(ErrorCode::InvalidArgument, "options.hidden must be > 0 for mlp and 0 for linear");
   DenseNet net = trainNet(x, in.labels, in.models, inputDim, in.options, report, progress);
-  std::string predictor = in.options.hidden == 0 ? "linear" : "mlp";
   return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), in.metadata, std::move(backend),
                                        std::move(pool));
 }

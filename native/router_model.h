@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "dense_net.h"
 #include "hashing_encoder.h"
+#include "kmeans.h"
 #include "thread_pool.h"
 #include "trainer.h"
 
@@ -24,9 +25,11 @@ class RouterModel {
  public:
   /// encoder: the hashing encoder, or null for a `precomputed` router whose callers pass
   /// embeddings of net.inputDim floats.
+  /// For `kmeans`, net is the centroid table (inputDim x clusters, no layers) and clusterScores
+  /// holds clusters x models scores; the backend's product picks the nearest centroid.
   RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
               std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-              std::shared_ptr<ThreadPool> pool);
+              std::shared_ptr<ThreadPool> pool, std::vector<float> clusterScores = {});
 
   static std::unique_ptr<RouterModel> fromArtifact(const Artifact& artifact, std::shared_ptr<Backend> backend,
                                                    std::shared_ptr<ThreadPool> pool);
@@ -44,7 +47,7 @@ class RouterModel {
   /// NaN or infinite value (naming row and column) and for a hashing router.
   void scoreEmbeddings(const float* x, size_t n, float* out) const;
 
-  uint32_t outputs() const { return net_.outputs(); }
+  uint32_t outputs() const { return models_; }
   const std::string& predictor() const { return predictor_; }
   const std::string& backendName() const { return backendName_; }
   /// The artifact metadata this router would be written with (the same whether it was trained
@@ -61,8 +64,12 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
+  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities).
+  void scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
   void describeInMetadata();
   std::unique_ptr<HashingEncoder> encoder_;
+  std::vector<float> clusterScores_;  // kmeans only
+  uint32_t models_ = 0;
   std::string predictor_;
   DenseNet net_;
   std::map<std::string, std::string> metadata_;
@@ -80,6 +87,8 @@ struct TrainInput {
   uint32_t models = 0;
   HashingConfig encoder;
   TrainOptions options;
+  std::string predictor;  // "mlp", "linear" or "kmeans"; empty: mlp, or linear when options.hidden is 0
+  KmeansOptions kmeans;
   std::map<std::string, std::string> metadata;  // stored in the artifact as given
 };
 

@@ -1,5 +1,6 @@
 // A batch of sparse feature rows in CSR layout: row r owns entries [rowStart[r], rowStart[r+1]).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -36,7 +36,7 @@ Commands:
   calibrate --router R --data F.jsonl --strong-share S --out R2.router [--half]
                              set the threshold policy's tau so share S of F's prompts go to the strong model
   train --data F.jsonl [--data G.jsonl] --out R.router
-      --predictor mlp|linear default mlp
+      --predictor mlp|linear|kmeans   default mlp (--clusters N for kmeans)
       --hidden N --epochs N --learning-rate X --seed N --buckets LOG2 --half
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor mlp|linear]   K-fold cross-validation (train on K-1 folds, pool held-out)
@@ -183,6 +183,7 @@ async function cmdTrain(args: string[]): Promise<void> {
       out: { type: 'string' },
       predictor: { type: 'string' },
       hidden: { type: 'string' },
+      clusters: { type: 'string' },
       epochs: { type: 'string' },
       'learning-rate': { type: 'string' },
       seed: { type: 'string' },
@@ -194,11 +195,14 @@ async function cmdTrain(args: string[]): Promise<void> {
   if (!values.data?.length) throw new UsageError('train needs at least one --data F.jsonl');
   if (!values.out) throw new UsageError('train needs --out R.router');
   const predictor = values.predictor ?? 'mlp';
-  if (predictor !== 'mlp' && predictor !== 'linear') throw new UsageError(`--predictor expects mlp or linear, got "${predictor}"`);
+  if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
+    throw new UsageError(`--predictor expects mlp, linear or kmeans, got "${predictor}"`);
+  }
   const buckets = num(values.buckets, '--buckets');
   const result = await train(values.data, {
     predictor,
     hidden: num(values.hidden, '--hidden'),
+    clusters: num(values.clusters, '--clusters'),
     maxEpochs: num(values.epochs, '--epochs'),
     learningRate: num(values['learning-rate'], '--learning-rate'),
     seed: num(values.seed, '--seed'),
@@ -272,7 +276,9 @@ async function cmdEval(args: string[]): Promise<void> {
   let report: EvalReport;
   if (cv !== undefined) {
     const predictor = values.predictor ?? 'mlp';
-    if (predictor !== 'mlp' && predictor !== 'linear') throw new UsageError(`--predictor expects mlp or linear, got "${predictor}"`);
+    if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
+    throw new UsageError(`--predictor expects mlp, linear or kmeans, got "${predictor}"`);
+  }
     const buckets = num(values.buckets, '--buckets');
     process.stderr.write(`cross-validating ${predictor} on ${records.length} records, ${cv} folds\n`);
     report = await crossValidate(records, {

@@ -55,6 +55,9 @@ export interface NativeTrainOptions {
   patience?: number;
   validationFraction?: number;
   seed?: number;
+  predictor?: 'mlp' | 'linear' | 'kmeans';
+  clusters?: number;
+  restarts?: number;
 }
 
 /** @internal */

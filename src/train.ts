@@ -12,12 +12,15 @@ import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions }
 import { META, Router, type RouterOptions, type TrainingSummary } from './router.js';
 
 /** Predictors this version trains. */
-export type PredictorKind = 'mlp' | 'linear';
+export type PredictorKind = 'mlp' | 'linear' | 'kmeans';
 
 /** Options of {@link train}. Defaults are the ones the shipped routers use. */
 export interface TrainOptions {
   /** `mlp` (default): hashed n-grams -> hidden ReLU layer -> one sigmoid per model. `linear`: logistic regression per model. */
   predictor?: PredictorKind;
+  /** `kmeans`: number of clusters (default 16) and k-means++ restarts (default 3; the best objective wins). `maxEpochs` caps its iterations. */
+  clusters?: number;
+  restarts?: number;
   /** Hidden width of `mlp`; default 32 (each routed prompt reads one table row of this width per n-gram, so width is latency). */
   hidden?: number;
   /** Adam learning rate; default 0.002 (mlp), 0.02 (linear). */
@@ -69,7 +72,7 @@ export interface TrainResult {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'predictor', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
+  'predictor', 'clusters', 'restarts', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
   'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router',
 ]);
 
@@ -83,7 +86,9 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalidArgument(`options.${k}`, 'a known training option', k);
   const predictor = options.predictor ?? 'mlp';
-  if (predictor !== 'mlp' && predictor !== 'linear') throw invalidArgument('options.predictor', '"mlp" or "linear"', predictor);
+  if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
+    throw invalidArgument('options.predictor', '"mlp", "linear" or "kmeans"', predictor);
+  }
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalidArgument('options.onEpoch', 'a function', options.onEpoch);
 
   let records: OutcomeRecord[];
@@ -146,7 +151,10 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   const enc = options.encoder ?? {};
   const nativeOptions: NativeTrainOptions = {
     ...enc,
-    hidden: predictor === 'linear' ? 0 : (options.hidden ?? 32),
+    predictor,
+    clusters: options.clusters,
+    restarts: options.restarts,
+    hidden: predictor === 'mlp' ? (options.hidden ?? 32) : 0,
     learningRate: options.learningRate ?? (predictor === 'linear' ? 0.02 : 0.002),
     weightDecay: options.weightDecay,
     batchSize: options.batchSize,
@@ -157,6 +165,7 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   };
   if (predictor === 'mlp' && nativeOptions.hidden === 0) throw invalidArgument('options.hidden', 'an integer >= 1 for the mlp predictor', options.hidden);
   for (const [k, v] of Object.entries(nativeOptions)) {
+    if (k === 'predictor') continue;
     if (v === undefined) delete (nativeOptions as Record<string, unknown>)[k];
     else if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArgument(k in enc ? `options.encoder.${k}` : `options.${k}`, 'a finite number', v);
   }

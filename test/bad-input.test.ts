@@ -357,7 +357,7 @@ describe('training input', () => {
 
   it('an unknown option is refused, naming it', async () => {
     await expectError(() => train(records, { ...SMALL, epochs: 3 } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected a known training option for options\.epochs/);
-    await expectError(() => train(records, { predictor: 'knn' } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected "mlp" or "linear" for options\.predictor but received string "knn"/);
+    await expectError(() => train(records, { predictor: 'knn' } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected "mlp", "linear" or "kmeans" for options\.predictor but received string "knn"/);
     await expectError(() => train(records, { hidden: 0 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.hidden/);
     await expectError(() => train(records, { encoder: { log2Buckets: '12' as never } }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.encoder\.log2Buckets but received string "12"/);
     await expectError(() => train(records, { encoder: { log2Buckets: 40 } }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /log2_buckets must be in \[8, 24\], got 40/);

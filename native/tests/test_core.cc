@@ -272,6 +272,49 @@ TEST(dense_forward_matches_sparse_forward) {
   }
 }
 
+TEST(kmeans_routes_each_topic_to_its_model_and_round_trips) {
+  // Two topics with disjoint vocabularies: spherical k-means must find them, and each cluster's
+  // scores are its members' means (model 0 solves arithmetic, model 1 history).
+  const char* math[] = {"integral", "derivative", "equation", "polynomial", "fraction", "algebra", "matrix", "sum"};
+  const char* hist[] = {"emperor", "dynasty", "treaty", "revolution", "kingdom", "medieval", "empire", "pharaoh"};
+  TrainInput in;
+  for (int i = 0; i < 120; ++i) {
+    std::string m = std::string(math[i % 8]) + " " + math[(i / 8) % 8] + " " + math[(i * 3 + 1) % 8];
+    std::string h = std::string(hist[i % 8]) + " " + hist[(i / 8) % 8] + " " + hist[(i * 3 + 1) % 8];
+    in.prompts.push_back(m);
+    in.labels.insert(in.labels.end(), {1.f, 0.f});
+    in.prompts.push_back(h);
+    in.labels.insert(in.labels.end(), {0.f, 1.f});
+  }
+  in.models = 2;
+  in.encoder = smallConfig();
+  in.predictor = "kmeans";
+  in.kmeans.clusters = 2;
+  in.kmeans.restarts = 5;
+  auto model = trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr);
+  CHECK(model->predictor() == "kmeans");
+  CHECK(model->outputs() == 2);
+  std::string text = "matrix equation sum" "treaty of the medieval kingdom";
+  uint32_t offsets[] = {0, 19, static_cast<uint32_t>(text.size())};
+  float out[4];
+  model->score(text.data(), offsets, 2, out);
+  // Each cluster's mean scores: the math cluster has model 0 at 1, the history cluster model 1.
+  CHECK_NEAR(out[0], 1.0, 1e-6);
+  CHECK_NEAR(out[1], 0.0, 1e-6);
+  CHECK_NEAR(out[2], 0.0, 1e-6);
+  CHECK_NEAR(out[3], 1.0, 1e-6);
+  std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(true));
+  auto again = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "k.router"), makeCpuBackend(1),
+                                         ThreadPool::shared(1));
+  float out2[4];
+  again->score(text.data(), offsets, 2, out2);
+  for (int i = 0; i < 4; ++i) CHECK(out2[i] == out[i]);
+  CHECK(again->metadata().at("predictor.clusters") == "2");
+  KmeansOptions bad;
+  bad.clusters = 0;
+  CHECK_THROWS(bad.validate(), ErrorCode::InvalidArgument, "options.clusters must be in [1, 4096], got 0");
+}
+
 TEST(linear_learns_two_topics) {
   TrainInput in;
   makeTopicData(in, 150);
