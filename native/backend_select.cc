@@ -8,17 +8,8 @@
 namespace routecore {
 
 void NetExecutor::forwardDense(const float* x, size_t rows, float* out) const {
-  const uint32_t dim = inputDim();
   CsrBatch batch;
-  batch.index.reserve(rows * dim);
-  batch.value.reserve(rows * dim);
-  for (size_t r = 0; r < rows; ++r) {
-    for (uint32_t j = 0; j < dim; ++j) {
-      batch.index.push_back(j);
-      batch.value.push_back(x[r * dim + j]);
-    }
-    batch.rowStart.push_back(static_cast<uint32_t>(batch.index.size()));
-  }
+  appendDenseRows(x, rows, inputDim(), batch);
   forward(batch, out);
 }
 

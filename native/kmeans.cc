@@ -5,21 +5,11 @@
 #include <limits>
 
 #include "error.h"
+#include "rng.h"
 
 namespace routecore {
 
 namespace {
-
-struct Rng {  // splitmix64, as in the trainer: the same seed gives the same clusters everywhere
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
-};
 
 double dotRow(const CsrBatch& x, size_t r, const float* centroid) {
   double s = 0;
@@ -38,7 +28,7 @@ struct Run {
   double objective = -1;
 };
 
-Run runOnce(const CsrBatch& x, uint32_t dim, uint32_t k, uint32_t maxIterations, Rng& rng) {
+Run runOnce(const CsrBatch& x, uint32_t dim, uint32_t k, uint32_t maxIterations, SplitMix64& rng) {
   const size_t n = x.rows();
   Run run;
   run.centroids.assign(static_cast<size_t>(k) * dim, 0.f);
@@ -123,7 +113,7 @@ KmeansModel trainKmeans(const CsrBatch& x, uint32_t dim, const std::vector<float
   if (n == 0) throw Error(ErrorCode::BadData, "no training rows");
   if (labels.size() != n * M) throw Error(ErrorCode::InvalidArgument, "labels must hold rows x models values");
   const uint32_t k = static_cast<uint32_t>(std::min<size_t>(options.clusters, n));
-  Rng rng{options.seed};
+  SplitMix64 rng(options.seed);
   Run best;
   for (uint32_t r = 0; r < options.restarts; ++r) {
     Run run = runOnce(x, dim, k, options.maxIterations, rng);

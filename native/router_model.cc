@@ -206,17 +206,6 @@ void RouterModel::encode(const char* utf8, const uint32_t* offsets, size_t n, Cs
   for (size_t i = 0; i < n; ++i) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
 }
 
-// A dense embedding is a sparse row that uses every column: one engine serves both encoders.
-static void appendDenseRows(const float* x, size_t rows, uint32_t dim, CsrBatch& out) {
-  for (size_t r = 0; r < rows; ++r) {
-    for (uint32_t j = 0; j < dim; ++j) {
-      out.index.push_back(j);
-      out.value.push_back(x[r * dim + j]);
-    }
-    out.rowStart.push_back(static_cast<uint32_t>(out.index.size()));
-  }
-}
-
 void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
   for (size_t i = 0; i < rows * dim; ++i)
     if (!std::isfinite(x[i]))

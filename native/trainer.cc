@@ -6,30 +6,11 @@
 #include <limits>
 
 #include "error.h"
+#include "rng.h"
 
 namespace routecore {
 
 namespace {
-
-// splitmix64: a tiny seeded generator whose sequence is the same on every platform (the standard
-// library's distributions are not), so a seed reproduces a router bit for bit.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
-  float normal() {
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-  uint32_t below(uint32_t n) { return static_cast<uint32_t>(next() % n); }
-};
 
 inline float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
 
@@ -127,7 +108,7 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
   for (uint32_t b : x.index)
     if (b >= inputDim) throw Error(ErrorCode::InvalidArgument, "feature index beyond the input dimension");
 
-  Rng rng(opt.seed);
+  SplitMix64 rng(opt.seed);
   // Hold out a validation slice, chosen by a seeded shuffle.
   std::vector<uint32_t> order(rows);
   for (uint32_t i = 0; i < rows; ++i) order[i] = i;
