@@ -86,6 +86,15 @@ function readId(obj: Record<string, unknown>, file: string, lineNo: number): str
   throw badData(file, lineNo, `"id" must be a non-empty string or a number, got ${describe(id)}`);
 }
 
+/** The arguments every public line parser takes, checked the same way. */
+function checkLineArgs(line: unknown, file: unknown, lineNo: unknown): void {
+  if (typeof line !== 'string') throw invalidArgument('line', 'a string', line);
+  if (typeof file !== 'string') throw invalidArgument('file', 'a string', file);
+  if (typeof lineNo !== 'number' || !Number.isSafeInteger(lineNo) || lineNo < 1) {
+    throw invalidArgument('lineNo', 'a positive integer', lineNo);
+  }
+}
+
 function readRequiredString(obj: Record<string, unknown>, field: string, file: string, lineNo: number): string {
   const v = obj[field];
   if (v === undefined || v === null) throw badData(file, lineNo, `missing "${field}" (a non-empty string)`);
@@ -101,11 +110,7 @@ function readRequiredString(obj: Record<string, unknown>, field: string, file: s
  * @throws RoutecoreError `ERR_ROUTECORE_BAD_DATA` with message `${file}:${lineNo}: <what is wrong>`
  */
 export function parseOutcomeLine(line: string, file: string, lineNo: number): OutcomeRecord {
-  if (typeof line !== 'string') throw invalidArgument('line', 'a string', line);
-  if (typeof file !== 'string') throw invalidArgument('file', 'a string', file);
-  if (typeof lineNo !== 'number' || !Number.isSafeInteger(lineNo) || lineNo < 1) {
-    throw invalidArgument('lineNo', 'a positive integer', lineNo);
-  }
+  checkLineArgs(line, file, lineNo);
   const obj = parseObject(line, file, lineNo);
   const id = readId(obj, file, lineNo);
   const prompt = readRequiredString(obj, 'prompt', file, lineNo);
@@ -164,11 +169,7 @@ export function parseOutcomeLine(line: string, file: string, lineNo: number): Ou
  * @throws RoutecoreError `ERR_ROUTECORE_BAD_DATA` with message `${file}:${lineNo}: <what is wrong>`
  */
 export function parsePairwiseLine(line: string, file: string, lineNo: number): PairwiseRecord {
-  if (typeof line !== 'string') throw invalidArgument('line', 'a string', line);
-  if (typeof file !== 'string') throw invalidArgument('file', 'a string', file);
-  if (typeof lineNo !== 'number' || !Number.isSafeInteger(lineNo) || lineNo < 1) {
-    throw invalidArgument('lineNo', 'a positive integer', lineNo);
-  }
+  checkLineArgs(line, file, lineNo);
   const obj = parseObject(line, file, lineNo);
   const id = readId(obj, file, lineNo);
   const prompt = readRequiredString(obj, 'prompt', file, lineNo);

@@ -163,6 +163,12 @@ function checkPrompt(prompt: unknown, name: string): asserts prompt is string {
   }
 }
 
+/** Checks an array of prompts, naming `prompts[i]` in errors. */
+function checkPrompts(prompts: unknown): asserts prompts is readonly string[] {
+  if (!Array.isArray(prompts)) throw invalidArgument('prompts', 'an array of strings', prompts);
+  for (let i = 0; i < prompts.length; i++) checkPrompt(prompts[i], `prompts[${i}]`);
+}
+
 /** Reusable UTF-8 packing of prompts into one buffer plus offsets (the addon's input format). */
 class PromptPacker {
   private buf = Buffer.allocUnsafe(64 * 1024);
@@ -459,8 +465,7 @@ export class Router {
   /** Routes many prompts in one native call, scored off the JS thread when the batch is large. */
   async routeBatch(prompts: readonly string[], options?: RouteOptions): Promise<Decision[]> {
     const native = this.#live();
-    if (!Array.isArray(prompts)) throw invalidArgument('prompts', 'an array of strings', prompts);
-    for (let i = 0; i < prompts.length; i++) checkPrompt(prompts[i], `prompts[${i}]`);
+    checkPrompts(prompts);
     const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
     const start = performance.now();
@@ -521,8 +526,7 @@ export class Router {
   /** Predicted scores of every model for each prompt: a prompts x models Float32Array, row-major. */
   async scores(prompts: readonly string[]): Promise<Float32Array> {
     const native = this.#live();
-    if (!Array.isArray(prompts)) throw invalidArgument('prompts', 'an array of strings', prompts);
-    for (let i = 0; i < prompts.length; i++) checkPrompt(prompts[i], `prompts[${i}]`);
+    checkPrompts(prompts);
     return this.#score(native, prompts, (i) => `prompts[${i}]`);
   }
 
