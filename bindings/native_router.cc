@@ -276,11 +276,25 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   auto labels = info[first].As<Napi::TypedArray>();
   if (labels.TypedArrayType() != napi_float32_array) throwInvalidArgument(env, "labels must be a Float32Array");
   in.models = info[first + 1].As<Napi::Number>().Uint32Value();
-  if (in.models == 0 || labels.ElementLength() != rows * in.models)
-    throwInvalidArgument(env, "labels must hold rows x models values");
-  const float* l = labels.As<Napi::Float32Array>().Data();
-  in.labels.assign(l, l + labels.ElementLength());
   Napi::Object o = info[first + 2].As<Napi::Object>();
+  // Pairwise data comes as rows x 3 values (model a, model b, outcome) instead of rows x models.
+  const bool pairwise = o.Get("pairwise").ToBoolean();
+  const size_t perRow = pairwise ? 3 : in.models;
+  if (in.models == 0 || labels.ElementLength() != rows * perRow)
+    throwInvalidArgument(env, pairwise ? "pairwise labels must hold rows x 3 values" : "labels must hold rows x models values");
+  const float* l = labels.As<Napi::Float32Array>().Data();
+  if (pairwise) {
+    for (size_t r = 0; r < rows; ++r) {
+      const float a = l[r * 3], b = l[r * 3 + 1];
+      if (!(a >= 0 && a < in.models && b >= 0 && b < in.models))
+        throwInvalidArgument(env, "pairwise row " + std::to_string(r) + " names a model outside [0, models)");
+      in.pairs.a.push_back(static_cast<uint32_t>(a));
+      in.pairs.b.push_back(static_cast<uint32_t>(b));
+      in.pairs.y.push_back(l[r * 3 + 2]);
+    }
+  } else {
+    in.labels.assign(l, l + labels.ElementLength());
+  }
   in.encoder.log2Buckets = optUint(o, "log2Buckets", in.encoder.log2Buckets);
   in.encoder.wordNgramMax = optUint(o, "wordNgramMax", in.encoder.wordNgramMax);
   in.encoder.charNgramMin = optUint(o, "charNgramMin", in.encoder.charNgramMin);
@@ -297,6 +311,9 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   in.kmeans.restarts = optUint(o, "restarts", in.kmeans.restarts);
   in.kmeans.maxIterations = optUint(o, "maxEpochs", in.kmeans.maxIterations);
   in.kmeans.seed = in.options.seed;
+  in.knn.k = optUint(o, "k", in.knn.k);
+  in.knn.dim = optUint(o, "dim", in.knn.dim);
+  in.knn.seed = in.options.seed;
   Napi::Value predictor = o.Get("predictor");
   if (!predictor.IsUndefined()) {
     if (!predictor.IsString()) throwInvalidArgument(env, "options.predictor must be a string");
@@ -306,6 +323,7 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
     if (!in.prompts.empty()) in.encoder.validate();
     in.options.validate();
     if (in.predictor == "kmeans") in.kmeans.validate();
+    if (in.predictor == "knn") in.knn.validate();
     return 0;
   });
   Napi::Object meta = info[first + 3].As<Napi::Object>();

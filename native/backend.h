@@ -24,12 +24,39 @@ class NetExecutor {
   virtual uint32_t inputDim() const = 0;
 };
 
+/// The reference set of a `knn` predictor: `rows` unit-norm vectors of `dim` floats, row-major.
+struct KnnTable {
+  uint32_t rows = 0, dim = 0;
+  std::vector<float> data;  // rows x dim
+  // True when every value is exactly a binary16 number (stored as F16): a backend may keep the
+  // table in half precision with identical similarities.
+  bool isHalf = false;
+};
+
+/// The largest k a knn search accepts (the CUDA top-k keeps k candidates per thread).
+constexpr uint32_t kMaxKnnK = 256;
+
+class KnnSearcher {
+ public:
+  virtual ~KnnSearcher() = default;
+  /// queries: rows x dim(), row-major, unit norm. Writes, per query, the k references with the
+  /// largest dot product (= cosine), most similar first, to index[r*k + i] and similarity[r*k + i].
+  /// Ties go to the lower reference index. Requires 1 <= k <= min(size(), kMaxKnnK).
+  /// Safe to call from several threads at once on different inputs.
+  virtual void search(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity) const = 0;
+  virtual uint32_t dim() const = 0;
+  virtual uint32_t size() const = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   /// The executor keeps its own copy of what it needs; `net` may be freed afterwards.
   virtual std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const = 0;
+  /// Brute-force nearest-neighbour search over `table` (a batched matrix product plus a top-k).
+  /// The searcher keeps its own copy; `table` may be freed afterwards.
+  virtual std::unique_ptr<KnnSearcher> prepareKnn(const KnnTable& table) const = 0;
 };
 
 /// What the build and the machine offer, for `routecore info`.

@@ -2,14 +2,20 @@
 // forward pass uploads one CSR batch, runs an embedding-bag kernel plus one kernel per dense
 // layer, and downloads the probabilities.
 //
-// Concurrency: an executor owns one stream and one set of grow-only scratch buffers (device and
-// pinned host), and a mutex serialises forward() calls on them. The batches routecore scores are
-// small, so a pass is dominated by launch and transfer latency; separate streams per call would
-// buy little overlap and cost an allocation per call. Validation of the batch happens before the
-// lock so that callers only queue for the GPU work itself.
+// The knn searcher keeps its reference table in device memory the same way; a search uploads the
+// queries, computes their dot products with every reference (a tiled shared-memory kernel), then
+// selects the top k of each row (one block per query), in groups of queries that bound the
+// similarity buffer.
+//
+// Concurrency: an executor (or searcher) owns one stream and one set of grow-only scratch buffers
+// (device and pinned host), and a mutex serialises forward() / search() calls on them. The
+// batches routecore scores are small, so a pass is dominated by launch and transfer latency;
+// separate streams per call would buy little overlap and cost an allocation per call. Validation
+// of the input happens before the lock so that callers only queue for the GPU work itself.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +35,7 @@ namespace {
 
 constexpr int kActRelu = 0;
 constexpr int kActSigmoid = 1;
+constexpr int kActIdentity = 2;
 constexpr int kDenseTile = 16;
 constexpr unsigned kBagThreads = 256;
 
@@ -53,7 +60,7 @@ void check(cudaError_t e, const char* call) {
 
 __device__ __forceinline__ float activate(float z, int act) {
   // expf rather than __expf: results must agree with the CPU backend to ~1e-6.
-  return act == kActSigmoid ? 1.0f / (1.0f + expf(-z)) : fmaxf(z, 0.0f);
+  return act == kActSigmoid ? 1.0f / (1.0f + expf(-z)) : act == kActRelu ? fmaxf(z, 0.0f) : z;
 }
 
 // One group of blockDim.x threads per row, each thread owning columns j, j+blockDim.x, ... so
@@ -115,6 +122,237 @@ __global__ void __launch_bounds__(kDenseTile * kDenseTile)
     __syncthreads();
   }
   if (r < rows && o < out) z[static_cast<size_t>(r) * out + o] = activate(bias[o] + acc, act);
+}
+
+// ---------------------------------------------------------------------------------------------
+// knn kernels
+
+// similarityKernel: a block is kSimSide x kSimSide threads and computes a tile of
+// (kSimSide * MQ) queries x (kSimSide * MN) references, MQ x MN outputs per thread.
+constexpr unsigned kSimSide = 16;
+constexpr unsigned kSimThreads = kSimSide * kSimSide;
+constexpr unsigned kSimK = 16;   // dimensions staged per shared-memory step
+constexpr unsigned kSimPad = 2;  // see the bank note in similarityKernel
+constexpr int kSimRefsPerThread = 8;
+constexpr int kSimBigQueries = 8;    // 128-query tiles for large groups
+constexpr int kSimSmallQueries = 1;  // 16-query tiles for a handful of queries (routing one prompt)
+constexpr unsigned kWarpSize = 32;
+constexpr unsigned kTopkMaxThreads = 256;
+constexpr uint32_t kNoIndex = 0xffffffffu;  // an exhausted candidate list; never a real index
+
+// sim[r * n + j] = dot(q[r, :], ref[j, :]) for r < rows, j < n; q is rows x dim and ref n x dim,
+// both row-major, so this is Q * R^T with both operands read along `dim`.
+//
+// Each step stages a kSimK-wide slice of the query tile and of the reference tile in shared
+// memory, transposed (dimension-major) so that the inner loop reads one value per query and per
+// reference. Loads go row by row along `dim` (two 64-byte segments per warp); out-of-range rows
+// and dimensions read as 0, which adds exactly nothing to the sums. A thread owns queries
+// ty + kSimSide*i and references tx + kSimSide*j (strided, not a contiguous micro-tile): the 16
+// threads of a half-warp then read 16 consecutive references (no bank conflict) and one query
+// value (a broadcast). Rows of kSimSide*M + kSimPad floats make the transposing stores
+// conflict-free too: a warp stores 16 dimensions (kk) of two rows (rr even, rr + 1), and with a
+// stride of 130 or 18 floats (2 or 18 mod 32) the 16 kk land on 16 distinct even banks, shifted
+// by rr: 32 distinct banks for the warp.
+//
+// Every output is one fmaf chain over the dimensions in ascending order, whatever the tile shape
+// and wherever the row falls in a tile: a query's similarities do not depend on the batch it came
+// in, and identical references give bit-identical similarities (exact ties stay exact).
+//
+// Every thread reaches both barriers: the loop bound depends only on `dim`.
+template <int MQ, int MN>
+__global__ void __launch_bounds__(kSimThreads)
+    similarityKernel(const float* __restrict__ q, const float* __restrict__ ref, uint32_t rows,
+                     uint32_t n, uint32_t dim, float* __restrict__ sim) {
+  constexpr unsigned kTileQ = kSimSide * MQ;
+  constexpr unsigned kTileN = kSimSide * MN;
+  __shared__ float sq[kSimK][kTileQ + kSimPad];
+  __shared__ float sr[kSimK][kTileN + kSimPad];
+  const unsigned tx = threadIdx.x;
+  const unsigned ty = threadIdx.y;
+  const unsigned tid = ty * kSimSide + tx;
+  // Host-side limits (rows per group, n and dim below 2^31) keep all of these inside uint32.
+  const uint32_t q0 = blockIdx.y * kTileQ;
+  const uint32_t n0 = blockIdx.x * kTileN;
+
+  float acc[MQ][MN];
+#pragma unroll
+  for (int i = 0; i < MQ; ++i)
+#pragma unroll
+    for (int j = 0; j < MN; ++j) acc[i][j] = 0.0f;
+
+  for (uint32_t k0 = 0; k0 < dim; k0 += kSimK) {
+    // A tile slice holds kTile * kSimK = kSimThreads * M values: M per thread.
+#pragma unroll
+    for (int p = 0; p < MQ; ++p) {
+      const unsigned e = tid + kSimThreads * p;
+      const unsigned rr = e / kSimK, kk = e % kSimK;
+      const uint32_t gq = q0 + rr, gk = k0 + kk;
+      sq[kk][rr] = (gq < rows && gk < dim) ? q[static_cast<size_t>(gq) * dim + gk] : 0.0f;
+    }
+#pragma unroll
+    for (int p = 0; p < MN; ++p) {
+      const unsigned e = tid + kSimThreads * p;
+      const unsigned rr = e / kSimK, kk = e % kSimK;
+      const uint32_t gn = n0 + rr, gk = k0 + kk;
+      sr[kk][rr] = (gn < n && gk < dim) ? ref[static_cast<size_t>(gn) * dim + gk] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (unsigned kk = 0; kk < kSimK; ++kk) {
+      float a[MQ], b[MN];
+#pragma unroll
+      for (int i = 0; i < MQ; ++i) a[i] = sq[kk][ty + kSimSide * i];
+#pragma unroll
+      for (int j = 0; j < MN; ++j) b[j] = sr[kk][tx + kSimSide * j];
+#pragma unroll
+      for (int i = 0; i < MQ; ++i)
+#pragma unroll
+        for (int j = 0; j < MN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();  // the next step overwrites the slices
+  }
+
+#pragma unroll
+  for (int i = 0; i < MQ; ++i) {
+    const uint32_t gq = q0 + ty + kSimSide * i;
+    if (gq >= rows) break;
+    float* out = sim + static_cast<size_t>(gq) * n;
+#pragma unroll
+    for (int j = 0; j < MN; ++j) {
+      const uint32_t gn = n0 + tx + kSimSide * j;
+      if (gn < n) out[gn] = acc[i][j];
+    }
+  }
+}
+
+// The order of knn results: larger similarity first, then the lower reference index.
+__device__ __forceinline__ bool knnBefore(float av, uint32_t ai, float bv, uint32_t bi) {
+  return av > bv || (av == bv && ai < bi);
+}
+
+// One block per query row of `sim` (rows x n). blockDim.x is a multiple of 32, at most
+// kTopkMaxThreads. Writes the row's top k, best first, to outIndex/outSim[row * k + i].
+//
+// Phase 1: thread t scans references t, t + T, t + 2T, ... (coalesced loads) and keeps its best
+// `cap` of them in a list sorted best-first (insertion sort). The lists live in dynamic shared
+// memory, not in per-thread arrays: a 256-entry array per thread would be local memory, i.e.
+// spilled through L1/L2, and would make the driver reserve 2 KiB of local memory for every
+// resident thread of the device. Slot i of thread t is at [i * T + t], so whatever slots the
+// lanes of a warp touch, they hit 32 distinct banks. A thread sees its references in ascending
+// order, so "insert only when strictly better" keeps equal similarities in index order.
+// NaN (only from non-finite inputs) is ranked as -inf so the order stays total and every output
+// is still a real, distinct reference.
+//
+// Why cap = min(k, ceil(n / T)) candidates per thread suffice: a reference in the row's top k is
+// beaten by fewer than k others, so by fewer than k of its own thread's; and the lists together
+// hold at least min(k, n) = k entries, so the merge never runs dry.
+//
+// Phase 2: k rounds of a block-wide argmax over the threads' list heads under knnBefore (a
+// strict total order: indices are distinct). The owner of the winner (the only thread whose head
+// has that index) pops it. A warp reduces with an xor butterfly, so every lane ends with the
+// warp's best; warps then meet through shared memory. The per-warp slots alternate between two
+// buffers by round parity, so one barrier per round suffices: a warp can only rewrite the
+// buffer of round r in round r + 2, after every thread passed round r + 1's barrier and hence
+// finished reading round r. All threads run all k rounds (k is uniform), so every thread reaches
+// every barrier and every shuffle has its full warp.
+__global__ void __launch_bounds__(kTopkMaxThreads)
+    topkKernel(const float* __restrict__ sim, uint32_t n, uint32_t k, uint32_t cap,
+               uint32_t* __restrict__ outIndex, float* __restrict__ outSim) {
+  extern __shared__ float topkShared[];
+  const unsigned T = blockDim.x;
+  const unsigned t = threadIdx.x;
+  const unsigned lane = t % kWarpSize;
+  const unsigned warp = t / kWarpSize;
+  const unsigned warps = T / kWarpSize;
+  // Layout (host: topkSharedBytes): values [cap * T], indices [cap * T], then, with more than
+  // one warp, per-warp values [2][warps] and indices [2][warps]. cap * T <= 256 * 256.
+  float* listVal = topkShared;
+  uint32_t* listIdx = reinterpret_cast<uint32_t*>(listVal + cap * T);
+  float* warpVal = listVal + 2 * cap * T;
+  uint32_t* warpIdx = reinterpret_cast<uint32_t*>(warpVal + 2 * warps);
+
+  const float* row = sim + static_cast<size_t>(blockIdx.x) * n;
+  uint32_t count = 0;
+  float worst = -INFINITY;  // the last entry's value, once the list holds cap entries
+
+  auto consider = [&](float v, uint32_t j) {
+    if (isnan(v)) v = -INFINITY;
+    uint32_t pos;
+    if (count < cap) {
+      pos = count++;
+    } else if (v > worst) {
+      pos = cap - 1;  // the last entry drops out
+    } else {
+      return;
+    }
+    while (pos > 0) {
+      const float above = listVal[(pos - 1) * T + t];
+      if (!(v > above)) break;
+      listVal[pos * T + t] = above;
+      listIdx[pos * T + t] = listIdx[(pos - 1) * T + t];
+      --pos;
+    }
+    listVal[pos * T + t] = v;
+    listIdx[pos * T + t] = j;
+    if (count == cap) worst = listVal[(cap - 1) * T + t];
+  };
+
+  // Four loads in flight before the data-dependent insertions. n < 2^31, so j + 3T cannot wrap.
+  uint32_t j = t;
+  for (; j + 3 * T < n; j += 4 * T) {
+    const float v0 = row[j];
+    const float v1 = row[j + T];
+    const float v2 = row[j + 2 * T];
+    const float v3 = row[j + 3 * T];
+    consider(v0, j);
+    consider(v1, j + T);
+    consider(v2, j + 2 * T);
+    consider(v3, j + 3 * T);
+  }
+  for (; j < n; j += T) consider(row[j], j);
+
+  const size_t outBase = static_cast<size_t>(blockIdx.x) * k;
+  uint32_t head = 0;
+  for (uint32_t r = 0; r < k; ++r) {
+    float bv = -INFINITY;
+    uint32_t bi = kNoIndex;
+    if (head < count) {
+      bv = listVal[head * T + t];
+      bi = listIdx[head * T + t];
+    }
+    const uint32_t mine = bi;
+#pragma unroll
+    for (unsigned off = kWarpSize / 2; off > 0; off /= 2) {
+      const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
+      const uint32_t oi = __shfl_xor_sync(0xffffffffu, bi, off);
+      if (knnBefore(ov, oi, bv, bi)) {
+        bv = ov;
+        bi = oi;
+      }
+    }
+    if (warps > 1) {
+      float* wv = warpVal + (r & 1) * warps;
+      uint32_t* wi = warpIdx + (r & 1) * warps;
+      if (lane == 0) {
+        wv[warp] = bv;
+        wi[warp] = bi;
+      }
+      __syncthreads();
+      bv = wv[0];
+      bi = wi[0];
+      for (unsigned w = 1; w < warps; ++w) {
+        if (knnBefore(wv[w], wi[w], bv, bi)) {
+          bv = wv[w];
+          bi = wi[w];
+        }
+      }
+    }
+    if (head < count && mine == bi) ++head;
+    if (t == 0) {
+      outIndex[outBase + r] = bi;
+      outSim[outBase + r] = bv;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +524,7 @@ class CudaExecutor final : public NetExecutor {
     inputDim_ = net.inputDim;
     width0_ = net.width0;
     outputs_ = net.outputs();
+    hiddenAct_ = net.hiddenRelu ? kActRelu : kActIdentity;
     maxWidth_ = net.width0;
     for (const DenseLayer& L : net.layers) maxWidth_ = std::max(maxWidth_, L.out);
 
@@ -393,7 +632,7 @@ class CudaExecutor final : public NetExecutor {
       const dim3 grid(static_cast<unsigned>((rows + rowsPerBlock - 1) / rowsPerBlock));
       embeddingBagKernel<<<grid, block, 0, stream>>>(
           dRowStart, dIndex, dValue, s.table.as<float>(), s.tableBias.as<float>(), rows32, width0_,
-          s.layers.empty() ? kActSigmoid : kActRelu, s.act[0].as<float>());
+          s.layers.empty() ? kActSigmoid : hiddenAct_, s.act[0].as<float>());
       check(cudaGetLastError(), "embeddingBagKernel launch");
     }
 
@@ -406,7 +645,7 @@ class CudaExecutor final : public NetExecutor {
                       (L.out + kDenseTile - 1) / kDenseTile);
       denseKernel<<<grid, block, 0, stream>>>(s.act[cur].as<float>(), L.weight.as<float>(),
                                               L.bias.as<float>(), rows32, L.in, L.out,
-                                              last ? kActSigmoid : kActRelu,
+                                              last ? kActSigmoid : hiddenAct_,
                                               s.act[cur ^ 1].as<float>());
       check(cudaGetLastError(), "denseKernel launch");
       cur ^= 1;
@@ -423,7 +662,227 @@ class CudaExecutor final : public NetExecutor {
 
   int device_;
   uint32_t inputDim_ = 0, width0_ = 0, outputs_ = 0, maxWidth_ = 0;
+  int hiddenAct_ = kActRelu;  // kActIdentity for `mf` (DenseNet::hiddenRelu)
   std::unique_ptr<DeviceState> state_;
+  mutable std::mutex mu_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// knn search
+
+// Queries are processed in groups whose similarity block (group rows x table rows floats) stays
+// under kSimBudgetBytes: a million-reference table then takes ~64 queries per group, a 100k one
+// ~670. (The grow-only buffer may round an allocation up by half, so the bound on memory held is
+// 1.5x this.) The query budget keeps the staging buffers small for very wide vectors, and the row
+// cap keeps grids and kernel arguments well inside 32 bits.
+constexpr size_t kSimBudgetBytes = size_t{256} << 20;
+constexpr size_t kQueryBudgetBytes = size_t{64} << 20;
+constexpr size_t kMaxGroupRows = 16384;
+// Below this many queries in a group the 16-query similarity tile wastes less work than the
+// 128-query one.
+constexpr size_t kSmallGroupRows = 64;
+// Table rows and dimensions: the kernels index within a row, and step through rows and
+// dimensions, in uint32 arithmetic that must not wrap.
+constexpr uint32_t kMaxKnnExtent = 0x7fffffffu;
+
+size_t topkSharedBytes(unsigned threads, uint32_t cap) {
+  const size_t warps = threads / kWarpSize;
+  const size_t words = 2 * static_cast<size_t>(cap) * threads + (warps > 1 ? 4 * warps : 0);
+  return words * sizeof(float);
+}
+
+struct TopkLaunch {
+  unsigned threads = 0;
+  uint32_t cap = 0;
+  size_t sharedBytes = 0;
+};
+
+// The widest block (most threads scanning a row) whose candidate lists fit in `sharedLimit`
+// bytes, and no wider than the row needs. Returns threads = 0 when even one warp does not fit,
+// which no supported GPU hits: one warp at k = kMaxKnnK needs exactly 64 KiB, the smallest
+// opt-in limit (compute capability 7.5).
+TopkLaunch planTopk(uint32_t n, uint32_t k, size_t sharedLimit) {
+  TopkLaunch plan;
+  for (unsigned threads = kTopkMaxThreads; threads >= kWarpSize; threads /= 2) {
+    if (threads > kWarpSize && threads / 2 >= n) continue;
+    const uint32_t cap = std::min<uint32_t>(k, (n + threads - 1) / threads);
+    const size_t bytes = topkSharedBytes(threads, cap);
+    if (bytes <= sharedLimit) {
+      plan.threads = threads;
+      plan.cap = cap;
+      plan.sharedBytes = bytes;
+      return plan;
+    }
+  }
+  return plan;
+}
+
+void validateKnnTable(const KnnTable& table) {
+  if (table.dim == 0) invalid("knn table has dim = 0");
+  if (table.rows > kMaxKnnExtent || table.dim > kMaxKnnExtent)
+    invalid("knn table of " + std::to_string(table.rows) + " x " + std::to_string(table.dim) +
+            " is too large (at most 2^31 - 1 rows and dimensions)");
+  const size_t want = static_cast<size_t>(table.rows) * table.dim;
+  if (table.data.size() != want)
+    invalid("knn table has " + std::to_string(table.data.size()) +
+            " floats, expected rows x dim = " + std::to_string(want));
+}
+
+struct KnnDeviceState {
+  Stream stream;
+  DeviceBuffer table;        // rows x dim floats
+  DeviceBuffer queries;      // group x dim floats
+  DeviceBuffer sim;          // group x rows floats
+  DeviceBuffer result;       // group x k indices, then group x k similarities
+  PinnedBuffer hostQueries;  // same layout as `queries`
+  PinnedBuffer hostResult;   // same layout as `result`
+};
+
+// The table is kept in float32 even when KnnTable::isHalf says it would fit binary16 exactly:
+// half the memory and bandwidth, but every load would need a conversion and the products would
+// still be float; float32 is the simple, exact choice until memory for huge tables matters.
+class CudaKnnSearcher final : public KnnSearcher {
+ public:
+  CudaKnnSearcher(int device, const KnnTable& table) : device_(device) {
+    validateKnnTable(table);
+    size_ = table.rows;
+    dim_ = table.dim;
+
+    DeviceScope scope(device_);
+    // The top-k lists can need more than the default 48 KiB of shared memory per block (64 KiB
+    // for one warp at k = 256). The attribute is per kernel, so every searcher on this device
+    // sets the same value and concurrent constructors cannot disagree.
+    int optin = 0;
+    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_),
+          "cudaDeviceGetAttribute (shared memory opt-in)");
+    cudaFuncAttributes attr;
+    check(cudaFuncGetAttributes(&attr, topkKernel), "cudaFuncGetAttributes (topkKernel)");
+    const size_t staticShared = attr.sharedSizeBytes;
+    topkSharedLimit_ = static_cast<size_t>(optin) > staticShared ? optin - staticShared : 0;
+    check(cudaFuncSetAttribute(topkKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(topkSharedLimit_)),
+          "cudaFuncSetAttribute (topkKernel shared memory)");
+    // Refuse now, not at the first search, if the largest k cannot be served.
+    if (planTopk(kMaxKnnExtent, kMaxKnnK, topkSharedLimit_).threads == 0)
+      throw Error(ErrorCode::BackendUnavailable,
+                  "CUDA device " + std::to_string(device_) + " offers " +
+                      std::to_string(topkSharedLimit_) +
+                      " bytes of shared memory per block, too few for a knn top-" +
+                      std::to_string(kMaxKnnK));
+
+    auto state = std::make_unique<KnnDeviceState>();
+    const cudaStream_t stream = state->stream.get();
+    state->table.upload(table.data.data(), table.data.size() * sizeof(float), stream);
+    // The caller may free `table` as soon as prepareKnn() returns.
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (knn table upload)");
+    state_ = std::move(state);
+  }
+
+  ~CudaKnnSearcher() override {
+    int prev = 0;
+    const bool havePrev = cudaGetDevice(&prev) == cudaSuccess;
+    (void)cudaSetDevice(device_);
+    state_.reset();
+    if (havePrev) (void)cudaSetDevice(prev);
+  }
+
+  uint32_t dim() const override { return dim_; }
+  uint32_t size() const override { return size_; }
+
+  void search(const float* queries, size_t rows, uint32_t k, uint32_t* index,
+              float* similarity) const override {
+    if (k == 0 || k > kMaxKnnK || k > size_) {
+      invalid("knn search: k = " + std::to_string(k) + " is out of range (1.." +
+              std::to_string(std::min(size_, kMaxKnnK)) + " for a table of " +
+              std::to_string(size_) + " references)");
+    }
+    if (rows == 0) return;
+    if (queries == nullptr || index == nullptr || similarity == nullptr)
+      invalid("knn search got a null pointer");
+
+    std::lock_guard<std::mutex> lock(mu_);
+    DeviceScope scope(device_);
+    KnnDeviceState& s = *state_;
+    const cudaStream_t stream = s.stream.get();
+    try {
+      run(queries, rows, k, index, similarity, s, stream);
+    } catch (...) {
+      // Queued copies may still be reading the pinned staging buffers; the next caller must not
+      // overwrite them before the stream drains.
+      (void)cudaStreamSynchronize(stream);
+      throw;
+    }
+  }
+
+ private:
+  void run(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity,
+           KnnDeviceState& s, cudaStream_t stream) const {
+    const size_t queryRowBytes = static_cast<size_t>(dim_) * sizeof(float);
+    const size_t simRowBytes = static_cast<size_t>(size_) * sizeof(float);
+    size_t group = std::min({rows, std::max<size_t>(1, kSimBudgetBytes / simRowBytes),
+                             std::max<size_t>(1, kQueryBudgetBytes / queryRowBytes),
+                             kMaxGroupRows});
+    // Even groups: 1024 queries at 671 per group run as 512 + 512, not 671 + 353.
+    const size_t groups = (rows + group - 1) / group;
+    group = (rows + groups - 1) / groups;
+
+    const TopkLaunch plan = planTopk(size_, k, topkSharedLimit_);
+    if (plan.threads == 0)  // the constructor checked k = kMaxKnnK; smaller k need less
+      throw Error(ErrorCode::Internal, "knn top-k does not fit in shared memory");
+
+    const size_t resultBytes = group * k * (sizeof(uint32_t) + sizeof(float));
+    s.queries.reserve(group * queryRowBytes);
+    s.sim.reserve(group * simRowBytes);
+    s.result.reserve(resultBytes);
+    s.hostQueries.reserve(group * queryRowBytes);
+    s.hostResult.reserve(resultBytes);
+
+    for (size_t r0 = 0; r0 < rows; r0 += group) {
+      const size_t g = std::min(group, rows - r0);
+      const uint32_t g32 = static_cast<uint32_t>(g);  // g <= kMaxGroupRows
+      std::memcpy(s.hostQueries.as<void>(), queries + r0 * dim_, g * queryRowBytes);
+      check(cudaMemcpyAsync(s.queries.as<void>(), s.hostQueries.as<void>(), g * queryRowBytes,
+                            cudaMemcpyHostToDevice, stream),
+            "cudaMemcpyAsync (knn queries upload)");
+
+      const unsigned refTiles = (size_ + kSimSide * kSimRefsPerThread - 1) /
+                                (kSimSide * kSimRefsPerThread);
+      const dim3 simBlock(kSimSide, kSimSide);
+      if (g < kSmallGroupRows) {
+        const dim3 grid(refTiles, (g32 + kSimSide * kSimSmallQueries - 1) /
+                                      (kSimSide * kSimSmallQueries));
+        similarityKernel<kSimSmallQueries, kSimRefsPerThread><<<grid, simBlock, 0, stream>>>(
+            s.queries.as<float>(), s.table.as<float>(), g32, size_, dim_, s.sim.as<float>());
+      } else {
+        const dim3 grid(refTiles,
+                        (g32 + kSimSide * kSimBigQueries - 1) / (kSimSide * kSimBigQueries));
+        similarityKernel<kSimBigQueries, kSimRefsPerThread><<<grid, simBlock, 0, stream>>>(
+            s.queries.as<float>(), s.table.as<float>(), g32, size_, dim_, s.sim.as<float>());
+      }
+      check(cudaGetLastError(), "similarityKernel launch");
+
+      uint32_t* dIndex = s.result.as<uint32_t>();
+      float* dSim = reinterpret_cast<float*>(dIndex + g * k);
+      topkKernel<<<g32, plan.threads, plan.sharedBytes, stream>>>(s.sim.as<float>(), size_, k,
+                                                                  plan.cap, dIndex, dSim);
+      check(cudaGetLastError(), "topkKernel launch");
+
+      const size_t n = g * k;
+      check(cudaMemcpyAsync(s.hostResult.as<void>(), s.result.as<void>(),
+                            n * (sizeof(uint32_t) + sizeof(float)), cudaMemcpyDeviceToHost, stream),
+            "cudaMemcpyAsync (knn result download)");
+      // The next group reuses the staging buffers, and the caller's arrays are filled from them.
+      check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (knn search)");
+      const uint32_t* hIndex = s.hostResult.as<uint32_t>();
+      std::memcpy(index + r0 * k, hIndex, n * sizeof(uint32_t));
+      std::memcpy(similarity + r0 * k, hIndex + n, n * sizeof(float));
+    }
+  }
+
+  int device_;
+  uint32_t size_ = 0, dim_ = 0;
+  size_t topkSharedLimit_ = 0;
+  std::unique_ptr<KnnDeviceState> state_;
   mutable std::mutex mu_;
 };
 
@@ -433,6 +892,9 @@ class CudaBackend final : public Backend {
   const char* name() const override { return "cuda"; }
   std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const override {
     return std::make_unique<CudaExecutor>(device_, net);
+  }
+  std::unique_ptr<KnnSearcher> prepareKnn(const KnnTable& table) const override {
+    return std::make_unique<CudaKnnSearcher>(device_, table);
   }
 
  private:
@@ -468,6 +930,11 @@ bool probeDevice(int* device, std::string* why) {
   cudaFuncAttributes attr;
   e = cudaFuncGetAttributes(&attr, embeddingBagKernel);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread>);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, topkKernel);
   if (e != cudaSuccess) {
     int major = 0, minor = 0;
     (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, *device);

@@ -1,9 +1,10 @@
-// The weights shared by the `mlp` and `linear` predictors.
+// The weights shared by the `mlp`, `linear` and `mf` predictors (and the centroids of `kmeans`).
 //
-// Both start with a sparse "embedding bag": the hashed feature row x (dimension inputDim) times a
+// All start with a sparse "embedding bag": the hashed feature row x (dimension inputDim) times a
 // table W0 [inputDim x width0], plus b0. For `linear` that is the output layer (width0 = models);
-// for `mlp` a ReLU follows and dense layers map on to the models. The last layer goes through a
-// sigmoid: every output is the predicted score of one model, in [0,1].
+// for `mlp` a ReLU follows and dense layers map on to the models; for `mf` (matrix factorisation)
+// the table is the prompt projection and no ReLU follows it (hiddenRelu = false). The last layer
+// goes through a sigmoid: every output is the predicted score of one model, in [0,1].
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -25,8 +26,11 @@ struct DenseNet {
   // True when every table value is exactly a binary16 number (the router file stored the table
   // as F16): a backend may then keep the table in half precision with identical results.
   bool tableIsHalf = false;
-  // Applied after the table when non-empty; ReLU between layers, sigmoid after the last.
+  // Applied after the table when non-empty; ReLU between layers (see hiddenRelu), sigmoid after
+  // the last.
   std::vector<DenseLayer> layers;
+  // False for `mf`: the projection feeds the model embeddings directly (a low-rank linear model).
+  bool hiddenRelu = true;
 
   uint32_t outputs() const { return layers.empty() ? width0 : layers.back().out; }
 };

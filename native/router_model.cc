@@ -47,9 +47,9 @@ void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, si
 
 RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
                          std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-                         std::shared_ptr<ThreadPool> pool, std::vector<float> clusterScores)
+                         std::shared_ptr<ThreadPool> pool, PredictorTables tables)
     : encoder_(std::move(encoder)),
-      clusterScores_(std::move(clusterScores)),
+      tables_(std::move(tables)),
       predictor_(std::move(predictor)),
       net_(std::move(net)),
       metadata_(std::move(metadata)),
@@ -59,16 +59,47 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                             " does not match the encoder's " +
                                             std::to_string(encoder_->config().buckets()) + " buckets");
+  const std::vector<float>& clusterScores = tables_.clusterScores;
   if (predictor_ == "kmeans") {
-    if (!net_.layers.empty() || net_.width0 == 0 || clusterScores_.empty() || clusterScores_.size() % net_.width0 != 0)
+    if (!net_.layers.empty() || net_.width0 == 0 || clusterScores.empty() || clusterScores.size() % net_.width0 != 0)
       throw Error(ErrorCode::BadArtifact, "kmeans router has inconsistent centroid and cluster-score tensors");
-    models_ = static_cast<uint32_t>(clusterScores_.size() / net_.width0);
+    models_ = static_cast<uint32_t>(clusterScores.size() / net_.width0);
+  } else if (predictor_ == "knn") {
+    validateKnnTables();
   } else {
     models_ = net_.outputs();
   }
   describeInMetadata();
-  executor_ = backend_->prepare(net_);
+  // knn has no network: the projection is hashed on the CPU and the backend does the search.
+  if (predictor_ == "knn") searcher_ = backend_->prepareKnn(tables_.references);
+  else executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
+}
+
+void RouterModel::validateKnnTables() {
+  PredictorTables& t = tables_;
+  const KnnTable& refs = t.references;
+  auto bad = [](const std::string& m) { throw Error(ErrorCode::BadArtifact, "knn router: " + m); };
+  if (refs.rows == 0 || (!encoder_ && refs.dim != net_.inputDim) || refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
+    bad("the reference table must hold references x " + std::to_string(encoder_ ? refs.dim : net_.inputDim) + " floats");
+  if (t.k < 1 || t.k > std::min(refs.rows, kMaxKnnK))
+    bad("k = " + std::to_string(t.k) + " is outside [1, min(references, " + std::to_string(kMaxKnnK) + ")]");
+  if (!t.referencePairs.empty()) {
+    if (t.referencePairs.size() != static_cast<size_t>(refs.rows) * 3 || t.models < 2)
+      bad("the battle table must hold references x 3 values and name at least two models");
+    for (uint32_t i = 0; i < refs.rows; ++i) {
+      const float* p = t.referencePairs.data() + static_cast<size_t>(i) * 3;
+      if (!(p[0] >= 0 && p[0] < t.models && p[0] == std::floor(p[0]) && p[1] >= 0 && p[1] < t.models &&
+            p[1] == std::floor(p[1]) && p[0] != p[1] && p[2] >= 0 && p[2] <= 1))
+        bad("battle " + std::to_string(i) + " is not (model a, model b, outcome in [0,1]) with a != b < " +
+            std::to_string(t.models));
+    }
+    models_ = t.models;
+  } else {
+    if (t.modelMeans.empty() || t.referenceScores.size() != static_cast<size_t>(refs.rows) * t.modelMeans.size())
+      bad("the score table must hold references x models values and the model means one per model");
+    models_ = static_cast<uint32_t>(t.modelMeans.size());
+  }
 }
 
 std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::shared_ptr<Backend> backend,
@@ -130,9 +161,51 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
     net.table = centroids.data;
     net.tableIsHalf = centroids.storeHalf;
     net.tableBias.assign(clusters, 0.f);
-    std::vector<float> clusterScores = a.require("kmeans.cluster_scores", {clusters, models}).data;
+    PredictorTables tables;
+    tables.clusterScores = a.require("kmeans.cluster_scores", {clusters, models}).data;
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
-                                         std::move(pool), std::move(clusterScores));
+                                         std::move(pool), std::move(tables));
+  } else if (predictor == "mf") {
+    const uint32_t dim = metaUint(a, "predictor.dim");
+    if (dim == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" is 0");
+    net.width0 = dim;
+    net.hiddenRelu = false;
+    const Tensor& table = a.require("mf.projection", {V, dim});
+    net.table = table.data;
+    net.tableIsHalf = table.storeHalf;
+    net.tableBias = a.require("mf.projection_bias", {dim}).data;
+    DenseLayer l;
+    l.in = dim;
+    l.out = models;
+    l.weight = a.require("mf.model_embedding", {dim, models}).data;
+    l.bias = a.require("mf.model_bias", {models}).data;
+    net.layers.push_back(std::move(l));
+  } else if (predictor == "knn") {
+    PredictorTables tables;
+    tables.k = metaUint(a, "predictor.k");
+    const uint32_t dim = encoder ? metaUint(a, "predictor.dim") : static_cast<uint32_t>(V);
+    if (encoder) {
+      if (dim == 0 || dim % 8 != 0 || dim > 4096)
+        throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" must be a multiple of 8 in [8, 4096]");
+      tables.projectionSeed = std::strtoull(a.requireMeta("predictor.seed").c_str(), nullptr, 10);
+    }
+    const Tensor* refs = a.find("knn.references");
+    if (!refs || refs->shape.size() != 2 || refs->shape[1] != dim || refs->shape[0] < 1 || refs->shape[0] > (1 << 30))
+      throw Error(ErrorCode::BadArtifact, "tensor \"knn.references\" must be references x " + std::to_string(dim));
+    const int64_t N = refs->shape[0];
+    tables.references.rows = static_cast<uint32_t>(N);
+    tables.references.dim = dim;
+    tables.references.data = refs->data;
+    tables.references.isHalf = refs->storeHalf;
+    if (a.requireMeta("predictor.objective") == "pairwise") {
+      tables.models = models;
+      tables.referencePairs = a.require("knn.battles", {N, 3}).data;
+    } else {
+      tables.referenceScores = a.require("knn.scores", {N, models}).data;
+      tables.modelMeans = a.require("knn.model_means", {models}).data;
+    }
+    return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
+                                         std::move(pool), std::move(tables));
   } else {
     throw Error(ErrorCode::BadArtifact, "predictor \"" + predictor + "\" is not supported by this build");
   }
@@ -147,7 +220,8 @@ void RouterModel::setMetadata(const std::string& key, const std::string& value) 
 }
 
 size_t RouterModel::weightBytes() const {
-  size_t n = net_.table.size() + net_.tableBias.size();
+  size_t n = net_.table.size() + net_.tableBias.size() + tables_.references.data.size() +
+             tables_.referenceScores.size() + tables_.referencePairs.size() + tables_.clusterScores.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
   if (encoder_) n += encoder_->idf().size();
   return n * sizeof(float);
@@ -173,8 +247,18 @@ void RouterModel::describeInMetadata() {
   }
   metadata_["predictor"] = predictor_;
   metadata_["predictor.outputs"] = std::to_string(models_);
-  if (!net_.layers.empty()) metadata_["predictor.hidden"] = std::to_string(net_.width0);
+  if (predictor_ == "mlp") metadata_["predictor.hidden"] = std::to_string(net_.width0);
+  if (predictor_ == "mf") metadata_["predictor.dim"] = std::to_string(net_.width0);
   if (predictor_ == "kmeans") metadata_["predictor.clusters"] = std::to_string(net_.width0);
+  if (predictor_ == "knn") {
+    metadata_["predictor.k"] = std::to_string(tables_.k);
+    metadata_["predictor.dim"] = std::to_string(tables_.references.dim);
+    if (encoder_) metadata_["predictor.seed"] = std::to_string(tables_.projectionSeed);
+  }
+  // What the outputs mean: probabilities of success per model, or Bradley–Terry strengths
+  // through a sigmoid (P(a beats b) = sigmoid(logit q_a - logit q_b)) for pairwise training.
+  if (metadata_.find("predictor.objective") == metadata_.end() || predictor_ == "knn")
+    metadata_["predictor.objective"] = predictor_ == "knn" && !tables_.referencePairs.empty() ? "pairwise" : "scores";
   metadata_["format"] = kArtifactFormatName;
   metadata_["format_version"] = std::to_string(kArtifactFormatVersion);
 }
@@ -186,7 +270,22 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   if (encoder_) a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
   if (predictor_ == "kmeans") {
     a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, net_.table, halfPrecision});
-    a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, clusterScores_, false});
+    a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, tables_.clusterScores, false});
+  } else if (predictor_ == "knn") {
+    const KnnTable& refs = tables_.references;
+    a.tensors.push_back({"knn.references", {refs.rows, refs.dim}, refs.data, halfPrecision});
+    if (!tables_.referencePairs.empty()) {
+      a.tensors.push_back({"knn.battles", {refs.rows, 3}, tables_.referencePairs, false});
+    } else {
+      a.tensors.push_back({"knn.scores", {refs.rows, models_}, tables_.referenceScores, false});
+      a.tensors.push_back({"knn.model_means", {models_}, tables_.modelMeans, false});
+    }
+  } else if (predictor_ == "mf") {
+    const DenseLayer& l = net_.layers.at(0);
+    a.tensors.push_back({"mf.projection", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"mf.projection_bias", {net_.width0}, net_.tableBias, false});
+    a.tensors.push_back({"mf.model_embedding", {l.in, l.out}, l.weight, false});
+    a.tensors.push_back({"mf.model_bias", {l.out}, l.bias, false});
   } else if (predictor_ == "linear") {
     a.tensors.push_back({"linear.weight", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"linear.bias", {net_.width0}, net_.tableBias, false});
@@ -214,8 +313,37 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
                                                   (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
 }
 
+void RouterModel::scoreKnn(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
+  const uint32_t dim = tables_.references.dim, k = tables_.k, M = models_;
+  thread_local std::vector<float> queries, sims;
+  thread_local std::vector<uint32_t> index;
+  queries.resize(rows * dim);
+  if (sparse) {
+    for (size_t r = 0; r < rows; ++r) {
+      const uint32_t b = sparse->rowStart[r], e = sparse->rowStart[r + 1];
+      knnProject(sparse->index.data() + b, sparse->value.data() + b, e - b, dim, tables_.projectionSeed,
+                 queries.data() + r * dim);
+    }
+  } else {
+    std::copy(dense, dense + rows * dim, queries.begin());
+  }
+  normalizeRows(queries.data(), rows, dim);
+  index.resize(rows * k);
+  sims.resize(rows * k);
+  searcher_->search(queries.data(), rows, k, index.data(), sims.data());
+  for (size_t r = 0; r < rows; ++r) {
+    if (!tables_.referencePairs.empty())
+      knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(), M, out + r * M);
+    else
+      knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(), M,
+                      tables_.modelMeans.data(), out + r * M);
+  }
+}
+
 void RouterModel::scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
-  if (clusterScores_.empty()) {
+  if (predictor_ == "knn") return scoreKnn(sparse, dense, rows, out);
+  const std::vector<float>& clusterScores = tables_.clusterScores;
+  if (clusterScores.empty()) {
     if (sparse) executor_->forward(*sparse, out);
     else executor_->forwardDense(dense, rows, out);
     return;
@@ -232,8 +360,8 @@ void RouterModel::scoreChunk(const CsrBatch* sparse, const float* dense, size_t 
     uint32_t best = 0;
     for (uint32_t c = 1; c < k; ++c)
       if (s[c] > s[best]) best = c;
-    std::copy(clusterScores_.begin() + static_cast<size_t>(best) * models_,
-              clusterScores_.begin() + static_cast<size_t>(best + 1) * models_, out + r * models_);
+    std::copy(clusterScores.begin() + static_cast<size_t>(best) * models_,
+              clusterScores.begin() + static_cast<size_t>(best + 1) * models_, out + r * models_);
   }
 }
 
@@ -273,6 +401,12 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
   }
 }
 
+// The knn part of trainRouter: the training rows become the reference set.
+static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
+                                             const CsrBatch& x, uint32_t inputDim,
+                                             const std::map<std::string, std::string>& metadata,
+                                             std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool);
+
 std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<Backend> backend,
                                          std::shared_ptr<ThreadPool> pool, TrainReport* report,
                                          const ProgressFn& progress) {
@@ -295,33 +429,101 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
     appendDenseRows(in.embeddings.data(), rows, in.embeddingDim, x);
     inputDim = in.embeddingDim;
   }
-  if (in.labels.size() != rows * in.models)
-    throw Error(ErrorCode::InvalidArgument, "labels must hold rows x models values");
+  const bool pairwise = in.pairs.size() > 0;
+  if (pairwise ? in.pairs.size() != rows : in.labels.size() != rows * in.models)
+    throw Error(ErrorCode::InvalidArgument, pairwise ? "pairwise data must hold one battle per prompt"
+                                                     : "labels must hold rows x models values");
   std::string predictor = !in.predictor.empty() ? in.predictor : in.options.hidden == 0 ? "linear" : "mlp";
+  if (report) {
+    *report = TrainReport{};
+    report->trainRows = static_cast<uint32_t>(rows);
+    report->bestValidationLoss = std::numeric_limits<double>::quiet_NaN();
+  }
+  std::map<std::string, std::string> metadata = in.metadata;
+  metadata["predictor.objective"] = pairwise ? "pairwise" : "scores";
   if (predictor == "kmeans") {
+    if (pairwise) throw Error(ErrorCode::InvalidArgument, "the kmeans predictor trains on per-model scores, not pairwise battles");
     KmeansModel km = trainKmeans(x, inputDim, in.labels, in.models, in.kmeans);
     DenseNet net;
     net.inputDim = inputDim;
     net.width0 = km.clusters;
     net.table = std::move(km.centroidTable);
     net.tableBias.assign(km.clusters, 0.f);
-    if (report) {
-      *report = TrainReport{};
-      report->trainRows = static_cast<uint32_t>(x.rows());
-      report->bestValidationLoss = std::numeric_limits<double>::quiet_NaN();
-    }
-    auto model = std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), in.metadata,
-                                               std::move(backend), std::move(pool), std::move(km.clusterScores));
+    PredictorTables tables;
+    tables.clusterScores = std::move(km.clusterScores);
+    auto model = std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata,
+                                               std::move(backend), std::move(pool), std::move(tables));
     model->setMetadata("kmeans.objective", std::to_string(km.objective));
     return model;
   }
-  if (predictor != "mlp" && predictor != "linear")
-    throw Error(ErrorCode::InvalidArgument, "unknown predictor \"" + predictor + "\": expected mlp, linear or kmeans");
-  if ((predictor == "mlp") != (in.options.hidden > 0))
-    throw Error(ErrorCode::InvalidArgument, "options.hidden must be > 0 for mlp and 0 for linear");
-  DenseNet net = trainNet(x, in.labels, in.models, inputDim, in.options, report, progress);
-  return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), in.metadata, std::move(backend),
+  if (predictor == "knn") return trainKnn(in, std::move(encoder), x, inputDim, metadata, std::move(backend), std::move(pool));
+  if (predictor != "mlp" && predictor != "linear" && predictor != "mf")
+    throw Error(ErrorCode::InvalidArgument, "unknown predictor \"" + predictor + "\": expected mlp, linear, mf, knn or kmeans");
+  if ((predictor == "linear") != (in.options.hidden == 0))
+    throw Error(ErrorCode::InvalidArgument, predictor == "linear" ? "options.hidden must be 0 for linear"
+                                                                  : "options.hidden (mf: dim) must be > 0 for " + predictor);
+  TrainOptions options = in.options;
+  options.hiddenRelu = predictor != "mf";
+  TrainTargets targets;
+  targets.models = in.models;
+  if (pairwise) targets.pairs = &in.pairs;
+  else targets.labels = &in.labels;
+  DenseNet net = trainNet(x, targets, inputDim, options, report, progress);
+  return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata, std::move(backend),
                                        std::move(pool));
+}
+
+static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
+                                             const CsrBatch& x, uint32_t inputDim, const std::map<std::string, std::string>& metadata,
+                                      std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool) {
+  in.knn.validate();
+  const size_t rows = x.rows();
+  const uint32_t M = in.models;
+  PredictorTables tables;
+  tables.k = static_cast<uint32_t>(std::min<size_t>(in.knn.k, rows));
+  KnnTable& refs = tables.references;
+  refs.rows = static_cast<uint32_t>(rows);
+  DenseNet net;  // knn keeps no network, only the input dimension
+  net.inputDim = inputDim;
+  if (encoder) {
+    // The references are the training prompts through the same projection queries will take.
+    tables.projectionSeed = in.knn.seed;
+    refs.dim = in.knn.dim;
+    refs.data.resize(rows * refs.dim);
+    for (size_t r = 0; r < rows; ++r)
+      knnProject(x.index.data() + x.rowStart[r], x.value.data() + x.rowStart[r], x.rowStart[r + 1] - x.rowStart[r],
+                 refs.dim, tables.projectionSeed, refs.data.data() + r * refs.dim);
+  } else {
+    refs.dim = inputDim;
+    refs.data = in.embeddings;
+  }
+  normalizeRows(refs.data.data(), rows, refs.dim);
+  if (in.pairs.size() > 0) {
+    if (M < 2) throw Error(ErrorCode::BadData, "pairwise data must name at least two models");
+    validatePairwise(in.pairs, rows, M);
+    tables.models = M;
+    tables.referencePairs.resize(rows * 3);
+    for (size_t i = 0; i < rows; ++i) {
+      tables.referencePairs[i * 3] = static_cast<float>(in.pairs.a[i]);
+      tables.referencePairs[i * 3 + 1] = static_cast<float>(in.pairs.b[i]);
+      tables.referencePairs[i * 3 + 2] = in.pairs.y[i];
+    }
+  } else {
+    validateLabels(in.labels, rows, M);
+    tables.referenceScores = in.labels;
+    tables.modelMeans.assign(M, 0.5f);  // a model nobody scored
+    for (uint32_t m = 0; m < M; ++m) {
+      double sum = 0;
+      size_t n = 0;
+      for (size_t r = 0; r < rows; ++r) {
+        const float y = in.labels[r * M + m];
+        if (!std::isnan(y)) sum += y, ++n;
+      }
+      if (n) tables.modelMeans[m] = static_cast<float>(sum / n);
+    }
+  }
+  return std::make_unique<RouterModel>(std::move(encoder), "knn", std::move(net), metadata, std::move(backend),
+                                       std::move(pool), std::move(tables));
 }
 
 }  // namespace routecore

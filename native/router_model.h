@@ -12,6 +12,7 @@
 #include "dense_net.h"
 #include "hashing_encoder.h"
 #include "kmeans.h"
+#include "knn.h"
 #include "thread_pool.h"
 #include "trainer.h"
 
@@ -21,15 +22,31 @@ namespace routecore {
 /// not be where a runaway request spends its time. 256 KiB is ~60k tokens of English.
 constexpr size_t kMaxPromptBytes = 256 * 1024;
 
+/// What the `kmeans` and `knn` predictors keep beside their DenseNet.
+struct PredictorTables {
+  std::vector<float> clusterScores;  // kmeans: clusters x models
+  // knn: the unit-norm reference vectors and what each reference says about the models: per-model
+  // scores (references x models, NaN = missing) or one battle (references x 3: a, b, y).
+  KnnTable references;
+  std::vector<float> referenceScores;
+  std::vector<float> referencePairs;
+  std::vector<float> modelMeans;  // knn on scores: a model no neighbour scored gets its mean
+  uint32_t models = 0;            // knn on battles: how many models the battles name
+  uint32_t k = 0;
+  uint64_t projectionSeed = 0;    // knn on hashing features: seed of the ±1 projection
+};
+
 class RouterModel {
  public:
   /// encoder: the hashing encoder, or null for a `precomputed` router whose callers pass
   /// embeddings of net.inputDim floats.
-  /// For `kmeans`, net is the centroid table (inputDim x clusters, no layers) and clusterScores
-  /// holds clusters x models scores; the backend's product picks the nearest centroid.
+  /// For `kmeans`, net is the centroid table (inputDim x clusters, no layers) and
+  /// tables.clusterScores holds clusters x models scores; the backend's product picks the nearest
+  /// centroid. For `knn`, net holds only inputDim (hash buckets or embedding width) and tables holds
+  /// the reference set and the projection seed.
   RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
               std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-              std::shared_ptr<ThreadPool> pool, std::vector<float> clusterScores = {});
+              std::shared_ptr<ThreadPool> pool, PredictorTables tables = {});
 
   static std::unique_ptr<RouterModel> fromArtifact(const Artifact& artifact, std::shared_ptr<Backend> backend,
                                                    std::shared_ptr<ThreadPool> pool);
@@ -64,11 +81,15 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
-  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities).
+  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities;
+  // knn: searches the references and combines the neighbours).
   void scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
+  void scoreKnn(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
   void describeInMetadata();
+  void validateKnnTables();  // throws BadArtifact; sets models_
   std::unique_ptr<HashingEncoder> encoder_;
-  std::vector<float> clusterScores_;  // kmeans only
+  PredictorTables tables_;
+  std::unique_ptr<KnnSearcher> searcher_;  // knn only
   uint32_t models_ = 0;
   std::string predictor_;
   DenseNet net_;
@@ -87,8 +108,14 @@ struct TrainInput {
   uint32_t models = 0;
   HashingConfig encoder;
   TrainOptions options;
-  std::string predictor;  // "mlp", "linear" or "kmeans"; empty: mlp, or linear when options.hidden is 0
+  // Set instead of labels for pairwise (Chatbot Arena style) data: one battle per prompt/embedding
+  // row. Trains `mf`, `mlp`, `linear` (Bradley–Terry loss) and `knn` (similarity-weighted ranking).
+  PairwiseTargets pairs;
+  // "mlp", "linear", "mf", "knn" or "kmeans"; empty: mlp, or linear when options.hidden is 0.
+  // mf: options.hidden is the projection width d.
+  std::string predictor;
   KmeansOptions kmeans;
+  KnnOptions knn;
   std::map<std::string, std::string> metadata;  // stored in the artifact as given
 };
 

@@ -52,7 +52,7 @@ void forwardRow(const DenseNet& net, const CsrBatch& x, uint32_t row, std::vecto
   const DenseLayer& l = net.layers[0];
   std::memcpy(z1.data(), l.bias.data(), l.out * sizeof(float));
   for (uint32_t i = 0; i < l.in; ++i) {
-    float a = z0[i] > 0 ? z0[i] : 0;
+    float a = net.hiddenRelu && z0[i] < 0 ? 0 : z0[i];
     if (a == 0) continue;
     const float* w = l.weight.data() + static_cast<size_t>(i) * l.out;
     for (uint32_t o = 0; o < l.out; ++o) z1[o] += a * w[o];
@@ -60,6 +60,18 @@ void forwardRow(const DenseNet& net, const CsrBatch& x, uint32_t row, std::vecto
 }
 
 }  // namespace
+
+void validateLabels(const std::vector<float>& labels, size_t rows, uint32_t M) {
+  if (labels.size() != rows * M)
+    throw Error(ErrorCode::InvalidArgument, "labels has " + std::to_string(labels.size()) +
+                                                " values, expected rows x models = " + std::to_string(rows * M));
+  for (size_t i = 0; i < labels.size(); ++i) {
+    float y = labels[i];
+    if (!std::isnan(y) && !(y >= 0.f && y <= 1.f))
+      throw Error(ErrorCode::BadData, "label of row " + std::to_string(i / M) + ", model " + std::to_string(i % M) +
+                                          " is " + std::to_string(y) + ", outside [0,1]");
+  }
+}
 
 void TrainOptions::validate() const {
   auto fail = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, m); };
@@ -71,7 +83,7 @@ void TrainOptions::validate() const {
   if (!(validationFraction >= 0 && validationFraction < 0.9f)) fail("options.validationFraction must be in [0, 0.9)");
 }
 
-double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const std::vector<float>& labels,
+double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const TrainTargets& targets,
                         const std::vector<uint32_t>& rows) {
   const uint32_t M = net.outputs();
   std::vector<float> z0(net.width0), z1(net.layers.empty() ? 0 : net.layers[0].out);
@@ -80,8 +92,14 @@ double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const std::vecto
   for (uint32_t r : rows) {
     forwardRow(net, x, r, z0, z1);
     const float* z = net.layers.empty() ? z0.data() : z1.data();
+    if (targets.pairs) {
+      const PairwiseTargets& p = *targets.pairs;
+      loss += bceFromLogit(z[p.a[r]] - z[p.b[r]], p.y[r]);
+      ++n;
+      continue;
+    }
     for (uint32_t m = 0; m < M; ++m) {
-      float y = labels[static_cast<size_t>(r) * M + m];
+      float y = (*targets.labels)[static_cast<size_t>(r) * M + m];
       if (std::isnan(y)) continue;
       loss += bceFromLogit(z[m], y);
       ++n;
@@ -90,21 +108,20 @@ double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const std::vecto
   return n ? loss / n : std::numeric_limits<double>::quiet_NaN();
 }
 
-DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t M, uint32_t inputDim,
-                  const TrainOptions& opt, TrainReport* report, const ProgressFn& progress) {
+DenseNet trainNet(const CsrBatch& x, const TrainTargets& targets, uint32_t inputDim, const TrainOptions& opt,
+                  TrainReport* report, const ProgressFn& progress) {
   opt.validate();
   const uint32_t rows = static_cast<uint32_t>(x.rows());
+  const uint32_t M = targets.models;
   if (rows == 0) throw Error(ErrorCode::BadData, "no training rows");
   if (M == 0) throw Error(ErrorCode::BadData, "no models to learn");
-  if (labels.size() != static_cast<size_t>(rows) * M)
-    throw Error(ErrorCode::InvalidArgument, "labels has " + std::to_string(labels.size()) + " values, expected rows x models = " +
-                                                std::to_string(static_cast<size_t>(rows) * M));
-  for (size_t i = 0; i < labels.size(); ++i) {
-    float y = labels[i];
-    if (!std::isnan(y) && !(y >= 0.f && y <= 1.f))
-      throw Error(ErrorCode::BadData, "label of row " + std::to_string(i / M) + ", model " + std::to_string(i % M) +
-                                          " is " + std::to_string(y) + ", outside [0,1]");
-  }
+  if ((targets.labels == nullptr) == (targets.pairs == nullptr))
+    throw Error(ErrorCode::InvalidArgument, "training needs either per-model labels or pairwise battles");
+  static const std::vector<float> kNoLabels;
+  const std::vector<float>& labels = targets.labels ? *targets.labels : kNoLabels;
+  const PairwiseTargets* pairs = targets.pairs;
+  if (pairs) validatePairwise(*pairs, rows, M);
+  else validateLabels(labels, rows, M);
   for (uint32_t b : x.index)
     if (b >= inputDim) throw Error(ErrorCode::InvalidArgument, "feature index beyond the input dimension");
 
@@ -123,8 +140,11 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
   const bool linear = opt.hidden == 0;
   const uint32_t W0 = linear ? M : opt.hidden;
   net.width0 = W0;
+  net.hiddenRelu = opt.hiddenRelu;
   net.table.resize(static_cast<size_t>(inputDim) * W0);
-  const float tableStd = linear ? 0.01f : 0.5f;
+  // mf (no ReLU) starts smaller: its projection is a plain low-rank linear map, and large random
+  // directions there are noise every prompt carries into every model's score.
+  const float tableStd = linear ? 0.01f : opt.hiddenRelu ? 0.5f : 0.1f;
   for (auto& w : net.table) w = tableStd * rng.normal();
   net.tableBias.assign(W0, 0.f);
   if (!linear) {
@@ -138,7 +158,8 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
     net.layers.push_back(std::move(l));
   }
   // Start each output at the base rate of its model: the first epochs then learn what varies.
-  {
+  // (Battles only identify differences between models: their biases start at 0.)
+  if (!pairs) {
     std::vector<double> sum(M, 0);
     std::vector<size_t> cnt(M, 0);
     for (uint32_t r : train)
@@ -183,9 +204,10 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
       std::fill(gTableBias.begin(), gTableBias.end(), 0.f);
       std::fill(gW1.begin(), gW1.end(), 0.f);
       std::fill(gB1.begin(), gB1.end(), 0.f);
-      size_t observed = 0;
-      for (size_t i = start; i < stop; ++i)
-        for (uint32_t m = 0; m < M; ++m) observed += !std::isnan(labels[static_cast<size_t>(train[i]) * M + m]);
+      size_t observed = pairs ? stop - start : 0;
+      if (!pairs)
+        for (size_t i = start; i < stop; ++i)
+          for (uint32_t m = 0; m < M; ++m) observed += !std::isnan(labels[static_cast<size_t>(train[i]) * M + m]);
       if (observed == 0) continue;
       const float scale = 1.f / observed;
 
@@ -193,15 +215,25 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
         const uint32_t r = train[i];
         forwardRow(net, x, r, z0, z1);
         const float* z = linear ? z0.data() : z1.data();
-        for (uint32_t m = 0; m < M; ++m) {
-          float y = labels[static_cast<size_t>(r) * M + m];
-          if (std::isnan(y)) {
-            dz1[m] = 0;
-            continue;
-          }
-          epochLoss += bceFromLogit(z[m], y);
+        if (pairs) {
+          const uint32_t a = pairs->a[r], b = pairs->b[r];
+          const float d = z[a] - z[b], y = pairs->y[r];
+          epochLoss += bceFromLogit(d, y);
           ++epochCount;
-          dz1[m] = (sigmoid(z[m]) - y) * scale;
+          std::fill(dz1.begin(), dz1.end(), 0.f);
+          dz1[a] = (sigmoid(d) - y) * scale;
+          dz1[b] = -dz1[a];
+        } else {
+          for (uint32_t m = 0; m < M; ++m) {
+            float y = labels[static_cast<size_t>(r) * M + m];
+            if (std::isnan(y)) {
+              dz1[m] = 0;
+              continue;
+            }
+            epochLoss += bceFromLogit(z[m], y);
+            ++epochCount;
+            dz1[m] = (sigmoid(z[m]) - y) * scale;
+          }
         }
         if (linear) {
           std::memcpy(dz0.data(), dz1.data(), M * sizeof(float));
@@ -209,7 +241,8 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
           const DenseLayer& l = net.layers[0];
           for (uint32_t m = 0; m < M; ++m) gB1[m] += dz1[m];
           for (uint32_t h = 0; h < W0; ++h) {
-            float a = z0[h] > 0 ? z0[h] : 0;
+            const bool active = !opt.hiddenRelu || z0[h] > 0;
+            float a = active ? z0[h] : 0;
             const float* w = l.weight.data() + static_cast<size_t>(h) * M;
             float* g = gW1.data() + static_cast<size_t>(h) * M;
             float back = 0;
@@ -217,7 +250,7 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
               g[m] += a * dz1[m];
               back += w[m] * dz1[m];
             }
-            dz0[h] = z0[h] > 0 ? back : 0;
+            dz0[h] = active ? back : 0;
           }
         }
         for (uint32_t h = 0; h < W0; ++h) gTableBias[h] += dz0[h];
@@ -256,7 +289,7 @@ DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t 
     info.epoch = epoch;
     info.maxEpochs = opt.maxEpochs;
     info.trainLoss = epochCount ? epochLoss / epochCount : 0;
-    info.validationLoss = val.empty() ? std::numeric_limits<double>::quiet_NaN() : meanCrossEntropy(net, x, labels, val);
+    info.validationLoss = val.empty() ? std::numeric_limits<double>::quiet_NaN() : meanCrossEntropy(net, x, targets, val);
     rep.history.push_back(info);
     rep.epochs = epoch;
     rep.finalTrainLoss = info.trainLoss;

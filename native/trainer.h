@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "dense_net.h"
+#include "knn.h"  // PairwiseTargets
 #include "sparse.h"
 
 namespace routecore {
 
 struct TrainOptions {
   uint32_t hidden = 64;          // 0 trains the `linear` predictor (no hidden layer)
+  bool hiddenRelu = true;        // false: no ReLU after the table (the `mf` predictor)
   float learningRate = 2e-3f;
   float weightDecay = 1e-4f;     // decoupled (AdamW), applied to weights, not biases
   uint32_t batchSize = 64;
@@ -40,13 +42,25 @@ struct TrainReport {
 /// Return false to cancel; training then throws ErrorCode::InvalidArgument ("training cancelled").
 using ProgressFn = std::function<bool(const EpochInfo&)>;
 
-/// x: one feature row per example (inputDim columns). labels: rows x models, row-major, in [0,1];
-/// NaN marks a missing outcome, which contributes no loss.
-DenseNet trainNet(const CsrBatch& x, const std::vector<float>& labels, uint32_t models, uint32_t inputDim,
-                  const TrainOptions& options, TrainReport* report, const ProgressFn& progress);
+/// What a row of training data says about the models: either per-model outcomes (labels: rows x
+/// models, row-major, in [0,1], NaN = missing, which contributes no loss) or one pairwise battle
+/// per row (Bradley–Terry loss: P(a beats b) = sigmoid(z_a - z_b), z the output logits).
+struct TrainTargets {
+  const std::vector<float>* labels = nullptr;
+  const PairwiseTargets* pairs = nullptr;
+  uint32_t models = 0;
+};
 
-/// Mean binary cross-entropy of `net` on rows [rows) of x: exposed for tests and evaluation.
-double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const std::vector<float>& labels,
+/// Checks rows x models labels: each in [0,1] or NaN (missing); names the first bad row and model.
+void validateLabels(const std::vector<float>& labels, size_t rows, uint32_t models);
+
+/// x: one feature row per example (inputDim columns).
+DenseNet trainNet(const CsrBatch& x, const TrainTargets& targets, uint32_t inputDim, const TrainOptions& options,
+                  TrainReport* report, const ProgressFn& progress);
+
+/// Mean binary cross-entropy of `net` on rows [rows) of x (per observed outcome, or per battle):
+/// exposed for tests and evaluation.
+double meanCrossEntropy(const DenseNet& net, const CsrBatch& x, const TrainTargets& targets,
                         const std::vector<uint32_t>& rows);
 
 }  // namespace routecore

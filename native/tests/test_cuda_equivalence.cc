@@ -1,18 +1,36 @@
 // The CUDA backend must compute the same probabilities as a plain double-precision reference
-// forward pass written here (independent of both backends), and as the CPU backend.
+// forward pass written here (independent of both backends), and as the CPU backend; and its knn
+// searcher must find the same neighbours as a double-precision brute-force search written here,
+// and as the CPU backend's searcher.
 //
 // Tolerance: 1e-5 absolute on every output probability. The device accumulates in float (fused
 // multiply-add, a different order than the CPU), so rows of ~1000 entries carry logit errors of
 // a few 1e-7..1e-6; the sigmoid's slope is at most 1/4, leaving an order of magnitude of margin.
+// Nets without the output sigmoid (knn projections) get no such damping: their raw outputs are of
+// order 1 and carry errors of a few 1e-6 at most, still inside 1e-5.
+//
+// knn tolerance: at every (query, rank) the similarity must be within 1e-5 absolute of the
+// reference's similarity at that rank (ranks are order statistics, so this holds whatever the
+// order of near-equal neighbours). The index must equal the reference's, except at a near-tie: a
+// rank whose similarity is within 1e-5 of the reference's previous or next rank (the reference
+// keeps k + 1 neighbours so that the last rank has a next one), where float rounding may swap
+// neighbours. Always: indices in range, distinct within a query, and each reported similarity
+// within 1e-5 of the double-precision dot product of the query with the reported reference.
+// Unit vectors of dimension <= 384 give float dot products with errors of ~1e-7..1e-6. Exact ties
+// (duplicate references) must come out in ascending index order with no tolerance.
 //
 // Exits 77 (ctest SKIP) when built without CUDA or when no usable device is present.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -129,8 +147,10 @@ std::vector<float> referenceForward(const DenseNet& net, const CsrBatch& batch) 
       const double v = batch.value[k];
       for (uint32_t j = 0; j < net.width0; ++j) a[j] += v * row[j];
     }
+    // ReLU between layers unless hiddenRelu is off (`mf`); sigmoid at the end.
     if (!net.layers.empty()) {
-      for (double& v : a) v = v > 0 ? v : 0;
+      if (net.hiddenRelu)
+        for (double& v : a) v = v > 0 ? v : 0;
       for (size_t li = 0; li < net.layers.size(); ++li) {
         const DenseLayer& L = net.layers[li];
         std::vector<double> z(L.out);
@@ -140,12 +160,13 @@ std::vector<float> referenceForward(const DenseNet& net, const CsrBatch& batch) 
             s += a[i] * L.weight[static_cast<size_t>(i) * L.out + o];
           z[o] = s;
         }
-        if (li + 1 < net.layers.size())
+        if (li + 1 < net.layers.size() && net.hiddenRelu)
           for (double& v : z) v = v > 0 ? v : 0;
         a.swap(z);
       }
     }
-    for (uint32_t o = 0; o < outputs; ++o) out[r * outputs + o] = static_cast<float>(sigmoid(a[o]));
+    for (uint32_t o = 0; o < outputs; ++o)
+      out[r * outputs + o] = static_cast<float>(sigmoid(a[o]));
   }
   return out;
 }
@@ -181,6 +202,7 @@ void expectClose(const std::vector<float>& got, const std::vector<float>& want, 
 std::string describeNet(const DenseNet& net) {
   std::string s = "width0=" + std::to_string(net.width0);
   for (const DenseLayer& L : net.layers) s += "->" + std::to_string(L.out);
+  if (!net.hiddenRelu) s += " no-relu";
   return s;
 }
 
@@ -219,6 +241,19 @@ TEST(mlp_two_hidden_matches_reference_and_cpu) {
   compareAllBatches(makeNet(301, 32, {64, 2}), 5);
   compareAllBatches(makeNet(302, 17, {40, 3}), 6);
   compareAllBatches(makeNet(303, 300, {20, 7}), 7);
+}
+
+TEST(mf_nets_without_hidden_relu_match_reference_and_cpu) {
+  // `mf`: the table is a linear projection that feeds the model layer directly.
+  DenseNet net = makeNet(1100, 32, {8});
+  net.hiddenRelu = false;
+  compareAllBatches(net, 11);
+  net = makeNet(1101, 33, {5});  // off the 16-wide tile grid
+  net.hiddenRelu = false;
+  compareAllBatches(net, 12);
+  net = makeNet(1102, 64, {32, 11});  // no ReLU between dense layers either
+  net.hiddenRelu = false;
+  compareAllBatches(net, 13);
 }
 
 TEST(single_rows_empty_short_and_long) {
@@ -369,6 +404,508 @@ TEST(rejects_inconsistent_nets) {
   CHECK_THROWS(gCuda->prepare(net), ErrorCode::InvalidArgument, "layer 0");
 }
 
+// ---------------------------------------------------------------------------------------------
+// knn
+
+using routecore::KnnSearcher;
+using routecore::KnnTable;
+using routecore::kMaxKnnK;
+
+constexpr double kKnnTolerance = 1e-5;
+
+// rows x dim, each row a random unit vector (normalised in double, then rounded to float).
+std::vector<float> unitRows(uint64_t seed, size_t rows, uint32_t dim) {
+  Rng rng(seed);
+  std::vector<float> out(rows * dim);
+  std::vector<double> x(dim);
+  for (size_t r = 0; r < rows; ++r) {
+    double norm2 = 0;
+    for (uint32_t d = 0; d < dim; ++d) {
+      x[d] = rng.uniform(-1.0, 1.0);
+      norm2 += x[d] * x[d];
+    }
+    const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
+    for (uint32_t d = 0; d < dim; ++d) out[r * dim + d] = static_cast<float>(x[d] * inv);
+    if (norm2 == 0) out[r * dim] = 1.0f;
+  }
+  return out;
+}
+
+KnnTable makeTable(uint64_t seed, uint32_t rows, uint32_t dim) {
+  KnnTable t;
+  t.rows = rows;
+  t.dim = dim;
+  t.data = unitRows(seed, rows, dim);
+  return t;
+}
+
+double exactDot(const float* a, const float* b, uint32_t dim) {
+  double s = 0;
+  for (uint32_t d = 0; d < dim; ++d) s += static_cast<double>(a[d]) * b[d];
+  return s;
+}
+
+// Runs fn(begin, end) over [0, n) split across the machine's cores.
+template <typename Fn>
+void parallelFor(size_t n, Fn fn) {
+  const size_t workers =
+      std::max<size_t>(1, std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency())));
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] { fn(n * w / workers, n * (w + 1) / workers); });
+  for (auto& th : threads) th.join();
+}
+
+// The double-precision brute force: per query, the `keep` best references by (similarity
+// descending, index ascending).
+struct KnnReference {
+  uint32_t keep = 0;
+  std::vector<uint32_t> index;  // rows x keep
+  std::vector<double> sim;      // rows x keep
+};
+
+KnnReference referenceKnn(const KnnTable& t, const std::vector<float>& q, size_t rows,
+                          uint32_t keep) {
+  KnnReference ref;
+  ref.keep = keep;
+  ref.index.resize(rows * keep);
+  ref.sim.resize(rows * keep);
+  parallelFor(rows, [&](size_t begin, size_t end) {
+    std::vector<std::pair<double, uint32_t>> all(t.rows);
+    for (size_t r = begin; r < end; ++r) {
+      for (uint32_t j = 0; j < t.rows; ++j)
+        all[j] = {exactDot(&q[r * t.dim], &t.data[static_cast<size_t>(j) * t.dim], t.dim), j};
+      std::partial_sort(all.begin(), all.begin() + keep, all.end(),
+                        [](const auto& a, const auto& b) {
+                          return a.first > b.first || (a.first == b.first && a.second < b.second);
+                        });
+      for (uint32_t i = 0; i < keep; ++i) {
+        ref.sim[r * keep + i] = all[i].first;
+        ref.index[r * keep + i] = all[i].second;
+      }
+    }
+  });
+  return ref;
+}
+
+struct KnnOut {
+  std::vector<uint32_t> index;
+  std::vector<float> sim;
+};
+
+KnnOut runSearch(const KnnSearcher& s, const std::vector<float>& q, size_t rows, uint32_t k) {
+  KnnOut out;
+  out.index.assign(rows * k, 0xdeadbeefu);  // sentinels: a slot the search forgot stands out
+  out.sim.assign(rows * k, std::numeric_limits<float>::quiet_NaN());
+  s.search(q.data(), rows, k, out.index.data(), out.sim.data());
+  return out;
+}
+
+// Compares `got` (rows x k) with `want` (rows x k, a reference or another backend), using `ref`
+// (the double brute force, >= k per row, k + 1 where the table has them) to tell near-ties.
+// Counts every kind of failure and prints the first of each; one CHECK per kind.
+void expectKnnClose(const KnnOut& got, const std::vector<uint32_t>& wantIndex,
+                    const std::vector<double>& wantSim, uint32_t k, const KnnReference& ref,
+                    const KnnTable& t, const std::vector<float>& q, size_t rows,
+                    const std::string& label) {
+  CHECK(got.index.size() == rows * k && got.sim.size() == rows * k);
+  CHECK(wantIndex.size() == rows * k && wantSim.size() == rows * k);
+  CHECK(ref.keep >= k);
+  if (got.index.size() != rows * k || wantIndex.size() != rows * k || ref.keep < k) return;
+  size_t badRange = 0, duplicates = 0, badSim = 0, badPair = 0, badIndex = 0;
+  double worstSim = 0;
+  std::string first;
+  auto note = [&](const std::string& what) {
+    if (first.empty()) first = what;
+  };
+  std::vector<uint32_t> seen;
+  for (size_t r = 0; r < rows; ++r) {
+    seen.assign(got.index.begin() + r * k, got.index.begin() + (r + 1) * k);
+    std::sort(seen.begin(), seen.end());
+    if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) {
+      ++duplicates;
+      note("row " + std::to_string(r) + " repeats a reference");
+    }
+    for (uint32_t i = 0; i < k; ++i) {
+      const size_t at = r * k + i;
+      const uint32_t gi = got.index[at];
+      const double gs = got.sim[at];
+      const double d = std::fabs(gs - wantSim[at]);
+      if (!(d <= kKnnTolerance)) {  // also catches NaN
+        ++badSim;
+        worstSim = std::max(worstSim, std::isnan(d) ? INFINITY : d);
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g, want %.9g", r, i, gs,
+                      wantSim[at]);
+        note(buf);
+      }
+      if (gi >= t.rows) {
+        ++badRange;
+        note("row " + std::to_string(r) + " rank " + std::to_string(i) + ": index " +
+             std::to_string(gi) + " out of range");
+        continue;
+      }
+      const double exact = exactDot(&q[r * t.dim], &t.data[static_cast<size_t>(gi) * t.dim], t.dim);
+      if (!(std::fabs(gs - exact) <= kKnnTolerance)) {
+        ++badPair;
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g but reference %u has %.9g",
+                      r, i, gs, gi, exact);
+        note(buf);
+      }
+      if (gi != wantIndex[at]) {
+        const double* rs = &ref.sim[r * ref.keep];
+        const bool nearTie = (i > 0 && rs[i - 1] - rs[i] <= kKnnTolerance) ||
+                             (i + 1 < ref.keep && rs[i] - rs[i + 1] <= kKnnTolerance);
+        if (!nearTie) {
+          ++badIndex;
+          char buf[200];
+          std::snprintf(buf, sizeof buf,
+                        "row %zu rank %u: index %u (similarity %.9g), want %u (%.9g), no near-tie",
+                        r, i, gi, gs, wantIndex[at], wantSim[at]);
+          note(buf);
+        }
+      }
+    }
+  }
+  if (!first.empty()) {
+    std::printf("  %s: %zu out of range, %zu rows with repeats, %zu similarities off (worst %.3g),"
+                " %zu index/similarity mismatches, %zu wrong indices; first: %s\n",
+                label.c_str(), badRange, duplicates, badSim, worstSim, badPair, badIndex,
+                first.c_str());
+  }
+  CHECK(badRange == 0);
+  CHECK(duplicates == 0);
+  CHECK(badSim == 0);
+  CHECK(badPair == 0);
+  CHECK(badIndex == 0);
+}
+
+// The reference's first k of `keep` per row, as a rows x k "want".
+std::pair<std::vector<uint32_t>, std::vector<double>> referencePrefix(const KnnReference& ref,
+                                                                      size_t rows, uint32_t k) {
+  std::pair<std::vector<uint32_t>, std::vector<double>> w;
+  w.first.resize(rows * k);
+  w.second.resize(rows * k);
+  for (size_t r = 0; r < rows; ++r)
+    for (uint32_t i = 0; i < k; ++i) {
+      w.first[r * k + i] = ref.index[r * ref.keep + i];
+      w.second[r * k + i] = ref.sim[r * ref.keep + i];
+    }
+  return w;
+}
+
+void expectKnnMatchesReference(const KnnOut& got, const KnnReference& ref, uint32_t k,
+                               const KnnTable& t, const std::vector<float>& q, size_t rows,
+                               const std::string& label) {
+  const auto want = referencePrefix(ref, rows, k);
+  expectKnnClose(got, want.first, want.second, k, ref, t, q, rows, label);
+}
+
+void expectKnnMatchesOther(const KnnOut& got, const KnnOut& other, const KnnReference& ref,
+                           uint32_t k, const KnnTable& t, const std::vector<float>& q, size_t rows,
+                           const std::string& label) {
+  const std::vector<double> otherSim(other.sim.begin(), other.sim.end());
+  expectKnnClose(got, other.index, otherSim, k, ref, t, q, rows, label);
+}
+
+// The k values a table of n references is searched with: 1, 10, 256 and n, where valid.
+std::vector<uint32_t> knnKs(uint32_t n) {
+  std::vector<uint32_t> ks;
+  for (uint32_t k : {1u, 10u, kMaxKnnK, n})
+    if (k >= 1 && k <= std::min(n, kMaxKnnK)) ks.push_back(k);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  return ks;
+}
+
+std::string knnLabel(const KnnTable& t, size_t rows, uint32_t k) {
+  return "knn n=" + std::to_string(t.rows) + " dim=" + std::to_string(t.dim) +
+         " rows=" + std::to_string(rows) + " k=" + std::to_string(k);
+}
+
+// CUDA against the reference at every k, and against the CPU backend (at every k when the batch
+// is cheap for the single-threaded CPU searcher, else at the largest k only).
+void compareKnnAllBatches(const KnnTable& table, uint64_t seed) {
+  auto cuda = gCuda->prepareKnn(table);
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+  CHECK(cuda->size() == table.rows);
+  CHECK(cuda->dim() == table.dim);
+  const std::vector<uint32_t> ks = knnKs(table.rows);
+  const uint32_t keep = std::min(table.rows, ks.back() + 1);
+  for (size_t rows : {size_t{1}, size_t{7}, size_t{1024}}) {
+    const std::vector<float> q = unitRows(seed + rows, rows, table.dim);
+    const KnnReference ref = referenceKnn(table, q, rows, keep);
+    const bool cpuEveryK = static_cast<double>(rows) * table.rows * table.dim <= 1e9;
+    for (uint32_t k : ks) {
+      const std::string label = knnLabel(table, rows, k);
+      const KnnOut got = runSearch(*cuda, q, rows, k);
+      expectKnnMatchesReference(got, ref, k, table, q, rows, label + " vs reference");
+      if (cpuEveryK || k == ks.back())
+        expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows,
+                              label + " vs cpu backend");
+    }
+  }
+}
+
+TEST(knn_matches_reference_and_cpu) {
+  // Sizes off every tile grid (37 references, dim 3), one reference, a dim that is a multiple of
+  // the 16-wide slice (256) and one that is not a multiple of 128 (384), and 100k references
+  // whose 1024-query batch needs two query groups (1024 x 100k floats > 256 MiB).
+  const std::pair<uint32_t, uint32_t> cases[] = {{1, 3},      {37, 3},     {37, 64},
+                                                 {5000, 256}, {5000, 384}, {100000, 64}};
+  uint64_t seed = 1000;
+  for (const auto& c : cases) {
+    compareKnnAllBatches(makeTable(seed, c.first, c.second), seed * 13);
+    ++seed;
+  }
+}
+
+TEST(knn_millions_of_references_run_in_query_groups) {
+  // 2M references: 8 MB of similarities per query, so 40 queries run as two groups of 20, and
+  // each top-k block scans 2M values.
+  const KnnTable table = makeTable(1300, 2000000, 5);
+  auto cuda = gCuda->prepareKnn(table);
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+  for (size_t rows : {size_t{1}, size_t{40}}) {
+    const std::vector<float> q = unitRows(1301 + rows, rows, table.dim);
+    const KnnReference ref = referenceKnn(table, q, rows, kMaxKnnK + 1);
+    for (uint32_t k : {10u, kMaxKnnK}) {
+      const std::string label = knnLabel(table, rows, k);
+      const KnnOut got = runSearch(*cuda, q, rows, k);
+      expectKnnMatchesReference(got, ref, k, table, q, rows, label + " vs reference");
+      expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows,
+                            label + " vs cpu backend");
+    }
+  }
+}
+
+TEST(knn_exact_ties_go_to_the_lower_index) {
+  // 40 distinct vectors spread at random over 3000 references (~75 copies each): copies give
+  // bit-identical similarities, so a top-256 spans several groups of exact ties, whose members
+  // sit in different threads of the top-k block and must come out in ascending index order.
+  constexpr uint32_t kDistinct = 40, kRefs = 3000, kDim = 24;
+  const std::vector<float> distinct = unitRows(1400, kDistinct, kDim);
+  Rng rng(1401);
+  std::vector<uint32_t> group(kRefs);
+  KnnTable table;
+  table.rows = kRefs;
+  table.dim = kDim;
+  for (uint32_t i = 0; i < kRefs; ++i) {
+    group[i] = rng.below(kDistinct);
+    table.data.insert(table.data.end(), distinct.begin() + group[i] * kDim,
+                      distinct.begin() + (group[i] + 1) * kDim);
+  }
+  auto cuda = gCuda->prepareKnn(table);
+  for (size_t rows : {size_t{1}, size_t{7}, size_t{1024}}) {
+    const std::vector<float> q = unitRows(1402 + rows, rows, kDim);
+    for (uint32_t k : {1u, 10u, kMaxKnnK}) {
+      const KnnOut got = runSearch(*cuda, q, rows, k);
+      size_t checked = 0, wrong = 0;
+      std::string first;
+      for (size_t r = 0; r < rows; ++r) {
+        // Rank the groups in double; skip queries where two groups the top k reaches are within
+        // the tolerance of each other (float rounding could then order them either way).
+        std::vector<std::pair<double, uint32_t>> g(kDistinct);
+        for (uint32_t d = 0; d < kDistinct; ++d)
+          g[d] = {exactDot(&q[r * kDim], &distinct[d * kDim], kDim), d};
+        std::sort(g.begin(), g.end(),
+                  [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::vector<uint32_t> want;
+        bool clear = true;
+        for (size_t gi = 0; gi < g.size() && want.size() < k; ++gi) {
+          if (gi + 1 < g.size() && g[gi].first - g[gi + 1].first <= kKnnTolerance) clear = false;
+          for (uint32_t i = 0; i < kRefs && want.size() < k; ++i)
+            if (group[i] == g[gi].second) want.push_back(i);
+        }
+        if (!clear) continue;
+        ++checked;
+        for (uint32_t i = 0; i < k; ++i) {
+          if (got.index[r * k + i] != want[i]) {
+            if (first.empty())
+              first = "row " + std::to_string(r) + " rank " + std::to_string(i) + ": index " +
+                      std::to_string(got.index[r * k + i]) + ", want " + std::to_string(want[i]);
+            ++wrong;
+          }
+          // Copies of one vector must report the very same float.
+          if (i > 0 && got.index[r * k + i] < kRefs && got.index[r * k + i - 1] < kRefs &&
+              group[got.index[r * k + i]] == group[got.index[r * k + i - 1]] &&
+              got.sim[r * k + i] != got.sim[r * k + i - 1]) {
+            if (first.empty()) first = "row " + std::to_string(r) + ": copies differ in similarity";
+            ++wrong;
+          }
+        }
+      }
+      if (wrong > 0)
+        std::printf("  ties rows=%zu k=%u: %zu wrong of %zu checked queries; first: %s\n", rows, k,
+                    wrong, checked, first.c_str());
+      CHECK(wrong == 0);
+      CHECK(checked * 2 >= rows);  // the setup must leave most queries checkable
+    }
+  }
+}
+
+TEST(knn_all_neighbours_in_one_thread) {
+  // The references near the queries all sit at indices that are multiples of 256, so for any
+  // top-k block width (a power of two <= 256) one thread scans every one of them: its candidate
+  // list must hold the whole top k, and the merge pops that thread k times in a row.
+  constexpr uint32_t kRefs = 256 * 300 + 17, kDim = 16;
+  const std::vector<float> axis = unitRows(2000, 1, kDim);
+  KnnTable table = makeTable(2001, kRefs, kDim);
+  Rng rng(2002);
+  auto nearAxis = [&](float* v, double noise) {
+    double norm2 = 0;
+    std::vector<double> x(kDim);
+    for (uint32_t d = 0; d < kDim; ++d) {
+      x[d] = axis[d] + rng.uniform(-noise, noise);
+      norm2 += x[d] * x[d];
+    }
+    for (uint32_t d = 0; d < kDim; ++d) v[d] = static_cast<float>(x[d] / std::sqrt(norm2));
+  };
+  for (uint32_t j = 0; j < kRefs; j += 256)
+    nearAxis(&table.data[static_cast<size_t>(j) * kDim], 0.05);
+  auto cuda = gCuda->prepareKnn(table);
+  for (size_t rows : {size_t{1}, size_t{7}}) {
+    std::vector<float> q(rows * kDim);
+    for (size_t r = 0; r < rows; ++r) nearAxis(&q[r * kDim], 0.01);
+    const KnnReference ref = referenceKnn(table, q, rows, kMaxKnnK + 1);
+    size_t offStride = 0;
+    for (size_t r = 0; r < rows; ++r)
+      for (uint32_t i = 0; i < kMaxKnnK; ++i) offStride += ref.index[r * ref.keep + i] % 256 != 0;
+    CHECK(offStride == 0);  // the setup: the reference's top 256 are all on the stride
+    for (uint32_t k : {10u, kMaxKnnK})
+      expectKnnMatchesReference(runSearch(*cuda, q, rows, k), ref, k, table, q, rows,
+                                "one-thread neighbours rows=" + std::to_string(rows) +
+                                    " k=" + std::to_string(k));
+  }
+}
+
+TEST(knn_non_finite_queries_still_give_distinct_references) {
+  // Not part of the contract (queries are unit vectors), but a NaN must not make the top-k
+  // report garbage indices or repeats: NaN similarities rank last.
+  const KnnTable table = makeTable(2100, 600, 8);
+  auto cuda = gCuda->prepareKnn(table);
+  std::vector<float> q = unitRows(2101, 2, 8);
+  q[3] = std::numeric_limits<float>::quiet_NaN();  // row 0: every similarity NaN
+  q[8] = std::numeric_limits<float>::infinity();  // row 1: every similarity +-inf, many tied
+  q[9] = 0.0f;
+  for (uint32_t k : {1u, 10u, kMaxKnnK}) {
+    const KnnOut got = runSearch(*cuda, q, 2, k);
+    for (size_t r = 0; r < 2; ++r) {
+      std::vector<uint32_t> idx(got.index.begin() + r * k, got.index.begin() + (r + 1) * k);
+      for (uint32_t i : idx) CHECK(i < table.rows);
+      std::sort(idx.begin(), idx.end());
+      CHECK(std::adjacent_find(idx.begin(), idx.end()) == idx.end());
+    }
+  }
+  // And the searcher is unharmed.
+  const std::vector<float> good = unitRows(2102, 3, 8);
+  expectKnnMatchesReference(runSearch(*cuda, good, 3, 10), referenceKnn(table, good, 3, 11), 10,
+                            table, good, 3, "after non-finite queries");
+}
+
+TEST(knn_rejects_bad_k_and_keeps_working) {
+  const KnnTable small = makeTable(1500, 37, 16);
+  const KnnTable big = makeTable(1501, 1000, 8);
+  auto s = gCuda->prepareKnn(small);
+  auto b = gCuda->prepareKnn(big);
+  const std::vector<float> q = unitRows(1502, 3, 16);
+  const std::vector<float> qb = unitRows(1503, 3, 8);
+  std::vector<uint32_t> idx(3 * (kMaxKnnK + 1));
+  std::vector<float> sim(3 * (kMaxKnnK + 1));
+  CHECK_THROWS(s->search(q.data(), 3, 0, idx.data(), sim.data()), ErrorCode::InvalidArgument,
+               "k = 0");
+  CHECK_THROWS(s->search(q.data(), 3, 38, idx.data(), sim.data()), ErrorCode::InvalidArgument,
+               "k = 38");
+  CHECK_THROWS(b->search(qb.data(), 3, kMaxKnnK + 1, idx.data(), sim.data()),
+               ErrorCode::InvalidArgument, "k = 257");
+  // A zero-row search writes nothing.
+  uint32_t sentinelIndex = 7;
+  float sentinelSim = 42.0f;
+  s->search(q.data(), 0, 5, &sentinelIndex, &sentinelSim);
+  CHECK(sentinelIndex == 7 && sentinelSim == 42.0f);
+  // Still working after the rejections, at the edges k = n and k = kMaxKnnK.
+  const KnnReference ref = referenceKnn(small, q, 3, 37);
+  for (uint32_t k : {5u, 37u})
+    expectKnnMatchesReference(runSearch(*s, q, 3, k), ref, k, small, q, 3,
+                              "after rejected k, k=" + std::to_string(k));
+  const KnnReference refb = referenceKnn(big, qb, 3, kMaxKnnK + 1);
+  expectKnnMatchesReference(runSearch(*b, qb, 3, kMaxKnnK), refb, kMaxKnnK, big, qb, 3,
+                            "after rejected k, k=256");
+}
+
+TEST(knn_rejects_inconsistent_tables) {
+  KnnTable t = makeTable(1600, 10, 4);
+  t.data.pop_back();
+  CHECK_THROWS(gCuda->prepareKnn(t), ErrorCode::InvalidArgument, "floats");
+  t = makeTable(1601, 10, 4);
+  t.dim = 0;
+  CHECK_THROWS(gCuda->prepareKnn(t), ErrorCode::InvalidArgument, "dim");
+}
+
+TEST(knn_concurrent_searches) {
+  // Results do not depend on the batch a query comes in or on other callers (no atomics, fixed
+  // reduction orders), so every concurrent result must equal, bit for bit, a solo run's.
+  const KnnTable table = makeTable(1700, 20000, 64);
+  auto s = gCuda->prepareKnn(table);
+  constexpr int kThreads = 6;
+  const size_t rowsOf[kThreads] = {1, 7, 300, 1024, 33, 500};
+  const uint32_t kOf[kThreads] = {1, 10, kMaxKnnK, 10, 100, 3};
+  std::vector<std::vector<float>> queries;
+  std::vector<KnnOut> solo;
+  for (int t = 0; t < kThreads; ++t) {
+    queries.push_back(unitRows(1710 + t, rowsOf[t], table.dim));
+    solo.push_back(runSearch(*s, queries[t], rowsOf[t], kOf[t]));
+    const KnnReference ref = referenceKnn(table, queries[t], rowsOf[t], kOf[t] + 1);
+    expectKnnMatchesReference(solo[t], ref, kOf[t], table, queries[t], rowsOf[t],
+                              knnLabel(table, rowsOf[t], kOf[t]) + " solo");
+  }
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int it = 0; it < 10; ++it) {
+          const KnnOut got = runSearch(*s, queries[t], rowsOf[t], kOf[t]);
+          if (got.index != solo[t].index ||
+              std::memcmp(got.sim.data(), solo[t].sim.data(), got.sim.size() * sizeof(float)) != 0)
+            ++mismatches[t];
+        }
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    if (!errors[t].empty()) std::printf("  thread %d threw: %s\n", t, errors[t].c_str());
+    CHECK(errors[t].empty());
+    if (mismatches[t] != 0)
+      std::printf("  thread %d: %d of 10 results differ from the solo run\n", t, mismatches[t]);
+    CHECK(mismatches[t] == 0);
+  }
+}
+
+TEST(knn_searcher_outlives_backend_and_table) {
+  std::unique_ptr<KnnSearcher> s;
+  KnnReference ref;
+  KnnTable copy;
+  const std::vector<float> q = unitRows(1801, 9, 32);
+  {
+    std::string why;
+    auto backend = routecore::makeCudaBackend(&why);
+    CHECK(backend != nullptr);
+    if (!backend) return;
+    const KnnTable table = makeTable(1800, 777, 32);
+    s = backend->prepareKnn(table);
+    ref = referenceKnn(table, q, 9, 11);
+    copy = table;
+  }
+  expectKnnMatchesReference(runSearch(*s, q, 9, 10), ref, 10, copy, q, 9,
+                            "after backend and table were freed");
+}
+
 // Not a pass/fail check: a number to read in the log when the test runs on a GPU.
 TEST(report_batch_latency) {
   const DenseNet net = makeNet(990, 64, {32, 11});
@@ -383,6 +920,67 @@ TEST(report_batch_latency) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
       kIters;
   std::printf("  forward of 1024 rows (%zu entries), 64->32->11: %.3f ms\n", b.nnz(), ms);
+}
+
+double medianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// P6: not a pass/fail check on speed: numbers to read (grep '^P6') when the test runs on a GPU.
+// The agreement of the two backends' similarities is checked, rank by rank.
+TEST(report_knn_latency_p6) {
+  constexpr uint32_t kRefs = 100000, kDim = 256, kK = 10;
+  constexpr size_t kRows = 1024;
+  constexpr int kRuns = 7;
+  const KnnTable table = makeTable(1900, kRefs, kDim);
+  const std::vector<float> q = unitRows(1901, kRows, kDim);
+  auto cuda = gCuda->prepareKnn(table);
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+
+  auto timeMs = [](auto&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  KnnOut got = runSearch(*cuda, q, kRows, kK);  // warm-up: scratch allocation, module load
+  std::vector<double> cudaMs;
+  for (int i = 0; i < kRuns; ++i)
+    cudaMs.push_back(
+        timeMs([&] { cuda->search(q.data(), kRows, kK, got.index.data(), got.sim.data()); }));
+  const double cudaMedian = medianOf(cudaMs);
+
+  // Single-query latency, the routing case.
+  KnnOut one = runSearch(*cuda, q, 1, kK);
+  std::vector<double> oneMs;
+  for (int i = 0; i < 3 * kRuns; ++i)
+    oneMs.push_back(
+        timeMs([&] { cuda->search(q.data(), 1, kK, one.index.data(), one.sim.data()); }));
+
+  KnnOut want;
+  const double cpuMs = timeMs([&] { want = runSearch(*cpu, q, kRows, kK); });
+
+  std::printf("P6 knn %u refs x %u dims, %zu queries, k=%u: cuda median %.3f ms over %d runs\n",
+              kRefs, kDim, kRows, kK, cudaMedian, kRuns);
+  std::printf("P6 knn %u refs x %u dims, %zu queries, k=%u: cpu %.3f ms (1 run)\n", kRefs, kDim,
+              kRows, kK, cpuMs);
+  std::printf("P6 knn speedup cpu/cuda: %.1fx\n", cpuMs / cudaMedian);
+  std::printf("P6 knn %u refs x %u dims, 1 query, k=%u: cuda median %.3f ms over %d runs\n", kRefs,
+              kDim, kK, medianOf(oneMs), 3 * kRuns);
+
+  size_t simOff = 0, indexDiffer = 0;
+  double worst = 0;
+  for (size_t i = 0; i < got.sim.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got.sim[i]) - want.sim[i]);
+    if (!(d <= kKnnTolerance)) ++simOff;
+    worst = std::max(worst, std::isnan(d) ? INFINITY : d);
+    if (got.index[i] != want.index[i]) ++indexDiffer;
+  }
+  std::printf("P6 knn agreement cuda vs cpu: max |similarity diff| %.3g, %zu of %zu indices differ"
+              " (near-ties may swap)\n",
+              worst, indexDiffer, got.index.size());
+  CHECK(simOff == 0);
 }
 
 }  // namespace

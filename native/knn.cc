@@ -1,0 +1,197 @@
+#include "knn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "error.h"
+
+namespace routecore {
+
+void KnnOptions::validate() const {
+  if (k < 1 || k > 256) throw Error(ErrorCode::InvalidArgument, "options.k must be in [1, 256], got " + std::to_string(k));
+  if (dim < 8 || dim > 4096 || dim % 8 != 0)
+    throw Error(ErrorCode::InvalidArgument, "options.dim must be a multiple of 8 in [8, 4096], got " + std::to_string(dim));
+}
+
+namespace {
+
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// kSigns[b][j] = bit j of b ? +1 : -1. A byte of hash bits then moves 8 lanes with one 8-wide
+// load and multiply-add (exact: v * ±1 is ±v), which the compiler vectorises; an 8 KiB table that
+// stays in L1.
+struct SignTable {
+  float s[256][8];
+  SignTable() {
+    for (int b = 0; b < 256; ++b)
+      for (int j = 0; j < 8; ++j) s[b][j] = (b >> j) & 1 ? 1.f : -1.f;
+  }
+};
+const SignTable kSigns;
+
+// The row loop, generic and AVX2 (auto-vectorisation left this loop scalar: the compiler cannot
+// prove `out` and the sign table apart). Both add exactly ±v per lane in the same order.
+void projectRowScalar(const uint32_t* index, const float* value, size_t count, uint32_t dim, uint64_t base, float* out) {
+  const uint32_t words = (dim + 63) / 64;
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t key = base + static_cast<uint64_t>(index[i]) * words;
+    for (uint32_t w = 0; w < words; ++w) {
+      const uint64_t bits = mix64(key + w);
+      const uint32_t lanes = std::min<uint32_t>(64, dim - 64 * w);
+      for (uint32_t j = 0; j < lanes; ++j) out[64 * w + j] += value[i] * kSigns.s[(bits >> (j & ~7u)) & 0xff][j & 7];
+    }
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void projectRowAvx2(const uint32_t* index, const float* value, size_t count,
+                                                       uint32_t dim, uint64_t base, float* out) {
+  const uint32_t words = (dim + 63) / 64;
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t key = base + static_cast<uint64_t>(index[i]) * words;
+    const __m256 v = _mm256_set1_ps(value[i]);
+    for (uint32_t w = 0; w < words; ++w) {
+      const uint64_t bits = mix64(key + w);
+      const uint32_t groups = std::min<uint32_t>(64, dim - 64 * w) / 8;
+      float* acc = out + 64 * w;
+      for (uint32_t g = 0; g < groups; ++g) {
+        const __m256 sign = _mm256_loadu_ps(kSigns.s[(bits >> (8 * g)) & 0xff]);
+        _mm256_storeu_ps(acc + 8 * g, _mm256_fmadd_ps(v, sign, _mm256_loadu_ps(acc + 8 * g)));
+      }
+    }
+  }
+}
+#endif
+
+using ProjectRowFn = void (*)(const uint32_t*, const float*, size_t, uint32_t, uint64_t, float*);
+
+ProjectRowFn pickProjectRow() {
+#if defined(__GNUC__) && defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return projectRowAvx2;
+#endif
+  return projectRowScalar;
+}
+
+const ProjectRowFn projectRow = pickProjectRow();
+
+}  // namespace
+
+void knnProject(const uint32_t* index, const float* value, size_t count, uint32_t dim, uint64_t seed, float* out) {
+  std::fill(out, out + dim, 0.f);
+  projectRow(index, value, count, dim, mix64(seed ^ 0x6b6e6e70726f6a31ULL), out);
+}
+
+void validatePairwise(const PairwiseTargets& p, size_t rows, uint32_t M) {
+  if (p.a.size() != rows || p.b.size() != rows || p.y.size() != rows)
+    throw Error(ErrorCode::InvalidArgument, "pairwise targets must hold one battle per training row");
+  for (size_t i = 0; i < rows; ++i) {
+    if (p.a[i] >= M || p.b[i] >= M || p.a[i] == p.b[i])
+      throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " names models " + std::to_string(p.a[i]) +
+                                          " and " + std::to_string(p.b[i]) + ": they must differ and be < " + std::to_string(M));
+    if (!(p.y[i] >= 0.f && p.y[i] <= 1.f))
+      throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " has outcome " + std::to_string(p.y[i]) +
+                                          ", outside [0,1]");
+  }
+}
+
+void normalizeRows(float* x, size_t rows, uint32_t dim) {
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = x + r * dim;
+    double n = 0;
+    for (uint32_t j = 0; j < dim; ++j) n += static_cast<double>(row[j]) * row[j];
+    if (n <= 0) continue;
+    const float inv = static_cast<float>(1.0 / std::sqrt(n));
+    for (uint32_t j = 0; j < dim; ++j) row[j] *= inv;
+  }
+}
+
+void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores, uint32_t M,
+                     const float* fallback, float* out) {
+  for (uint32_t m = 0; m < M; ++m) {
+    double num = 0, den = 0;
+    for (uint32_t i = 0; i < k; ++i) {
+      const float y = refScores[static_cast<size_t>(index[i]) * M + m];
+      if (std::isnan(y)) continue;
+      const double w = knnWeight(similarity[i]);
+      num += w * y;
+      den += w;
+    }
+    out[m] = den > 0 ? static_cast<float>(num / den) : fallback[m];
+  }
+}
+
+namespace {
+
+// Solves A x = b for a symmetric positive-definite A (n x n, overwritten) by Cholesky.
+void solveSpd(std::vector<double>& A, std::vector<double>& b, uint32_t n) {
+  for (uint32_t j = 0; j < n; ++j) {
+    double d = A[j * n + j];
+    for (uint32_t p = 0; p < j; ++p) d -= A[j * n + p] * A[j * n + p];
+    d = std::sqrt(std::max(d, 1e-12));
+    A[j * n + j] = d;
+    for (uint32_t i = j + 1; i < n; ++i) {
+      double v = A[i * n + j];
+      for (uint32_t p = 0; p < j; ++p) v -= A[i * n + p] * A[j * n + p];
+      A[i * n + j] = v / d;
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    double v = b[i];
+    for (uint32_t p = 0; p < i; ++p) v -= A[i * n + p] * b[p];
+    b[i] = v / A[i * n + i];
+  }
+  for (uint32_t i = n; i-- > 0;) {
+    double v = b[i];
+    for (uint32_t p = i + 1; p < n; ++p) v -= A[p * n + i] * b[p];
+    b[i] = v / A[i * n + i];
+  }
+}
+
+inline double sigmoidD(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+}  // namespace
+
+void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs, uint32_t M,
+                     float* out) {
+  // Maximise sum_i w_i [y_i log s(d_i) + (1 - y_i) log s(-d_i)] - prior/2 |s|^2, d_i = s_a - s_b.
+  // Concave with a positive-definite Hessian (the prior), so Newton converges in a few steps.
+  std::vector<double> s(M, 0.0), grad(M), hess(static_cast<size_t>(M) * M);
+  for (int iter = 0; iter < 25; ++iter) {
+    for (uint32_t m = 0; m < M; ++m) grad[m] = -kPairwisePrior * s[m];
+    std::fill(hess.begin(), hess.end(), 0.0);
+    for (uint32_t m = 0; m < M; ++m) hess[static_cast<size_t>(m) * M + m] = kPairwisePrior;
+    for (uint32_t i = 0; i < k; ++i) {
+      const float* p = refPairs + static_cast<size_t>(index[i]) * 3;
+      const uint32_t a = static_cast<uint32_t>(p[0]), b = static_cast<uint32_t>(p[1]);
+      const double w = knnWeight(similarity[i]);
+      const double q = sigmoidD(s[a] - s[b]);
+      const double g = w * (p[2] - q), h = w * q * (1 - q);
+      grad[a] += g;
+      grad[b] -= g;
+      hess[static_cast<size_t>(a) * M + a] += h;
+      hess[static_cast<size_t>(b) * M + b] += h;
+      hess[static_cast<size_t>(a) * M + b] -= h;
+      hess[static_cast<size_t>(b) * M + a] -= h;
+    }
+    solveSpd(hess, grad, M);  // grad now holds the Newton step
+    double step = 0;
+    for (uint32_t m = 0; m < M; ++m) {
+      s[m] += grad[m];
+      step = std::max(step, std::fabs(grad[m]));
+    }
+    if (step < 1e-7) break;
+  }
+  for (uint32_t m = 0; m < M; ++m) out[m] = static_cast<float>(sigmoidD(s[m]));
+}
+
+}  // namespace routecore

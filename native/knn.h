@@ -1,0 +1,68 @@
+// The `knn` predictor: cosine k-nearest training prompts.
+//
+// Prompts become unit vectors: a precomputed router uses the caller's embeddings; a hashing router
+// projects its sparse TF-IDF row onto `dim` random ±1 directions (a Johnson–Lindenstrauss sketch:
+// cosines are kept within about 1/sqrt(dim)), because a dense table of 2^16-wide references would
+// not fit and a dense matrix product is what both backends do fastest. The signs are hashed from
+// (seed, bucket) on the fly instead of read from a 2^16 x dim table: a table row per n-gram is a
+// scattered cache miss (measured ~400 µs per 500-character prompt at dim 256 from an F16 table),
+// a hash is a few cycles. Nothing of the projection is stored but its seed.
+//
+// Two ways to turn neighbours into scores:
+//  - outcome records: the similarity-weighted mean of the neighbours' scores per model (RouterBench
+//    KNN, weighted); a model none of the neighbours has gets its training mean;
+//  - pairwise records (RouteLLM's similarity-weighted ranking): a Bradley–Terry fit over the
+//    neighbours' battles, each weighted by its similarity; model m's score is sigmoid(s_m), so that
+//    P(a beats b) = sigmoid(logit q_a - logit q_b).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+
+namespace routecore {
+
+struct KnnOptions {
+  uint32_t k = 20;
+  uint32_t dim = 256;  // projection width for hashing routers (ignored for precomputed ones)
+  uint64_t seed = 1;   // projection seed
+  void validate() const;  // throws InvalidArgument naming the option
+};
+
+/// Pairwise training targets, one per training row: model a vs model b, y = 1 when a won,
+/// 0 when b won, 0.5 for a tie.
+struct PairwiseTargets {
+  std::vector<uint32_t> a, b;
+  std::vector<float> y;
+  size_t size() const { return y.size(); }
+};
+
+/// Checks one battle per row: a and b different models < `models`, y in [0,1]; throws BadData
+/// naming the first bad row (InvalidArgument when the three lists are not `rows` long).
+void validatePairwise(const PairwiseTargets& pairs, size_t rows, uint32_t models);
+
+/// The ±1 projection of one sparse row (entries [begin, end) of index/value) of a hashing knn
+/// router: out[j] = sum_i value_i * sign(seed, index_i, j), dim floats (not normalised). The sign is
+/// bit j % 64 of a 64-bit hash of (seed, bucket, j / 64), the same on every platform.
+void knnProject(const uint32_t* index, const float* value, size_t count, uint32_t dim, uint64_t seed, float* out);
+
+/// Scales each row to unit L2 norm; an all-zero row stays zero.
+void normalizeRows(float* x, size_t rows, uint32_t dim);
+
+/// Similarity weight of one neighbour: its cosine, floored just above zero so that a query far
+/// from everything still gets the plain mean of its neighbours.
+inline float knnWeight(float similarity) { return similarity > 0.f ? similarity + 1e-6f : 1e-6f; }
+
+/// Outcome records: out[m] = weighted mean over neighbours with a score for m (refScores is
+/// references x M, NaN = missing), else fallback[m].
+void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores, uint32_t M,
+                     const float* fallback, float* out);
+
+/// Pairwise records: Bradley–Terry strengths fitted by Newton's method on the neighbours' battles
+/// (refPairs is references x 3: a, b, y), with an L2 prior of kPairwisePrior that keeps models
+/// with no battle at 0.5 and every fit finite; out[m] = sigmoid(s_m).
+constexpr double kPairwisePrior = 0.1;
+void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs, uint32_t M,
+                     float* out);
+
+}  // namespace routecore
