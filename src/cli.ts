@@ -11,7 +11,7 @@ import { readOutcomes } from './data.js';
 import { RoutecoreError, isRoutecoreError } from './errors.js';
 import { packageRoot } from './native.js';
 import { Router, defaultRouterPath, type RouteOptions } from './router.js';
-import { train } from './train.js';
+import { train, type PredictorKind } from './train.js';
 import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from './eval.js';
 import { Registry } from './registry.js';
 import { exportOnnx } from './onnx-export.js';
@@ -35,13 +35,15 @@ Commands:
       --require CAP          cost policy: required capability (repeatable)
   calibrate --router R --data F.jsonl --strong-share S --out R2.router [--half]
                              set the threshold policy's tau so share S of F's prompts go to the strong model
-  train --data F.jsonl [--data G.jsonl] --out R.router
-      --predictor mlp|linear|kmeans   default mlp (--clusters N for kmeans)
-      --hidden N --epochs N --learning-rate X --seed N --buckets LOG2 --half
+  train --data F.jsonl [--data G.jsonl] --out R.router   outcome or pairwise (model_a/model_b/winner) records
+      --predictor mlp|linear|mf|knn|kmeans   default mlp
+      --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 256)
+      --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
+      --half                 store the big tables (and knn references) as float16
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
-  eval --cv K --data F.jsonl [--predictor mlp|linear]   K-fold cross-validation (train on K-1 folds, pool held-out)
+  eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models
-      --hidden N --epochs N --seed N --buckets LOG2   training options with --cv
+      --hidden N --k N --dim N --epochs N --seed N --buckets LOG2   training options with --cv
       --lambda X --target Q  sweep these λ / target values instead of the defaults (repeatable)
       --json                 print the report as one JSON object (default: a Markdown table)
       --svg out.svg          also write a cost-quality plot; --md out.md also write the Markdown
@@ -174,6 +176,14 @@ function print(id: string | undefined, decision: object): void {
   process.stdout.write(JSON.stringify(id === undefined ? decision : { id, ...decision }) + '\n');
 }
 
+const PREDICTOR_NAMES: readonly PredictorKind[] = ['mlp', 'linear', 'mf', 'knn', 'kmeans'];
+
+function parsePredictor(value: string | undefined): PredictorKind {
+  const predictor = (value ?? 'mlp') as PredictorKind;
+  if (!PREDICTOR_NAMES.includes(predictor)) throw new UsageError(`--predictor expects ${PREDICTOR_NAMES.join(', ')}, got "${value}"`);
+  return predictor;
+}
+
 async function cmdTrain(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -184,6 +194,8 @@ async function cmdTrain(args: string[]): Promise<void> {
       predictor: { type: 'string' },
       hidden: { type: 'string' },
       clusters: { type: 'string' },
+      k: { type: 'string' },
+      dim: { type: 'string' },
       epochs: { type: 'string' },
       'learning-rate': { type: 'string' },
       seed: { type: 'string' },
@@ -194,15 +206,14 @@ async function cmdTrain(args: string[]): Promise<void> {
   });
   if (!values.data?.length) throw new UsageError('train needs at least one --data F.jsonl');
   if (!values.out) throw new UsageError('train needs --out R.router');
-  const predictor = values.predictor ?? 'mlp';
-  if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
-    throw new UsageError(`--predictor expects mlp, linear or kmeans, got "${predictor}"`);
-  }
+  const predictor = parsePredictor(values.predictor);
   const buckets = num(values.buckets, '--buckets');
   const result = await train(values.data, {
     predictor,
     hidden: num(values.hidden, '--hidden'),
     clusters: num(values.clusters, '--clusters'),
+    k: num(values.k, '--k'),
+    dim: num(values.dim, '--dim'),
     maxEpochs: num(values.epochs, '--epochs'),
     learningRate: num(values['learning-rate'], '--learning-rate'),
     seed: num(values.seed, '--seed'),
@@ -213,9 +224,11 @@ async function cmdTrain(args: string[]): Promise<void> {
   });
   await result.router.save(values.out, { halfPrecision: values.half === true });
   const { report, summary } = result;
+  const iterative = predictor !== 'knn' && predictor !== 'kmeans';
   process.stderr.write(
-    `trained ${predictor} on ${summary.rows} prompts x ${Object.keys(summary.models).length} models in ${result.seconds.toFixed(1)} s: ` +
-      `best epoch ${report.bestEpoch}/${report.epochs}, validation loss ${report.bestValidationLoss.toFixed(4)}; wrote ${values.out}\n`,
+    `trained ${predictor} on ${summary.rows} ${summary['objective'] === 'pairwise' ? 'battles' : 'prompts'} x ${Object.keys(summary.models).length} models in ${result.seconds.toFixed(1)} s` +
+      (iterative ? `: best epoch ${report.bestEpoch}/${report.epochs}, validation loss ${report.bestValidationLoss.toFixed(4)}` : '') +
+      `; wrote ${values.out}\n`,
   );
   result.router.dispose();
 }
@@ -254,6 +267,8 @@ async function cmdEval(args: string[]): Promise<void> {
       epochs: { type: 'string' },
       seed: { type: 'string' },
       buckets: { type: 'string' },
+      k: { type: 'string' },
+      dim: { type: 'string' },
       lambda: { type: 'string', multiple: true },
       target: { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -266,8 +281,8 @@ async function cmdEval(args: string[]): Promise<void> {
   if (cv === undefined && values.router === undefined) throw new UsageError('eval needs --router R, or --cv K for cross-validation');
   if (cv !== undefined && values.router !== undefined) throw new UsageError('give either --router or --cv, not both');
   if (cv !== undefined && (!Number.isInteger(cv) || cv < 2)) throw new UsageError(`--cv expects an integer >= 2, got "${values.cv}"`);
-  if (cv === undefined && (values.predictor || values.hidden || values.epochs || values.seed || values.buckets)) {
-    throw new UsageError('--predictor, --hidden, --epochs, --seed and --buckets apply to --cv');
+  if (cv === undefined && (values.predictor || values.hidden || values.epochs || values.seed || values.buckets || values.k || values.dim)) {
+    throw new UsageError('--predictor, --hidden, --k, --dim, --epochs, --seed and --buckets apply to --cv');
   }
   const lambdas = values.lambda?.map((v) => num(v, '--lambda')!);
   const targets = values.target?.map((v) => num(v, '--target')!);
@@ -275,10 +290,7 @@ async function cmdEval(args: string[]): Promise<void> {
   const records = values.data.flatMap((f) => readOutcomes(f).records);
   let report: EvalReport;
   if (cv !== undefined) {
-    const predictor = values.predictor ?? 'mlp';
-    if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
-    throw new UsageError(`--predictor expects mlp, linear or kmeans, got "${predictor}"`);
-  }
+    const predictor = parsePredictor(values.predictor);
     const buckets = num(values.buckets, '--buckets');
     process.stderr.write(`cross-validating ${predictor} on ${records.length} records, ${cv} folds\n`);
     report = await crossValidate(records, {
@@ -289,6 +301,8 @@ async function cmdEval(args: string[]): Promise<void> {
       trainOptions: {
         predictor,
         hidden: num(values.hidden, '--hidden'),
+        k: num(values.k, '--k'),
+        dim: num(values.dim, '--dim'),
         maxEpochs: num(values.epochs, '--epochs'),
         seed: num(values.seed, '--seed'),
         encoder: buckets === undefined ? undefined : { log2Buckets: buckets },

@@ -3,7 +3,7 @@
  * pairwise preference records. Every rejected line is reported with file and line number, and in
  * skip mode the report lists what was dropped and why, so training never loses data silently.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { RoutecoreError, describe, invalidArgument } from './errors.js';
 
@@ -260,6 +260,39 @@ export function readOutcomes(path: string, options?: ReadOptions): { records: Ou
  */
 export function readPairwise(path: string, options?: ReadOptions): { records: PairwiseRecord[]; report: ReadReport } {
   return readLines(path, options, 'pairwise', parsePairwiseLine);
+}
+
+/**
+ * Which of the two formats a JSONL file holds, judged from its first non-blank line: `pairwise`
+ * when that line is an object with a `model_a` field, else `outcome` (whose reader then reports
+ * any bad line). Reads only the file's first 64 KiB.
+ * @throws RoutecoreError `ERR_ROUTECORE_IO` when the file cannot be read
+ */
+export function sniffFormat(path: string): 'outcome' | 'pairwise' {
+  if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a file path', path);
+  let head: string;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      head = buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read data file "${path}": ${why}`, { cause: err });
+  }
+  const first = head.split('\n').find((l) => l.trim() !== '');
+  if (first === undefined) return 'outcome';
+  try {
+    const obj: unknown = JSON.parse(first);
+    return isPlainObject(obj) && 'model_a' in obj ? 'pairwise' : 'outcome';
+  } catch {
+    // A first line longer than the head, or bad JSON (the chosen reader will name the line).
+    return /"model_a"\s*:/.test(first) ? 'pairwise' : 'outcome';
+  }
 }
 
 /** Every model id that has a score in any record, in first-seen order. */

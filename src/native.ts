@@ -55,7 +55,11 @@ export interface NativeTrainOptions {
   patience?: number;
   validationFraction?: number;
   seed?: number;
-  predictor?: 'mlp' | 'linear' | 'kmeans';
+  predictor?: 'mlp' | 'linear' | 'mf' | 'knn' | 'kmeans';
+  /** labels hold rows x 3 (model a, model b, outcome) battles instead of rows x models scores. */
+  pairwise?: boolean;
+  k?: number;
+  dim?: number;
   clusters?: number;
   restarts?: number;
 }

@@ -225,6 +225,8 @@ export class Router {
   readonly #subset: SubsetOptions;
   #strong = -1;
   #weak = -1;
+  // What the scores mean: success probabilities, or Bradley–Terry strengths (pairwise training).
+  readonly #objective: 'scores' | 'pairwise';
   #tau = 0.5;
   #table: CandidateTable;
   // markUnavailable(): model index -> time (ms, Date.now) it comes back; eligibility saved beside.
@@ -243,6 +245,7 @@ export class Router {
     const meta = native.metadata();
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
     this.#training = meta[META.training] ? (JSON.parse(meta[META.training]!) as TrainingSummary) : undefined;
+    this.#objective = meta['predictor.objective'] === 'pairwise' ? 'pairwise' : 'scores';
 
     const aliases = options.aliases ?? {};
     if (typeof aliases !== 'object' || aliases === null) throw invalidArgument('options.aliases', 'an object of router id -> registry id', aliases);
@@ -334,9 +337,18 @@ export class Router {
     return this.#ids;
   }
 
-  /** The predictor kind (`mlp`, `linear`). */
+  /** The predictor kind (`mlp`, `linear`, `mf`, `knn`, `kmeans`). */
   get predictor(): string {
     return this.#live().predictor;
+  }
+
+  /**
+   * What the scores mean: `scores`, predicted success probabilities (trained on outcome records),
+   * or `pairwise`, Bradley–Terry strengths through a sigmoid (trained on battles), for which
+   * P(a beats b) = sigmoid(logit q_a − logit q_b).
+   */
+  get objective(): 'scores' | 'pairwise' {
+    return this.#objective;
   }
 
   /**
@@ -381,7 +393,7 @@ export class Router {
     const scores = await this.scores(prompts);
     const m = this.#ids.length;
     const p = new Float64Array(prompts.length);
-    for (let i = 0; i < prompts.length; i++) p[i] = strongWinProbability(scores[i * m + this.#strong]!, scores[i * m + this.#weak]!);
+    for (let i = 0; i < prompts.length; i++) p[i] = strongWinProbability(scores[i * m + this.#strong]!, scores[i * m + this.#weak]!, this.#objective);
     const tau = calibrateThreshold(p, options.strongShare);
     this.#tau = tau;
     this.#live().setMetadata(
@@ -680,7 +692,7 @@ export class Router {
     if (policy === 'best') {
       count = rankBest(scores, offset, this.#table, ranked);
     } else if (policy === 'threshold') {
-      const r = rankThreshold(scores, offset, this.#table, this.#strong, this.#weak, options?.threshold ?? this.#tau, ranked);
+      const r = rankThreshold(scores, offset, this.#table, this.#strong, this.#weak, options?.threshold ?? this.#tau, ranked, this.#objective);
       count = r.count;
       extra = { winProbability: r.winProbability };
     } else if (policy === 'subset') {

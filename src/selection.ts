@@ -8,13 +8,20 @@ import { RoutecoreError, invalidArgument } from './errors.js';
 import { rankBest, type CandidateTable } from './policy.js';
 
 /**
- * P(strong answer is better than weak answer) from the two models' predicted success
- * probabilities, counting a tie (both right or both wrong) as half a win and treating the two
- * outcomes as independent: q_s(1−q_w) + ½[q_s q_w + (1−q_s)(1−q_w)] = (1 + q_s − q_w) / 2.
- * It orders prompts exactly like q_s − q_w, the score RouteLLM-style APGR is measured with.
+ * P(strong answer is better than weak answer) from the two models' scores.
+ *
+ * For routers trained on per-model outcomes (`objective` `'scores'`, the default) the scores are
+ * predicted success probabilities: counting a tie (both right or both wrong) as half a win and
+ * treating the two outcomes as independent gives q_s(1−q_w) + ½[q_s q_w + (1−q_s)(1−q_w)] =
+ * (1 + q_s − q_w) / 2, which orders prompts exactly like q_s − q_w, the score RouteLLM-style APGR
+ * is measured with. For routers trained on pairwise battles (`'pairwise'`) the scores are
+ * Bradley–Terry strengths through a sigmoid, and the win probability is
+ * sigmoid(logit q_s − logit q_w) = q_s(1−q_w) / (q_s(1−q_w) + q_w(1−q_s)).
  */
-export function strongWinProbability(qStrong: number, qWeak: number): number {
-  return (1 + qStrong - qWeak) / 2;
+export function strongWinProbability(qStrong: number, qWeak: number, objective: 'scores' | 'pairwise' = 'scores'): number {
+  if (objective === 'scores') return (1 + qStrong - qWeak) / 2;
+  const s = qStrong * (1 - qWeak), w = qWeak * (1 - qStrong);
+  return s + w > 0 ? s / (s + w) : 0.5;
 }
 
 /**
@@ -31,8 +38,9 @@ export function rankThreshold(
   weak: number,
   threshold: number,
   ranked: number[],
+  objective: 'scores' | 'pairwise' = 'scores',
 ): { count: number; winProbability: number } {
-  const p = strongWinProbability(scores[offset + strong]!, scores[offset + weak]!);
+  const p = strongWinProbability(scores[offset + strong]!, scores[offset + weak]!, objective);
   const count = rankBest(scores, offset, table, ranked);
   const first = p >= threshold ? strong : weak;
   const second = first === strong ? weak : strong;

@@ -7,17 +7,29 @@ import { basename } from 'node:path';
 
 import { resolveBackend, type BackendRequest } from './backend.js';
 import { RoutecoreError, invalidArgument } from './errors.js';
-import { readOutcomes, modelIdsOf, type OutcomeRecord, type ReadReport } from './data.js';
+import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
 import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions } from './native.js';
 import { META, Router, type RouterOptions, type TrainingSummary } from './router.js';
 
 /** Predictors this version trains. */
-export type PredictorKind = 'mlp' | 'linear' | 'kmeans';
+export type PredictorKind = 'mlp' | 'linear' | 'mf' | 'knn' | 'kmeans';
+
+const PREDICTORS: readonly PredictorKind[] = ['mlp', 'linear', 'mf', 'knn', 'kmeans'];
 
 /** Options of {@link train}. Defaults are the ones the shipped routers use. */
 export interface TrainOptions {
-  /** `mlp` (default): hashed n-grams -> hidden ReLU layer -> one sigmoid per model. `linear`: logistic regression per model. */
+  /**
+   * `mlp` (default): hashed n-grams -> hidden ReLU layer -> one sigmoid per model. `linear`:
+   * logistic regression per model. `mf`: matrix factorisation (RouteLLM MF), the prompt projected
+   * to `dim` dimensions, score = sigmoid(projection · model embedding + bias). `knn`: the
+   * similarity-weighted mean of the `k` most similar training prompts' scores (on pairwise data,
+   * RouteLLM's similarity-weighted Bradley–Terry ranking over them). `kmeans`: the clustering router.
+   */
   predictor?: PredictorKind;
+  /** `knn`: neighbours per prompt, default 20 (at most 256). */
+  k?: number;
+  /** `mf`: projection width, default 64. `knn` on text: width of the ±1 random projection the prompts are compared in, default 256. */
+  dim?: number;
   /** `kmeans`: number of clusters (default 16) and k-means++ restarts (default 3; the best objective wins). `maxEpochs` caps its iterations. */
   clusters?: number;
   restarts?: number;
@@ -72,40 +84,62 @@ export interface TrainResult {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'predictor', 'clusters', 'restarts', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
+  'predictor', 'k', 'dim', 'clusters', 'restarts', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
   'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router',
 ]);
 
 /**
- * Trains a router on outcome records (see DESIGN.md, "Data formats"): from JSONL files, or from
- * records already in memory. Models missing from a record count as unknown for that prompt, not as
- * failures. Bad lines are errors naming file and line.
+ * Trains a router on outcome records or on pairwise preference records (see DESIGN.md, "Data
+ * formats"): from JSONL files (each file's format is recognised from its first line; all files
+ * must hold the same one), or from records already in memory. Models missing from an outcome
+ * record count as unknown for that prompt, not as failures. Bad lines are errors naming file and
+ * line. Pairwise data trains `mf`, `mlp`, `linear` with a Bradley–Terry loss and `knn` as
+ * similarity-weighted ranking; the router's scores are then strengths through a sigmoid, and
+ * P(a beats b) = sigmoid(logit q_a − logit q_b) (the `threshold` policy uses exactly that).
  */
-export async function train(data: string | readonly string[] | readonly OutcomeRecord[], options: TrainOptions = {}): Promise<TrainResult> {
+export async function train(
+  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
+  options: TrainOptions = {},
+): Promise<TrainResult> {
   const started = performance.now();
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalidArgument(`options.${k}`, 'a known training option', k);
   const predictor = options.predictor ?? 'mlp';
-  if (predictor !== 'mlp' && predictor !== 'linear' && predictor !== 'kmeans') {
-    throw invalidArgument('options.predictor', '"mlp", "linear" or "kmeans"', predictor);
-  }
+  if (!PREDICTORS.includes(predictor)) throw invalidArgument('options.predictor', PREDICTORS.map((p) => `"${p}"`).join(', '), predictor);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalidArgument('options.onEpoch', 'a function', options.onEpoch);
 
-  let records: OutcomeRecord[];
+  let records: OutcomeRecord[] = [];
+  let battles: PairwiseRecord[] | undefined;
   const files: ReadReport[] = [];
   if (typeof data === 'string' || (Array.isArray(data) && data.length > 0 && typeof data[0] === 'string')) {
-    records = [];
-    for (const f of (typeof data === 'string' ? [data] : data) as string[]) {
+    const paths = (typeof data === 'string' ? [data] : data) as string[];
+    let format: 'outcome' | 'pairwise' | undefined;
+    for (const f of paths) {
       if (typeof f !== 'string') throw invalidArgument('data', 'file paths (all strings)', f);
-      const r = readOutcomes(f);
-      files.push(r.report);
-      for (const rec of r.records) records.push(rec);
+      const here = sniffFormat(f);
+      if (format !== undefined && here !== format) {
+        throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${f} holds ${here} records but ${paths[0]} holds ${format} records: train on one format at a time`);
+      }
+      format = here;
+      if (here === 'pairwise') {
+        const r = readPairwise(f);
+        files.push(r.report);
+        battles ??= [];
+        for (const rec of r.records) battles.push(rec);
+      } else {
+        const r = readOutcomes(f);
+        files.push(r.report);
+        for (const rec of r.records) records.push(rec);
+      }
     }
   } else if (Array.isArray(data)) {
-    records = data as OutcomeRecord[];
+    const first: unknown = data[0];
+    if (typeof first === 'object' && first !== null && 'modelA' in first) battles = data as PairwiseRecord[];
+    else records = data as OutcomeRecord[];
   } else {
-    throw invalidArgument('data', 'a JSONL path, an array of paths, or an array of outcome records', data);
+    throw invalidArgument('data', 'a JSONL path, an array of paths, or an array of outcome or pairwise records', data);
   }
+  if (battles) return trainPairwise(battles, files, predictor, options, started);
   if (records.length === 0) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', 'no training records');
 
   const models = modelIdsOf(records);
@@ -147,15 +181,85 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
     };
   }
   const summary: TrainingSummary = { rows: records.length, files: files.map((f) => basename(f.file)), models: perModel, predictor };
+  return runNative(records.map((r) => r.prompt), labels, models, summary, files, predictor, options, started, false);
+}
 
+/**
+ * Pairwise records -> battles (model a, model b, outcome: 1 when a won, 0 when b won, ½ a tie).
+ * Per-model summary: battles fought and the share won (ties half).
+ */
+async function trainPairwise(
+  battles: readonly PairwiseRecord[],
+  files: ReadReport[],
+  predictor: PredictorKind,
+  options: TrainOptions,
+  started: number,
+): Promise<TrainResult> {
+  if (battles.length === 0) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', 'no training records');
+  if (predictor === 'kmeans') throw invalidArgument('options.predictor', 'mf, knn, mlp or linear for pairwise data (kmeans needs per-model scores)', predictor);
+  const col = new Map<string, number>();
+  const models: string[] = [];
+  const idOf = (id: string): number => {
+    let j = col.get(id);
+    if (j === undefined) col.set(id, (j = models.push(id) - 1));
+    return j;
+  };
+  const labels = new Float32Array(battles.length * 3);
+  const prompts: string[] = [];
+  for (let i = 0; i < battles.length; i++) {
+    const b = battles[i]!;
+    if (typeof b?.prompt !== 'string' || b.prompt === '') throw invalidArgument(`data[${i}].prompt`, 'a non-empty string', b?.prompt);
+    if (typeof b.modelA !== 'string' || typeof b.modelB !== 'string' || b.modelA === b.modelB || b.modelA === '' || b.modelB === '') {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `data[${i}] (id "${b.id}"): modelA and modelB must be two different model ids`);
+    }
+    if (b.winner !== 'model_a' && b.winner !== 'model_b' && b.winner !== 'tie') {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `data[${i}] (id "${b.id}"): winner must be "model_a", "model_b" or "tie", got ${JSON.stringify(b.winner)}`);
+    }
+    labels[i * 3] = idOf(b.modelA);
+    labels[i * 3 + 1] = idOf(b.modelB);
+    labels[i * 3 + 2] = b.winner === 'model_a' ? 1 : b.winner === 'model_b' ? 0 : 0.5;
+    prompts.push(b.prompt);
+  }
+  if (models.length < 2) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', 'pairwise data must name at least two models');
+  const won = new Float64Array(models.length), fought = new Uint32Array(models.length);
+  for (let i = 0; i < battles.length; i++) {
+    const a = labels[i * 3]!, b = labels[i * 3 + 1]!, y = labels[i * 3 + 2]!;
+    won[a] += y;
+    won[b] += 1 - y;
+    fought[a]++;
+    fought[b]++;
+  }
+  const perModel: TrainingSummary['models'] = {};
+  models.forEach((id, j) => (perModel[id] = { meanScore: fought[j] ? won[j]! / fought[j]! : 0, meanCost: null, rows: fought[j]! }));
+  const summary: TrainingSummary = { rows: battles.length, files: files.map((f) => basename(f.file)), models: perModel, predictor, objective: 'pairwise' };
+  return runNative(prompts, labels, models, summary, files, predictor, options, started, true);
+}
+
+/** Validates the numeric options, builds the metadata and runs the native trainer. */
+async function runNative(
+  prompts: readonly string[],
+  labels: Float32Array,
+  models: string[],
+  summary: TrainingSummary,
+  files: ReadReport[],
+  predictor: PredictorKind,
+  options: TrainOptions,
+  started: number,
+  pairwise: boolean,
+): Promise<TrainResult> {
+  const M = models.length;
+  const rows = prompts.length;
   const enc = options.encoder ?? {};
   const nativeOptions: NativeTrainOptions = {
     ...enc,
     predictor,
+    pairwise,
     clusters: options.clusters,
     restarts: options.restarts,
-    hidden: predictor === 'mlp' ? (options.hidden ?? 32) : 0,
-    learningRate: options.learningRate ?? (predictor === 'linear' ? 0.02 : 0.002),
+    k: options.k,
+    dim: predictor === 'knn' ? options.dim : undefined,
+    hidden: predictor === 'mlp' ? (options.hidden ?? 32) : predictor === 'mf' ? (options.dim ?? 64) : 0,
+    learningRate: options.learningRate ?? (predictor === 'linear' ? 0.02 : predictor === 'mf' ? 0.005 : 0.002),
     weightDecay: options.weightDecay,
     batchSize: options.batchSize,
     maxEpochs: options.maxEpochs,
@@ -164,8 +268,9 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
     seed: options.seed,
   };
   if (predictor === 'mlp' && nativeOptions.hidden === 0) throw invalidArgument('options.hidden', 'an integer >= 1 for the mlp predictor', options.hidden);
+  if (predictor === 'mf' && nativeOptions.hidden === 0) throw invalidArgument('options.dim', 'an integer >= 1 for the mf predictor', options.dim);
   for (const [k, v] of Object.entries(nativeOptions)) {
-    if (k === 'predictor') continue;
+    if (k === 'predictor' || k === 'pairwise') continue;
     if (v === undefined) delete (nativeOptions as Record<string, unknown>)[k];
     else if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArgument(k in enc ? `options.encoder.${k}` : `options.${k}`, 'a finite number', v);
   }
@@ -187,20 +292,20 @@ export async function train(data: string | readonly string[] | readonly OutcomeR
   try {
     if (options.embeddings !== undefined) {
       const x = options.embeddings;
-      if (!(x instanceof Float32Array) || x.length === 0 || x.length % records.length !== 0) {
-        throw invalidArgument('options.embeddings', `a Float32Array of records x dim floats (${records.length} records)`, x);
+      if (!(x instanceof Float32Array) || x.length === 0 || x.length % rows !== 0) {
+        throw invalidArgument('options.embeddings', `a Float32Array of records x dim floats (${rows} records)`, x);
       }
-      const dim = x.length / records.length;
-      result = await binding().NativeRouter.trainEmbeddings(x, records.length, dim, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
+      const dim = x.length / rows;
+      result = await binding().NativeRouter.trainEmbeddings(x, rows, dim, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
     } else {
-      const text = Buffer.from(records.map((r) => r.prompt).join(''), 'utf8');
-      const offsets = new Uint32Array(records.length + 1);
+      const text = Buffer.from(prompts.join(''), 'utf8');
+      const offsets = new Uint32Array(rows + 1);
       let pos = 0;
-      for (let i = 0; i < records.length; i++) {
-        pos += Buffer.byteLength(records[i]!.prompt, 'utf8');
+      for (let i = 0; i < rows; i++) {
+        pos += Buffer.byteLength(prompts[i]!, 'utf8');
         offsets[i + 1] = pos;
       }
-      result = await binding().NativeRouter.train(text, offsets, records.length, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
+      result = await binding().NativeRouter.train(text, offsets, rows, labels, M, nativeOptions, metadata, backend, threads, options.onEpoch);
     }
   } catch (err) {
     rethrowNative(err, 'training failed');

@@ -352,12 +352,15 @@ describe('training input', () => {
   });
 
   it('a missing training file is ERR_ROUTECORE_IO naming it', async () => {
-    await expectError(() => train(join(tmp, 'nope.jsonl'), SMALL), 'ERR_ROUTECORE_IO', /cannot read outcome file ".*nope\.jsonl": no such file/);
+    await expectError(() => train(join(tmp, 'nope.jsonl'), SMALL), 'ERR_ROUTECORE_IO', /cannot read data file ".*nope\.jsonl": no such file/);
   });
 
   it('an unknown option is refused, naming it', async () => {
     await expectError(() => train(records, { ...SMALL, epochs: 3 } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected a known training option for options\.epochs/);
-    await expectError(() => train(records, { predictor: 'knn' } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected "mlp", "linear" or "kmeans" for options\.predictor but received string "knn"/);
+    await expectError(() => train(records, { predictor: 'svm' } as never), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected "mlp", "linear", "mf", "knn", "kmeans" for options\.predictor but received string "svm"/);
+    await expectError(() => train(records, { predictor: 'knn', k: 0 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.k must be in \[1, 256\], got 0/);
+    await expectError(() => train(records, { predictor: 'knn', dim: 12 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.dim must be a multiple of 8 in \[8, 4096\], got 12/);
+    await expectError(() => train(records, { predictor: 'mf', dim: 0 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /Expected an integer >= 1 for the mf predictor for options\.dim/);
     await expectError(() => train(records, { hidden: 0 }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.hidden/);
     await expectError(() => train(records, { encoder: { log2Buckets: '12' as never } }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /options\.encoder\.log2Buckets but received string "12"/);
     await expectError(() => train(records, { encoder: { log2Buckets: 40 } }), 'ERR_ROUTECORE_INVALID_ARGUMENT', /log2_buckets must be in \[8, 24\], got 40/);

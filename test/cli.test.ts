@@ -29,6 +29,34 @@ describe.skipIf(!built)('routecore CLI', () => {
     expect(d.micros).toBeGreaterThan(0);
   });
 
+  it('trains knn and mf (on pairwise battles) routers from the command line', () => {
+    const data = join(tmp, 'knn-train.jsonl');
+    const battles = join(tmp, 'battles.jsonl');
+    const lines = [], pairs = [];
+    for (let i = 0; i < 60; i++) {
+      lines.push(JSON.stringify({ id: `m${i}`, prompt: `compute ${i} plus ${i * 3} and divide by 2`, scores: { a: 1, b: 0 } }));
+      lines.push(JSON.stringify({ id: `h${i}`, prompt: `which king ruled the empire in year ${1000 + i}`, scores: { a: 0, b: 1 } }));
+      pairs.push(JSON.stringify({ prompt: `compute ${i} plus ${i * 3} and divide by 2`, model_a: 'a', model_b: 'b', winner: i % 5 ? 'model_a' : 'tie' }));
+      pairs.push(JSON.stringify({ prompt: `which king ruled the empire in year ${1000 + i}`, model_a: 'b', model_b: 'a', winner: i % 5 ? 'model_a' : 'tie' }));
+    }
+    writeFileSync(data, lines.join('\n') + '\n');
+    writeFileSync(battles, pairs.join('\n') + '\n');
+    const knn = join(tmp, 'knn.router');
+    const t = run(['train', '--data', data, '--out', knn, '--predictor', 'knn', '--k', '5', '--dim', '64', '--buckets', '12', '--half']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/^trained knn on 120 prompts x 2 models in [0-9.]+ s; wrote .*knn\.router\n$/);
+    const r = run(['route', '--router', knn, 'compute 7 plus 21 and divide by 2']);
+    expect(JSON.parse(r.stdout).model).toBe('a');
+    const mf = join(tmp, 'mf.router');
+    const m = run(['train', '--data', battles, '--out', mf, '--predictor', 'mf', '--dim', '8', '--buckets', '12', '--learning-rate', '0.01']);
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stderr).toMatch(/\ntrained mf on 120 battles x 2 models in [0-9.]+ s: best epoch/);
+    expect(JSON.parse(run(['route', '--router', mf, 'which king ruled the empire in year 1931']).stdout).model).toBe('b');
+    const bad = run(['train', '--data', data, '--out', knn, '--predictor', 'svm']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--predictor expects mlp, linear, mf, knn, kmeans, got "svm"');
+  });
+
   it('info reports the backends compiled in and the one chosen', () => {
     const r = run(['info', '--json']);
     expect(r.code).toBe(0);

@@ -36,6 +36,6 @@ describe('kmeans predictor (clustering router)', () => {
 
   it('refuses bad kmeans options with the option named', async () => {
     await expect(train(records(), { predictor: 'kmeans', clusters: 0 })).rejects.toThrow('options.clusters must be in [1, 4096], got 0');
-    await expect(train(records(), { predictor: 'knn' as never })).rejects.toThrow('Expected "mlp", "linear" or "kmeans" for options.predictor but received string "knn"');
+    await expect(train(records(), { predictor: 'svm' as never })).rejects.toThrow('Expected "mlp", "linear", "mf", "knn", "kmeans" for options.predictor but received string "svm"');
   });
 });
