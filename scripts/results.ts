@@ -44,6 +44,9 @@ const MEMBERS: Record<string, TrainOptions> = {
   'mlp32-char2-4': { predictor: 'mlp', hidden: 32, encoder: { charNgramMin: 2, charNgramMax: 4 } },
   'mlp32-seed2': { predictor: 'mlp', hidden: 32, seed: 2 },
   'mlp32-seed3': { predictor: 'mlp', hidden: 32, seed: 3 },
+  mf64: { predictor: 'mf', dim: 64 },
+  knn20: { predictor: 'knn', k: 20 },
+  knn50: { predictor: 'knn', k: 50 },
 };
 
 /** One candidate: the mean of its members' predicted scores (trained on labels shrunk by alpha), blended with the prior by beta. */
@@ -138,7 +141,7 @@ function settings(): Setting[] {
       reference: 'best single 0.489 (dolphin-2.9-llama3-8b), TF-IDF ridge 0.508, oracle 0.706',
       targetText: 'quality ≥ 0.53',
       folds: 5,
-      grid: grid([['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ens2, ['lin', 'lin-lr.005', 'mlp32', 'mlp32-lr.01']], [0, 0.5, 1], [1, 0.5]),
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ens2, ['lin', 'mf64'], ['lin', 'lin-lr.005', 'mlp32', 'mlp32-lr.01']], [0, 0.5, 1], [1, 0.5]),
     },
     {
       id: 'open7-gsm8k',
@@ -151,7 +154,7 @@ function settings(): Setting[] {
       targetText: 'quality ≥ 0.72',
       folds: 5,
       grid: grid(
-        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp64'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
+        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp64'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['knn50'], ens2, ['mlp32', 'mf64'], ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
         [0.5, 1],
         [1, 0.5, 0.25],
       ),
@@ -167,7 +170,7 @@ function settings(): Setting[] {
       targetText: 'quality ≥ 0.57',
       folds: 5,
       grid: grid(
-        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
+        [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['knn50'], ens2, ['mlp32', 'mf64'], ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
         [0.5, 1],
         [1, 0.5, 0.25],
       ),
@@ -184,7 +187,7 @@ function settings(): Setting[] {
       reference: 'GPT-4 0.879 at $5.00/1k; TF-IDF ridge 0.867 at $3.77, λ=50: 0.812 at $0.37; oracle 0.976',
       targetText: "GPT-4's quality at ≤ 50% of its cost, and AIQ above the zero-router",
       folds: 5,
-      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['lin', 'lin-lr.005', 'mlp16']], [0.5, 1], [1]),
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ens2, ['lin', 'mf64'], ['lin', 'lin-lr.005', 'mlp16']], [0.5, 1], [1]),
     },
     {
       id: 'routellm-mmlu',
@@ -197,7 +200,7 @@ function settings(): Setting[] {
       target: 0.7,
       folds: 5,
       innerFolds: 2,
-      grid: grid([['lin'], ['mlp32'], ens2], [0.5, 1], [1]),
+      grid: grid([['lin'], ['mlp32'], ['mf64'], ens2, ['lin', 'mf64']], [0.5, 1], [1]),
     },
     {
       id: 'routellm-gsm8k',
@@ -210,7 +213,7 @@ function settings(): Setting[] {
       target: 0.65,
       folds: 5,
       innerFolds: 3,
-      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ens2, ['mlp32', 'mlp32-seed2', 'mlp32-seed3']], [0.5, 1], [1]),
+      grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ens2, ['mlp32', 'mf64'], ['mlp32', 'mlp32-seed2', 'mlp32-seed3']], [0.5, 1], [1]),
     },
   ];
 }
