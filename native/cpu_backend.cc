@@ -224,53 +224,78 @@ __attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Q queries x R references per step: Q*R independent accumulator chains, enough to keep both FMA
+// ports busy (4 chains left the loop bound by FMA latency: perf showed 4x fewer FMAs per cycle).
+template <int Q, int R>
+__attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, const float* ref, uint32_t dim,
+                                                              size_t count, float* out) {
+  const uint32_t body = dim - dim % 8;
+  __m256 a[Q][R];
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) a[r][j] = _mm256_setzero_ps();
+  for (uint32_t k = 0; k < body; k += 8) {
+    __m256 w[R];
+    for (int j = 0; j < R; ++j) w[j] = _mm256_loadu_ps(ref + j * dim + k);
+    for (int r = 0; r < Q; ++r) {
+      const __m256 x = _mm256_loadu_ps(q + r * dim + k);
+      for (int j = 0; j < R; ++j) a[r][j] = _mm256_fmadd_ps(x, w[j], a[r][j]);
+    }
+  }
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) {
+      float s = hsum256(a[r][j]);
+      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[j * dim + k];
+      out[r * count + j] = s;
+    }
+}
+
 template <int Q>
 __attribute__((target("avx2,fma"))) void knnDotsAvx2(const float* q, const float* refs, size_t count, uint32_t dim,
                                                    float* out) {
-  const uint32_t body = dim - dim % 8;
-  for (size_t i = 0; i < count; ++i) {
-    const float* ref = refs + i * dim;
-    __m256 a[Q];
-    for (int r = 0; r < Q; ++r) a[r] = _mm256_setzero_ps();
-    for (uint32_t k = 0; k < body; k += 8) {
-      const __m256 w = _mm256_loadu_ps(ref + k);
-      for (int r = 0; r < Q; ++r) a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * dim + k), w, a[r]);
-    }
-    for (int r = 0; r < Q; ++r) {
-      float s = hsum256(a[r]);
-      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[k];
-      out[r * count + i] = s;
-    }
-  }
+  size_t i = 0;
+  for (; i + 2 <= count; i += 2) knnDotsAvx2Step<Q, 2>(q, refs + i * dim, dim, count, out + i);
+  for (; i < count; ++i) knnDotsAvx2Step<Q, 1>(q, refs + i * dim, dim, count, out + i);
 }
 
 // GCC 12's AVX-512 extract intrinsics trip -Wmaybe-uninitialized inside its own header (GCC bug
 // 105593, the deliberately undefined `__Y = __Y` placeholder); the code is fine.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 __attribute__((target("avx512f,avx2,fma"))) inline float hsum512(__m512 v) {
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
   return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
+template <int Q, int R>
+__attribute__((target("avx512f,avx2,fma"))) inline void knnDotsAvx512Step(const float* q, const float* ref,
+                                                                        uint32_t dim, size_t count, float* out) {
+  const uint32_t body = dim - dim % 16;
+  __m512 a[Q][R];
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) a[r][j] = _mm512_setzero_ps();
+  for (uint32_t k = 0; k < body; k += 16) {
+    __m512 w[R];
+    for (int j = 0; j < R; ++j) w[j] = _mm512_loadu_ps(ref + j * dim + k);
+    for (int r = 0; r < Q; ++r) {
+      const __m512 x = _mm512_loadu_ps(q + r * dim + k);
+      for (int j = 0; j < R; ++j) a[r][j] = _mm512_fmadd_ps(x, w[j], a[r][j]);
+    }
+  }
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) {
+      float s = hsum512(a[r][j]);
+      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[j * dim + k];
+      out[r * count + j] = s;
+    }
+}
+
 template <int Q>
 __attribute__((target("avx512f,avx2,fma"))) void knnDotsAvx512(const float* q, const float* refs, size_t count,
                                                              uint32_t dim, float* out) {
-  const uint32_t body = dim - dim % 16;
-  for (size_t i = 0; i < count; ++i) {
-    const float* ref = refs + i * dim;
-    __m512 a[Q];
-    for (int r = 0; r < Q; ++r) a[r] = _mm512_setzero_ps();
-    for (uint32_t k = 0; k < body; k += 16) {
-      const __m512 w = _mm512_loadu_ps(ref + k);
-      for (int r = 0; r < Q; ++r) a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * dim + k), w, a[r]);
-    }
-    for (int r = 0; r < Q; ++r) {
-      float s = hsum512(a[r]);
-      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[k];
-      out[r * count + i] = s;
-    }
-  }
+  size_t i = 0;
+  for (; i + 4 <= count; i += 4) knnDotsAvx512Step<Q, 4>(q, refs + i * dim, dim, count, out + i);
+  for (; i < count; ++i) knnDotsAvx512Step<Q, 1>(q, refs + i * dim, dim, count, out + i);
 }
 #pragma GCC diagnostic pop
 #endif
