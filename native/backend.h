@@ -55,8 +55,9 @@ class Backend {
   /// The executor keeps its own copy of what it needs; `net` may be freed afterwards.
   virtual std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const = 0;
   /// Brute-force nearest-neighbour search over `table` (a batched matrix product plus a top-k).
-  /// The searcher keeps its own copy; `table` may be freed afterwards.
-  virtual std::unique_ptr<KnnSearcher> prepareKnn(const KnnTable& table) const = 0;
+  /// The table is shared, not copied, where the backend reads it from host memory (CPU): a
+  /// 100k-reference table is 100 MB, and the router keeps it too (to save it).
+  virtual std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> table) const = 0;
 };
 
 /// What the build and the machine offer, for `routecore info`.

@@ -351,30 +351,31 @@ class TopK {
 
 class CpuKnnSearcher final : public KnnSearcher {
  public:
-  explicit CpuKnnSearcher(const KnnTable& table) : table_(table) {
-    if (table_.dim == 0 || table_.rows == 0 || table_.data.size() != static_cast<size_t>(table_.rows) * table_.dim)
+  explicit CpuKnnSearcher(std::shared_ptr<const KnnTable> table) : table_(std::move(table)) {
+    if (!table_ || table_->dim == 0 || table_->rows == 0 ||
+        table_->data.size() != static_cast<size_t>(table_->rows) * table_->dim)
       throw Error(ErrorCode::InvalidArgument, "knn table must hold rows x dim > 0 floats");
-    // Kept in float32 even for an F16 file: the product is bound by arithmetic once a chunk of
-    // references sits in L2, and float keeps the CPU path simple. Memory: rows x dim x 4 bytes.
+    // Reads the router's float32 table in place, also for an F16 file: the product is bound by
+    // arithmetic once a chunk of references sits in L2, and float keeps the CPU path simple.
   }
-  uint32_t dim() const override { return table_.dim; }
-  uint32_t size() const override { return table_.rows; }
+  uint32_t dim() const override { return table_->dim; }
+  uint32_t size() const override { return table_->rows; }
 
   void search(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity) const override {
-    if (k < 1 || k > table_.rows || k > kMaxKnnK)
+    if (k < 1 || k > table_->rows || k > kMaxKnnK)
       throw Error(ErrorCode::InvalidArgument, "knn k must be in [1, min(references, " + std::to_string(kMaxKnnK) +
-                                                  ")] = [1, " + std::to_string(std::min(table_.rows, kMaxKnnK)) +
+                                                  ")] = [1, " + std::to_string(std::min(table_->rows, kMaxKnnK)) +
                                                   "], got " + std::to_string(k));
-    const uint32_t dim = table_.dim;
+    const uint32_t dim = table_->dim;
     // A chunk of references small enough to stay in L2 while every query block of this call
     // passes over it: the table is streamed from memory once per call, not once per query.
     const size_t chunk = std::max<size_t>(64, (256u << 10) / (dim * sizeof(float)));
     std::vector<TopK> best(rows);
     for (auto& t : best) t.reset(k);
     std::vector<float> sims(4 * chunk);
-    for (size_t c0 = 0; c0 < table_.rows; c0 += chunk) {
-      const size_t count = std::min<size_t>(chunk, table_.rows - c0);
-      const float* refs = table_.data.data() + c0 * dim;
+    for (size_t c0 = 0; c0 < table_->rows; c0 += chunk) {
+      const size_t count = std::min<size_t>(chunk, table_->rows - c0);
+      const float* refs = table_->data.data() + c0 * dim;
       // Blocks of 4 queries, then the batch's last rows one at a time.
       for (size_t q0 = 0; q0 < rows;) {
         const uint32_t nq = rows - q0 >= 4 ? 4 : 1;
@@ -396,7 +397,7 @@ class CpuKnnSearcher final : public KnnSearcher {
   }
 
  private:
-  KnnTable table_;
+  std::shared_ptr<const KnnTable> table_;
   KnnDotsFn dots_ = pickKnnDots();
 };
 
@@ -406,8 +407,8 @@ class CpuBackend final : public Backend {
   std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const override {
     return std::make_unique<CpuExecutor>(net);
   }
-  std::unique_ptr<KnnSearcher> prepareKnn(const KnnTable& table) const override {
-    return std::make_unique<CpuKnnSearcher>(table);
+  std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> table) const override {
+    return std::make_unique<CpuKnnSearcher>(std::move(table));
   }
 };
 

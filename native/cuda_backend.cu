@@ -893,8 +893,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const override {
     return std::make_unique<CudaExecutor>(device_, net);
   }
-  std::unique_ptr<KnnSearcher> prepareKnn(const KnnTable& table) const override {
-    return std::make_unique<CudaKnnSearcher>(device_, table);
+  std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> table) const override {
+    if (!table) invalid("knn table is null");
+    return std::make_unique<CudaKnnSearcher>(device_, *table);  // copied to the device
   }
 
  private:

@@ -78,8 +78,9 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
 
 void RouterModel::validateKnnTables() {
   PredictorTables& t = tables_;
-  const KnnTable& refs = t.references;
   auto bad = [](const std::string& m) { throw Error(ErrorCode::BadArtifact, "knn router: " + m); };
+  if (!t.references) bad("no reference table");
+  const KnnTable& refs = *t.references;
   if (refs.rows == 0 || (!encoder_ && refs.dim != net_.inputDim) || refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
     bad("the reference table must hold references x " + std::to_string(encoder_ ? refs.dim : net_.inputDim) + " floats");
   if (t.k < 1 || t.k > std::min(refs.rows, kMaxKnnK))
@@ -193,10 +194,12 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
     if (!refs || refs->shape.size() != 2 || refs->shape[1] != dim || refs->shape[0] < 1 || refs->shape[0] > (1 << 30))
       throw Error(ErrorCode::BadArtifact, "tensor \"knn.references\" must be references x " + std::to_string(dim));
     const int64_t N = refs->shape[0];
-    tables.references.rows = static_cast<uint32_t>(N);
-    tables.references.dim = dim;
-    tables.references.data = refs->data;
-    tables.references.isHalf = refs->storeHalf;
+    auto table = std::make_shared<KnnTable>();
+    table->rows = static_cast<uint32_t>(N);
+    table->dim = dim;
+    table->data = refs->data;
+    table->isHalf = refs->storeHalf;
+    tables.references = std::move(table);
     if (a.requireMeta("predictor.objective") == "pairwise") {
       tables.models = models;
       tables.referencePairs = a.require("knn.battles", {N, 3}).data;
@@ -220,7 +223,7 @@ void RouterModel::setMetadata(const std::string& key, const std::string& value) 
 }
 
 size_t RouterModel::weightBytes() const {
-  size_t n = net_.table.size() + net_.tableBias.size() + tables_.references.data.size() +
+  size_t n = net_.table.size() + net_.tableBias.size() + (tables_.references ? tables_.references->data.size() : 0) +
              tables_.referenceScores.size() + tables_.referencePairs.size() + tables_.clusterScores.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
   if (encoder_) n += encoder_->idf().size();
@@ -252,7 +255,7 @@ void RouterModel::describeInMetadata() {
   if (predictor_ == "kmeans") metadata_["predictor.clusters"] = std::to_string(net_.width0);
   if (predictor_ == "knn") {
     metadata_["predictor.k"] = std::to_string(tables_.k);
-    metadata_["predictor.dim"] = std::to_string(tables_.references.dim);
+    metadata_["predictor.dim"] = std::to_string(tables_.references->dim);
     if (encoder_) metadata_["predictor.seed"] = std::to_string(tables_.projectionSeed);
   }
   // What the outputs mean: probabilities of success per model, or Bradley–Terry strengths
@@ -272,7 +275,7 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
     a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, net_.table, halfPrecision});
     a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, tables_.clusterScores, false});
   } else if (predictor_ == "knn") {
-    const KnnTable& refs = tables_.references;
+    const KnnTable& refs = *tables_.references;
     a.tensors.push_back({"knn.references", {refs.rows, refs.dim}, refs.data, halfPrecision});
     if (!tables_.referencePairs.empty()) {
       a.tensors.push_back({"knn.battles", {refs.rows, 3}, tables_.referencePairs, false});
@@ -314,7 +317,7 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
 }
 
 void RouterModel::scoreKnn(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
-  const uint32_t dim = tables_.references.dim, k = tables_.k, M = models_;
+  const uint32_t dim = tables_.references->dim, k = tables_.k, M = models_;
   thread_local std::vector<float> queries, sims;
   thread_local std::vector<uint32_t> index;
   queries.resize(rows * dim);
@@ -481,7 +484,8 @@ static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_p
   const uint32_t M = in.models;
   PredictorTables tables;
   tables.k = static_cast<uint32_t>(std::min<size_t>(in.knn.k, rows));
-  KnnTable& refs = tables.references;
+  auto table = std::make_shared<KnnTable>();
+  KnnTable& refs = *table;
   refs.rows = static_cast<uint32_t>(rows);
   DenseNet net;  // knn keeps no network, only the input dimension
   net.inputDim = inputDim;
@@ -498,6 +502,7 @@ static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_p
     refs.data = in.embeddings;
   }
   normalizeRows(refs.data.data(), rows, refs.dim);
+  tables.references = std::move(table);
   if (in.pairs.size() > 0) {
     if (M < 2) throw Error(ErrorCode::BadData, "pairwise data must name at least two models");
     validatePairwise(in.pairs, rows, M);

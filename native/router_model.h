@@ -27,7 +27,7 @@ struct PredictorTables {
   std::vector<float> clusterScores;  // kmeans: clusters x models
   // knn: the unit-norm reference vectors and what each reference says about the models: per-model
   // scores (references x models, NaN = missing) or one battle (references x 3: a, b, y).
-  KnnTable references;
+  std::shared_ptr<const KnnTable> references;  // shared with the CPU searcher, not copied
   std::vector<float> referenceScores;
   std::vector<float> referencePairs;
   std::vector<float> modelMeans;  // knn on scores: a model no neighbour scored gets its mean

@@ -627,8 +627,8 @@ std::string knnLabel(const KnnTable& t, size_t rows, uint32_t k) {
 // CUDA against the reference at every k, and against the CPU backend (at every k when the batch
 // is cheap for the single-threaded CPU searcher, else at the largest k only).
 void compareKnnAllBatches(const KnnTable& table, uint64_t seed) {
-  auto cuda = gCuda->prepareKnn(table);
-  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   CHECK(cuda->size() == table.rows);
   CHECK(cuda->dim() == table.dim);
   const std::vector<uint32_t> ks = knnKs(table.rows);
@@ -665,8 +665,8 @@ TEST(knn_millions_of_references_run_in_query_groups) {
   // 2M references: 8 MB of similarities per query, so 40 queries run as two groups of 20, and
   // each top-k block scans 2M values.
   const KnnTable table = makeTable(1300, 2000000, 5);
-  auto cuda = gCuda->prepareKnn(table);
-  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   for (size_t rows : {size_t{1}, size_t{40}}) {
     const std::vector<float> q = unitRows(1301 + rows, rows, table.dim);
     const KnnReference ref = referenceKnn(table, q, rows, kMaxKnnK + 1);
@@ -696,7 +696,7 @@ TEST(knn_exact_ties_go_to_the_lower_index) {
     table.data.insert(table.data.end(), distinct.begin() + group[i] * kDim,
                       distinct.begin() + (group[i] + 1) * kDim);
   }
-  auto cuda = gCuda->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   for (size_t rows : {size_t{1}, size_t{7}, size_t{1024}}) {
     const std::vector<float> q = unitRows(1402 + rows, rows, kDim);
     for (uint32_t k : {1u, 10u, kMaxKnnK}) {
@@ -764,7 +764,7 @@ TEST(knn_all_neighbours_in_one_thread) {
   };
   for (uint32_t j = 0; j < kRefs; j += 256)
     nearAxis(&table.data[static_cast<size_t>(j) * kDim], 0.05);
-  auto cuda = gCuda->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   for (size_t rows : {size_t{1}, size_t{7}}) {
     std::vector<float> q(rows * kDim);
     for (size_t r = 0; r < rows; ++r) nearAxis(&q[r * kDim], 0.01);
@@ -784,7 +784,7 @@ TEST(knn_non_finite_queries_still_give_distinct_references) {
   // Not part of the contract (queries are unit vectors), but a NaN must not make the top-k
   // report garbage indices or repeats: NaN similarities rank last.
   const KnnTable table = makeTable(2100, 600, 8);
-  auto cuda = gCuda->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   std::vector<float> q = unitRows(2101, 2, 8);
   q[3] = std::numeric_limits<float>::quiet_NaN();  // row 0: every similarity NaN
   q[8] = std::numeric_limits<float>::infinity();  // row 1: every similarity +-inf, many tied
@@ -807,8 +807,8 @@ TEST(knn_non_finite_queries_still_give_distinct_references) {
 TEST(knn_rejects_bad_k_and_keeps_working) {
   const KnnTable small = makeTable(1500, 37, 16);
   const KnnTable big = makeTable(1501, 1000, 8);
-  auto s = gCuda->prepareKnn(small);
-  auto b = gCuda->prepareKnn(big);
+  auto s = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(small));
+  auto b = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(big));
   const std::vector<float> q = unitRows(1502, 3, 16);
   const std::vector<float> qb = unitRows(1503, 3, 8);
   std::vector<uint32_t> idx(3 * (kMaxKnnK + 1));
@@ -837,17 +837,17 @@ TEST(knn_rejects_bad_k_and_keeps_working) {
 TEST(knn_rejects_inconsistent_tables) {
   KnnTable t = makeTable(1600, 10, 4);
   t.data.pop_back();
-  CHECK_THROWS(gCuda->prepareKnn(t), ErrorCode::InvalidArgument, "floats");
+  CHECK_THROWS(gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(t)), ErrorCode::InvalidArgument, "floats");
   t = makeTable(1601, 10, 4);
   t.dim = 0;
-  CHECK_THROWS(gCuda->prepareKnn(t), ErrorCode::InvalidArgument, "dim");
+  CHECK_THROWS(gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(t)), ErrorCode::InvalidArgument, "dim");
 }
 
 TEST(knn_concurrent_searches) {
   // Results do not depend on the batch a query comes in or on other callers (no atomics, fixed
   // reduction orders), so every concurrent result must equal, bit for bit, a solo run's.
   const KnnTable table = makeTable(1700, 20000, 64);
-  auto s = gCuda->prepareKnn(table);
+  auto s = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   constexpr int kThreads = 6;
   const size_t rowsOf[kThreads] = {1, 7, 300, 1024, 33, 500};
   const uint32_t kOf[kThreads] = {1, 10, kMaxKnnK, 10, 100, 3};
@@ -898,7 +898,7 @@ TEST(knn_searcher_outlives_backend_and_table) {
     CHECK(backend != nullptr);
     if (!backend) return;
     const KnnTable table = makeTable(1800, 777, 32);
-    s = backend->prepareKnn(table);
+    s = backend->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
     ref = referenceKnn(table, q, 9, 11);
     copy = table;
   }
@@ -936,8 +936,8 @@ TEST(report_knn_latency_p6) {
   constexpr int kRuns = 7;
   const KnnTable table = makeTable(1900, kRefs, kDim);
   const std::vector<float> q = unitRows(1901, kRows, kDim);
-  auto cuda = gCuda->prepareKnn(table);
-  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(table);
+  auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
+  auto cpu = routecore::makeCpuBackend(2)->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
 
   auto timeMs = [](auto&& fn) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -79,7 +79,7 @@ TEST(cpu_knn_matches_brute_force) {
   for (uint32_t dim : {3u, 16u, 37u, 256u}) {
     for (uint32_t n : {1u, 5u, 300u, 2000u}) {
       KnnTable t = randomTable(n, dim, dim * 1000 + n);
-      auto s = cpu->prepareKnn(t);
+      auto s = cpu->prepareKnn(std::make_shared<const routecore::KnnTable>(t));
       CHECK(s->size() == n && s->dim() == dim);
       KnnTable q = randomTable(7, dim, 99);
       for (uint32_t k : {1u, 4u, 256u}) {
@@ -113,7 +113,7 @@ TEST(cpu_knn_ties_go_to_the_lower_index_and_batching_does_not_matter) {
   // References 10, 20 and 30 are the same vector.
   std::copy(t.data.begin() + 10 * 16, t.data.begin() + 11 * 16, t.data.begin() + 20 * 16);
   std::copy(t.data.begin() + 10 * 16, t.data.begin() + 11 * 16, t.data.begin() + 30 * 16);
-  auto s = makeCpuBackend(1)->prepareKnn(t);
+  auto s = makeCpuBackend(1)->prepareKnn(std::make_shared<const routecore::KnnTable>(t));
   std::vector<float> q(t.data.begin() + 10 * 16, t.data.begin() + 11 * 16);
   uint32_t idx[3];
   float sim[3];
