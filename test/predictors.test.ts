@@ -43,9 +43,9 @@ function battles(): PairwiseRecord[] {
 const SMALL = { encoder: { log2Buckets: 12 } };
 
 describe('knn and mf predictors', () => {
-  for (const predictor of ['knn', 'mf', 'mlp'] as PredictorKind[]) {
+  for (const predictor of ['knn', 'mf', 'mlp', 'linear'] as PredictorKind[]) {
     it(`${predictor} routes each topic to the model that solves it, and round-trips exactly`, async () => {
-      const { router } = await train(records(), { ...SMALL, predictor, k: predictor === 'knn' ? 5 : undefined, dim: predictor === 'mlp' ? undefined : 32, learningRate: predictor === 'mf' ? 0.01 : undefined });
+      const { router } = await train(records(), { ...SMALL, predictor, k: predictor === 'knn' ? 5 : undefined, dim: predictor === 'knn' || predictor === 'mf' ? 32 : undefined, learningRate: predictor === 'mf' ? 0.01 : undefined });
       expect(router.predictor).toBe(predictor);
       expect(router.objective).toBe('scores');
       expect(router.routeSync('matrix equation sum').model).toBe('algebra-model');
