@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "error.h"
 
@@ -26,69 +24,30 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// kSigns[b][j] = bit j of b ? +1 : -1. A byte of hash bits then moves 8 lanes with one 8-wide
-// load and multiply-add (exact: v * ±1 is ±v), which the compiler vectorises; an 8 KiB table that
-// stays in L1.
-struct SignTable {
-  float s[256][8];
-  SignTable() {
-    for (int b = 0; b < 256; ++b)
-      for (int j = 0; j < 8; ++j) s[b][j] = (b >> j) & 1 ? 1.f : -1.f;
-  }
-};
-const SignTable kSigns;
-
-// The row loop, generic and AVX2 (auto-vectorisation left this loop scalar: the compiler cannot
-// prove `out` and the sign table apart). Both add exactly ±v per lane in the same order.
-void projectRowScalar(const uint32_t* index, const float* value, size_t count, uint32_t dim, uint64_t base, float* out) {
-  const uint32_t words = (dim + 63) / 64;
-  for (size_t i = 0; i < count; ++i) {
-    const uint64_t key = base + static_cast<uint64_t>(index[i]) * words;
-    for (uint32_t w = 0; w < words; ++w) {
-      const uint64_t bits = mix64(key + w);
-      const uint32_t lanes = std::min<uint32_t>(64, dim - 64 * w);
-      for (uint32_t j = 0; j < lanes; ++j) out[64 * w + j] += value[i] * kSigns.s[(bits >> (j & ~7u)) & 0xff][j & 7];
-    }
-  }
-}
-
-#if defined(__GNUC__) && defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void projectRowAvx2(const uint32_t* index, const float* value, size_t count,
-                                                       uint32_t dim, uint64_t base, float* out) {
-  const uint32_t words = (dim + 63) / 64;
-  for (size_t i = 0; i < count; ++i) {
-    const uint64_t key = base + static_cast<uint64_t>(index[i]) * words;
-    const __m256 v = _mm256_set1_ps(value[i]);
-    for (uint32_t w = 0; w < words; ++w) {
-      const uint64_t bits = mix64(key + w);
-      const uint32_t groups = std::min<uint32_t>(64, dim - 64 * w) / 8;
-      float* acc = out + 64 * w;
-      for (uint32_t g = 0; g < groups; ++g) {
-        const __m256 sign = _mm256_loadu_ps(kSigns.s[(bits >> (8 * g)) & 0xff]);
-        _mm256_storeu_ps(acc + 8 * g, _mm256_fmadd_ps(v, sign, _mm256_loadu_ps(acc + 8 * g)));
-      }
-    }
-  }
-}
-#endif
-
-using ProjectRowFn = void (*)(const uint32_t*, const float*, size_t, uint32_t, uint64_t, float*);
-
-ProjectRowFn pickProjectRow() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return projectRowAvx2;
-#endif
-  return projectRowScalar;
-}
-
-const ProjectRowFn projectRow = pickProjectRow();
-
 }  // namespace
 
 void knnProject(const uint32_t* index, const float* value, size_t count, uint32_t dim, uint64_t seed, float* out) {
   std::fill(out, out + dim, 0.f);
-  projectRow(index, value, count, dim, mix64(seed ^ 0x6b6e6e70726f6a31ULL), out);
+  const uint64_t base = mix64(seed ^ 0x6b6e6e70726f6a31ULL);
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t vbits;
+    std::memcpy(&vbits, &value[i], sizeof vbits);
+    // Two 64-bit hashes give the bucket's kProjectionNonzeros (position, sign) pairs: 16 bits
+    // each, 15 for the position (scaled to [0, dim) by a multiply and shift: a division per
+    // coordinate cost more than the rest of the projection), 1 for the sign.
+    const uint64_t key = base + static_cast<uint64_t>(index[i]) * 2;
+    for (uint32_t half = 0; half < 2; ++half) {
+      uint64_t bits = mix64(key + half);
+      for (uint32_t t = 0; t < kProjectionNonzeros / 2; ++t, bits >>= 16) {
+        const uint32_t field = static_cast<uint32_t>(bits & 0xffff);
+        // The sign bit flips v's own sign bit: a branch here mispredicted half the time.
+        const uint32_t signed_ = vbits ^ ((~field & 0x8000u) << 16);
+        float add;
+        std::memcpy(&add, &signed_, sizeof add);
+        out[((field & 0x7fff) * dim) >> 15] += add;
+      }
+    }
+  }
 }
 
 void validatePairwise(const PairwiseTargets& p, size_t rows, uint32_t M) {
