@@ -252,8 +252,9 @@ __attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, 
 template <int Q>
 __attribute__((target("avx2,fma"))) void knnDotsAvx2(const float* q, const float* refs, size_t count, uint32_t dim,
                                                    float* out) {
+  constexpr int R = Q == 1 ? 8 : 2;  // 8 accumulator chains either way
   size_t i = 0;
-  for (; i + 2 <= count; i += 2) knnDotsAvx2Step<Q, 2>(q, refs + i * dim, dim, count, out + i);
+  for (; i + R <= count; i += R) knnDotsAvx2Step<Q, R>(q, refs + i * dim, dim, count, out + i);
   for (; i < count; ++i) knnDotsAvx2Step<Q, 1>(q, refs + i * dim, dim, count, out + i);
 }
 
@@ -293,8 +294,10 @@ __attribute__((target("avx512f,avx2,fma"))) inline void knnDotsAvx512Step(const 
 template <int Q>
 __attribute__((target("avx512f,avx2,fma"))) void knnDotsAvx512(const float* q, const float* refs, size_t count,
                                                              uint32_t dim, float* out) {
+  // A lone query takes 8 references per step so it too has 8 chains in flight.
+  constexpr int R = Q == 1 ? 8 : 4;
   size_t i = 0;
-  for (; i + 4 <= count; i += 4) knnDotsAvx512Step<Q, 4>(q, refs + i * dim, dim, count, out + i);
+  for (; i + R <= count; i += R) knnDotsAvx512Step<Q, R>(q, refs + i * dim, dim, count, out + i);
   for (; i < count; ++i) knnDotsAvx512Step<Q, 1>(q, refs + i * dim, dim, count, out + i);
 }
 #pragma GCC diagnostic pop
