@@ -5,7 +5,6 @@
 #include <cstring>
 #include <string>
 
-
 #include "error.h"
 
 namespace routecore {
@@ -47,19 +46,6 @@ void knnProject(const uint32_t* index, const float* value, size_t count, uint32_
         out[((field & 0x7fff) * dim) >> 15] += add;
       }
     }
-  }
-}
-
-void validatePairwise(const PairwiseTargets& p, size_t rows, uint32_t M) {
-  if (p.a.size() != rows || p.b.size() != rows || p.y.size() != rows)
-    throw Error(ErrorCode::InvalidArgument, "pairwise targets must hold one battle per training row");
-  for (size_t i = 0; i < rows; ++i) {
-    if (p.a[i] >= M || p.b[i] >= M || p.a[i] == p.b[i])
-      throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " names models " + std::to_string(p.a[i]) +
-                                          " and " + std::to_string(p.b[i]) + ": they must differ and be < " + std::to_string(M));
-    if (!(p.y[i] >= 0.f && p.y[i] <= 1.f))
-      throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " has outcome " + std::to_string(p.y[i]) +
-                                          ", outside [0,1]");
   }
 }
 

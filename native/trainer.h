@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "dense_net.h"
-#include "knn.h"  // PairwiseTargets
 #include "sparse.h"
 
 namespace routecore {
@@ -41,6 +40,18 @@ struct TrainReport {
 
 /// Return false to cancel; training then throws ErrorCode::InvalidArgument ("training cancelled").
 using ProgressFn = std::function<bool(const EpochInfo&)>;
+
+/// Pairwise training targets, one per training row: model a vs model b, y = 1 when a won,
+/// 0 when b won, 0.5 for a tie.
+struct PairwiseTargets {
+  std::vector<uint32_t> a, b;
+  std::vector<float> y;
+  size_t size() const { return y.size(); }
+};
+
+/// Checks one battle per row: a and b different models < `models`, y in [0,1]; throws BadData
+/// naming the first bad row (InvalidArgument when the three lists are not `rows` long).
+void validatePairwise(const PairwiseTargets& pairs, size_t rows, uint32_t models);
 
 /// What a row of training data says about the models: either per-model outcomes (labels: rows x
 /// models, row-major, in [0,1], NaN = missing, which contributes no loss) or one pairwise battle
