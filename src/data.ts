@@ -58,6 +58,13 @@ function badData(file: string, lineNo: number, what: string, cause?: unknown): R
   return new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${file}:${lineNo}: ${what}`, cause === undefined ? undefined : { cause });
 }
 
+/** `ERR_ROUTECORE_IO` for a file that could not be read, with the reason in words. */
+function unreadable(what: string, file: string, err: unknown): RoutecoreError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+  return new RoutecoreError('ERR_ROUTECORE_IO', `cannot read ${what} "${file}": ${why}`, { cause: err });
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -209,9 +216,7 @@ function readLines<T>(
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read ${kind} file "${file}": ${why}`, { cause: err });
+    throw unreadable(`${kind} file`, file, err);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const records: T[] = [];
@@ -280,9 +285,7 @@ export function sniffFormat(path: string): 'outcome' | 'pairwise' {
       closeSync(fd);
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read data file "${path}": ${why}`, { cause: err });
+    throw unreadable('data file', path, err);
   }
   const first = head.split('\n').find((l) => l.trim() !== '');
   if (first === undefined) return 'outcome';
