@@ -1,6 +1,7 @@
 #include "router_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -21,6 +22,26 @@ uint32_t metaUint(const Artifact& a, const std::string& key) {
   if (v.empty() || *end != '\0' || x > 0xFFFFFFFFul)
     throw Error(ErrorCode::BadArtifact, "metadata \"" + key + "\" is not an unsigned integer: \"" + v + "\"");
   return static_cast<uint32_t>(x);
+}
+
+// The layout of mlp and mf: a table [inputDim x width] + bias, then one layer [width x models] +
+// bias. `widthKey` is the metadata entry holding the width; names: table, table bias, layer
+// weight, layer bias. net.inputDim must be set.
+void readTableAndLayer(const Artifact& a, const std::string& widthKey, const std::array<const char*, 4>& names,
+                       uint32_t models, DenseNet& net) {
+  const uint32_t width = metaUint(a, widthKey);
+  if (width == 0) throw Error(ErrorCode::BadArtifact, "metadata \"" + widthKey + "\" is 0");
+  net.width0 = width;
+  const Tensor& table = a.require(names[0], {net.inputDim, width});
+  net.table = table.data;
+  net.tableIsHalf = table.storeHalf;
+  net.tableBias = a.require(names[1], {width}).data;
+  DenseLayer l;
+  l.in = width;
+  l.out = models;
+  l.weight = a.require(names[2], {width, models}).data;
+  l.bias = a.require(names[3], {models}).data;
+  net.layers.push_back(std::move(l));
 }
 
 // Per-thread scratch so concurrent score() calls never share buffers.
@@ -141,19 +162,7 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
     net.tableIsHalf = table.storeHalf;
     net.tableBias = a.require("linear.bias", {models}).data;
   } else if (predictor == "mlp") {
-    const uint32_t hidden = metaUint(a, "predictor.hidden");
-    if (hidden == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.hidden\" is 0");
-    net.width0 = hidden;
-    const Tensor& table = a.require("mlp.table", {V, hidden});
-    net.table = table.data;
-    net.tableIsHalf = table.storeHalf;
-    net.tableBias = a.require("mlp.table_bias", {hidden}).data;
-    DenseLayer l;
-    l.in = hidden;
-    l.out = models;
-    l.weight = a.require("mlp.out_weight", {hidden, models}).data;
-    l.bias = a.require("mlp.out_bias", {models}).data;
-    net.layers.push_back(std::move(l));
+    readTableAndLayer(a, "predictor.hidden", {"mlp.table", "mlp.table_bias", "mlp.out_weight", "mlp.out_bias"}, models, net);
   } else if (predictor == "kmeans") {
     const uint32_t clusters = metaUint(a, "predictor.clusters");
     if (clusters == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.clusters\" is 0");
@@ -167,20 +176,9 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
                                          std::move(pool), std::move(tables));
   } else if (predictor == "mf") {
-    const uint32_t dim = metaUint(a, "predictor.dim");
-    if (dim == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" is 0");
-    net.width0 = dim;
+    readTableAndLayer(a, "predictor.dim", {"mf.projection", "mf.projection_bias", "mf.model_embedding", "mf.model_bias"},
+                      models, net);
     net.hiddenRelu = false;
-    const Tensor& table = a.require("mf.projection", {V, dim});
-    net.table = table.data;
-    net.tableIsHalf = table.storeHalf;
-    net.tableBias = a.require("mf.projection_bias", {dim}).data;
-    DenseLayer l;
-    l.in = dim;
-    l.out = models;
-    l.weight = a.require("mf.model_embedding", {dim, models}).data;
-    l.bias = a.require("mf.model_bias", {models}).data;
-    net.layers.push_back(std::move(l));
   } else if (predictor == "knn") {
     PredictorTables tables;
     tables.k = metaUint(a, "predictor.k");

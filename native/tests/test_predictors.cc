@@ -16,6 +16,7 @@
 #include "rng.h"
 #include "router_model.h"
 #include "thread_pool.h"
+#include "topics.h"
 
 using namespace routecore;
 
@@ -32,22 +33,6 @@ KnnTable randomTable(uint32_t rows, uint32_t dim, uint64_t seed) {
   return t;
 }
 
-// Topic prompts: model 0 answers arithmetic, model 1 history.
-void topicData(TrainInput& in, int perTopic) {
-  const char* math[] = {"compute the sum of", "what is the product of", "solve for x in the equation",
-                        "divide the number", "how many apples remain after subtracting"};
-  const char* hist[] = {"which emperor ruled rome during", "in what year did the treaty of",
-                        "who led the revolution in", "describe the causes of the war of",
-                        "which dynasty built the wall in"};
-  for (int i = 0; i < perTopic; ++i) {
-    in.prompts.push_back(std::string(math[i % 5]) + " " + std::to_string(i * 7 % 97) + " and " + std::to_string(i % 13));
-    in.labels.insert(in.labels.end(), {1.f, 0.f});
-    in.prompts.push_back(std::string(hist[i % 5]) + " period " + std::to_string(i % 11));
-    in.labels.insert(in.labels.end(), {0.f, 1.f});
-  }
-  in.models = 2;
-  in.encoder.log2Buckets = 12;
-}
 
 const std::string kProbe = "solve for x in the equation 3x = 9" "which emperor ruled rome during the war";
 const uint32_t kProbeOffsets[] = {0, 34, static_cast<uint32_t>(kProbe.size())};
@@ -169,7 +154,7 @@ TEST(knn_bradley_terry_recovers_a_known_ranking) {
 
 TEST(knn_routes_each_topic_to_its_model_and_round_trips) {
   TrainInput in;
-  topicData(in, 60);
+  makeTopicData(in, 60);
   in.predictor = "knn";
   in.knn.k = 5;
   in.knn.dim = 64;
@@ -218,7 +203,7 @@ TEST(knn_on_precomputed_embeddings) {
 
 TEST(mf_routes_each_topic_to_its_model_and_round_trips) {
   TrainInput in;
-  topicData(in, 150);
+  makeTopicData(in, 150);
   in.predictor = "mf";
   in.options.hidden = 16;
   in.options.learningRate = 0.01f;
@@ -231,7 +216,7 @@ namespace {
 // history model 1 beats model 0. Ties between 0 and 2 on history. Each prompt carries one battle.
 void topicBattles(TrainInput& in, int perTopic) {
   TrainInput topics;
-  topicData(topics, perTopic);
+  makeTopicData(topics, perTopic);
   SplitMix64 rng(17);
   for (size_t i = 0; i < topics.prompts.size(); ++i) {
     const bool math = i % 2 == 0;
