@@ -46,6 +46,10 @@ class KnnSearcher {
   virtual void search(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity) const = 0;
   virtual uint32_t dim() const = 0;
   virtual uint32_t size() const = 0;
+  /// How many queries a caller should hand one search(): the CPU searcher runs on the calling
+  /// thread, so callers split a batch across threads in slices of this many rows; the CUDA one
+  /// wants the whole batch at once (one upload, one product, one top-k).
+  virtual size_t rowsPerCall() const { return 64; }
 };
 
 class Backend {

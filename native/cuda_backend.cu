@@ -788,6 +788,8 @@ class CudaKnnSearcher final : public KnnSearcher {
 
   uint32_t dim() const override { return dim_; }
   uint32_t size() const override { return size_; }
+  // The whole batch in one call: search() splits it into device-sized groups itself.
+  size_t rowsPerCall() const override { return std::numeric_limits<size_t>::max(); }
 
   void search(const float* queries, size_t rows, uint32_t k, uint32_t* index,
               float* similarity) const override {

@@ -314,35 +314,7 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
                                                   (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
 }
 
-void RouterModel::scoreKnn(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
-  const uint32_t dim = tables_.references->dim, k = tables_.k, M = models_;
-  thread_local std::vector<float> queries, sims;
-  thread_local std::vector<uint32_t> index;
-  queries.resize(rows * dim);
-  if (sparse) {
-    for (size_t r = 0; r < rows; ++r) {
-      const uint32_t b = sparse->rowStart[r], e = sparse->rowStart[r + 1];
-      knnProject(sparse->index.data() + b, sparse->value.data() + b, e - b, dim, tables_.projectionSeed,
-                 queries.data() + r * dim);
-    }
-  } else {
-    std::copy(dense, dense + rows * dim, queries.begin());
-  }
-  normalizeRows(queries.data(), rows, dim);
-  index.resize(rows * k);
-  sims.resize(rows * k);
-  searcher_->search(queries.data(), rows, k, index.data(), sims.data());
-  for (size_t r = 0; r < rows; ++r) {
-    if (!tables_.referencePairs.empty())
-      knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(), M, out + r * M);
-    else
-      knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(), M,
-                      tables_.modelMeans.data(), out + r * M);
-  }
-}
-
 void RouterModel::scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
-  if (predictor_ == "knn") return scoreKnn(sparse, dense, rows, out);
   const std::vector<float>& clusterScores = tables_.clusterScores;
   if (clusterScores.empty()) {
     if (sparse) executor_->forward(*sparse, out);
@@ -371,35 +343,75 @@ void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
     throw Error(ErrorCode::InvalidArgument, "this router encodes text itself (hashing encoder); pass prompts, not embeddings");
   const uint32_t dim = net_.inputDim, M = outputs();
   validateEmbeddings(x, n, dim);
-  const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  auto run = [&](size_t task) {
-    const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
-    scoreChunk(nullptr, x + begin * dim, end - begin, out + begin * M);
-  };
-  if (tasks <= 1) {
-    if (n) run(0);
-  } else {
-    pool_->parallelFor(tasks, run);
+  if (predictor_ == "knn") {
+    std::vector<float> queries(x, x + n * dim);
+    return searchKnn(queries.data(), n, out);
   }
+  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+    scoreChunk(nullptr, x + begin * dim, end - begin, out + begin * M);
+  });
 }
 
 void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, float* out) const {
   requireHashing("score");
   const uint32_t M = outputs();
-  const size_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  auto run = [&](size_t task) {
-    const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
+  if (predictor_ == "knn") {
+    // Encode and project in parallel slices, then search in the slices the backend wants.
+    const uint32_t dim = tables_.references->dim;
+    std::vector<float> queries(n * dim);
+    forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+      thread_local CsrBatch batch;
+      batch.clear();
+      encode(utf8, offsets + begin, end - begin, batch);
+      for (size_t r = 0; r < end - begin; ++r) {
+        const uint32_t b = batch.rowStart[r], e = batch.rowStart[r + 1];
+        knnProject(batch.index.data() + b, batch.value.data() + b, e - b, dim, tables_.projectionSeed,
+                   queries.data() + (begin + r) * dim);
+      }
+    });
+    return searchKnn(queries.data(), n, out);
+  }
+  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
     thread_local CsrBatch batch;
     batch.clear();
     encode(utf8, offsets + begin, end - begin, batch);
     // encode() reads offsets relative to the buffer start, so the slice above stays valid.
     scoreChunk(&batch, nullptr, end - begin, out + begin * M);
+  });
+}
+
+void RouterModel::forEachSlice(size_t n, size_t rowsPerSlice, const std::function<void(size_t, size_t)>& fn) const {
+  const size_t slices = n == 0 ? 0 : 1 + (n - 1) / rowsPerSlice;  // rowsPerSlice may be SIZE_MAX
+  auto run = [&](size_t slice) {
+    const size_t begin = slice * rowsPerSlice;
+    fn(begin, std::min(n, begin + rowsPerSlice));
   };
-  if (tasks <= 1) {
+  if (slices <= 1) {
     if (n) run(0);
   } else {
-    pool_->parallelFor(tasks, run);
+    pool_->parallelFor(slices, run);
   }
+}
+
+void RouterModel::searchKnn(float* queries, size_t n, float* out) const {
+  const uint32_t dim = tables_.references->dim, k = tables_.k, M = models_;
+  normalizeRows(queries, n, dim);
+  forEachSlice(n, searcher_->rowsPerCall(), [&](size_t begin, size_t end) {
+    const size_t rows = end - begin;
+    thread_local std::vector<float> sims;
+    thread_local std::vector<uint32_t> index;
+    index.resize(rows * k);
+    sims.resize(rows * k);
+    searcher_->search(queries + begin * dim, rows, k, index.data(), sims.data());
+    for (size_t r = 0; r < rows; ++r) {
+      float* row = out + (begin + r) * M;
+      if (!tables_.referencePairs.empty())
+        knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(), M, row);
+      else
+        knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(), M,
+                        tables_.modelMeans.data(), row);
+    }
+  });
 }
 
 // The knn part of trainRouter: the training rows become the reference set.

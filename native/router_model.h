@@ -2,6 +2,7 @@
 // executor that runs them on the chosen backend, and the artifact metadata it was loaded with.
 // Policies, registries and model ids beyond their order live in the TypeScript layer.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,10 +82,13 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
-  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities;
-  // knn: searches the references and combines the neighbours).
+  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities).
   void scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
-  void scoreKnn(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
+  // knn: normalises the n query rows in place, searches them in the slices the searcher wants and
+  // combines each row's neighbours into out (n x models).
+  void searchKnn(float* queries, size_t n, float* out) const;
+  // fn(begin, end) over [0, n) in slices of rowsPerSlice rows, on the pool when there are several.
+  void forEachSlice(size_t n, size_t rowsPerSlice, const std::function<void(size_t, size_t)>& fn) const;
   void describeInMetadata();
   void validateKnnTables();  // throws BadArtifact; sets models_
   std::unique_ptr<HashingEncoder> encoder_;

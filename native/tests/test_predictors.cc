@@ -176,6 +176,30 @@ TEST(knn_routes_each_topic_to_its_model_and_round_trips) {
   CHECK_THROWS(bad.validate(), ErrorCode::InvalidArgument, "options.dim must be a multiple of 8");
 }
 
+TEST(knn_batch_scores_match_single_scores) {
+  // 130 prompts: three 64-row slices of encoding and search on the pool, the last one short.
+  TrainInput in;
+  makeTopicData(in, 40);
+  in.predictor = "knn";
+  in.knn.k = 7;
+  in.knn.dim = 64;
+  auto model = trainRouter(in, makeCpuBackend(2), ThreadPool::shared(2), nullptr, nullptr);
+  std::string text;
+  std::vector<uint32_t> offsets{0};
+  for (int i = 0; i < 130; ++i) {
+    text += in.prompts[(i * 7) % in.prompts.size()] + (i % 3 ? " and more" : "");
+    offsets.push_back(static_cast<uint32_t>(text.size()));
+  }
+  std::vector<float> batch(130 * 2);
+  model->score(text.data(), offsets.data(), 130, batch.data());
+  for (int i = 0; i < 130; ++i) {
+    const uint32_t one[] = {0, offsets[i + 1] - offsets[i]};
+    float single[2];
+    model->score(text.data() + offsets[i], one, 1, single);
+    CHECK(single[0] == batch[i * 2] && single[1] == batch[i * 2 + 1]);
+  }
+}
+
 TEST(knn_on_precomputed_embeddings) {
   // Two well separated blobs in 8 dimensions, each solved by one model.
   TrainInput in;
