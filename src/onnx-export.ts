@@ -200,23 +200,25 @@ function modelBytes(net: RouterNetwork, options: OnnxExportOptions): Uint8Array 
       ? `the ${D}-dimensional embedding the router was trained on`
       : `the hashing encoder's L2-normalised TF-IDF row over 2^${Math.log2(D)} buckets, as a dense vector (the encoder is not part of this graph)`;
   const graph = new Writer();
-  if (net.predictor === 'mlp') {
-    node(graph, 'table', 'MatMul', [ONNX_INPUT, 'mlp.table'], 'h_pre');
-    node(graph, 'table_bias', 'Add', ['h_pre', 'mlp.table_bias'], 'h_biased');
-    node(graph, 'relu', 'Relu', ['h_biased'], 'h');
-    node(graph, 'out', 'MatMul', ['h', 'mlp.out_weight'], 'z_pre');
-    node(graph, 'out_bias', 'Add', ['z_pre', 'mlp.out_bias'], 'z');
+  // Initializers keep the router file's tensor names.
+  const names = net.predictor === 'mf' ? ['mf.projection', 'mf.projection_bias', 'mf.model_embedding', 'mf.model_bias'] : ['mlp.table', 'mlp.table_bias', 'mlp.out_weight', 'mlp.out_bias'];
+  if (net.predictor === 'mlp' || net.predictor === 'mf') {
+    node(graph, 'table', 'MatMul', [ONNX_INPUT, names[0]!], 'h_pre');
+    node(graph, 'table_bias', 'Add', ['h_pre', names[1]!], 'h_biased');
+    if (net.predictor === 'mlp') node(graph, 'relu', 'Relu', ['h_biased'], 'h');  // mf: no ReLU
+    node(graph, 'out', 'MatMul', [net.predictor === 'mlp' ? 'h' : 'h_biased', names[2]!], 'z_pre');
+    node(graph, 'out_bias', 'Add', ['z_pre', names[3]!], 'z');
   } else {
     node(graph, 'table', 'MatMul', [ONNX_INPUT, 'linear.weight'], 'z_pre');
     node(graph, 'bias', 'Add', ['z_pre', 'linear.bias'], 'z');
   }
   node(graph, 'sigmoid', 'Sigmoid', ['z'], ONNX_OUTPUT);
   graph.string(GraphProto.name, `routecore ${net.predictor}`);
-  if (net.predictor === 'mlp') {
-    initializer(graph, 'mlp.table', [D, H], net.table);
-    initializer(graph, 'mlp.table_bias', [H], net.tableBias);
-    initializer(graph, 'mlp.out_weight', [H, M], net.outWeight!);
-    initializer(graph, 'mlp.out_bias', [M], net.outBias!);
+  if (net.predictor === 'mlp' || net.predictor === 'mf') {
+    initializer(graph, names[0]!, [D, H], net.table);
+    initializer(graph, names[1]!, [H], net.tableBias);
+    initializer(graph, names[2]!, [H, M], net.outWeight!);
+    initializer(graph, names[3]!, [M], net.outBias!);
   } else {
     initializer(graph, 'linear.weight', [D, M], net.table);
     initializer(graph, 'linear.bias', [M], net.tableBias);

@@ -138,10 +138,11 @@ function tensor(file: RouterFile, name: string, shape: number[]): RouterTensor {
 
 /**
  * The network of a router file, as plain arrays: `table` [inputDim x width0] + `tableBias`, then
- * for `mlp` ReLU and `outWeight` [hidden x outputs] + `outBias`; a sigmoid on every output.
+ * for `mlp` ReLU and `outWeight` [hidden x outputs] + `outBias` (`mf`: the same without the ReLU:
+ * projection, then model embeddings); a sigmoid on every output.
  */
 export interface RouterNetwork {
-  predictor: 'mlp' | 'linear';
+  predictor: 'mlp' | 'linear' | 'mf';
   encoder: 'hashing' | 'precomputed';
   /** Hash buckets (hashing) or embedding size (precomputed). */
   inputDim: number;
@@ -159,7 +160,7 @@ export interface RouterNetwork {
   metadata: Record<string, string>;
 }
 
-/** Reads the network of a `.router` file (either encoder; `mlp` or `linear`). */
+/** Reads the network of a `.router` file (either encoder; `mlp`, `linear` or `mf`). */
 export function routerNetwork(bytes: Uint8Array | RouterFile): RouterNetwork {
   const file = bytes instanceof Uint8Array ? readRouterFile(bytes) : bytes;
   const meta = file.metadata;
@@ -181,21 +182,24 @@ export function routerNetwork(bytes: Uint8Array | RouterFile): RouterNetwork {
     const w = tensor(file, 'linear.weight', [inputDim, outputs]);
     return { ...base, predictor: 'linear', width0: outputs, table: w.data, tableHalf: w.dtype === 'F16', tableBias: tensor(file, 'linear.bias', [outputs]).data };
   }
-  if (meta.predictor === 'mlp') {
-    const hidden = uint(meta, 'predictor.hidden');
-    const w = tensor(file, 'mlp.table', [inputDim, hidden]);
+  // mlp and mf share a layout: table + bias, then one layer + bias (mf has no ReLU between).
+  const layered = { mlp: ['predictor.hidden', 'mlp.table', 'mlp.table_bias', 'mlp.out_weight', 'mlp.out_bias'], mf: ['predictor.dim', 'mf.projection', 'mf.projection_bias', 'mf.model_embedding', 'mf.model_bias'] } as const;
+  if (meta.predictor === 'mlp' || meta.predictor === 'mf') {
+    const [widthKey, table, tableBias, outWeight, outBias] = layered[meta.predictor];
+    const width = uint(meta, widthKey);
+    const w = tensor(file, table, [inputDim, width]);
     return {
       ...base,
-      predictor: 'mlp',
-      width0: hidden,
+      predictor: meta.predictor,
+      width0: width,
       table: w.data,
       tableHalf: w.dtype === 'F16',
-      tableBias: tensor(file, 'mlp.table_bias', [hidden]).data,
-      outWeight: tensor(file, 'mlp.out_weight', [hidden, outputs]).data,
-      outBias: tensor(file, 'mlp.out_bias', [outputs]).data,
+      tableBias: tensor(file, tableBias, [width]).data,
+      outWeight: tensor(file, outWeight, [width, outputs]).data,
+      outBias: tensor(file, outBias, [outputs]).data,
     };
   }
-  bad(`predictor ${JSON.stringify(meta.predictor)} is not "mlp" or "linear"`);
+  bad(`predictor ${JSON.stringify(meta.predictor)} is not "mlp", "linear" or "mf" (the networks this reader covers)`);
 }
 
 /**
@@ -275,9 +279,10 @@ export class ReferenceRouter {
     for (let j = 0; j < acc.length; j++) acc[j] = b[j]!;
   }
 
-  /** ReLU and the output layer (mlp), then the sigmoids, into row `r` of `out`. */
+  /** ReLU (mlp) and the output layer (mlp, mf), then the sigmoids, into row `r` of `out`. */
   #finish(acc: Float64Array, out: Float32Array, r: number): void {
     const { outputs: m, width0: w, outWeight, outBias } = this.net;
+    const relu = this.net.predictor === 'mlp';
     const o = r * m;
     if (!outWeight) {
       for (let j = 0; j < m; j++) out[o + j] = 1 / (1 + Math.exp(-acc[j]!));
@@ -287,7 +292,7 @@ export class ReferenceRouter {
     for (let k = 0; k < m; k++) z[k] = outBias![k]!;
     for (let j = 0; j < w; j++) {
       const a = acc[j]!;
-      if (a <= 0) continue;
+      if (a === 0 || (relu && a < 0)) continue;
       const row = j * m;
       for (let k = 0; k < m; k++) z[k] += a * outWeight[row + k]!;
     }

@@ -111,14 +111,16 @@ describe.each<[string, PredictorKind, boolean]>([
   ['precomputed', 'mlp', false],
   ['precomputed', 'mlp', true],
   ['precomputed', 'linear', false],
+  ['precomputed', 'mf', false],
   ['hashing', 'mlp', true],
   ['hashing', 'linear', false],
+  ['hashing', 'mf', true],
 ])('exportOnnx: %s %s (F16 table: %s)', (encoder, predictor, half) => {
   it('reproduces routecore scores in onnxruntime at batch 1, 7, 256', async () => {
     const { router } =
       encoder === 'precomputed'
-        ? await train(train_.records, { predictor, hidden: 16, embeddings: train_.x, maxEpochs: 8, seed: 4 })
-        : await train(train_.records, { predictor, hidden: 16, encoder: { log2Buckets: 11 }, maxEpochs: 8, seed: 4 });
+        ? await train(train_.records, { predictor, hidden: 16, dim: 16, embeddings: train_.x, maxEpochs: 8, seed: 4 })
+        : await train(train_.records, { predictor, hidden: 16, dim: 16, encoder: { log2Buckets: 11 }, maxEpochs: 8, seed: 4 });
     const bytes = router.serialize({ halfPrecision: half });
     router.dispose();
     await expectSameScores(bytes, exportOnnx(bytes));

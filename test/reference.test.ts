@@ -74,9 +74,11 @@ describe.each<[PredictorKind, boolean]>([
   ['mlp', true],
   ['linear', false],
   ['linear', true],
+  ['mf', false],
+  ['mf', true],
 ])('reference %s (F16 table: %s)', (predictor, half) => {
   it('matches native scores on a hashing router, given the native encoder\'s sparse rows', async () => {
-    const { router } = await train(data.records, { predictor, hidden: 16, encoder: { log2Buckets: 12 }, maxEpochs: 6, seed: 3 });
+    const { router } = await train(data.records, { predictor, hidden: 16, dim: 16, encoder: { log2Buckets: 12 }, maxEpochs: 6, seed: 3 });
     const bytes = router.serialize({ halfPrecision: half });
     router.dispose();
     const native = load(bytes);
@@ -98,7 +100,7 @@ describe.each<[PredictorKind, boolean]>([
   });
 
   it('matches native scores on a precomputed (dense) router', async () => {
-    const { router } = await train(data.records, { predictor, hidden: 16, embeddings: data.x, maxEpochs: 6, seed: 3 });
+    const { router } = await train(data.records, { predictor, hidden: 16, dim: 16, embeddings: data.x, maxEpochs: 6, seed: 3 });
     const bytes = router.serialize({ halfPrecision: half });
     router.dispose();
     const native = load(bytes);
