@@ -4,8 +4,8 @@
  *
  * References: the seeded synthetic corpus (≈500-character prompts, 11 models), 100,000 training
  * rows; queries: 1,024-prompt batches from the same generator's test rows. The router is the
- * hashing encoder + a 256-wide ±1 projection + k = 20 nearest references (train()'s defaults), so
- * a batch costs encoding, projection, a 1,024 x 100,000 x 256 similarity product and a top-20 per
+ * hashing encoder + a 128-wide sparse sign projection + k = 20 nearest references (train()'s
+ * defaults), so a batch costs encoding, projection, a 1,024 x 100,000 x 128 similarity product and a top-20 per
  * prompt. Timed: `router.scores(batch)` (no decision objects). Figures: medians over rounds; the
  * CUDA/CPU ratio only when both ran in this process. Without a GPU the CUDA row says so; it is never
  * estimated.
@@ -75,7 +75,7 @@ export const p6: Suite = {
       id: 'P6',
       title: p6.title,
       figures,
-      details: { references: refs, batch, rounds, k: 20, projection: 256, trainSeconds: trainS, artifactBytes: bytes.length, cpuMs, cudaMs: cudaMs ?? null, gpu },
+      details: { references: refs, batch, rounds, k: 20, projection: 128, trainSeconds: trainS, artifactBytes: bytes.length, cpuMs, cudaMs: cudaMs ?? null, gpu },
     };
   },
 };

@@ -37,7 +37,7 @@ Commands:
                              set the threshold policy's tau so share S of F's prompts go to the strong model
   train --data F.jsonl [--data G.jsonl] --out R.router   outcome or pairwise (model_a/model_b/winner) records
       --predictor mlp|linear|mf|knn|kmeans   default mlp
-      --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 256)
+      --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
       --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
       --half                 store the big tables (and knn references) as float16
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines

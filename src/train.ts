@@ -28,7 +28,7 @@ export interface TrainOptions {
   predictor?: PredictorKind;
   /** `knn`: neighbours per prompt, default 20 (at most 256). */
   k?: number;
-  /** `mf`: projection width, default 64. `knn` on text: width of the ±1 random projection the prompts are compared in, default 256. */
+  /** `mf`: projection width, default 64. `knn` on text: width of the sparse random sign projection the prompts are compared in, default 128. */
   dim?: number;
   /** `kmeans`: number of clusters (default 16) and k-means++ restarts (default 3; the best objective wins). `maxEpochs` caps its iterations. */
   clusters?: number;
