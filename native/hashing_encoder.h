@@ -27,7 +27,7 @@ struct HashingConfig {
 struct EncodeScratch {
   std::vector<uint32_t> codepoints;
   std::vector<int32_t> counts;      // [buckets], zero between calls
-  std::vector<uint32_t> touched;    // buckets with a non-zero count
+  std::vector<uint32_t> touched;    // every bucket counted, in order, repeats included
 };
 
 class HashingEncoder {
