@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "error.h"
@@ -306,7 +307,28 @@ void RouterModel::encode(const char* utf8, const uint32_t* offsets, size_t n, Cs
   for (size_t i = 0; i < n; ++i) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
 }
 
+namespace {
+
+// A branch-free pass (a NaN or infinity has every exponent bit set) that the compiler vectorises:
+// the per-value isfinite() branch took a quarter of a batch-64 dense forward pass. Kept apart from
+// the throwing code below: GCC's target clones and exception unwinding do not mix.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+bool anyNonFinite(const float* x, size_t count) {
+  uint32_t nonFinite = 0;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    nonFinite |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return nonFinite != 0;
+}
+
+}  // namespace
+
 void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
+  if (!anyNonFinite(x, rows * dim)) return;
   for (size_t i = 0; i < rows * dim; ++i)
     if (!std::isfinite(x[i]))
       throw Error(ErrorCode::InvalidArgument, "embedding row " + std::to_string(i / dim) + ", column " +
