@@ -6,8 +6,8 @@
  * rows; queries: 1,024-prompt batches from the same generator's test rows. The router is the
  * hashing encoder + a 128-wide sparse sign projection + k = 20 nearest references (train()'s
  * defaults), so a batch costs encoding, projection, a 1,024 x 100,000 x 128 similarity product and a top-20 per
- * prompt. Timed: `router.scores(batch)` (no decision objects). Figures: medians over rounds; the
- * CUDA/CPU ratio only when both ran in this process. Without a GPU the CUDA row says so; it is never
+ * prompt. Timed: `router.scores(batch)` (no decision objects), CPU and CUDA rounds interleaved.
+ * Figures: medians over rounds; the CUDA/CPU ratio only when both ran in this process. Without a GPU the CUDA row says so; it is never
  * estimated.
  * @module
  */
@@ -18,14 +18,17 @@ import { syntheticCorpus } from './corpus.js';
 const REFERENCES = 100_000;
 const BATCH = 1024;
 
-async function timeBatches(router: Router, batches: string[][], rounds: number): Promise<number[]> {
-  await router.scores(batches[0]!); // warm: thread pool, scratch buffers, device uploads
-  const ms: number[] = [];
+/** Milliseconds per batch for each router, rounds interleaved (CPU, CUDA, CPU, ...) after a warm-up call each. */
+async function raceBatches(routers: Router[], batches: string[][], rounds: number): Promise<number[][]> {
+  for (const router of routers) await router.scores(batches[0]!); // thread pool, scratch buffers, device uploads
+  const ms: number[][] = routers.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    const s = await router.scores(batches[r % batches.length]!);
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    sink.n += s[0]!;
+    for (const [i, router] of routers.entries()) {
+      const t0 = process.hrtime.bigint();
+      const s = await router.scores(batches[r % batches.length]!);
+      ms[i]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      sink.n += s[0]!;
+    }
   }
   return ms;
 }
@@ -47,18 +50,12 @@ export const p6: Suite = {
     router.dispose();
     settle();
 
-    const cpu = Router.loadSync(bytes, { backend: 'cpu', threads: setup.threads });
-    const cpuMs = await timeBatches(cpu, batches, rounds);
-    cpu.dispose();
     const info = backendInfo({ backend: 'auto', threads: 1 });
-    let cudaMs: number[] | undefined;
-    let gpu = `no usable GPU (${info.cuda.detail})`;
-    if (info.cuda.usable) {
-      gpu = info.cuda.detail;
-      const cuda = Router.loadSync(bytes, { backend: 'cuda', threads: setup.threads });
-      cudaMs = await timeBatches(cuda, batches, rounds);
-      cuda.dispose();
-    }
+    const gpu = info.cuda.usable ? info.cuda.detail : `no usable GPU (${info.cuda.detail})`;
+    const routers = [Router.loadSync(bytes, { backend: 'cpu', threads: setup.threads })];
+    if (info.cuda.usable) routers.push(Router.loadSync(bytes, { backend: 'cuda', threads: setup.threads }));
+    const [cpuMs, cudaMs] = await raceBatches(routers, batches, rounds) as [number[], number[] | undefined];
+    for (const r of routers) r.dispose();
     const cpuMedian = median(cpuMs);
     const figures: Figure[] = [
       { key: 'cpuBatchMs', label: `CPU: one batch of ${batch} over ${refs} references (${setup.threads} threads)`, value: cpuMedian, unit: 'ms' },
