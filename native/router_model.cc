@@ -99,7 +99,7 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
 }
 
 void RouterModel::validateKnnTables() {
-  PredictorTables& t = tables_;
+  const PredictorTables& t = tables_;
   auto bad = [](const std::string& m) { throw Error(ErrorCode::BadArtifact, "knn router: " + m); };
   if (!t.references) bad("no reference table");
   const KnnTable& refs = *t.references;
@@ -436,9 +436,10 @@ void RouterModel::searchKnn(float* queries, size_t n, float* out) const {
   });
 }
 
-// The knn part of trainRouter: the training rows become the reference set.
+// The knn part of trainRouter: the training rows become the reference set. x holds the encoded
+// prompts of a hashing router and nothing for a precomputed one.
 static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
-                                             const CsrBatch& x, uint32_t inputDim,
+                                             const CsrBatch& x, size_t rows, uint32_t inputDim,
                                              const std::map<std::string, std::string>& metadata,
                                              std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool);
 
@@ -461,7 +462,9 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
       throw Error(ErrorCode::BadData, "no training prompts or embeddings");
     rows = in.embeddings.size() / in.embeddingDim;
     validateEmbeddings(in.embeddings.data(), rows, in.embeddingDim);
-    appendDenseRows(in.embeddings.data(), rows, in.embeddingDim, x);
+    // knn keeps the embeddings as they are; only the trained predictors read them as sparse rows
+    // (a copy three times the size of the embeddings).
+    if (in.predictor != "knn") appendDenseRows(in.embeddings.data(), rows, in.embeddingDim, x);
     inputDim = in.embeddingDim;
   }
   const bool pairwise = in.pairs.size() > 0;
@@ -491,7 +494,8 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
     model->setMetadata("kmeans.objective", std::to_string(km.objective));
     return model;
   }
-  if (predictor == "knn") return trainKnn(in, std::move(encoder), x, inputDim, metadata, std::move(backend), std::move(pool));
+  if (predictor == "knn")
+    return trainKnn(in, std::move(encoder), x, rows, inputDim, metadata, std::move(backend), std::move(pool));
   if (predictor != "mlp" && predictor != "linear" && predictor != "mf")
     throw Error(ErrorCode::InvalidArgument, "unknown predictor \"" + predictor + "\": expected mlp, linear, mf, knn or kmeans");
   if ((predictor == "linear") != (in.options.hidden == 0))
@@ -509,10 +513,9 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
 }
 
 static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
-                                             const CsrBatch& x, uint32_t inputDim, const std::map<std::string, std::string>& metadata,
+                                             const CsrBatch& x, size_t rows, uint32_t inputDim, const std::map<std::string, std::string>& metadata,
                                       std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool) {
   in.knn.validate();
-  const size_t rows = x.rows();
   const uint32_t M = in.models;
   PredictorTables tables;
   tables.k = static_cast<uint32_t>(std::min<size_t>(in.knn.k, rows));
