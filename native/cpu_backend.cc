@@ -57,22 +57,82 @@ void denseLayer(const float* in, const DenseLayer& layer, float* out) {
 }
 
 #ifdef ROUTECORE_HAVE_F16C_PATH
-// Half-precision rows: a 32-wide row is one 64-byte cache line instead of two, and the gather is
-// bound by cache misses, not arithmetic. Needs width % 8 == 0.
-__attribute__((target("avx2,fma,f16c"))) void gatherRowsHalf(const uint32_t* index, const float* value, size_t count,
-                                                            const uint16_t* table, uint32_t width, float* acc) {
+// AVX2 gathers for rows of 8k floats (F32 tables) or 8k halves (F16 tables: a 32-wide row is one
+// 64-byte cache line instead of two, and the gather is bound by cache misses, not arithmetic).
+//
+// kVecs = width / 8 when that is at most 8: the accumulators live in registers for the whole row
+// list, and two sets alternate between features so consecutive FMAs do not wait on each other.
+// Accumulating through `acc` in memory made every feature wait for the previous one's store to be
+// forwarded to its load: on the P1 prompts (~1,000 features, width 32) that chain was most of the
+// gather's time. kVecs = 0 is that memory-accumulating loop, for wider rows.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 loadRow8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+__attribute__((target("avx2,fma,f16c"))) inline __m256 loadRow8(const float* p) { return _mm256_loadu_ps(p); }
+
+template <typename T>
+inline void prefetchRow(const T* table, uint32_t index, uint32_t width) {
+  const char* row = reinterpret_cast<const char*>(table + static_cast<size_t>(index) * width);
+  for (size_t b = 0; b < width * sizeof(T); b += 64) __builtin_prefetch(row + b);
+}
+
+template <typename T, uint32_t kVecs>
+__attribute__((target("avx2,fma,f16c"))) void gatherRowsAvx2Fixed(const uint32_t* index, const float* value,
+                                                                 size_t count, const T* table, uint32_t width,
+                                                                 float* acc) {
   constexpr size_t kAhead = 8;
-  for (size_t k = 0; k < count; ++k) {
-    if (k + kAhead < count) {
-      const char* next = reinterpret_cast<const char*>(table + static_cast<size_t>(index[k + kAhead]) * width);
-      for (size_t b = 0; b < width * sizeof(uint16_t); b += 64) __builtin_prefetch(next + b);
+  auto row = [table, width](uint32_t i) { return table + static_cast<size_t>(i) * width; };
+  if constexpr (kVecs == 0) {
+    for (size_t k = 0; k < count; ++k) {
+      if (k + kAhead < count) prefetchRow(table, index[k + kAhead], width);
+      const __m256 v = _mm256_set1_ps(value[k]);
+      const T* r = row(index[k]);
+      for (uint32_t j = 0; j < width; j += 8)
+        _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(v, loadRow8(r + j), _mm256_loadu_ps(acc + j)));
     }
-    const uint16_t* row = table + static_cast<size_t>(index[k]) * width;
-    const __m256 v = _mm256_set1_ps(value[k]);
-    for (uint32_t j = 0; j < width; j += 8) {
-      __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j)));
-      _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(v, w, _mm256_loadu_ps(acc + j)));
+  } else {
+    __m256 a0[kVecs], a1[kVecs];
+    for (uint32_t i = 0; i < kVecs; ++i) {
+      a0[i] = _mm256_loadu_ps(acc + 8 * i);
+      a1[i] = _mm256_setzero_ps();
     }
+    size_t k = 0;
+    for (; k + 1 < count; k += 2) {
+      if (k + kAhead + 1 < count) {
+        prefetchRow(table, index[k + kAhead], width);
+        prefetchRow(table, index[k + kAhead + 1], width);
+      }
+      const __m256 v0 = _mm256_set1_ps(value[k]), v1 = _mm256_set1_ps(value[k + 1]);
+      const T* r0 = row(index[k]);
+      const T* r1 = row(index[k + 1]);
+      for (uint32_t i = 0; i < kVecs; ++i) {
+        a0[i] = _mm256_fmadd_ps(v0, loadRow8(r0 + 8 * i), a0[i]);
+        a1[i] = _mm256_fmadd_ps(v1, loadRow8(r1 + 8 * i), a1[i]);
+      }
+    }
+    if (k < count) {
+      const __m256 v0 = _mm256_set1_ps(value[k]);
+      const T* r0 = row(index[k]);
+      for (uint32_t i = 0; i < kVecs; ++i) a0[i] = _mm256_fmadd_ps(v0, loadRow8(r0 + 8 * i), a0[i]);
+    }
+    for (uint32_t i = 0; i < kVecs; ++i) _mm256_storeu_ps(acc + 8 * i, _mm256_add_ps(a0[i], a1[i]));
+  }
+}
+
+/// acc[0, width) += sum_k value[k] * table row index[k]. Needs width % 8 == 0 and cpuHasF16c().
+template <typename T>
+void gatherRowsAvx2(const uint32_t* index, const float* value, size_t count, const T* table, uint32_t width,
+                    float* acc) {
+  switch (width / 8) {
+    case 1: return gatherRowsAvx2Fixed<T, 1>(index, value, count, table, width, acc);
+    case 2: return gatherRowsAvx2Fixed<T, 2>(index, value, count, table, width, acc);
+    case 3: return gatherRowsAvx2Fixed<T, 3>(index, value, count, table, width, acc);
+    case 4: return gatherRowsAvx2Fixed<T, 4>(index, value, count, table, width, acc);
+    case 5: return gatherRowsAvx2Fixed<T, 5>(index, value, count, table, width, acc);
+    case 6: return gatherRowsAvx2Fixed<T, 6>(index, value, count, table, width, acc);
+    case 7: return gatherRowsAvx2Fixed<T, 7>(index, value, count, table, width, acc);
+    case 8: return gatherRowsAvx2Fixed<T, 8>(index, value, count, table, width, acc);
+    default: return gatherRowsAvx2Fixed<T, 0>(index, value, count, table, width, acc);
   }
 }
 
@@ -296,14 +356,16 @@ class CpuExecutor final : public NetExecutor {
       float* a = bufA.data();
       std::memcpy(a, net_.tableBias.data(), net_.width0 * sizeof(float));
       const uint32_t begin = batch.rowStart[r], end = batch.rowStart[r + 1];
+      const uint32_t* index = batch.index.data() + begin;
+      const float* value = batch.value.data() + begin;
 #ifdef ROUTECORE_HAVE_F16C_PATH
       if (!tableHalf_.empty())
-        gatherRowsHalf(batch.index.data() + begin, batch.value.data() + begin, end - begin, tableHalf_.data(),
-                       net_.width0, a);
+        gatherRowsAvx2(index, value, end - begin, tableHalf_.data(), net_.width0, a);
+      else if (avx2Gather_)
+        gatherRowsAvx2(index, value, end - begin, net_.table.data(), net_.width0, a);
       else
 #endif
-        gatherRows(batch.index.data() + begin, batch.value.data() + begin, end - begin, net_.table.data(),
-                   net_.width0, a);
+        gatherRows(index, value, end - begin, net_.table.data(), net_.width0, a);
       finishRow(a, bufB.data(), out + r * outputs);
     }
   }
@@ -323,6 +385,9 @@ class CpuExecutor final : public NetExecutor {
 
   DenseNet net_;
   std::vector<uint16_t> tableHalf_;  // set instead of net_.table when the half path is used
+#ifdef ROUTECORE_HAVE_F16C_PATH
+  bool avx2Gather_ = net_.width0 % 8 == 0 && cpuHasF16c();  // for an F32 table
+#endif
   uint32_t maxWidth_ = 0;
   DenseProductFn denseProduct_ = pickDenseProduct();
 };

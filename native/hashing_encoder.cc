@@ -1,6 +1,7 @@
 #include "hashing_encoder.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "error.h"
 #include "unicode_fold.h"
@@ -37,11 +38,15 @@ inline bool standalone(uint32_t c) { return c >= 0x0E00 && isStandaloneWordChar(
 // Every n-gram's bucket is appended to `touched`, repeats included: testing "first time in this
 // bucket?" was a branch the CPU mispredicted on most n-grams. Readers of `touched` zero each count
 // as they take it, so a repeat finds 0 and is skipped. `touched` is sized for the worst case first.
+//
+// A local value whose address never escapes, with a 64-bit shift: then the compiler keeps all of it
+// in registers. When it was referenced from elsewhere, or `shift` was a uint32_t (which the stores
+// through `touched` may alias), every add reloaded and stored `n` and `shift`, a chain through memory.
 struct Counter {
   int32_t* counts;
   uint32_t* touched;
-  size_t n = 0;
-  uint32_t shift;  // 64 - log2Buckets: the top bits pick the bucket, the lowest bit the sign
+  size_t n;
+  uint64_t shift;  // 64 - log2Buckets: the top bits pick the bucket, the lowest bit the sign
   inline void add(uint64_t hash) {
     uint64_t f = finalize(hash);
     uint32_t bucket = static_cast<uint32_t>(f >> shift);
@@ -60,10 +65,17 @@ struct SublinearTable {
 };
 const SublinearTable kSublinear;
 
-inline float sublinear(int32_t c) {
-  uint32_t a = static_cast<uint32_t>(c < 0 ? -c : c);
-  float w = a < 256 ? kSublinear.v[a] : 1.f + std::log(static_cast<float>(a));
-  return c < 0 ? -w : w;
+// sign(c)(1 + ln|c|), 0 for 0, with the sign applied by a bit operation rather than a branch.
+inline float signedSublinear(int32_t c) {
+  const uint32_t signBit = static_cast<uint32_t>(c) & 0x80000000u;
+  const uint32_t a = c < 0 ? 0u - static_cast<uint32_t>(c) : static_cast<uint32_t>(c);
+  const float w = a < 256 ? kSublinear.v[a] : 1.f + std::log(static_cast<float>(a));
+  uint32_t bits;
+  std::memcpy(&bits, &w, sizeof bits);
+  bits ^= signBit;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
 }
 
 }  // namespace
@@ -105,13 +117,11 @@ void HashingEncoder::countBuckets(const HashingConfig& config, const char* text,
   // per position.
   const size_t charLengths = config.charNgramMax > 0 ? config.charNgramMax - config.charNgramMin + 1 : 0;
   s.touched.resize(n * (config.wordNgramMax + charLengths));
-  Counter counter{s.counts.data(), s.touched.data(), 0, 64 - config.log2Buckets};
-  struct Trim {  // leaves `touched` holding exactly what was counted, on every return path
-    EncodeScratch& s;
-    Counter& c;
-    ~Trim() { s.touched.resize(c.n); }
-  } trim{s, counter};
-  if (n == 2) return;  // nothing but the padding
+  Counter counter{s.counts.data(), s.touched.data(), 0, 64u - config.log2Buckets};
+  if (n == 2) {  // nothing but the padding
+    s.touched.clear();
+    return;
+  }
 
   if (config.wordNgramMax > 0) {
     uint64_t prev = 0, prev2 = 0;
@@ -150,25 +160,49 @@ void HashingEncoder::countBuckets(const HashingConfig& config, const char* text,
       }
     }
   }
+  s.touched.resize(counter.n);  // nothing after the counting can throw
 }
 
 void HashingEncoder::encode(const char* text, size_t len, EncodeScratch& s, CsrBatch& out) const {
   countBuckets(config_, text, len, s);
+  // Written through raw pointers into space sized for the worst case (every n-gram its own bucket)
+  // and trimmed after: push_back's capacity check and the vectors' members, which the compiler
+  // reloaded on every feature for fear of aliasing, took as long as the weighting itself.
   const size_t start = out.index.size();
-  double norm2 = 0;
+  out.index.resize(start + s.touched.size());
+  out.value.resize(start + s.touched.size());
+  uint32_t* index = out.index.data() + start;
+  float* value = out.value.data() + start;
+  int32_t* counts = s.counts.data();
+  const float* idf = idf_.data();
+  size_t kept = 0;
+  // Branch-free: whether a count is 0 (a repeat of a bucket already taken, or n-grams that
+  // cancelled out) and its sign are coin flips to the branch predictor, and the mispredictions cost
+  // more than the rest of the loop. A zero count is written and then overwritten by the next one.
   for (uint32_t b : s.touched) {
-    int32_t c = s.counts[b];
-    s.counts[b] = 0;  // leave scratch zeroed for the next call
-    if (c == 0) continue;  // n-grams that cancelled out
-    float w = sublinear(c) * idf_[b];
-    out.index.push_back(b);
-    out.value.push_back(w);
-    norm2 += static_cast<double>(w) * w;
+    const int32_t c = counts[b];
+    counts[b] = 0;  // leave scratch zeroed for the next call
+    index[kept] = b;
+    value[kept] = signedSublinear(c) * idf[b];
+    kept += c != 0;
   }
+  // Four partial sums: one running double sum is a chain of dependent adds.
+  double n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+  size_t k = 0;
+  for (; k + 4 <= kept; k += 4) {
+    n0 += static_cast<double>(value[k]) * value[k];
+    n1 += static_cast<double>(value[k + 1]) * value[k + 1];
+    n2 += static_cast<double>(value[k + 2]) * value[k + 2];
+    n3 += static_cast<double>(value[k + 3]) * value[k + 3];
+  }
+  for (; k < kept; ++k) n0 += static_cast<double>(value[k]) * value[k];
+  const double norm2 = (n0 + n1) + (n2 + n3);
   if (norm2 > 0) {
-    float inv = static_cast<float>(1.0 / std::sqrt(norm2));
-    for (size_t k = start; k < out.value.size(); ++k) out.value[k] *= inv;
+    const float inv = static_cast<float>(1.0 / std::sqrt(norm2));
+    for (k = 0; k < kept; ++k) value[k] *= inv;
   }
+  out.index.resize(start + kept);
+  out.value.resize(start + kept);
   out.rowStart.push_back(static_cast<uint32_t>(out.index.size()));
 }
 

@@ -219,6 +219,46 @@ TEST(half_table_path_matches_float_path) {
   for (size_t i = 0; i < a.size(); ++i) CHECK_NEAR(a[i], b[i], 1e-6);
 }
 
+TEST(sparse_gather_matches_a_plain_sum_for_every_width) {
+  // The CPU gather keeps accumulators in registers for widths 8..64 in steps of 8 (two alternating
+  // sets: odd and even feature counts take different tails), and has a memory-accumulating loop for
+  // wider multiples of 8 and a generic one for the rest; F32 and F16 tables each. All against a
+  // double-precision sum, through a net with no hidden layer so the outputs are sigmoid(z).
+  for (uint32_t width : {8u, 12u, 24u, 32u, 40u, 64u, 72u, 80u}) {
+    for (bool half : {false, true}) {
+      DenseNet net;
+      net.inputDim = 257;
+      net.width0 = width;
+      uint64_t s = 7 + width;
+      auto rnd = [&] {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
+      };
+      for (uint32_t i = 0; i < net.inputDim * width; ++i) net.table.push_back(halfToFloat(floatToHalf(rnd())));
+      for (uint32_t i = 0; i < width; ++i) net.tableBias.push_back(rnd());
+      net.tableIsHalf = half;
+      CsrBatch batch;
+      for (uint32_t count : {0u, 1u, 2u, 3u, 17u, 300u}) {
+        for (uint32_t k = 0; k < count; ++k) {
+          batch.index.push_back(static_cast<uint32_t>((count * 31 + k * 97) % net.inputDim));
+          batch.value.push_back(rnd() * 0.1f);
+        }
+        batch.rowStart.push_back(static_cast<uint32_t>(batch.index.size()));
+      }
+      std::vector<float> got(batch.rows() * width);
+      makeCpuBackend(1)->prepare(net)->forward(batch, got.data());
+      for (size_t r = 0; r < batch.rows(); ++r) {
+        for (uint32_t j = 0; j < width; ++j) {
+          double z = net.tableBias[j];
+          for (uint32_t k = batch.rowStart[r]; k < batch.rowStart[r + 1]; ++k)
+            z += static_cast<double>(batch.value[k]) * net.table[size_t(batch.index[k]) * width + j];
+          CHECK_NEAR(got[r * width + j], 1.0 / (1.0 + std::exp(-z)), 1e-6);
+        }
+      }
+    }
+  }
+}
+
 TEST(dense_forward_matches_sparse_forward) {
   // The CPU backend's direct dense product (4-row blocks, 16-column tiles) against the generic
   // sparse path, for widths that do and do not fill a tile and row counts with a tail.
