@@ -22,6 +22,7 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
 import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/data.js';
 import { averageScores, constantSource } from '../src/ensemble.js';
+import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/eval.js';
 import { packageRoot } from '../src/native.js';
 import { renderSvg } from '../src/plot.js';
@@ -480,6 +481,33 @@ function knob(p: SweepPoint): string {
   return `threshold share=${p.knob}`;
 }
 
+
+/** A setting's ceilings evaluated like its router, as summary cells and a section table. */
+function ceilingLines(
+  list: { ceiling: Ceiling; report: EvalReport }[],
+  metric: Metric,
+  costTarget: boolean,
+): { cells: { name: string; text: string }[]; lines: string[] } {
+  const cell = (r: EvalReport) => {
+    if (metric === 'apgr') return `APGR ${f3(r.apgr)}`;
+    if (!costTarget) return f3(r.router.best.quality);
+    const bs = r.singles[r.bestSingle]!;
+    const c = r.cheapestReachingBestSingle;
+    return `${f3(r.router.best.quality)} at ${money(r.router.best.cost1k)}; ${bs.quality.toFixed(3)} first reached at ${c ? money(c.cost1k) : '— (never)'}`;
+  };
+  const cells = list.map(({ ceiling, report }) => ({ name: ceiling.name, text: cell(report) }));
+  const head = metric === 'apgr' ? 'APGR' : costTarget ? '`best` quality at $/1k; cheapest point of the cost sweep reaching the best single model' : '`best` quality';
+  const lines = [
+    'Ceilings (not routers: each uses information a router does not have when it routes, and none of them chose anything above; see `scripts/ceilings.ts`):',
+    '',
+    `| ceiling | knows | ${head} |`,
+    '| --- | --- | --- |',
+    ...list.map(({ ceiling, report }, i) => `| ${ceiling.name} | ${ceiling.knows} | ${cells[i]!.text} |`),
+    '',
+  ];
+  return { cells, lines };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running a setting
 
@@ -492,6 +520,8 @@ interface Outcome {
   oracle: string;
   reached: string;
   met: boolean;
+  /** The setting's metric under each ceiling (see scripts/ceilings.ts), for the summary. */
+  ceilings: { name: string; text: string }[];
   /** Markdown lines of the setting's section. */
   section: string[];
   json: Record<string, unknown>;
@@ -526,6 +556,11 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
   const scores = await candidateScores(trainRecs, models, cand, testRecs.map((r) => r.prompt));
   const report = evaluateScores(models, scores, testRecs, evalOptions(trainRecs, !!s.costTarget));
   const bs = report.singles[report.bestSingle]!;
+  const ceil = ceilingLines(
+    splitCeilings(trainRecs, testRecs, models).map((ceiling) => ({ ceiling, report: evaluateScores(models, ceiling.scores, testRecs, evalOptions(trainRecs, !!s.costTarget)) })),
+    s.metric === 'aiq' ? 'quality' : s.metric,
+    !!s.costTarget,
+  );
   const section: string[] = [];
   const json: Record<string, unknown> = {};
   let met: boolean;
@@ -576,6 +611,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     testRowsLeftOut: dropped,
     grid: s.grid.map((c, i) => ({ ...c, name: candidateName(c), cv: cv.scores[i] })),
     cvSeconds: cv.seconds,
+    ceilings: ceil.cells,
     chosen: { ...cand, name: candidateName(cand), cv: cv.scores[chosen] },
     met,
     seconds,
@@ -600,6 +636,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     '',
     `Full report: [${rel}.md](${rel}.md), JSON: [${rel}.json](${rel}.json).`,
     '',
+    ...ceil.lines,
     'Candidate grid (CV on the training split only):',
     '',
     ...gridTable(s.grid, cv.scores, s.metric, chosen, cvExtra, cvExtraHead),
@@ -613,6 +650,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     oracle: f3(report.oracle.quality) + (s.costTarget ? ` at ${money(report.oracle.cost1k)}` : ''),
     reached,
     met,
+    ceilings: ceil.cells,
     section: head,
     json,
     seconds,
@@ -642,6 +680,11 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
   }
   const report = evaluateScores(models, pooled, records, { registry: ROUTELLM_PRICES });
   const met = (report.apgr ?? -Infinity) >= s.target - 1e-9;
+  // A known-task ceiling means something only where the file has several tasks (MMLU subjects).
+  const tasks = new Set(records.map((r) => r.task ?? ''));
+  const ceil = tasks.size > 1
+    ? ceilingLines([cvKnownTask(records, models, fold, s.folds)].map((ceiling) => ({ ceiling, report: evaluateScores(models, ceiling.scores, records, { registry: ROUTELLM_PRICES }) })), 'apgr', false)
+    : { cells: [], lines: [] };
   writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
   writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
   const seconds = (performance.now() - started) / 1000;
@@ -652,6 +695,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     grid: s.grid.map((c) => ({ ...c, name: candidateName(c) })),
     perFold,
     met,
+    ceilings: ceil.cells,
     seconds,
     report,
   };
@@ -684,6 +728,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     '',
     `Full report: [${rel}.md](${rel}.md), JSON: [${rel}.json](${rel}.json).`,
     '',
+    ...ceil.lines,
     `Candidate grid: inner-CV APGR on each outer training part (bold = chosen for that fold):`,
     '',
     ...table,
@@ -697,6 +742,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     oracle: f3(report.oracle.quality),
     reached: `APGR ${f3(report.apgr)}`,
     met,
+    ceilings: ceil.cells,
     section,
     json,
     seconds,
@@ -769,6 +815,17 @@ async function main(): Promise<void> {
     }),
     '',
     `Targets met: ${outcomes.filter((o) => o.met).length} of ${outcomes.length}.`,
+    '',
+    '### How far recognising the task could go',
+    '',
+    "Each setting's metric for score tables that know what a router does not: the test prompt's task label (\"known task\": per-model means of its task on the training split), also its difficulty (\"known task and difficulty\": the same per decile of the prompt's mean score over the models, read from its own test outcomes), or the test split's own per-task means (\"task oracle\"). They are evaluated exactly like the routers but are not routers and played no part in choosing anything. A router that reads only the prompt text can approach \"known task\" by recognising the task; it would have to predict difficulty to approach the second column. Where even these are below the target, the target asks for per-prompt knowledge beyond the task.",
+    '',
+    '| setting | target | router | known task | known task and difficulty | task oracle |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...outcomes.map((o) => {
+      const c = (name: string) => o.ceilings.find((x) => x.name === name || x.name.startsWith(`${name} (`))?.text ?? '—';
+      return `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${o.setting.targetText} | ${o.router} | ${c('known task')} | ${c('known task and difficulty')} | ${c('task oracle')} |`;
+    }),
     '',
     ...outcomes.flatMap((o) => o.section),
   ];
