@@ -1,5 +1,6 @@
 // Core tests: encoder, artifact I/O, training, backend choice, thread pool.
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -69,6 +70,14 @@ TEST(encoder_known_features_are_stable_across_builds) {
   CsrBatch a = encodeOne(enc, "abc");
   // " abc " gives word "abc" and char n-grams " ab","abc","bc ", " abc","abc ", " abc ".
   CHECK(a.nnz() == 7);
+  // Their buckets and signs, in counting order (word first, then characters by position and
+  // length): the hash itself, pinned.
+  EncodeScratch s;
+  HashingEncoder::countBuckets(cfg, "abc", 3, s);
+  const std::vector<uint32_t> buckets = {52617, 34781, 43849, 33247, 64730, 28100, 59907};
+  const std::vector<int32_t> signs = {1, 1, 1, 1, 1, -1, 1};
+  CHECK(s.touched == buckets);
+  for (size_t k = 0; k < buckets.size(); ++k) CHECK(s.counts[buckets[k]] == signs[k]);
 }
 
 TEST(encoder_empty_text_gives_empty_row) {
