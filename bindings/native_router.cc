@@ -256,7 +256,7 @@ Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
     auto backend = addon->backend(request, threads, nullptr);
     routecore::Artifact a = routecore::readArtifact(bytes.Data(), bytes.ElementLength(), source);
     return std::shared_ptr<routecore::RouterModel>(
-        routecore::RouterModel::fromArtifact(a, backend, routecore::ThreadPool::shared(threads)));
+        routecore::RouterModel::fromArtifact(std::move(a), backend, routecore::ThreadPool::shared(threads)));
   });
   return addon->routerConstructor.New({Napi::External<std::shared_ptr<routecore::RouterModel>>::New(
       env, new std::shared_ptr<routecore::RouterModel>(std::move(model)),

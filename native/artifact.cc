@@ -3,6 +3,11 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define ROUTECORE_HAVE_F16C_CONVERSION 1
+#endif
+
 #include "error.h"
 #include "json.h"
 
@@ -62,6 +67,48 @@ float halfToFloat(uint16_t h) {
   float f;
   std::memcpy(&f, &x, 4);
   return f;
+}
+
+// Bulk conversions. A router's table is millions of values, and converting them one call at a time
+// was most of a router's load time (~14 ms each way for the 2M-value default router on the
+// development VM); F16C converts 8 per instruction.
+#ifdef ROUTECORE_HAVE_F16C_CONVERSION
+namespace {
+bool cpuHasF16cConversion() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+}
+const bool kF16c = cpuHasF16cConversion();
+
+__attribute__((target("avx,f16c"))) void halvesToFloatsF16c(const uint8_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i))));
+  for (; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
+}
+
+__attribute__((target("avx,f16c"))) void floatsToHalvesF16c(const float* in, size_t n, uint16_t* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) out[i] = floatToHalf(in[i]);
+}
+}  // namespace
+#endif
+
+void halvesToFloats(const uint8_t* in, size_t n, float* out) {
+#ifdef ROUTECORE_HAVE_F16C_CONVERSION
+  if (kF16c) return halvesToFloatsF16c(in, n, out);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
+}
+
+void floatsToHalves(const float* in, size_t n, uint16_t* out) {
+#ifdef ROUTECORE_HAVE_F16C_CONVERSION
+  if (kF16c) return floatsToHalvesF16c(in, n, out);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
 }
 
 const Tensor* Artifact::find(const std::string& name) const {
@@ -126,8 +173,9 @@ std::vector<uint8_t> writeArtifact(const Artifact& artifact) {
   uint8_t* p = out.data() + 8 + header.size();
   for (const auto& t : artifact.tensors) {
     if (t.storeHalf) {
-      for (float f : t.data) {
-        uint16_t h = floatToHalf(f);
+      std::vector<uint16_t> halves(t.data.size());
+      floatsToHalves(t.data.data(), t.data.size(), halves.data());
+      for (uint16_t h : halves) {
         *p++ = static_cast<uint8_t>(h);
         *p++ = static_cast<uint8_t>(h >> 8);
       }
@@ -220,7 +268,7 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
     if (width == 4) {
       std::memcpy(t.data.data(), p, count * 4);
     } else {
-      for (uint64_t i = 0; i < count; ++i) t.data[i] = halfToFloat(static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+      halvesToFloats(p, count, t.data.data());
     }
     a.tensors.push_back(std::move(t));
   }

@@ -28,6 +28,10 @@ struct Artifact {
   const Tensor* find(const std::string& name) const;
   /// Throws BadArtifact naming the tensor when it is missing or its shape differs.
   const Tensor& require(const std::string& name, const std::vector<int64_t>& shape) const;
+  /// The same checks; for moving a tensor's data out of an artifact that is about to be dropped.
+  Tensor& require(const std::string& name, const std::vector<int64_t>& shape) {
+    return const_cast<Tensor&>(static_cast<const Artifact&>(*this).require(name, shape));
+  }
   const std::string& requireMeta(const std::string& key) const;
 };
 
@@ -41,5 +45,12 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
 /// IEEE 754 binary16 conversion, round-to-nearest-even; exposed for tests.
 uint16_t floatToHalf(float f);
 float halfToFloat(uint16_t h);
+
+/// n little-endian binary16 values (2n bytes) to floats; the same results as halfToFloat (NaN
+/// payloads aside), 8 at a time where the CPU has F16C.
+void halvesToFloats(const uint8_t* in, size_t n, float* out);
+/// n floats to binary16, round-to-nearest-even; the same results as floatToHalf for every value
+/// but NaN (which stays a NaN), 8 at a time where the CPU has F16C.
+void floatsToHalves(const float* in, size_t n, uint16_t* out);
 
 }  // namespace routecore

@@ -28,20 +28,20 @@ uint32_t metaUint(const Artifact& a, const std::string& key) {
 // The layout of mlp and mf: a table [inputDim x width] + bias, then one layer [width x models] +
 // bias. `widthKey` is the metadata entry holding the width; names: table, table bias, layer
 // weight, layer bias. net.inputDim must be set.
-void readTableAndLayer(const Artifact& a, const std::string& widthKey, const std::array<const char*, 4>& names,
+void readTableAndLayer(Artifact& a, const std::string& widthKey, const std::array<const char*, 4>& names,
                        uint32_t models, DenseNet& net) {
   const uint32_t width = metaUint(a, widthKey);
   if (width == 0) throw Error(ErrorCode::BadArtifact, "metadata \"" + widthKey + "\" is 0");
   net.width0 = width;
-  const Tensor& table = a.require(names[0], {net.inputDim, width});
-  net.table = table.data;
+  Tensor& table = a.require(names[0], {net.inputDim, width});
   net.tableIsHalf = table.storeHalf;
-  net.tableBias = a.require(names[1], {width}).data;
+  net.table = std::move(table.data);
+  net.tableBias = std::move(a.require(names[1], {width}).data);
   DenseLayer l;
   l.in = width;
   l.out = models;
-  l.weight = a.require(names[2], {width, models}).data;
-  l.bias = a.require(names[3], {models}).data;
+  l.weight = std::move(a.require(names[2], {width, models}).data);
+  l.bias = std::move(a.require(names[3], {models}).data);
   net.layers.push_back(std::move(l));
 }
 
@@ -125,7 +125,7 @@ void RouterModel::validateKnnTables() {
   }
 }
 
-std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::shared_ptr<Backend> backend,
+std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_ptr<Backend> backend,
                                                        std::shared_ptr<ThreadPool> pool) {
   const std::string& enc = a.requireMeta("encoder");
   std::unique_ptr<HashingEncoder> encoder;
@@ -142,7 +142,7 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
       throw Error(ErrorCode::BadArtifact, std::string("bad encoder metadata: ") + e.what());
     }
     V = cfg.buckets();
-    encoder = std::make_unique<HashingEncoder>(cfg, a.require("encoder.idf", {V}).data);
+    encoder = std::make_unique<HashingEncoder>(cfg, std::move(a.require("encoder.idf", {V}).data));
   } else if (enc == "precomputed") {
     V = metaUint(a, "encoder.dim");
     if (V == 0 || V > (1 << 20)) throw Error(ErrorCode::BadArtifact, "metadata \"encoder.dim\" must be in [1, 2^20]");
@@ -158,22 +158,22 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
   net.inputDim = static_cast<uint32_t>(V);
   if (predictor == "linear") {
     net.width0 = models;
-    const Tensor& table = a.require("linear.weight", {V, models});
-    net.table = table.data;
+    Tensor& table = a.require("linear.weight", {V, models});
     net.tableIsHalf = table.storeHalf;
-    net.tableBias = a.require("linear.bias", {models}).data;
+    net.table = std::move(table.data);
+    net.tableBias = std::move(a.require("linear.bias", {models}).data);
   } else if (predictor == "mlp") {
     readTableAndLayer(a, "predictor.hidden", {"mlp.table", "mlp.table_bias", "mlp.out_weight", "mlp.out_bias"}, models, net);
   } else if (predictor == "kmeans") {
     const uint32_t clusters = metaUint(a, "predictor.clusters");
     if (clusters == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.clusters\" is 0");
-    const Tensor& centroids = a.require("kmeans.centroids", {V, clusters});
+    Tensor& centroids = a.require("kmeans.centroids", {V, clusters});
     net.width0 = clusters;
-    net.table = centroids.data;
     net.tableIsHalf = centroids.storeHalf;
+    net.table = std::move(centroids.data);
     net.tableBias.assign(clusters, 0.f);
     PredictorTables tables;
-    tables.clusterScores = a.require("kmeans.cluster_scores", {clusters, models}).data;
+    tables.clusterScores = std::move(a.require("kmeans.cluster_scores", {clusters, models}).data);
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
                                          std::move(pool), std::move(tables));
   } else if (predictor == "mf") {
@@ -189,22 +189,22 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(const Artifact& a, std::s
         throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" must be a multiple of 8 in [8, 4096]");
       tables.projectionSeed = std::strtoull(a.requireMeta("predictor.seed").c_str(), nullptr, 10);
     }
-    const Tensor* refs = a.find("knn.references");
+    Tensor* refs = const_cast<Tensor*>(a.find("knn.references"));  // `a` is ours: its data moves out
     if (!refs || refs->shape.size() != 2 || refs->shape[1] != dim || refs->shape[0] < 1 || refs->shape[0] > (1 << 30))
       throw Error(ErrorCode::BadArtifact, "tensor \"knn.references\" must be references x " + std::to_string(dim));
     const int64_t N = refs->shape[0];
     auto table = std::make_shared<KnnTable>();
     table->rows = static_cast<uint32_t>(N);
     table->dim = dim;
-    table->data = refs->data;
     table->isHalf = refs->storeHalf;
+    table->data = std::move(refs->data);
     tables.references = std::move(table);
     if (a.requireMeta("predictor.objective") == "pairwise") {
       tables.models = models;
-      tables.referencePairs = a.require("knn.battles", {N, 3}).data;
+      tables.referencePairs = std::move(a.require("knn.battles", {N, 3}).data);
     } else {
-      tables.referenceScores = a.require("knn.scores", {N, models}).data;
-      tables.modelMeans = a.require("knn.model_means", {models}).data;
+      tables.referenceScores = std::move(a.require("knn.scores", {N, models}).data);
+      tables.modelMeans = std::move(a.require("knn.model_means", {models}).data);
     }
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
                                          std::move(pool), std::move(tables));

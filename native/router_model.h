@@ -49,7 +49,9 @@ class RouterModel {
               std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
               std::shared_ptr<ThreadPool> pool, PredictorTables tables = {});
 
-  static std::unique_ptr<RouterModel> fromArtifact(const Artifact& artifact, std::shared_ptr<Backend> backend,
+  /// Takes the artifact by value and moves its tables out (pass a temporary or std::move it): a
+  /// copy of a multi-megabyte table costs more, in fresh pages, than parsing the file.
+  static std::unique_ptr<RouterModel> fromArtifact(Artifact artifact, std::shared_ptr<Backend> backend,
                                                    std::shared_ptr<ThreadPool> pool);
   /// halfPrecision stores the large tables as F16 (half the file; scores move by ~1e-3).
   Artifact toArtifact(bool halfPrecision) const;

@@ -119,6 +119,50 @@ TEST(half_precision_round_trips) {
   CHECK(std::isnan(halfToFloat(floatToHalf(NAN))));
 }
 
+TEST(bulk_half_conversions_match_the_scalar_ones) {
+  // Every binary16 value (NaNs only checked to stay NaN), at offsets that exercise the 8-wide
+  // body and the scalar tail of the bulk paths.
+  std::vector<uint8_t> bytes;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    bytes.push_back(static_cast<uint8_t>(h));
+    bytes.push_back(static_cast<uint8_t>(h >> 8));
+  }
+  std::vector<float> bulk(65536);
+  halvesToFloats(bytes.data(), 65536, bulk.data());
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float one = halfToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(one)) {
+      CHECK(std::isnan(bulk[h]));
+    } else {
+      CHECK(std::memcmp(&one, &bulk[h], 4) == 0);
+    }
+  }
+  // Floats: every half exactly, plus values between halves (rounding ties, overflow, subnormals).
+  std::vector<float> values(bulk.begin(), bulk.end());
+  uint64_t s = 2024;
+  for (int i = 0; i < 200000; ++i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint32_t bits = static_cast<uint32_t>(s >> 32);
+    float f;
+    std::memcpy(&f, &bits, 4);
+    values.push_back(f);
+  }
+  for (float f : {65504.f, 65519.f, 65520.f, 1e-8f, 5.9604645e-8f, 2.9802322e-8f, -0.f}) values.push_back(f);
+  for (size_t start : {size_t(0), size_t(3)}) {
+    const size_t n = values.size() - start;
+    std::vector<uint16_t> halves(n);
+    floatsToHalves(values.data() + start, n, halves.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float f = values[start + i];
+      if (std::isnan(f)) {
+        CHECK(std::isnan(halfToFloat(halves[i])));
+      } else {
+        CHECK(halves[i] == floatToHalf(f));
+      }
+    }
+  }
+}
+
 TEST(artifact_round_trips_and_rejects_bad_files) {
   Artifact a;
   a.metadata["hello"] = "w\"orld\n";
