@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,16 +112,20 @@ describe('pairwise (Bradley–Terry) training', () => {
 
   it('reads pairwise JSONL files (format recognised from the first line) and refuses mixed formats', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'routecore-pairwise-'));
-    const file = join(dir, 'battles.jsonl');
-    writeFileSync(file, battles().map((b) => JSON.stringify({ id: b.id, prompt: b.prompt, model_a: b.modelA, model_b: b.modelB, winner: b.winner })).join('\n') + '\n');
-    const { router, files } = await train(file, { ...SMALL, predictor: 'mf', dim: 16 });
-    expect(files[0]!.records).toBe(1200);
-    expect(router.objective).toBe('pairwise');
-    router.dispose();
-    const outcomes = join(dir, 'outcomes.jsonl');
-    writeFileSync(outcomes, records().map((r) => JSON.stringify(r)).join('\n'));
-    await expect(train([file, outcomes], SMALL)).rejects.toThrow(/outcomes\.jsonl holds outcome records but .*battles\.jsonl holds pairwise records/);
-    await expect(train(file, { ...SMALL, predictor: 'kmeans' })).rejects.toThrow(/mf, knn, mlp or linear for pairwise data/);
+    try {
+      const file = join(dir, 'battles.jsonl');
+      writeFileSync(file, battles().map((b) => JSON.stringify({ id: b.id, prompt: b.prompt, model_a: b.modelA, model_b: b.modelB, winner: b.winner })).join('\n') + '\n');
+      const { router, files } = await train(file, { ...SMALL, predictor: 'mf', dim: 16 });
+      expect(files[0]!.records).toBe(1200);
+      expect(router.objective).toBe('pairwise');
+      router.dispose();
+      const outcomes = join(dir, 'outcomes.jsonl');
+      writeFileSync(outcomes, records().map((r) => JSON.stringify(r)).join('\n'));
+      await expect(train([file, outcomes], SMALL)).rejects.toThrow(/outcomes\.jsonl holds outcome records but .*battles\.jsonl holds pairwise records/);
+      await expect(train(file, { ...SMALL, predictor: 'kmeans' })).rejects.toThrow(/mf, knn, mlp or linear for pairwise data/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the threshold policy reads a pairwise router\'s scores as Bradley–Terry strengths', async () => {
