@@ -18,6 +18,15 @@ using namespace routecore;
 
 namespace {
 
+// Deterministic test values in [-1, 1], in steps of 0.001 (a 64-bit LCG).
+struct TestValues {
+  uint64_t s;
+  float operator()() {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
+  }
+};
+
 HashingConfig smallConfig() {
   HashingConfig c;
   c.log2Buckets = 12;
@@ -243,11 +252,7 @@ TEST(half_table_path_matches_float_path) {
   DenseNet net;
   net.inputDim = 1 << 10;
   net.width0 = 32;
-  uint64_t s = 12345;
-  auto rnd = [&] {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
-  };
+  TestValues rnd{12345};
   for (size_t i = 0; i < size_t(net.inputDim) * net.width0; ++i) net.table.push_back(halfToFloat(floatToHalf(rnd())));
   for (int i = 0; i < 32; ++i) net.tableBias.push_back(rnd() * 0.1f);
   DenseLayer l;
@@ -282,11 +287,7 @@ TEST(sparse_gather_matches_a_plain_sum_for_every_width) {
       DenseNet net;
       net.inputDim = 257;
       net.width0 = width;
-      uint64_t s = 7 + width;
-      auto rnd = [&] {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
-      };
+      TestValues rnd{7 + width};
       for (uint32_t i = 0; i < net.inputDim * width; ++i) net.table.push_back(halfToFloat(floatToHalf(rnd())));
       for (uint32_t i = 0; i < width; ++i) net.tableBias.push_back(rnd());
       net.tableIsHalf = half;
@@ -320,11 +321,7 @@ TEST(dense_forward_matches_sparse_forward) {
       DenseNet net;
       net.inputDim = 37;
       net.width0 = width;
-      uint64_t s = 99 + width;
-      auto rnd = [&] {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        return static_cast<float>((s >> 40) % 2001) / 1000.f - 1.f;
-      };
+      TestValues rnd{99 + width};
       for (uint32_t i = 0; i < net.inputDim * width; ++i) net.table.push_back(rnd());
       for (uint32_t i = 0; i < width; ++i) net.tableBias.push_back(rnd());
       if (withHidden) {
