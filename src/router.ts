@@ -216,6 +216,7 @@ export class Router {
   #native: NativeRouterHandle | undefined;
   readonly #modelIds: readonly string[]; // router's own ids, in score-column order
   readonly #ids: readonly string[]; // after aliases: what decisions name
+  readonly #scoreMap: ScoreMapFactory; // builds a decision's `scores` object for #ids
   readonly #registry: Registry | undefined;
   readonly #policy: PolicyName;
   readonly #cost: CostOptions;
@@ -257,6 +258,7 @@ export class Router {
     }
     this.#ids = this.#modelIds.map((id) => (aliases as Record<string, string>)[id] ?? id);
     if (new Set(this.#ids).size !== this.#ids.length) throw invalidArgument('options.aliases', 'a mapping that keeps model ids distinct', aliases);
+    this.#scoreMap = scoreMapFactory(this.#ids);
 
     if (options.registry === undefined) {
       // A router may ship list prices for its own models (the default router does).
@@ -716,8 +718,7 @@ export class Router {
     const chosen = ranked[0]!;
     const fallbacks = new Array<string>(count - 1);
     for (let i = 1; i < count; i++) fallbacks[i - 1] = ids[ranked[i]!]!;
-    const scoreMap: Record<string, number> = {};
-    for (let j = 0; j < ids.length; j++) scoreMap[ids[j]!] = scores[offset + j]!;
+    const scoreMap = this.#scoreMap(scores, offset);
     const t = this.#table;
     const costOfModel = (i: number) => t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
     let cost = costOfModel(chosen);
@@ -742,6 +743,27 @@ export class Router {
       this.#down.delete(i);
     }
   }
+}
+
+type ScoreMapFactory = (scores: Float32Array, offset: number) => Record<string, number>;
+
+/**
+ * A function returning `{[ids[j]]: scores[offset + j]}` for every j. It is generated as one object
+ * literal, so every decision's `scores` object has the same hidden class from birth: filling a `{}`
+ * key by key was a megamorphic keyed store per model, ~0.5 µs for 11 models against ~0.08 µs
+ * (measured in Node 20). The keys go in through JSON.stringify, which makes any string a valid,
+ * inert string literal. Beyond a few hundred models the plain loop is used.
+ */
+function scoreMapFactory(ids: readonly string[]): ScoreMapFactory {
+  if (ids.length > 256 || ids.includes('__proto__')) {
+    return (scores, offset) => {
+      const m: Record<string, number> = {};
+      for (let j = 0; j < ids.length; j++) Object.defineProperty(m, ids[j]!, { value: scores[offset + j]!, enumerable: true, writable: true, configurable: true });
+      return m;
+    };
+  }
+  const body = `return {${ids.map((id, j) => `${JSON.stringify(id)}: s[o + ${j}]`).join(', ')}};`;
+  return new Function('s', 'o', body) as ScoreMapFactory;
 }
 
 function stripPolicy(o: RouteOptions): CostOptions {

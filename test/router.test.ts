@@ -390,6 +390,27 @@ describe('cost policy, registry and aliases', () => {
     }
   });
 
+  it('decision scores are own, enumerable properties in model order, whatever characters the ids hold', () => {
+    // The scores object is built by a generated object literal: ids with quotes, backslashes, line
+    // separators or the name __proto__ must come out as plain keys with the right values.
+    const aliases = { 'math-model': 'a"b\\c\u2028d', 'history-model': '__proto__' };
+    const router = Router.loadSync(mlpBytes, { aliases });
+    try {
+      const plain = mlp.router.routeSync(heldMath[0]!).scores;
+      const d = router.routeSync(heldMath[0]!);
+      expect(Object.keys(d.scores)).toEqual(['a"b\\c\u2028d', '__proto__', 'cheap-model']);
+      expect(Object.getPrototypeOf(d.scores)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyDescriptor(d.scores, '__proto__')?.value).toBe(plain['history-model']);
+      expect(d.scores['a"b\\c\u2028d']).toBe(plain['math-model']);
+      expect(d.scores['cheap-model']).toBe(plain['cheap-model']);
+    } finally {
+      router.dispose();
+    }
+    const normal = mlp.router.routeSync(heldHistory[0]!);
+    expect(Object.keys(normal.scores)).toEqual([...MODELS]);
+    expect(JSON.parse(JSON.stringify(normal.scores))).toEqual(normal.scores);
+  });
+
   it('an alias for a model id the router does not have is refused, naming the known ids', () => {
     const err = caught(() => Router.loadSync(mlpBytes, { aliases: { 'gpt-4': 'gpt-4o' } }));
     expect(err.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
