@@ -104,6 +104,14 @@ void halvesToFloats(const uint8_t* in, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
 }
 
+void halvesToFloats(const uint16_t* in, size_t n, float* out) {
+#ifdef ROUTECORE_HAVE_F16C_CONVERSION
+  // x86 is little-endian: the values' bytes are what the byte version reads.
+  if (kF16c) return halvesToFloatsF16c(reinterpret_cast<const uint8_t*>(in), n, out);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = halfToFloat(in[i]);
+}
+
 void floatsToHalves(const float* in, size_t n, uint16_t* out) {
 #ifdef ROUTECORE_HAVE_F16C_CONVERSION
   if (kF16c) return floatsToHalvesF16c(in, n, out);
@@ -142,6 +150,12 @@ std::vector<uint8_t> writeArtifact(const Artifact& artifact) {
   std::string header = "{";
   uint64_t offset = 0;
   for (const auto& t : artifact.tensors) {
+    // A file whose tensor disagrees with its own shape would only be refused when read back.
+    uint64_t count = 1;
+    for (int64_t d : t.shape) count *= static_cast<uint64_t>(d);
+    if (count != t.data.size())
+      throw Error(ErrorCode::Internal, "tensor \"" + t.name + "\" holds " + std::to_string(t.data.size()) +
+                                           " values but its shape needs " + std::to_string(count));
     uint64_t bytes = t.data.size() * (t.storeHalf ? 2 : 4);
     appendJsonString(header, t.name);
     header += ":{\"dtype\":";

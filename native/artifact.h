@@ -49,6 +49,8 @@ float halfToFloat(uint16_t h);
 /// n little-endian binary16 values (2n bytes) to floats; the same results as halfToFloat (NaN
 /// payloads aside), 8 at a time where the CPU has F16C.
 void halvesToFloats(const uint8_t* in, size_t n, float* out);
+/// The same for values already in memory as uint16_t.
+void halvesToFloats(const uint16_t* in, size_t n, float* out);
 /// n floats to binary16, round-to-nearest-even; the same results as floatToHalf for every value
 /// but NaN (which stays a NaN), 8 at a time where the CPU has F16C.
 void floatsToHalves(const float* in, size_t n, uint16_t* out);

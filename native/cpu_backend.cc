@@ -346,6 +346,8 @@ class CpuExecutor final : public NetExecutor {
 
   uint32_t inputDim() const override { return net_.inputDim; }
 
+  const std::vector<uint16_t>* hostHalfTable() const override { return tableHalf_.empty() ? nullptr : &tableHalf_; }
+
   void forwardDense(const float* x, size_t rows, float* out) const override {
     if (!tableHalf_.empty()) return NetExecutor::forwardDense(x, rows, out);
     // Every layer as one product over the whole slice of rows: the output layer row by row

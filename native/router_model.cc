@@ -96,6 +96,26 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
   if (predictor_ == "knn") searcher_ = backend_->prepareKnn(tables_.references);
   else executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
+  if (net_.tableIsHalf && !net_.table.empty()) {
+    if (!executor_->hostHalfTable()) {
+      tableHalf_.resize(net_.table.size());
+      floatsToHalves(net_.table.data(), net_.table.size(), tableHalf_.data());
+    }
+    std::vector<float>().swap(net_.table);
+  }
+}
+
+const std::vector<uint16_t>* RouterModel::halfTable() const {
+  if (!tableHalf_.empty()) return &tableHalf_;
+  return executor_ ? executor_->hostHalfTable() : nullptr;
+}
+
+std::vector<float> RouterModel::tableFloats() const {
+  const std::vector<uint16_t>* half = net_.table.empty() ? halfTable() : nullptr;
+  if (!half) return net_.table;
+  std::vector<float> out(half->size());
+  halvesToFloats(half->data(), half->size(), out.data());
+  return out;
 }
 
 void RouterModel::validateKnnTables() {
@@ -226,7 +246,8 @@ size_t RouterModel::weightBytes() const {
              tables_.referenceScores.size() + tables_.referencePairs.size() + tables_.clusterScores.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
   if (encoder_) n += encoder_->idf().size();
-  return n * sizeof(float);
+  const std::vector<uint16_t>* half = net_.table.empty() ? halfTable() : nullptr;
+  return n * sizeof(float) + (half ? half->size() * sizeof(uint16_t) : 0);
 }
 
 void RouterModel::requireHashing(const char* what) const {
@@ -269,9 +290,10 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   Artifact a;
   a.metadata = metadata_;
   const int64_t V = net_.inputDim;
+  const std::vector<float> table = predictor_ == "knn" ? std::vector<float>() : tableFloats();
   if (encoder_) a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
   if (predictor_ == "kmeans") {
-    a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, tables_.clusterScores, false});
   } else if (predictor_ == "knn") {
     const KnnTable& refs = *tables_.references;
@@ -284,16 +306,16 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
     }
   } else if (predictor_ == "mf") {
     const DenseLayer& l = net_.layers.at(0);
-    a.tensors.push_back({"mf.projection", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"mf.projection", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"mf.projection_bias", {net_.width0}, net_.tableBias, false});
     a.tensors.push_back({"mf.model_embedding", {l.in, l.out}, l.weight, false});
     a.tensors.push_back({"mf.model_bias", {l.out}, l.bias, false});
   } else if (predictor_ == "linear") {
-    a.tensors.push_back({"linear.weight", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"linear.weight", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"linear.bias", {net_.width0}, net_.tableBias, false});
   } else {
     const DenseLayer& l = net_.layers.at(0);
-    a.tensors.push_back({"mlp.table", {V, net_.width0}, net_.table, halfPrecision});
+    a.tensors.push_back({"mlp.table", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"mlp.table_bias", {net_.width0}, net_.tableBias, false});
     a.tensors.push_back({"mlp.out_weight", {l.in, l.out}, l.weight, false});
     a.tensors.push_back({"mlp.out_bias", {l.out}, l.bias, false});

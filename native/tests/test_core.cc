@@ -136,14 +136,18 @@ TEST(bulk_half_conversions_match_the_scalar_ones) {
     bytes.push_back(static_cast<uint8_t>(h));
     bytes.push_back(static_cast<uint8_t>(h >> 8));
   }
-  std::vector<float> bulk(65536);
+  std::vector<uint16_t> values16(65536);
+  for (uint32_t h = 0; h < 65536; ++h) values16[h] = static_cast<uint16_t>(h);
+  std::vector<float> bulk(65536), bulk16(65536);
   halvesToFloats(bytes.data(), 65536, bulk.data());
+  halvesToFloats(values16.data(), 65536, bulk16.data());
   for (uint32_t h = 0; h < 65536; ++h) {
     const float one = halfToFloat(static_cast<uint16_t>(h));
     if (std::isnan(one)) {
-      CHECK(std::isnan(bulk[h]));
+      CHECK(std::isnan(bulk[h]) && std::isnan(bulk16[h]));
     } else {
       CHECK(std::memcmp(&one, &bulk[h], 4) == 0);
+      CHECK(std::memcmp(&one, &bulk16[h], 4) == 0);
     }
   }
   // Floats: every half exactly, plus values between halves (rounding ties, overflow, subnormals).
@@ -184,6 +188,9 @@ TEST(artifact_round_trips_and_rejects_bad_files) {
   CHECK(b.find("t32")->data == a.tensors[0].data);
   CHECK(b.find("t16")->data == a.tensors[1].data);
   CHECK(b.find("t16")->storeHalf);
+  Artifact wrong = a;
+  wrong.tensors[0].data.pop_back();
+  CHECK_THROWS(writeArtifact(wrong), ErrorCode::Internal, "tensor \"t32\" holds 5 values but its shape needs 6");
 
   CHECK_THROWS(readArtifact(bytes.data(), bytes.size() - 3, "x.router"), ErrorCode::BadArtifact, "x.router: truncated");
   CHECK_THROWS(readArtifact(bytes.data(), 5, "x.router"), ErrorCode::BadArtifact, "only 5 bytes");
@@ -219,30 +226,47 @@ TEST(foreign_safetensors_is_refused) {
 }
 
 TEST(mlp_learns_two_topics_and_survives_a_round_trip) {
-  TrainInput in;
-  makeTopicData(in, 150);
-  in.options.hidden = 16;
-  in.options.maxEpochs = 20;
-  auto backend = makeCpuBackend(1);
-  auto pool = ThreadPool::shared(2);
-  TrainReport report;
-  int epochsSeen = 0;
-  auto model = trainRouter(in, backend, pool, &report, [&](const EpochInfo&) { return ++epochsSeen > 0; });
-  CHECK(epochsSeen == static_cast<int>(report.epochs));
-  CHECK(report.bestValidationLoss < 0.2);
-  std::string text = "what is the product of 12 and 5" "which emperor ruled rome during the third century";
-  uint32_t offsets[] = {0, 31, static_cast<uint32_t>(text.size())};
-  float out[4];
-  model->score(text.data(), offsets, 2, out);
-  CHECK(out[0] > 0.8f && out[1] < 0.2f);
-  CHECK(out[2] < 0.2f && out[3] > 0.8f);
+  // Width 16: the CPU backend keeps an F16 table as halves and the router reads its copy back to
+  // write itself; width 20 (not a multiple of 8): the backend keeps floats, the router its own halves.
+  for (uint32_t hidden : {16u, 20u}) {
+    TrainInput in;
+    makeTopicData(in, 150);
+    in.options.hidden = hidden;
+    in.options.maxEpochs = 20;
+    auto backend = makeCpuBackend(1);
+    auto pool = ThreadPool::shared(2);
+    TrainReport report;
+    int epochsSeen = 0;
+    auto model = trainRouter(in, backend, pool, &report, [&](const EpochInfo&) { return ++epochsSeen > 0; });
+    CHECK(epochsSeen == static_cast<int>(report.epochs));
+    CHECK(report.bestValidationLoss < 0.2);
+    std::string text = "what is the product of 12 and 5" "which emperor ruled rome during the third century";
+    uint32_t offsets[] = {0, 31, static_cast<uint32_t>(text.size())};
+    float out[4];
+    model->score(text.data(), offsets, 2, out);
+    if (hidden == 16) {  // the other width is here for the round trip only
+      CHECK(out[0] > 0.8f && out[1] < 0.2f);
+      CHECK(out[2] < 0.2f && out[3] > 0.8f);
+    }
 
-  for (bool half : {false, true}) {
-    std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(half));
-    auto again = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "m.router"), backend, pool);
-    float out2[4];
-    again->score(text.data(), offsets, 2, out2);
-    for (int i = 0; i < 4; ++i) CHECK_NEAR(out2[i], out[i], half ? 5e-3 : 0.0);
+    for (bool half : {false, true}) {
+      std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(half));
+      auto again = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "m.router"), backend, pool);
+      float out2[4];
+      again->score(text.data(), offsets, 2, out2);
+      for (int i = 0; i < 4; ++i) CHECK_NEAR(out2[i], out[i], half ? 5e-3 : 0.0);
+      // A router read from an F16 file keeps its table as halves: it writes the same bytes again,
+      // and as F32 the same values widened.
+      CHECK(writeArtifact(again->toArtifact(half)) == bytes);
+      if (half) {
+        std::vector<uint8_t> wide = writeArtifact(again->toArtifact(false));
+        auto third = RouterModel::fromArtifact(readArtifact(wide.data(), wide.size(), "w.router"), backend, pool);
+        CHECK(writeArtifact(third->toArtifact(true)) == bytes);
+        float out3[4];
+        third->score(text.data(), offsets, 2, out3);
+        for (int i = 0; i < 4; ++i) CHECK_NEAR(out3[i], out2[i], 1e-6);
+      }
+    }
   }
 }
 
