@@ -22,10 +22,12 @@ class NetExecutor {
   virtual void forwardDense(const float* x, size_t rows, float* out) const;
   /// The input dimension this executor was prepared for.
   virtual uint32_t inputDim() const = 0;
-  /// The first-layer table as binary16 values in host memory, if this executor keeps it so (the
-  /// CPU backend does for an F16 router); the router then keeps no table of its own. nullptr
-  /// otherwise. Valid as long as the executor.
+  /// The first-layer table as this executor keeps it in host memory, binary16 values (the CPU
+  /// backend, for an F16 router) or floats (the CPU backend otherwise); the router then keeps no
+  /// table of its own. nullptr where there is no such copy (a GPU backend). Valid as long as the
+  /// executor.
   virtual const std::vector<uint16_t>* hostHalfTable() const { return nullptr; }
+  virtual const std::vector<float>* hostFloatTable() const { return nullptr; }
 };
 
 /// The reference set of a `knn` predictor: `rows` unit-norm vectors of `dim` floats, row-major.

@@ -347,6 +347,7 @@ class CpuExecutor final : public NetExecutor {
   uint32_t inputDim() const override { return net_.inputDim; }
 
   const std::vector<uint16_t>* hostHalfTable() const override { return tableHalf_.empty() ? nullptr : &tableHalf_; }
+  const std::vector<float>* hostFloatTable() const override { return net_.table.empty() ? nullptr : &net_.table; }
 
   void forwardDense(const float* x, size_t rows, float* out) const override {
     if (!tableHalf_.empty()) return NetExecutor::forwardDense(x, rows, out);

@@ -96,22 +96,21 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
   if (predictor_ == "knn") searcher_ = backend_->prepareKnn(tables_.references);
   else executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
-  if (net_.tableIsHalf && !net_.table.empty()) {
-    if (!executor_->hostHalfTable()) {
+  if (executor_ && !net_.table.empty()) {
+    if (executor_->hostHalfTable() || executor_->hostFloatTable()) {
+      std::vector<float>().swap(net_.table);
+    } else if (net_.tableIsHalf) {
       tableHalf_.resize(net_.table.size());
       floatsToHalves(net_.table.data(), net_.table.size(), tableHalf_.data());
+      std::vector<float>().swap(net_.table);
     }
-    std::vector<float>().swap(net_.table);
   }
 }
 
-const std::vector<uint16_t>* RouterModel::halfTable() const {
-  if (!tableHalf_.empty()) return &tableHalf_;
-  return executor_ ? executor_->hostHalfTable() : nullptr;
-}
-
 std::vector<float> RouterModel::tableFloats() const {
-  const std::vector<uint16_t>* half = net_.table.empty() ? halfTable() : nullptr;
+  if (!net_.table.empty() || !executor_) return net_.table;
+  if (const std::vector<float>* full = executor_->hostFloatTable()) return *full;
+  const std::vector<uint16_t>* half = tableHalf_.empty() ? executor_->hostHalfTable() : &tableHalf_;
   if (!half) return net_.table;
   std::vector<float> out(half->size());
   halvesToFloats(half->data(), half->size(), out.data());
@@ -246,8 +245,13 @@ size_t RouterModel::weightBytes() const {
              tables_.referenceScores.size() + tables_.referencePairs.size() + tables_.clusterScores.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
   if (encoder_) n += encoder_->idf().size();
-  const std::vector<uint16_t>* half = net_.table.empty() ? halfTable() : nullptr;
-  return n * sizeof(float) + (half ? half->size() * sizeof(uint16_t) : 0);
+  // The table, wherever it is kept: here, or in the backend's host copy the router relies on.
+  size_t halves = tableHalf_.size();
+  if (net_.table.empty() && executor_) {
+    if (const std::vector<float>* full = executor_->hostFloatTable()) n += full->size();
+    if (const std::vector<uint16_t>* half = executor_->hostHalfTable()) halves += half->size();
+  }
+  return n * sizeof(float) + halves * sizeof(uint16_t);
 }
 
 void RouterModel::requireHashing(const char* what) const {

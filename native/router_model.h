@@ -98,14 +98,13 @@ class RouterModel {
   std::unique_ptr<KnnSearcher> searcher_;  // knn only
   uint32_t models_ = 0;
   std::string predictor_;
-  // After construction, without its table when the table's values are all binary16 (an F16
-  // file): the router needs the table only to write itself out, so it reads the backend's copy
-  // (NetExecutor::hostHalfTable) or, where the backend has none in host memory, keeps one in half
-  // the space in tableHalf_.
+  // After construction, without its table: the router needs the table only to write itself out,
+  // so it reads the backend's host copy (NetExecutor::hostHalfTable / hostFloatTable) or, where the
+  // backend has none, keeps one: in half the space (tableHalf_) when the values are all binary16
+  // (an F16 file), else in net_.table.
   DenseNet net_;
   std::vector<uint16_t> tableHalf_;
-  const std::vector<uint16_t>* halfTable() const;  // the binary16 table, or nullptr
-  std::vector<float> tableFloats() const;          // net_.table, or the binary16 table widened
+  std::vector<float> tableFloats() const;  // the table, from whichever copy holds it
   std::map<std::string, std::string> metadata_;
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<ThreadPool> pool_;

@@ -270,6 +270,50 @@ TEST(mlp_learns_two_topics_and_survives_a_round_trip) {
   }
 }
 
+TEST(a_router_keeps_its_own_compact_table_when_the_backend_has_no_host_copy) {
+  // A backend like CUDA keeps the table on its device: the router must keep one itself (as halves
+  // for an F16 file) and still write the same file. Here a CPU executor behind a wrapper that
+  // offers no host copy stands in for it.
+  struct NoHostCopy final : NetExecutor {
+    std::unique_ptr<NetExecutor> inner;
+    void forward(const CsrBatch& b, float* out) const override { inner->forward(b, out); }
+    uint32_t inputDim() const override { return inner->inputDim(); }
+  };
+  struct DeviceLike final : Backend {
+    std::shared_ptr<Backend> cpu = makeCpuBackend(1);
+    const char* name() const override { return "device-like"; }
+    std::unique_ptr<NetExecutor> prepare(const DenseNet& net) const override {
+      auto e = std::make_unique<NoHostCopy>();
+      e->inner = cpu->prepare(net);
+      return e;
+    }
+    std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> t) const override {
+      return cpu->prepareKnn(std::move(t));
+    }
+  };
+  TrainInput in;
+  makeTopicData(in, 60);
+  in.options.hidden = 16;
+  in.options.maxEpochs = 3;
+  auto pool = ThreadPool::shared(1);
+  auto model = trainRouter(in, makeCpuBackend(1), pool, nullptr, nullptr);
+  std::string text = "what is the product of 12 and 5";
+  uint32_t offsets[] = {0, static_cast<uint32_t>(text.size())};
+  for (bool half : {true, false}) {
+    std::vector<uint8_t> bytes = writeArtifact(model->toArtifact(half));
+    auto device = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "d.router"),
+                                            std::make_shared<DeviceLike>(), pool);
+    CHECK(writeArtifact(device->toArtifact(half)) == bytes);
+    // It counts its table once, in the precision it keeps: halves take half the bytes.
+    auto cpu = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "c.router"), makeCpuBackend(1), pool);
+    CHECK(device->weightBytes() == cpu->weightBytes());
+    float a[2], b[2];
+    device->score(text.data(), offsets, 1, a);
+    cpu->score(text.data(), offsets, 1, b);
+    CHECK(a[0] == b[0] && a[1] == b[1]);
+  }
+}
+
 TEST(half_table_path_matches_float_path) {
   // A net whose table values are all binary16 numbers: the CPU backend may keep it in half
   // precision; the scores must match the float path (up to FMA rounding).
