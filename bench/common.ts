@@ -197,3 +197,76 @@ export async function raceRounds(competitors: Record<string, Competitor>, rounds
 export function pairedRatio(a: readonly number[], b: readonly number[]): number {
   return median(a.map((x, r) => x / b[r]!));
 }
+
+/** A call timed one at a time; `i` picks the input (e.g. the i-th prompt). */
+export type IndexedCall = (i: number) => void;
+
+/**
+ * Times `calls` single calls of each competitor with hrtime around each, in alternating blocks of
+ * `block` calls (after `warmup` untimed calls each), cycling through `promptCount` inputs. Returns
+ * each competitor's µs per call, one sample per call.
+ */
+export function interleavedLatency(competitors: Record<string, IndexedCall>, calls: number, warmup: number, block: number, promptCount: number): Record<string, Float64Array> {
+  const names = Object.keys(competitors);
+  for (const name of names) {
+    const f = competitors[name]!;
+    for (let i = 0; i < warmup; i++) f(i % promptCount);
+  }
+  settle();
+  const out: Record<string, Float64Array> = {};
+  for (const name of names) out[name] = new Float64Array(calls);
+  let done = 0;
+  let cursor = 0;
+  while (done < calls) {
+    const n = Math.min(block, calls - done);
+    for (const name of names) {
+      const f = competitors[name]!;
+      const d = out[name]!;
+      for (let k = 0; k < n; k++) {
+        const i = (cursor + k) % promptCount;
+        const t0 = process.hrtime.bigint();
+        f(i);
+        const t1 = process.hrtime.bigint();
+        d[done + k] = Number(t1 - t0) / 1000; // µs
+      }
+    }
+    done += n;
+    cursor += n;
+  }
+  return out;
+}
+
+/** A batch call (`routeBatch`, `scores`) whose result has a length. */
+export type BatchCall = (batch: string[]) => Promise<unknown>;
+
+/**
+ * Runs `rounds` interleaved rounds of each competitor over successive `batches` (all of one size),
+ * each round about `roundMs` long; returns prompts/s per round.
+ */
+export async function raceBatches(competitors: Record<string, BatchCall>, batches: string[][], rounds: number, roundMs: number): Promise<Record<string, { perRound: number[]; callsPerRound: number }>> {
+  const size = batches[0]!.length;
+  let next = 0;
+  const batch = (): string[] => batches[next++ % batches.length]!;
+  const plan: Record<string, number> = {};
+  for (const [name, f] of Object.entries(competitors)) {
+    await f(batch()); // warm: JIT, thread pool, scratch buffers
+    await f(batch());
+    const t0 = process.hrtime.bigint();
+    await f(batch());
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    plan[name] = Math.max(1, Math.round(roundMs / Math.max(ms, 1e-3)));
+  }
+  settle();
+  const out: Record<string, { perRound: number[]; callsPerRound: number }> = {};
+  for (const name of Object.keys(competitors)) out[name] = { perRound: [], callsPerRound: plan[name]! };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, f] of Object.entries(competitors)) {
+      const k = plan[name]!;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < k; i++) sink.n += ((await f(batch())) as { length: number }).length;
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      out[name]!.perRound.push((k * size) / s);
+    }
+  }
+  return out;
+}

@@ -16,42 +16,9 @@ import Benchmark from 'benchmark';
 
 import { Router } from '../src/index.js';
 import { binding } from '../src/native.js';
-import { distribution, met, settle, sink, timerOverheadNs, type Distribution, type Figure, type SetupInfo, type Suite } from './common.js';
+import { distribution, interleavedLatency, met, sink, timerOverheadNs, type Distribution, type Figure, type IndexedCall, type SetupInfo, type Suite } from './common.js';
 
-type Call = (i: number) => void;
-
-/** Times `calls` single calls of each competitor with hrtime around each, in alternating blocks. */
-function interleaved(competitors: Record<string, Call>, calls: number, warmup: number, block: number, promptCount: number): Record<string, Float64Array> {
-  const names = Object.keys(competitors);
-  for (const name of names) {
-    const f = competitors[name]!;
-    for (let i = 0; i < warmup; i++) f(i % promptCount);
-  }
-  settle();
-  const out: Record<string, Float64Array> = {};
-  for (const name of names) out[name] = new Float64Array(calls);
-  let done = 0;
-  let cursor = 0;
-  while (done < calls) {
-    const n = Math.min(block, calls - done);
-    for (const name of names) {
-      const f = competitors[name]!;
-      const d = out[name]!;
-      for (let k = 0; k < n; k++) {
-        const i = (cursor + k) % promptCount;
-        const t0 = process.hrtime.bigint();
-        f(i);
-        const t1 = process.hrtime.bigint();
-        d[done + k] = Number(t1 - t0) / 1000; // µs
-      }
-    }
-    done += n;
-    cursor += n;
-  }
-  return out;
-}
-
-function runBenchmarkJs(competitors: Record<string, Call>, promptCount: number, quick: boolean): Record<string, { hz: number; rmePct: number; meanUs: number; samples: number }> {
+function runBenchmarkJs(competitors: Record<string, IndexedCall>, promptCount: number, quick: boolean): Record<string, { hz: number; rmePct: number; meanUs: number; samples: number }> {
   const suite = new Benchmark.Suite('P1');
   for (const [name, f] of Object.entries(competitors)) {
     let i = 0;
@@ -80,7 +47,7 @@ export const p1: Suite = {
     const offsets = packed.map((b) => Uint32Array.of(0, b.length));
     const out = new Float32Array(m);
 
-    const competitors: Record<string, Call> = {
+    const competitors: Record<string, IndexedCall> = {
       routeSync: (i) => {
         sink.n += router.routeSync(prompts[i]!).fallbacks.length;
       },
@@ -95,7 +62,7 @@ export const p1: Suite = {
     const calls = setup.quick ? 300 : 20_000;
     const warmup = setup.quick ? 100 : 3_000;
     const timerNs = timerOverheadNs();
-    const samples = interleaved(competitors, calls, warmup, setup.quick ? 100 : 1_000, n);
+    const samples = interleavedLatency(competitors, calls, warmup, setup.quick ? 100 : 1_000, n);
     const dist: Record<string, Distribution> = {};
     for (const [name, s] of Object.entries(samples)) dist[name] = distribution(s);
 

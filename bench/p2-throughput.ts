@@ -12,40 +12,9 @@
  * @module
  */
 import { Router } from '../src/index.js';
-import { median, met, settle, sink, type Figure, type SetupInfo, type Suite } from './common.js';
-
-type BatchCall = (batch: string[]) => Promise<unknown>;
+import { median, met, raceBatches, type BatchCall, type Figure, type SetupInfo, type Suite } from './common.js';
 
 const P2_SIZE = 1024;
-
-/** Runs `rounds` interleaved rounds of each competitor over successive `batches`; returns prompts/s per round. */
-async function race(competitors: Record<string, BatchCall>, batches: string[][], rounds: number, roundMs: number): Promise<Record<string, { perRound: number[]; callsPerRound: number }>> {
-  const size = batches[0]!.length;
-  let next = 0;
-  const batch = (): string[] => batches[next++ % batches.length]!;
-  const plan: Record<string, number> = {};
-  for (const [name, f] of Object.entries(competitors)) {
-    await f(batch()); // warm: JIT, thread pool, scratch buffers
-    await f(batch());
-    const t0 = process.hrtime.bigint();
-    await f(batch());
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    plan[name] = Math.max(1, Math.round(roundMs / Math.max(ms, 1e-3)));
-  }
-  settle();
-  const out: Record<string, { perRound: number[]; callsPerRound: number }> = {};
-  for (const name of Object.keys(competitors)) out[name] = { perRound: [], callsPerRound: plan[name]! };
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, f] of Object.entries(competitors)) {
-      const k = plan[name]!;
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < k; i++) sink.n += ((await f(batch())) as { length: number }).length;
-      const s = Number(process.hrtime.bigint() - t0) / 1e9;
-      out[name]!.perRound.push((k * size) / s);
-    }
-  }
-  return out;
-}
 
 export const p2: Suite = {
   id: 'P2',
@@ -69,7 +38,7 @@ export const p2: Suite = {
         scores: (b) => router.scores(b),
       };
       if (size === P2_SIZE) competitors['routeBatch threads=1'] = (b) => router1.routeBatch(b);
-      const res = await race(competitors, batches, rounds, roundMs);
+      const res = await raceBatches(competitors, batches, rounds, roundMs);
       bySize[size] = {};
       for (const [name, r] of Object.entries(res)) {
         bySize[size]![name] = { median: median(r.perRound), min: Math.min(...r.perRound), max: Math.max(...r.perRound), perRound: r.perRound, callsPerRound: r.callsPerRound };

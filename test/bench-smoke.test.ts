@@ -27,7 +27,7 @@ describe.skipIf(missing !== '')('bench --quick', () => {
     expect(child.status, `bench exited ${child.status}\nstdout:\n${child.stdout}\nstderr:\n${child.stderr}`).toBe(0);
     expect(child.stdout).toContain('P1:');
     expect(child.stdout).toContain('P2:');
-    for (const id of ['P3', 'P4', 'P5', 'P6', 'P7', 'P8']) expect(child.stdout).toContain(`${id}:`);
+    for (const id of ['PP', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8']) expect(child.stdout).toContain(`${id}:`);
 
     const report = JSON.parse(readFileSync(jsonFile, 'utf8')) as {
       machine: { cpu: string; cores: number; node: string };
@@ -48,6 +48,8 @@ describe.skipIf(missing !== '')('bench --quick', () => {
       ...[1, 16, 64, 256].flatMap((n) => [`P4.routecore.${n}`, `P4.ort.${n}`, `P4.ratio.${n}`]), 'P4.routeEmbeddingSync.1',
       // P5: TypeScript reference vs routecore.
       ...[1, 256].flatMap((n) => [`P5.dense.speedup.${n}`, `P5.hashing.speedup.${n}`, `P5.hashing.equalWork.${n}`, `P5.dense.ts.${n}`, `P5.hashing.routecore.${n}`]),
+      // PP: P1 and P2 for every predictor.
+      ...['mlp', 'linear', 'mf', 'knn', 'kmeans'].flatMap((p) => [`PP.${p}.p50`, `PP.${p}.p99`, `PP.${p}.batch.1`, `PP.${p}.batch.64`]),
       'P7.seconds', 'P7.epochs',
       'P8.default.fileMB', 'P8.default.loadFresh', 'P8.default.loadWarm', 'P8.default.loadSyncFresh', 'P8.rss.0.peak', 'P8.rss.3.peak',
     ];
