@@ -333,20 +333,33 @@ class CpuExecutor final : public NetExecutor {
     // The table is the one large part: keep it in half precision where that is lossless (an F16
     // router file) and the CPU can use it, converting straight from the caller's floats rather
     // than from a float copy of our own (copying 8 MB of fresh pages was a fifth of a load).
+    //
+    // Half rows are padded with zeros to a multiple of 8 columns (halfWidth_), so that every width
+    // takes the register-accumulating gather: a linear router's 11-model rows, say, become 16.
 #ifdef ROUTECORE_HAVE_F16C_PATH
-    if (net.tableIsHalf && net.width0 % 8 == 0 && cpuHasF16c()) {
-      tableHalf_.resize(net.table.size());
-      floatsToHalves(net.table.data(), net.table.size(), tableHalf_.data());
+    if (net.tableIsHalf && cpuHasF16c()) {
+      halfWidth_ = (net.width0 + 7) / 8 * 8;
+      if (halfWidth_ == net.width0) {
+        tableHalf_.resize(net.table.size());
+        floatsToHalves(net.table.data(), net.table.size(), tableHalf_.data());
+      } else {
+        tableHalf_.assign(static_cast<size_t>(net.inputDim) * halfWidth_, 0);
+        for (size_t row = 0; row < net.inputDim; ++row)
+          floatsToHalves(net.table.data() + row * net.width0, net.width0, tableHalf_.data() + row * halfWidth_);
+      }
     } else
 #endif
       net_.table = net.table;
     for (const auto& l : net_.layers) maxWidth_ = std::max(maxWidth_, l.out);
-    maxWidth_ = std::max(maxWidth_, net_.width0);
+    maxWidth_ = std::max({maxWidth_, net_.width0, halfWidth_});
   }
 
   uint32_t inputDim() const override { return net_.inputDim; }
 
-  const std::vector<uint16_t>* hostHalfTable() const override { return tableHalf_.empty() ? nullptr : &tableHalf_; }
+  // A padded table is not the router's layout: the router then keeps its own copy.
+  const std::vector<uint16_t>* hostHalfTable() const override {
+    return tableHalf_.empty() || halfWidth_ != net_.width0 ? nullptr : &tableHalf_;
+  }
   const std::vector<float>* hostFloatTable() const override { return net_.table.empty() ? nullptr : &net_.table; }
 
   void forwardDense(const float* x, size_t rows, float* out) const override {
@@ -377,13 +390,17 @@ class CpuExecutor final : public NetExecutor {
       const uint32_t* index = batch.index.data() + begin;
       const float* value = batch.value.data() + begin;
 #ifdef ROUTECORE_HAVE_F16C_PATH
-      if (!tableHalf_.empty())
-        gatherRowsAvx2(index, value, end - begin, tableHalf_.data(), net_.width0, a);
-      else if (avx2Gather_)
+      if (!tableHalf_.empty()) {
+        // The padding columns gather zeros; they start at 0 so nothing in them is ever not finite.
+        std::fill(a + net_.width0, a + halfWidth_, 0.f);
+        gatherRowsAvx2(index, value, end - begin, tableHalf_.data(), halfWidth_, a);
+      } else if (avx2Gather_) {
         gatherRowsAvx2(index, value, end - begin, net_.table.data(), net_.width0, a);
-      else
+      } else
 #endif
+      {
         gatherRows(index, value, end - begin, net_.table.data(), net_.width0, a);
+      }
       finishRow(a, bufB.data(), out + r * outputs);
     }
   }
@@ -403,6 +420,7 @@ class CpuExecutor final : public NetExecutor {
 
   DenseNet net_;
   std::vector<uint16_t> tableHalf_;  // set instead of net_.table when the half path is used
+  uint32_t halfWidth_ = 0;           // tableHalf_'s row stride: width0 rounded up to a multiple of 8
 #ifdef ROUTECORE_HAVE_F16C_PATH
   bool avx2Gather_ = net_.width0 % 8 == 0 && cpuHasF16c();  // for an F32 table
 #endif
