@@ -755,15 +755,19 @@ type ScoreMapFactory = (scores: Float32Array, offset: number) => Record<string, 
  * inert string literal. Beyond a few hundred models the plain loop is used.
  */
 function scoreMapFactory(ids: readonly string[]): ScoreMapFactory {
-  if (ids.length > 256 || ids.includes('__proto__')) {
-    return (scores, offset) => {
-      const m: Record<string, number> = {};
-      for (let j = 0; j < ids.length; j++) Object.defineProperty(m, ids[j]!, { value: scores[offset + j]!, enumerable: true, writable: true, configurable: true });
-      return m;
-    };
-  }
+  const loop: ScoreMapFactory = (scores, offset) => {
+    const m: Record<string, number> = {};
+    for (let j = 0; j < ids.length; j++) Object.defineProperty(m, ids[j]!, { value: scores[offset + j]!, enumerable: true, writable: true, configurable: true });
+    return m;
+  };
+  if (ids.length > 256 || ids.includes('__proto__')) return loop;
   const body = `return {${ids.map((id, j) => `${JSON.stringify(id)}: s[o + ${j}]`).join(', ')}};`;
-  return new Function('s', 'o', body) as ScoreMapFactory;
+  try {
+    return new Function('s', 'o', body) as ScoreMapFactory;
+  } catch {
+    // Node run with --disallow-code-generation-from-strings: the same objects, built key by key.
+    return loop;
+  }
 }
 
 function stripPolicy(o: RouteOptions): CostOptions {

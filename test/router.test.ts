@@ -3,9 +3,11 @@
  * arithmetic word problems (answered by "math-model") and history questions ("history-model"),
  * plus "cheap-model" that scores 0.5 everywhere at 1/100 of the price.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { OutcomeRecord } from '../src/data.js';
@@ -409,6 +411,17 @@ describe('cost policy, registry and aliases', () => {
     const normal = mlp.router.routeSync(heldHistory[0]!);
     expect(Object.keys(normal.scores)).toEqual([...MODELS]);
     expect(JSON.parse(JSON.stringify(normal.scores))).toEqual(normal.scores);
+  });
+
+  it('routes in a Node that forbids code generation from strings (the scores object falls back to a loop)', () => {
+    const dist = join(__dirname, '..', 'dist', 'src', 'index.js');
+    if (!existsSync(dist)) return void console.warn(`[router.test] skipping: ${dist} is missing (run \`npx tsc -p .\`)`);
+    const script = `import { Router } from ${JSON.stringify(pathToFileURL(dist).href)};
+const d = Router.loadSync('default').routeSync('Prove that there are infinitely many primes.');
+console.log(JSON.stringify(Object.keys(d.scores)));`;
+    const child = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual(['strong', 'weak']);
   });
 
   it('an alias for a model id the router does not have is refused, naming the known ids', () => {
