@@ -72,8 +72,16 @@ float halfToFloat(uint16_t h) {
 // Bulk conversions. A router's table is millions of values, and converting them one call at a time
 // was most of a router's load time (~14 ms each way for the 2M-value default router on the
 // development VM); F16C converts 8 per instruction.
-#ifdef ROUTECORE_HAVE_F16C_CONVERSION
 namespace {
+// The scalar conversions over a run of values: the whole job without F16C, the tail (n % 8) with it.
+void halvesToFloatsScalar(const uint8_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
+}
+void floatsToHalvesScalar(const float* in, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
+}
+
+#ifdef ROUTECORE_HAVE_F16C_CONVERSION
 bool cpuHasF16cConversion() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
@@ -84,7 +92,7 @@ __attribute__((target("avx,f16c"))) void halvesToFloatsF16c(const uint8_t* in, s
   size_t i = 0;
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * i))));
-  for (; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
+  halvesToFloatsScalar(in + 2 * i, n - i, out + i);
 }
 
 __attribute__((target("avx,f16c"))) void floatsToHalvesF16c(const float* in, size_t n, uint16_t* out) {
@@ -92,16 +100,16 @@ __attribute__((target("avx,f16c"))) void floatsToHalvesF16c(const float* in, siz
   for (; i + 8 <= n; i += 8)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
                      _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  for (; i < n; ++i) out[i] = floatToHalf(in[i]);
+  floatsToHalvesScalar(in + i, n - i, out + i);
 }
-}  // namespace
 #endif
+}  // namespace
 
 void halvesToFloats(const uint8_t* in, size_t n, float* out) {
 #ifdef ROUTECORE_HAVE_F16C_CONVERSION
   if (kF16c) return halvesToFloatsF16c(in, n, out);
 #endif
-  for (size_t i = 0; i < n; ++i) out[i] = halfToFloat(static_cast<uint16_t>(in[2 * i] | (in[2 * i + 1] << 8)));
+  halvesToFloatsScalar(in, n, out);
 }
 
 void halvesToFloats(const uint16_t* in, size_t n, float* out) {
@@ -116,7 +124,7 @@ void floatsToHalves(const float* in, size_t n, uint16_t* out) {
 #ifdef ROUTECORE_HAVE_F16C_CONVERSION
   if (kF16c) return floatsToHalvesF16c(in, n, out);
 #endif
-  for (size_t i = 0; i < n; ++i) out[i] = floatToHalf(in[i]);
+  floatsToHalvesScalar(in, n, out);
 }
 
 const Tensor* Artifact::find(const std::string& name) const {
