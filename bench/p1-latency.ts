@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 
 import { Router } from '../src/index.js';
-import { binding } from '../src/native.js';
+import { binding } from '../src/addon/native.js';
 import { distribution, interleavedLatency, met, sink, timerOverheadNs, type Distribution, type Figure, type IndexedCall, type SetupInfo, type Suite } from './common.js';
 
 function runBenchmarkJs(competitors: Record<string, IndexedCall>, promptCount: number, quick: boolean): Record<string, { hz: number; rmePct: number; meanUs: number; samples: number }> {

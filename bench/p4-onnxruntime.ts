@@ -18,7 +18,7 @@
 import * as ort from 'onnxruntime-node';
 
 import { Router, exportOnnx } from '../src/index.js';
-import { binding } from '../src/native.js';
+import { binding } from '../src/addon/native.js';
 import { met, pairedRatio, raceRounds, sink, type Competitor, type Figure, type SetupInfo, type Suite } from './common.js';
 import { DENSE_DIM, denseQueries, denseRouter } from './dense.js';
 

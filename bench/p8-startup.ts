@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { Router, defaultRouterPath, train } from '../src/index.js';
-import { binding } from '../src/native.js';
+import { binding } from '../src/addon/native.js';
 import { median, met, settle, sink, type Figure, type SetupInfo, type Suite } from './common.js';
 import { syntheticCorpus } from './corpus.js';
 import { denseRouter } from './dense.js';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ReferenceRouter, Router } from '../src/index.js';
-import { binding, packageRoot } from '../src/native.js';
+import { binding, packageRoot } from '../src/addon/native.js';
 import { sink } from './common.js';
 import { loadRouterBench, p1PromptSet, syntheticCorpus } from './corpus.js';
 import { DENSE_DIM, denseQueries, denseRouter } from './dense.js';

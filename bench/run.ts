@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { train } from '../src/index.js';
-import { packageRoot } from '../src/native.js';
+import { packageRoot } from '../src/addon/native.js';
 import { load1, machine, settle, type SetupInfo, type SuiteResult } from './common.js';
 import { lengths, loadRouterBench, p1PromptSet, syntheticCorpus } from './corpus.js';
 import { printHeader, printSuite, printVerdict, summarize, writeJson, type Report } from './reporter.js';

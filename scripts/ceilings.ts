@@ -5,7 +5,7 @@
  * routers; they bound what recognising a prompt's task (or its difficulty) perfectly could reach,
  * which tells whether a target is within reach of a text router at all.
  */
-import type { OutcomeRecord } from '../src/data.js';
+import type { OutcomeRecord } from '../src/training/data.js';
 
 /** Per-model mean score of the records in each group; NaN where a model has no score in a group. */
 export function groupMeans(records: readonly OutcomeRecord[], models: readonly string[], key: (r: OutcomeRecord) => string): Map<string, Float64Array> {

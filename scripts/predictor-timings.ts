@@ -16,10 +16,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { readOutcomes, type OutcomeRecord } from '../src/data.js';
-import { evaluate } from '../src/eval.js';
-import { packageRoot } from '../src/native.js';
-import { train, type PredictorKind } from '../src/train.js';
+import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
+import { evaluate } from '../src/evaluation/eval.js';
+import { packageRoot } from '../src/addon/native.js';
+import { train, type PredictorKind } from '../src/training/train.js';
 
 const SETS = ['arc_challenge', 'mbpp', 'winogrande'];
 const PREDICTORS: PredictorKind[] = ['mlp', 'linear', 'mf', 'knn', 'kmeans'];

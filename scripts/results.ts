@@ -20,14 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
-import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/data.js';
-import { averageScores, constantSource } from '../src/ensemble.js';
+import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/data.js';
+import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
-import { evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/eval.js';
-import { packageRoot } from '../src/native.js';
-import { renderSvg } from '../src/plot.js';
-import { Registry } from '../src/registry.js';
-import { train, type TrainOptions } from '../src/train.js';
+import { evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
+import { packageRoot } from '../src/addon/native.js';
+import { renderSvg } from '../src/evaluation/plot.js';
+import { Registry } from '../src/routing/registry.js';
+import { train, type TrainOptions } from '../src/training/train.js';
 
 // ---------------------------------------------------------------------------------------------
 // Candidate grid

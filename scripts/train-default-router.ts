@@ -13,10 +13,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { readOutcomes, type OutcomeRecord } from '../src/data.js';
-import { apgr, cpt, pgrCurve } from '../src/metrics.js';
-import { packageRoot } from '../src/native.js';
-import { train, type TrainOptions } from '../src/train.js';
+import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
+import { apgr, cpt, pgrCurve } from '../src/evaluation/metrics.js';
+import { packageRoot } from '../src/addon/native.js';
+import { train, type TrainOptions } from '../src/training/train.js';
 
 const STRONG = 'gpt-4-1106-preview';
 const WEAK = 'mistralai/Mixtral-8x7B-Instruct-v0.1';

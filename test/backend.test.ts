@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { backendFromEnv, backendInfo, resolveBackend } from '../src/backend.js';
+import { backendFromEnv, backendInfo, resolveBackend } from '../src/addon/backend.js';
 import { RoutecoreError } from '../src/errors.js';
-import { Router } from '../src/router.js';
-import { train } from '../src/train.js';
+import { Router } from '../src/routing/router.js';
+import { train } from '../src/training/train.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

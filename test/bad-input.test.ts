@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { backendFromEnv, backendInfo } from '../src/backend.js';
-import type { OutcomeRecord } from '../src/data.js';
+import { backendFromEnv, backendInfo } from '../src/addon/backend.js';
+import type { OutcomeRecord } from '../src/training/data.js';
 import { RoutecoreError, type ErrorCode } from '../src/errors.js';
-import { MAX_PROMPT_BYTES, Router } from '../src/router.js';
-import { train } from '../src/train.js';
+import { MAX_PROMPT_BYTES, Router } from '../src/routing/router.js';
+import { train } from '../src/training/train.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const SMALL = { hidden: 8, encoder: { log2Buckets: 12 }, maxEpochs: 3, seed: 3 } as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { OutcomeRecord } from '../src/data.js';
-import { evaluateScores } from '../src/eval.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { evaluateScores } from '../src/evaluation/eval.js';
 import { cvKnownTask, difficultyBin, groupMeans, splitCeilings } from '../scripts/ceilings.js';
 
 const models = ['a', 'b'];

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(__dirname, '..');
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const built = existsSync(cli);
 if (!built) console.warn(`skipping CLI tests: ${cli} is missing (run \`npm run build:ts\`)`);
 const tmp = mkdtempSync(join(tmpdir(), 'routecore-cli-'));

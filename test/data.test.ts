@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { modelIdsOf, parseOutcomeLine, parsePairwiseLine, readOutcomes, readPairwise } from '../src/data.js';
+import { modelIdsOf, parseOutcomeLine, parsePairwiseLine, readOutcomes, readPairwise } from '../src/training/data.js';
 import { RoutecoreError } from '../src/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

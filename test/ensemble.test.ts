@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { OutcomeRecord } from '../src/data.js';
-import { averageScores, constantSource, ScoreEnsemble, type ScoreSource } from '../src/ensemble.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { averageScores, constantSource, ScoreEnsemble, type ScoreSource } from '../src/routing/ensemble.js';
 import { RoutecoreError } from '../src/errors.js';
-import { evaluateScores } from '../src/eval.js';
-import type { Router } from '../src/router.js';
-import { train } from '../src/train.js';
+import { evaluateScores } from '../src/evaluation/eval.js';
+import type { Router } from '../src/routing/router.js';
+import { train } from '../src/training/train.js';
 
 const constant = constantSource;
 

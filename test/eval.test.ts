@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { readOutcomes, type OutcomeRecord } from '../src/data.js';
-import { crossValidate, evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport } from '../src/eval.js';
-import { aiq } from '../src/metrics.js';
-import { renderSvg } from '../src/plot.js';
-import { Registry } from '../src/registry.js';
-import { train } from '../src/train.js';
+import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
+import { crossValidate, evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport } from '../src/evaluation/eval.js';
+import { aiq } from '../src/evaluation/metrics.js';
+import { renderSvg } from '../src/evaluation/plot.js';
+import { Registry } from '../src/routing/registry.js';
+import { train } from '../src/training/train.js';
 
 const root = resolve(__dirname, '..');
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const built = existsSync(cli);
 if (!built) console.warn(`skipping the eval CLI test: ${cli} is missing (run \`npm run build:ts\`)`);
 const dataDir = resolve(root, '../shared/data');

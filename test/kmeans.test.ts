@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { Router } from '../src/router.js';
-import { train } from '../src/train.js';
+import { Router } from '../src/routing/router.js';
+import { train } from '../src/training/train.js';
 
 // Two topics with disjoint vocabularies; "algebra-model" solves one, "history-model" the other.
 const MATH = ['integral', 'derivative', 'equation', 'polynomial', 'fraction', 'algebra', 'matrix', 'sum'];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RoutecoreError } from '../src/errors.js';
-import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from '../src/metrics.js';
+import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from '../src/evaluation/metrics.js';
 
 function caught(fn: () => unknown): RoutecoreError {
   try {

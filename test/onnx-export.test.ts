@@ -10,11 +10,11 @@ import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import type { OutcomeRecord } from '../src/data.js';
-import { binding, type NativeRouterHandle } from '../src/native.js';
-import { ONNX_INPUT, ONNX_OUTPUT, exportOnnx } from '../src/onnx-export.js';
-import { Router } from '../src/router.js';
-import { train, type PredictorKind } from '../src/train.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { binding, type NativeRouterHandle } from '../src/addon/native.js';
+import { ONNX_INPUT, ONNX_OUTPUT, exportOnnx } from '../src/evaluation/onnx-export.js';
+import { Router } from '../src/routing/router.js';
+import { train, type PredictorKind } from '../src/training/train.js';
 
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'routecore-onnx-'));
@@ -145,7 +145,7 @@ describe('exportOnnx', () => {
   });
 });
 
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 describe.skipIf(!existsSync(cli))('routecore export --onnx', () => {
   it('exports a router file and the embedded default router', async () => {
     const { router } = await train(train_.records, { hidden: 16, embeddings: train_.x, maxEpochs: 4, seed: 2 });

@@ -9,8 +9,8 @@ import {
   validateCostOptions,
   type CandidateTable,
   type CostOptions,
-} from '../src/policy.js';
-import { Registry } from '../src/registry.js';
+} from '../src/routing/policy.js';
+import { Registry } from '../src/routing/registry.js';
 
 function caught(fn: () => unknown): RoutecoreError {
   try {

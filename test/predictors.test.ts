@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { Router } from '../src/router.js';
-import { strongWinProbability } from '../src/selection.js';
-import { train, type PredictorKind } from '../src/train.js';
-import type { PairwiseRecord } from '../src/data.js';
+import { Router } from '../src/routing/router.js';
+import { strongWinProbability } from '../src/routing/selection.js';
+import { train, type PredictorKind } from '../src/training/train.js';
+import type { PairwiseRecord } from '../src/training/data.js';
 
 // Two topics with disjoint vocabularies; "algebra-model" solves one, "history-model" the other.
 const MATH = ['integral', 'derivative', 'equation', 'polynomial', 'fraction', 'algebra', 'matrix', 'sum'];

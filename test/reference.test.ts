@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import type { OutcomeRecord } from '../src/data.js';
-import { binding, type NativeRouterHandle } from '../src/native.js';
-import { ReferenceRouter, halfToFloat, readRouterFile, routerNetwork } from '../src/reference.js';
-import { train, type PredictorKind } from '../src/train.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { binding, type NativeRouterHandle } from '../src/addon/native.js';
+import { ReferenceRouter, halfToFloat, readRouterFile, routerNetwork } from '../src/evaluation/reference.js';
+import { train, type PredictorKind } from '../src/training/train.js';
 
 const root = resolve(__dirname, '..');
 

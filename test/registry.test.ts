@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RoutecoreError } from '../src/errors.js';
-import { DEFAULT_EXPECTED_OUTPUT_TOKENS, Registry } from '../src/registry.js';
+import { DEFAULT_EXPECTED_OUTPUT_TOKENS, Registry } from '../src/routing/registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fx = (name: string): string => path.join(here, 'fixtures', name);

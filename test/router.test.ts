@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { OutcomeRecord } from '../src/data.js';
+import type { OutcomeRecord } from '../src/training/data.js';
 import { RoutecoreError } from '../src/errors.js';
-import type { NativeEpochInfo } from '../src/native.js';
-import { Registry } from '../src/registry.js';
-import { Router, type Decision } from '../src/router.js';
-import { train, type TrainResult } from '../src/train.js';
+import type { NativeEpochInfo } from '../src/addon/native.js';
+import { Registry } from '../src/routing/registry.js';
+import { Router, type Decision } from '../src/routing/router.js';
+import { train, type TrainResult } from '../src/training/train.js';
 
 const MODELS = ['math-model', 'history-model', 'cheap-model'] as const;
 const COSTS: Record<string, number> = { 'cheap-model': 0.0001, 'math-model': 0.01, 'history-model': 0.01 };

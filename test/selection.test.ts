@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { buildCandidates } from '../src/policy.js';
-import { Registry } from '../src/registry.js';
-import { Router } from '../src/router.js';
-import { calibrateThreshold, majorityVote, rankThreshold, selectSubset, strongWinProbability } from '../src/selection.js';
-import { train } from '../src/train.js';
+import { buildCandidates } from '../src/routing/policy.js';
+import { Registry } from '../src/routing/registry.js';
+import { Router } from '../src/routing/router.js';
+import { calibrateThreshold, majorityVote, rankThreshold, selectSubset, strongWinProbability } from '../src/routing/selection.js';
+import { train } from '../src/training/train.js';
 
 const ids = ['a', 'b', 'c', 'd'];
 function table(latency: number[], cost: number[]) {
@@ -145,9 +145,9 @@ describe('Router with threshold, subset and outages', () => {
   });
 
   it.skipIf(!hasData)('the default router calibrates to within 1 point on 1,000 real prompts, and the CLI does it too', async () => {
-    const cli = join(root, 'dist', 'src', 'cli.js');
+    const cli = join(root, 'dist', 'src', 'cli', 'main.js');
     const r = Router.loadSync('default');
-    const prompts = (await import('../src/data.js')).readOutcomes(join(dataDir, 'routellm-mmlu.jsonl')).records.slice(0, 1000).map((x) => x.prompt);
+    const prompts = (await import('../src/training/data.js')).readOutcomes(join(dataDir, 'routellm-mmlu.jsonl')).records.slice(0, 1000).map((x) => x.prompt);
     await r.calibrate(prompts, { strongShare: 0.4 });
     const d = await r.routeBatch(prompts, { policy: 'threshold' });
     expect(Math.abs(d.filter((x) => x.model === 'strong').length / 1000 - 0.4)).toBeLessThanOrEqual(0.01);

@@ -13,9 +13,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 
-import type { OutcomeRecord } from '../src/data.js';
-import { Router } from '../src/router.js';
-import { train } from '../src/train.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { Router } from '../src/routing/router.js';
+import { train } from '../src/training/train.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST_INDEX = join(ROOT, 'dist', 'src', 'index.js');

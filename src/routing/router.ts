@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { resolveBackend, type BackendRequest } from './backend.js';
-import { RoutecoreError, invalidArgument } from './errors.js';
-import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from './native.js';
+import { resolveBackend, type BackendRequest } from '../addon/backend.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
+import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
 import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';

@@ -4,7 +4,7 @@
  * the rank functions then run per routed prompt as a tight loop over typed arrays, allocating nothing
  * beyond the `ranked` array the caller passes in (and reuses).
  */
-import { RoutecoreError, didYouMean, invalidArgument } from './errors.js';
+import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { DEFAULT_EXPECTED_OUTPUT_TOKENS, Registry } from './registry.js';
 
 /** Predicted scores closer than this count as a tie, broken by cost and then by id. */

@@ -6,15 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { backendInfo } from './backend.js';
-import { readOutcomes } from './data.js';
-import { RoutecoreError, isRoutecoreError } from './errors.js';
-import { packageRoot } from './native.js';
-import { Router, defaultRouterPath, type RouteOptions } from './router.js';
-import { train, type PredictorKind } from './train.js';
-import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from './eval.js';
-import { Registry } from './registry.js';
-import { exportOnnx } from './onnx-export.js';
+import { backendInfo } from '../addon/backend.js';
+import { readOutcomes } from '../training/data.js';
+import { RoutecoreError, isRoutecoreError } from '../errors.js';
+import { packageRoot } from '../addon/native.js';
+import { Router, defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { train, type PredictorKind } from '../training/train.js';
+import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from '../evaluation/eval.js';
+import { Registry } from '../routing/registry.js';
+import { exportOnnx } from '../evaluation/onnx-export.js';
 import { writeFileSync } from 'node:fs';
 
 const USAGE = `Usage: routecore <command> [options]

@@ -4,7 +4,7 @@
  * scores and a {@link CandidateTable}.
  * @module
  */
-import { RoutecoreError, invalidArgument } from './errors.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
 import { rankBest, type CandidateTable } from './policy.js';
 
 /**

@@ -6,7 +6,7 @@
  * `evaluateScores` and the policies like a single router's scores.
  * @module
  */
-import { RoutecoreError, invalidArgument } from './errors.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
 import type { Router } from './router.js';
 
 /** What an ensemble member must offer: its model ids in column order and a batch scorer. */

@@ -46,13 +46,13 @@
  *   router's sweep points and for the single models (the zero-router).
  * @module
  */
-import { RoutecoreError, invalidArgument } from './errors.js';
-import { modelIdsOf, type OutcomeRecord } from './data.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
+import { modelIdsOf, type OutcomeRecord } from '../training/data.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from './metrics.js';
-import { buildCandidates, rankBest, rankCost, type CandidateTable } from './policy.js';
-import { Registry } from './registry.js';
-import type { Router } from './router.js';
-import { train, type TrainOptions } from './train.js';
+import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../routing/policy.js';
+import { Registry } from '../routing/registry.js';
+import type { Router } from '../routing/router.js';
+import { train, type TrainOptions } from '../training/train.js';
 
 /** The default λ grid of the `cost` sweep, in score per USD-per-query. */
 export const DEFAULT_LAMBDAS: readonly number[] = Object.freeze([0, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000]);

@@ -12,7 +12,7 @@
  * binding); for a `precomputed` router, give the dense embeddings.
  * @module
  */
-import { RoutecoreError } from './errors.js';
+import { RoutecoreError } from '../errors.js';
 
 /** One tensor of a router file, widened to float32. */
 export interface RouterTensor {

@@ -5,11 +5,11 @@
  */
 import { basename } from 'node:path';
 
-import { resolveBackend, type BackendRequest } from './backend.js';
-import { RoutecoreError, invalidArgument } from './errors.js';
+import { resolveBackend, type BackendRequest } from '../addon/backend.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
 import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
-import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions } from './native.js';
-import { META, Router, type RouterOptions, type TrainingSummary } from './router.js';
+import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions } from '../addon/native.js';
+import { META, Router, type RouterOptions, type TrainingSummary } from '../routing/router.js';
 
 /** Predictors this version trains. */
 export type PredictorKind = 'mlp' | 'linear' | 'mf' | 'knn' | 'kmeans';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { RoutecoreError, describe, didYouMean, invalidArgument } from './errors.js';
+import { RoutecoreError, describe, didYouMean, invalidArgument } from '../errors.js';
 
 /** Output tokens assumed per query when a model sets no `expectedOutputTokens`. */
 export const DEFAULT_EXPECTED_OUTPUT_TOKENS = 256;

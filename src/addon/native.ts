@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { RoutecoreError, type ErrorCode } from './errors.js';
+import { RoutecoreError, type ErrorCode } from '../errors.js';
 
 /** @internal */
 export interface NativeBackendReport {
@@ -116,7 +116,7 @@ export interface NativeBinding {
 
 let cached: NativeBinding | undefined;
 
-/** The package root: the nearest ancestor of this module holding CMakeLists.txt (src/ or dist/src/). */
+/** The package root: the nearest ancestor of this module holding CMakeLists.txt (above src/<folder>/ or dist/src/<folder>/). */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { RoutecoreError, describe, invalidArgument } from './errors.js';
+import { RoutecoreError, describe, invalidArgument } from '../errors.js';
 
 /** One prompt with the score each model obtained on it (and optionally what each call cost). */
 export interface OutcomeRecord {

@@ -18,7 +18,7 @@
  * package needs no protobuf dependency.
  * @module
  */
-import { RoutecoreError } from './errors.js';
+import { RoutecoreError } from '../errors.js';
 import { routerNetwork, type RouterNetwork } from './reference.js';
 
 /** ONNX TensorProto.DataType.FLOAT. */

@@ -3,7 +3,7 @@
  * validated here with a message naming the variable, and passed to the addon explicitly.
  * @module
  */
-import { RoutecoreError, invalidArgument } from './errors.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
 import { binding, rethrowNative } from './native.js';
 
 /** Which compute backend to use: `auto` = CUDA when compiled in and a device is present, else CPU. */

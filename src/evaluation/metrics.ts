@@ -3,7 +3,7 @@
  * strong/weak routing, and RouterBench's non-decreasing convex hull and AIQ for N models.
  * Pure functions over arrays; they run once per evaluation, not per routed prompt.
  */
-import { RoutecoreError, invalidArgument } from './errors.js';
+import { RoutecoreError, invalidArgument } from '../errors.js';
 
 /** One operating point of a two-model router. */
 export interface PgrPoint {
