@@ -24,13 +24,27 @@ void Job::deliver(Napi::Env env) {
   }
 }
 
-Worker::Worker(Napi::Env env) {
+Worker::Worker(Napi::Env env) : env_(env) {
   tsfn_ = Tsfn::New(env, "routecore-worker", 0, 1, this);
   tsfn_.Unref(env);
   thread_ = std::thread([this] { loop(); });
+  // Cleanup hooks run in reverse order of registration, so this one runs before the thread-safe
+  // function's own hook and before any handle is closed.
+  if (napi_add_env_cleanup_hook(env, &Worker::onEnvCleanup, this) == napi_ok) hookRegistered_ = true;
 }
 
-Worker::~Worker() {
+void Worker::onEnvCleanup(void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  self->hookRegistered_ = false;  // Node removes a hook once it has run
+  self->stopThread();
+  if (!self->tsfnReleased_) {
+    self->tsfnReleased_ = true;
+    // Abort: messages still queued reach callJs with a null env, which frees them.
+    self->tsfn_.Abort();
+  }
+}
+
+void Worker::stopThread() {
   {
     std::lock_guard<std::mutex> lock(m_);
     stopping_ = true;
@@ -39,7 +53,11 @@ Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
   for (auto& job : queue_) job->deliver(nullptr);  // never started: release without touching JS
   queue_.clear();
-  tsfn_.Abort();
+}
+
+Worker::~Worker() {
+  if (hookRegistered_) napi_remove_env_cleanup_hook(env_, &Worker::onEnvCleanup, this);
+  stopThread();
 }
 
 void Worker::submit(Napi::Env env, std::unique_ptr<Job> job) {

@@ -2,6 +2,12 @@
 // libuv's 4-thread pool, which fs, dns and crypto share. Results come back to the JS thread
 // through one thread-safe function; it is ref'd only while work is pending, so an idle addon
 // never keeps the process alive.
+//
+// Teardown: an environment cleanup hook (registered after the thread-safe function, so it runs
+// before Node closes that function) stops the thread and releases the function. The destructor
+// never touches the thread-safe function: on Node 24 the addon's instance data is finalized from
+// inside the function's own close callback, with the function's mutex held, so releasing it there
+// deadlocked every process that had loaded the addon at exit.
 #pragma once
 #include <napi.h>
 
@@ -43,6 +49,7 @@ class Job : public Message {
 class Worker {
  public:
   explicit Worker(Napi::Env env);
+  /// Stops the thread if the cleanup hook has not; never calls into the thread-safe function.
   ~Worker();
 
   /// JS thread only. Takes ownership of the job.
@@ -54,7 +61,10 @@ class Worker {
 
  private:
   static void callJs(Napi::Env env, Napi::Function, Worker* self, Message* message);
+  static void onEnvCleanup(void* self);
   void loop();
+  /// Stops and joins the thread, then drops the jobs it never started. Idempotent.
+  void stopThread();
 
   using Tsfn = Napi::TypedThreadSafeFunction<Worker, Message, &Worker::callJs>;
   Tsfn tsfn_;
@@ -64,6 +74,9 @@ class Worker {
   std::deque<std::unique_ptr<Job>> queue_;
   std::atomic<bool> stopping_{false};
   size_t pending_ = 0;  // jobs submitted and not yet delivered; JS thread only
+  napi_env env_;
+  bool hookRegistered_ = false;  // JS thread only
+  bool tsfnReleased_ = false;    // JS thread only
 };
 
 }  // namespace routecore_bindings
