@@ -15,10 +15,10 @@
  * Rounds interleave the competitors; the ratio is the median of per-round ratios.
  * @module
  */
-import * as ort from 'onnxruntime-node';
-
-import { Router, exportOnnx } from '../src/index.js';
+import { Router } from '../src/index.js';
+import { exportOnnx } from '../src/research.js';
 import { binding } from '../src/addon/native.js';
+import { loadOnnxRuntime } from './onnxruntime.js';
 import { met, pairedRatio, raceRounds, sink, type Competitor, type Figure, type SetupInfo, type Suite } from './common.js';
 import { DENSE_DIM, denseQueries, denseRouter } from './dense.js';
 
@@ -28,6 +28,7 @@ export const p4: Suite = {
   id: 'P4',
   title: 'same mlp on dense 384-d input: routecore vs onnxruntime-node, same process',
   async run(setup: SetupInfo) {
+    const ort = await loadOnnxRuntime('benchmark P4 (routecore vs onnxruntime-node)');
     const dense = await denseRouter(setup);
     const raw = binding().NativeRouter.load(dense.bytes, dense.path, 'cpu', setup.threads);
     const router = Router.loadSync(dense.bytes, { backend: 'cpu', threads: setup.threads });

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { ReferenceRouter } from '../src/index.js';
+import { ReferenceRouter } from '../src/research.js';
 import { binding } from '../src/addon/native.js';
 import { met, pairedRatio, raceRounds, sink, type Competitor, type Figure, type SetupInfo, type Suite } from './common.js';
 import { DENSE_DIM, denseQueries, denseRouter } from './dense.js';

@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { ReferenceRouter, Router } from '../src/index.js';
+import { Router } from '../src/index.js';
+import { ReferenceRouter } from '../src/research.js';
 import { binding, packageRoot } from '../src/addon/native.js';
 import { sink } from './common.js';
 import { loadRouterBench, p1PromptSet, syntheticCorpus } from './corpus.js';

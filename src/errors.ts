@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_ROUTECORE_IO'
   | 'ERR_ROUTECORE_DISPOSED'
   | 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL'
+  | 'ERR_ROUTECORE_ADDON_UNAVAILABLE'
   | 'ERR_ROUTECORE_INTERNAL';
 
 /** Every error code, for documentation and for code that maps native error codes to these. */
@@ -29,6 +30,7 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'ERR_ROUTECORE_IO',
   'ERR_ROUTECORE_DISPOSED',
   'ERR_ROUTECORE_NO_ELIGIBLE_MODEL',
+  'ERR_ROUTECORE_ADDON_UNAVAILABLE',
   'ERR_ROUTECORE_INTERNAL',
 ] as const);
 

@@ -1,29 +1,24 @@
 /**
  * routecore: per-prompt LLM routing for Node.js services on a native C++/CUDA core.
+ *
+ * This entry point (`import … from 'routecore'`) is the application API: routers, the registry,
+ * training, the policies' helpers, the data readers, backend information and the error type.
+ * Evaluation lives in `routecore/eval`; the reference implementation, the artifact readers and
+ * the ONNX export in `routecore/research`.
  * @module
  */
 export { Router, MAX_PROMPT_BYTES, defaultRouterPath } from './routing/router.js';
 export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, ThresholdOptions, TrainingSummary } from './routing/router.js';
 export { majorityVote, strongWinProbability, calibrateThreshold, selectSubset } from './routing/selection.js';
 export type { SubsetOptions, SubsetChoice, VoteResult } from './routing/selection.js';
-export { train } from './training/train.js';
-export type { TrainOptions, TrainResult, PredictorKind } from './training/train.js';
+export type { CostOptions } from './routing/policy.js';
 export { Registry } from './routing/registry.js';
 export type { ModelEntry, ModelEntryInput } from './routing/registry.js';
+export { train } from './training/train.js';
+export type { TrainOptions, TrainResult, PredictorKind, EpochInfo } from './training/train.js';
 export { readOutcomes, readPairwise, modelIdsOf } from './training/data.js';
 export type { OutcomeRecord, PairwiseRecord, ReadReport, ReadOptions } from './training/data.js';
-export type { CostOptions } from './routing/policy.js';
 export { backendInfo, backendFromEnv } from './addon/backend.js';
-export type { BackendInfo, BackendRequest, BackendSettings } from './addon/backend.js';
-export { RoutecoreError, isRoutecoreError } from './errors.js';
+export type { BackendInfo, BackendRequest, BackendSettings, AddonSource } from './addon/backend.js';
+export { RoutecoreError, isRoutecoreError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export { pgrCurve, apgr, cpt, convexHull, aiq } from './evaluation/metrics.js';
-export type { PgrPoint, CostQualityPoint } from './evaluation/metrics.js';
-export { evaluate, evaluateScores, crossValidate, renderMarkdown, fnv1a32, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './evaluation/eval.js';
-export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions, CrossValidateOptions } from './evaluation/eval.js';
-export { renderSvg } from './evaluation/plot.js';
-export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './evaluation/onnx-export.js';
-export type { OnnxExportOptions } from './evaluation/onnx-export.js';
-export { ReferenceRouter, readRouterFile, routerNetwork, halfToFloat } from './evaluation/reference.js';
-export type { RouterFile, RouterTensor, RouterNetwork, SparseRows } from './evaluation/reference.js';
-export { averageScores, ScoreEnsemble, constantSource } from './routing/ensemble.js';

@@ -4,7 +4,9 @@
  * @module
  */
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { binding, rethrowNative } from './native.js';
+import { addonLoad, binding, rethrowNative, type AddonSource } from './native.js';
+
+export type { AddonSource } from './native.js';
 
 /** Which compute backend to use: `auto` = CUDA when compiled in and a device is present, else CPU. */
 export type BackendRequest = 'auto' | 'cpu' | 'cuda';
@@ -72,6 +74,12 @@ export interface BackendInfo {
   cuda: { compiled: boolean; usable: boolean; detail: string };
   /** CPU worker threads. */
   cpuThreads: number;
+  /**
+   * The addon file in use: a local build (build/Release, compiled in this checkout or by the
+   * install script) or a prebuilt platform package; `notes` says why a candidate before it was
+   * not used, e.g. the CUDA package's failed test load.
+   */
+  addon: { source: AddonSource; path: string; notes: string[] };
 }
 
 /**
@@ -92,5 +100,6 @@ export function backendInfo(settings: BackendSettings = backendFromEnv()): Backe
     reason: r.reason,
     cuda: { compiled: r.cudaCompiled, usable: r.cudaUsable, detail: r.cudaDetail },
     cpuThreads: r.cpuThreads,
+    addon: addonLoad(),
   };
 }

@@ -83,6 +83,8 @@ async function cmdInfo(args: string[]): Promise<void> {
   console.log(`why: ${info.reason}`);
   console.log(`cuda: ${info.cuda.usable ? 'usable' : 'not usable'} (${info.cuda.detail})`);
   console.log(`cpu threads: ${info.cpuThreads}`);
+  console.log(`addon: ${info.addon.source} ${info.addon.path}`);
+  for (const note of info.addon.notes) console.log(`addon note: ${note}`);
   console.log(`default router: ${typeof defaultRouter === 'string' ? defaultRouter : JSON.stringify(defaultRouter)}`);
 }
 

@@ -8,8 +8,20 @@ import { basename } from 'node:path';
 import { resolveBackend, type BackendRequest } from '../addon/backend.js';
 import { RoutecoreError, invalidArgument } from '../errors.js';
 import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
-import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions } from '../addon/native.js';
+import { binding, rethrowNative, type NativeTrainOptions } from '../addon/native.js';
 import { META, Router, type RouterOptions, type TrainingSummary } from '../routing/router.js';
+
+/** What {@link TrainOptions.onEpoch} receives after every epoch. */
+export interface EpochInfo {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** The epoch cap in force (`maxEpochs`). */
+  maxEpochs: number;
+  /** Mean training loss of this epoch. */
+  trainLoss: number;
+  /** Loss on the held-out validation rows after this epoch; NaN when there is no validation slice. */
+  validationLoss: number;
+}
 
 /** Predictors this version trains. */
 export type PredictorKind = 'mlp' | 'linear' | 'mf' | 'knn' | 'kmeans';
@@ -52,7 +64,7 @@ export interface TrainOptions {
   /** Hashing encoder: 2^log2Buckets buckets (default 16), word n-grams up to wordNgramMax (2), char n-grams charNgramMin..charNgramMax (3..5). */
   encoder?: { log2Buckets?: number; wordNgramMax?: number; charNgramMin?: number; charNgramMax?: number };
   /** Called after every epoch. */
-  onEpoch?: (info: NativeEpochInfo) => void;
+  onEpoch?: (info: EpochInfo) => void;
   /** Free text stored in the artifact. */
   description?: string;
   /**

@@ -1,0 +1,10 @@
+/**
+ * `routecore/eval`: replaying outcome records through a router, cross-validation, the routing
+ * metrics (PGR, APGR, CPT, AIQ) and the report renderers (Markdown, SVG).
+ * @module
+ */
+export { evaluate, evaluateScores, crossValidate, renderMarkdown, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './evaluation/eval.js';
+export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions, CrossValidateOptions } from './evaluation/eval.js';
+export { pgrCurve, apgr, cpt, convexHull, aiq } from './evaluation/metrics.js';
+export type { PgrPoint, CostQualityPoint } from './evaluation/metrics.js';
+export { renderSvg } from './evaluation/plot.js';

@@ -1,0 +1,13 @@
+/**
+ * `routecore/research`: the pieces for studying and reproducing routers rather than serving
+ * with them: the pure-TypeScript reference router, readers of the `.router` artifact, float16
+ * decoding, the hash eval uses to split records, score ensembles and the ONNX export.
+ * @module
+ */
+export { ReferenceRouter, readRouterFile, routerNetwork, halfToFloat } from './evaluation/reference.js';
+export type { RouterFile, RouterTensor, RouterNetwork, SparseRows } from './evaluation/reference.js';
+export { fnv1a32 } from './evaluation/eval.js';
+export { averageScores, ScoreEnsemble, constantSource } from './routing/ensemble.js';
+export type { ScoreSource } from './routing/ensemble.js';
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './evaluation/onnx-export.js';
+export type { OnnxExportOptions } from './evaluation/onnx-export.js';
