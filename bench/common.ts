@@ -1,13 +1,13 @@
 /**
- * Shared pieces of the benchmark suites: the suite contract, figures with their DESIGN.md targets,
+ * Shared pieces of the benchmark suites: the suite contract, figures with their docs/ARCHITECTURE.md targets,
  * order statistics, and a description of the machine. Suites import only from here and `src/`.
  * @module
  */
 import { cpus, availableParallelism, loadavg, totalmem, platform, arch, release } from 'node:os';
 
-/** A DESIGN.md "Performance targets" bound a figure is checked against. */
+/** A docs/ARCHITECTURE.md "Performance targets" bound a figure is checked against. */
 export interface Target {
-  /** The target's id in DESIGN.md, e.g. `P1`. */
+  /** The target's id in docs/ARCHITECTURE.md, e.g. `P1`. */
   id: string;
   op: '<=' | '>=';
   value: number;

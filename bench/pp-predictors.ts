@@ -5,7 +5,7 @@
  * The mlp is the setup's router (P1/P2's); linear, mf, knn and kmeans are trained here on the same
  * training data with `train()`'s defaults for each (seed 1; at most 8 epochs like the setup's mlp)
  * and stored F16, as the mlp is. The predictors are the competitors: latency in interleaved blocks,
- * throughput in interleaved rounds, so the machine's drift hits them alike. DESIGN.md's P1 and P2
+ * throughput in interleaved rounds, so the machine's drift hits them alike. docs/ARCHITECTURE.md's P1 and P2
  * targets are about the hashing mlp (checked in P1/P2); here the figures are for comparison.
  * @module
  */

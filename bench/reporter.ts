@@ -1,6 +1,6 @@
 /**
  * The common reporter: one readable table on stdout (machine, setup, every figure next to its
- * DESIGN.md target and whether it is met) and, with `--json FILE`, the same figures machine-readably.
+ * docs/ARCHITECTURE.md target and whether it is met) and, with `--json FILE`, the same figures machine-readably.
  * @module
  */
 import { writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * Smoke test of the benchmark harness: runs the built bench in --quick mode as a child process and
  * checks that it produces every headline figure. No timing thresholds: benchmarks are never tests
- * (DESIGN.md, "Performance targets").
+ * (docs/ARCHITECTURE.md, "Performance targets").
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -115,7 +115,7 @@ describe('evaluateScores on a hand-made example', () => {
     expect(r.cheapestReachingBestSingle!.savings).toBeCloseTo(0.225, 12);
   });
 
-  it('has the JSON shape of DESIGN.md', () => {
+  it('has the JSON shape of docs/ARCHITECTURE.md', () => {
     const j = JSON.parse(JSON.stringify(r)) as Record<string, any>;
     for (const k of ['rows', 'models', 'singles', 'oracle', 'router', 'aiq', 'apgr', 'cpt50', 'cpt80', 'random', 'cheapestReachingBestSingle']) {
       expect(j).toHaveProperty(k);

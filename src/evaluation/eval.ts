@@ -1,5 +1,5 @@
 /**
- * Evaluation (DESIGN.md "Evaluation"): replays outcome records through a router and reports the
+ * Evaluation (docs/ARCHITECTURE.md "Evaluation"): replays outcome records through a router and reports the
  * cost–quality trade-off of its policies against the baselines (single models, random routing at
  * matched cost, the oracle, the zero-router), with RouteLLM's PGR/APGR/CPT for two models and
  * RouterBench's AIQ.

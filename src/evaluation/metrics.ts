@@ -1,5 +1,5 @@
 /**
- * Routing evaluation metrics (DESIGN.md "Evaluation"): RouteLLM's PGR curve, APGR and CPT for
+ * Routing evaluation metrics (docs/ARCHITECTURE.md "Evaluation"): RouteLLM's PGR curve, APGR and CPT for
  * strong/weak routing, and RouterBench's non-decreasing convex hull and AIQ for N models.
  * Pure functions over arrays; they run once per evaluation, not per routed prompt.
  */

@@ -1,5 +1,5 @@
 /**
- * The `best` and `cost` policies (DESIGN.md "Policy"). Everything that does not change per prompt
+ * The `best` and `cost` policies (docs/ARCHITECTURE.md, "The pipeline": Policy). Everything that does not change per prompt
  * (registry prices, limits, capabilities, eligibility) is resolved once into a {@link CandidateTable};
  * the rank functions then run per routed prompt as a tight loop over typed arrays, allocating nothing
  * beyond the `ranked` array the caller passes in (and reuses).

@@ -1,5 +1,5 @@
 /**
- * Readers for the two JSONL data formats (DESIGN.md "Data formats"): per-model outcome records and
+ * Readers for the two JSONL data formats (docs/ARCHITECTURE.md "Data formats"): per-model outcome records and
  * pairwise preference records. Every rejected line is reported with file and line number, and in
  * skip mode the report lists what was dropped and why, so training never loses data silently.
  */
@@ -110,7 +110,7 @@ function readRequiredString(obj: Record<string, unknown>, field: string, file: s
 }
 
 /**
- * Parses and validates one outcome line (see DESIGN.md "Data formats").
+ * Parses and validates one outcome line (see docs/ARCHITECTURE.md "Data formats").
  * @param line the JSON text of one line
  * @param file the file name used in messages
  * @param lineNo the 1-based line number used in messages and in a default id

@@ -101,7 +101,7 @@ const KNOWN_OPTIONS = new Set([
 ]);
 
 /**
- * Trains a router on outcome records or on pairwise preference records (see DESIGN.md, "Data
+ * Trains a router on outcome records or on pairwise preference records (see docs/ARCHITECTURE.md, "Data
  * formats"): from JSONL files (each file's format is recognised from its first line; all files
  * must hold the same one), or from records already in memory. Models missing from an outcome
  * record count as unknown for that prompt, not as failures. Bad lines are errors naming file and
