@@ -84,7 +84,7 @@ function build({ tests, cuda, why }) {
   say(`building the native addon from source (${why}): tests ${tests}, CUDA ${cuda}`);
   const missing = [];
   if (!onPath(['cmake'])) missing.push('CMake >= 3.18 (`cmake` on the PATH)');
-  if (process.platform !== 'win32' && !onPath(['c++', 'g++', 'clang++'])) missing.push('a C++17 compiler (g++ >= 9 or clang++ >= 10)');
+  if (process.platform !== 'win32' && !onPath(['c++', 'g++', 'clang++'])) missing.push('a C++17 compiler (g++ or clang++)');
   if (process.platform !== 'win32' && !onPath(['ninja', 'make'])) missing.push('a build tool (make or ninja)');
   if (cuda === 'ON' && !onPath(['nvcc'])) missing.push('the CUDA toolkit (`nvcc` on the PATH), because ROUTECORE_CUDA=ON');
   if (missing.length > 0) {

@@ -186,7 +186,7 @@ describe('scripts/install.mjs in an installed copy', () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain('routecore: no usable prebuilt binary (local build: not present; routecore-linux-x64-gnu: not present)');
     expect(r.out).toContain('routecore: building the native addon from source (no prebuilt binary fits this machine): tests OFF, CUDA OFF');
-    expect(r.out).toContain('cannot build the native addon from source on linux-x64-gnu: missing CMake >= 3.18 (`cmake` on the PATH); a C++17 compiler (g++ >= 9 or clang++ >= 10); a build tool (make or ninja)');
+    expect(r.out).toContain('cannot build the native addon from source on linux-x64-gnu: missing CMake >= 3.18 (`cmake` on the PATH); a C++17 compiler (g++ or clang++); a build tool (make or ninja)');
   });
 
   it('refuses a ROUTECORE_CUDA value it does not know, naming the variable', () => {
