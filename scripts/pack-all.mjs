@@ -9,8 +9,8 @@
 //
 // Environment: ROUTECORE_PACK_CUDA=OFF skips the CUDA variant even where nvcc is present;
 // ROUTECORE_CUDA_ARCHITECTURES overrides the CUDA architecture list (CMakeLists.txt's default).
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,17 +51,32 @@ function mib(path) {
   return `${(statSync(path).size / 1048576).toFixed(2)} MiB`;
 }
 
-/** Builds the addon into build-pack/<dir> (tests off) and returns the .node file. */
+/**
+ * Builds the addon into build-pack/<dir> (tests off), output in build-pack/<dir>.log, and resolves
+ * to the .node file. The CPU and CUDA builds run at the same time: nvcc compiles its one file for
+ * every architecture on one core, which leaves the other core to the CPU build.
+ */
 function buildAddon(dir, cuda) {
   const args = [cmakeJs, 'compile', '--out', join('build-pack', dir), '--CDROUTECORE_TESTS=OFF', `--CDROUTECORE_CUDA=${cuda}`, '--CDROUTECORE_STATIC_RUNTIME=ON'];
   if (cuda === 'ON' && process.env.ROUTECORE_CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.ROUTECORE_CUDA_ARCHITECTURES}`);
-  run(process.execPath, args);
-  const file = join(root, 'build-pack', dir, 'Release', 'routecore.node');
-  if (!existsSync(file)) {
-    console.error(`pack:all: the build did not produce ${file}`);
-    process.exit(1);
-  }
-  return file;
+  mkdirSync(join(root, 'build-pack'), { recursive: true });
+  const logPath = join(root, 'build-pack', `${dir}.log`);
+  console.log(`pack:all: node ${args.join(' ')}  (log: build-pack/${dir}.log)`);
+  const log = openSync(logPath, 'w');
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', log, log] });
+  return new Promise((resolvePromise) => {
+    child.on('exit', (code, signal) => {
+      closeSync(log);
+      const file = join(root, 'build-pack', dir, 'Release', 'routecore.node');
+      if (code !== 0 || !existsSync(file)) {
+        const tail = readFileSync(logPath, 'utf8').split('\n').slice(-40).join('\n');
+        console.error(`${tail}\npack:all: the ${dir} build failed (exit ${code ?? signal}); full log: ${logPath}`);
+        process.exit(code || 1);
+      }
+      console.log(`pack:all: built ${file.slice(root.length + 1)}`);
+      resolvePromise(file);
+    });
+  });
 }
 
 const here = triple();
@@ -78,10 +93,13 @@ mkdirSync(out, { recursive: true });
 run(process.execPath, [napiCli, 'version', '--npm-dir', 'npm']);
 
 // CPU-only binary for this machine's target, moved into npm/<triple>/ by `napi artifacts`.
+const cudaDir = `${here}-cuda`;
+const wantCuda = targets.has(cudaDir) && onPath('nvcc') && (process.env.ROUTECORE_PACK_CUDA ?? '').toUpperCase() !== 'OFF';
+const [cpuBuilt, cudaBuilt] = await Promise.all([buildAddon(here, 'OFF'), wantCuda ? buildAddon(cudaDir, 'ON') : undefined]);
 const artifacts = join(root, 'build-pack', 'artifacts');
 rmSync(artifacts, { recursive: true, force: true });
 mkdirSync(artifacts, { recursive: true });
-copyFileSync(buildAddon(here, 'OFF'), join(artifacts, `${pkg.napi.binaryName}.${here}.node`));
+copyFileSync(cpuBuilt, join(artifacts, `${pkg.napi.binaryName}.${here}.node`));
 // `napi artifacts` insists on every configured target; give it a config naming only this one.
 const target = pkg.napi.targets.find((t) => parseTriple(t).platformArchABI === here);
 const oneTarget = join(root, 'build-pack', `napi.${here}.json`);
@@ -90,8 +108,6 @@ run(process.execPath, [napiCli, 'artifacts', '--config-path', oneTarget, '--outp
 const binaries = [join(root, 'npm', here, `${pkg.napi.binaryName}.${here}.node`)];
 
 // The CUDA variant: a dir of its own (napi-rs has no notion of it), same version.
-const cudaDir = `${here}-cuda`;
-const wantCuda = targets.has(cudaDir) && onPath('nvcc') && (process.env.ROUTECORE_PACK_CUDA ?? '').toUpperCase() !== 'OFF';
 if (wantCuda) {
   const manifestPath = join(root, 'npm', cudaDir, 'package.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
@@ -99,7 +115,7 @@ if (wantCuda) {
   manifest.engines = pkg.engines;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   const dest = join(root, 'npm', cudaDir, manifest.main);
-  copyFileSync(buildAddon(cudaDir, 'ON'), dest);
+  copyFileSync(cudaBuilt, dest);
   binaries.push(dest);
 } else if (targets.has(cudaDir)) {
   console.log(`pack:all: skipping ${cudaDir} (${onPath('nvcc') ? 'ROUTECORE_PACK_CUDA=OFF' : 'no nvcc on the PATH'})`);
