@@ -259,7 +259,7 @@ export function probeCudaBinary(path: string): ProbeVerdict {
   } catch {
     return { ok: false, reason: `test load printed no backend report (stdout: ${JSON.stringify(res.stdout.slice(0, 120))})` };
   }
-  if (report.cudaUsable !== true) return { ok: false, reason: `no usable CUDA device: ${report.cudaDetail ?? 'no detail'}` };
+  if (report.cudaUsable !== true) return { ok: false, reason: `the test load saw no usable device (${report.cudaDetail ?? 'no detail'})` };
   return { ok: true };
 }
 
