@@ -313,12 +313,15 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
       empty = empty || d.uint64() == 0;
     }
     uint64_t count = empty ? 0 : 1;
+    // (A product past the data section's size stops the loop before it can overflow.)
+    auto tooLarge = [&] {
+      bad(source, "truncated: tensor \"" + name + "\" has a shape that needs more than the " +
+                      std::to_string(bodySize) + " bytes of the file's data section");
+    };
     for (size_t i = 0; i < t.shape.size() && !empty; ++i)
-      if (!mulFits(count, static_cast<uint64_t>(t.shape[i]), &count) || count > bodySize)
-        bad(source, "tensor \"" + name + "\" has a shape larger than the file's data section");
+      if (!mulFits(count, static_cast<uint64_t>(t.shape[i]), &count) || count > bodySize) tooLarge();
     uint64_t bytes = 0;
-    if (!mulFits(count, width, &bytes) || bytes > bodySize)
-      bad(source, "tensor \"" + name + "\" has a shape larger than the file's data section");
+    if (!mulFits(count, width, &bytes) || bytes > bodySize) tooLarge();
     const JsonValue b = offs.at(0), e = offs.at(1);
     if (!b.isUint64() || !e.isUint64() || e.uint64() < b.uint64())
       bad(source, "tensor \"" + name + "\" has bad data_offsets (two non-negative integers, begin <= end)");
