@@ -87,6 +87,12 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     if (!net_.layers.empty() || net_.width0 == 0 || clusterScores.empty() || clusterScores.size() % net_.width0 != 0)
       throw Error(ErrorCode::BadArtifact, "kmeans router has inconsistent centroid and cluster-score tensors");
     models_ = static_cast<uint32_t>(clusterScores.size() / net_.width0);
+    // The scores a prompt gets are copied from here: they must be probabilities (a file with -0.03
+    // here loaded, and routed with it, before the artifact fuzzer found it).
+    for (size_t i = 0; i < clusterScores.size(); ++i)
+      if (!(clusterScores[i] >= 0 && clusterScores[i] <= 1))
+        throw Error(ErrorCode::BadArtifact, "kmeans router: cluster score " + std::to_string(i) + " is " +
+                                                std::to_string(clusterScores[i]) + ", outside [0, 1]");
   } else if (predictor_ == "knn") {
     validateKnnTables();
   } else {

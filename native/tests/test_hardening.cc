@@ -366,6 +366,24 @@ TEST(knn_scores_are_finite_and_the_same_after_a_larger_router_ran_on_this_thread
   for (int i = 0; i < 6; ++i) CHECK(std::isfinite(out[i]) && out[i] >= 0 && out[i] <= 1 && out[i] == again[i]);
 }
 
+TEST(kmeans_router_files_with_scores_outside_0_1_are_refused) {
+  // Found by fuzz_artifact: a kmeans file with a cluster score of -0.03 loaded and routed with it.
+  TrainInput in;
+  in.embeddingDim = 2;
+  in.models = 2;
+  in.predictor = "kmeans";
+  in.kmeans.clusters = 2;
+  for (int i = 0; i < 10; ++i) {
+    in.embeddings.insert(in.embeddings.end(), {i % 2 ? 1.f : 0.f, i % 2 ? 0.f : 1.f});
+    in.labels.push_back(0.5f);
+    in.labels.push_back(0.25f);
+  }
+  Artifact a = trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr)->toArtifact(false);
+  CHECK(load(a)->outputs() == 2);
+  tensor(a, "kmeans.cluster_scores").data[3] = -0.0278f;
+  CHECK_THROWS(load(a), ErrorCode::BadArtifact, "kmeans router: cluster score 3 is -0.027800, outside [0, 1]");
+}
+
 // ---- 3. kmeans on embeddings of any length ------------------------------------------------------
 
 TEST(kmeans_trains_on_embeddings_that_are_not_unit_length) {
