@@ -167,7 +167,7 @@ async function stress({ addonPath, rounds, seed, id }) {
 }
 
 if (isMainThread) {
-  const { values } = parseArgs({ options: { addon: { type: 'string', default: join(root, 'build-asan', 'Release', 'routecore.node') }, rounds: { type: 'string', default: '6' } } });
+  const { values } = parseArgs({ options: { addon: { type: 'string', default: join(root, 'build-asan', 'Release', 'routecore.node') }, rounds: { type: 'string', default: '6' }, 'no-terminate': { type: 'boolean' } } });
   const rounds = Number(values.rounds);
   const started = Date.now();
   const workers = [];
@@ -182,7 +182,7 @@ if (isMainThread) {
       }),
     );
     // Worker 3 is terminated while it works: the addon's teardown with jobs in flight.
-    if (w === 3) setTimeout(() => void worker.terminate(), 1500);
+    if (w === 3 && !values['no-terminate']) setTimeout(() => void worker.terminate(), 1500);
   }
   const mainCalls = await stress({ addonPath: values.addon, rounds, seed: 7, id: 'main' });
   const counts = await Promise.all(workers);
