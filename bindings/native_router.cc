@@ -1,6 +1,8 @@
 #include "native_router.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "addon.h"
@@ -88,30 +90,64 @@ std::string parseBackend(const Napi::CallbackInfo& info, size_t index, unsigned*
   return info[index].As<Napi::String>();
 }
 
-class ScoreEmbeddingsJob final : public Job {
+// Async jobs own copies of their inputs and write their scores into a buffer of their own: the
+// caller's typed arrays may be mutated, transferred (detached) or collected while the job runs,
+// and reading them from the worker thread would then change decisions or read freed memory.
+// result() copies the scores into the caller's `out` on the JS thread, after checking that it is
+// still attached and large enough.
+class OwnedOutputJob : public Job {
  public:
-  ScoreEmbeddingsJob(Napi::Env env, std::shared_ptr<routecore::RouterModel> model, EmbeddingArgs e, float* out)
-      : Job(env), model_(std::move(model)), e_(e), out_(out) {}
-  void execute() override { model_->scoreEmbeddings(e_.x, e_.count, out_); }
-  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+  OwnedOutputJob(Napi::Env env, size_t outputs) : Job(env), scores_(outputs) {}
+  Napi::Value result(Napi::Env env) override {
+    Napi::Object o = kept(0);  // `out`, kept alive by the submitter as the first keepAlive()
+    auto out = o.As<Napi::Float32Array>();
+    if (out.ElementLength() < scores_.size() || (!scores_.empty() && out.Data() == nullptr))
+      throw makeError(env, "ERR_ROUTECORE_INVALID_ARGUMENT",
+                      "out was detached or resized while the call was in flight; its " +
+                          std::to_string(scores_.size()) + " scores were dropped");
+    std::copy(scores_.begin(), scores_.end(), out.Data());
+    return env.Undefined();
+  }
 
- private:
-  std::shared_ptr<routecore::RouterModel> model_;
-  EmbeddingArgs e_;
-  float* out_;
+ protected:
+  std::vector<float> scores_;
 };
 
-class ScoreJob final : public Job {
+class ScoreEmbeddingsJob final : public OwnedOutputJob {
  public:
-  ScoreJob(Napi::Env env, std::shared_ptr<routecore::RouterModel> model, PromptArgs p, float* out)
-      : Job(env), model_(std::move(model)), p_(p), out_(out) {}
-  void execute() override { model_->score(p_.text, p_.offsets, p_.count, out_); }
-  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+  ScoreEmbeddingsJob(Napi::Env env, std::shared_ptr<routecore::RouterModel> model, const EmbeddingArgs& e)
+      : OwnedOutputJob(env, e.count * model->outputs()),
+        model_(std::move(model)),
+        x_(e.x, e.x + e.count * e.dim),
+        count_(e.count) {}
+  void execute() override { model_->scoreEmbeddings(x_.data(), count_, scores_.data()); }
 
  private:
   std::shared_ptr<routecore::RouterModel> model_;
-  PromptArgs p_;
-  float* out_;
+  std::vector<float> x_;
+  size_t count_;
+};
+
+class ScoreJob final : public OwnedOutputJob {
+ public:
+  ScoreJob(Napi::Env env, std::shared_ptr<routecore::RouterModel> model, const PromptArgs& p)
+      : OwnedOutputJob(env, p.count * model->outputs()),
+        model_(std::move(model)),
+        text_(p.text, p.text + (p.count ? p.offsets[p.count] : 0)),
+        offsets_(p.offsets, p.offsets + p.count + 1),
+        count_(p.count) {}
+  void execute() override {
+    // Checked again on the copies: they are what the core reads (parsePrompts checked the
+    // caller's arrays, which the caller may change once this call has returned).
+    if (count_) routecore::validatePrompts(text_.data(), text_.size(), offsets_.data(), count_);
+    model_->score(text_.data(), offsets_.data(), count_, scores_.data());
+  }
+
+ private:
+  std::shared_ptr<routecore::RouterModel> model_;
+  std::string text_;  // the bytes up to the last prompt's end
+  std::vector<uint32_t> offsets_;
+  size_t count_;
 };
 
 struct EpochMessage final : Message {
@@ -382,17 +418,15 @@ Napi::Value NativeRouter::ScoreSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// score(text, offsets, count, out) -> Promise<void>, computed on the addon's worker thread.
+// score(text, offsets, count, out) -> Promise<void>, computed on the addon's worker thread from
+// copies of text and offsets; out is filled when the promise settles.
 Napi::Value NativeRouter::Score(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& m = model(env);
   PromptArgs p = parsePrompts(info, 0);
-  float* out = parseOut(info, 3, p.count * m->outputs());
-  auto job = std::make_unique<ScoreJob>(env, m, p, out);
-  // The job reads text/offsets and writes out from another thread: keep all three alive.
-  job->keepAlive(info[0]);
-  job->keepAlive(info[1]);
-  job->keepAlive(info[3]);
+  parseOut(info, 3, p.count * m->outputs());
+  auto job = std::make_unique<ScoreJob>(env, m, p);
+  job->keepAlive(info[3]);  // kept(0): result() writes the scores here
   job->keepAlive(info.This());
   Napi::Promise promise = job->promise();
   addon_->worker().submit(env, std::move(job));
@@ -412,19 +446,18 @@ Napi::Value NativeRouter::ScoreEmbeddingsSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// scoreEmbeddings(x, count, dim, out) -> Promise<void>
+// scoreEmbeddings(x, count, dim, out) -> Promise<void>, on a copy of x (see OwnedOutputJob).
 Napi::Value NativeRouter::ScoreEmbeddings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& m = model(env);
   EmbeddingArgs e = parseEmbeddings(info, 0, m->inputDim());
-  float* out = parseOut(info, 3, e.count * m->outputs());
+  parseOut(info, 3, e.count * m->outputs());
   guard(env, [&] {
     routecore::validateEmbeddings(e.x, e.count, e.dim);  // fail fast, on the caller's stack
     return 0;
   });
-  auto job = std::make_unique<ScoreEmbeddingsJob>(env, m, e, out);
-  job->keepAlive(info[0]);
-  job->keepAlive(info[3]);
+  auto job = std::make_unique<ScoreEmbeddingsJob>(env, m, e);
+  job->keepAlive(info[3]);  // kept(0)
   job->keepAlive(info.This());
   Napi::Promise promise = job->promise();
   addon_->worker().submit(env, std::move(job));

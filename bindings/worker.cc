@@ -10,17 +10,24 @@ void Job::deliver(Napi::Env env) {
     for (auto& r : refs_) r.SuppressDestruct();
     return;
   }
-  Napi::HandleScope scope(env);
-  if (error) {
-    deferred_.Reject(makeError(env, error).Value());
-  } else {
-    try {
-      deferred_.Resolve(result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(makeError(env, std::current_exception()).Value());
+  // A Worker thread being terminated still delivers here with a live env that can no longer run
+  // JS: settling the promise then throws Napi::Error, and an exception leaving callJs is
+  // std::terminate for the whole process (found by scripts/sanitize-stress.mjs terminating a
+  // Worker with jobs in flight). No one is left to observe that promise, so it is dropped.
+  try {
+    Napi::HandleScope scope(env);
+    if (error) {
+      deferred_.Reject(makeError(env, error).Value());
+    } else {
+      try {
+        deferred_.Resolve(result(env));
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      } catch (...) {
+        deferred_.Reject(makeError(env, std::current_exception()).Value());
+      }
     }
+  } catch (...) {
   }
 }
 
@@ -99,8 +106,18 @@ void Worker::loop() {
 void Worker::callJs(Napi::Env env, Napi::Function, Worker* self, Message* message) {
   std::unique_ptr<Message> owned(message);
   const bool isJob = dynamic_cast<Job*>(message) != nullptr;
-  owned->deliver(env);
-  if (env != nullptr && isJob && self && --self->pending_ == 0) self->tsfn_.Unref(env);
+  // Nothing may leave this function: node-addon-api would rethrow it into a JS environment that,
+  // in a Worker being terminated, cannot take it, and that is std::terminate.
+  try {
+    owned->deliver(env);
+  } catch (...) {
+  }
+  if (env != nullptr && isJob && self && --self->pending_ == 0) {
+    try {
+      self->tsfn_.Unref(env);
+    } catch (...) {
+    }
+  }
 }
 
 }  // namespace routecore_bindings

@@ -41,6 +41,10 @@ class Job : public Message {
 
   std::exception_ptr error;
 
+ protected:
+  /// The i-th value passed to keepAlive(), for result() (JS thread only).
+  Napi::Object kept(size_t i) const { return refs_.at(i).Value(); }
+
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> refs_;

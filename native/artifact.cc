@@ -1,11 +1,14 @@
 #include "artifact.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define ROUTECORE_HAVE_F16C_CONVERSION 1
+#include "cpu_features.h"
 #endif
 
 #include "error.h"
@@ -19,8 +22,10 @@ namespace {
   throw Error(ErrorCode::BadArtifact, source + ": " + why);
 }
 
-// Upper bound on the JSON header: a router header is a few KB; anything near this is not ours.
-constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+// Upper bound on the JSON header. A router's header is a few KB (the default router's is 2 KB,
+// metadata included); 16 MiB leaves room for thousands of models in metadata while keeping the
+// parse bounded: the reader's nodes and strings then stay under ~70 MB (see json.h).
+constexpr uint64_t kMaxHeaderBytes = 16u << 20;
 
 }  // namespace
 
@@ -82,11 +87,7 @@ void floatsToHalvesScalar(const float* in, size_t n, uint16_t* out) {
 }
 
 #ifdef ROUTECORE_HAVE_F16C_CONVERSION
-bool cpuHasF16cConversion() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
-}
-const bool kF16c = cpuHasF16cConversion();
+const bool kF16c = cpuHasAvxAndF16c();
 
 __attribute__((target("avx,f16c"))) void halvesToFloatsF16c(const uint8_t* in, size_t n, float* out) {
   size_t i = 0;
@@ -164,6 +165,8 @@ std::vector<uint8_t> writeArtifact(const Artifact& artifact) {
     if (count != t.data.size())
       throw Error(ErrorCode::Internal, "tensor \"" + t.name + "\" holds " + std::to_string(t.data.size()) +
                                            " values but its shape needs " + std::to_string(count));
+    // A file this build would refuse to read is not written either.
+    requireFiniteTensor(t, "router being written");
     uint64_t bytes = t.data.size() * (t.storeHalf ? 2 : 4);
     appendJsonString(header, t.name);
     header += ":{\"dtype\":";
@@ -210,26 +213,57 @@ std::vector<uint8_t> writeArtifact(const Artifact& artifact) {
   return out;
 }
 
+namespace {
+
+// a * b, or false when it would not fit in 64 bits.
+bool mulFits(uint64_t a, uint64_t b, uint64_t* out) {
+  if (a != 0 && b > UINT64_MAX / a) return false;
+  *out = a * b;
+  return true;
+}
+
+// The one tensor whose NaNs carry meaning: a knn reference with no score for a model.
+bool nanMeansMissing(const std::string& name) { return name == "knn.scores"; }
+
+}  // namespace
+
+void requireFiniteTensor(const Tensor& t, const std::string& source) {
+  const bool nanAllowed = nanMeansMissing(t.name);
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    const float v = t.data[i];
+    if (std::isnan(v) && nanAllowed) continue;
+    if (!std::isfinite(v) || std::fabs(v) > kMaxTensorMagnitude)
+      bad(source, "tensor \"" + t.name + "\" holds " +
+                      (std::isnan(v) ? std::string("NaN") : !std::isfinite(v) ? std::string("an infinity")
+                                                                               : std::to_string(v)) +
+                      " at index " + std::to_string(i) + "; router weights must be finite and within +-1e6");
+  }
+}
+
 Artifact readArtifact(const uint8_t* data, size_t size, const std::string& source) {
-  if (size < 8) bad(source, "not a routecore router file (only " + std::to_string(size) + " bytes; truncated?)");
+  // 8 bytes of length and at least the header's opening brace.
+  if (size < 9) bad(source, "not a routecore router file (only " + std::to_string(size) + " bytes; truncated?)");
   uint64_t hlen = 0;
   for (int i = 0; i < 8; ++i) hlen |= static_cast<uint64_t>(data[i]) << (8 * i);
   if (hlen == 0 || hlen > kMaxHeaderBytes || data[8] != '{')
-    bad(source, "not a routecore router file (no safetensors header)");
+    bad(source, "not a routecore router file (no safetensors header of at most " +
+                    std::to_string(kMaxHeaderBytes >> 20) + " MiB)");
   if (hlen > size - 8)
     bad(source, "truncated: the header needs " + std::to_string(hlen) + " bytes but the file has " +
                     std::to_string(size - 8) + " after the length prefix");
-  std::string headerText(reinterpret_cast<const char*>(data + 8), hlen);
-  JsonValue header = parseJson(headerText, source);
-  if (header.type != JsonValue::Type::Object) bad(source, "header is not a JSON object");
+  const JsonDocument doc =
+      JsonDocument::parse(std::string_view(reinterpret_cast<const char*>(data + 8), hlen), source);
+  const JsonValue header = doc.root();
+  if (!header.isObject()) bad(source, "header is not a JSON object");
 
   Artifact a;
-  const JsonValue* meta = header.find("__metadata__");
-  if (!meta || meta->type != JsonValue::Type::Object)
+  JsonValue meta = header;
+  if (!header.find("__metadata__", &meta) || !meta.isObject())
     bad(source, "a safetensors file without routecore metadata: not a routecore router");
-  for (const auto& kv : meta->object) {
-    if (kv.second.type != JsonValue::Type::String) bad(source, "metadata \"" + kv.first + "\" is not a string");
-    a.metadata[kv.first] = kv.second.string;
+  for (uint32_t i = 0; i < meta.size(); ++i) {
+    const std::string key(meta.keyAt(i));
+    if (!meta.valueAt(i).isString()) bad(source, "metadata \"" + key + "\" is not a string");
+    a.metadata[key] = std::string(meta.valueAt(i).string());
   }
   auto fmt = a.metadata.find("format");
   if (fmt == a.metadata.end() || fmt->second != kArtifactFormatName)
@@ -237,61 +271,77 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
                     std::string(kArtifactFormatName) + "\")");
   auto ver = a.metadata.find("format_version");
   if (ver == a.metadata.end()) bad(source, "metadata has no \"format_version\"");
-  char* end = nullptr;
-  long version = std::strtol(ver->second.c_str(), &end, 10);
-  if (end == ver->second.c_str() || *end != '\0' || version < 1)
-    bad(source, "metadata \"format_version\" is not a positive integer: \"" + ver->second + "\"");
+  const std::string& v = ver->second;
+  long version = 0;
+  auto parsed = std::from_chars(v.data(), v.data() + v.size(), version);
+  if (v.empty() || v[0] == '-' || parsed.ec != std::errc() || parsed.ptr != v.data() + v.size() || version < 1)
+    bad(source, "metadata \"format_version\" is not a positive integer: \"" + v + "\"");
   if (version > kArtifactFormatVersion)
     throw Error(ErrorCode::ArtifactVersion,
-                source + ": written by a newer routecore (router format version " + ver->second +
+                source + ": written by a newer routecore (router format version " + v +
                     "; this build reads up to version " + std::to_string(kArtifactFormatVersion) +
                     "). Upgrade routecore to load it.");
 
   const uint8_t* body = data + 8 + hlen;
   const uint64_t bodySize = size - 8 - hlen;
-  for (const auto& kv : header.object) {
-    if (kv.first == "__metadata__") continue;
-    const std::string& name = kv.first;
-    const JsonValue& info = kv.second;
-    const JsonValue* dtype = info.find("dtype");
-    const JsonValue* shape = info.find("shape");
-    const JsonValue* offs = info.find("data_offsets");
-    if (!dtype || dtype->type != JsonValue::Type::String || !shape || shape->type != JsonValue::Type::Array || !offs ||
-        offs->type != JsonValue::Type::Array || offs->array.size() != 2)
+  for (uint32_t ti = 0; ti < header.size(); ++ti) {
+    const std::string name(header.keyAt(ti));
+    if (name == "__metadata__") continue;
+    const JsonValue info = header.valueAt(ti);
+    JsonValue dtype = info, shape = info, offs = info;
+    if (!info.isObject() || !info.find("dtype", &dtype) || !dtype.isString() || !info.find("shape", &shape) ||
+        !shape.isArray() || !info.find("data_offsets", &offs) || !offs.isArray() || offs.size() != 2)
       bad(source, "tensor \"" + name + "\" lacks dtype, shape or data_offsets");
     unsigned width;
-    if (dtype->string == "F32") width = 4;
-    else if (dtype->string == "F16") width = 2;
-    else bad(source, "tensor \"" + name + "\" has dtype " + dtype->string + "; routecore reads F32 and F16 only");
+    if (dtype.string() == "F32") width = 4;
+    else if (dtype.string() == "F16") width = 2;
+    else bad(source, "tensor \"" + name + "\" has dtype " + std::string(dtype.string().substr(0, 32)) +
+                         "; routecore reads F32 and F16 only");
+    if (shape.size() > 8) bad(source, "tensor \"" + name + "\" has " + std::to_string(shape.size()) + " dimensions");
     Tensor t;
     t.name = name;
     t.storeHalf = width == 2;
-    uint64_t count = 1;
-    for (const auto& d : shape->array) {
-      if (d.type != JsonValue::Type::Number || d.number < 0 || d.number != std::floor(d.number) || d.number > 1e12)
-        bad(source, "tensor \"" + name + "\" has a bad shape");
-      t.shape.push_back(static_cast<int64_t>(d.number));
-      count *= static_cast<uint64_t>(d.number);
-      if (count > (1ull << 40)) bad(source, "tensor \"" + name + "\" is implausibly large");
+    // Sizes in integers, each product checked before it is used: the byte count must fit in the
+    // data section, which bounds every dimension and the element count with it.
+    bool empty = false;
+    for (uint32_t i = 0; i < shape.size(); ++i) {
+      const JsonValue d = shape.at(i);
+      if (!d.isUint64() || d.uint64() > static_cast<uint64_t>(INT64_MAX))
+        bad(source, "tensor \"" + name + "\" has a bad shape (dimension " + std::to_string(i) +
+                        " is not a non-negative integer)");
+      t.shape.push_back(static_cast<int64_t>(d.uint64()));
+      empty = empty || d.uint64() == 0;
     }
-    double b = offs->array[0].number, e = offs->array[1].number;
-    if (offs->array[0].type != JsonValue::Type::Number || offs->array[1].type != JsonValue::Type::Number || b < 0 ||
-        e < b)
-      bad(source, "tensor \"" + name + "\" has bad data_offsets");
-    uint64_t begin = static_cast<uint64_t>(b), stop = static_cast<uint64_t>(e);
-    if (stop - begin != count * width)
-      bad(source, "tensor \"" + name + "\" spans " + std::to_string(stop - begin) + " bytes but its shape needs " +
-                      std::to_string(count * width));
+    uint64_t count = empty ? 0 : 1;
+    // (A product past the data section's size stops the loop before it can overflow.)
+    auto tooLarge = [&] {
+      bad(source, "truncated: tensor \"" + name + "\" has a shape that needs more than the " +
+                      std::to_string(bodySize) + " bytes of the file's data section");
+    };
+    for (size_t i = 0; i < t.shape.size() && !empty; ++i)
+      if (!mulFits(count, static_cast<uint64_t>(t.shape[i]), &count) || count > bodySize) tooLarge();
+    uint64_t bytes = 0;
+    if (!mulFits(count, width, &bytes) || bytes > bodySize) tooLarge();
+    const JsonValue b = offs.at(0), e = offs.at(1);
+    if (!b.isUint64() || !e.isUint64() || e.uint64() < b.uint64())
+      bad(source, "tensor \"" + name + "\" has bad data_offsets (two non-negative integers, begin <= end)");
+    const uint64_t begin = b.uint64(), stop = e.uint64();
     if (stop > bodySize)
       bad(source, "truncated: tensor \"" + name + "\" ends at byte " + std::to_string(stop) +
                       " of the data section, which has only " + std::to_string(bodySize) + " bytes");
+    if (stop - begin != bytes)
+      bad(source, "tensor \"" + name + "\" spans " + std::to_string(stop - begin) + " bytes but its shape needs " +
+                      std::to_string(bytes));
     t.data.resize(count);
     const uint8_t* p = body + begin;
-    if (width == 4) {
+    if (count == 0) {
+      // Nothing to copy (and t.data.data() may be null, which memcpy must not see).
+    } else if (width == 4) {
       std::memcpy(t.data.data(), p, count * 4);
     } else {
       halvesToFloats(p, count, t.data.data());
     }
+    requireFiniteTensor(t, source);
     a.tensors.push_back(std::move(t));
   }
   return a;

@@ -39,8 +39,19 @@ struct Artifact {
 std::vector<uint8_t> writeArtifact(const Artifact& artifact);
 
 /// Parses and validates bytes. `source` (a file name or "<buffer>") is named in every error.
-/// Throws BadArtifact for truncated, corrupt or foreign input and ArtifactVersion for a newer format.
+/// Throws BadArtifact for truncated, corrupt or foreign input (every size and offset is checked in
+/// integers before use, every tensor with requireFiniteTensor) and ArtifactVersion for a newer format.
 Artifact readArtifact(const uint8_t* data, size_t size, const std::string& source);
+
+/// Largest magnitude a tensor value may have. Trained weights are far below it (the default
+/// router's largest is under 100); with it, no sum a backend forms over a router's tables can
+/// overflow float32, so finite weights always give finite scores.
+constexpr float kMaxTensorMagnitude = 1e6f;
+
+/// Throws BadArtifact naming the tensor and the index of its first value that is NaN, infinite or
+/// larger than kMaxTensorMagnitude. NaN is allowed in `knn.scores`, where it means "no score".
+/// readArtifact checks every tensor with it.
+void requireFiniteTensor(const Tensor& t, const std::string& source);
 
 /// IEEE 754 binary16 conversion, round-to-nearest-even; exposed for tests.
 uint16_t floatToHalf(float f);

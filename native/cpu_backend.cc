@@ -7,9 +7,10 @@
 #include <cstring>
 #include <string>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define ROUTECORE_HAVE_F16C_PATH 1
+#include "cpu_features.h"
 #endif
 
 #include "artifact.h"  // floatsToHalves
@@ -139,7 +140,7 @@ void gatherRowsAvx2(const uint32_t* index, const float* value, size_t count, con
 
 bool cpuHasF16c() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpuHasAvxAndF16c();
 }
 #endif
 
@@ -492,7 +493,9 @@ __attribute__((target("avx2,fma"))) void knnDotsAvx2(const float* q, const float
 // GCC 12's AVX-512 extract intrinsics trip -Wmaybe-uninitialized inside its own header (GCC bug
 // 105593, the deliberately undefined `__Y = __Y` placeholder); the code is fine.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // clang has no -Wmaybe-uninitialized and does not need it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 __attribute__((target("avx512f,avx2,fma"))) inline float hsum512(__m512 v) {
   const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
@@ -570,7 +573,7 @@ class TopK {
       std::push_heap(heap_.begin(), heap_.end(), better);
     }
   }
-  // Most similar first.
+  // Most similar first; all k slots (search() offers every reference, so the heap is full).
   void write(uint32_t* index, float* similarity) {
     std::sort(heap_.begin(), heap_.end(), better);
     for (size_t i = 0; i < heap_.size(); ++i) index[i] = heap_[i].second, similarity[i] = heap_[i].first;
@@ -618,11 +621,15 @@ class CpuKnnSearcher final : public KnnSearcher {
           TopK& t = best[q0 + r];
           const float* s = sims.data() + r * count;
           float floor = t.floor();
-          for (size_t i = 0; i < count; ++i)
-            if (s[i] >= floor) {
-              t.offer(s[i], static_cast<uint32_t>(c0 + i));
+          for (size_t i = 0; i < count; ++i) {
+            // The backends' NaN rule: a NaN similarity ranks as -inf (and is reported as -inf), so
+            // every reference is comparable and all k slots are filled (k <= references).
+            const float sim = s[i] == s[i] ? s[i] : -INFINITY;
+            if (sim >= floor) {
+              t.offer(sim, static_cast<uint32_t>(c0 + i));
               floor = t.floor();
             }
+          }
         }
         q0 += nq;
       }

@@ -113,12 +113,32 @@ KmeansModel trainKmeans(const CsrBatch& x, uint32_t dim, const std::vector<float
   if (n == 0) throw Error(ErrorCode::BadData, "no training rows");
   if (labels.size() != n * M) throw Error(ErrorCode::InvalidArgument, "labels must hold rows x models values");
   const uint32_t k = static_cast<uint32_t>(std::min<size_t>(options.clusters, n));
+  // Spherical k-means needs unit rows: precomputed embeddings arrive at any length, and with them
+  // cosines were not cosines (objectives below -1, float products overflowing to inf and NaN).
+  // Normalised here in double on a copy; an all-zero row stays zero.
+  CsrBatch unit = x;
+  for (size_t r = 0; r < n; ++r) {
+    double norm2 = 0;
+    for (uint32_t j = unit.rowStart[r]; j < unit.rowStart[r + 1]; ++j)
+      norm2 += static_cast<double>(unit.value[j]) * unit.value[j];
+    if (!(norm2 > 0) || !std::isfinite(norm2)) {
+      if (!std::isfinite(norm2)) throw Error(ErrorCode::BadData, "training row " + std::to_string(r) + " is not finite");
+      continue;
+    }
+    const double inv = 1.0 / std::sqrt(norm2);
+    for (uint32_t j = unit.rowStart[r]; j < unit.rowStart[r + 1]; ++j)
+      unit.value[j] = static_cast<float>(unit.value[j] * inv);
+  }
   SplitMix64 rng(options.seed);
+  // The first restart is the best so far whatever it scored (there is no placeholder objective a
+  // real run could fail to beat); later ones replace it only when strictly better.
   Run best;
   for (uint32_t r = 0; r < options.restarts; ++r) {
-    Run run = runOnce(x, dim, k, options.maxIterations, rng);
-    if (run.objective > best.objective) best = std::move(run);
+    Run run = runOnce(unit, dim, k, options.maxIterations, rng);
+    if (r == 0 || run.objective > best.objective) best = std::move(run);
   }
+  if (best.assign.size() != n || best.centroids.size() != static_cast<size_t>(k) * dim)
+    throw Error(ErrorCode::Internal, "kmeans: the best restart holds no assignment");
   KmeansModel m;
   m.clusters = k;
   m.dim = dim;

@@ -60,8 +60,18 @@ void normalizeRows(float* x, size_t rows, uint32_t dim) {
   }
 }
 
-void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores, uint32_t M,
-                     const float* fallback, float* out) {
+namespace {
+void requireNeighbours(const uint32_t* index, uint32_t k, uint32_t references) {
+  for (uint32_t i = 0; i < k; ++i)
+    if (index[i] >= references)
+      throw Error(ErrorCode::Internal, "knn neighbour " + std::to_string(i) + " is reference " +
+                                           std::to_string(index[i]) + " of " + std::to_string(references));
+}
+}  // namespace
+
+void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores,
+                     uint32_t references, uint32_t M, const float* fallback, float* out) {
+  requireNeighbours(index, k, references);
   for (uint32_t m = 0; m < M; ++m) {
     double num = 0, den = 0;
     for (uint32_t i = 0; i < k; ++i) {
@@ -106,8 +116,15 @@ inline double sigmoidD(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
 }  // namespace
 
-void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs, uint32_t M,
-                     float* out) {
+void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs,
+                     uint32_t references, uint32_t M, float* out) {
+  requireNeighbours(index, k, references);
+  for (uint32_t i = 0; i < k; ++i) {
+    const float* p = refPairs + static_cast<size_t>(index[i]) * 3;
+    if (!(p[0] >= 0 && p[0] < M && p[1] >= 0 && p[1] < M))
+      throw Error(ErrorCode::Internal, "knn battle " + std::to_string(index[i]) + " names a model outside [0, " +
+                                           std::to_string(M) + ")");
+  }
   // Maximise sum_i w_i [y_i log s(d_i) + (1 - y_i) log s(-d_i)] - prior/2 |s|^2, d_i = s_a - s_b.
   // Concave with a positive-definite Hessian (the prior), so Newton converges in a few steps.
   std::vector<double> s(M, 0.0), grad(M), hess(static_cast<size_t>(M) * M);

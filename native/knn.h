@@ -50,15 +50,17 @@ void normalizeRows(float* x, size_t rows, uint32_t dim);
 inline float knnWeight(float similarity) { return similarity > 0.f ? similarity + 1e-6f : 1e-6f; }
 
 /// Outcome records: out[m] = weighted mean over neighbours with a score for m (refScores is
-/// references x M, NaN = missing), else fallback[m].
-void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores, uint32_t M,
-                     const float* fallback, float* out);
+/// references x M, NaN = missing), else fallback[m]. Throws Internal for a neighbour index outside
+/// [0, references): a searcher bug must not become an out-of-bounds read.
+void knnWeightedMean(const uint32_t* index, const float* similarity, uint32_t k, const float* refScores,
+                     uint32_t references, uint32_t M, const float* fallback, float* out);
 
 /// Pairwise records: Bradley–Terry strengths fitted by Newton's method on the neighbours' battles
 /// (refPairs is references x 3: a, b, y), with an L2 prior of kPairwisePrior that keeps models
 /// with no battle at 0.5 and every fit finite; out[m] = sigmoid(s_m).
 constexpr double kPairwisePrior = 0.1;
-void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs, uint32_t M,
-                     float* out);
+/// Throws Internal for a neighbour index outside [0, references) or a battle naming a model >= M.
+void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k, const float* refPairs,
+                     uint32_t references, uint32_t M, float* out);
 
 }  // namespace routecore

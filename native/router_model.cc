@@ -20,7 +20,8 @@ uint32_t metaUint(const Artifact& a, const std::string& key) {
   const std::string& v = a.requireMeta(key);
   char* end = nullptr;
   unsigned long x = std::strtoul(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x > 0xFFFFFFFFul)
+  // strtoul alone would accept " 5", "+5" and wrap "-1": the text must be digits only.
+  if (v.empty() || v[0] < '0' || v[0] > '9' || *end != '\0' || x > 0xFFFFFFFFul)
     throw Error(ErrorCode::BadArtifact, "metadata \"" + key + "\" is not an unsigned integer: \"" + v + "\"");
   return static_cast<uint32_t>(x);
 }
@@ -86,6 +87,12 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     if (!net_.layers.empty() || net_.width0 == 0 || clusterScores.empty() || clusterScores.size() % net_.width0 != 0)
       throw Error(ErrorCode::BadArtifact, "kmeans router has inconsistent centroid and cluster-score tensors");
     models_ = static_cast<uint32_t>(clusterScores.size() / net_.width0);
+    // The scores a prompt gets are copied from here: they must be probabilities (a file with -0.03
+    // here loaded, and routed with it, before the artifact fuzzer found it).
+    for (size_t i = 0; i < clusterScores.size(); ++i)
+      if (!(clusterScores[i] >= 0 && clusterScores[i] <= 1))
+        throw Error(ErrorCode::BadArtifact, "kmeans router: cluster score " + std::to_string(i) + " is " +
+                                                std::to_string(clusterScores[i]) + ", outside [0, 1]");
   } else if (predictor_ == "knn") {
     validateKnnTables();
   } else {
@@ -126,6 +133,16 @@ void RouterModel::validateKnnTables() {
     bad("the reference table must hold references x " + std::to_string(encoder_ ? refs.dim : net_.inputDim) + " floats");
   if (t.k < 1 || t.k > std::min(refs.rows, kMaxKnnK))
     bad("k = " + std::to_string(t.k) + " is outside [1, min(references, " + std::to_string(kMaxKnnK) + ")]");
+  // Unit rows (or all-zero ones, which a prompt with no features projects to): the searcher's dot
+  // products are then cosines in [-1, 1] and cannot overflow. 2e-2 covers F16 rounding.
+  for (uint32_t i = 0; i < refs.rows; ++i) {
+    const float* row = refs.data.data() + static_cast<size_t>(i) * refs.dim;
+    double norm2 = 0;
+    for (uint32_t j = 0; j < refs.dim; ++j) norm2 += static_cast<double>(row[j]) * row[j];
+    if (!(norm2 == 0 || std::fabs(std::sqrt(norm2) - 1) <= 2e-2))
+      bad("reference " + std::to_string(i) + " has L2 norm " + std::to_string(std::sqrt(norm2)) +
+          "; references must be unit vectors");
+  }
   if (!t.referencePairs.empty()) {
     if (t.referencePairs.size() != static_cast<size_t>(refs.rows) * 3 || t.models < 2)
       bad("the battle table must hold references x 3 values and name at least two models");
@@ -140,6 +157,11 @@ void RouterModel::validateKnnTables() {
   } else {
     if (t.modelMeans.empty() || t.referenceScores.size() != static_cast<size_t>(refs.rows) * t.modelMeans.size())
       bad("the score table must hold references x models values and the model means one per model");
+    for (size_t i = 0; i < t.referenceScores.size(); ++i)
+      if (!(std::isnan(t.referenceScores[i]) || (t.referenceScores[i] >= 0 && t.referenceScores[i] <= 1)))
+        bad("score " + std::to_string(i) + " is " + std::to_string(t.referenceScores[i]) + ", outside [0, 1]");
+    for (size_t m = 0; m < t.modelMeans.size(); ++m)
+      if (!(t.modelMeans[m] >= 0 && t.modelMeans[m] <= 1)) bad("model mean " + std::to_string(m) + " is outside [0, 1]");
     models_ = static_cast<uint32_t>(t.modelMeans.size());
   }
 }
@@ -206,7 +228,11 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
     if (encoder) {
       if (dim == 0 || dim % 8 != 0 || dim > 4096)
         throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" must be a multiple of 8 in [8, 4096]");
-      tables.projectionSeed = std::strtoull(a.requireMeta("predictor.seed").c_str(), nullptr, 10);
+      const std::string& seed = a.requireMeta("predictor.seed");
+      char* end = nullptr;
+      tables.projectionSeed = std::strtoull(seed.c_str(), &end, 10);
+      if (seed.empty() || seed[0] < '0' || seed[0] > '9' || *end != '\0')
+        throw Error(ErrorCode::BadArtifact, "metadata \"predictor.seed\" is not an unsigned integer: \"" + seed + "\"");
     }
     Tensor* refs = const_cast<Tensor*>(a.find("knn.references"));  // `a` is ours: its data moves out
     if (!refs || refs->shape.size() != 2 || refs->shape[1] != dim || refs->shape[0] < 1 || refs->shape[0] > (1 << 30))
@@ -448,15 +474,19 @@ void RouterModel::searchKnn(float* queries, size_t n, float* out) const {
     const size_t rows = end - begin;
     thread_local std::vector<float> sims;
     thread_local std::vector<uint32_t> index;
-    index.resize(rows * k);
+    // Filled with an index no table has: a slot a searcher failed to write is then refused by
+    // knnWeightedMean / knnBradleyTerry instead of reusing an index from an earlier, larger router.
+    index.assign(rows * k, UINT32_MAX);
     sims.resize(rows * k);
     searcher_->search(queries + begin * dim, rows, k, index.data(), sims.data());
     for (size_t r = 0; r < rows; ++r) {
       float* row = out + (begin + r) * M;
       if (!tables_.referencePairs.empty())
-        knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(), M, row);
+        knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(),
+                        tables_.references->rows, M, row);
       else
-        knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(), M,
+        knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(),
+                        tables_.references->rows, M,
                         tables_.modelMeans.data(), row);
     }
   });

@@ -122,7 +122,7 @@ TEST(knn_weighted_mean_and_fallback) {
   uint32_t idx[] = {0, 1, 2};
   float sim[] = {0.9f, 0.3f, -0.2f};
   float out[2];
-  knnWeightedMean(idx, sim, 3, scores, 2, fallback, out);
+  knnWeightedMean(idx, sim, 3, scores, 3, 2, fallback, out);
   const double w0 = 0.9 + 1e-6, w1 = 0.3 + 1e-6, w2 = 1e-6;
   CHECK_NEAR(out[0], (w0 * 1 + w1 * 0 + w2 * 0.5) / (w0 + w1 + w2), 1e-6);
   CHECK_NEAR(out[1], 0.75, 0);  // no neighbour scored model 1
@@ -142,13 +142,13 @@ TEST(knn_bradley_terry_recovers_a_known_ranking) {
   std::iota(idx.begin(), idx.end(), 0);
   std::vector<float> sim(3000, 1.f);
   float out[3];
-  knnBradleyTerry(idx.data(), sim.data(), 3000, pairs.data(), 3, out);
+  knnBradleyTerry(idx.data(), sim.data(), 3000, pairs.data(), 3000, 3, out);
   CHECK(out[0] > out[1] && out[1] > out[2]);
   auto logit = [](double q) { return std::log(q / (1 - q)); };
   CHECK_NEAR(logit(out[0]) - logit(out[1]), 1.0, 0.15);
   CHECK_NEAR(logit(out[1]) - logit(out[2]), 1.0, 0.15);
   // No battles: every model at 0.5 (the prior).
-  knnBradleyTerry(idx.data(), sim.data(), 0, pairs.data(), 3, out);
+  knnBradleyTerry(idx.data(), sim.data(), 0, pairs.data(), 3000, 3, out);
   for (float v : out) CHECK_NEAR(v, 0.5, 1e-9);
 }
 

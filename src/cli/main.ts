@@ -21,6 +21,7 @@ const USAGE = `Usage: routecore <command> [options]
 
 Commands:
   info                       backends compiled in, the one chosen and why; the default router
+      --router F.router      load and describe this router instead (a bad file: exit 1, coded error)
   route [PROMPT]             route a prompt (or every record of --data, or stdin lines); one JSON decision per line
       --router R             a .router file (default: the embedded strong/weak router)
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
@@ -61,10 +62,19 @@ function num(v: string | undefined, flag: string): number | undefined {
 }
 
 async function cmdInfo(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, router: { type: 'string' } }, strict: true });
   const pkg = JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string };
   const info = backendInfo();
   let defaultRouter: Record<string, unknown> | string;
+  if (values.router !== undefined) {
+    // A router the user names must load: a bad file is an error (exit 1 with its code), not a line of output.
+    const r = Router.loadSync(values.router);
+    const described = { path: values.router, models: r.models, predictor: r.predictor, encoder: r.encoder, backend: r.backend };
+    r.dispose();
+    if (values.json) console.log(JSON.stringify({ version: pkg.version, node: process.version, backend: info, router: described }, null, 2));
+    else console.log(`router: ${JSON.stringify(described)}`);
+    return;
+  }
   try {
     const r = Router.loadSync('default', { backend: 'cpu' });
     defaultRouter = { path: defaultRouterPath(), models: r.models, predictor: r.predictor, description: r.metadata()['routecore.description'] ?? '' };

@@ -245,7 +245,7 @@ export class Router {
     this.#native = native;
     const meta = native.metadata();
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
-    this.#training = meta[META.training] ? (JSON.parse(meta[META.training]!) as TrainingSummary) : undefined;
+    this.#training = meta[META.training] ? (metadataJson(meta, META.training) as TrainingSummary) : undefined;
     this.#objective = meta['predictor.objective'] === 'pairwise' ? 'pairwise' : 'scores';
 
     const aliases = options.aliases ?? {};
@@ -262,7 +262,7 @@ export class Router {
 
     if (options.registry === undefined) {
       // A router may ship list prices for its own models (the default router does).
-      this.#registry = meta[META.registry] && Object.keys(aliases).length === 0 ? Registry.fromObject(JSON.parse(meta[META.registry]!), 'router file registry') : undefined;
+      this.#registry = meta[META.registry] && Object.keys(aliases).length === 0 ? embeddedRegistry(meta) : undefined;
     } else if (typeof options.registry === 'string') {
       this.#registry = Registry.fromFile(options.registry);
     } else if (options.registry instanceof Registry) {
@@ -331,7 +331,16 @@ export class Router {
     } catch (err) {
       rethrowNative(err);
     }
-    return new Router(native, options);
+    try {
+      return new Router(native, options);
+    } catch (err) {
+      // The weights loaded but the metadata did not: free them now, and say which file was at fault.
+      native.dispose();
+      if (err instanceof RoutecoreError && err.code === 'ERR_ROUTECORE_BAD_ARTIFACT' && !err.message.startsWith(name)) {
+        throw new RoutecoreError(err.code, `${name}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /** Model ids as decisions name them (after aliases), in score-column order. */
@@ -783,6 +792,25 @@ function checkInt(v: unknown, name: string, lo: number, hi: number, fallback: nu
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw invalidArgument(name, `an integer from ${lo} to ${hi}`, v);
   return v as number;
+}
+
+/** A metadata entry that holds JSON text; a router file whose entry does not parse is a bad artifact. */
+function metadataJson(meta: Record<string, string>, key: string): unknown {
+  try {
+    return JSON.parse(meta[key]!);
+  } catch {
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${key}" is not JSON: ${meta[key]!.slice(0, 80)}`);
+  }
+}
+
+/** The registry a router file ships (list prices of its own models); a malformed one is a bad artifact. */
+function embeddedRegistry(meta: Record<string, string>): Registry {
+  const value = metadataJson(meta, META.registry);
+  try {
+    return Registry.fromObject(value, 'router file registry');
+  } catch (err) {
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${META.registry}": ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function parseModelIds(raw: string | undefined, outputs: number): string[] {
