@@ -102,6 +102,11 @@ export interface RouterStats {
 export const MAX_PROMPT_BYTES = 256 * 1024;
 /** Batches at most this size are scored on the calling thread; larger ones on the addon's thread. */
 const SYNC_BATCH_LIMIT = 8;
+/**
+ * Batches with more text than this (UTF-16 units) are scored on the addon's thread even when small:
+ * hashing a 256 KiB prompt takes milliseconds, which `route()` must not spend on the event loop.
+ */
+const SYNC_TEXT_LIMIT = 16 * 1024;
 /** Rough tokens per UTF-8 byte of English text, used to price prompts when no tokenizer is at hand. */
 const BYTES_PER_TOKEN = 4;
 
@@ -634,7 +639,7 @@ export class Router {
     const m = this.#ids.length;
     const out = new Float32Array(prompts.length * m);
     try {
-      if (prompts.length <= SYNC_BATCH_LIMIT) {
+      if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const { text, offsets } = this.#packer.pack(prompts, names);
         native.scoreSync(text, offsets, prompts.length, out);
       } else {
@@ -792,6 +797,12 @@ export class Router {
       this.#down.delete(i);
     }
   }
+}
+
+function totalLength(prompts: readonly string[]): number {
+  let n = 0;
+  for (const p of prompts) n += p.length;
+  return n;
 }
 
 type ScoreMapFactory = (scores: Float32Array, offset: number) => Record<string, number>;
