@@ -3,7 +3,14 @@
  * cool-downs, streaming, cancellation, keys (each upstream its own, never the client's, never in
  * errors), outcome records and metrics.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { OutcomeLog } from '../src/execution/outcome-log.js';
+import { readOutcomes } from '../src/training/data.js';
+import { train } from '../src/training/train.js';
 
 import { RoutecoreError } from '../src/errors.js';
 import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
@@ -301,5 +308,86 @@ describe('Executor.stream', () => {
     for await (const _ of s) break;
     await expect(s.result).rejects.toMatchObject({ code: 'ERR_ROUTECORE_ABORTED' });
     expect(outcomes.map((o) => o.status)).toEqual(['aborted']);
+  });
+});
+
+describe('sessions', () => {
+  const ask = { messages: MESSAGES };
+  it('keep a conversation on the model that answered it, unless the policy escalates', async () => {
+    const { router, executor } = await setup({ escalationMargin: 1 });
+    const first = router.routeChatSync(ask).model;
+    const other = first === 'model-a' ? 'model-b' : 'model-a';
+    mockOf(first).queue({ kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+    const r1 = await executor.complete(ask, { session: 'conv-1' });
+    expect(r1.model).toBe(other);
+    router.markUnavailable(first, 0); // the outage is over: the router picks `first` again
+    expect(router.routeChatSync(ask).model).toBe(first);
+    const r2 = await executor.complete(ask, { session: 'conv-1' });
+    expect(r2.model).toBe(other); // the conversation stays where it is
+    const r3 = await executor.complete(ask, { session: 'conv-2' });
+    expect(r3.model).toBe(first); // a new conversation is routed afresh
+  });
+
+  it('escalate when the new choice is predicted better by the margin', async () => {
+    const { router, executor } = await setup({ escalationMargin: 0 });
+    const first = router.routeChatSync(ask).model;
+    const other = first === 'model-a' ? 'model-b' : 'model-a';
+    await executor.complete(ask, { session: 's', model: other });
+    const r = await executor.complete(ask, { session: 's' });
+    expect(r.model).toBe(first);
+  });
+
+  it('under the threshold policy: weak to strong escalates, strong never drops to weak mid-conversation', async () => {
+    const { executor } = await setup();
+    const weak = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 1 } });
+    expect(weak.model).toBe('model-b');
+    const up = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 0 } });
+    expect(up.model).toBe('model-a');
+    const stays = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 1 } });
+    expect(stays.routed).toBe('model-b');
+    expect(stays.model).toBe('model-a');
+  });
+});
+
+describe('OutcomeLog', () => {
+  it('writes DESIGN.md outcome lines and feedback lines that readOutcomes and train() read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'routecore-log-'));
+    try {
+      const { router, executor } = await setup();
+      const path = join(dir, 'outcomes.jsonl');
+      const log = new OutcomeLog(path, router);
+      const ids: string[] = [];
+      const prompts = ['Prove that there are infinitely many primes.', 'What is the capital of France?', 'Translate "good morning" into German.', 'Integrate x^2 from 0 to 3.'];
+      for (let i = 0; i < 12; i++) {
+        const r = await executor.complete({ messages: [{ role: 'user', content: `${prompts[i % 4]} (${i})` }] });
+        ids.push(r.id);
+      }
+      a.fault = { kind: 'status', status: 500 };
+      b.fault = { kind: 'status', status: 500 };
+      await executor.complete({ messages: MESSAGES }).catch(() => undefined);
+      for (let i = 0; i < 10; i++) router.feedback(ids[i]!, i % 2);
+      await log.close();
+      const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toHaveLength(13 + 10);
+      expect(Object.keys(lines[0]!).sort()).toEqual(['attempts', 'costUsd', 'id', 'latencyMs', 'model', 'policy', 'prompt', 'routed', 'status', 'stream', 'ts', 'usage']);
+      expect(lines[12]).toMatchObject({ status: 'error', model: null, error: expect.stringMatching(/^every upstream attempt failed/) });
+      expect(lines[13]).toEqual({ id: ids[0], ts: expect.any(String), score: 0 });
+      const { records, report } = readOutcomes(path);
+      expect(records).toHaveLength(10);
+      expect(report.unscored).toBe(3);
+      expect(report.orphanFeedback).toBe(0);
+      expect(records[1]).toEqual({ id: ids[1], prompt: 'What is the capital of France? (1)', scores: { [lines[1]!['model'] as string]: 1 }, costs: { [lines[1]!['model'] as string]: lines[1]!['costUsd'] } });
+      const trained = await train(path, { maxEpochs: 2, hidden: 8, encoder: { log2Buckets: 10 } });
+      expect(trained.router.models.length).toBeGreaterThan(0);
+      trained.router.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('feedback validates its arguments', async () => {
+    const { router } = await setup();
+    expect(() => router.feedback('', 1)).toThrow('Expected the non-empty id of a routed request for id but received string ""');
+    expect(() => router.feedback('x', 1.5)).toThrow('Expected a number in [0, 1] for score but received number 1.5');
   });
 });
