@@ -56,7 +56,7 @@ afterEach(async () => {
 
 /** A fresh router and executor whose first choice is model-a (by explicit model, so the test does not depend on the router's scores). */
 async function setup(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
-  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' } });
+  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' }, policy: 'best' });
   const executor = new Executor({ router, env: KEYS, backoffMs: 1, timeoutMs: 2000, ...options });
   open.push(executor);
   return { router, executor };
