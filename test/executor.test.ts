@@ -143,8 +143,9 @@ describe('Executor.complete', () => {
     await state.close();
   });
 
-  it('ends in ERR_ROUTECORE_UPSTREAM listing every attempt when all fail, with no key in the message', async () => {
-    const { executor } = await setup({ retries: 0, timeoutMs: 1000 });
+  it('ends in ERR_ROUTECORE_UPSTREAM listing every attempt when all fail, with no key in the message or the outcome log', async () => {
+    const logged: Outcome[] = [];
+    const { executor } = await setup({ retries: 0, timeoutMs: 1000, onOutcome: (o) => logged.push(o) });
     a.fault = { kind: 'status', status: 500, message: `upstream echoed ${KEYS.A_KEY} back` };
     b.fault = { kind: 'timeout' };
     const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
@@ -154,6 +155,44 @@ describe('Executor.complete', () => {
     expect(err.message).toMatch(/^every upstream attempt failed \(2\): model-a: status 500: upstream echoed \[redacted\] back \(\d+ ms\); model-b: no response within 1000 ms \(\d+ ms\)$/);
     expect(err.attempts.map((x) => x.status)).toEqual([500, 'timeout']);
     expect(JSON.stringify(err.attempts) + err.message + String(err.stack)).not.toContain(KEYS.A_KEY);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.error).toBe(err.message);
+    expect(JSON.stringify(logged)).not.toContain(KEYS.A_KEY);
+  });
+
+  it('redacts a key an upstream echoes in a 400', async () => {
+    const { executor } = await setup();
+    a.fault = { kind: 'status', status: 400, message: `bad key ${KEYS.A_KEY}` };
+    const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
+    expect(err.message).toBe('model-a rejected the request with status 400: bad key [redacted]; not retried on another model, since the request itself is at fault');
+  });
+
+  it('answers 503 naming the cause when every model is cooling down', async () => {
+    const { router, executor } = await setup();
+    router.markUnavailable('model-a', 60_000);
+    router.markUnavailable('model-b', 60_000);
+    const err = (await executor.complete({ messages: MESSAGES }).catch((e) => e)) as UpstreamError;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.code).toBe('ERR_ROUTECORE_NO_ELIGIBLE_MODEL');
+    expect(err.status).toBe(503);
+    expect(err.message).toBe("no model passes the best policy's filters for this prompt (every model may be cooling down after failures)");
+  });
+
+  it('carries out a decision made elsewhere', async () => {
+    const { router, executor } = await setup();
+    const decision = { ...router.routeChatSync({ messages: MESSAGES }), model: 'model-b', fallbacks: ['model-a'] };
+    const r = await executor.complete({ messages: MESSAGES }, { decision });
+    expect(r.model).toBe('model-b');
+    expect(r.routed).toBe('model-b');
+  });
+
+  it('cool-downs set in the shared state (another replica) reach this router', async () => {
+    const state = new MemoryState();
+    const { router } = await setup({ state });
+    await state.setCooldown('model-a', 60_000, 'status 503 (replica 2)');
+    const d = router.routeChatSync({ messages: MESSAGES });
+    expect([d.model, ...d.fallbacks]).toEqual(['model-b']);
+    await state.close();
   });
 
   it('answers 504 when every attempt timed out', async () => {
