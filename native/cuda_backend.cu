@@ -1,17 +1,24 @@
-// The CUDA backend: DenseNet weights live in device memory for the executor's lifetime, and each
-// forward pass uploads one CSR batch, runs an embedding-bag kernel plus one kernel per dense
-// layer, and downloads the probabilities.
+// The CUDA backend: DenseNet weights live in device memory for the executor's lifetime (the
+// first-layer table as binary16 when the router file stored it F16), and a forward pass takes a
+// whole batch: the router hands over every encoded slice at once (forwardParts) or all dense rows
+// (forwardDense); one pass uploads them, runs an embedding-bag kernel (sparse rows) or a tiled
+// product with the table (dense rows), one kernel per dense layer, and downloads the
+// probabilities. Only batches past kMaxPass* take more than one pass.
 //
-// The knn searcher keeps its reference table in device memory the same way; a search uploads the
-// queries, computes their dot products with every reference (a tiled shared-memory kernel), then
-// selects the top k of each row (one block per query), in groups of queries that bound the
-// similarity buffer.
+// The knn searcher keeps its reference table in device memory the same way (binary16 for an F16
+// table); a search uploads the queries, computes their dot products with every reference (a tiled
+// shared-memory kernel), then selects the top k of each row (one block per query), in groups of
+// queries that bound the similarity buffer.
 //
 // Concurrency: an executor (or searcher) owns one stream and one set of grow-only scratch buffers
-// (device and pinned host), and a mutex serialises forward() / search() calls on them. The
-// batches routecore scores are small, so a pass is dominated by launch and transfer latency;
-// separate streams per call would buy little overlap and cost an allocation per call. Validation
-// of the input happens before the lock so that callers only queue for the GPU work itself.
+// (device and pinned host), and a mutex queues whole calls on them: a call is a whole batch, so
+// callers queue for the device once per batch, not per 64-row slice. Validation of the input (and
+// the router's encoding) happens before the lock.
+//
+// Failures: every CUDA call is checked; a failure throws CudaFailure (ErrorCode::
+// BackendUnavailable), on which the router moves to the CPU backend. A sticky error (the context
+// is corrupt) also marks the device failed for the process (DeviceHealth), so later calls and new
+// executors refuse at once instead of touching the broken context.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -750,19 +757,20 @@ class CudaExecutor final : public NetExecutor {
   void onDevice(Fn&& fn) const {
     std::lock_guard<std::mutex> lock(mu_);
     health_->throwIfFailed();
-    DeviceScope scope(device_);
-    DeviceState& s = *state_;
-    const cudaStream_t stream = s.stream.get();
     try {
-      fn(s, stream);
+      DeviceScope scope(device_);
+      DeviceState& s = *state_;
+      const cudaStream_t stream = s.stream.get();
+      try {
+        fn(s, stream);
+      } catch (...) {
+        // Queued copies may still be reading the pinned staging buffers; the next caller must
+        // not overwrite them before the stream drains.
+        (void)cudaStreamSynchronize(stream);
+        throw;
+      }
     } catch (const CudaFailure& f) {
-      // Queued copies may still be reading the pinned staging buffers; the next caller must not
-      // overwrite them before the stream drains.
-      (void)cudaStreamSynchronize(stream);
       health_->note(f);
-      throw;
-    } catch (...) {
-      (void)cudaStreamSynchronize(stream);
       throw;
     }
   }
@@ -1039,19 +1047,20 @@ class CudaKnnSearcher final : public KnnSearcher {
     // Callers queue here for whole batches (the router hands over all its queries at once).
     std::lock_guard<std::mutex> lock(mu_);
     health_->throwIfFailed();
-    DeviceScope scope(device_);
-    KnnDeviceState& s = *state_;
-    const cudaStream_t stream = s.stream.get();
     try {
-      run(queries, rows, k, index, similarity, s, stream);
+      DeviceScope scope(device_);
+      KnnDeviceState& s = *state_;
+      const cudaStream_t stream = s.stream.get();
+      try {
+        run(queries, rows, k, index, similarity, s, stream);
+      } catch (...) {
+        // Queued copies may still be reading the pinned staging buffers; the next caller must
+        // not overwrite them before the stream drains.
+        (void)cudaStreamSynchronize(stream);
+        throw;
+      }
     } catch (const CudaFailure& f) {
-      // Queued copies may still be reading the pinned staging buffers; the next caller must not
-      // overwrite them before the stream drains.
-      (void)cudaStreamSynchronize(stream);
       health_->note(f);
-      throw;
-    } catch (...) {
-      (void)cudaStreamSynchronize(stream);
       throw;
     }
   }

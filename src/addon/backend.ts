@@ -72,6 +72,11 @@ export interface BackendInfo {
   cuda: { compiled: boolean; usable: boolean; detail: string };
   /** CPU worker threads. */
   cpuThreads: number;
+  /**
+   * Set when a backend failed at run time (a CUDA error) and routers of this process moved to the
+   * CPU backend: how many, and the error that moved the first. `null` while none has.
+   */
+  fallback: { routers: number; reason: string } | null;
 }
 
 /**
@@ -92,5 +97,6 @@ export function backendInfo(settings: BackendSettings = backendFromEnv()): Backe
     reason: r.reason,
     cuda: { compiled: r.cudaCompiled, usable: r.cudaUsable, detail: r.cudaDetail },
     cpuThreads: r.cpuThreads,
+    fallback: r.fallbackRouters > 0 ? { routers: r.fallbackRouters, reason: r.fallbackReason } : null,
   };
 }

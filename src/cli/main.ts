@@ -83,6 +83,7 @@ async function cmdInfo(args: string[]): Promise<void> {
   console.log(`why: ${info.reason}`);
   console.log(`cuda: ${info.cuda.usable ? 'usable' : 'not usable'} (${info.cuda.detail})`);
   console.log(`cpu threads: ${info.cpuThreads}`);
+  if (info.fallback) console.log(`fallback: ${info.fallback.routers} router(s) moved to cpu: ${info.fallback.reason}`);
   console.log(`default router: ${typeof defaultRouter === 'string' ? defaultRouter : JSON.stringify(defaultRouter)}`);
 }
 
