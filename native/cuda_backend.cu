@@ -11,7 +11,8 @@
 // queries that bound the similarity buffer.
 //
 // Concurrency: an executor (or searcher) owns one stream and one set of grow-only scratch buffers
-// (device and pinned host), and a mutex queues whole calls on them: a call is a whole batch, so
+// (device memory allocated in stream order on that stream, and pinned host memory), and a mutex
+// queues whole calls on them: a call is a whole batch, so
 // callers queue for the device once per batch, not per 64-row slice. Validation of the input (and
 // the router's encoding) happens before the lock.
 //
@@ -468,23 +469,47 @@ __global__ void __launch_bounds__(kTopkMaxThreads)
 // Resource holders. Destructors ignore errors: they run during unwinding and at process exit,
 // when the runtime may already be unloading.
 
+// Whether the current device has stream-ordered allocation (cudaMallocAsync; every GPU and driver
+// this build supports should, but the attribute is the documented way to know). Asked once per
+// device.
+bool streamOrderedAllocation() {
+  static std::mutex mu;
+  static std::map<int, bool> known;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  int supported = 0;
+  if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) supported = 0;
+  return known[device] = supported != 0;
+}
+
+// Device memory owned by one stream: allocated and freed in stream order (cudaMallocAsync /
+// cudaFreeAsync) where the device supports it, so that growing one executor's scratch does not
+// wait for every other stream on the device the way cudaMalloc / cudaFree do. The stream must
+// outlive the buffer (DeviceState declares it first).
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), cap_(o.cap_) {
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : p_(o.p_), cap_(o.cap_), stream_(o.stream_), async_(o.async_) {
     o.p_ = nullptr;
     o.cap_ = 0;
   }
   ~DeviceBuffer() { release(); }
 
   // Grow-only: a smaller request keeps the larger allocation for the next big batch.
-  void reserve(size_t bytes) {
+  void reserve(size_t bytes, cudaStream_t stream) {
     if (bytes <= cap_) return;
     const size_t want = std::max(bytes, cap_ + cap_ / 2);
     release();
-    check(cudaMalloc(&p_, want), "cudaMalloc");
+    stream_ = stream;
+    async_ = streamOrderedAllocation();
+    if (async_) check(cudaMallocAsync(&p_, want, stream), "cudaMallocAsync");
+    else check(cudaMalloc(&p_, want), "cudaMalloc");
     cap_ = want;
   }
 
@@ -492,7 +517,7 @@ class DeviceBuffer {
   // DMA lands, and the legacy stream it uses does not order against a non-blocking stream.
   void upload(const void* src, size_t bytes, cudaStream_t stream) {
     if (bytes == 0) return;
-    reserve(bytes);
+    reserve(bytes, stream);
     check(cudaMemcpyAsync(p_, src, bytes, cudaMemcpyHostToDevice, stream),
           "cudaMemcpyAsync (weights upload)");
   }
@@ -504,12 +529,14 @@ class DeviceBuffer {
 
  private:
   void release() noexcept {
-    if (p_) (void)cudaFree(p_);
+    if (p_) (void)(async_ ? cudaFreeAsync(p_, stream_) : cudaFree(p_));
     p_ = nullptr;
     cap_ = 0;
   }
   void* p_ = nullptr;
   size_t cap_ = 0;
+  cudaStream_t stream_ = nullptr;
+  bool async_ = false;
 };
 
 // Pinned staging memory: one DMA for the whole batch instead of three pageable copies, each of
@@ -826,7 +853,7 @@ class CudaExecutor final : public NetExecutor {
       at += n;
     }
 
-    s.input.reserve(inBytes);
+    s.input.reserve(inBytes, stream);
     check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), inBytes,
                           cudaMemcpyHostToDevice, stream),
           "cudaMemcpyAsync (batch upload)");
@@ -865,7 +892,7 @@ class CudaExecutor final : public NetExecutor {
       const size_t n = std::min(perPass, rows - r0);
       s.hostInput.reserve(n * rowBytes);
       std::memcpy(s.hostInput.as<void>(), x + r0 * inputDim_, n * rowBytes);
-      s.input.reserve(n * rowBytes);
+      s.input.reserve(n * rowBytes, stream);
       check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), n * rowBytes,
                             cudaMemcpyHostToDevice, stream),
             "cudaMemcpyAsync (dense batch upload)");
@@ -890,8 +917,8 @@ class CudaExecutor final : public NetExecutor {
 
   void reserveActivations(DeviceState& s, size_t rows) const {
     const size_t actBytes = rows * maxWidth_ * sizeof(float);
-    s.act[0].reserve(actBytes);
-    if (!s.layers.empty()) s.act[1].reserve(actBytes);
+    s.act[0].reserve(actBytes, s.stream.get());
+    if (!s.layers.empty()) s.act[1].reserve(actBytes, s.stream.get());
   }
 
   // From the first layer's activations in act[0]: the dense layers, the download, the wait.
@@ -1120,9 +1147,9 @@ class CudaKnnSearcher final : public KnnSearcher {
       throw Error(ErrorCode::Internal, "knn top-k does not fit in shared memory");
 
     const size_t resultBytes = group * k * (sizeof(uint32_t) + sizeof(float));
-    s.queries.reserve(group * queryRowBytes);
-    s.sim.reserve(group * simRowBytes);
-    s.result.reserve(resultBytes);
+    s.queries.reserve(group * queryRowBytes, stream);
+    s.sim.reserve(group * simRowBytes, stream);
+    s.result.reserve(resultBytes, stream);
     s.hostQueries.reserve(group * queryRowBytes);
     s.hostResult.reserve(resultBytes);
 
