@@ -41,6 +41,10 @@ Napi::Value RoutecoreAddon::BackendInfo(const Napi::CallbackInfo& info) {
   o.Set("chosen", r.chosen);
   o.Set("reason", r.reason);
   o.Set("cpuThreads", r.cpuThreads);
+  // Routers that left a failing backend (a CUDA error) for the CPU one, process-wide.
+  const routecore::BackendFallbacks fallbacks = routecore::backendFallbacks();
+  o.Set("fallbackRouters", static_cast<double>(fallbacks.routers));
+  o.Set("fallbackReason", fallbacks.firstReason);
   return o;
 }
 

@@ -20,6 +20,15 @@ class NetExecutor {
   /// Dense input (precomputed embeddings): x is rows x inputDim, row-major. The default turns the
   /// rows into sparse ones that use every column; backends override it with a direct product.
   virtual void forwardDense(const float* x, size_t rows, float* out) const;
+  /// True when the executor wants a batch in one call rather than in slices: a GPU executor pays
+  /// launch and transfer latency per call, so a 1,024-row batch in 64-row slices would be 16
+  /// round trips. The caller then encodes in parallel slices and hands them over together
+  /// (forwardParts) and passes dense rows to forwardDense whole. False: the caller splits a batch
+  /// across threads itself (the CPU executor runs on the calling thread).
+  virtual bool takesWholeBatch() const { return false; }
+  /// The rows of parts[0], then parts[1], ... as one batch: out holds the sum of their rows x
+  /// outputs. The default copies the parts into one batch for forward().
+  virtual void forwardParts(const CsrBatch* const* parts, size_t count, float* out) const;
   /// The input dimension this executor was prepared for.
   virtual uint32_t inputDim() const = 0;
   /// The first-layer table as this executor keeps it in host memory, binary16 values (the CPU
@@ -47,7 +56,9 @@ class KnnSearcher {
   virtual ~KnnSearcher() = default;
   /// queries: rows x dim(), row-major, unit norm. Writes, per query, the k references with the
   /// largest dot product (= cosine), most similar first, to index[r*k + i] and similarity[r*k + i].
-  /// Ties go to the lower reference index. Requires 1 <= k <= min(size(), kMaxKnnK).
+  /// Ties go to the lower reference index. A NaN similarity (only from non-finite input) is
+  /// replaced by -inf before ranking: it ranks equal to -inf and is reported as -inf; all k slots
+  /// of every query are always written. Requires 1 <= k <= min(size(), kMaxKnnK).
   /// Safe to call from several threads at once on different inputs.
   virtual void search(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity) const = 0;
   virtual uint32_t dim() const = 0;
@@ -92,5 +103,17 @@ std::shared_ptr<Backend> makeCpuBackend(unsigned threads);
 /// Returns nullptr and fills `why` when no device can be used.
 std::shared_ptr<Backend> makeCudaBackend(std::string* why);
 #endif
+
+/// Routers that left their backend at run time. A backend other than the CPU one signals that it
+/// can no longer compute (a CUDA error mid-run) by throwing ErrorCode::BackendUnavailable from an
+/// executor or searcher; the router then moves to the CPU backend for good and records it here,
+/// so that `backendInfo()` can say so. Process-wide.
+struct BackendFallbacks {
+  uint64_t routers = 0;     // how many routers moved to the CPU backend
+  std::string firstReason;  // the error that moved the first of them (later ones often follow from it)
+  std::string lastReason;
+};
+void noteBackendFallback(const std::string& reason);
+BackendFallbacks backendFallbacks();
 
 }  // namespace routecore

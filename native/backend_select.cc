@@ -1,3 +1,5 @@
+#include <mutex>
+
 #include "backend.h"
 #include "error.h"
 #include "thread_pool.h"
@@ -11,6 +13,35 @@ void NetExecutor::forwardDense(const float* x, size_t rows, float* out) const {
   CsrBatch batch;
   appendDenseRows(x, rows, inputDim(), batch);
   forward(batch, out);
+}
+
+void NetExecutor::forwardParts(const CsrBatch* const* parts, size_t count, float* out) const {
+  if (count == 1) return forward(*parts[0], out);
+  CsrBatch all;
+  for (size_t i = 0; i < count; ++i) {
+    const CsrBatch& p = *parts[i];
+    const uint32_t base = static_cast<uint32_t>(all.index.size()) - p.rowStart[0];
+    for (size_t r = 1; r < p.rowStart.size(); ++r) all.rowStart.push_back(base + p.rowStart[r]);
+    all.index.insert(all.index.end(), p.index.begin() + p.rowStart[0], p.index.begin() + p.rowStart.back());
+    all.value.insert(all.value.end(), p.value.begin() + p.rowStart[0], p.value.begin() + p.rowStart.back());
+  }
+  forward(all, out);
+}
+
+namespace {
+std::mutex gFallbackMu;
+BackendFallbacks gFallbacks;
+}  // namespace
+
+void noteBackendFallback(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(gFallbackMu);
+  if (gFallbacks.routers++ == 0) gFallbacks.firstReason = reason;
+  gFallbacks.lastReason = reason;
+}
+
+BackendFallbacks backendFallbacks() {
+  std::lock_guard<std::mutex> lock(gFallbackMu);
+  return gFallbacks;
 }
 
 std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads,

@@ -1,31 +1,43 @@
-// The CUDA backend: DenseNet weights live in device memory for the executor's lifetime, and each
-// forward pass uploads one CSR batch, runs an embedding-bag kernel plus one kernel per dense
-// layer, and downloads the probabilities.
+// The CUDA backend: DenseNet weights live in device memory for the executor's lifetime (the
+// first-layer table as binary16 when the router file stored it F16), and a forward pass takes a
+// whole batch: the router hands over every encoded slice at once (forwardParts) or all dense rows
+// (forwardDense); one pass uploads them, runs an embedding-bag kernel (sparse rows) or a tiled
+// product with the table (dense rows), one kernel per dense layer, and downloads the
+// probabilities. Only batches past kMaxPass* take more than one pass.
 //
-// The knn searcher keeps its reference table in device memory the same way; a search uploads the
-// queries, computes their dot products with every reference (a tiled shared-memory kernel), then
-// selects the top k of each row (one block per query), in groups of queries that bound the
-// similarity buffer.
+// The knn searcher keeps its reference table in device memory the same way (binary16 for an F16
+// table); a search uploads the queries, computes their dot products with every reference (a tiled
+// shared-memory kernel), then selects the top k of each row (one block per query), in groups of
+// queries that bound the similarity buffer.
 //
 // Concurrency: an executor (or searcher) owns one stream and one set of grow-only scratch buffers
-// (device and pinned host), and a mutex serialises forward() / search() calls on them. The
-// batches routecore scores are small, so a pass is dominated by launch and transfer latency;
-// separate streams per call would buy little overlap and cost an allocation per call. Validation
-// of the input happens before the lock so that callers only queue for the GPU work itself.
+// (device memory allocated in stream order on that stream, and pinned host memory), and a mutex
+// queues whole calls on them: a call is a whole batch, so
+// callers queue for the device once per batch, not per 64-row slice. Validation of the input (and
+// the router's encoding) happens before the lock.
+//
+// Failures: every CUDA call is checked; a failure throws CudaFailure (ErrorCode::
+// BackendUnavailable), on which the router moves to the CPU backend. A sticky error (the context
+// is corrupt) also marks the device failed for the process (DeviceHealth), so later calls and new
+// executors refuse at once instead of touching the broken context.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "artifact.h"
 #include "backend.h"
 #include "cuda_backend.h"
 #include "error.h"
@@ -43,13 +55,91 @@ std::string describe(cudaError_t e) {
   return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
 }
 
+// A failed CUDA call. BackendUnavailable is the code a router takes as "this backend can no
+// longer compute": it moves to the CPU backend (RouterModel::runOnBackend).
+class CudaFailure : public Error {
+ public:
+  CudaFailure(cudaError_t error, const std::string& message)
+      : Error(ErrorCode::BackendUnavailable, message), error_(error) {}
+  cudaError_t error() const { return error_; }
+
+ private:
+  cudaError_t error_;
+};
+
 void check(cudaError_t e, const char* call) {
   if (e != cudaSuccess) {
-    throw Error(ErrorCode::BackendUnavailable,
-                std::string("CUDA ") + call + " failed: " + cudaGetErrorString(e) + " [" +
-                    cudaGetErrorName(e) + "]");
+    throw CudaFailure(e, std::string("CUDA ") + call + " failed: " + cudaGetErrorString(e) + " [" +
+                             cudaGetErrorName(e) + "]");
   }
 }
+
+// Errors after which the context is corrupt: every later call in this process fails the same way
+// (the runtime calls them sticky), so the device is done for and new work should not be tried.
+// Others (out of memory, a bad launch configuration) concern one call only.
+bool isSticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorContextIsDestroyed:
+    case cudaErrorDevicesUnavailable:
+    case cudaErrorUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Per device, for the life of the process: whether a sticky error has made the device unusable,
+// and which. Shared by every backend object, executor and searcher on the device (the addon may
+// hold several backends, one per requested name and thread count).
+class DeviceHealth {
+ public:
+  static DeviceHealth& of(int device) {
+    static std::mutex mu;
+    static std::map<int, std::unique_ptr<DeviceHealth>> all;
+    std::lock_guard<std::mutex> lock(mu);
+    std::unique_ptr<DeviceHealth>& h = all[device];
+    if (!h) h = std::make_unique<DeviceHealth>(device);
+    return *h;
+  }
+  explicit DeviceHealth(int device) : device_(device) {}
+
+  void throwIfFailed() const {
+    if (!failed_.load(std::memory_order_acquire)) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    throw Error(ErrorCode::BackendUnavailable, "CUDA device " + std::to_string(device_) +
+                                                   " is unusable after an earlier error: " + reason_);
+  }
+  // The sticky error that made the device unusable, or "".
+  std::string failure() const {
+    if (!failed_.load(std::memory_order_acquire)) return std::string();
+    std::lock_guard<std::mutex> lock(mu_);
+    return reason_;
+  }
+  // Records `failure` if it is sticky; the first reason stays.
+  void note(const CudaFailure& failure) {
+    if (!isSticky(failure.error())) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.load(std::memory_order_relaxed)) return;
+    reason_ = failure.what();
+    failed_.store(true, std::memory_order_release);
+  }
+
+ private:
+  int device_;
+  std::atomic<bool> failed_{false};
+  mutable std::mutex mu_;
+  std::string reason_;
+};
 
 [[noreturn]] void invalid(const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, "cuda backend: " + what);
@@ -63,15 +153,23 @@ __device__ __forceinline__ float activate(float z, int act) {
   return act == kActSigmoid ? 1.0f / (1.0f + expf(-z)) : act == kActRelu ? fmaxf(z, 0.0f) : z;
 }
 
+// Weights are float32, or binary16 for a table that the router file stored as F16 (the values
+// are exactly those halves, so widening each load gives the float path's numbers bit for bit).
+__device__ __forceinline__ float loadWeight(const float* __restrict__ p, size_t i) { return p[i]; }
+__device__ __forceinline__ float loadWeight(const __half* __restrict__ p, size_t i) {
+  return __half2float(p[i]);
+}
+
 // One group of blockDim.x threads per row, each thread owning columns j, j+blockDim.x, ... so
 // that the table reads of a group for one entry fall in one contiguous table row. The entry's
 // index and value are the same address for the whole group, i.e. broadcast loads. There is no
 // barrier, so groups whose rows differ in length need not wait for each other except within a
 // warp, and out-of-range groups may simply return. The launch bound caps registers at 64 (ptxas
 // picked up to 80 without it, with no spills at 64): a gather kernel lives on occupancy.
+template <typename T>
 __global__ void __launch_bounds__(kBagThreads, 4)
     embeddingBagKernel(const uint32_t* __restrict__ rowStart, const uint32_t* __restrict__ index,
-                       const float* __restrict__ value, const float* __restrict__ table,
+                       const float* __restrict__ value, const T* __restrict__ table,
                        const float* __restrict__ bias, uint32_t rows, uint32_t width, int act,
                        float* __restrict__ out) {
   const uint32_t r = blockIdx.x * blockDim.y + threadIdx.y;
@@ -79,29 +177,33 @@ __global__ void __launch_bounds__(kBagThreads, 4)
   const uint32_t begin = rowStart[r];
   const uint32_t end = rowStart[r + 1];
   for (uint32_t j = threadIdx.x; j < width; j += blockDim.x) {
-    const float* col = table + j;
+    const T* col = table + j;
     float acc = 0.0f;
     uint32_t k = begin;
     // Four independent table loads in flight per step hide the index -> table dependency.
     for (; end - k >= 4; k += 4) {
-      const float t0 = col[static_cast<size_t>(index[k]) * width];
-      const float t1 = col[static_cast<size_t>(index[k + 1]) * width];
-      const float t2 = col[static_cast<size_t>(index[k + 2]) * width];
-      const float t3 = col[static_cast<size_t>(index[k + 3]) * width];
+      const float t0 = loadWeight(col, static_cast<size_t>(index[k]) * width);
+      const float t1 = loadWeight(col, static_cast<size_t>(index[k + 1]) * width);
+      const float t2 = loadWeight(col, static_cast<size_t>(index[k + 2]) * width);
+      const float t3 = loadWeight(col, static_cast<size_t>(index[k + 3]) * width);
       acc = fmaf(value[k], t0, acc);
       acc = fmaf(value[k + 1], t1, acc);
       acc = fmaf(value[k + 2], t2, acc);
       acc = fmaf(value[k + 3], t3, acc);
     }
-    for (; k < end; ++k) acc = fmaf(value[k], col[static_cast<size_t>(index[k]) * width], acc);
+    for (; k < end; ++k)
+      acc = fmaf(value[k], loadWeight(col, static_cast<size_t>(index[k]) * width), acc);
     out[static_cast<size_t>(r) * width + j] = activate(bias[j] + acc, act);
   }
 }
 
 // z[rows x out] = act(a[rows x in] * w[in x out] + bias), tiled through shared memory.
-// threadIdx.x walks outputs and threadIdx.y rows; every thread reaches both barriers.
+// threadIdx.x walks outputs and threadIdx.y rows; every thread reaches both barriers. Serves the
+// dense layers (float weights) and, for dense input rows (embeddings), the first layer, whose
+// weights are the table (float or half).
+template <typename T>
 __global__ void __launch_bounds__(kDenseTile * kDenseTile)
-    denseKernel(const float* __restrict__ a, const float* __restrict__ w,
+    denseKernel(const float* __restrict__ a, const T* __restrict__ w,
                 const float* __restrict__ bias, uint32_t rows, uint32_t in, uint32_t out, int act,
                 float* __restrict__ z) {
   __shared__ float sa[kDenseTile][kDenseTile + 1];
@@ -115,7 +217,7 @@ __global__ void __launch_bounds__(kDenseTile * kDenseTile)
     const uint32_t ka = k0 + tx;
     const uint32_t kw = k0 + ty;
     sa[ty][tx] = (r < rows && ka < in) ? a[static_cast<size_t>(r) * in + ka] : 0.0f;
-    sw[ty][tx] = (kw < in && o < out) ? w[static_cast<size_t>(kw) * out + o] : 0.0f;
+    sw[ty][tx] = (kw < in && o < out) ? loadWeight(w, static_cast<size_t>(kw) * out + o) : 0.0f;
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kDenseTile; ++kk) acc = fmaf(sa[ty][kk], sw[kk][tx], acc);
@@ -123,6 +225,10 @@ __global__ void __launch_bounds__(kDenseTile * kDenseTile)
   }
   if (r < rows && o < out) z[static_cast<size_t>(r) * out + o] = activate(bias[o] + acc, act);
 }
+
+// Test hook (cudaInjectFaultForTesting): a kernel that traps, which leaves the context in the
+// sticky error state a real fault (an illegal address, an ECC error) would.
+__global__ void trapKernel() { __trap(); }
 
 // ---------------------------------------------------------------------------------------------
 // knn kernels
@@ -154,14 +260,17 @@ constexpr uint32_t kNoIndex = 0xffffffffu;  // an exhausted candidate list; neve
 // stride of 130 or 18 floats (2 or 18 mod 32) the 16 kk land on 16 distinct even banks, shifted
 // by rr: 32 distinct banks for the warp.
 //
+// The references are float32, or binary16 for a table stored as F16 (exact halves: the same
+// similarities as the float path, from half the memory traffic).
+//
 // Every output is one fmaf chain over the dimensions in ascending order, whatever the tile shape
 // and wherever the row falls in a tile: a query's similarities do not depend on the batch it came
 // in, and identical references give bit-identical similarities (exact ties stay exact).
 //
 // Every thread reaches both barriers: the loop bound depends only on `dim`.
-template <int MQ, int MN>
+template <int MQ, int MN, typename TR>
 __global__ void __launch_bounds__(kSimThreads)
-    similarityKernel(const float* __restrict__ q, const float* __restrict__ ref, uint32_t rows,
+    similarityKernel(const float* __restrict__ q, const TR* __restrict__ ref, uint32_t rows,
                      uint32_t n, uint32_t dim, float* __restrict__ sim) {
   constexpr unsigned kTileQ = kSimSide * MQ;
   constexpr unsigned kTileN = kSimSide * MN;
@@ -194,7 +303,7 @@ __global__ void __launch_bounds__(kSimThreads)
       const unsigned e = tid + kSimThreads * p;
       const unsigned rr = e / kSimK, kk = e % kSimK;
       const uint32_t gn = n0 + rr, gk = k0 + kk;
-      sr[kk][rr] = (gn < n && gk < dim) ? ref[static_cast<size_t>(gn) * dim + gk] : 0.0f;
+      sr[kk][rr] = (gn < n && gk < dim) ? loadWeight(ref, static_cast<size_t>(gn) * dim + gk) : 0.0f;
     }
     __syncthreads();
 #pragma unroll
@@ -240,8 +349,9 @@ __device__ __forceinline__ bool knnBefore(float av, uint32_t ai, float bv, uint3
 // resident thread of the device. Slot i of thread t is at [i * T + t], so whatever slots the
 // lanes of a warp touch, they hit 32 distinct banks. A thread sees its references in ascending
 // order, so "insert only when strictly better" keeps equal similarities in index order.
-// NaN (only from non-finite inputs) is ranked as -inf so the order stays total and every output
-// is still a real, distinct reference.
+// NaN (only from non-finite inputs) is replaced by -inf before ranking, the rule both backends
+// follow (see KnnSearcher::search): it ranks equal to -inf, ties among them go to the lower
+// index, its reported similarity is -inf, and every output is still a real, distinct reference.
 //
 // Why cap = min(k, ceil(n / T)) candidates per thread suffice: a reference in the row's top k is
 // beaten by fewer than k others, so by fewer than k of its own thread's; and the lists together
@@ -359,23 +469,47 @@ __global__ void __launch_bounds__(kTopkMaxThreads)
 // Resource holders. Destructors ignore errors: they run during unwinding and at process exit,
 // when the runtime may already be unloading.
 
+// Whether the current device has stream-ordered allocation (cudaMallocAsync; every GPU and driver
+// this build supports should, but the attribute is the documented way to know). Asked once per
+// device.
+bool streamOrderedAllocation() {
+  static std::mutex mu;
+  static std::map<int, bool> known;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  int supported = 0;
+  if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) supported = 0;
+  return known[device] = supported != 0;
+}
+
+// Device memory owned by one stream: allocated and freed in stream order (cudaMallocAsync /
+// cudaFreeAsync) where the device supports it, so that growing one executor's scratch does not
+// wait for every other stream on the device the way cudaMalloc / cudaFree do. The stream must
+// outlive the buffer (DeviceState declares it first).
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), cap_(o.cap_) {
+  DeviceBuffer(DeviceBuffer&& o) noexcept
+      : p_(o.p_), cap_(o.cap_), stream_(o.stream_), async_(o.async_) {
     o.p_ = nullptr;
     o.cap_ = 0;
   }
   ~DeviceBuffer() { release(); }
 
   // Grow-only: a smaller request keeps the larger allocation for the next big batch.
-  void reserve(size_t bytes) {
+  void reserve(size_t bytes, cudaStream_t stream) {
     if (bytes <= cap_) return;
     const size_t want = std::max(bytes, cap_ + cap_ / 2);
     release();
-    check(cudaMalloc(&p_, want), "cudaMalloc");
+    stream_ = stream;
+    async_ = streamOrderedAllocation();
+    if (async_) check(cudaMallocAsync(&p_, want, stream), "cudaMallocAsync");
+    else check(cudaMalloc(&p_, want), "cudaMalloc");
     cap_ = want;
   }
 
@@ -383,7 +517,7 @@ class DeviceBuffer {
   // DMA lands, and the legacy stream it uses does not order against a non-blocking stream.
   void upload(const void* src, size_t bytes, cudaStream_t stream) {
     if (bytes == 0) return;
-    reserve(bytes);
+    reserve(bytes, stream);
     check(cudaMemcpyAsync(p_, src, bytes, cudaMemcpyHostToDevice, stream),
           "cudaMemcpyAsync (weights upload)");
   }
@@ -395,12 +529,14 @@ class DeviceBuffer {
 
  private:
   void release() noexcept {
-    if (p_) (void)cudaFree(p_);
+    if (p_) (void)(async_ ? cudaFreeAsync(p_, stream_) : cudaFree(p_));
     p_ = nullptr;
     cap_ = 0;
   }
   void* p_ = nullptr;
   size_t cap_ = 0;
+  cudaStream_t stream_ = nullptr;
+  bool async_ = false;
 };
 
 // Pinned staging memory: one DMA for the whole batch instead of three pageable copies, each of
@@ -482,13 +618,23 @@ struct DeviceLayer {
 // Everything that holds device memory, so the executor can free it with its device selected.
 struct DeviceState {
   Stream stream;
-  DeviceBuffer table, tableBias;
+  DeviceBuffer table;  // inputDim x width0: floats, or halves when tableIsHalf
+  DeviceBuffer tableBias;
   std::vector<DeviceLayer> layers;
-  DeviceBuffer input;      // packed batch: rowStart | index | value
+  DeviceBuffer input;      // a pass's input: rowStart | index | value, or rows x inputDim floats
   DeviceBuffer act[2];     // ping-pong activations, rows x maxWidth each
   PinnedBuffer hostInput;  // same layout as `input`
   PinnedBuffer hostOutput;
 };
+
+// One pass (one upload, a kernel per layer, one download) takes at most this many rows, and a
+// sparse pass at most kMaxPassEntries entries (8 bytes each: 256 MiB staged), a dense one at most
+// kMaxPassInputBytes of input: a batch of any size then runs in bounded device and pinned memory,
+// and kernel arguments and grids stay well inside 32 bits. A 1,024-prompt batch of the hashing
+// encoder (~10^6 entries) or of 1,536-wide embeddings (6 MiB) is one pass.
+constexpr size_t kMaxPassRows = 16384;
+constexpr size_t kMaxPassEntries = size_t{32} << 20;
+constexpr size_t kMaxPassInputBytes = size_t{256} << 20;
 
 void validateNet(const DenseNet& net) {
   if (net.width0 == 0) invalid("net has width0 = 0");
@@ -516,36 +662,83 @@ void validateNet(const DenseNet& net) {
   }
 }
 
+void validateBatch(const CsrBatch& batch, uint32_t inputDim) {
+  if (batch.rowStart.empty()) invalid("batch.rowStart is empty (it must hold rows + 1 offsets)");
+  const size_t rows = batch.rows();
+  const size_t nnz = batch.index.size();
+  if (batch.value.size() != nnz)
+    invalid("batch has " + std::to_string(nnz) + " indices but " +
+            std::to_string(batch.value.size()) + " values");
+  for (size_t r = 0; r < rows; ++r)
+    if (batch.rowStart[r + 1] < batch.rowStart[r])
+      invalid("batch.rowStart decreases at row " + std::to_string(r));
+  if (batch.rowStart[rows] > nnz)
+    invalid("batch.rowStart ends at " + std::to_string(batch.rowStart[rows]) +
+            " but the batch has " + std::to_string(nnz) + " entries");
+  // An out-of-range bucket would make the kernel read outside the table and poison the context.
+  uint32_t maxIndex = 0;
+  for (size_t k = batch.rowStart[0]; k < batch.rowStart[rows]; ++k)
+    maxIndex = std::max(maxIndex, batch.index[k]);
+  if (batch.rowStart[rows] > batch.rowStart[0] && maxIndex >= inputDim)
+    invalid("feature index " + std::to_string(maxIndex) + " is out of range (inputDim " +
+            std::to_string(inputDim) + ")");
+}
+
+// Whole batches: takesWholeBatch() tells the router to hand over a batch in one call (encoded in
+// parallel slices, forwardParts), so a 1,024-prompt batch is one upload, one kernel per layer and
+// one download instead of 16 round trips of 64 rows. Callers queue on the executor's mutex for
+// whole batches; the CPU-side work (encoding, validation) happens before, in parallel.
 class CudaExecutor final : public NetExecutor {
  public:
   uint32_t inputDim() const override { return inputDim_; }
-  CudaExecutor(int device, const DenseNet& net) : device_(device) {
+  bool takesWholeBatch() const override { return true; }
+
+  CudaExecutor(int device, const DenseNet& net)
+      : device_(device), health_(&DeviceHealth::of(device)) {
     validateNet(net);
+    health_->throwIfFailed();
     inputDim_ = net.inputDim;
     width0_ = net.width0;
     outputs_ = net.outputs();
     hiddenAct_ = net.hiddenRelu ? kActRelu : kActIdentity;
     maxWidth_ = net.width0;
     for (const DenseLayer& L : net.layers) maxWidth_ = std::max(maxWidth_, L.out);
+    tableIsHalf_ = net.tableIsHalf;
 
     DeviceScope scope(device_);
     // If an upload throws, `state` frees what was already allocated; `scope` is declared first,
     // so that happens while the executor's device is still selected.
     auto state = std::make_unique<DeviceState>();
     const cudaStream_t stream = state->stream.get();
-    state->table.upload(net.table.data(), net.table.size() * sizeof(float), stream);
-    state->tableBias.upload(net.tableBias.data(), net.tableBias.size() * sizeof(float), stream);
-    state->layers.reserve(net.layers.size());
-    for (const DenseLayer& L : net.layers) {
-      DeviceLayer d;
-      d.in = L.in;
-      d.out = L.out;
-      d.weight.upload(L.weight.data(), L.weight.size() * sizeof(float), stream);
-      d.bias.upload(L.bias.data(), L.bias.size() * sizeof(float), stream);
-      state->layers.push_back(std::move(d));
+    try {
+      if (tableIsHalf_) {
+        // Kept as binary16 on the device: half the memory and half the gather traffic. The
+        // router guarantees every value is exactly a half (an F16 file), so nothing is rounded.
+        std::vector<uint16_t> halves(net.table.size());
+        floatsToHalves(net.table.data(), net.table.size(), halves.data());
+        state->table.upload(halves.data(), halves.size() * sizeof(uint16_t), stream);
+        // `halves` is pageable host memory read by the copy: wait before it goes.
+        check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (half table upload)");
+      } else {
+        state->table.upload(net.table.data(), net.table.size() * sizeof(float), stream);
+      }
+      state->tableBias.upload(net.tableBias.data(), net.tableBias.size() * sizeof(float), stream);
+      state->layers.reserve(net.layers.size());
+      for (const DenseLayer& L : net.layers) {
+        DeviceLayer d;
+        d.in = L.in;
+        d.out = L.out;
+        d.weight.upload(L.weight.data(), L.weight.size() * sizeof(float), stream);
+        d.bias.upload(L.bias.data(), L.bias.size() * sizeof(float), stream);
+        state->layers.push_back(std::move(d));
+      }
+      // The caller may free `net` as soon as prepare() returns.
+      check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (weights upload)");
+    } catch (const CudaFailure& f) {
+      (void)cudaStreamSynchronize(stream);
+      health_->note(f);
+      throw;
     }
-    // The caller may free `net` as soon as prepare() returns.
-    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (weights upload)");
     state_ = std::move(state);
   }
 
@@ -558,58 +751,109 @@ class CudaExecutor final : public NetExecutor {
   }
 
   void forward(const CsrBatch& batch, float* out) const override {
-    if (batch.rowStart.empty()) invalid("batch.rowStart is empty (it must hold rows + 1 offsets)");
-    const size_t rows = batch.rows();
+    const CsrBatch* part = &batch;
+    forwardParts(&part, 1, out);
+  }
+
+  void forwardParts(const CsrBatch* const* parts, size_t count, float* out) const override {
+    size_t rows = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (parts[i] == nullptr) invalid("forwardParts() got a null part");
+      validateBatch(*parts[i], inputDim_);
+      rows += parts[i]->rows();
+    }
     if (rows == 0) return;
     if (out == nullptr) invalid("forward() got a null output pointer");
-    const size_t nnz = batch.index.size();
-    if (batch.value.size() != nnz)
-      invalid("batch has " + std::to_string(nnz) + " indices but " +
-              std::to_string(batch.value.size()) + " values");
-    // Grid sizes and kernel arguments are 32-bit.
-    if (rows >= std::numeric_limits<uint32_t>::max() / 2) invalid("batch has too many rows");
-    for (size_t r = 0; r < rows; ++r)
-      if (batch.rowStart[r + 1] < batch.rowStart[r])
-        invalid("batch.rowStart decreases at row " + std::to_string(r));
-    if (batch.rowStart[rows] > nnz)
-      invalid("batch.rowStart ends at " + std::to_string(batch.rowStart[rows]) +
-              " but the batch has " + std::to_string(nnz) + " entries");
-    // An out-of-range bucket would make the kernel read outside the table and poison the context.
-    uint32_t maxIndex = 0;
-    for (uint32_t i : batch.index) maxIndex = std::max(maxIndex, i);
-    if (nnz > 0 && maxIndex >= inputDim_)
-      invalid("feature index " + std::to_string(maxIndex) + " is out of range (inputDim " +
-              std::to_string(inputDim_) + ")");
+    onDevice([&](DeviceState& s, cudaStream_t stream) { runSparse(parts, count, out, s, stream); });
+  }
 
+  void forwardDense(const float* x, size_t rows, float* out) const override {
+    if (rows == 0) return;
+    if (x == nullptr || out == nullptr) invalid("forwardDense() got a null pointer");
+    onDevice([&](DeviceState& s, cudaStream_t stream) { runDense(x, rows, out, s, stream); });
+  }
+
+ private:
+  struct Span {
+    const CsrBatch* part;
+    size_t begin, end;  // rows of the part
+  };
+
+  // The executor's stream and buffers for one whole call, in the queue of callers.
+  template <typename Fn>
+  void onDevice(Fn&& fn) const {
     std::lock_guard<std::mutex> lock(mu_);
-    DeviceScope scope(device_);
-    DeviceState& s = *state_;
-    const cudaStream_t stream = s.stream.get();
+    health_->throwIfFailed();
     try {
-      run(batch, rows, nnz, out, s, stream);
-    } catch (...) {
-      // Queued copies may still be reading the pinned staging buffers; the next caller must not
-      // overwrite them before the stream drains.
-      (void)cudaStreamSynchronize(stream);
+      DeviceScope scope(device_);
+      DeviceState& s = *state_;
+      const cudaStream_t stream = s.stream.get();
+      try {
+        fn(s, stream);
+      } catch (...) {
+        // Queued copies may still be reading the pinned staging buffers; the next caller must
+        // not overwrite them before the stream drains.
+        (void)cudaStreamSynchronize(stream);
+        throw;
+      }
+    } catch (const CudaFailure& f) {
+      health_->note(f);
       throw;
     }
   }
 
- private:
-  void run(const CsrBatch& batch, size_t rows, size_t nnz, float* out, DeviceState& s,
-           cudaStream_t stream) const {
+  // Rows of the parts, in order, split into passes at the kMaxPass* bounds (a 1,024-prompt
+  // batch is one pass). A single row longer than kMaxPassEntries is a pass of its own.
+  void runSparse(const CsrBatch* const* parts, size_t count, float* out, DeviceState& s,
+                 cudaStream_t stream) const {
+    std::vector<Span> pass;
+    size_t passRows = 0, passEntries = 0;
+    auto flush = [&] {
+      if (passRows == 0) return;
+      sparsePass(pass, passRows, passEntries, out, s, stream);
+      out += passRows * outputs_;
+      pass.clear();
+      passRows = passEntries = 0;
+    };
+    for (size_t p = 0; p < count; ++p) {
+      const CsrBatch& b = *parts[p];
+      for (size_t r = 0; r < b.rows(); ++r) {
+        const size_t entries = b.rowStart[r + 1] - b.rowStart[r];
+        if (passRows > 0 && (passRows == kMaxPassRows || passEntries + entries > kMaxPassEntries))
+          flush();
+        if (pass.empty() || pass.back().part != &b || pass.back().end != r) pass.push_back({&b, r, r});
+        ++pass.back().end;
+        ++passRows;
+        passEntries += entries;
+      }
+    }
+    flush();
+  }
+
+  void sparsePass(const std::vector<Span>& spans, size_t rows, size_t nnz, float* out,
+                  DeviceState& s, cudaStream_t stream) const {
+    // Packed as one CSR batch in pinned memory: rowStart | index | value.
     const size_t inBytes = (rows + 1 + 2 * nnz) * sizeof(uint32_t);
     s.hostInput.reserve(inBytes);
     uint32_t* hRowStart = s.hostInput.as<uint32_t>();
     uint32_t* hIndex = hRowStart + rows + 1;
     float* hValue = reinterpret_cast<float*>(hIndex + nnz);
-    std::memcpy(hRowStart, batch.rowStart.data(), (rows + 1) * sizeof(uint32_t));
-    if (nnz > 0) {
-      std::memcpy(hIndex, batch.index.data(), nnz * sizeof(uint32_t));
-      std::memcpy(hValue, batch.value.data(), nnz * sizeof(float));
+    size_t row = 0, at = 0;
+    hRowStart[0] = 0;
+    for (const Span& sp : spans) {
+      const CsrBatch& b = *sp.part;
+      const uint32_t first = b.rowStart[sp.begin], last = b.rowStart[sp.end];
+      const uint32_t base = static_cast<uint32_t>(at);
+      for (size_t r = sp.begin; r < sp.end; ++r) hRowStart[++row] = base + (b.rowStart[r + 1] - first);
+      const size_t n = last - first;
+      if (n > 0) {
+        std::memcpy(hIndex + at, b.index.data() + first, n * sizeof(uint32_t));
+        std::memcpy(hValue + at, b.value.data() + first, n * sizeof(float));
+      }
+      at += n;
     }
 
-    s.input.reserve(inBytes);
+    s.input.reserve(inBytes, stream);
     check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), inBytes,
                           cudaMemcpyHostToDevice, stream),
           "cudaMemcpyAsync (batch upload)");
@@ -617,25 +861,69 @@ class CudaExecutor final : public NetExecutor {
     const uint32_t* dIndex = dRowStart + rows + 1;
     const float* dValue = reinterpret_cast<const float*>(dIndex + nnz);
 
-    const size_t actBytes = rows * maxWidth_ * sizeof(float);
-    s.act[0].reserve(actBytes);
-    if (!s.layers.empty()) s.act[1].reserve(actBytes);
+    reserveActivations(s, rows);
+    const uint32_t rows32 = static_cast<uint32_t>(rows);  // rows <= kMaxPassRows
+    // Smallest power of two covering width0 (capped at the block size): a 2-output linear model
+    // then packs 16 rows into a warp instead of idling 30 of its 32 lanes.
+    unsigned perRow = 1;
+    while (perRow < width0_ && perRow < kBagThreads) perRow *= 2;
+    const unsigned rowsPerBlock = kBagThreads / perRow;
+    const dim3 block(perRow, rowsPerBlock);
+    const dim3 grid(static_cast<unsigned>((rows + rowsPerBlock - 1) / rowsPerBlock));
+    const int act = s.layers.empty() ? kActSigmoid : hiddenAct_;
+    if (tableIsHalf_)
+      embeddingBagKernel<__half><<<grid, block, 0, stream>>>(
+          dRowStart, dIndex, dValue, s.table.as<__half>(), s.tableBias.as<float>(), rows32,
+          width0_, act, s.act[0].as<float>());
+    else
+      embeddingBagKernel<float><<<grid, block, 0, stream>>>(
+          dRowStart, dIndex, dValue, s.table.as<float>(), s.tableBias.as<float>(), rows32,
+          width0_, act, s.act[0].as<float>());
+    check(cudaGetLastError(), "embeddingBagKernel launch");
+    finishPass(rows, out, s, stream);
+  }
 
-    const uint32_t rows32 = static_cast<uint32_t>(rows);
-    {
-      // Smallest power of two covering width0 (capped at the block size): a 2-output linear
-      // model then packs 16 rows into a warp instead of idling 30 of its 32 lanes.
-      unsigned perRow = 1;
-      while (perRow < width0_ && perRow < kBagThreads) perRow *= 2;
-      const unsigned rowsPerBlock = kBagThreads / perRow;
-      const dim3 block(perRow, rowsPerBlock);
-      const dim3 grid(static_cast<unsigned>((rows + rowsPerBlock - 1) / rowsPerBlock));
-      embeddingBagKernel<<<grid, block, 0, stream>>>(
-          dRowStart, dIndex, dValue, s.table.as<float>(), s.tableBias.as<float>(), rows32, width0_,
-          s.layers.empty() ? kActSigmoid : hiddenAct_, s.act[0].as<float>());
-      check(cudaGetLastError(), "embeddingBagKernel launch");
+  // Dense rows (embeddings): the first layer is a product with the table on the device, not an
+  // expansion of every row into a sparse one that lists every column.
+  void runDense(const float* x, size_t rows, float* out, DeviceState& s, cudaStream_t stream) const {
+    const size_t rowBytes = static_cast<size_t>(inputDim_) * sizeof(float);
+    const size_t perPass = std::max<size_t>(1, std::min(kMaxPassRows, kMaxPassInputBytes / rowBytes));
+    for (size_t r0 = 0; r0 < rows; r0 += perPass) {
+      const size_t n = std::min(perPass, rows - r0);
+      s.hostInput.reserve(n * rowBytes);
+      std::memcpy(s.hostInput.as<void>(), x + r0 * inputDim_, n * rowBytes);
+      s.input.reserve(n * rowBytes, stream);
+      check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), n * rowBytes,
+                            cudaMemcpyHostToDevice, stream),
+            "cudaMemcpyAsync (dense batch upload)");
+      reserveActivations(s, n);
+      const uint32_t n32 = static_cast<uint32_t>(n);
+      const dim3 block(kDenseTile, kDenseTile);
+      const dim3 grid(static_cast<unsigned>((n + kDenseTile - 1) / kDenseTile),
+                      (width0_ + kDenseTile - 1) / kDenseTile);
+      const int act = s.layers.empty() ? kActSigmoid : hiddenAct_;
+      if (tableIsHalf_)
+        denseKernel<__half><<<grid, block, 0, stream>>>(s.input.as<float>(), s.table.as<__half>(),
+                                                        s.tableBias.as<float>(), n32, inputDim_,
+                                                        width0_, act, s.act[0].as<float>());
+      else
+        denseKernel<float><<<grid, block, 0, stream>>>(s.input.as<float>(), s.table.as<float>(),
+                                                       s.tableBias.as<float>(), n32, inputDim_,
+                                                       width0_, act, s.act[0].as<float>());
+      check(cudaGetLastError(), "denseKernel launch (first layer)");
+      finishPass(n, out + r0 * outputs_, s, stream);
     }
+  }
 
+  void reserveActivations(DeviceState& s, size_t rows) const {
+    const size_t actBytes = rows * maxWidth_ * sizeof(float);
+    s.act[0].reserve(actBytes, s.stream.get());
+    if (!s.layers.empty()) s.act[1].reserve(actBytes, s.stream.get());
+  }
+
+  // From the first layer's activations in act[0]: the dense layers, the download, the wait.
+  void finishPass(size_t rows, float* out, DeviceState& s, cudaStream_t stream) const {
+    const uint32_t rows32 = static_cast<uint32_t>(rows);
     int cur = 0;
     for (size_t i = 0; i < s.layers.size(); ++i) {
       const DeviceLayer& L = s.layers[i];
@@ -643,14 +931,13 @@ class CudaExecutor final : public NetExecutor {
       const dim3 block(kDenseTile, kDenseTile);
       const dim3 grid(static_cast<unsigned>((rows + kDenseTile - 1) / kDenseTile),
                       (L.out + kDenseTile - 1) / kDenseTile);
-      denseKernel<<<grid, block, 0, stream>>>(s.act[cur].as<float>(), L.weight.as<float>(),
-                                              L.bias.as<float>(), rows32, L.in, L.out,
-                                              last ? kActSigmoid : hiddenAct_,
-                                              s.act[cur ^ 1].as<float>());
+      denseKernel<float><<<grid, block, 0, stream>>>(s.act[cur].as<float>(), L.weight.as<float>(),
+                                                     L.bias.as<float>(), rows32, L.in, L.out,
+                                                     last ? kActSigmoid : hiddenAct_,
+                                                     s.act[cur ^ 1].as<float>());
       check(cudaGetLastError(), "denseKernel launch");
       cur ^= 1;
     }
-
     const size_t outBytes = rows * outputs_ * sizeof(float);
     s.hostOutput.reserve(outBytes);
     check(cudaMemcpyAsync(s.hostOutput.as<void>(), s.act[cur].as<void>(), outBytes,
@@ -661,8 +948,10 @@ class CudaExecutor final : public NetExecutor {
   }
 
   int device_;
+  DeviceHealth* health_;
   uint32_t inputDim_ = 0, width0_ = 0, outputs_ = 0, maxWidth_ = 0;
   int hiddenAct_ = kActRelu;  // kActIdentity for `mf` (DenseNet::hiddenRelu)
+  bool tableIsHalf_ = false;
   std::unique_ptr<DeviceState> state_;
   mutable std::mutex mu_;
 };
@@ -730,7 +1019,7 @@ void validateKnnTable(const KnnTable& table) {
 
 struct KnnDeviceState {
   Stream stream;
-  DeviceBuffer table;        // rows x dim floats
+  DeviceBuffer table;        // rows x dim floats, or halves (isHalf)
   DeviceBuffer queries;      // group x dim floats
   DeviceBuffer sim;          // group x rows floats
   DeviceBuffer result;       // group x k indices, then group x k similarities
@@ -738,44 +1027,24 @@ struct KnnDeviceState {
   PinnedBuffer hostResult;   // same layout as `result`
 };
 
-// The table is kept in float32 even when KnnTable::isHalf says it would fit binary16 exactly:
-// half the memory and bandwidth, but every load would need a conversion and the products would
-// still be float; float32 is the simple, exact choice until memory for huge tables matters.
+// The table is kept in binary16 when KnnTable::isHalf says every value is exactly a half (an F16
+// router file): half the device memory and half the traffic of the similarity product, which
+// reads the whole table per query group, with the same similarities (each load widens exactly).
 class CudaKnnSearcher final : public KnnSearcher {
  public:
-  CudaKnnSearcher(int device, const KnnTable& table) : device_(device) {
+  CudaKnnSearcher(int device, const KnnTable& table)
+      : device_(device), health_(&DeviceHealth::of(device)) {
     validateKnnTable(table);
+    health_->throwIfFailed();
     size_ = table.rows;
     dim_ = table.dim;
-
-    DeviceScope scope(device_);
-    // The top-k lists can need more than the default 48 KiB of shared memory per block (64 KiB
-    // for one warp at k = 256). The attribute is per kernel, so every searcher on this device
-    // sets the same value and concurrent constructors cannot disagree.
-    int optin = 0;
-    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_),
-          "cudaDeviceGetAttribute (shared memory opt-in)");
-    cudaFuncAttributes attr;
-    check(cudaFuncGetAttributes(&attr, topkKernel), "cudaFuncGetAttributes (topkKernel)");
-    const size_t staticShared = attr.sharedSizeBytes;
-    topkSharedLimit_ = static_cast<size_t>(optin) > staticShared ? optin - staticShared : 0;
-    check(cudaFuncSetAttribute(topkKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(topkSharedLimit_)),
-          "cudaFuncSetAttribute (topkKernel shared memory)");
-    // Refuse now, not at the first search, if the largest k cannot be served.
-    if (planTopk(kMaxKnnExtent, kMaxKnnK, topkSharedLimit_).threads == 0)
-      throw Error(ErrorCode::BackendUnavailable,
-                  "CUDA device " + std::to_string(device_) + " offers " +
-                      std::to_string(topkSharedLimit_) +
-                      " bytes of shared memory per block, too few for a knn top-" +
-                      std::to_string(kMaxKnnK));
-
-    auto state = std::make_unique<KnnDeviceState>();
-    const cudaStream_t stream = state->stream.get();
-    state->table.upload(table.data.data(), table.data.size() * sizeof(float), stream);
-    // The caller may free `table` as soon as prepareKnn() returns.
-    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (knn table upload)");
-    state_ = std::move(state);
+    tableIsHalf_ = table.isHalf;
+    try {
+      setUp(table);
+    } catch (const CudaFailure& f) {
+      health_->note(f);
+      throw;
+    }
   }
 
   ~CudaKnnSearcher() override {
@@ -802,21 +1071,66 @@ class CudaKnnSearcher final : public KnnSearcher {
     if (queries == nullptr || index == nullptr || similarity == nullptr)
       invalid("knn search got a null pointer");
 
+    // Callers queue here for whole batches (the router hands over all its queries at once).
     std::lock_guard<std::mutex> lock(mu_);
-    DeviceScope scope(device_);
-    KnnDeviceState& s = *state_;
-    const cudaStream_t stream = s.stream.get();
+    health_->throwIfFailed();
     try {
-      run(queries, rows, k, index, similarity, s, stream);
-    } catch (...) {
-      // Queued copies may still be reading the pinned staging buffers; the next caller must not
-      // overwrite them before the stream drains.
-      (void)cudaStreamSynchronize(stream);
+      DeviceScope scope(device_);
+      KnnDeviceState& s = *state_;
+      const cudaStream_t stream = s.stream.get();
+      try {
+        run(queries, rows, k, index, similarity, s, stream);
+      } catch (...) {
+        // Queued copies may still be reading the pinned staging buffers; the next caller must
+        // not overwrite them before the stream drains.
+        (void)cudaStreamSynchronize(stream);
+        throw;
+      }
+    } catch (const CudaFailure& f) {
+      health_->note(f);
       throw;
     }
   }
 
  private:
+  void setUp(const KnnTable& table) {
+    DeviceScope scope(device_);
+    // The top-k lists can need more than the default 48 KiB of shared memory per block (64 KiB
+    // for one warp at k = 256). The attribute is per kernel, so every searcher on this device
+    // sets the same value and concurrent constructors cannot disagree.
+    int optin = 0;
+    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_),
+          "cudaDeviceGetAttribute (shared memory opt-in)");
+    cudaFuncAttributes attr;
+    check(cudaFuncGetAttributes(&attr, topkKernel), "cudaFuncGetAttributes (topkKernel)");
+    const size_t staticShared = attr.sharedSizeBytes;
+    topkSharedLimit_ = static_cast<size_t>(optin) > staticShared ? optin - staticShared : 0;
+    check(cudaFuncSetAttribute(topkKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(topkSharedLimit_)),
+          "cudaFuncSetAttribute (topkKernel shared memory)");
+    // Refuse now, not at the first search, if the largest k cannot be served.
+    if (planTopk(kMaxKnnExtent, kMaxKnnK, topkSharedLimit_).threads == 0)
+      throw Error(ErrorCode::BackendUnavailable,
+                  "CUDA device " + std::to_string(device_) + " offers " +
+                      std::to_string(topkSharedLimit_) +
+                      " bytes of shared memory per block, too few for a knn top-" +
+                      std::to_string(kMaxKnnK));
+
+    auto state = std::make_unique<KnnDeviceState>();
+    const cudaStream_t stream = state->stream.get();
+    std::vector<uint16_t> halves;
+    if (tableIsHalf_) {
+      halves.resize(table.data.size());
+      floatsToHalves(table.data.data(), table.data.size(), halves.data());
+      state->table.upload(halves.data(), halves.size() * sizeof(uint16_t), stream);
+    } else {
+      state->table.upload(table.data.data(), table.data.size() * sizeof(float), stream);
+    }
+    // The caller may free `table` as soon as prepareKnn() returns (and `halves` goes now).
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (knn table upload)");
+    state_ = std::move(state);
+  }
+
   void run(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity,
            KnnDeviceState& s, cudaStream_t stream) const {
     const size_t queryRowBytes = static_cast<size_t>(dim_) * sizeof(float);
@@ -833,9 +1147,9 @@ class CudaKnnSearcher final : public KnnSearcher {
       throw Error(ErrorCode::Internal, "knn top-k does not fit in shared memory");
 
     const size_t resultBytes = group * k * (sizeof(uint32_t) + sizeof(float));
-    s.queries.reserve(group * queryRowBytes);
-    s.sim.reserve(group * simRowBytes);
-    s.result.reserve(resultBytes);
+    s.queries.reserve(group * queryRowBytes, stream);
+    s.sim.reserve(group * simRowBytes, stream);
+    s.result.reserve(resultBytes, stream);
     s.hostQueries.reserve(group * queryRowBytes);
     s.hostResult.reserve(resultBytes);
 
@@ -849,18 +1163,10 @@ class CudaKnnSearcher final : public KnnSearcher {
 
       const unsigned refTiles = (size_ + kSimSide * kSimRefsPerThread - 1) /
                                 (kSimSide * kSimRefsPerThread);
-      const dim3 simBlock(kSimSide, kSimSide);
-      if (g < kSmallGroupRows) {
-        const dim3 grid(refTiles, (g32 + kSimSide * kSimSmallQueries - 1) /
-                                      (kSimSide * kSimSmallQueries));
-        similarityKernel<kSimSmallQueries, kSimRefsPerThread><<<grid, simBlock, 0, stream>>>(
-            s.queries.as<float>(), s.table.as<float>(), g32, size_, dim_, s.sim.as<float>());
-      } else {
-        const dim3 grid(refTiles,
-                        (g32 + kSimSide * kSimBigQueries - 1) / (kSimSide * kSimBigQueries));
-        similarityKernel<kSimBigQueries, kSimRefsPerThread><<<grid, simBlock, 0, stream>>>(
-            s.queries.as<float>(), s.table.as<float>(), g32, size_, dim_, s.sim.as<float>());
-      }
+      if (tableIsHalf_)
+        launchSimilarity(s.table.as<__half>(), g32, refTiles, s, stream);
+      else
+        launchSimilarity(s.table.as<float>(), g32, refTiles, s, stream);
       check(cudaGetLastError(), "similarityKernel launch");
 
       uint32_t* dIndex = s.result.as<uint32_t>();
@@ -881,8 +1187,27 @@ class CudaKnnSearcher final : public KnnSearcher {
     }
   }
 
+  template <typename TR>
+  void launchSimilarity(const TR* table, uint32_t g32, unsigned refTiles, KnnDeviceState& s,
+                        cudaStream_t stream) const {
+    const dim3 simBlock(kSimSide, kSimSide);
+    if (g32 < kSmallGroupRows) {
+      const dim3 grid(refTiles, (g32 + kSimSide * kSimSmallQueries - 1) /
+                                    (kSimSide * kSimSmallQueries));
+      similarityKernel<kSimSmallQueries, kSimRefsPerThread, TR><<<grid, simBlock, 0, stream>>>(
+          s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
+    } else {
+      const dim3 grid(refTiles,
+                      (g32 + kSimSide * kSimBigQueries - 1) / (kSimSide * kSimBigQueries));
+      similarityKernel<kSimBigQueries, kSimRefsPerThread, TR><<<grid, simBlock, 0, stream>>>(
+          s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
+    }
+  }
+
   int device_;
+  DeviceHealth* health_;
   uint32_t size_ = 0, dim_ = 0;
+  bool tableIsHalf_ = false;
   size_t topkSharedLimit_ = 0;
   std::unique_ptr<KnnDeviceState> state_;
   mutable std::mutex mu_;
@@ -923,6 +1248,12 @@ bool probeDevice(int* device, std::string* why) {
     *why = "no usable CUDA device: cudaGetDevice returned " + describe(e);
     return false;
   }
+  // A device that failed earlier in this process stays failed: its context is corrupt.
+  const std::string failed = DeviceHealth::of(*device).failure();
+  if (!failed.empty()) {
+    *why = "CUDA device " + std::to_string(*device) + " is unusable after an earlier error: " + failed;
+    return false;
+  }
   // Creates the context, which is where busy (exclusive-process) or broken devices show up.
   e = cudaFree(nullptr);
   if (e != cudaSuccess) {
@@ -931,12 +1262,18 @@ bool probeDevice(int* device, std::string* why) {
   }
   // A GPU older than every architecture compiled in (and the PTX) has no image for our kernels.
   cudaFuncAttributes attr;
-  e = cudaFuncGetAttributes(&attr, embeddingBagKernel);
-  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel);
+  e = cudaFuncGetAttributes(&attr, embeddingBagKernel<float>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, embeddingBagKernel<__half>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel<float>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel<__half>);
   if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread>);
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, float>);
   if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread>);
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, float>);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, __half>);
+  if (e == cudaSuccess)
+    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, __half>);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, topkKernel);
   if (e != cudaSuccess) {
     int major = 0, minor = 0;
@@ -961,6 +1298,15 @@ std::shared_ptr<Backend> makeCudaBackend(std::string* why) {
     return nullptr;
   }
   return std::make_shared<CudaBackend>(device);
+}
+
+std::string cudaInjectFaultForTesting() {
+  int device = 0;
+  cudaError_t e = cudaGetDevice(&device);
+  if (e != cudaSuccess) return "cudaGetDevice failed: " + describe(e);
+  trapKernel<<<1, 1>>>();
+  e = cudaDeviceSynchronize();
+  return e == cudaSuccess ? std::string() : describe(e);
 }
 
 std::string cudaDeviceSummary() {

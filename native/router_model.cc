@@ -76,8 +76,8 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
       predictor_(std::move(predictor)),
       net_(std::move(net)),
       metadata_(std::move(metadata)),
-      backend_(std::move(backend)),
-      pool_(std::move(pool)) {
+      pool_(std::move(pool)),
+      backend_(std::move(backend)) {
   if (encoder_ && net_.inputDim != encoder_->config().buckets())
     throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                             " does not match the encoder's " +
@@ -99,10 +99,16 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
     models_ = net_.outputs();
   }
   describeInMetadata();
-  // knn has no network: the projection is hashed on the CPU and the backend does the search.
-  if (predictor_ == "knn") searcher_ = backend_->prepareKnn(tables_.references);
-  else executor_ = backend_->prepare(net_);
   backendName_ = backend_->name();
+  mayFallBack_ = backendName_ != "cpu";
+  try {
+    prepareOn(*backend_);
+  } catch (const Error& e) {
+    // A device that cannot take the weights (out of memory, or failed earlier) is a reason to
+    // compute on the CPU, not to refuse the router.
+    if (!mayFallBack_ || e.code() != ErrorCode::BackendUnavailable) throw;
+    fallBackToCpu(e.what());
+  }
   if (executor_ && !net_.table.empty()) {
     if (executor_->hostHalfTable() || executor_->hostFloatTable()) {
       std::vector<float>().swap(net_.table);
@@ -114,10 +120,88 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
   }
 }
 
+void RouterModel::prepareOn(const Backend& backend) {
+  // knn has no network: the projection is hashed on the CPU and the backend does the search.
+  if (predictor_ == "knn") searcher_ = backend.prepareKnn(tables_.references);
+  else executor_ = backend.prepare(net_);
+}
+
+std::shared_ptr<const NetExecutor> RouterModel::currentExecutor() const {
+  if (!mayFallBack_) return executor_;
+  std::lock_guard<std::mutex> lock(backendMu_);
+  return executor_;
+}
+
+std::string RouterModel::backendName() const {
+  if (!mayFallBack_) return backendName_;
+  std::lock_guard<std::mutex> lock(backendMu_);
+  return backendName_;
+}
+
+std::string RouterModel::fallbackReason() const {
+  if (!mayFallBack_) return std::string();
+  std::lock_guard<std::mutex> lock(backendMu_);
+  return fallbackReason_;
+}
+
+void RouterModel::runOnBackend(const std::function<void(const NetExecutor*, const KnnSearcher*)>& fn) const {
+  if (!mayFallBack_) return fn(executor_.get(), searcher_.get());
+  std::shared_ptr<const NetExecutor> ex;
+  std::shared_ptr<const KnnSearcher> se;
+  {
+    std::lock_guard<std::mutex> lock(backendMu_);
+    ex = executor_;
+    se = searcher_;
+  }
+  try {
+    return fn(ex.get(), se.get());
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::BackendUnavailable) throw;
+    fallBackToCpu(e.what());
+  }
+  {
+    std::lock_guard<std::mutex> lock(backendMu_);
+    ex = executor_;
+    se = searcher_;
+  }
+  fn(ex.get(), se.get());
+}
+
+void RouterModel::fallBackToCpu(const std::string& reason) const {
+  std::lock_guard<std::mutex> lock(backendMu_);
+  if (!fallbackReason_.empty()) return;  // a concurrent call got here first
+  std::shared_ptr<Backend> cpu = makeCpuBackend(pool_ ? pool_->size() : 0);
+  if (predictor_ == "knn") {
+    searcher_ = cpu->prepareKnn(tables_.references);  // the router holds the table in host memory
+  } else {
+    // The failed backend kept its weights on the device; the router has the host copy (net_,
+    // its table in net_.table or tableHalf_, or the failed executor's host copy).
+    DenseNet net = net_;
+    if (net.table.empty()) {
+      const NetExecutor* failed = executor_.get();
+      if (const std::vector<float>* full = failed ? failed->hostFloatTable() : nullptr) {
+        net.table = *full;
+      } else {
+        const std::vector<uint16_t>* half =
+            tableHalf_.empty() && failed ? failed->hostHalfTable() : &tableHalf_;
+        if (!half || half->empty()) throw Error(ErrorCode::Internal, "no host copy of the table to fall back on");
+        net.table.resize(half->size());
+        halvesToFloats(half->data(), half->size(), net.table.data());
+      }
+    }
+    executor_ = cpu->prepare(net);
+  }
+  fallbackReason_ = "the " + backendName_ + " backend failed: " + reason;
+  noteBackendFallback(predictor_ + " router moved from " + backendName_ + " to cpu: " + reason);
+  backend_ = std::move(cpu);
+  backendName_ = "cpu";
+}
+
 std::vector<float> RouterModel::tableFloats() const {
-  if (!net_.table.empty() || !executor_) return net_.table;
-  if (const std::vector<float>* full = executor_->hostFloatTable()) return *full;
-  const std::vector<uint16_t>* half = tableHalf_.empty() ? executor_->hostHalfTable() : &tableHalf_;
+  const std::shared_ptr<const NetExecutor> executor = currentExecutor();
+  if (!net_.table.empty() || !executor) return net_.table;
+  if (const std::vector<float>* full = executor->hostFloatTable()) return *full;
+  const std::vector<uint16_t>* half = tableHalf_.empty() ? executor->hostHalfTable() : &tableHalf_;
   if (!half) return net_.table;
   std::vector<float> out(half->size());
   halvesToFloats(half->data(), half->size(), out.data());
@@ -273,9 +357,11 @@ size_t RouterModel::weightBytes() const {
   if (encoder_) n += encoder_->idf().size();
   // The table, wherever it is kept: here, or in the backend's host copy the router relies on.
   size_t halves = tableHalf_.size();
-  if (net_.table.empty() && executor_) {
-    if (const std::vector<float>* full = executor_->hostFloatTable()) n += full->size();
-    if (const std::vector<uint16_t>* half = executor_->hostHalfTable()) halves += half->size();
+  const std::shared_ptr<const NetExecutor> executor = currentExecutor();
+  if (executor && (net_.table.empty() || mayFallBack_)) {
+    // After a fallback the CPU executor's copy sits beside the router's own.
+    if (const std::vector<float>* full = executor->hostFloatTable()) n += full->size();
+    if (const std::vector<uint16_t>* half = executor->hostHalfTable()) halves += half->size();
   }
   return n * sizeof(float) + halves * sizeof(uint16_t);
 }
@@ -388,20 +474,20 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
                                                   (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
 }
 
-void RouterModel::scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const {
+void RouterModel::runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense,
+                         size_t rows, float* out) const {
   const std::vector<float>& clusterScores = tables_.clusterScores;
-  if (clusterScores.empty()) {
-    if (sparse) executor_->forward(*sparse, out);
-    else executor_->forwardDense(dense, rows, out);
-    return;
-  }
+  const bool kmeans = !clusterScores.empty();
   // kmeans: the product gives sigmoid(cosine) per centroid; the sigmoid keeps the order, so the
   // largest is the nearest centroid, whose scores the prompt gets.
   const uint32_t k = net_.width0;
   thread_local std::vector<float> sims;
-  sims.resize(rows * k);
-  if (sparse) executor_->forward(*sparse, sims.data());
-  else executor_->forwardDense(dense, rows, sims.data());
+  if (kmeans) sims.resize(rows * k);
+  float* target = kmeans ? sims.data() : out;
+  if (!parts) ex.forwardDense(dense, rows, target);
+  else if (count == 1) ex.forward(*parts[0], target);
+  else ex.forwardParts(parts, count, target);
+  if (!kmeans) return;
   for (size_t r = 0; r < rows; ++r) {
     const float* s = sims.data() + r * k;
     uint32_t best = 0;
@@ -421,8 +507,13 @@ void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
     std::vector<float> queries(x, x + n * dim);
     return searchKnn(queries.data(), n, out);
   }
-  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
-    scoreChunk(nullptr, x + begin * dim, end - begin, out + begin * M);
+  if (n == 0) return;
+  runOnBackend([&](const NetExecutor* ex, const KnnSearcher*) {
+    // A GPU executor takes the whole batch in one product (one upload, one download).
+    if (ex->takesWholeBatch()) return runNet(*ex, nullptr, 0, x, n, out);
+    forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+      runNet(*ex, nullptr, 0, x + begin * dim, end - begin, out + begin * M);
+    });
   });
 }
 
@@ -445,12 +536,29 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
     });
     return searchKnn(queries.data(), n, out);
   }
-  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
-    thread_local CsrBatch batch;
-    batch.clear();
-    encode(utf8, offsets + begin, end - begin, batch);
-    // encode() reads offsets relative to the buffer start, so the slice above stays valid.
-    scoreChunk(&batch, nullptr, end - begin, out + begin * M);
+  if (n == 0) return;
+  runOnBackend([&](const NetExecutor* ex, const KnnSearcher*) {
+    if (!ex->takesWholeBatch()) {
+      // Encode and run each slice on the thread that encoded it, while its rows are in cache.
+      forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+        thread_local CsrBatch batch;
+        batch.clear();
+        encode(utf8, offsets + begin, end - begin, batch);
+        // encode() reads offsets relative to the buffer start, so the slice above stays valid.
+        const CsrBatch* part = &batch;
+        runNet(*ex, &part, 1, nullptr, end - begin, out + begin * M);
+      });
+      return;
+    }
+    // Encode in parallel slices, then one forward pass over all of them.
+    std::vector<CsrBatch> parts((n + kRowsPerTask - 1) / kRowsPerTask);
+    forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+      encode(utf8, offsets + begin, end - begin, parts[begin / kRowsPerTask]);
+    });
+    std::vector<const CsrBatch*> partPointers;
+    partPointers.reserve(parts.size());
+    for (const CsrBatch& p : parts) partPointers.push_back(&p);
+    runNet(*ex, partPointers.data(), partPointers.size(), nullptr, n, out);
   });
 }
 
@@ -470,25 +578,28 @@ void RouterModel::forEachSlice(size_t n, size_t rowsPerSlice, const std::functio
 void RouterModel::searchKnn(float* queries, size_t n, float* out) const {
   const uint32_t dim = tables_.references->dim, k = tables_.k, M = models_;
   normalizeRows(queries, n, dim);
-  forEachSlice(n, searcher_->rowsPerCall(), [&](size_t begin, size_t end) {
-    const size_t rows = end - begin;
-    thread_local std::vector<float> sims;
-    thread_local std::vector<uint32_t> index;
-    // Filled with an index no table has: a slot a searcher failed to write is then refused by
-    // knnWeightedMean / knnBradleyTerry instead of reusing an index from an earlier, larger router.
-    index.assign(rows * k, UINT32_MAX);
-    sims.resize(rows * k);
-    searcher_->search(queries + begin * dim, rows, k, index.data(), sims.data());
-    for (size_t r = 0; r < rows; ++r) {
-      float* row = out + (begin + r) * M;
-      if (!tables_.referencePairs.empty())
-        knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(),
-                        tables_.references->rows, M, row);
-      else
-        knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(),
-                        tables_.references->rows, M,
-                        tables_.modelMeans.data(), row);
-    }
+  if (n == 0) return;
+  runOnBackend([&](const NetExecutor*, const KnnSearcher* searcher) {
+    forEachSlice(n, searcher->rowsPerCall(), [&](size_t begin, size_t end) {
+      const size_t rows = end - begin;
+      thread_local std::vector<float> sims;
+      thread_local std::vector<uint32_t> index;
+      // Filled with an index no table has: a slot a searcher failed to write is then refused by
+      // knnWeightedMean / knnBradleyTerry instead of reusing an index from an earlier, larger router.
+      index.assign(rows * k, UINT32_MAX);
+      sims.resize(rows * k);
+      searcher->search(queries + begin * dim, rows, k, index.data(), sims.data());
+      for (size_t r = 0; r < rows; ++r) {
+        float* row = out + (begin + r) * M;
+        if (!tables_.referencePairs.empty())
+          knnBradleyTerry(index.data() + r * k, sims.data() + r * k, k, tables_.referencePairs.data(),
+                          tables_.references->rows, M, row);
+        else
+          knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(),
+                          tables_.references->rows, M,
+                          tables_.modelMeans.data(), row);
+      }
+    });
   });
 }
 

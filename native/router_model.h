@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,12 @@ class RouterModel {
 
   uint32_t outputs() const { return models_; }
   const std::string& predictor() const { return predictor_; }
-  const std::string& backendName() const { return backendName_; }
+  /// The backend this router computes on: the one it was made with, or "cpu" after that backend
+  /// failed at run time (see fallbackReason).
+  std::string backendName() const;
+  /// Why this router moved to the CPU backend (the failing backend's error, e.g. a CUDA error),
+  /// or "" while it still runs on the backend it was made with.
+  std::string fallbackReason() const;
   /// The artifact metadata this router would be written with (the same whether it was trained
   /// in this process or loaded from a file).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -84,8 +90,18 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
-  // Runs the executor on one chunk and writes model scores (kmeans: maps centroid similarities).
-  void scoreChunk(const CsrBatch* sparse, const float* dense, size_t rows, float* out) const;
+  // Runs `ex` on sparse rows (the parts, one after another) or on dense ones (parts null) and
+  // writes model scores (kmeans: maps centroid similarities to the nearest centroid's scores).
+  void runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense,
+              size_t rows, float* out) const;
+  // fn(executor, searcher) on the current backend. When a backend other than the CPU one throws
+  // ErrorCode::BackendUnavailable (it can no longer compute: a CUDA error), the router moves to
+  // the CPU backend for good and runs fn again there; any other error propagates. fn must not
+  // have written anything it cannot write again.
+  void runOnBackend(const std::function<void(const NetExecutor*, const KnnSearcher*)>& fn) const;
+  // Prepares the network or the knn searcher on `backend` (constructor and fallback).
+  void prepareOn(const Backend& backend);
+  void fallBackToCpu(const std::string& reason) const;
   // knn: normalises the n query rows in place, searches them in the slices the searcher wants and
   // combines each row's neighbours into out (n x models).
   void searchKnn(float* queries, size_t n, float* out) const;
@@ -95,7 +111,6 @@ class RouterModel {
   void validateKnnTables();  // throws BadArtifact; sets models_
   std::unique_ptr<HashingEncoder> encoder_;
   PredictorTables tables_;
-  std::unique_ptr<KnnSearcher> searcher_;  // knn only
   uint32_t models_ = 0;
   std::string predictor_;
   // After construction, without its table: the router needs the table only to write itself out,
@@ -105,11 +120,19 @@ class RouterModel {
   DenseNet net_;
   std::vector<uint16_t> tableHalf_;
   std::vector<float> tableFloats() const;  // the table, from whichever copy holds it
+  std::shared_ptr<const NetExecutor> currentExecutor() const;
   std::map<std::string, std::string> metadata_;
-  std::shared_ptr<Backend> backend_;
   std::shared_ptr<ThreadPool> pool_;
-  std::unique_ptr<NetExecutor> executor_;
-  std::string backendName_;
+  // What computes, and on which backend. They change at most once, from a failing backend to the
+  // CPU one (fallBackToCpu, under backendMu_); a router made on the CPU backend never changes
+  // them, so it reads them without the lock.
+  bool mayFallBack_ = false;
+  mutable std::mutex backendMu_;
+  mutable std::shared_ptr<Backend> backend_;
+  mutable std::shared_ptr<const NetExecutor> executor_;   // all but knn
+  mutable std::shared_ptr<const KnnSearcher> searcher_;   // knn only
+  mutable std::string backendName_;
+  mutable std::string fallbackReason_;
 };
 
 struct TrainInput {

@@ -71,6 +71,13 @@ describe('backendInfo()', () => {
     if (info.cuda.compiled) expect(info.cuda.detail).toMatch(/not probed/);
   });
 
+  it('fallback is null while no router has left a failing backend', () => {
+    // The fallback itself (a CUDA error mid-run) is tested natively: test_backend_fallback (a
+    // stand-in backend that fails on demand) and test_cuda_fault (a real device fault, GPU only).
+    const info = backendInfo({ backend: 'auto', threads: 0 });
+    expect(info.fallback).toBeNull();
+  });
+
   it('threads 0 means one per hardware thread', () => {
     const info = backendInfo({ backend: 'cpu', threads: 0 });
     expect(Number.isInteger(info.cpuThreads)).toBe(true);

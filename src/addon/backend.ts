@@ -80,6 +80,10 @@ export interface BackendInfo {
    * not used, e.g. the CUDA package's failed test load.
    */
   addon: { source: AddonSource; path: string; notes: string[] };
+   * Set when a backend failed at run time (a CUDA error) and routers of this process moved to the
+   * CPU backend: how many, and the error that moved the first. `null` while none has.
+   */
+  fallback: { routers: number; reason: string } | null;
 }
 
 /**
@@ -101,5 +105,6 @@ export function backendInfo(settings: BackendSettings = backendFromEnv()): Backe
     cuda: { compiled: r.cudaCompiled, usable: r.cudaUsable, detail: r.cudaDetail },
     cpuThreads: r.cpuThreads,
     addon: addonLoad(),
+    fallback: r.fallbackRouters > 0 ? { routers: r.fallbackRouters, reason: r.fallbackReason } : null,
   };
 }

@@ -21,6 +21,10 @@ export interface NativeBackendReport {
   chosen: 'cpu' | 'cuda';
   reason: string;
   cpuThreads: number;
+  /** Routers of this process that moved from a failing backend (CUDA) to the CPU one. */
+  fallbackRouters: number;
+  /** The error that moved the first of them; '' when none did. */
+  fallbackReason: string;
 }
 
 /** @internal */

@@ -97,6 +97,7 @@ async function cmdInfo(args: string[]): Promise<void> {
   console.log(`cpu threads: ${info.cpuThreads}`);
   console.log(`addon: ${info.addon.source} ${info.addon.path}`);
   for (const note of info.addon.notes) console.log(`addon note: ${note}`);
+  if (info.fallback) console.log(`fallback: ${info.fallback.routers} router(s) moved to cpu: ${info.fallback.reason}`);
   console.log(`default router: ${typeof defaultRouter === 'string' ? defaultRouter : JSON.stringify(defaultRouter)}`);
 }
 

@@ -407,7 +407,10 @@ export class Router {
     return this.#live().inputDim;
   }
 
-  /** The backend this router computes on (`cpu` or `cuda`). */
+  /**
+   * The backend this router computes on (`cpu` or `cuda`). A router made on `cuda` reads `cpu`
+   * from the moment a CUDA error moved it to the CPU backend (`backendInfo().fallback` says why).
+   */
   get backend(): string {
     return this.#live().backend;
   }
