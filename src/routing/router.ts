@@ -13,6 +13,9 @@ import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '..
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
 import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';
+import { Hub, type Feedback, type Outcome } from '../chat/hub.js';
+import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } from '../chat/route-chat.js';
+import type { MetricsSnapshot } from '../execution/metrics.js';
 
 /** The policies this version implements. */
 export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
@@ -238,6 +241,7 @@ export class Router {
   #scheduled = false;
   #stats: RouterStats = { routed: 0, batches: 0, largestBatch: 0, queued: 0 };
   #syncOut = new Float32Array(0);
+  #hub: Hub | undefined;
 
   /** @internal Use {@link Router.load} or `train()`. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}) {
@@ -428,6 +432,51 @@ export class Router {
     }
     this.#down.set(i, { until: Date.now() + ms, eligible });
     this.#table.eligible[i] = 0;
+  }
+
+  /** The registry decisions are made against (given, or shipped in the router file); undefined when none. */
+  get registry(): Registry | undefined {
+    return this.#registry;
+  }
+
+  /** @internal The metrics and outcome/feedback fan-out every face built on this router reports into. */
+  get hub(): Hub {
+    return (this.#hub ??= new Hub());
+  }
+
+  /**
+   * Routes an OpenAI chat-completions request (`{ messages: [...] }`), micro-batched like
+   * {@link Router.route}. Which text is encoded, the token estimate and the head-and-tail cut are
+   * described in src/chat/messages.ts; an empty or whitespace-only last user turn is refused with
+   * ERR_ROUTECORE_INVALID_ARGUMENT naming the field, e.g. `messages[2].content`.
+   */
+  routeChat(request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
+    return routeChat(this, request, options);
+  }
+
+  /** {@link Router.routeChat} on the calling thread. */
+  routeChatSync(request: unknown, options?: ChatRouteOptions): ChatDecision {
+    return routeChatSync(this, request, options);
+  }
+
+  /** Reports the application's score in [0,1] for an executed request's answer (by its id); outcome logs record it. */
+  feedback(id: string, score: number): Feedback {
+    return this.hub.feedback(id, score);
+  }
+
+  /** Subscribes to every executed request's outcome record; returns the unsubscribe function. */
+  onOutcome(listener: (outcome: Outcome) => void): () => void {
+    return this.hub.onOutcome(listener);
+  }
+
+  /** Per-model decisions, calls, fallbacks, errors, latency, tokens and USD of every executor on this router. */
+  metrics(): MetricsSnapshot {
+    return this.hub.metrics.snapshot();
+  }
+
+  /** {@link Router.metrics} in the Prometheus text format (names `routecore_*`). */
+  prometheus(): string {
+    return this.hub.metrics.prometheus();
   }
 
   /** Micro-batching counters. */

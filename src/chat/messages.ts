@@ -1,0 +1,231 @@
+/**
+ * From an OpenAI chat-completions body to the text the router encodes, plus a prompt-token
+ * estimate for pricing. The rule (measured in docs/CHAT.md, "Which text is encoded"):
+ *
+ * 1. Only user turns are encoded. System/developer prompts are excluded: they repeat across every
+ *    request of an application, so they shift every decision the same way without telling prompts
+ *    apart. Assistant and tool turns are excluded too: they are the model's own output, not the
+ *    difficulty of what is asked.
+ * 2. The last user turn is always encoded. When it is short (under {@link CONTEXT_TRIGGER_CHARS},
+ *    a follow-up such as "and in Python?"), earlier user turns are prepended, newest first, until the
+ *    text reaches {@link CONTEXT_BUDGET_CHARS}; a follow-up is only as hard as what it follows.
+ * 3. Text over `maxChars` (default {@link DEFAULT_MAX_CHARS}) is cut head-and-tail: the first quarter
+ *    and the last three quarters of the budget are kept, joined by `\n…\n`. Long inputs are mostly
+ *    pasted material with the instruction at the end, sometimes at the start; the middle is the
+ *    least informative part.
+ *
+ * The token estimate covers every turn the upstream will bill (all roles, content parts' text):
+ * UTF-8 bytes / 4, the usual English ratio, plus 4 tokens of framing per message.
+ * @module
+ */
+import { RoutecoreError, describe, invalidArgument } from '../errors.js';
+
+/** A content part of a message (the text, image, audio and file parts the OpenAI API defines). */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string; detail?: string } }
+  | { type: 'input_audio'; input_audio: { data: string; format: string } }
+  | { type: 'file'; file: Record<string, unknown> }
+  | { type: 'refusal'; refusal: string };
+
+/** One turn of a chat-completions `messages` array. */
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'function';
+  content?: string | ContentPart[] | null;
+  name?: string;
+  tool_calls?: unknown[];
+  tool_call_id?: string;
+  [extra: string]: unknown;
+}
+
+/** An OpenAI chat-completions request body; fields other than `messages` pass through to the upstream. */
+export interface ChatRequest {
+  messages: ChatMessage[];
+  model?: string;
+  stream?: boolean;
+  [field: string]: unknown;
+}
+
+/** What {@link chatText} derives from a request. */
+export interface ChatText {
+  /** The text the router encodes. */
+  text: string;
+  /** Estimated prompt tokens of the whole conversation (what the upstream bills). */
+  promptTokens: number;
+  /** Whether the head-and-tail rule cut the text. */
+  truncated: boolean;
+  /** Index in `messages` of the last user turn. */
+  lastUser: number;
+  /** How many user turns the text draws on. */
+  userTurns: number;
+}
+
+/** Options of {@link chatText}. */
+export interface ChatTextOptions {
+  /** Longest text handed to the router, in UTF-16 units; longer text is cut head-and-tail. Default 8,000. */
+  maxChars?: number;
+}
+
+/** A last user turn shorter than this (characters) is read with the turns before it. */
+export const CONTEXT_TRIGGER_CHARS = 160;
+/** Earlier user turns are added until the text reaches this many characters. */
+export const CONTEXT_BUDGET_CHARS = 1000;
+/** Default bound of the encoded text; past this the hashing encoder learns little more (see docs/CHAT.md). */
+export const DEFAULT_MAX_CHARS = 8000;
+/** Tokens of framing the chat format adds per message (role markers), for the estimate. */
+const TOKENS_PER_MESSAGE = 4;
+const BYTES_PER_TOKEN = 4;
+/** Messages processed per slice by {@link chatTextAsync} before it yields to the event loop. */
+const MESSAGES_PER_SLICE = 512;
+
+const ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+const SEPARATOR = '\n…\n';
+
+/** Validates `request` as a chat-completions body: an object whose `messages` is a non-empty array. */
+export function checkChatRequest(request: unknown, name = 'request'): asserts request is ChatRequest {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) throw invalidArgument(name, 'a chat-completions request object with messages', request);
+  const messages = (request as { messages?: unknown }).messages;
+  if (!Array.isArray(messages)) throw invalidArgument(`${name}.messages`, 'an array of chat messages', messages);
+  if (messages.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name}.messages is empty: a conversation needs at least one user turn`);
+}
+
+/** The text of one message's content, validating it; `field` names it in errors (`messages[2].content`). */
+function contentText(content: unknown, field: string, role: string): string {
+  if (content === undefined || content === null) {
+    // Assistant turns that only call tools carry no content.
+    if (role === 'assistant' || role === 'function') return '';
+    throw invalidArgument(field, 'a string or an array of content parts', content);
+  }
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalidArgument(field, 'a string or an array of content parts', content);
+  let out = '';
+  for (let i = 0; i < content.length; i++) {
+    const part = content[i] as Record<string, unknown> | null;
+    const pf = `${field}[${i}]`;
+    if (typeof part !== 'object' || part === null) throw invalidArgument(pf, 'a content part object with a type', part);
+    const type = part['type'];
+    if (type === 'text') {
+      const t = part['text'];
+      if (typeof t !== 'string') throw invalidArgument(`${pf}.text`, 'a string', t);
+      out = out === '' ? t : out + '\n' + t;
+    } else if (type === 'refusal') {
+      const t = part['refusal'];
+      if (typeof t !== 'string') throw invalidArgument(`${pf}.refusal`, 'a string', t);
+    } else if (type !== 'image_url' && type !== 'input_audio' && type !== 'file') {
+      throw invalidArgument(`${pf}.type`, '"text", "image_url", "input_audio", "file" or "refusal"', type);
+    }
+  }
+  return out;
+}
+
+/** Whitespace only (or nothing) — the test that refuses empty turns. */
+function blank(s: string): boolean {
+  return !/\S/.test(s);
+}
+
+/** Scratch state of one pass over the messages. */
+interface Scan {
+  userTexts: { index: number; text: string }[];
+  bytes: number;
+}
+
+function scanSlice(messages: readonly unknown[], from: number, to: number, name: string, scan: Scan): void {
+  for (let i = from; i < to; i++) {
+    const m = messages[i] as Record<string, unknown> | null;
+    const field = `${name}[${i}]`;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw invalidArgument(field, 'a message object with role and content', m);
+    const role = m['role'];
+    if (typeof role !== 'string' || !ROLES.has(role)) throw invalidArgument(`${field}.role`, '"system", "developer", "user", "assistant", "tool" or "function"', role);
+    const text = contentText(m['content'], `${field}.content`, role);
+    scan.bytes += Buffer.byteLength(text, 'utf8');
+    if (role === 'user') scan.userTexts.push({ index: i, text });
+  }
+}
+
+function finish(scan: Scan, count: number, name: string, maxChars: number): ChatText {
+  const users = scan.userTexts;
+  if (users.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} has no user turn: nothing to route`);
+  const last = users[users.length - 1]!;
+  if (blank(last.text)) {
+    throw new RoutecoreError(
+      'ERR_ROUTECORE_INVALID_ARGUMENT',
+      `${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`,
+    );
+  }
+  let text = last.text;
+  let turns = 1;
+  if (text.length < CONTEXT_TRIGGER_CHARS) {
+    for (let k = users.length - 2; k >= 0 && text.length < CONTEXT_BUDGET_CHARS; k--) {
+      const earlier = users[k]!.text;
+      if (blank(earlier)) continue;
+      const room = CONTEXT_BUDGET_CHARS - text.length;
+      // Keep the end of an earlier turn: it is what the follow-up follows.
+      const piece = earlier.length > room ? safeSlice(earlier, earlier.length - room, earlier.length) : earlier;
+      text = piece + '\n' + text;
+      turns++;
+    }
+  }
+  let truncated = false;
+  if (text.length > maxChars) {
+    text = headAndTail(text, maxChars);
+    truncated = true;
+  }
+  const promptTokens = Math.ceil(scan.bytes / BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE * count;
+  return { text, promptTokens, truncated, lastUser: last.index, userTurns: turns };
+}
+
+function checkMaxChars(options: ChatTextOptions | undefined): number {
+  if (options === undefined) return DEFAULT_MAX_CHARS;
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  const v = options.maxChars;
+  if (v === undefined) return DEFAULT_MAX_CHARS;
+  if (!Number.isInteger(v) || v < 64 || v > 200_000) throw invalidArgument('options.maxChars', 'an integer from 64 to 200000', v);
+  return v;
+}
+
+/**
+ * The router's text for a chat request, synchronously. Refuses (ERR_ROUTECORE_INVALID_ARGUMENT,
+ * naming the field) a request without messages, a malformed turn, a conversation without a user turn
+ * and an empty or whitespace-only last user turn.
+ */
+export function chatText(request: unknown, options?: ChatTextOptions): ChatText {
+  const maxChars = checkMaxChars(options);
+  checkChatRequest(request);
+  const messages = request.messages;
+  const scan: Scan = { userTexts: [], bytes: 0 };
+  scanSlice(messages, 0, messages.length, 'messages', scan);
+  return finish(scan, messages.length, 'messages', maxChars);
+}
+
+/**
+ * {@link chatText} for the async paths: long conversations are read in slices of 512 messages with a
+ * turn of the event loop between slices, so one huge request does not stall other requests.
+ */
+export async function chatTextAsync(request: unknown, options?: ChatTextOptions): Promise<ChatText> {
+  const maxChars = checkMaxChars(options);
+  checkChatRequest(request);
+  const messages = request.messages;
+  const scan: Scan = { userTexts: [], bytes: 0 };
+  for (let from = 0; from < messages.length; from += MESSAGES_PER_SLICE) {
+    if (from > 0) await new Promise<void>((r) => setImmediate(r));
+    scanSlice(messages, from, Math.min(messages.length, from + MESSAGES_PER_SLICE), 'messages', scan);
+  }
+  return finish(scan, messages.length, 'messages', maxChars);
+}
+
+/** `s.slice(a, b)` that never splits a surrogate pair. */
+function safeSlice(s: string, a: number, b: number): string {
+  const isLow = (i: number) => i > 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00 && (s.charCodeAt(i - 1) & 0xfc00) === 0xd800;
+  if (isLow(a)) a++;
+  if (isLow(b)) b--;
+  return s.slice(a, b);
+}
+
+/** The head-and-tail cut of rule 3: the first quarter and last three quarters of `max` characters. */
+export function headAndTail(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const budget = max - SEPARATOR.length;
+  const head = Math.floor(budget / 4);
+  const tail = budget - head;
+  return safeSlice(text, 0, head) + SEPARATOR + safeSlice(text, text.length - tail, text.length);
+}

@@ -1,0 +1,305 @@
+/**
+ * The executor against the project's mock upstreams: fallbacks for each fault, retries, Retry-After,
+ * cool-downs, streaming, cancellation, keys (each upstream its own, never the client's, never in
+ * errors), outcome records and metrics.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { RoutecoreError } from '../src/errors.js';
+import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
+import { Registry } from '../src/routing/registry.js';
+import { Router } from '../src/routing/router.js';
+import { MemoryState } from '../src/state/memory.js';
+import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
+
+const KEYS = { A_KEY: 'sk-upstream-a-0123456789', B_KEY: 'sk-upstream-b-9876543210' };
+const MESSAGES = [
+  { role: 'system' as const, content: 'You are terse.' },
+  { role: 'user' as const, content: 'Prove that there are infinitely many primes.' },
+];
+
+let a: MockUpstream;
+let b: MockUpstream;
+let registry: Registry;
+
+beforeAll(async () => {
+  a = await startMockUpstream({ name: 'a' });
+  b = await startMockUpstream({ name: 'b' });
+  registry = Registry.fromObject({
+    models: [
+      { id: 'model-a', baseUrl: a.baseUrl, apiKeyEnv: 'A_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
+      { id: 'model-b', baseUrl: b.baseUrl, apiKeyEnv: 'B_KEY', inputCostPer1M: 1, outputCostPer1M: 2 },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await a.close();
+  await b.close();
+});
+
+const open: Executor[] = [];
+afterEach(async () => {
+  a.fault = { kind: 'ok' };
+  b.fault = { kind: 'ok' };
+  a.requests.length = 0;
+  b.requests.length = 0;
+  for (const e of open.splice(0)) await e.close();
+});
+
+/** A fresh router and executor whose first choice is model-a (by explicit model, so the test does not depend on the router's scores). */
+async function setup(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
+  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' } });
+  const executor = new Executor({ router, env: KEYS, backoffMs: 1, timeoutMs: 2000, ...options });
+  open.push(executor);
+  return { router, executor };
+}
+
+function mockOf(model: string): MockUpstream {
+  return model === 'model-a' ? a : b;
+}
+
+describe('Executor.complete', () => {
+  it('answers from the first choice, sends its own key, rewrites model, prices usage', async () => {
+    const { router, executor } = await setup();
+    const r = await executor.complete({ model: 'routecore', messages: MESSAGES, temperature: 0.2 });
+    const first = mockOf(r.routed);
+    expect(r.model).toBe(r.routed);
+    expect(r.response.model).toBe(r.model);
+    expect(r.attempts).toEqual([{ model: r.model, status: 200, ms: expect.any(Number) }]);
+    expect(first.requests).toHaveLength(1);
+    const seen = first.requests[0]!;
+    expect(seen.authorization).toBe(`Bearer ${r.model === 'model-a' ? KEYS.A_KEY : KEYS.B_KEY}`);
+    expect(seen.body?.['model']).toBe(r.model);
+    expect(seen.body?.['temperature']).toBe(0.2);
+    expect(seen.body?.['messages']).toEqual(MESSAGES);
+    expect(r.usage).toEqual({ prompt_tokens: 12, completion_tokens: 3 });
+    const prices = registry.get(r.model)!;
+    expect(r.costUsd).toBeCloseTo((12 * prices.inputCostPer1M! + 3 * prices.outputCostPer1M!) / 1e6, 12);
+    const m = router.metrics().models[r.model]!;
+    expect(m.calls).toBe(1);
+    expect(m.answers).toBe(1);
+    expect(m.decisions).toBe(1);
+  });
+
+  it.each([
+    ['5xx', { kind: 'status', status: 503 } as const, 503],
+    ['timeout', { kind: 'timeout' } as const, 'timeout'],
+    ['reset', { kind: 'reset' } as const, 'reset'],
+    ['malformed body', { kind: 'malformed' } as const, 'malformed'],
+    ['429 without Retry-After', { kind: 'status', status: 429 } as const, 429],
+  ])('falls back to the next model on %s and cools the first down', async (_name, fault, status) => {
+    const { router, executor } = await setup({ timeoutMs: 1000, retries: 0 });
+    a.fault = fault;
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-b');
+    expect(r.attempts.map((x) => [x.model, x.status])).toEqual([
+      ['model-a', status],
+      ['model-b', 200],
+    ]);
+    expect(r.attempts[0]!.error).toEqual(expect.any(String));
+    // model-a is cooling down: the router no longer picks it.
+    const d = router.routeChatSync({ messages: MESSAGES });
+    expect(d.model).toBe('model-b');
+    expect(d.fallbacks).not.toContain('model-a');
+    expect(router.metrics().models['model-b']!.fallbacks).toBe(1);
+  });
+
+  it('retries the same model after a 5xx with backoff before falling back', async () => {
+    const { executor } = await setup({ retries: 1 });
+    a.queue({ kind: 'status', status: 500 });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-a');
+    expect(r.attempts.map((x) => x.status)).toEqual([500, 200]);
+  });
+
+  it('waits a short Retry-After on 429 and retries the same model', async () => {
+    const { executor } = await setup({ retries: 1, maxRetryAfterMs: 2000 });
+    a.queue({ kind: 'status', status: 429, retryAfter: '0.05' });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-a');
+    expect(r.attempts.map((x) => x.status)).toEqual([429, 200]);
+    expect(r.attempts[0]!.error).toMatch(/Retry-After 50 ms/);
+  });
+
+  it('moves on at once when Retry-After is longer than maxRetryAfterMs, and cools down for that long', async () => {
+    const state = new MemoryState();
+    const { executor } = await setup({ retries: 3, maxRetryAfterMs: 1000, state });
+    a.queue({ kind: 'status', status: 429, retryAfter: 120 });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-b');
+    expect(a.requests).toHaveLength(1);
+    const marks = await state.cooldowns();
+    expect(marks).toHaveLength(1);
+    expect(marks[0]!.model).toBe('model-a');
+    expect(marks[0]!.until - Date.now()).toBeGreaterThan(100_000);
+    await state.close();
+  });
+
+  it('ends in ERR_ROUTECORE_UPSTREAM listing every attempt when all fail, with no key in the message', async () => {
+    const { executor } = await setup({ retries: 0, timeoutMs: 1000 });
+    a.fault = { kind: 'status', status: 500, message: `upstream echoed ${KEYS.A_KEY} back` };
+    b.fault = { kind: 'timeout' };
+    const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.code).toBe('ERR_ROUTECORE_UPSTREAM');
+    expect(err.status).toBe(502);
+    expect(err.message).toMatch(/^every upstream attempt failed \(2\): model-a: status 500: upstream echoed \[redacted\] back \(\d+ ms\); model-b: no response within 1000 ms \(\d+ ms\)$/);
+    expect(err.attempts.map((x) => x.status)).toEqual([500, 'timeout']);
+    expect(JSON.stringify(err.attempts) + err.message + String(err.stack)).not.toContain(KEYS.A_KEY);
+  });
+
+  it('answers 504 when every attempt timed out', async () => {
+    const { executor } = await setup({ retries: 0, timeoutMs: 200 });
+    a.fault = { kind: 'timeout' };
+    b.fault = { kind: 'timeout' };
+    const err = (await executor.complete({ messages: MESSAGES }).catch((e) => e)) as UpstreamError;
+    expect(err.code).toBe('ERR_ROUTECORE_UPSTREAM');
+    expect(err.status).toBe(504);
+  });
+
+  it('does not fall back on a 400: the request is at fault', async () => {
+    const { executor } = await setup();
+    a.fault = { kind: 'status', status: 400, message: 'max_tokens is too large' };
+    const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
+    expect(err.code).toBe('ERR_ROUTECORE_UPSTREAM_REJECTED');
+    expect(err.status).toBe(400);
+    expect(err.message).toBe('model-a rejected the request with status 400: max_tokens is too large; not retried on another model, since the request itself is at fault');
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it('skips a model whose key variable is unset, naming the variable but no value', async () => {
+    const { executor } = await setup({ env: { B_KEY: KEYS.B_KEY } });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-b');
+    expect(r.attempts[0]).toEqual({ model: 'model-a', status: 'config', ms: expect.any(Number), error: "environment variable A_KEY (model-a's apiKeyEnv) is not set" });
+    expect(a.requests).toHaveLength(0);
+  });
+
+  it('cancels the upstream call when the AbortSignal fires', async () => {
+    const { executor } = await setup({ timeoutMs: 10_000 });
+    a.fault = { kind: 'timeout' };
+    const ac = new AbortController();
+    const p = executor.complete({ messages: MESSAGES }, { model: 'model-a', signal: ac.signal });
+    while (a.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    const err = (await p.catch((e) => e)) as UpstreamError;
+    expect(err.code).toBe('ERR_ROUTECORE_ABORTED');
+    expect(err.status).toBe(499);
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it('emits one outcome record per request, in the outcome-log format', async () => {
+    const seen: Outcome[] = [];
+    const { router, executor } = await setup({ onOutcome: (o) => seen.push(o) });
+    const viaRouter: Outcome[] = [];
+    router.onOutcome((o) => viaRouter.push(o));
+    a.queue({ kind: 'status', status: 502 }, { kind: 'status', status: 502 });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a', id: 'req-1' });
+    expect(seen).toHaveLength(1);
+    expect(viaRouter).toEqual(seen);
+    const o = seen[0]!;
+    expect(o).toEqual({
+      id: 'req-1',
+      ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      prompt: 'Prove that there are infinitely many primes.',
+      routed: r.routed,
+      model: 'model-b',
+      attempts: r.attempts,
+      usage: { prompt_tokens: 12, completion_tokens: 3 },
+      costUsd: expect.any(Number),
+      latencyMs: expect.any(Number),
+      status: 'ok',
+      policy: 'best',
+      stream: false,
+    });
+  });
+});
+
+async function collect(stream: AsyncIterable<StreamChunk>): Promise<{ text: string; chunks: Record<string, unknown>[]; done: boolean }> {
+  const chunks: Record<string, unknown>[] = [];
+  let done = false;
+  let text = '';
+  for await (const c of stream) {
+    if (c.data === '[DONE]') {
+      done = true;
+      continue;
+    }
+    const j = JSON.parse(c.data) as { choices: { delta?: { content?: string } }[] };
+    chunks.push(j);
+    text += j.choices[0]?.delta?.content ?? '';
+  }
+  return { text, chunks, done };
+}
+
+describe('Executor.stream', () => {
+  it('passes the SSE chunks through with model set to the answering id and ends in [DONE]', async () => {
+    const { executor } = await setup();
+    const s = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-b' });
+    expect(s.model).toBe('model-b');
+    const { text, chunks, done } = await collect(s);
+    expect(text).toBe('Answer from b.');
+    expect(done).toBe(true);
+    expect(chunks.every((c) => c['model'] === 'model-b')).toBe(true);
+    // routecore asked for usage; the client did not, so the usage-only chunk is not passed on.
+    expect(chunks.some((c) => (c['choices'] as unknown[]).length === 0)).toBe(false);
+    expect(b.requests[0]!.body?.['stream_options']).toEqual({ include_usage: true });
+    const sum = await s.result;
+    expect(sum.usage).toEqual({ prompt_tokens: 12, completion_tokens: 3 });
+  });
+
+  it('passes the usage chunk on when the client asked for it', async () => {
+    const { executor } = await setup();
+    const s = await executor.stream({ messages: MESSAGES, stream: true, stream_options: { include_usage: true } }, { model: 'model-b' });
+    const { chunks } = await collect(s);
+    expect(chunks.at(-1)!['usage']).toEqual({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 });
+  });
+
+  it.each([
+    ['5xx', { kind: 'status', status: 500 } as const],
+    ['reset', { kind: 'reset' } as const],
+    ['malformed stream', { kind: 'malformed' } as const],
+    ['a stream that breaks before its first token', { kind: 'cut', after: 0 } as const],
+    ['a stream that ends before its first token', { kind: 'truncated', after: 0 } as const],
+  ])('falls back before the first token on %s', async (_n, fault) => {
+    const { executor } = await setup({ retries: 0 });
+    a.fault = fault;
+    const s = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-a' });
+    expect(s.model).toBe('model-b');
+    expect(s.attempts.map((x) => x.model)).toEqual(['model-a', 'model-b']);
+    const { text, done } = await collect(s);
+    expect(text).toBe('Answer from b.');
+    expect(done).toBe(true);
+  });
+
+  it('a stream cut after tokens were sent is a clear error, not a silent retry', async () => {
+    const { executor } = await setup();
+    a.fault = { kind: 'cut', after: 2 };
+    const s = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-a' });
+    let text = '';
+    const err = await (async () => {
+      try {
+        for await (const c of s) if (c.data !== '[DONE]') text += (JSON.parse(c.data) as { choices: { delta: { content?: string } }[] }).choices[0]!.delta.content ?? '';
+      } catch (e) {
+        return e as UpstreamError;
+      }
+      return undefined;
+    })();
+    expect(text).toBe('Answer from ');
+    expect(err).toBeInstanceOf(RoutecoreError);
+    expect(err!.code).toBe('ERR_ROUTECORE_STREAM_INTERRUPTED');
+    expect(err!.message).toMatch(/^model-a's stream broke after tokens were sent \(.+\); not retried, since a retry would repeat output$/);
+    expect(b.requests).toHaveLength(0);
+    await expect(s.result).rejects.toMatchObject({ code: 'ERR_ROUTECORE_STREAM_INTERRUPTED' });
+  });
+
+  it('breaking out of the iteration cancels the upstream call', async () => {
+    const { executor } = await setup();
+    const outcomes: Outcome[] = [];
+    executor.router.onOutcome((o) => outcomes.push(o));
+    const s = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-a' });
+    for await (const _ of s) break;
+    await expect(s.result).rejects.toMatchObject({ code: 'ERR_ROUTECORE_ABORTED' });
+    expect(outcomes.map((o) => o.status)).toEqual(['aborted']);
+  });
+});

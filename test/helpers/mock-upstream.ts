@@ -1,0 +1,242 @@
+/**
+ * The project's own test double of an OpenAI-compatible chat-completions API, on 127.0.0.1
+ * (node:http), with fault injection. It records every request (path, Authorization header, body),
+ * so tests can prove which key reached which upstream. Used by the executor, adapter and gateway
+ * tests and by the benchmarks.
+ *
+ * ```ts
+ * const mock = await startMockUpstream({ name: 'a' });
+ * mock.queue({ kind: 'status', status: 503 }); // the next request fails, later ones answer
+ * // registry: { id: 'a', baseUrl: mock.baseUrl, apiKeyEnv: 'A_KEY' }
+ * await mock.close();
+ * ```
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** What the mock does with one request. */
+export type Fault =
+  /** Answers normally (the default). */
+  | { kind: 'ok'; text?: string; delayMs?: number }
+  /** Answers with this status and an OpenAI-shaped error body; `retryAfter` sets the header (seconds, or any string). */
+  | { kind: 'status'; status: number; retryAfter?: string | number; message?: string }
+  /** Reads the request and never answers (the client's timeout must fire). */
+  | { kind: 'timeout' }
+  /** Destroys the connection without an answer (ECONNRESET / socket closed). */
+  | { kind: 'reset' }
+  /** 200 with a body that is not a chat completion; for streams, an event that is not JSON. */
+  | { kind: 'malformed' }
+  /** Streams `after` content chunks, then destroys the connection (no finish, no [DONE]). Non-streaming: sends half a JSON body, then resets. */
+  | { kind: 'cut'; after?: number }
+  /** Streams normally but ends the response before [DONE] after `after` chunks (a clean close, no error). */
+  | { kind: 'truncated'; after?: number };
+
+/** One request as the mock saw it. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  /** The Authorization header, or undefined when none was sent. */
+  authorization: string | undefined;
+  /** Every header, lower-cased names. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The parsed JSON body (undefined when it was not JSON). */
+  body: Record<string, unknown> | undefined;
+  /** The fault applied. */
+  fault: Fault['kind'];
+}
+
+/** Options of {@link startMockUpstream}. */
+export interface MockOptions {
+  /** Appears in answers (`Answer from <name>`) and as the reported `model`; default `mock`. */
+  name?: string;
+  /** Content chunks per streamed answer; default 4. */
+  chunks?: number;
+  /** Prompt tokens reported in `usage`; default 12. */
+  promptTokens?: number;
+}
+
+/** A running mock. */
+export interface MockUpstream {
+  /** `http://127.0.0.1:PORT/v1`, a registry baseUrl. */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** Every request received, in order. */
+  readonly requests: RecordedRequest[];
+  /** The fault applied when the queue is empty; default `{ kind: 'ok' }`. */
+  fault: Fault;
+  /** Faults for the next requests, one each, before `fault` applies again. */
+  queue(...faults: Fault[]): void;
+  /** Connections currently open (a cancelled call closes its own). */
+  openConnections(): number;
+  /** Closes the server and every connection (held "timeout" requests included). */
+  close(): Promise<void>;
+}
+
+/** Starts a mock on 127.0.0.1 at a free port. */
+export async function startMockUpstream(options: MockOptions = {}): Promise<MockUpstream> {
+  const name = options.name ?? 'mock';
+  const chunks = options.chunks ?? 4;
+  const promptTokens = options.promptTokens ?? 12;
+  const requests: RecordedRequest[] = [];
+  const pending: Fault[] = [];
+  const sockets = new Set<Socket>();
+  const held = new Set<ServerResponse>();
+  let created = 0;
+
+  const state = {
+    fault: { kind: 'ok' } as Fault,
+  };
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const parts: Buffer[] = [];
+    for await (const p of req) parts.push(p as Buffer);
+    const raw = Buffer.concat(parts).toString('utf8');
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      body = undefined;
+    }
+    const fault = pending.length > 0 ? pending.shift()! : state.fault;
+    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, headers: { ...req.headers }, body, fault: fault.kind });
+
+    if (req.method !== 'POST' || !(req.url ?? '').endsWith('/chat/completions')) {
+      json(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error', code: 'not_found' } });
+      return;
+    }
+    const stream = body?.['stream'] === true;
+    const includeUsage = (body?.['stream_options'] as { include_usage?: unknown } | undefined)?.include_usage === true;
+    const model = typeof body?.['model'] === 'string' ? (body['model'] as string) : name;
+    const id = `chatcmpl-${name}-${++created}`;
+
+    switch (fault.kind) {
+      case 'status': {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
+        res.writeHead(fault.status, headers);
+        res.end(JSON.stringify({ error: { message: fault.message ?? `injected status ${fault.status} from ${name}`, type: 'server_error', code: null } }));
+        return;
+      }
+      case 'timeout':
+        held.add(res);
+        res.on('close', () => held.delete(res));
+        return;
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'malformed':
+        if (stream) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.end('data: {"this is": not json\n\n');
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('<html>502 Bad Gateway from a proxy</html>');
+        }
+        return;
+      default:
+        break;
+    }
+    if (fault.kind === 'ok' && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : `Answer from ${name}.`;
+    const pieces = split(text, chunks);
+    const completionTokens = pieces.length;
+    if (!stream) {
+      const payload = JSON.stringify({
+        id,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      });
+      if (fault.kind === 'cut') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
+        res.write(payload.slice(0, payload.length >> 1), () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(payload);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }, null));
+    const stopAfter = fault.kind === 'cut' || fault.kind === 'truncated' ? (fault.after ?? 2) : Infinity;
+    for (let i = 0; i < pieces.length; i++) {
+      if (i >= stopAfter) break;
+      await write(res, chunk({ content: pieces[i] }, null));
+    }
+    if (fault.kind === 'cut') {
+      // Let the chunks leave before the connection dies, as a real mid-stream failure does.
+      await new Promise((r) => setTimeout(r, 20));
+      req.socket.destroy();
+      return;
+    }
+    if (fault.kind === 'truncated') {
+      res.end();
+      return;
+    }
+    await write(res, chunk({}, 'stop'));
+    if (includeUsage) {
+      await write(res, `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`);
+    }
+    res.end('data: [DONE]\n\n');
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    port,
+    requests,
+    get fault() {
+      return state.fault;
+    },
+    set fault(f: Fault) {
+      state.fault = f;
+    },
+    queue(...faults: Fault[]) {
+      pending.push(...faults);
+    },
+    openConnections() {
+      return sockets.size;
+    },
+    async close() {
+      for (const r of held) r.destroy();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function write(res: ServerResponse, s: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.write(s)) resolve();
+    else res.once('drain', () => resolve());
+  });
+}
+
+/** Splits text into about `n` pieces on word boundaries (at least one). */
+function split(text: string, n: number): string[] {
+  const words = text.split(/(?<=\s)/);
+  if (words.length <= n) return words.length > 0 ? words : [text];
+  const per = Math.ceil(words.length / n);
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i += per) out.push(words.slice(i, i + per).join(''));
+  return out;
+}
