@@ -626,7 +626,6 @@ export class Gateway {
       return503OnClosing: false,
       forceCloseConnections: 'idle',
       keepAliveTimeout: 65_000,
-      disableRequestLogging: true,
     });
     app.decorateRequest('rc', null as unknown as RequestContext);
 
