@@ -158,6 +158,10 @@ describe.skipIf(!built || noRedis !== undefined)('two replicas sharing Redis', (
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
     expect(metrics).toMatch(/^routecore_cooldowns_active 1$/m);
     expect(metrics).toMatch(/^routecore_redis_up 1$/m);
+    // Calibration counters: A's scrape counts B's five decisions too (one on A, five on B).
+    const fleet = async () =>
+      [...(await (await fetch(`${a.url}/metrics`)).text()).matchAll(/^routecore_fleet_decisions_hour\{model="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    await until(async () => (await fleet()) >= 6, 'the fleet decision counters to include replica B');
     fx.reset();
   }, 60_000);
 

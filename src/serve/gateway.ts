@@ -49,6 +49,9 @@ export interface GatewayOptions {
   print?: (line: string) => void;
 }
 
+/** How often this replica's decision counts are added to the shared calibration counters. */
+const CALIBRATION_FLUSH_MS = 1000;
+
 /** The policies offered as `routecore:<policy>` in `/v1/models`. */
 const POLICY_MODELS = ['best', 'cost', 'threshold', 'subset'].map((p) => `${ROUTED_MODEL}:${p}`);
 
@@ -121,6 +124,9 @@ export class Gateway {
   #reloading: Promise<boolean> | undefined;
   #watched: string | undefined;
   #routerMtime = 0;
+  /** Decisions per first-choice model since the last flush to the shared state (calibration counters). */
+  readonly #decided = new Map<string, number>();
+  #calibrationTimer: NodeJS.Timeout | undefined;
   #url = '';
 
   private constructor(config: ServeConfig, gen: Generation, state: SharedState, ownState: boolean, log: OutcomeLog, ownLog: boolean, dispatcher: Agent, options: GatewayOptions) {
@@ -180,6 +186,8 @@ export class Gateway {
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     gw.#url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     gw.#watchRouter();
+    gw.#calibrationTimer = setInterval(() => gw.#flushCalibration(), CALIBRATION_FLUSH_MS);
+    gw.#calibrationTimer.unref();
     return gw;
   }
 
@@ -262,6 +270,7 @@ export class Gateway {
     this.#draining = true;
     this.#closed = (async () => {
       if (this.#watched) unwatchFile(this.#watched);
+      if (this.#calibrationTimer) clearInterval(this.#calibrationTimer);
       let closed = false;
       const closing = this.app.close().then(() => {
         closed = true;
@@ -315,6 +324,33 @@ export class Gateway {
       this.#routerMtime = cur.mtimeMs;
       void this.reload(`${path} changed`);
     });
+  }
+
+  #countDecision(model: string): void {
+    this.#decided.set(model, (this.#decided.get(model) ?? 0) + 1);
+  }
+
+  /**
+   * Adds this replica's decisions per first-choice model to the shared hourly counters, once a second
+   * rather than once per request (one Redis round trip per model per second, not per request).
+   */
+  #flushCalibration(): void {
+    if (this.#decided.size === 0) return;
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    for (const [model, n] of this.#decided) this.state.increment(`calibration:${hour}:${model}`, n, 2 * 3_600_000).catch(() => undefined);
+    this.#decided.clear();
+  }
+
+  /** The fleet's decisions per first-choice model this hour (every replica sharing the state), as a Prometheus family. */
+  async #fleetDecisions(): Promise<string> {
+    this.#flushCalibration();
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const lines = ['# HELP routecore_fleet_decisions_hour Decisions per first-choice model this hour, summed over every replica sharing the state.', '# TYPE routecore_fleet_decisions_hour gauge'];
+    for (const model of this.#gen.registry.ids()) {
+      const n = await this.state.counter(`calibration:${hour}:${model}`).catch(() => NaN);
+      if (!Number.isNaN(n)) lines.push(`routecore_fleet_decisions_hour{model="${model.replace(/["\\\n]/g, '_')}"} ${n}`);
+    }
+    return lines.join('\n') + '\n';
   }
 
   #acquire(ctx: RequestContext): Generation {
@@ -546,6 +582,7 @@ export class Gateway {
       ctx.running = running;
       const result = await running;
       ctx.routed = result.routed;
+      this.#countDecision(result.routed);
       ctx.policy = result.decision.policy;
       this.#charge(ctx.key, result.costUsd);
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
@@ -574,6 +611,7 @@ export class Gateway {
     }
     ctx.running = stream.result;
     ctx.routed = stream.routed;
+    this.#countDecision(stream.routed);
     ctx.policy = stream.decision.policy;
     stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
     const res = reply.raw;
@@ -796,7 +834,9 @@ export class Gateway {
           cooldowns,
           redisUp: redis === undefined ? null : redis ? 1 : 0,
           draining: this.#draining,
-        }) + this.#gen.router.prometheus();
+        }) +
+        (await this.#fleetDecisions()) +
+        this.#gen.router.prometheus();
       reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
       return text;
     });
