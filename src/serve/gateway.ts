@@ -609,7 +609,10 @@ export class Gateway {
       this.#release(ctx);
       throw err;
     }
-    ctx.running = stream.result;
+    // The row is written once the loop below is over: by then the executor has emitted the outcome,
+    // except when the loop stops early (client gone), which the row then records as aborted.
+    let finished!: () => void;
+    ctx.running = new Promise<void>((resolve) => (finished = resolve));
     ctx.routed = stream.routed;
     this.#countDecision(stream.routed);
     ctx.policy = stream.decision.policy;
@@ -652,6 +655,7 @@ export class Gateway {
       if (!res.destroyed) res.end();
     } finally {
       this.#release(ctx);
+      finished();
     }
     return reply;
   }
