@@ -141,6 +141,8 @@ async function main(): Promise<void> {
     const targets: { name: string; url: string; headers: Record<string, string>; body: string }[] = [
       { name: 'mock direct', url: `${mockBase}/chat/completions`, headers: { authorization: 'Bearer sk-bench' }, body: JSON.stringify({ model: 'big', messages: [{ role: 'user', content: PROMPT }] }) },
       { name: 'routecore serve (routed)', url: `http://127.0.0.1:${gateway.port}/v1/chat/completions`, headers: {}, body },
+      // The gateway's own ceiling: HTTP, hooks, JSON and the routing decision, no upstream call.
+      { name: 'routecore /v1/route only', url: `http://127.0.0.1:${gateway.port}/v1/route`, headers: {}, body },
     ];
     if (portkey) {
       targets.push({
@@ -173,6 +175,9 @@ async function main(): Promise<void> {
           (p ? `${p.rps.toFixed(0)} | ${p.p50.toFixed(2)} / ${p.p99.toFixed(2)} | ${(g.rps / p.rps).toFixed(1)}x |` : '- | - | - |'),
       );
     }
+    const routeOnly = levels.map((c) => runs.find((r) => r.connections === c && r.target === 'routecore /v1/route only')!);
+    md.push('', '| connections | /v1/route only req/s | p50 / p99 ms |', '| ---: | ---: | ---: |');
+    for (const r of routeOnly) md.push(`| ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} |`);
     console.log('\n' + md.join('\n'));
     if (args.json) writeFileSync(args.json, JSON.stringify({ schema: 1, startedAt: new Date().toISOString(), cpus: cpus().length, load: loadavg(), seconds, runs }, null, 2));
   } finally {
