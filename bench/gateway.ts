@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     const md: string[] = ['| connections | mock req/s | mock p50 / p99 ms | routecore req/s | routecore p50 / p99 ms | p50 overhead ms | portkey req/s | portkey p50 / p99 ms | routecore / portkey |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
     for (const c of levels) {
       const m = runs.find((r) => r.connections === c && r.target === 'mock direct')!;
-      const g = runs.find((r) => r.connections === c && r.target.startsWith('routecore'))!;
+      const g = runs.find((r) => r.connections === c && r.target === 'routecore serve (routed)')!;
       const p = runs.find((r) => r.connections === c && r.target === 'portkey gateway');
       md.push(
         `| ${c} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${g.rps.toFixed(0)} | ${g.p50.toFixed(2)} / ${g.p99.toFixed(2)} | ${(g.p50 - m.p50).toFixed(2)} | ` +
