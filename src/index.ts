@@ -37,3 +37,4 @@ export type { ChatMessage, ChatRequest, ContentPart, ChatText, ChatTextOptions }
 export type { ChatDecision, ChatRouteOptions } from './chat/route-chat.js';
 export { MemoryState } from './state/memory.js';
 export type { SharedState, CooldownMark, CooldownListener } from './state/shared-state.js';
+export { OutcomeLog } from './execution/outcome-log.js';

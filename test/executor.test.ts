@@ -3,7 +3,14 @@
  * cool-downs, streaming, cancellation, keys (each upstream its own, never the client's, never in
  * errors), outcome records and metrics.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { OutcomeLog } from '../src/execution/outcome-log.js';
+import { readOutcomes } from '../src/training/data.js';
+import { train } from '../src/training/train.js';
 
 import { RoutecoreError } from '../src/errors.js';
 import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
@@ -49,7 +56,7 @@ afterEach(async () => {
 
 /** A fresh router and executor whose first choice is model-a (by explicit model, so the test does not depend on the router's scores). */
 async function setup(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
-  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' } });
+  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' }, policy: 'best' });
   const executor = new Executor({ router, env: KEYS, backoffMs: 1, timeoutMs: 2000, ...options });
   open.push(executor);
   return { router, executor };
@@ -136,8 +143,9 @@ describe('Executor.complete', () => {
     await state.close();
   });
 
-  it('ends in ERR_ROUTECORE_UPSTREAM listing every attempt when all fail, with no key in the message', async () => {
-    const { executor } = await setup({ retries: 0, timeoutMs: 1000 });
+  it('ends in ERR_ROUTECORE_UPSTREAM listing every attempt when all fail, with no key in the message or the outcome log', async () => {
+    const logged: Outcome[] = [];
+    const { executor } = await setup({ retries: 0, timeoutMs: 1000, onOutcome: (o) => logged.push(o) });
     a.fault = { kind: 'status', status: 500, message: `upstream echoed ${KEYS.A_KEY} back` };
     b.fault = { kind: 'timeout' };
     const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
@@ -147,6 +155,44 @@ describe('Executor.complete', () => {
     expect(err.message).toMatch(/^every upstream attempt failed \(2\): model-a: status 500: upstream echoed \[redacted\] back \(\d+ ms\); model-b: no response within 1000 ms \(\d+ ms\)$/);
     expect(err.attempts.map((x) => x.status)).toEqual([500, 'timeout']);
     expect(JSON.stringify(err.attempts) + err.message + String(err.stack)).not.toContain(KEYS.A_KEY);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.error).toBe(err.message);
+    expect(JSON.stringify(logged)).not.toContain(KEYS.A_KEY);
+  });
+
+  it('redacts a key an upstream echoes in a 400', async () => {
+    const { executor } = await setup();
+    a.fault = { kind: 'status', status: 400, message: `bad key ${KEYS.A_KEY}` };
+    const err = (await executor.complete({ messages: MESSAGES }, { model: 'model-a' }).catch((e) => e)) as UpstreamError;
+    expect(err.message).toBe('model-a rejected the request with status 400: bad key [redacted]; not retried on another model, since the request itself is at fault');
+  });
+
+  it('answers 503 naming the cause when every model is cooling down', async () => {
+    const { router, executor } = await setup();
+    router.markUnavailable('model-a', 60_000);
+    router.markUnavailable('model-b', 60_000);
+    const err = (await executor.complete({ messages: MESSAGES }).catch((e) => e)) as UpstreamError;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.code).toBe('ERR_ROUTECORE_NO_ELIGIBLE_MODEL');
+    expect(err.status).toBe(503);
+    expect(err.message).toBe("no model passes the best policy's filters for this prompt (every model may be cooling down after failures)");
+  });
+
+  it('carries out a decision made elsewhere', async () => {
+    const { router, executor } = await setup();
+    const decision = { ...router.routeChatSync({ messages: MESSAGES }), model: 'model-b', fallbacks: ['model-a'] };
+    const r = await executor.complete({ messages: MESSAGES }, { decision });
+    expect(r.model).toBe('model-b');
+    expect(r.routed).toBe('model-b');
+  });
+
+  it('cool-downs set in the shared state (another replica) reach this router', async () => {
+    const state = new MemoryState();
+    const { router } = await setup({ state });
+    await state.setCooldown('model-a', 60_000, 'status 503 (replica 2)');
+    const d = router.routeChatSync({ messages: MESSAGES });
+    expect([d.model, ...d.fallbacks]).toEqual(['model-b']);
+    await state.close();
   });
 
   it('answers 504 when every attempt timed out', async () => {
@@ -301,5 +347,86 @@ describe('Executor.stream', () => {
     for await (const _ of s) break;
     await expect(s.result).rejects.toMatchObject({ code: 'ERR_ROUTECORE_ABORTED' });
     expect(outcomes.map((o) => o.status)).toEqual(['aborted']);
+  });
+});
+
+describe('sessions', () => {
+  const ask = { messages: MESSAGES };
+  it('keep a conversation on the model that answered it, unless the policy escalates', async () => {
+    const { router, executor } = await setup({ escalationMargin: 1 });
+    const first = router.routeChatSync(ask).model;
+    const other = first === 'model-a' ? 'model-b' : 'model-a';
+    mockOf(first).queue({ kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+    const r1 = await executor.complete(ask, { session: 'conv-1' });
+    expect(r1.model).toBe(other);
+    router.markUnavailable(first, 0); // the outage is over: the router picks `first` again
+    expect(router.routeChatSync(ask).model).toBe(first);
+    const r2 = await executor.complete(ask, { session: 'conv-1' });
+    expect(r2.model).toBe(other); // the conversation stays where it is
+    const r3 = await executor.complete(ask, { session: 'conv-2' });
+    expect(r3.model).toBe(first); // a new conversation is routed afresh
+  });
+
+  it('escalate when the new choice is predicted better by the margin', async () => {
+    const { router, executor } = await setup({ escalationMargin: 0 });
+    const first = router.routeChatSync(ask).model;
+    const other = first === 'model-a' ? 'model-b' : 'model-a';
+    await executor.complete(ask, { session: 's', model: other });
+    const r = await executor.complete(ask, { session: 's' });
+    expect(r.model).toBe(first);
+  });
+
+  it('under the threshold policy: weak to strong escalates, strong never drops to weak mid-conversation', async () => {
+    const { executor } = await setup();
+    const weak = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 1 } });
+    expect(weak.model).toBe('model-b');
+    const up = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 0 } });
+    expect(up.model).toBe('model-a');
+    const stays = await executor.complete(ask, { session: 't', route: { policy: 'threshold', threshold: 1 } });
+    expect(stays.routed).toBe('model-b');
+    expect(stays.model).toBe('model-a');
+  });
+});
+
+describe('OutcomeLog', () => {
+  it('writes DESIGN.md outcome lines and feedback lines that readOutcomes and train() read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'routecore-log-'));
+    try {
+      const { router, executor } = await setup();
+      const path = join(dir, 'outcomes.jsonl');
+      const log = new OutcomeLog(path, router);
+      const ids: string[] = [];
+      const prompts = ['Prove that there are infinitely many primes.', 'What is the capital of France?', 'Translate "good morning" into German.', 'Integrate x^2 from 0 to 3.'];
+      for (let i = 0; i < 12; i++) {
+        const r = await executor.complete({ messages: [{ role: 'user', content: `${prompts[i % 4]} (${i})` }] });
+        ids.push(r.id);
+      }
+      a.fault = { kind: 'status', status: 500 };
+      b.fault = { kind: 'status', status: 500 };
+      await executor.complete({ messages: MESSAGES }).catch(() => undefined);
+      for (let i = 0; i < 10; i++) router.feedback(ids[i]!, i % 2);
+      await log.close();
+      const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toHaveLength(13 + 10);
+      expect(Object.keys(lines[0]!).sort()).toEqual(['attempts', 'costUsd', 'id', 'latencyMs', 'model', 'policy', 'prompt', 'routed', 'status', 'stream', 'ts', 'usage']);
+      expect(lines[12]).toMatchObject({ status: 'error', model: null, error: expect.stringMatching(/^every upstream attempt failed/) });
+      expect(lines[13]).toEqual({ id: ids[0], ts: expect.any(String), score: 0 });
+      const { records, report } = readOutcomes(path);
+      expect(records).toHaveLength(10);
+      expect(report.unscored).toBe(3);
+      expect(report.orphanFeedback).toBe(0);
+      expect(records[1]).toEqual({ id: ids[1], prompt: 'What is the capital of France? (1)', scores: { [lines[1]!['model'] as string]: 1 }, costs: { [lines[1]!['model'] as string]: lines[1]!['costUsd'] } });
+      const trained = await train(path, { maxEpochs: 2, hidden: 8, encoder: { log2Buckets: 10 } });
+      expect(trained.router.models.length).toBeGreaterThan(0);
+      trained.router.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('feedback validates its arguments', async () => {
+    const { router } = await setup();
+    expect(() => router.feedback('', 1)).toThrow('Expected the non-empty id of a routed request for id but received string ""');
+    expect(() => router.feedback('x', 1.5)).toThrow('Expected a number in [0, 1] for score but received number 1.5');
   });
 });

@@ -381,7 +381,11 @@ describe('cost policy, registry and aliases', () => {
     } finally {
       router.dispose();
     }
-    const registry = Registry.fromObject([{ id: 'gpt-math' }, { id: 'cheap-model' }]);
+    // An alias naming an id the registry lacks is a typo, refused; a listed but disabled one is skipped.
+    expect(() => Router.loadSync(mlpBytes, { aliases, registry: Registry.fromObject([{ id: 'gpt-math' }, { id: 'cheap-model' }]) })).toThrow(
+      'Expected an id listed in the registry <object> (gpt-math, cheap-model) for options.aliases["history-model"] but received string "gpt-history"',
+    );
+    const registry = Registry.fromObject([{ id: 'gpt-math' }, { id: 'gpt-history', enabled: false }, { id: 'cheap-model' }]);
     const withRegistry = Router.loadSync(mlpBytes, { aliases, registry });
     try {
       const d = withRegistry.routeSync(heldHistory[0]!);

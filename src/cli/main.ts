@@ -15,6 +15,7 @@ import { train, type PredictorKind } from '../training/train.js';
 import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from '../evaluation/eval.js';
 import { Registry } from '../routing/registry.js';
 import { exportOnnx } from '../evaluation/onnx-export.js';
+import { cmdCalibrate } from './calibrate.js';
 import { writeFileSync } from 'node:fs';
 import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
 
@@ -34,8 +35,9 @@ Commands:
       --target Q             cost policy: cheapest model predicted to reach score Q
       --max-cost USD         cost policy: hard cap per query
       --require CAP          cost policy: required capability (repeatable)
-  calibrate --router R --data F.jsonl --strong-share S --out R2.router [--half]
-                             set the threshold policy's tau so share S of F's prompts go to the strong model
+  calibrate --router R --data F --strong-share S --out R2.router [--strong ID --weak ID] [--half]
+                             set the threshold policy's tau so share S of F's prompts go to the strong model;
+                             F: prompts only (JSONL "prompt"/"messages"/outcome-log lines, or plain text lines)
   train --data F.jsonl [--data G.jsonl] --out R.router   outcome or pairwise (model_a/model_b/winner) records
       --predictor mlp|linear|mf|knn|kmeans   default mlp
       --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
@@ -326,28 +328,6 @@ async function cmdEval(args: string[]): Promise<void> {
   process.stdout.write(values.json ? JSON.stringify(report) + '\n' : md);
 }
 
-async function cmdCalibrate(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { router: { type: 'string' }, data: { type: 'string', multiple: true }, 'strong-share': { type: 'string' }, out: { type: 'string' }, half: { type: 'boolean' } },
-  });
-  if (!values.data?.length) throw new UsageError('calibrate needs --data F.jsonl (a sample of your prompts)');
-  const share = num(values['strong-share'], '--strong-share');
-  if (share === undefined) throw new UsageError('calibrate needs --strong-share S (0..1)');
-  if (!values.out) throw new UsageError('calibrate needs --out R.router');
-  const router = Router.loadSync(values.router ?? 'default');
-  try {
-    const prompts = values.data.flatMap((f) => readOutcomes(f).records.map((r) => r.prompt));
-    const tau = await router.calibrate(prompts, { strongShare: share });
-    await router.save(values.out, { halfPrecision: values.half === true });
-    const t = router.threshold;
-    process.stderr.write(`threshold ${tau.toFixed(6)} sends ${(share * 100).toFixed(1)}% of ${prompts.length} prompts to ${t.strong} (weak: ${t.weak}); wrote ${values.out}\n`);
-  } finally {
-    router.dispose();
-  }
-}
-
 async function cmdExport(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, strict: true, options: { onnx: { type: 'boolean' }, router: { type: 'string' }, out: { type: 'string' } } });
   if (!values.onnx) throw new UsageError('export needs a format: --onnx');
@@ -382,7 +362,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'info') await cmdInfo(rest);
     else if (command === 'route') await cmdRoute(rest);
     else if (command === 'train') await cmdTrain(rest);
-    else if (command === 'calibrate') await cmdCalibrate(rest);
+    else if (command === 'calibrate') await cmdCalibrate(rest, (m) => new UsageError(m));
     else if (command === 'eval') await cmdEval(rest);
     else if (command === 'export') await cmdExport(rest);
     else if (command === 'serve' || command === 'log') await (command === 'serve' ? cmdServe : cmdLog)(rest);

@@ -21,9 +21,9 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 
-import { RoutecoreError, invalidArgument } from '../errors.js';
+import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
 import type { Attempt, Outcome, OutcomeStatus, Usage } from '../chat/hub.js';
-import type { ChatRequest } from '../chat/messages.js';
+import { chatTextAsync, type ChatRequest } from '../chat/messages.js';
 import type { Decision, RouteOptions, Router } from '../routing/router.js';
 import type { ModelEntry, Registry } from '../routing/registry.js';
 import { MemoryState } from '../state/memory.js';
@@ -325,7 +325,7 @@ export class Executor {
             r = await stream.rest.next();
           } catch (err) {
             if (signal.aborted) throw abortedError(id, attempts);
-            throw interrupted(`${describeError(err)}`);
+            throw interrupted(executor.#redact(describeError(err)));
           }
           if (r.done) break;
           const data = r.value;
@@ -424,8 +424,24 @@ export class Executor {
     if (options.model !== undefined && (typeof options.model !== 'string' || !this.#registry.has(options.model))) {
       throw invalidArgument('options.model', `a model id listed in the registry (${this.#registry.ids().join(', ')})`, options.model);
     }
-    const chat = await this.router.routeChat(request, options.route);
-    const decision = options.decision ?? chat;
+    let chat: { text: string; promptTokens: number };
+    let decision: Decision;
+    try {
+      if (options.decision !== undefined) {
+        // A decision made elsewhere (a gateway's /v1/route, a test): only the text rule is needed here.
+        chat = await chatTextAsync(request);
+        decision = options.decision;
+      } else {
+        const routed = await this.router.routeChat(request, options.route);
+        chat = routed;
+        decision = routed;
+      }
+    } catch (err) {
+      if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) {
+        throw new UpstreamError(err.code, `${err.message} (every model may be cooling down after failures)`, [], 503, id, { cause: err });
+      }
+      throw err;
+    }
     const prompt = chat.text;
     let order = [decision.model, ...decision.fallbacks.filter((m) => m !== decision.model)];
     if (options.model !== undefined) {
@@ -587,7 +603,7 @@ export class Executor {
     this.#push(attempts, out.attempt, false);
     if (out.kind === 'aborted') throw abortedError('', []);
     if (out.kind === 'reject') {
-      throw new RoutecoreError('ERR_ROUTECORE_UPSTREAM_REJECTED', `${model} rejected the request with ${out.message}; not retried on another model, since the request itself is at fault`, { cause: { status: out.status } });
+      throw new RoutecoreError('ERR_ROUTECORE_UPSTREAM_REJECTED', `${model} rejected the request with ${this.#redact(out.message)}; not retried on another model, since the request itself is at fault`, { cause: { status: out.status } });
     }
     if (out.kind === 'next') {
       if (out.cooldownMs > 0) await this.#cool(model, out.cooldownMs, out.attempt);

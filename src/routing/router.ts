@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { resolveBackend, type BackendRequest } from '../addon/backend.js';
-import { RoutecoreError, invalidArgument } from '../errors.js';
+import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
@@ -102,6 +102,11 @@ export interface RouterStats {
 export const MAX_PROMPT_BYTES = 256 * 1024;
 /** Batches at most this size are scored on the calling thread; larger ones on the addon's thread. */
 const SYNC_BATCH_LIMIT = 8;
+/**
+ * Batches with more text than this (UTF-16 units) are scored on the addon's thread even when small:
+ * hashing a 256 KiB prompt takes milliseconds, which `route()` must not spend on the event loop.
+ */
+const SYNC_TEXT_LIMIT = 16 * 1024;
 /** Rough tokens per UTF-8 byte of English text, used to price prompts when no tokenizer is at hand. */
 const BYTES_PER_TOKEN = 4;
 
@@ -242,10 +247,13 @@ export class Router {
   #stats: RouterStats = { routed: 0, batches: 0, largestBatch: 0, queued: 0 };
   #syncOut = new Float32Array(0);
   #hub: Hub | undefined;
+  // The per-call cost policy with an unpriced model warns once per router (see #decide).
+  #unpricedWarned = false;
 
-  /** @internal Use {@link Router.load} or `train()`. */
-  constructor(native: NativeRouterHandle, options: RouterOptions = {}) {
+  /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
+  constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+    checkOptionNames(options);
     this.#native = native;
     const meta = native.metadata();
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
@@ -265,8 +273,9 @@ export class Router {
     this.#scoreMap = scoreMapFactory(this.#ids);
 
     if (options.registry === undefined) {
-      // A router may ship list prices for its own models (the default router does).
-      this.#registry = meta[META.registry] && Object.keys(aliases).length === 0 ? Registry.fromObject(JSON.parse(meta[META.registry]!), 'router file registry') : undefined;
+      // A router may ship list prices for its own models (the default router does); aliases rename
+      // them, so an aliased default router still weighs cost until a registry replaces the prices.
+      this.#registry = meta[META.registry] ? shippedRegistry(meta[META.registry]!, aliases as Record<string, string>) : undefined;
     } else if (typeof options.registry === 'string') {
       this.#registry = Registry.fromFile(options.registry);
     } else if (options.registry instanceof Registry) {
@@ -275,12 +284,21 @@ export class Router {
       throw invalidArgument('options.registry', 'a Registry or a path to a JSON/YAML registry', options.registry);
     }
 
-    const policy = options.policy ?? 'best';
+    // An alias is an explicit mapping: a target the registry lacks is a typo, not a model to skip.
+    if (options.registry !== undefined && this.#registry) {
+      for (const [k, v] of Object.entries(aliases as Record<string, string>)) {
+        if (!this.#registry.has(v)) {
+          throw invalidArgument(`options.aliases["${k}"]`, `an id listed in the registry ${this.#registry.source} (${this.#registry.ids().join(', ')})`, v);
+        }
+      }
+    }
+    // The shipped default router saves by default: `threshold` at a measured τ (README, "Defaults").
+    const policy = options.policy ?? (embedded ? 'threshold' : 'best');
     if (!POLICIES.includes(policy)) throw invalidArgument('options.policy', '"best", "cost", "threshold" or "subset"', policy);
     this.#policy = policy;
     this.#cost = options.cost === undefined ? {} : validateCostOptions(options.cost, 'options.cost');
     this.#subset = validateSubsetOptions(options.subset, 'options.subset');
-    this.#setupThreshold(options.threshold, meta[META.calibration]);
+    this.#setupThreshold(options.threshold, meta[META.calibration], embedded ? DEFAULT_ROUTER_TAU : 0.5);
     this.#maxBatch = checkInt(options.maxBatchSize, 'options.maxBatchSize', 1, 65536, 256);
     this.#maxWait = checkInt(options.maxWaitMs, 'options.maxWaitMs', 0, 10_000, 0);
 
@@ -294,6 +312,16 @@ export class Router {
       },
       0,
     );
+    if (this.#policy === 'cost') {
+      const unpriced = this.#unpriced();
+      if (unpriced.length > 0) {
+        throw new RoutecoreError(
+          'ERR_ROUTECORE_BAD_REGISTRY',
+          `the cost policy needs a price for every model it may choose, and ${unpriced.join(', ')} ${unpriced.length === 1 ? 'has' : 'have'} none: set inputCostPer1M and outputCostPer1M in the registry${this.#registry ? ` (${this.#registry.source})` : ''}, or disable ${unpriced.length === 1 ? 'it' : 'them'}`,
+        );
+      }
+      this.#unpricedWarned = true;
+    }
     if (this.#registry && !this.#table.eligible.some((e) => e === 1)) {
       throw new RoutecoreError(
         'ERR_ROUTECORE_NO_ELIGIBLE_MODEL',
@@ -335,7 +363,7 @@ export class Router {
     } catch (err) {
       rethrowNative(err);
     }
-    return new Router(native, options);
+    return new Router(native, options, source === 'default');
   }
 
   /** Model ids as decisions name them (after aliases), in score-column order. */
@@ -634,7 +662,7 @@ export class Router {
     const m = this.#ids.length;
     const out = new Float32Array(prompts.length * m);
     try {
-      if (prompts.length <= SYNC_BATCH_LIMIT) {
+      if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const { text, offsets } = this.#packer.pack(prompts, names);
         native.scoreSync(text, offsets, prompts.length, out);
       } else {
@@ -698,7 +726,7 @@ export class Router {
     return out;
   }
 
-  #setupThreshold(options: ThresholdOptions | undefined, calibration: string | undefined): void {
+  #setupThreshold(options: ThresholdOptions | undefined, calibration: string | undefined, fallbackTau: number): void {
     if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('options.threshold', 'an object { strong, weak, value }', options);
     let stored: { threshold?: number; strong?: string; weak?: string } = {};
     if (calibration) {
@@ -728,7 +756,7 @@ export class Router {
       this.#weak = 1 - this.#strong;
     }
     if (this.#strong >= 0 && this.#strong === this.#weak) throw invalidArgument('options.threshold', 'two different models', options);
-    const value = options?.value ?? stored.threshold ?? 0.5;
+    const value = options?.value ?? stored.threshold ?? fallbackTau;
     if (typeof value !== 'number' || !(value >= 0 && value <= 1.000001)) throw invalidArgument('options.threshold.value', 'a number in [0, 1]', value);
     this.#tau = value;
   }
@@ -757,6 +785,7 @@ export class Router {
         extra = { models: choice.members.map((i) => this.#ids[i]!), jointSuccess: choice.jointSuccess };
       }
     } else {
+      if (!this.#unpricedWarned) this.#warnUnpriced();
       const merged: CostOptions = options ? { ...this.#cost, ...stripPolicy(options) } : this.#cost;
       count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked);
     }
@@ -784,6 +813,23 @@ export class Router {
     return extra ? Object.assign(decision, extra) : decision;
   }
 
+  /** Eligible models whose cost is unknown (the cost policy would count them as free). */
+  #unpriced(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.#ids.length; i++) if (this.#table.eligible[i] === 1 && Number.isNaN(this.#table.fixedCost[i]!)) out.push(this.#ids[i]!);
+    return out;
+  }
+
+  #warnUnpriced(): void {
+    this.#unpricedWarned = true;
+    const unpriced = this.#unpriced();
+    if (unpriced.length === 0) return;
+    process.emitWarning(
+      `routecore: the cost policy counts ${unpriced.join(', ')} as free: ${unpriced.length === 1 ? 'it has' : 'they have'} no price in the registry or the training data. Set inputCostPer1M/outputCostPer1M (this warning is shown once per router).`,
+      { code: 'ROUTECORE_UNPRICED_MODEL' },
+    );
+  }
+
   #restoreExpired(): void {
     const now = Date.now();
     for (const [i, d] of this.#down) {
@@ -792,6 +838,39 @@ export class Router {
       this.#down.delete(i);
     }
   }
+}
+
+/**
+ * τ of the shipped default router's default `threshold` policy. Chosen on held-out folds of the
+ * RouteLLM data (scripts/chat-experiments.ts, grid step 0.02) as the largest weak share whose quality
+ * stays within 2% of always-strong: τ = 0.52 sent 19.4% of held-out prompts to the weak model at
+ * 98.4% of always-strong's quality and 81.7% of its cost. The shipped router itself sends 28.6% of
+ * prompts from other data sets to the weak model at this τ (docs/CHAT.md, "The default policy").
+ */
+export const DEFAULT_ROUTER_TAU = 0.52;
+
+const OPTION_NAMES: readonly string[] = ['registry', 'aliases', 'policy', 'cost', 'threshold', 'subset', 'backend', 'threads', 'maxBatchSize', 'maxWaitMs'];
+
+/** An unknown option is a typo that would otherwise be ignored in silence. */
+function checkOptionNames(options: object): void {
+  for (const k of Object.keys(options)) {
+    if (OPTION_NAMES.includes(k)) continue;
+    const hint = didYouMean(k, OPTION_NAMES);
+    throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `unknown Router.load option "${k}"${hint ? ` (did you mean "${hint}"?)` : ''}; known options: ${OPTION_NAMES.join(', ')}`);
+  }
+}
+
+/** The registry a router file ships, its ids renamed through the aliases. */
+function shippedRegistry(json: string, aliases: Record<string, string>): Registry {
+  const raw = JSON.parse(json) as { models: { id: string }[] };
+  const models = raw.models.map((m) => ({ ...m, id: aliases[m.id] ?? m.id }));
+  return Registry.fromObject({ models }, Object.keys(aliases).length === 0 ? 'router file registry' : 'router file registry (aliased)');
+}
+
+function totalLength(prompts: readonly string[]): number {
+  let n = 0;
+  for (const p of prompts) n += p.length;
+  return n;
 }
 
 type ScoreMapFactory = (scores: Float32Array, offset: number) => Record<string, number>;

@@ -45,6 +45,13 @@ export interface ReadReport {
   records: number;
   /** Lines rejected in skip mode: 1-based line number and the reason (the error message). */
   skipped: { line: number; reason: string }[];
+  /**
+   * Outcome logs only (the executor's JSONL, see src/execution/outcome-log.ts): answered requests
+   * that have no score yet (no feedback), and failed requests; neither is a training record.
+   */
+  unscored?: number;
+  /** Outcome logs only: feedback lines whose request is not in the file. */
+  orphanFeedback?: number;
 }
 
 /** How to treat a bad line: `'error'` (default) throws on the first one, `'skip'` records it in the report. */
@@ -256,7 +263,52 @@ function readLines<T>(
  *   line (mode `'error'`) or when the file holds no lines at all
  */
 export function readOutcomes(path: string, options?: ReadOptions): { records: OutcomeRecord[]; report: ReadReport } {
-  return readLines(path, options, 'outcome', parseOutcomeLine);
+  const log = new Map<string, { prompt: string; model: string | null; ok: boolean; score: number | undefined; cost: number | null }>();
+  const feedback = new Map<string, number>();
+  let logLines = 0;
+  const parsed = readLines(path, options, 'outcome', (line, file, lineNo): OutcomeRecord | null => {
+    if (!line.includes('"attempts"') && !(line.includes('"score"') && !line.includes('"scores"'))) return parseOutcomeLine(line, file, lineNo);
+    const obj = parseObject(line, file, lineNo);
+    if (!('attempts' in obj) && !('scores' in obj) && 'score' in obj && !('prompt' in obj)) {
+      // A feedback line: {"id", "ts", "score"}; the latest one for an id wins.
+      const id = readRequiredString(obj, 'id', file, lineNo);
+      feedback.set(id, readScore(obj['score'], file, lineNo));
+      logLines++;
+      return null;
+    }
+    if (!('attempts' in obj)) return parseOutcomeLine(line, file, lineNo);
+    const id = readRequiredString(obj, 'id', file, lineNo);
+    const prompt = readRequiredString(obj, 'prompt', file, lineNo);
+    const model = obj['model'];
+    if (model !== null && (typeof model !== 'string' || model === '')) throw badData(file, lineNo, `"model" must be a model id or null, got ${describe(model)}`);
+    const cost = obj['costUsd'];
+    if (cost !== null && cost !== undefined && (typeof cost !== 'number' || !(cost >= 0))) throw badData(file, lineNo, `"costUsd" must be a non-negative number or null, got ${describe(cost)}`);
+    const score = obj['score'] === undefined ? undefined : readScore(obj['score'], file, lineNo);
+    log.set(id, { prompt, model: model as string | null, ok: obj['status'] === 'ok', score, cost: (cost as number | null | undefined) ?? null });
+    logLines++;
+    return null;
+  });
+  const records = parsed.records.filter((r): r is OutcomeRecord => r !== null);
+  if (logLines === 0) return { records, report: parsed.report };
+  let unscored = 0;
+  for (const [id, o] of log) {
+    const score = feedback.get(id) ?? o.score;
+    if (!o.ok || o.model === null || score === undefined) {
+      unscored++;
+      continue;
+    }
+    const r: OutcomeRecord = { id, prompt: o.prompt, scores: { [o.model]: score } };
+    if (o.cost !== null) r.costs = { [o.model]: o.cost };
+    records.push(r);
+  }
+  let orphanFeedback = 0;
+  for (const id of feedback.keys()) if (!log.has(id)) orphanFeedback++;
+  return { records, report: { ...parsed.report, records: records.length, unscored, orphanFeedback } };
+}
+
+function readScore(v: unknown, file: string, lineNo: number): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw badData(file, lineNo, `"score" must be a number in [0,1], got ${describe(v)}`);
+  return v;
 }
 
 /**
