@@ -68,7 +68,7 @@ describe.skipIf(!built)('routecore serve (the process)', () => {
       expect(data.model).toBe(second);
       expect(response.headers.get('x-routecore-routed')).toBe(first);
       expect(response.headers.get('x-routecore-attempts')).toBe('2');
-      expect(response.headers.get('x-routecore-policy')).toBe('best');
+      expect(response.headers.get('x-routecore-policy')).toBe(routed.body.policy);
       const stream = await client.chat.completions.create({ model: 'routecore', stream: true, messages: chat().messages as never });
       let text = '';
       for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
