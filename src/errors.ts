@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_ROUTECORE_STREAM_INTERRUPTED'
   | 'ERR_ROUTECORE_ABORTED'
   | 'ERR_ROUTECORE_UNKNOWN_MODEL'
+  | 'ERR_ROUTECORE_BAD_CONFIG'
   | 'ERR_ROUTECORE_INTERNAL';
 
 /** Every error code, for documentation and for code that maps native error codes to these. */
@@ -41,6 +42,7 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'ERR_ROUTECORE_STREAM_INTERRUPTED',
   'ERR_ROUTECORE_ABORTED',
   'ERR_ROUTECORE_UNKNOWN_MODEL',
+  'ERR_ROUTECORE_BAD_CONFIG',
   'ERR_ROUTECORE_INTERNAL',
 ] as const);
 

@@ -80,6 +80,7 @@ export interface BackendInfo {
    * not used, e.g. the CUDA package's failed test load.
    */
   addon: { source: AddonSource; path: string; notes: string[] };
+  /**
    * Set when a backend failed at run time (a CUDA error) and routers of this process moved to the
    * CPU backend: how many, and the error that moved the first. `null` while none has.
    */

@@ -17,6 +17,7 @@ import { Registry } from '../routing/registry.js';
 import { exportOnnx } from '../evaluation/onnx-export.js';
 import { cmdCalibrate } from './calibrate.js';
 import { writeFileSync } from 'node:fs';
+import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
@@ -51,6 +52,7 @@ Commands:
       --json                 print the report as one JSON object (default: a Markdown table)
       --svg out.svg          also write a cost-quality plot; --md out.md also write the Markdown
   export --onnx --router R --out R.onnx   write the router's network as an ONNX model (input "features", output "scores")
+${SERVE_USAGE}
 Options for every command: --json (info: machine-readable), --help
 Environment: ROUTECORE_BACKEND=auto|cpu|cuda, ROUTECORE_THREADS=N`;
 
@@ -376,10 +378,11 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'calibrate') await cmdCalibrate(rest, (m) => new UsageError(m));
     else if (command === 'eval') await cmdEval(rest);
     else if (command === 'export') await cmdExport(rest);
+    else if (command === 'serve' || command === 'log') await (command === 'serve' ? cmdServe : cmdLog)(rest);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof ServeUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`routecore: ${(err as Error).message}\n\n${USAGE}\n`);
       return 2;
     }

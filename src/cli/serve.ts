@@ -1,0 +1,122 @@
+/**
+ * `routecore serve` (the gateway) and `routecore log export` (training records from its log).
+ * main.ts dispatches here; this file parses flags, wires signals and prints what an operator needs.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+
+import { packageRoot } from '../addon/native.js';
+import { RoutecoreError } from '../errors.js';
+import { resolveServeConfig, type ServeFlags } from '../serve/config.js';
+import { writeExport, type ExportFormat } from '../serve/log-export.js';
+
+/** A wrong flag: main.ts prints it with the usage text and exits 2. */
+export class ServeUsageError extends Error {}
+
+export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible routing gateway (docs/DEPLOY.md)
+      --router R             a .router file (default: the embedded router); reloaded on SIGHUP or when it changes
+      --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
+      --policy best|cost|threshold|subset   the policy of model "routecore"
+      --port N (default 4000) --host H (default 127.0.0.1 without client keys, else 0.0.0.0)
+      --config F.yaml        client keys (sha256), per-key models/budgets/rate limits, log, CORS, upstream retries
+      --redis URL            share cool-downs, budgets and rate limits with other replicas (redis://host:6379)
+      --timeout-ms N         per upstream attempt (default 60000)
+                             client keys also from ROUTECORE_API_KEYS=key1,key2; upstream keys from each model's apiKeyEnv
+  log export --db LOG.sqlite [--db B.sqlite] --format outcomes|pairwise|log [--out F.jsonl]
+                             the gateway's log as training records for routecore train (feedback joined by id)`;
+
+/** Parses `--alias A=B` flags. */
+function aliases(values: string[] | undefined): Record<string, string> | undefined {
+  if (!values?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const a of values) {
+    const eq = a.indexOf('=');
+    if (eq <= 0 || eq === a.length - 1) throw new ServeUsageError(`--alias expects ROUTER_ID=REGISTRY_ID, got "${a}"`);
+    out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `routecore serve`: runs until SIGTERM/SIGINT (drains), reloads on SIGHUP. */
+export async function cmdServe(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      registry: { type: 'string' },
+      router: { type: 'string' },
+      alias: { type: 'string', multiple: true },
+      policy: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
+      redis: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+    },
+  });
+  const flags: ServeFlags = {
+    registry: values.registry,
+    router: values.router,
+    aliases: aliases(values.alias),
+    policy: values.policy,
+    port: values.port,
+    host: values.host,
+    config: values.config,
+    redis: values.redis,
+    timeoutMs: values['timeout-ms'],
+  };
+  if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
+  const config = resolveServeConfig(flags);
+  const say = (line: string) => process.stderr.write(`routecore serve: ${line}\n`);
+  if (config.hostForcedLocal) say(`no client keys are configured, so the gateway listens on 127.0.0.1 only (--host ${values.host ?? ''} ignored); set ROUTECORE_API_KEYS or "keys:" in the config to listen elsewhere`);
+  else if (config.keys.length === 0) say('no client keys are configured: listening on 127.0.0.1 only, without authentication');
+  // Loaded here so that other commands do not pay for fastify and undici at start.
+  const { Gateway, packageVersion } = await import('../serve/gateway.js');
+  const gateway = await Gateway.start(config);
+  const models = gateway.router.models.join(', ');
+  say(
+    `routecore ${packageVersion(packageRoot())} listening on ${gateway.url} (router ${config.router ?? 'default'}: ${models}; ` +
+      `state ${config.redis ? 'redis' : 'in-process'}; log ${config.log.kind}${config.log.kind === 'none' ? '' : ` ${config.log.path}`}; ${config.keys.length} client key(s))`,
+  );
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        say(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      say(`${signal}: draining ${gateway.inflight} in-flight request(s) (up to ${config.drainMs} ms)`);
+      gateway.close().then(
+        () => {
+          say('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          say(`shutdown error: ${(err as Error).message}`);
+          resolve();
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+  });
+}
+
+/** `routecore log export`. */
+export async function cmdLog(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'export') throw new ServeUsageError(`log expects the subcommand "export", got ${sub === undefined ? 'nothing' : `"${sub}"`}`);
+  const { values } = parseArgs({ args: rest, strict: true, options: { db: { type: 'string', multiple: true }, format: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.db?.length) throw new ServeUsageError('log export needs --db LOG.sqlite (repeatable: one per replica)');
+  const format = values.format;
+  if (format !== 'outcomes' && format !== 'pairwise' && format !== 'log') throw new ServeUsageError(`--format expects outcomes, pairwise or log, got ${format === undefined ? 'nothing' : `"${format}"`}`);
+  const { text, summary } = writeExport(values.db, format as ExportFormat, values.out);
+  if (values.out === undefined) process.stdout.write(text);
+  const skipped = format === 'log' ? '' : `; skipped ${summary.unanswered} unanswered, ${summary.withoutPrompt} without a stored prompt, ${summary.withoutScore} without feedback`;
+  process.stderr.write(`routecore log export: ${summary.records} ${format} records from ${summary.rows} rows (${summary.scored} scored${skipped})${values.out ? `; wrote ${values.out}` : ''}\n`);
+  if (summary.records === 0 && format !== 'log') {
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `no ${format} records: training needs answered requests with feedback (POST /v1/feedback {"id", "score"})`);
+  }
+}

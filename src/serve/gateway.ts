@@ -1,0 +1,871 @@
+/**
+ * `routecore serve`: an OpenAI-compatible HTTP face over the one executor (src/execution). The gateway
+ * parses, authenticates, limits, formats and logs; routing, retries, fallbacks, cool-downs and
+ * streaming are the executor's. Endpoints:
+ *
+ * | route | what |
+ * | --- | --- |
+ * | `POST /v1/chat/completions` | routed (`routecore`, `routecore:<policy>[:<knob>]`) or explicit (a registry id, with fallbacks); JSON or SSE |
+ * | `GET /v1/models` | `routecore`, each `routecore:<policy>`, every registry id (those the key may use) |
+ * | `POST /v1/route` | the decision only, no upstream call |
+ * | `POST /v1/feedback` | `{id, score}`: a score in [0,1] for an answered request |
+ * | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (503 while draining), Prometheus |
+ *
+ * Every answer to `/v1/chat/completions` carries `x-routecore-model` (the model that answered, `none`
+ * when none did), `x-routecore-routed` (the router's first choice), `x-routecore-policy` and
+ * `x-routecore-attempts` (upstream calls made), plus `x-request-id` (the id feedback refers to).
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { fastify as Fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Agent } from 'undici';
+
+import { RoutecoreError, isRoutecoreError } from '../errors.js';
+import type { Outcome } from '../chat/hub.js';
+import { checkChatRequest } from '../chat/messages.js';
+import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
+import { Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
+import { Registry } from '../routing/registry.js';
+import { Router, defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { MemoryState } from '../state/memory.js';
+import type { SharedState } from '../state/shared-state.js';
+import type { ClientKey, ServeConfig } from './config.js';
+import { hashKey } from './config.js';
+import { GatewayError, badRequest, typeForStatus, upstreamCode } from './http-errors.js';
+import { GatewayMetrics } from './metrics.js';
+import { openOutcomeLog, type LogRow, type OutcomeLog } from './outcome-log.js';
+
+/** Options of {@link Gateway.start} beyond the configuration. */
+export interface GatewayOptions {
+  /** Where upstream keys (`apiKeyEnv`) are read. Default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Shared state; default: a RedisState when `config.redis` is set, else a MemoryState. Closed by the gateway only when it created it. */
+  state?: SharedState;
+  /** The outcome log; default from `config.log`. */
+  log?: OutcomeLog;
+  /** Operational messages (start, reloads, drain); default one line each on stderr. */
+  print?: (line: string) => void;
+}
+
+/** How often this replica's decision counts are added to the shared calibration counters. */
+const CALIBRATION_FLUSH_MS = 1000;
+
+/** The policies offered as `routecore:<policy>` in `/v1/models`. */
+const POLICY_MODELS = ['best', 'cost', 'threshold', 'subset'].map((p) => `${ROUTED_MODEL}:${p}`);
+
+/** One router with its executor; replaced whole on reload while requests that started on it finish. */
+interface Generation {
+  router: Router;
+  registry: Registry;
+  executor: Executor;
+  inflight: number;
+  retired: boolean;
+}
+
+/** What the gateway knows about one request while it is answered. */
+interface RequestContext {
+  id: string;
+  started: number;
+  ts: string;
+  route: string;
+  key: ClientKey | null;
+  requested: string | null;
+  stream: boolean;
+  outcome: Outcome | undefined;
+  /** Settles when the executor is done with the request (its outcome has been emitted). */
+  running: Promise<unknown> | undefined;
+  /** Set when the answer failed before the executor (refusals) or the error to log. */
+  error: string | undefined;
+  routed: string | null;
+  policy: string | null;
+  generation: Generation | undefined;
+  done: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rc: RequestContext;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Whether a key's allow-list admits a model name: exact names, or a trailing `*` as a prefix (`routecore*`). */
+export function modelAllowed(allowed: readonly string[] | undefined, name: string): boolean {
+  if (allowed === undefined) return true;
+  for (const a of allowed) {
+    if (a === name) return true;
+    if (a.endsWith('*') && name.startsWith(a.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** A running gateway. */
+export class Gateway {
+  readonly app: FastifyInstance;
+  readonly config: ServeConfig;
+  readonly state: SharedState;
+  readonly log: OutcomeLog;
+  readonly metrics = new GatewayMetrics();
+  readonly #env: Record<string, string | undefined>;
+  readonly #print: (line: string) => void;
+  readonly #ownState: boolean;
+  readonly #ownLog: boolean;
+  readonly #dispatcher: Agent;
+  readonly #keys: Map<string, ClientKey>;
+  readonly #contexts = new Map<string, RequestContext>();
+  #gen: Generation;
+  #draining = false;
+  #closed: Promise<void> | undefined;
+  #reloading: Promise<boolean> | undefined;
+  #watched: string | undefined;
+  #routerMtime = 0;
+  /** Decisions per first-choice model since the last flush to the shared state (calibration counters). */
+  readonly #decided = new Map<string, number>();
+  #calibrationTimer: NodeJS.Timeout | undefined;
+  #url = '';
+
+  private constructor(config: ServeConfig, gen: Generation, state: SharedState, ownState: boolean, log: OutcomeLog, ownLog: boolean, dispatcher: Agent, options: GatewayOptions) {
+    this.config = config;
+    this.#gen = gen;
+    this.state = state;
+    this.#ownState = ownState;
+    this.log = log;
+    this.#ownLog = ownLog;
+    this.#dispatcher = dispatcher;
+    this.#env = options.env ?? process.env;
+    this.#print = options.print ?? ((line) => process.stderr.write(`routecore serve: ${line}\n`));
+    this.#keys = new Map(config.keys.map((k) => [k.sha256, k]));
+    this.app = this.#build();
+  }
+
+  /** Loads the registry and router, connects the state, opens the log, and listens. */
+  static async start(config: ServeConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const env = options.env ?? process.env;
+    const box: { gateway?: Gateway } = {};
+    const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
+    let state = options.state;
+    let ownState = false;
+    if (!state) {
+      ownState = true;
+      if (config.redis !== undefined) {
+        const { RedisState } = await import('../state/redis.js');
+        state = await RedisState.connect({ url: config.redis });
+      } else {
+        state = new MemoryState();
+      }
+    }
+    let log: OutcomeLog;
+    let ownLog = false;
+    let gen: Generation;
+    try {
+      log = options.log ?? openOutcomeLog(config.log);
+      ownLog = options.log === undefined;
+      // The executor reports outcomes to the gateway, which does not exist yet: forward through a box.
+      gen = await Gateway.#generation(config, state, dispatcher, env, (o) => {
+        if (box.gateway) box.gateway.#onOutcome(o);
+      });
+    } catch (err) {
+      if (ownState) await state.close();
+      await dispatcher.close();
+      throw err;
+    }
+    const gw = new Gateway(config, gen, state, ownState, log, ownLog, dispatcher, options);
+    box.gateway = gw;
+    try {
+      await gw.app.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      await gw.#teardown();
+      throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, { cause: err });
+    }
+    const addr = gw.app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    gw.#url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    gw.#watchRouter();
+    gw.#calibrationTimer = setInterval(() => gw.#flushCalibration(), CALIBRATION_FLUSH_MS);
+    gw.#calibrationTimer.unref();
+    return gw;
+  }
+
+  /** `http://host:port` the gateway listens on. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The router answering new requests now. */
+  get router(): Router {
+    return this.#gen.router;
+  }
+
+  /** The executor answering new requests now. */
+  get executor(): Executor {
+    return this.#gen.executor;
+  }
+
+  /** Requests being answered. */
+  get inflight(): number {
+    return this.metrics.inflight;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Builds a router + executor from the config's files. */
+  static async #generation(config: ServeConfig, state: SharedState, dispatcher: Agent, env: Record<string, string | undefined>, onOutcome: ((o: Outcome) => void) | undefined): Promise<Generation> {
+    const registry = Registry.fromFile(config.registry);
+    const router = Router.loadSync(config.router ?? 'default', { registry, aliases: config.aliases, policy: config.policy });
+    try {
+      // Marks set before this router existed (another replica, or the router this one replaces).
+      for (const m of await state.cooldowns().catch(() => [])) {
+        if (router.models.includes(m.model) && m.until > Date.now()) router.markUnavailable(m.model, m.until - Date.now());
+      }
+      const executor = new Executor({ router, registry, state, dispatcher, env, timeoutMs: config.timeoutMs, ...config.upstream, onOutcome });
+      return { router, registry, executor, inflight: 0, retired: false };
+    } catch (err) {
+      router.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * Loads the router (and registry) again and switches new requests to it; requests already running
+   * finish on the old one, which is disposed when the last of them ends. A file that does not load
+   * (half-written, corrupt) leaves the current router in place; returns whether the switch happened.
+   */
+  reload(why = 'reload requested'): Promise<boolean> {
+    if (this.#reloading) return this.#reloading;
+    this.#reloading = (async () => {
+      try {
+        const next = await Gateway.#generation(this.config, this.state, this.#dispatcher, this.#env, (o) => this.#onOutcome(o));
+        const old = this.#gen;
+        this.#gen = next;
+        old.retired = true;
+        if (old.inflight === 0) void this.#dispose(old);
+        this.metrics.reload('ok');
+        this.#print(`${why}: router ${this.config.router ?? defaultRouterPath()} reloaded (models: ${next.router.models.join(', ')})`);
+        return true;
+      } catch (err) {
+        this.metrics.reload('failed');
+        this.#print(`${why}: reload failed, the current router stays in place: ${(err as Error).message}`);
+        return false;
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  /**
+   * Graceful shutdown: `/readyz` turns 503 and new requests get 503 at once, requests in flight
+   * (streams included) finish for up to `drainMs`, then what is left is cut; the log is flushed and
+   * everything closed.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#draining = true;
+    this.#closed = (async () => {
+      if (this.#watched) unwatchFile(this.#watched);
+      if (this.#calibrationTimer) clearInterval(this.#calibrationTimer);
+      let closed = false;
+      const closing = this.app.close().then(() => {
+        closed = true;
+      });
+      const deadline = Date.now() + this.config.drainMs;
+      const server = this.app.server;
+      // Keep-alive connections that finish their last request during the drain are closed as they go idle.
+      while (!closed && this.metrics.inflight > 0 && Date.now() < deadline) {
+        server.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      if (this.metrics.inflight > 0) {
+        this.#print(`drain: ${this.metrics.inflight} requests still running after ${this.config.drainMs} ms; closing them`);
+        server.closeAllConnections();
+      } else {
+        server.closeIdleConnections();
+      }
+      await closing;
+      // Rows of requests cut just now are written when their close events run; give them that turn.
+      await new Promise((r) => setImmediate(r));
+      await this.#teardown();
+    })();
+    return this.#closed;
+  }
+
+  async #teardown(): Promise<void> {
+    await this.#dispose(this.#gen);
+    await this.#dispatcher.close().catch(() => undefined);
+    if (this.#ownLog) await this.log.close();
+    else this.log.flush();
+    if (this.#ownState) await this.state.close();
+  }
+
+  async #dispose(gen: Generation): Promise<void> {
+    await gen.executor.close().catch(() => undefined);
+    gen.router.dispose();
+  }
+
+  #watchRouter(): void {
+    const path = this.config.router;
+    if (!this.config.watchRouter || path === undefined || path === 'default') return;
+    try {
+      this.#routerMtime = statSync(path).mtimeMs;
+    } catch {
+      return;
+    }
+    this.#watched = path;
+    // Polling survives editors and deploy tools that replace the file (rename) rather than write it.
+    watchFile(path, { interval: 500, persistent: false }, (cur) => {
+      if (cur.mtimeMs === 0 || cur.mtimeMs === this.#routerMtime) return;
+      this.#routerMtime = cur.mtimeMs;
+      void this.reload(`${path} changed`);
+    });
+  }
+
+  #countDecision(model: string): void {
+    this.#decided.set(model, (this.#decided.get(model) ?? 0) + 1);
+  }
+
+  /**
+   * Adds this replica's decisions per first-choice model to the shared hourly counters, once a second
+   * rather than once per request (one Redis round trip per model per second, not per request).
+   */
+  #flushCalibration(): void {
+    if (this.#decided.size === 0) return;
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    for (const [model, n] of this.#decided) this.state.increment(`calibration:${hour}:${model}`, n, 2 * 3_600_000).catch(() => undefined);
+    this.#decided.clear();
+  }
+
+  /** The fleet's decisions per first-choice model this hour (every replica sharing the state), as a Prometheus family. */
+  async #fleetDecisions(): Promise<string> {
+    this.#flushCalibration();
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const lines = ['# HELP routecore_fleet_decisions_hour Decisions per first-choice model this hour, summed over every replica sharing the state.', '# TYPE routecore_fleet_decisions_hour gauge'];
+    for (const model of this.#gen.registry.ids()) {
+      const n = await this.state.counter(`calibration:${hour}:${model}`).catch(() => NaN);
+      if (!Number.isNaN(n)) lines.push(`routecore_fleet_decisions_hour{model="${model.replace(/["\\\n]/g, '_')}"} ${n}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+
+  #acquire(ctx: RequestContext): Generation {
+    const gen = this.#gen;
+    gen.inflight++;
+    ctx.generation = gen;
+    return gen;
+  }
+
+  #release(ctx: RequestContext): void {
+    const gen = ctx.generation;
+    if (!gen) return;
+    ctx.generation = undefined;
+    gen.inflight--;
+    if (gen.retired && gen.inflight === 0) void this.#dispose(gen);
+  }
+
+  #onOutcome(o: Outcome): void {
+    const ctx = this.#contexts.get(o.id);
+    if (ctx) ctx.outcome = o;
+  }
+
+  /** The client key of a request, or a 401. */
+  #authenticate(request: FastifyRequest): ClientKey | null {
+    if (this.#keys.size === 0) return null;
+    const header = request.headers.authorization;
+    let token: string | undefined;
+    if (typeof header === 'string' && header.startsWith('Bearer ')) token = header.slice(7).trim();
+    else if (typeof request.headers['x-api-key'] === 'string') token = request.headers['x-api-key'];
+    if (token === undefined || token === '') {
+      this.metrics.refused('auth');
+      throw new GatewayError(401, 'authentication_error', 'missing_api_key', 'no API key: send "Authorization: Bearer <key>"');
+    }
+    const key = this.#keys.get(hashKey(token));
+    if (!key) {
+      this.metrics.refused('auth');
+      // The key is never echoed: it may be a real key for another service, pasted by mistake.
+      throw new GatewayError(401, 'authentication_error', 'invalid_api_key', 'the API key is not valid for this gateway');
+    }
+    return key;
+  }
+
+  /** Rate limit and budget of a key, against the shared state (so every replica counts the same). */
+  async #limits(key: ClientKey): Promise<void> {
+    const now = Date.now();
+    if (key.requestsPerMinute !== undefined) {
+      const start = Math.floor(now / 60_000) * 60_000;
+      let n: number;
+      try {
+        n = await this.state.increment(`rate:${key.name}:${start}`, 1, 60_000);
+      } catch {
+        n = 0; // state unreachable: fail open (counted in routecore_state_errors_total)
+      }
+      if (n > key.requestsPerMinute) {
+        this.metrics.refused('rate_limit');
+        const retry = Math.max(1, Math.ceil((start + 60_000 - now) / 1000));
+        throw new GatewayError(429, 'rate_limit_error', 'rate_limit_exceeded', `key "${key.name}" is over its limit of ${key.requestsPerMinute} requests per minute; retry in ${retry} s`, {
+          headers: { 'retry-after': String(retry) },
+        });
+      }
+    }
+    if (key.budgetUsd !== undefined) {
+      const start = Math.floor(now / key.budgetWindowMs) * key.budgetWindowMs;
+      let spent: number;
+      try {
+        spent = await this.state.counter(`budget:${key.name}:${start}`);
+      } catch {
+        spent = 0;
+      }
+      if (spent >= key.budgetUsd) {
+        this.metrics.refused('budget');
+        const retry = Math.max(1, Math.ceil((start + key.budgetWindowMs - now) / 1000));
+        throw new GatewayError(429, 'rate_limit_error', 'budget_exceeded', `key "${key.name}" has spent its budget of $${key.budgetUsd} for this window ($${spent.toFixed(4)}); it resets in ${retry} s`, {
+          headers: { 'retry-after': String(retry) },
+        });
+      }
+    }
+  }
+
+  #charge(key: ClientKey | null, costUsd: number | null): void {
+    if (!key || key.budgetUsd === undefined || costUsd === null || !(costUsd > 0)) return;
+    const start = Math.floor(Date.now() / key.budgetWindowMs) * key.budgetWindowMs;
+    this.state.increment(`budget:${key.name}:${start}`, costUsd, key.budgetWindowMs).catch(() => undefined);
+  }
+
+  /** Validates a chat body and reads its model name into executor options; throws the 400/403/404. */
+  #parseChat(body: unknown, ctx: RequestContext, gen: Generation): { request: Record<string, unknown> & { messages: unknown[] }; options: ExecuteOptions } {
+    if (!isPlainObject(body)) throw badRequest('invalid_body', 'the request body must be a JSON object (a chat-completions request with messages)');
+    ctx.requested = typeof body['model'] === 'string' ? body['model'] : body['model'] === undefined ? ROUTED_MODEL : null;
+    ctx.stream = body['stream'] === true;
+    try {
+      checkChatRequest(body, 'body');
+    } catch (err) {
+      const missing = !Array.isArray(body['messages']) || body['messages'].length === 0;
+      throw badRequest(missing ? 'missing_messages' : 'invalid_messages', (err as Error).message, 'messages', (err as RoutecoreError).code);
+    }
+    if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') throw badRequest('invalid_stream', `body.stream must be true or false`, 'stream');
+    let choice;
+    try {
+      choice = parseModelName(body['model'], gen.registry, 'model');
+    } catch (err) {
+      if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) {
+        throw new GatewayError(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });
+      }
+      throw badRequest('invalid_model', (err as Error).message, 'model', (err as RoutecoreError).code);
+    }
+    const name = typeof body['model'] === 'string' ? body['model'] : ROUTED_MODEL;
+    if (ctx.key && !modelAllowed(ctx.key.models, name)) {
+      this.metrics.refused('model_not_allowed');
+      throw new GatewayError(403, 'permission_error', 'model_not_allowed', `key "${ctx.key.name}" may not use model "${name}" (allowed: ${ctx.key.models!.join(', ')})`, { param: 'model' });
+    }
+    const options: ExecuteOptions = { id: ctx.id };
+    if (choice.kind === 'explicit') options.model = choice.model;
+    else options.route = choice.route as RouteOptions;
+    return { request: body as Record<string, unknown> & { messages: unknown[] }, options };
+  }
+
+  #decisionHeaders(reply: FastifyReply | ServerResponse, ctx: RequestContext, model: string | null, attempts: number): void {
+    const set = (k: string, v: string) => (reply instanceof Object && 'header' in reply ? (reply as FastifyReply).header(k, v) : (reply as ServerResponse).setHeader(k, v));
+    set('x-routecore-model', model ?? 'none');
+    set('x-routecore-routed', ctx.routed ?? ctx.outcome?.routed ?? 'none');
+    set('x-routecore-policy', ctx.policy ?? ctx.outcome?.policy ?? 'none');
+    set('x-routecore-attempts', String(attempts));
+  }
+
+  /** The error answer for anything thrown while serving a request. */
+  #toGatewayError(err: unknown): GatewayError {
+    if (err instanceof GatewayError) return err;
+    if (err instanceof UpstreamError) {
+      const list = err.attempts;
+      if (err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED') {
+        return new GatewayError(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, { routecoreCode: err.code, attempts: list });
+      }
+      if (err.code === 'ERR_ROUTECORE_ABORTED') return new GatewayError(499, 'invalid_request_error', 'client_closed_request', err.message, { routecoreCode: err.code, attempts: list });
+      if (err.code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL') return new GatewayError(503, 'upstream_error', 'no_eligible_model', err.message, { routecoreCode: err.code, attempts: list });
+      const status = err.status >= 500 && err.status <= 504 ? err.status : 502;
+      return new GatewayError(status, 'upstream_error', upstreamCode(status), err.message, { routecoreCode: err.code, attempts: list });
+    }
+    if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return badRequest('invalid_request', err.message, undefined, err.code);
+    if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) return new GatewayError(503, 'upstream_error', 'no_eligible_model', err.message, { routecoreCode: err.code });
+    const e = err as { code?: string; statusCode?: number; message?: string };
+    switch (e.code) {
+      case 'FST_ERR_CTP_INVALID_JSON':
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'ERR_ROUTECORE_BAD_JSON':
+        return badRequest('invalid_json', `the request body is not valid JSON: ${e.message ?? ''}`);
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new GatewayError(413, 'invalid_request_error', 'body_too_large', `the request body is over this gateway's limit of ${this.config.bodyLimitBytes} bytes`);
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return badRequest('invalid_content_length', 'the Content-Length header does not match the body');
+      default:
+        break;
+    }
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return new GatewayError(e.statusCode, typeForStatus(e.statusCode), 'invalid_request', e.message ?? 'bad request');
+    }
+    this.#print(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return new GatewayError(500, 'server_error', 'internal_error', 'the gateway failed while answering; see its log', isRoutecoreError(err) ? { routecoreCode: err.code } : {});
+  }
+
+  /** Writes the request's one log row (chat completions only), once the executor is done with it. */
+  #logRow(ctx: RequestContext, res: ServerResponse): void {
+    if (ctx.done) return;
+    ctx.done = true;
+    const httpStatus = res.writableFinished ? res.statusCode : 499;
+    const write = () => {
+      this.#contexts.delete(ctx.id);
+      const o = ctx.outcome;
+      const row: LogRow = o
+        ? {
+            id: ctx.id,
+            ts: o.ts,
+            prompt: o.prompt,
+            routed: o.routed,
+            model: o.model,
+            attempts: o.attempts,
+            usage: o.usage,
+            costUsd: o.costUsd,
+            latencyMs: o.latencyMs,
+            status: o.status,
+            httpStatus,
+            policy: o.policy,
+            stream: o.stream,
+            key: ctx.key?.name ?? null,
+            requested: ctx.requested,
+          }
+        : {
+            id: ctx.id,
+            ts: ctx.ts,
+            prompt: null,
+            routed: ctx.routed,
+            model: null,
+            attempts: [],
+            usage: null,
+            costUsd: null,
+            latencyMs: Math.round((performance.now() - ctx.started) * 1000) / 1000,
+            status: httpStatus === 499 ? 'aborted' : 'refused',
+            httpStatus,
+            policy: ctx.policy,
+            stream: ctx.stream,
+            key: ctx.key?.name ?? null,
+            requested: ctx.requested,
+          };
+      const error = o?.error ?? ctx.error;
+      if (error !== undefined) row.error = error;
+      if (o?.session !== undefined) row.session = o.session;
+      this.log.write(row);
+    };
+    if (ctx.running) ctx.running.then(write, write);
+    else write();
+  }
+
+  async #chat(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const ctx = request.rc;
+    const gen = this.#acquire(ctx);
+    try {
+      const { request: body, options } = this.#parseChat(request.body, ctx, gen);
+      if (ctx.key) await this.#limits(ctx.key);
+      const session = request.headers['x-routecore-session'];
+      if (typeof session === 'string' && session !== '') options.session = session;
+      const controller = new AbortController();
+      options.signal = controller.signal;
+      const res = reply.raw;
+      res.once('close', () => {
+        if (!res.writableFinished) controller.abort();
+      });
+      if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply);
+      const running = gen.executor.complete(body as never, options);
+      ctx.running = running;
+      const result = await running;
+      ctx.routed = result.routed;
+      this.#countDecision(result.routed);
+      ctx.policy = result.decision.policy;
+      this.#charge(ctx.key, result.costUsd);
+      this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
+      reply.header('x-request-id', ctx.id);
+      // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
+      return result.response;
+    } catch (err) {
+      const ge = this.#toGatewayError(err);
+      ctx.error = ge.message;
+      this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts.length : 0);
+      throw ge;
+    } finally {
+      if (!ctx.stream) this.#release(ctx);
+    }
+  }
+
+  async #stream(gen: Generation, body: Record<string, unknown>, options: ExecuteOptions, ctx: RequestContext, reply: FastifyReply): Promise<unknown> {
+    let stream: ChatStream;
+    try {
+      const opening = gen.executor.stream(body as never, options);
+      ctx.running = opening;
+      stream = await opening;
+    } catch (err) {
+      this.#release(ctx);
+      throw err;
+    }
+    // The row is written once the loop below is over: by then the executor has emitted the outcome,
+    // except when the loop stops early (client gone), which the row then records as aborted.
+    let finished!: () => void;
+    ctx.running = new Promise<void>((resolve) => (finished = resolve));
+    ctx.routed = stream.routed;
+    this.#countDecision(stream.routed);
+    ctx.policy = stream.decision.policy;
+    stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
+    const res = reply.raw;
+    reply.hijack();
+    try {
+      res.statusCode = 200;
+      res.setHeader('content-type', 'text/event-stream; charset=utf-8');
+      res.setHeader('cache-control', 'no-cache');
+      res.setHeader('connection', 'keep-alive');
+      // Proxies such as nginx buffer responses unless told not to; chunk-by-chunk needs them not to.
+      res.setHeader('x-accel-buffering', 'no');
+      res.setHeader('x-request-id', ctx.id);
+      this.#decisionHeaders(res, ctx, stream.model, stream.attempts.length);
+      res.flushHeaders();
+      try {
+        for await (const chunk of stream) {
+          if (res.destroyed) break; // stops the iterator, which cancels the upstream call
+          if (!res.write(`data: ${chunk.data}\n\n`)) {
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.once('drain', done);
+              res.once('close', done);
+            });
+          }
+        }
+      } catch (err) {
+        if (!res.destroyed) {
+          // Headers are gone; the error travels as an SSE event, which the OpenAI SDK raises as an APIError.
+          const ge = this.#toGatewayError(err);
+          ctx.error = ge.message;
+          res.write(`data: ${JSON.stringify(ge.body(ctx.id))}\n\n`);
+        }
+      }
+      if (!res.destroyed) res.end();
+    } finally {
+      this.#release(ctx);
+      finished();
+    }
+    return reply;
+  }
+
+  #build(): FastifyInstance {
+    const app = Fastify({
+      bodyLimit: this.config.bodyLimitBytes,
+      logger: false,
+      // The gateway answers 503 during drain itself, in the OpenAI shape.
+      return503OnClosing: false,
+      forceCloseConnections: 'idle',
+      keepAliveTimeout: 65_000,
+    });
+    app.decorateRequest('rc', null as unknown as RequestContext);
+
+    // Bodies are JSON whatever the content type says (curl -d sends form encoding): OpenAI clients send
+    // JSON, and one parser keeps the 400 for a bad body the same everywhere.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
+      if (text === '') {
+        done(Object.assign(new Error('the body is empty'), { code: 'ERR_ROUTECORE_BAD_JSON', statusCode: 400 }), undefined);
+        return;
+      }
+      try {
+        done(null, JSON.parse(text as string));
+      } catch (err) {
+        done(Object.assign(new Error((err as Error).message), { code: 'ERR_ROUTECORE_BAD_JSON', statusCode: 400 }), undefined);
+      }
+    });
+
+    app.addHook('onRequest', (request, reply, done) => {
+      const started = performance.now();
+      const route = request.routeOptions.url ?? 'unmatched';
+      const ctx: RequestContext = {
+        id: `rc-${randomUUID()}`,
+        started,
+        ts: new Date().toISOString(),
+        route,
+        key: null,
+        requested: null,
+        stream: false,
+        outcome: undefined,
+        running: undefined,
+        error: undefined,
+        routed: null,
+        policy: null,
+        generation: undefined,
+        done: false,
+      };
+      request.rc = ctx;
+      this.metrics.inflight++;
+      const res = reply.raw;
+      res.once('close', () => {
+        this.metrics.inflight--;
+        this.metrics.answered(route, res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
+        if (route === '/v1/chat/completions') this.#logRow(ctx, res);
+      });
+      if (route === '/v1/chat/completions') this.#contexts.set(ctx.id, ctx);
+      reply.header('x-request-id', ctx.id);
+      if (this.config.corsOrigins.length > 0) this.#cors(request, reply);
+      if (this.#draining) {
+        reply.header('connection', 'close');
+        done(new GatewayError(503, 'server_error', 'shutting_down', 'the gateway is shutting down; retry on another replica'));
+        return;
+      }
+      if (route.startsWith('/v1/')) {
+        try {
+          ctx.key = this.#authenticate(request);
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+      }
+      done();
+    });
+
+    app.setErrorHandler((err, request, reply) => {
+      const ge = this.#toGatewayError(err);
+      const ctx = request.rc;
+      if (ctx) {
+        ctx.error ??= ge.message;
+        if (ctx.route === '/v1/chat/completions' && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, 0);
+      }
+      for (const [k, v] of Object.entries(ge.headers)) reply.header(k, v);
+      // 499 is nginx's "client closed request": there is nobody to answer, but the status is logged.
+      reply.code(ge.status).send(ge.body(ctx?.id));
+    });
+
+    app.setNotFoundHandler((request, reply) => {
+      reply.code(404).send(new GatewayError(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
+    });
+
+    if (this.config.corsOrigins.length > 0) {
+      app.options('/*', (request, reply) => {
+        reply.code(204).send();
+      });
+    }
+
+    app.post('/v1/chat/completions', (request, reply) => this.#chat(request, reply));
+
+    app.get('/v1/models', async (request) => {
+      const gen = this.#gen;
+      const created = Math.floor(Date.now() / 1000);
+      const names = [ROUTED_MODEL, ...POLICY_MODELS, ...gen.registry.ids()];
+      const key = request.rc.key;
+      return {
+        object: 'list',
+        data: names
+          .filter((id) => modelAllowed(key?.models, id))
+          .map((id) => ({ id, object: 'model', created, owned_by: id.startsWith(ROUTED_MODEL) ? 'routecore' : (gen.registry.get(id)?.provider ?? 'routecore') })),
+      };
+    });
+
+    app.post('/v1/route', async (request, reply) => {
+      const ctx = request.rc;
+      const gen = this.#acquire(ctx);
+      try {
+        const { request: body, options } = this.#parseChat(request.body, ctx, gen);
+        const decision = await gen.router.routeChat(body, options.route);
+        let order = [decision.model, ...decision.fallbacks];
+        if (options.model !== undefined) order = [options.model, ...order.filter((m) => m !== options.model)];
+        reply.header('x-routecore-model', order[0]!);
+        reply.header('x-routecore-routed', decision.model);
+        reply.header('x-routecore-policy', decision.policy);
+        reply.header('x-routecore-attempts', '0');
+        return { object: 'routecore.decision', ...decision, model: order[0], fallbacks: order.slice(1), routed: decision.model };
+      } finally {
+        this.#release(ctx);
+      }
+    });
+
+    app.post('/v1/feedback', async (request, reply) => {
+      const body = request.body;
+      if (!isPlainObject(body)) throw badRequest('invalid_body', 'the feedback body must be a JSON object {"id": "<x-request-id of the answer>", "score": 0..1}');
+      const id = body['id'];
+      const score = body['score'];
+      if (typeof id !== 'string' || id === '') throw badRequest('invalid_id', `body.id must be the x-request-id of an answered request, got ${JSON.stringify(id) ?? 'nothing'}`, 'id');
+      if (typeof score !== 'number' || !(score >= 0 && score <= 1)) throw badRequest('invalid_score', `body.score must be a number in [0, 1], got ${JSON.stringify(score) ?? 'nothing'}`, 'score');
+      // Replicas keep separate logs; under shared state the answer may have come from another replica,
+      // so the score is stored and joined by id at export.
+      const shared = this.config.redis !== undefined;
+      const known = this.log.feedback(id, score, shared);
+      if (!known && !shared) {
+        throw new GatewayError(404, 'not_found_error', 'unknown_request_id', `no request with id "${id}" in this gateway's log`, { param: 'id' });
+      }
+      try {
+        this.#gen.router.feedback(id, score);
+      } catch {
+        // validated above; the hub only fans out
+      }
+      reply.code(known ? 200 : 202);
+      return { object: 'routecore.feedback', id, score, recorded: known ? 'matched' : 'stored' };
+    });
+
+    app.get('/healthz', async () => ({ status: 'ok' }));
+
+    app.get('/readyz', async (_request, reply) => {
+      const redis = (this.state as { connected?: boolean }).connected;
+      const body = {
+        status: this.#draining ? 'draining' : 'ready',
+        router: this.config.router ?? 'default',
+        models: this.#gen.router.models,
+        inflight: this.metrics.inflight,
+        log: { kind: this.config.log.kind, written: this.log.written, queued: this.log.queued },
+        state: this.config.redis === undefined ? 'memory' : redis ? 'redis (connected)' : 'redis (disconnected: per-replica until it is back)',
+      };
+      // A Redis outage does not make a replica unready: it still answers, with per-process state.
+      reply.code(this.#draining ? 503 : 200);
+      return body;
+    });
+
+    app.get('/metrics', async (_request, reply) => {
+      const cooldowns = await this.state.cooldowns().then((c) => c.length, () => 0);
+      const redis = (this.state as { connected?: boolean }).connected;
+      const text =
+        this.metrics.prometheus({
+          logWritten: this.log.written,
+          logQueued: this.log.queued,
+          stateErrors: (this.state as { errors?: number }).errors ?? 0,
+          cooldowns,
+          redisUp: redis === undefined ? null : redis ? 1 : 0,
+          draining: this.#draining,
+        }) +
+        (await this.#fleetDecisions()) +
+        this.#gen.router.prometheus();
+      reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+      return text;
+    });
+
+    return app;
+  }
+
+  #cors(request: FastifyRequest, reply: FastifyReply): void {
+    const origin = request.headers.origin;
+    if (typeof origin !== 'string') return;
+    const any = this.config.corsOrigins.includes('*');
+    if (!any && !this.config.corsOrigins.includes(origin)) return;
+    reply.header('access-control-allow-origin', any ? '*' : origin);
+    reply.header('vary', 'origin');
+    reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, x-routecore-session');
+    reply.header('access-control-allow-methods', 'GET, POST, OPTIONS');
+    reply.header('access-control-expose-headers', 'x-request-id, x-routecore-model, x-routecore-routed, x-routecore-policy, x-routecore-attempts');
+  }
+}
+
+/** Reads a file's text (the version string for startup lines). */
+export function packageVersion(root: string): string {
+  try {
+    return (JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The gateway's decision and outcome log: one row per request (answered, failed or refused), plus the
+ * scores clients report later through `POST /v1/feedback`. SQLite (better-sqlite3) by default, JSONL
+ * or nothing on request.
+ *
+ * Writes never happen on a request's path: rows wait in memory and are written in one transaction per
+ * batch (every `flushMs`, or sooner once `batchSize` rows wait), on a later turn of the event loop. A
+ * transaction of 1,000 rows costs a few milliseconds; one transaction per request would cost a disk
+ * sync each and cap the gateway at a few hundred requests per second.
+ *
+ * better-sqlite3 is an optional peer dependency (it is a native module; an install without a compiler or a
+ * reachable prebuilt binary drops it). The gateway then refuses to start with the default SQLite log
+ * and says how to fix it or choose `log: {kind: jsonl}`.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import { RoutecoreError } from '../errors.js';
+import type { Attempt, Usage } from '../chat/hub.js';
+import type { LogConfig } from './config.js';
+
+/** One request's row: DESIGN.md's outcome-log fields plus what the gateway knows (HTTP status, client key, requested name). */
+export interface LogRow {
+  id: string;
+  /** ISO-8601 time the request arrived. */
+  ts: string;
+  /** The text the router encoded; null when refused before routing or when prompts are not stored. */
+  prompt: string | null;
+  /** The router's first choice; null when refused before routing. */
+  routed: string | null;
+  /** The model that answered; null when none did. */
+  model: string | null;
+  attempts: Attempt[];
+  usage: Usage | null;
+  costUsd: number | null;
+  latencyMs: number;
+  /** `ok`, `error`, `rejected`, `aborted`, `interrupted` (the executor's), or `refused` (the gateway's: 4xx before any upstream call). */
+  status: string;
+  /** The HTTP status answered (499 when the client went away first). */
+  httpStatus: number;
+  policy: string | null;
+  stream: boolean;
+  error?: string;
+  session?: string;
+  /** The client key's name (never the key). */
+  key: string | null;
+  /** The `model` the client asked for. */
+  requested: string | null;
+}
+
+/** Where rows go. */
+export interface OutcomeLog {
+  /** Queues a row; never blocks on the disk. */
+  write(row: LogRow): void;
+  /**
+   * Queues a score for request `id`; returns whether this log holds (or is about to hold) that request.
+   * A score for an unknown id is stored only when `storeUnknown` (replicas with separate logs: the
+   * request may be in another replica's log, and export joins them by id).
+   */
+  feedback(id: string, score: number, storeUnknown?: boolean): boolean;
+  /** Writes everything queued now. */
+  flush(): void;
+  /** Rows written to the store so far (queued ones excluded). */
+  readonly written: number;
+  /** Rows waiting in memory. */
+  readonly queued: number;
+  /** Flushes and closes the store. */
+  close(): Promise<void>;
+}
+
+/** The log that keeps nothing (`log: {kind: none}`); feedback is accepted for any id. */
+export class NullLog implements OutcomeLog {
+  written = 0;
+  queued = 0;
+  write(): void {}
+  feedback(): boolean {
+    return true;
+  }
+  flush(): void {}
+  async close(): Promise<void> {}
+}
+
+/** Shared batching: a queue flushed on a timer or when full, on a later turn of the event loop. */
+abstract class BatchingLog implements OutcomeLog {
+  protected rows: LogRow[] = [];
+  protected scores: { id: string; ts: string; score: number }[] = [];
+  /** Ids queued but not yet written, so feedback that races its own row is still recognised. */
+  protected pendingIds = new Set<string>();
+  #written = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(protected readonly config: LogConfig) {}
+
+  get written(): number {
+    return this.#written;
+  }
+
+  get queued(): number {
+    return this.rows.length;
+  }
+
+  write(row: LogRow): void {
+    if (this.#closed) return;
+    this.rows.push(this.config.storePrompts ? row : { ...row, prompt: null });
+    this.pendingIds.add(row.id);
+    this.#schedule();
+  }
+
+  feedback(id: string, score: number, storeUnknown = false): boolean {
+    if (this.#closed) return false;
+    const known = this.pendingIds.has(id) || this.holds(id);
+    if (!known && !storeUnknown) return false;
+    this.scores.push({ id, ts: new Date().toISOString(), score });
+    this.#schedule();
+    return known;
+  }
+
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    if (this.rows.length === 0 && this.scores.length === 0) return;
+    const rows = this.rows;
+    const scores = this.scores;
+    this.rows = [];
+    this.scores = [];
+    try {
+      this.store(rows, scores);
+      this.#written += rows.length;
+    } catch (err) {
+      // A full disk must not take the gateway down; the rows are lost, and said so, once per batch.
+      process.stderr.write(`routecore serve: could not write ${rows.length} log rows to ${this.config.path}: ${(err as Error).message}\n`);
+    }
+    for (const r of rows) this.pendingIds.delete(r.id);
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    this.#closed = true;
+    this.closeStore();
+  }
+
+  #schedule(): void {
+    if (this.rows.length + this.scores.length >= this.config.batchSize) {
+      // Full: write on the next turn (not inside the request that filled it).
+      if (!this.#immediate) this.#immediate = setImmediate(() => this.flush());
+      return;
+    }
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => this.flush(), this.config.flushMs);
+      this.#timer.unref();
+    }
+  }
+
+  protected abstract holds(id: string): boolean;
+  protected abstract store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void;
+  protected abstract closeStore(): void;
+}
+
+/** The JSONL log: one DESIGN.md outcome object per line; feedback lines are `{"type":"feedback","id","ts","score"}`. */
+export class JsonlLog extends BatchingLog {
+  /** Ids written by this process (feedback for older ids of the file is accepted without a check). */
+  readonly #ids = new Set<string>();
+
+  constructor(config: LogConfig) {
+    super(config);
+    try {
+      mkdirSync(dirname(config.path), { recursive: true });
+      appendFileSync(config.path, '');
+    } catch (err) {
+      throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot open the log file ${config.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  protected holds(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
+  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void {
+    let text = '';
+    for (const r of rows) {
+      text += JSON.stringify(r) + '\n';
+      this.#ids.add(r.id);
+    }
+    for (const s of scores) text += JSON.stringify({ type: 'feedback', ...s }) + '\n';
+    appendFileSync(this.config.path, text);
+  }
+
+  protected closeStore(): void {}
+}
+
+/** The subset of better-sqlite3's API this module uses (typed here so that the package stays optional). */
+interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  iterate(...params: unknown[]): IterableIterator<unknown>;
+}
+interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): void;
+  pragma(sql: string): unknown;
+  transaction<F extends (...args: never[]) => void>(fn: F): F;
+  close(): void;
+}
+type SqliteConstructor = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => SqliteDatabase;
+
+let sqliteCtor: SqliteConstructor | undefined;
+
+/** better-sqlite3's constructor, or a clear error saying why it cannot be used and what to do. */
+export function loadSqlite(): SqliteConstructor {
+  if (sqliteCtor) return sqliteCtor;
+  const require = createRequire(import.meta.url);
+  try {
+    sqliteCtor = require('better-sqlite3') as SqliteConstructor;
+    // Loading the package does not load its native module; opening a database does.
+    new sqliteCtor(':memory:').close();
+  } catch (err) {
+    sqliteCtor = undefined;
+    throw new RoutecoreError(
+      'ERR_ROUTECORE_IO',
+      `the SQLite outcome log needs better-sqlite3 12.x, which could not be loaded (${(err as Error).message.split('\n')[0]}). ` +
+        'Install it (npm install better-sqlite3@12; it downloads a prebuilt binary or builds with a C++ compiler), ' +
+        'or choose another log in the config file: log: {kind: jsonl} or log: {kind: none}',
+      { cause: err },
+    );
+  }
+  return sqliteCtor;
+}
+
+/** Schema version stored in `meta`; a newer file is refused rather than misread. */
+export const LOG_SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  ts TEXT NOT NULL,
+  prompt TEXT,
+  routed TEXT,
+  model TEXT,
+  attempts TEXT NOT NULL,
+  prompt_tokens INTEGER,
+  completion_tokens INTEGER,
+  usage_estimated INTEGER,
+  cost_usd REAL,
+  latency_ms REAL NOT NULL,
+  status TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  policy TEXT,
+  stream INTEGER NOT NULL,
+  error TEXT,
+  session TEXT,
+  client_key TEXT,
+  requested TEXT
+);
+CREATE INDEX IF NOT EXISTS outcomes_id ON outcomes (id);
+CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts TEXT NOT NULL, score REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_id ON feedback (id);
+`;
+
+/** Opens (creating if needed) a log database and checks its schema version. */
+export function openLogDatabase(path: string, options: { readonly?: boolean } = {}): SqliteDatabase {
+  const Database = loadSqlite();
+  let db: SqliteDatabase;
+  try {
+    if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+    db = options.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
+  } catch (err) {
+    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot open the log database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+      db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', String(LOG_SCHEMA_VERSION));
+    }
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+    const version = Number(row?.value);
+    if (!Number.isInteger(version) || version > LOG_SCHEMA_VERSION) {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path}: log schema version ${row?.value ?? 'missing'}; this routecore reads version ${LOG_SCHEMA_VERSION} or older`);
+    }
+  } catch (err) {
+    db.close();
+    if (err instanceof RoutecoreError) throw err;
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path} is not a routecore log database: ${(err as Error).message}`, { cause: err });
+  }
+  return db;
+}
+
+/** The SQLite log (the default). */
+export class SqliteLog extends BatchingLog {
+  readonly #db: SqliteDatabase;
+  readonly #insert: SqliteStatement;
+  readonly #insertScore: SqliteStatement;
+  readonly #has: SqliteStatement;
+  readonly #batch: (rows: LogRow[], scores: { id: string; ts: string; score: number }[]) => void;
+
+  constructor(config: LogConfig) {
+    super(config);
+    this.#db = openLogDatabase(config.path);
+    this.#insert = this.#db.prepare(
+      `INSERT INTO outcomes (id, ts, prompt, routed, model, attempts, prompt_tokens, completion_tokens, usage_estimated, cost_usd, latency_ms, status, http_status, policy, stream, error, session, client_key, requested)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertScore = this.#db.prepare('INSERT INTO feedback (id, ts, score) VALUES (?, ?, ?)');
+    this.#has = this.#db.prepare('SELECT 1 FROM outcomes WHERE id = ? LIMIT 1');
+    this.#batch = this.#db.transaction((rows: LogRow[], scores: { id: string; ts: string; score: number }[]) => {
+      for (const r of rows) {
+        this.#insert.run(
+          r.id, r.ts, r.prompt, r.routed, r.model, JSON.stringify(r.attempts),
+          r.usage?.prompt_tokens ?? null, r.usage?.completion_tokens ?? null, r.usage ? (r.usage.estimated ? 1 : 0) : null,
+          r.costUsd, r.latencyMs, r.status, r.httpStatus, r.policy, r.stream ? 1 : 0,
+          r.error ?? null, r.session ?? null, r.key, r.requested,
+        );
+      }
+      for (const s of scores) this.#insertScore.run(s.id, s.ts, s.score);
+    });
+  }
+
+  protected holds(id: string): boolean {
+    return this.#has.get(id) !== undefined;
+  }
+
+  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void {
+    this.#batch(rows, scores);
+  }
+
+  protected closeStore(): void {
+    this.#db.close();
+  }
+}
+
+/** The log a config asks for. */
+export function openOutcomeLog(config: LogConfig): OutcomeLog {
+  if (config.kind === 'none') return new NullLog();
+  if (config.kind === 'jsonl') return new JsonlLog(config);
+  return new SqliteLog(config);
+}

@@ -1,0 +1,148 @@
+/**
+ * The gateway's configuration: flags, the YAML/JSON file and ROUTECORE_API_KEYS, and one assertion per
+ * validation message (each names the file and the field).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { DEFAULT_BODY_LIMIT_BYTES, hashKey, keysFromEnv, resolveServeConfig } from '../src/serve/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'routecore-serve-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function file(text: string, ext = '.yaml'): string {
+  const p = join(dir, `c${++n}${ext}`);
+  writeFileSync(p, text);
+  return p;
+}
+
+const SHA = hashKey('sk-test-key-1');
+
+describe('resolveServeConfig', () => {
+  it('needs only --registry; defaults are local, 1 MiB, SQLite log, CORS off', () => {
+    const c = resolveServeConfig({ registry: 'models.json' }, {});
+    expect(c.registry).toBe('models.json');
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.port).toBe(4000);
+    expect(c.bodyLimitBytes).toBe(DEFAULT_BODY_LIMIT_BYTES);
+    expect(c.corsOrigins).toEqual([]);
+    expect(c.log.kind).toBe('sqlite');
+    expect(c.keys).toEqual([]);
+  });
+
+  it('binds 127.0.0.1 without client keys even when --host says otherwise, and says it did', () => {
+    const c = resolveServeConfig({ registry: 'm.json', host: '0.0.0.0' }, {});
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.hostForcedLocal).toBe(true);
+    const k = resolveServeConfig({ registry: 'm.json', host: '0.0.0.0' }, { ROUTECORE_API_KEYS: 'sk-aaaaaaaa' });
+    expect(k.host).toBe('0.0.0.0');
+    expect(k.hostForcedLocal).toBe(false);
+  });
+
+  it('reads keys from ROUTECORE_API_KEYS hashed, never keeping the key', () => {
+    const keys = keysFromEnv(' sk-first-key , sk-second-key ');
+    expect(keys.map((k) => k.name)).toEqual(['env-1', 'env-2']);
+    expect(keys[0]!.sha256).toBe(hashKey('sk-first-key'));
+    expect(JSON.stringify(keys)).not.toContain('sk-first-key');
+    expect(() => keysFromEnv('sk-aaaaaaaa,,sk-bbbbbbbb')).toThrow('ROUTECORE_API_KEYS: entry 2 is empty');
+    expect(() => keysFromEnv('short')).toThrow('ROUTECORE_API_KEYS: entry 1 is 5 characters long; a client key needs at least 8');
+  });
+
+  it('reads a YAML file, resolving paths against its folder; flags win', () => {
+    const p = file(
+      [
+        'registry: models.yaml',
+        'router: r.router',
+        'policy: cost',
+        'port: 8080',
+        'aliases: {strong: big, weak: small}',
+        'keys:',
+        '  - name: team-a',
+        `    sha256: ${SHA.toUpperCase()}`,
+        '    models: [routecore, "routecore:*"]',
+        '    budgetUsd: 5',
+        '    budgetWindow: hour',
+        '    requestsPerMinute: 60',
+        'log: {kind: jsonl, path: logs/out.jsonl, batchSize: 10}',
+        'cors: {origins: ["https://app.example.com"]}',
+        'upstream: {retries: 2, cooldownMs: 5000}',
+      ].join('\n'),
+    );
+    const c = resolveServeConfig({ config: p, port: '9000', aliases: { weak: 'tiny' } }, {});
+    expect(c.registry).toBe(join(dir, 'models.yaml'));
+    expect(c.router).toBe(join(dir, 'r.router'));
+    expect(c.policy).toBe('cost');
+    expect(c.port).toBe(9000);
+    expect(c.aliases).toEqual({ strong: 'big', weak: 'tiny' });
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.keys[0]).toMatchObject({ name: 'team-a', sha256: SHA, budgetUsd: 5, budgetWindowMs: 3_600_000, requestsPerMinute: 60 });
+    expect(c.log).toMatchObject({ kind: 'jsonl', path: join(dir, 'logs/out.jsonl'), batchSize: 10 });
+    expect(c.corsOrigins).toEqual(['https://app.example.com']);
+    expect(c.upstream).toEqual({ retries: 2, cooldownMs: 5000 });
+  });
+
+  it('reads JSON files', () => {
+    const p = file(JSON.stringify({ registry: '/abs/m.json', redis: 'redis://127.0.0.1:6379', log: false }), '.json');
+    const c = resolveServeConfig({ config: p }, {});
+    expect(c.registry).toBe('/abs/m.json');
+    expect(c.redis).toBe('redis://127.0.0.1:6379');
+    expect(c.log.kind).toBe('none');
+  });
+
+  const cases: [string, string, RegExp | string][] = [
+    ['unknown top-level field with a hint', 'registry: m.json\nregsitry: x', 'field "regsitry" (did you mean "registry"?)'],
+    ['wrong port', 'registry: m.json\nport: 70000', 'field "port" must be an integer from 0 to 65535, got number 70000'],
+    ['policy', 'registry: m.json\npolicy: cheapest', 'field "policy" must be one of best, cost, threshold, subset, got string "cheapest"'],
+    ['keys not a list', 'registry: m.json\nkeys: abc', 'field "keys" must be a list of {name, sha256, ...} entries, got string "abc"'],
+    ['key without name', `registry: m.json\nkeys:\n  - sha256: ${SHA}`, 'field "keys[0].name" must be a non-empty string, got undefined'],
+    ['bad sha256', 'registry: m.json\nkeys:\n  - {name: a, sha256: abc}', 'field "keys[0].sha256" must be the 64-character hex SHA-256 of the key, got string "abc"'],
+    ['plain key', 'registry: m.json\nkeys:\n  - {name: a, key: sk-123}', 'field "keys[0].key": plain client keys are not accepted'],
+    ['duplicate key name', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}}\n  - {name: a, sha256: ${hashKey('other-key-2')}}`, 'field "keys[1].name": "a" is used by two keys'],
+    ['duplicate key', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}}\n  - {name: b, sha256: ${SHA}}`, 'field "keys[1].sha256": the same key is listed twice'],
+    ['unknown key field', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budget: 3}`, 'unknown field "keys[0].budget" (known fields: name, sha256, models, budgetUsd, budgetWindow, requestsPerMinute)'],
+    ['negative budget', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budgetUsd: -1}`, 'field "keys[0].budgetUsd" must be a number > 0, got number -1'],
+    ['budget window', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budgetWindow: year}`, 'field "keys[0].budgetWindow" must be one of minute, hour, day, week, month, got string "year"'],
+    ['empty models', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, models: []}`, 'field "keys[0].models" must be a non-empty list of model names, got array of length 0'],
+    ['rate limit', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, requestsPerMinute: 1.5}`, 'field "keys[0].requestsPerMinute" must be an integer from 1 to 10000000, got number 1.5'],
+    ['log kind', 'registry: m.json\nlog: {kind: postgres}', 'field "log.kind" must be sqlite, jsonl or none, got string "postgres"'],
+    ['log field', 'registry: m.json\nlog: {file: x}', 'unknown field "log.file"'],
+    ['log batch', 'registry: m.json\nlog: {batchSize: 0}', 'field "log.batchSize" must be an integer from 1 to 100000, got number 0'],
+    ['cors origin', 'registry: m.json\ncors: {origins: ["app.example.com"]}', 'field "cors.origins[0]" must be an origin like https://app.example.com'],
+    ['cors type', 'registry: m.json\ncors: true', 'field "cors" must be false or a mapping with origins, got boolean true'],
+    ['upstream field', 'registry: m.json\nupstream: {retires: 2}', 'unknown field "upstream.retires" (did you mean "retries"?)'],
+    ['upstream value', 'registry: m.json\nupstream: {maxAttempts: 0}', 'field "upstream.maxAttempts" must be an integer from 1 to 100, got number 0'],
+    ['redis url', 'registry: m.json\nredis: localhost:6379', 'field "redis" must be a redis:// or rediss:// URL, got string "localhost:6379"'],
+    ['body limit', 'registry: m.json\nbodyLimitBytes: 10', 'field "bodyLimitBytes" must be an integer from 1024 to 1073741824, got number 10'],
+    ['aliases', 'registry: m.json\naliases: [a]', 'field "aliases" must be a mapping of router model id to registry id, got array of length 1'],
+    ['top level', '- a\n- b', 'the top level must be a mapping of fields'],
+    ['bad YAML', 'registry: [unclosed', /c\d+\.yaml:\d+:\d+: not valid YAML/],
+  ];
+  for (const [name, text, message] of cases) {
+    it(`refuses ${name}, naming the file and field`, () => {
+      const p = file(text);
+      let err: unknown;
+      try {
+        resolveServeConfig({ config: p }, {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ERR_ROUTECORE_BAD_CONFIG' });
+      const msg = (err as Error).message;
+      expect(msg.startsWith(p)).toBe(true);
+      if (typeof message === 'string') expect(msg).toContain(message);
+      else expect(msg).toMatch(message);
+    });
+  }
+
+  it('refuses bad flags, naming the flag', () => {
+    expect(() => resolveServeConfig({ registry: 'm', port: 'abc' }, {})).toThrow('command line: field "--port" must be an integer from 0 to 65535, got string "abc"');
+    expect(() => resolveServeConfig({ registry: 'm', timeoutMs: '0' }, {})).toThrow('command line: field "--timeout-ms" must be an integer from 1 to 3600000, got string "0"');
+    expect(() => resolveServeConfig({ registry: 'm', policy: 'fast' }, {})).toThrow('command line: field "--policy" must be one of best, cost, threshold, subset');
+    expect(() => resolveServeConfig({ registry: 'm', redis: 'http://x' }, {})).toThrow('command line: field "--redis" must be a redis:// or rediss:// URL');
+    expect(() => resolveServeConfig({}, {})).toThrow('routecore serve needs a registry: --registry M.json');
+    expect(() => resolveServeConfig({ config: join(dir, 'nope.yaml') }, {})).toThrow(/cannot read config file ".*nope\.yaml": no such file/);
+  });
+});
