@@ -87,7 +87,8 @@ EOF
 import { Router, backendInfo } from 'routecore';
 import { evaluate } from 'routecore/eval';
 import { ReferenceRouter } from 'routecore/research';
-if (typeof evaluate !== 'function' || typeof ReferenceRouter !== 'function') throw new Error('subpath exports missing');
+import { Gateway } from 'routecore/serve';
+if (typeof evaluate !== 'function' || typeof ReferenceRouter !== 'function' || typeof Gateway !== 'function') throw new Error('subpath exports missing');
 const router = await Router.load('default');
 const decision = await router.route('hi');
 const sync = router.routeSync('Prove that the square root of 2 is irrational.');
@@ -121,6 +122,8 @@ EOF
 import { Router, Registry, RoutecoreError, backendInfo, isRoutecoreError, readOutcomes, train, type Decision, type EpochInfo, type TrainOptions } from 'routecore';
 import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from 'routecore/eval';
 import { ReferenceRouter, ScoreEnsemble, constantSource, exportOnnx, fnv1a32, halfToFloat, readRouterFile, routerNetwork } from 'routecore/research';
+import { Executor, MemoryState, OutcomeLog, type ChatRequest } from 'routecore';
+import { Gateway, RedisState, resolveServeConfig } from 'routecore/serve';
 
 type IsAny<T> = 0 extends 1 & T ? true : false;
 // onEpoch's argument must be the typed EpochInfo, not any.
@@ -133,6 +136,8 @@ export async function use(): Promise<Decision> {
   const report: EvalReport = await evaluate(trained, []);
   void [Registry, RoutecoreError, backendInfo().addon.source, isRoutecoreError, crossValidate, renderMarkdown(report), renderSvg, epochNotAny];
   void [ReferenceRouter, ScoreEnsemble, constantSource, exportOnnx, fnv1a32, halfToFloat(0), readRouterFile, routerNetwork];
+  const chat: ChatRequest = { messages: [{ role: 'user', content: 'hi' }] };
+  void [Executor, MemoryState, OutcomeLog, Gateway, RedisState, resolveServeConfig, router.routeChatSync(chat).model];
   return router.route('hi');
 }
 EOF
