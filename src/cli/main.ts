@@ -16,11 +16,13 @@ import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } f
 import { Registry } from '../routing/registry.js';
 import { exportOnnx } from '../evaluation/onnx-export.js';
 import { writeFileSync } from 'node:fs';
+import { AutoUsageError, cmdTrainAuto, describeRouterAuto } from './auto.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
 Commands:
   info                       backends compiled in, the one chosen and why; the default router
+      --router R             also describe a .router file (models, training, what train --auto chose)
   route [PROMPT]             route a prompt (or every record of --data, or stdin lines); one JSON decision per line
       --router R             a .router file (default: the embedded strong/weak router)
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
@@ -40,6 +42,12 @@ Commands:
       --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
       --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
       --half                 store the big tables (and knn references) as float16
+  train --auto --data F.jsonl[:W] [--data G.jsonl --weight W] --out R.router
+                             choose predictor, ensemble, label shrinkage, prior blend and calibration by
+                             k-fold CV on the data; never worse in CV than always calling the best model.
+                             Data: outcome, pairwise or outcome-log files, mixed, each with a weight
+      --objective quality|aiq|apgr   default: apgr for 2 models, aiq with costs, else quality
+      --budget-s S --workers N (default: all cores) --folds K (default 5) --seed N --json
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models
@@ -61,7 +69,26 @@ function num(v: string | undefined, flag: string): number | undefined {
 }
 
 async function cmdInfo(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, router: { type: 'string' } }, strict: true });
+  if (values.router !== undefined) {
+    const r = Router.loadSync(values.router, { backend: 'cpu' });
+    try {
+      const auto = r.auto;
+      const desc = { path: values.router, models: r.models, predictor: r.predictor, encoder: r.encoder, training: r.training, auto, postprocess: r.postprocess ?? null };
+      if (values.json) {
+        console.log(JSON.stringify(desc, null, 2));
+        return;
+      }
+      console.log(`router ${values.router}: ${r.predictor} (${r.encoder} encoder), ${r.models.length} models: ${r.models.join(', ')}`);
+      if (r.training) console.log(`trained on ${r.training.rows} rows from ${r.training.files.join(', ') || 'records in memory'}`);
+      for (const l of describeRouterAuto(auto)) console.log(l);
+      const pp = r.postprocess;
+      if (pp) console.log(`scoring: ${pp.members + 1} network(s) averaged, prior blend β=${pp.beta}, ${pp.calibration ? 'Platt calibration' : 'no calibration'}, cost ${pp.cost ? 'by prompt length' : 'mean per model'}`);
+    } finally {
+      r.dispose();
+    }
+    return;
+  }
   const pkg = JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string };
   const info = backendInfo();
   let defaultRouter: Record<string, unknown> | string;
@@ -185,6 +212,7 @@ function parsePredictor(value: string | undefined): PredictorKind {
 }
 
 async function cmdTrain(args: string[]): Promise<void> {
+  if (args.includes('--auto')) return cmdTrainAuto(args);
   const { values } = parseArgs({
     args,
     strict: true,
@@ -386,7 +414,7 @@ async function main(argv: string[]): Promise<number> {
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof AutoUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`routecore: ${(err as Error).message}\n\n${USAGE}\n`);
       return 2;
     }

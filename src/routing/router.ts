@@ -13,6 +13,7 @@ import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '..
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
 import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';
+import { AUTO_KEY, POSTPROCESS_KEY, ScorePostprocess, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
 
 /** The policies this version implements. */
 export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
@@ -238,6 +239,11 @@ export class Router {
   #scheduled = false;
   #stats: RouterStats = { routed: 0, batches: 0, largestBatch: 0, queued: 0 };
   #syncOut = new Float32Array(0);
+  // `train --auto` routers: extra ensemble members, and blend/calibration applied after scoring.
+  readonly #members: NativeRouterHandle[] = [];
+  readonly #post: ScorePostprocess | undefined;
+  readonly #postSpec: PostprocessSpec | undefined;
+  #memberOut = new Float32Array(0);
 
   /** @internal Use {@link Router.load} or `train()`. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}) {
@@ -247,6 +253,28 @@ export class Router {
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
     this.#training = meta[META.training] ? (JSON.parse(meta[META.training]!) as TrainingSummary) : undefined;
     this.#objective = meta['predictor.objective'] === 'pairwise' ? 'pairwise' : 'scores';
+    if (meta[POSTPROCESS_KEY] !== undefined) {
+      const spec = parsePostprocess(meta[POSTPROCESS_KEY]!, native.outputs);
+      const { threads } = resolveBackend({ threads: options.threads });
+      for (let k = 1; k <= spec.members; k++) {
+        const raw = meta[memberKey(k)];
+        if (raw === undefined) throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata has no "${memberKey(k)}" (ensemble member ${k} of ${spec.members})`);
+        let member: NativeRouterHandle;
+        try {
+          member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, threads);
+        } catch (err) {
+          for (const m of this.#members) m.dispose();
+          rethrowNative(err, `ensemble member ${k}`);
+        }
+        this.#members.push(member);
+        if (member.outputs !== native.outputs || member.encoder !== native.encoder) {
+          for (const m of this.#members) m.dispose();
+          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} scores ${member.outputs} models with a ${member.encoder} encoder, not ${native.outputs} with ${native.encoder}`);
+        }
+      }
+      this.#postSpec = spec;
+      this.#post = new ScorePostprocess(spec, native.outputs);
+    }
 
     const aliases = options.aliases ?? {};
     if (typeof aliases !== 'object' || aliases === null) throw invalidArgument('options.aliases', 'an object of router id -> registry id', aliases);
@@ -290,6 +318,17 @@ export class Router {
       },
       0,
     );
+    const costModel = this.#postSpec?.cost;
+    if (costModel) {
+      // The predicted per-query cost (by prompt length) replaces the training mean where the registry has no price.
+      for (let i = 0; i < this.#ids.length; i++) {
+        const e = this.#registry?.get(this.#ids[i]!);
+        if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) continue;
+        this.#table.fixedCost[i] = costModel.base[i]!;
+        this.#table.inputCostPerToken[i] = costModel.perToken[i]!;
+        this.#table.cost[i] = costModel.base[i]!;
+      }
+    }
     if (this.#registry && !this.#table.eligible.some((e) => e === 1)) {
       throw new RoutecoreError(
         'ERR_ROUTECORE_NO_ELIGIBLE_MODEL',
@@ -376,6 +415,25 @@ export class Router {
     return this.#training;
   }
 
+  /**
+   * What `train --auto` stored: the chosen candidate, its cross-validation figures, the runner-up,
+   * the gain over the best single model; undefined for routers trained without `--auto`.
+   */
+  get auto(): Record<string, unknown> | undefined {
+    const raw = this.#live().metadata()[AUTO_KEY];
+    if (raw === undefined) return undefined;
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${AUTO_KEY}" is not JSON`);
+    }
+  }
+
+  /** The blend, calibration and cost model applied after the native scores (`train --auto`); undefined when none. */
+  get postprocess(): PostprocessSpec | undefined {
+    return this.#postSpec;
+  }
+
   /** Raw artifact metadata (string -> string). */
   metadata(): Record<string, string> {
     return this.#live().metadata();
@@ -446,6 +504,7 @@ export class Router {
     const { text, offsets } = this.#packer.pack([prompt], () => 'prompt');
     try {
       native.scoreSync(text, offsets, 1, this.#syncOut);
+      if (this.#post) this.#postSync(text, offsets, 1, this.#syncOut);
     } catch (err) {
       rethrowNative(err);
     }
@@ -574,6 +633,8 @@ export class Router {
     this.#queue = [];
     for (const p of queued) p.reject(disposedError());
     native.dispose();
+    for (const m of this.#members) m.dispose();
+    this.#members.length = 0;
   }
 
   #live(): NativeRouterHandle {
@@ -588,14 +649,47 @@ export class Router {
       if (prompts.length <= SYNC_BATCH_LIMIT) {
         const { text, offsets } = this.#packer.pack(prompts, names);
         native.scoreSync(text, offsets, prompts.length, out);
+        if (this.#post) this.#postSync(text, offsets, prompts.length, out);
       } else {
         const { text, offsets } = this.#packer.packOwned(prompts, names);
         await native.score(text, offsets, prompts.length, out);
+        if (this.#post) {
+          if (this.#members.length > 0) {
+            const parts = await Promise.all(this.#members.map(async (mh) => {
+              const part = new Float32Array(out.length);
+              await mh.score(text, offsets, prompts.length, part);
+              return part;
+            }));
+            const k = this.#members.length + 1;
+            for (let i = 0; i < out.length; i++) {
+              let s = out[i]!;
+              for (const p of parts) s += p[i]!;
+              out[i] = s / k;
+            }
+          }
+          this.#post.apply(out, prompts.length);
+        }
       }
     } catch (err) {
       rethrowNative(err);
     }
     return out;
+  }
+
+  /** Members' mean and blend/calibration on the calling thread (small batches). */
+  #postSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void {
+    const n = count * this.#ids.length;
+    if (this.#members.length > 0) {
+      if (this.#memberOut.length < n) this.#memberOut = new Float32Array(n);
+      const part = this.#memberOut.length === n ? this.#memberOut : this.#memberOut.subarray(0, n);
+      for (const mh of this.#members) {
+        mh.scoreSync(text, offsets, count, part);
+        for (let i = 0; i < n; i++) out[i] = out[i]! + part[i]!;
+      }
+      const k = this.#members.length + 1;
+      for (let i = 0; i < n; i++) out[i] = out[i]! / k;
+    }
+    this.#post!.apply(out, count);
   }
 
   #flush(): void {
