@@ -72,6 +72,12 @@ export function autoAlphas(records: readonly OutcomeRecord[]): number[] {
   return tasks.size >= 2 ? [1, 0.5, 0] : [1];
 }
 
+/**
+ * The λ grid of the `cost` sweep when the objective is AIQ (score per USD-per-query): 0 and
+ * 10^(k/4) for k = −4 … 20, fixed so that CV and later evaluations share their knobs.
+ */
+export const AUTO_LAMBDAS: readonly number[] = Object.freeze([0, ...Array.from({ length: 25 }, (_, k) => +(10 ** ((k - 4) / 4)).toPrecision(4))]);
+
 /** What the selection maximises: mean quality of `best`, AIQ of the cost sweep, or APGR (two models). */
 export type AutoObjective = 'quality' | 'aiq' | 'apgr';
 
@@ -165,6 +171,8 @@ export interface AutoReport {
   calibration: { kind: 'platt'; eceBefore: number; eceAfter: number } | null;
   /** The chosen candidate's out-of-fold sweep (cost objective): for choosing an operating point. */
   cvSweep?: { policy: string; param: string | null; knob: number | null; quality: number; cost1k: number }[];
+  /** The best single model's out-of-fold quality and cost (cost objective). */
+  cvBestSingle?: { model: string; quality: number; cost1k: number };
   seconds: number;
 }
 
@@ -587,7 +595,7 @@ export async function autoTrain(
 
   // Evaluate every complete candidate, pooled and per fold.
   const cm = hasCosts ? fitCostModel(records, models) : null;
-  const baseEval: EvalScoresOptions = objective === 'aiq' ? { expectedCost: (id) => cm?.mean[col.get(id)!] } : { lambdas: [0], targets: [0.5] };
+  const baseEval: EvalScoresOptions = objective === 'aiq' ? { lambdas: [...AUTO_LAMBDAS], expectedCost: (id) => cm?.mean[col.get(id)!] } : { lambdas: [0], targets: [0.5] };
   const costModelOpt = (c: Cand): EvalScoresOptions =>
     c.cost === 'length' && cm ? { ...baseEval, costModel: Object.fromEntries(models.map((id, j) => [id, { base: cm.model.base[j]!, perToken: cm.model.perToken[j]! }])) } : baseEval;
   const foldRecs = folds.map(({ test }) => test.map((i) => records[i]!));
@@ -662,7 +670,8 @@ export async function autoTrain(
   }
   if (bi < 0) {
     await pool.close();
-    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `no candidate has a finite cross-validated ${objective} on this data`);
+    const why = be.report.warnings.find((w) => /undefined/.test(w));
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `no candidate has a finite cross-validated ${objective} on this data${why ? ` (${why})` : ''}`);
   }
   // Pricing by prompt length is kept only where it moves the curve beyond the fold noise against
   // the same candidate priced by mean cost.
@@ -788,6 +797,8 @@ export async function autoTrain(
   if (objective === 'aiq') {
     const rep = chosenRes ? chosenRes.report : be.report;
     autoReport.cvSweep = rep.router.sweep.map((p) => ({ policy: p.policy, param: p.param, knob: p.knob, quality: p.quality, cost1k: p.cost1k }));
+    const bs = rep.singles[rep.bestSingle]!;
+    autoReport.cvBestSingle = { model: rep.bestSingle, quality: bs.quality, cost1k: bs.cost1k };
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
