@@ -19,9 +19,9 @@
  * **Folds:** record i goes to fold `fnv1a32(foldSalt + id) mod k` (as `crossValidate`; copies of a
  * record share its fold). **Selection:** the candidate with the best pooled out-of-fold metric
  * (ties: earlier in the grid). **Never worse than the best single model:** the per-fold gain of the
- * winner over the baseline is computed; unless its mean is positive and more than one standard
- * error above zero, the baseline is chosen and the router keeps its decisions on the best single
- * model (β = 0); the report says so. The same seed and data give the same result, unless the time
+ * winner over the baseline is computed; unless its mean is more than two standard errors above
+ * zero (a one-sided t of 2 over the folds), the baseline is chosen and the router keeps its
+ * decisions on the best single model (β = 0); the report says so. The same seed and data give the same result, unless the time
  * budget cut the grid short (the report says when).
  * @module
  */
@@ -157,7 +157,7 @@ export interface AutoReport {
   runnerUp: AutoCandidateResult | null;
   /** What the artifact routes with: `best` when the gain is real, else the baseline. */
   chosen: AutoCandidateResult;
-  /** Per-fold gain of `best` over the baseline. */
+  /** Per-fold gain of `best` over the baseline; `gain` when mean − 2·se > 0. */
   gain: { mean: number; sd: number; se: number; folds: number[]; verdict: 'gain' | 'no gain' };
   /** In words, for the CLI and `routecore info`. */
   why: string;
@@ -696,7 +696,7 @@ export async function autoTrain(
   const runnerUp = ri >= 0 && ri !== bi ? results[ri]! : null;
   const gains = best.folds.map((v, q) => v - baseline.folds[q]!).filter((x) => Number.isFinite(x));
   const gMean = mean(gains), gSd = sd(gains), gSe = gains.length ? gSd / Math.sqrt(gains.length) : Infinity;
-  const real = gMean > 0 && gMean - gSe > 0;
+  const real = gMean > 0 && gMean - 2 * gSe > 0;
   const chosenRes = real ? best : null;
   const metricName = objective === 'quality' ? 'mean quality (policy best)' : objective === 'aiq' ? 'AIQ' : 'APGR';
   const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '—');
