@@ -103,11 +103,11 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
   if (budgetS !== undefined && !(budgetS > 0)) throw new AutoUsageError(`--budget-s expects a number of seconds > 0, got "${values['budget-s']}"`);
   const workers = num(values.workers, '--workers');
   const folds = num(values.folds, '--folds');
-  const { records, files } = loadTrainingData(specs);
+  const { files } = loadTrainingData(specs);
   for (const f of files) {
     process.stderr.write(`${f.file}: ${f.format}, ${f.records} records${f.unscored ? ` (+${f.unscored} log lines without a score, skipped)` : ''}, weight ${f.weight} → ${f.used} used\n`);
   }
-  const result = await train(records, {
+  const result = await train(specs, {
     seed: num(values.seed, '--seed'),
     description: values.description,
     auto: { objective, budgetS, workers, folds, onProgress: autoProgress() },

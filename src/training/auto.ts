@@ -26,6 +26,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +38,8 @@ import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
 import { AUTO_KEY, POSTPROCESS_KEY, clippedLogit, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
-import { Router } from '../routing/router.js';
-import { battlesToOutcomes, loadTrainingData, type DataFileReport } from './auto-data.js';
+import { META, Router } from '../routing/router.js';
+import { battlesToOutcomes, loadTrainingData, type DataFileReport, type DataSpec } from './auto-data.js';
 import { fitPlatt } from './calibration.js';
 import { modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
 import { fnv1a32 } from './hash.js';
@@ -466,7 +467,7 @@ function checkAutoOptions(a: unknown): AutoOptions {
  * `threads`, `router`; predictor options are the grid's.
  */
 export async function autoTrain(
-  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
+  data: string | readonly string[] | readonly DataSpec[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
   options: TrainOptions,
 ): Promise<AutoTrainResult> {
   const started = performance.now();
@@ -479,6 +480,10 @@ export async function autoTrain(
   if (typeof data === 'string' || (Array.isArray(data) && typeof data[0] === 'string')) {
     const paths = (typeof data === 'string' ? [data] : data) as string[];
     const loaded = loadTrainingData(paths.map((path) => ({ path })));
+    records = loaded.records;
+    dataFiles = loaded.files;
+  } else if (Array.isArray(data) && typeof data[0] === 'object' && data[0] !== null && 'path' in data[0] && !('prompt' in data[0])) {
+    const loaded = loadTrainingData(data as DataSpec[]);
     records = loaded.records;
     dataFiles = loaded.files;
   } else if (Array.isArray(data)) {
@@ -810,6 +815,12 @@ export async function autoTrain(
   }
   for (let q = 1; q < finals.length; q++) native.setMetadata(memberKey(q), Buffer.from(finals[q]!.bytes!).toString('base64'));
   native.setMetadata(POSTPROCESS_KEY, JSON.stringify(spec));
+  if (dataFiles) {
+    // The members were trained on records in memory; name the files (and weights) they came from.
+    const t = JSON.parse(native.metadata()[META.training] ?? '{}') as Record<string, unknown>;
+    t['files'] = dataFiles.map((f) => (f.weight === 1 ? basename(f.file) : `${basename(f.file)} (weight ${f.weight})`));
+    native.setMetadata(META.training, JSON.stringify(t));
+  }
   native.setMetadata(AUTO_KEY, JSON.stringify(autoReport));
   let router: Router;
   try {

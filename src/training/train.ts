@@ -11,6 +11,7 @@ import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord
 import { binding, rethrowNative, type NativeEpochInfo, type NativeTrainOptions } from '../addon/native.js';
 import { META, Router, type RouterOptions, type TrainingSummary } from '../routing/router.js';
 import { autoTrain, type AutoOptions, type AutoReport } from './auto.js';
+import type { DataSpec } from './auto-data.js';
 
 /** Predictors this version trains. */
 export type PredictorKind = 'mlp' | 'linear' | 'mf' | 'knn' | 'kmeans';
@@ -107,13 +108,16 @@ const KNOWN_OPTIONS = new Set([
  * P(a beats b) = sigmoid(logit q_a − logit q_b) (the `threshold` policy uses exactly that).
  */
 export async function train(
-  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
+  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[] | readonly DataSpec[],
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const started = performance.now();
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalidArgument(`options.${k}`, 'a known training option', k);
   if (options.auto !== undefined && options.auto !== false) return autoTrain(data, options);
+  if (Array.isArray(data) && typeof data[0] === 'object' && data[0] !== null && 'path' in data[0] && !('prompt' in data[0])) {
+    throw invalidArgument('data', 'paths or records (weighted { path, weight } files need options.auto)', data[0]);
+  }
   const predictor = options.predictor ?? 'mlp';
   if (!PREDICTORS.includes(predictor)) throw invalidArgument('options.predictor', PREDICTORS.map((p) => `"${p}"`).join(', '), predictor);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalidArgument('options.onEpoch', 'a function', options.onEpoch);
