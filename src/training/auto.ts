@@ -297,18 +297,25 @@ export async function runAutoJob(job: AutoJob): Promise<AutoJobResult> {
 
 const WORKER_URL = new URL('./auto-worker.js', import.meta.url);
 
-/** A pool of worker threads running {@link runAutoJob}, or this thread when size is 0. */
+/**
+ * A pool of worker threads running {@link runAutoJob}, or one slot on this thread when size is 0.
+ * Jobs start in the order given; a job's `gate` is asked when it is about to start, and a job it
+ * refuses resolves to null without running (the time budget).
+ */
 class JobPool {
-  readonly #idle: Worker[] = [];
+  readonly #idle: (Worker | 'here')[] = [];
   readonly #all: Worker[] = [];
-  readonly #queue: { job: AutoJob; resolve: (r: AutoJobResult) => void; reject: (e: Error) => void }[] = [];
+  readonly #queue: { job: AutoJob; gate: (() => boolean) | undefined; resolve: (r: AutoJobResult | null) => void; reject: (e: Error) => void }[] = [];
   readonly inThread: boolean;
 
   constructor(size: number) {
     // Worker threads need the compiled worker next to this module (dist/); from TypeScript sources
-    // (tests) the jobs run on this thread.
+    // (tests) the jobs run on this thread, one at a time.
     this.inThread = size === 0 || !existsSync(fileURLToPath(WORKER_URL));
-    if (this.inThread) return;
+    if (this.inThread) {
+      this.#idle.push('here');
+      return;
+    }
     for (let i = 0; i < size; i++) {
       const w = new Worker(WORKER_URL);
       w.unref();
@@ -321,18 +328,36 @@ class JobPool {
     return this.inThread ? 0 : 1;
   }
 
-  run(job: AutoJob): Promise<AutoJobResult> {
-    if (this.inThread) return runAutoJob(job);
+  run(job: AutoJob, gate?: () => boolean): Promise<AutoJobResult | null> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
+      this.#queue.push({ job, gate, resolve, reject });
       this.#pump();
     });
   }
 
   #pump(): void {
     while (this.#idle.length && this.#queue.length) {
+      const { job, gate, resolve, reject } = this.#queue.shift()!;
+      if (gate && !gate()) {
+        resolve(null);
+        continue;
+      }
       const w = this.#idle.pop()!;
-      const { job, resolve, reject } = this.#queue.shift()!;
+      if (w === 'here') {
+        runAutoJob(job).then(
+          (r) => {
+            this.#idle.push(w);
+            resolve(r);
+            this.#pump();
+          },
+          (e: Error) => {
+            this.#idle.push(w);
+            reject(e);
+            this.#pump();
+          },
+        );
+        continue;
+      }
       const done = (msg: { ok: true; result: AutoJobResult } | { ok: false; error: string; code?: string }): void => {
         w.off('error', fail);
         this.#idle.push(w);
@@ -568,14 +593,16 @@ export async function autoTrain(
         const ck = auto.cache ? oofKey(opts, alpha, tr, prompts) : '';
         let res = auto.cache?.get(ck);
         if (!res) {
-          if (budget !== null && elapsed() > 0.75 * budget) {
-            budgetHit = true;
+          // The budget is checked when the job is about to start (the pool queues jobs in grid order).
+          const job: AutoJob = { train: tr, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob };
+          const r = await pool.run(job, () => {
+            if (budget !== null && elapsed() > 0.75 * budget) budgetHit = true;
+            return !budgetHit;
+          });
+          if (r === null) {
             complete = false;
             return;
           }
-          // The budget is checked again when the job actually starts (the pool may queue it).
-          const job: AutoJob = { train: tr, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob };
-          const r = await pool.run(job);
           res = { models: r.models, scores: r.scores };
           auto.cache?.set(ck, res);
         }
@@ -743,7 +770,7 @@ export async function autoTrain(
   try {
     let fdone = 0;
     finals = await Promise.all(holder.members.map(async (m, q) => {
-      const r = await pool.run({
+      const r = (await pool.run({
         train: records,
         options: { seed, ...AUTO_MEMBERS[m]! },
         alpha: holder.alpha,
@@ -752,7 +779,7 @@ export async function autoTrain(
         threads: pool.inThread ? (options.threads ?? 0) : 1,
         metadata: q === 0 ? meta : undefined,
         description: q === 0 ? options.description : undefined,
-      });
+      }))!;
       report('final', ++fdone, holder.members.length, `trained ${m} on ${n} records`);
       return r;
     }));
