@@ -571,7 +571,7 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
   const lines = [
     `- **\`train --auto\`** (${s.folds}-fold CV on the training split, objective ${a.objective}, the product's default grid: ${a.evaluated} candidates): chose **${a.chosen.name}** (CV ${f3(a.chosen.cv)}); ${a.why}.`,
     `  - CV gain over always calling ${a.baseline.model}: ${gainText(a)}; runner-up ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}.`,
-    `  - Calibration (cross-fitted Platt): out-of-fold ECE ${f3(a.calibration?.eceBefore)} → ${f3(a.calibration?.eceAfter)}; test ECE ${f3(rep.calibration.ece)} (grid router: ${f3(gridReport.calibration.ece)}).`,
+    `  - Calibration (cross-fitted Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}): out-of-fold ECE ${f3(a.calibration?.eceBefore)} → ${f3(a.calibration?.eceAfter)}; test ECE ${f3(rep.calibration.ece)} (grid router: ${f3(gridReport.calibration.ece)}).`,
   ];
   let test: string, grid: string;
   const json: Record<string, unknown> = { report: a, test: rep, seconds };

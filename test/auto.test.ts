@@ -78,6 +78,10 @@ describe('train --auto: selection', () => {
       expect(auto!.why).toMatch(/above always calling/);
       // Both tasks have labels, so α = 0.5 and 0 are in the grid.
       expect(auto!.grid.alphas).toEqual([1, 0.5, 0]);
+      // A shared calibration is one sigmoid for every model; per-model ones may differ.
+      const cal = router.postprocess!.calibration!;
+      if (auto!.chosen.cal === 'shared') expect(new Set(cal.a).size).toBe(1);
+      expect(cal.a).toHaveLength(2);
       const math = router.routeSync('Solve this: integral number 9999 of x squared');
       const code = router.routeSync('Write this: python function number 9999 that sorts');
       expect(math.model).toBe('A');

@@ -9,9 +9,10 @@
  * - label shrinkage α ∈ {1, 0.5, 0} toward each model's mean over the records of the same `task`
  *   (only when the data has at least two task labels; else α = 1);
  * - prior blend β ∈ {1, 0.5, 0.25}: s = β·prediction + (1 − β)·(the model's mean training score);
- * - per-model Platt calibration, always, fitted on out-of-fold predictions ("cross-fitted": the
- *   calibration applied to fold f is fitted on the other folds' out-of-fold predictions, so the CV
- *   figures are honest);
+ * - Platt calibration, always, fitted on out-of-fold predictions ("cross-fitted": the calibration
+ *   applied to fold f is fitted on the other folds' out-of-fold predictions, so the CV figures are
+ *   honest), either one sigmoid shared by all models (it keeps the order of the models, hence the
+ *   `best` decisions of the blend) or one per model (closer calibration; it can reorder models);
  * - with per-query `costs` and objective `aiq`: the cost of each model priced from the prompt length
  *   (`base + perToken × tokens`, least squares) against its mean cost; the better by CV is kept.
  * - the **baseline** "always the best single model" (β = 0: the prior alone).
@@ -132,6 +133,12 @@ export interface AutoCandidateResult {
   alpha: number;
   beta: number;
   cost: 'mean' | 'length';
+  /**
+   * Platt calibration: `shared` (one sigmoid for every model: it keeps the ranking of models, so the
+   * `best` decisions of the blend) or `model` (one per model: closer calibration, but it can reorder
+   * the models and undo the blend).
+   */
+  cal: 'shared' | 'model';
   /** Pooled out-of-fold metric, and per fold. */
   cv: number;
   folds: number[];
@@ -146,7 +153,7 @@ export interface AutoReport {
   rows: number;
   models: string[];
   seed: number;
-  grid: { memberSets: string[][]; alphas: number[]; betas: number[]; costModels: string[]; calibration: 'platt (cross-fitted)' };
+  grid: { memberSets: string[][]; alphas: number[]; betas: number[]; costModels: string[]; calibration: string[] };
   /** Candidates evaluated, and those left out because the budget ran out. */
   evaluated: number;
   skipped: string[];
@@ -388,11 +395,41 @@ interface Cand {
   alpha: number;
   beta: number;
   cost: 'mean' | 'length';
+  cal: 'shared' | 'model';
 }
 
 function candName(c: Cand): string {
   if (c.beta === 0) return 'always the best single model (β=0)';
-  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}${c.cost === 'length' ? ', cost by prompt length' : ''}`;
+  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}${c.cal === 'model' ? ', per-model calibration' : ''}${c.cost === 'length' ? ', cost by prompt length' : ''}`;
+}
+
+/** Platt fit(s) for `cal` on rows where `use(i)`: one (a, b) per model, equal for `shared`. */
+function fitCalibration(blended: Float32Array, truth: Float32Array, n: number, M: number, cal: 'shared' | 'model', use: (i: number) => boolean): { a: number[]; b: number[] } {
+  const a: number[] = [], b: number[] = [];
+  if (cal === 'shared') {
+    const p: number[] = [], o: number[] = [];
+    for (let i = 0; i < n; i++) if (use(i)) for (let j = 0; j < M; j++) {
+      p.push(blended[i * M + j]!);
+      o.push(truth[i * M + j]!);
+    }
+    const fit = fitPlatt(p, o);
+    for (let j = 0; j < M; j++) {
+      a.push(fit.a);
+      b.push(fit.b);
+    }
+    return { a, b };
+  }
+  for (let j = 0; j < M; j++) {
+    const p: number[] = [], o: number[] = [];
+    for (let i = 0; i < n; i++) if (use(i)) {
+      p.push(blended[i * M + j]!);
+      o.push(truth[i * M + j]!);
+    }
+    const fit = fitPlatt(p, o);
+    a.push(fit.a);
+    b.push(fit.b);
+  }
+  return { a, b };
 }
 
 /** Least-squares cost = base + perToken·tokens per model (both ≥ 0); the mean where length explains nothing. */
@@ -645,29 +682,21 @@ export async function autoTrain(
     });
     return { cv: metricOf(rep, objective), folds: per, report: rep };
   };
-  const calibrated = (raw: Float32Array, beta: number): Float32Array => {
-    // Blend with the per-row prior, then cross-fitted Platt per model.
-    const blended = new Float32Array(n * M);
-    for (let x = 0; x < blended.length; x++) blended[x] = beta * raw[x]! + (1 - beta) * prior[x]!;
+  const calibrated = (blended: Float32Array, cal: 'shared' | 'model'): Float32Array => {
+    // Cross-fitted: the calibration applied to fold f is fitted on the other folds' rows.
     const out = new Float32Array(n * M);
     for (const { f, test } of folds) {
-      for (let j = 0; j < M; j++) {
-        const p: number[] = [], o: number[] = [];
-        for (let i = 0; i < n; i++) if (fold[i] !== f) {
-          p.push(blended[i * M + j]!);
-          o.push(truth[i * M + j]!);
-        }
-        const { a, b } = fitPlatt(p, o);
-        for (const i of test) out[i * M + j] = 1 / (1 + Math.exp(-(a * clippedLogit(blended[i * M + j]!) + b)));
-      }
+      const { a, b } = fitCalibration(blended, truth, n, M, cal, (i) => fold[i] !== f);
+      for (const i of test) for (let j = 0; j < M; j++) out[i * M + j] = 1 / (1 + Math.exp(-(a[j]! * clippedLogit(blended[i * M + j]!) + b[j]!)));
     }
     return out;
   };
 
   const results: (AutoCandidateResult & { report: EvalReport; scores: Float32Array; blended: Float32Array })[] = [];
   const skipped: string[] = [];
-  for (const cost of costModels) for (const beta of betas) for (const alpha of alphas) for (const members of memberSets) {
-    const c: Cand = { members, alpha, beta, cost };
+  const cals: ('shared' | 'model')[] = ['shared', 'model'];
+  for (const cost of costModels) for (const cal of cals) for (const beta of betas) for (const alpha of alphas) for (const members of memberSets) {
+    const c: Cand = { members, alpha, beta, cost, cal };
     const parts = members.map((m) => oof.get(`${m}@${alpha}`));
     if (parts.some((p) => p === undefined)) {
       if (!skipped.includes(candName(c))) skipped.push(candName(c));
@@ -677,15 +706,15 @@ export async function autoTrain(
     for (const p of parts) for (let x = 0; x < raw.length; x++) raw[x] += p![x]! / parts.length;
     const blended = new Float32Array(n * M);
     for (let x = 0; x < blended.length; x++) blended[x] = beta * raw[x]! + (1 - beta) * prior[x]!;
-    const scores = calibrated(raw, beta);
+    const scores = calibrated(blended, cal);
     const e = evalCand(c, scores);
-    results.push({ name: candName(c), members, alpha, beta, cost, cv: e.cv, folds: e.folds, report: e.report, scores, blended });
+    results.push({ name: candName(c), members, alpha, beta, cost, cal, cv: e.cv, folds: e.folds, report: e.report, scores, blended });
   }
   // The baseline: the per-fold prior alone, uncalibrated (a constant is its own mean).
-  const baseCand: Cand = { members: [], alpha: 1, beta: 0, cost: 'mean' };
+  const baseCand: Cand = { members: [], alpha: 1, beta: 0, cost: 'mean', cal: 'shared' };
   const be = evalCand(baseCand, prior);
   const baselineModel = models[globalMean.indexOf(Math.max(...globalMean))]!;
-  const baseline = { name: candName(baseCand), members: [], alpha: 1, beta: 0, cost: 'mean' as const, cv: be.cv, folds: be.folds, model: baselineModel };
+  const baseline = { name: candName(baseCand), members: [], alpha: 1, beta: 0, cost: 'mean' as const, cal: 'shared' as const, cv: be.cv, folds: be.folds, model: baselineModel };
 
   if (results.length === 0) {
     await pool.close();
@@ -710,7 +739,7 @@ export async function autoTrain(
   let costTest: AutoReport['costModel'] = null;
   if (costModels.includes('length')) {
     const w = results[bi]!;
-    const twinOf = (c: AutoCandidateResult, cost: 'mean' | 'length') => results.findIndex((r) => r.cost === cost && r.beta === c.beta && r.alpha === c.alpha && r.members.join('+') === c.members.join('+'));
+    const twinOf = (c: AutoCandidateResult, cost: 'mean' | 'length') => results.findIndex((r) => r.cost === cost && r.cal === c.cal && r.beta === c.beta && r.alpha === c.alpha && r.members.join('+') === c.members.join('+'));
     const lenI = w.cost === 'length' ? bi : twinOf(w, 'length');
     const meanI = w.cost === 'mean' ? bi : twinOf(w, 'mean');
     if (lenI >= 0 && meanI >= 0) {
@@ -740,22 +769,12 @@ export async function autoTrain(
   let calibration: PostprocessSpec['calibration'] = null;
   let calReport: AutoReport['calibration'] = null;
   if (chosenRes) {
-    const a: number[] = [], b: number[] = [];
+    const { a, b } = fitCalibration(chosenRes.blended, truth, n, M, chosenRes.cal, () => true);
     const before: number[] = [], after: number[] = [], obs: number[] = [];
-    for (let j = 0; j < M; j++) {
-      const p: number[] = [], o: number[] = [];
-      for (let i = 0; i < n; i++) {
-        p.push(chosenRes.blended[i * M + j]!);
-        o.push(truth[i * M + j]!);
-      }
-      const fit = fitPlatt(p, o);
-      a.push(fit.a);
-      b.push(fit.b);
-      for (let i = 0; i < n; i++) {
-        before.push(chosenRes.blended[i * M + j]!);
-        after.push(chosenRes.scores[i * M + j]!);
-        obs.push(truth[i * M + j]!);
-      }
+    for (let x = 0; x < n * M; x++) {
+      before.push(chosenRes.blended[x]!);
+      after.push(chosenRes.scores[x]!);
+      obs.push(truth[x]!);
     }
     calibration = { kind: 'platt', a, b };
     calReport = { kind: 'platt', eceBefore: reliability(before, obs).ece, eceAfter: reliability(after, obs).ece };
@@ -812,7 +831,7 @@ export async function autoTrain(
     rows: n,
     models,
     seed,
-    grid: { memberSets, alphas, betas, costModels, calibration: 'platt (cross-fitted)' },
+    grid: { memberSets, alphas, betas, costModels, calibration: ['platt shared (cross-fitted)', 'platt per model (cross-fitted)'] },
     evaluated: results.length + 1,
     skipped,
     budget: { seconds: budget, hit: budgetHit },
@@ -863,5 +882,5 @@ export async function autoTrain(
 }
 
 function strip(r: AutoCandidateResult): AutoCandidateResult {
-  return { name: r.name, members: r.members, alpha: r.alpha, beta: r.beta, cost: r.cost, cv: r.cv, folds: r.folds };
+  return { name: r.name, members: r.members, alpha: r.alpha, beta: r.beta, cost: r.cost, cal: r.cal, cv: r.cv, folds: r.folds };
 }
