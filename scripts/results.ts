@@ -13,7 +13,7 @@
  * their 5 outer folds are evaluated with the choice made by an inner cross-validation on each
  * outer training part (nested CV). Progress goes to stderr.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,8 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/data.js';
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
-import { evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
+import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
+import { AUTO_LAMBDAS, AUTO_MEMBERS, meanScores, oofKey, shrinkLabels, type AutoReport, type OofCache } from '../src/training/auto.js';
 import { packageRoot } from '../src/addon/native.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
@@ -227,47 +228,6 @@ function log(msg: string): void {
   console.error(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
 }
 
-/** y' = alpha·y + (1 − alpha)·(mean of the model over the records of the same task), over `records` only. */
-function shrinkLabels(records: OutcomeRecord[], alpha: number): OutcomeRecord[] {
-  if (alpha >= 1) return records;
-  const sums = new Map<string, Map<string, [number, number]>>();
-  for (const r of records) {
-    const t = r.task ?? '';
-    let m = sums.get(t);
-    if (!m) sums.set(t, (m = new Map()));
-    for (const [id, s] of Object.entries(r.scores)) {
-      const e = m.get(id) ?? [0, 0];
-      e[0] += s;
-      e[1]++;
-      m.set(id, e);
-    }
-  }
-  return records.map((r) => {
-    const m = sums.get(r.task ?? '')!;
-    const scores: Record<string, number> = {};
-    for (const [id, s] of Object.entries(r.scores)) {
-      const [sum, n] = m.get(id)!;
-      scores[id] = Math.min(1, Math.max(0, alpha * s + (1 - alpha) * (sum / n)));
-    }
-    return { ...r, scores };
-  });
-}
-
-/** Each model's mean score over `records` (the prior), in `models` order; 0 for a model never scored. */
-function meanScores(records: OutcomeRecord[], models: readonly string[]): number[] {
-  return models.map((id) => {
-    let s = 0, n = 0;
-    for (const r of records) {
-      const v = r.scores[id];
-      if (typeof v === 'number') {
-        s += v;
-        n++;
-      }
-    }
-    return n ? s / n : 0;
-  });
-}
-
 function meanCosts(records: OutcomeRecord[]): Map<string, number> {
   const acc = new Map<string, [number, number]>();
   for (const r of records) {
@@ -375,9 +335,46 @@ class Pool {
 
 let pool: Pool;
 
+/**
+ * Out-of-fold and test scores on disk, keyed by what was trained on which records and what it
+ * scored (`oofKey`): a rerun with unchanged data, grid and trainer skips those trainings. Delete
+ * the folder for a cold run.
+ */
+class DiskCache implements OofCache {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+  get(key: string): { models: string[]; scores: Float32Array } | undefined {
+    const f = join(this.dir, `${key}.bin`);
+    if (!existsSync(f)) return undefined;
+    const buf = readFileSync(f);
+    const hl = buf.readUInt32LE(0);
+    const models = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8')) as string[];
+    const body = buf.subarray(4 + hl);
+    const scores = new Float32Array(body.byteLength / 4);
+    new Uint8Array(scores.buffer).set(body);
+    return { models, scores };
+  }
+  set(key: string, value: { models: string[]; scores: Float32Array }): void {
+    const head = Buffer.from(JSON.stringify(value.models), 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(head.length, 0);
+    const tmp = join(this.dir, `${key}.tmp${process.pid}`);
+    writeFileSync(tmp, Buffer.concat([len, head, Buffer.from(value.scores.buffer, value.scores.byteOffset, value.scores.byteLength)]));
+    renameSync(tmp, join(this.dir, `${key}.bin`));
+  }
+}
+let cache: DiskCache | undefined;
+let autoWorkers = 1;
+
 /** Trains `member` on `records` (labels shrunk by alpha) and returns its scores of `prompts`, columns in `models` order. */
 async function memberScores(records: OutcomeRecord[], models: readonly string[], member: string, alpha: number, prompts: string[]): Promise<Float32Array> {
-  const r = await pool.run({ train: records, member, alpha, prompts });
+  const key = cache ? oofKey({ seed: 1, ...MEMBERS[member] }, alpha, records, prompts) : '';
+  let r = cache?.get(key);
+  if (!r) {
+    r = await pool.run({ train: records, member, alpha, prompts });
+    cache?.set(key, r);
+  }
   const M = models.length, m = r.models.length;
   const col = r.models.map((id) => models.indexOf(id));
   const out = new Float32Array(prompts.length * M).fill(NaN);
@@ -526,6 +523,129 @@ interface Outcome {
   section: string[];
   json: Record<string, unknown>;
   seconds: number;
+  /** The same setting through `train(…, { auto })`. */
+  auto: AutoRow;
+}
+
+/** One `--auto` row: what the product's selection chose on the training data, and its test figures. */
+interface AutoRow {
+  chosen: string;
+  verdict: string;
+  gain: string;
+  /** The setting's metric on the test split (or pooled outer folds). */
+  test: string;
+  /** The grid router's figure, for comparison. */
+  grid: string;
+  ece: string;
+  lines: string[];
+  json: Record<string, unknown>;
+}
+
+function autoProgressLog(label: string): (p: { phase: string; done: number; total: number }) => void {
+  let last = -1;
+  return (p) => {
+    const d = p.phase === 'cv' ? Math.floor((10 * p.done) / p.total) : 100;
+    if (d !== last) {
+      last = d;
+      log(`${label} --auto: ${p.phase} ${p.done}/${p.total}`);
+    }
+  };
+}
+
+function gainText(a: AutoReport): string {
+  return `${a.gain.mean >= 0 ? '+' : ''}${f3(a.gain.mean)} ± ${f3(a.gain.sd)} (${a.gain.verdict})`;
+}
+
+/** The split setting through `train(trainRecs, { auto })`, evaluated once on the test split. */
+async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: OutcomeRecord[], gridReport: EvalReport): Promise<AutoRow> {
+  const started = performance.now();
+  const res = await train(trainRecs, { seed: 1, auto: { objective: s.metric, folds: s.folds, workers: autoWorkers, cache, onProgress: autoProgressLog(s.id) } });
+  const a = res.auto!;
+  let rep: EvalReport;
+  try {
+    rep = await evaluate(res.router, testRecs, s.costTarget ? { lambdas: [...AUTO_LAMBDAS] } : { lambdas: [0] });
+  } finally {
+    res.router.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const lines = [
+    `- **\`train --auto\`** (${s.folds}-fold CV on the training split, objective ${a.objective}, the product's default grid: ${a.evaluated} candidates): chose **${a.chosen.name}** (CV ${f3(a.chosen.cv)}); ${a.why}.`,
+    `  - CV gain over always calling ${a.baseline.model}: ${gainText(a)}; runner-up ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}.`,
+    `  - Calibration (cross-fitted Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}): out-of-fold ECE ${f3(a.calibration?.eceBefore)} → ${f3(a.calibration?.eceAfter)}; test ECE ${f3(rep.calibration.ece)} (grid router: ${f3(gridReport.calibration.ece)}).`,
+  ];
+  let test: string, grid: string;
+  const json: Record<string, unknown> = { report: a, test: rep, seconds };
+  if (s.costTarget) {
+    const bs = rep.singles[rep.bestSingle]!;
+    const cvs = a.cvSweep ?? [];
+    const cvBs = a.cvBestSingle;
+    // Operating points fixed on the CV sweep: the cheapest point reaching the CV best single model, and the best point within $1.50/1k.
+    const reach = cvBs ? cvs.filter((p) => p.quality >= cvBs.quality - 1e-9).sort((x, y) => x.cost1k - y.cost1k)[0] : undefined;
+    const cap = cvs.filter((p) => p.cost1k <= 1.5).sort((x, y) => y.quality - x.quality || x.cost1k - y.cost1k)[0];
+    const onTest = (p: { param: string | null; knob: number | null } | undefined) => (p ? rep.router.sweep.find((q) => q.param === p.param && q.knob === p.knob) : undefined);
+    const tReach = onTest(reach), tCap = onTest(cap);
+    const pt = (p: SweepPoint | undefined) => (p ? `${f3(p.quality)} at ${money(p.cost1k)}/1k (${knob(p)})` : '—');
+    lines.push(
+      `  - Test: AIQ **${f3(rep.aiq.router)}** (zero-router ${f3(rep.aiq.zeroRouter)}; grid router ${f3(gridReport.aiq.router)}); \`best\` ${f3(rep.router.best.quality)} at ${money(rep.router.best.cost1k)}/1k; best single ${rep.bestSingle} ${f3(bs.quality)} at ${money(bs.cost1k)}/1k.`,
+      `  - Operating points fixed on the CV sweep, read on test: cheapest CV point reaching the CV best single → ${pt(tReach)}; best CV point within $1.50/1k → ${pt(tCap)}.`,
+      `  - Cost per query from prompt length: ${a.costModel ? `CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} on ${a.costModel.candidate}: ${a.costModel.kept ? 'kept' : 'not kept'}` : 'not tried'}.`,
+    );
+    test = `AIQ ${f3(rep.aiq.router)}; ${pt(tCap)} (≤ $1.50 point fixed by CV)`;
+    grid = `AIQ ${f3(gridReport.aiq.router)}`;
+    json.operatingPoints = { reach: { cv: reach, test: tReach }, cap150: { cv: cap, test: tCap } };
+  } else {
+    lines.push(`  - Test: router (\`best\`) **${f3(rep.router.best.quality)}** (grid router ${f3(gridReport.router.best.quality)}; best single ${f3(rep.singles[rep.bestSingle]!.quality)}).`);
+    test = f3(rep.router.best.quality);
+    grid = f3(gridReport.router.best.quality);
+  }
+  log(`${s.id} --auto: chose [${a.chosen.name}], test ${test} (${seconds.toFixed(0)} s)`);
+  return { chosen: a.chosen.name, verdict: a.gain.verdict, gain: gainText(a), test, grid, ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`, lines, json };
+}
+
+/** The nested setting through `train(outerTrain, { auto })` on each outer fold; pooled held-out scores evaluated once. */
+async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: string[], fold: Int32Array, gridReport: EvalReport): Promise<AutoRow> {
+  const started = performance.now();
+  const n = records.length, M = models.length;
+  const pooled = new Float32Array(n * M).fill(NaN);
+  // The grid is restricted to the setting's own members and α (the product's default adds members
+  // and α = 0, which on these files would cost far more than this page's time budget).
+  const memberSets = [...new Set(s.grid.map((c) => c.members.join('+')))].map((k) => k.split('+')).filter((set) => set.every((m) => m in AUTO_MEMBERS));
+  const alphas = [...new Set(s.grid.map((c) => c.alpha))];
+  const perFold: { fold: number; chosen: string; gain: string }[] = [];
+  for (let f = 0; f < s.folds; f++) {
+    const trIdx: number[] = [], teIdx: number[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? teIdx : trIdx).push(i);
+    const res = await train(trIdx.map((i) => records[i]!), {
+      seed: 1,
+      auto: { objective: 'apgr', folds: s.innerFolds, foldSalt: 'inner/', memberSets, alphas, workers: autoWorkers, cache, onProgress: autoProgressLog(`${s.id} outer fold ${f + 1}`) },
+    });
+    try {
+      const ids = res.router.models;
+      const sc = await res.router.scores(teIdx.map((i) => records[i]!.prompt));
+      const colOf = ids.map((id) => models.indexOf(id));
+      teIdx.forEach((i, t) => ids.forEach((_, c) => { if (colOf[c]! >= 0) pooled[i * M + colOf[c]!] = sc[t * ids.length + c]!; }));
+      perFold.push({ fold: f + 1, chosen: res.auto!.chosen.name, gain: gainText(res.auto!) });
+    } finally {
+      res.router.dispose();
+    }
+  }
+  const rep = evaluateScores(models, pooled, records, { registry: ROUTELLM_PRICES });
+  const seconds = (performance.now() - started) / 1000;
+  const lines = [
+    `- **\`train --auto\`** on each outer training part (${s.innerFolds}-fold inner CV, objective apgr; grid: this setting's members ${memberSets.map((x) => x.join(' + ')).join(', ')} and α ${alphas.join('/')}, with the product's β and calibration): pooled **APGR ${f3(rep.apgr)}**, CPT(50%) ${f3(rep.cpt50)} (grid router APGR ${f3(gridReport.apgr)}); ECE ${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}.`,
+    `  - Choices per outer fold (CV gain in APGR over constant scores): ${perFold.map((p) => `${p.fold}: ${p.chosen}, ${p.gain}`).join('; ')}.`,
+  ];
+  log(`${s.id} --auto: APGR ${f3(rep.apgr)} (${seconds.toFixed(0)} s)`);
+  return {
+    chosen: perFold.map((p) => p.chosen).join('; '),
+    verdict: perFold.map((p) => p.gain.includes('(gain)') ? 'gain' : 'no gain').join('/'),
+    gain: perFold.map((p) => p.gain.replace(/ \(.*\)$/, '')).join('; '),
+    test: `APGR ${f3(rep.apgr)}`,
+    grid: `APGR ${f3(gridReport.apgr)}`,
+    ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`,
+    lines,
+    json: { perFold, test: rep, seconds },
+  };
 }
 
 function gridTable(cands: Candidate[], scores: number[], metric: Metric, chosen: number, extra?: (i: number) => string, extraHead?: string): string[] {
@@ -598,6 +718,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     routerText = f3(report.router.best.quality);
     reached = `${f3(report.router.best.quality)} vs target ${target}`;
   }
+  const autoRow = await autoSplit(s, trainRecs, testRecs, report);
   const rel = `results/${s.id}`;
   writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
   writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
@@ -616,6 +737,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     met,
     seconds,
     report,
+    auto: autoRow.json,
   });
   writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
   log(`${s.id}: test ${s.metric === 'aiq' ? `AIQ ${f3(report.aiq.router)}` : `quality ${f3(report.router.best.quality)}`}, best single ${f3(bs.quality)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
@@ -631,6 +753,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     `- Test: router (\`best\`) **${f3(report.router.best.quality)}**${s.costTarget ? ` at ${money(report.router.best.cost1k)}/1k` : ''}; best single ${report.bestSingle} ${f3(bs.quality)}${s.costTarget ? ` at ${money(bs.cost1k)}/1k` : ''}; oracle ${f3(report.oracle.quality)}.${s.costTarget ? '' : ' The data has no costs, so the plot\'s cost axis is flat ($0): read it for quality only.'}`,
     ...section,
     `- Target (${s.targetText}): **${met ? 'met' : 'not met'}**${met ? '' : ` — reached ${reached}; the grid below is what was tried`}.`,
+    ...autoRow.lines,
     '',
     `![${s.id}](${rel}.svg)`,
     '',
@@ -654,6 +777,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     section: head,
     json,
     seconds,
+    auto: autoRow,
   };
 }
 
@@ -685,6 +809,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
   const ceil = tasks.size > 1
     ? ceilingLines([cvKnownTask(records, models, fold, s.folds)].map((ceiling) => ({ ceiling, report: evaluateScores(models, ceiling.scores, records, { registry: ROUTELLM_PRICES }) })), 'apgr', false)
     : { cells: [], lines: [] };
+  const autoRow = await autoNested(s, records, models, fold, report);
   writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
   writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
   const seconds = (performance.now() - started) / 1000;
@@ -698,6 +823,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     ceilings: ceil.cells,
     seconds,
     report,
+    auto: autoRow.json,
   };
   writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
   log(`${s.id}: APGR ${f3(report.apgr)}, CPT(50%) ${f3(report.cpt50)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
@@ -723,6 +849,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     `- Costs in the plot and the full report are list prices (GPT-4-1106 $10/$30, Mixtral $0.6/$0.6 per 1M input/output tokens; prompt bytes / 4 input tokens, 256 output tokens); APGR and CPT do not use them.`,
     `- Result: **APGR ${f3(report.apgr)}**, CPT(50%) ${f3(report.cpt50)}, CPT(80%) ${f3(report.cpt80)}; \`best\` policy quality ${f3(report.router.best.quality)}, oracle ${f3(report.oracle.quality)}.`,
     `- Target (${s.targetText}): **${met ? 'met' : 'not met'}**${met ? '' : ` — reached APGR ${f3(report.apgr)}; the grid below is what was tried`}.`,
+    ...autoRow.lines,
     '',
     `![${s.id}](${rel}.svg)`,
     '',
@@ -746,13 +873,14 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     section,
     json,
     seconds,
+    auto: autoRow,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, 'out-dir': { type: 'string' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, 'out-dir': { type: 'string' }, only: { type: 'string' }, cache: { type: 'string' }, 'no-cache': { type: 'boolean' } } });
   const root = packageRoot();
   const dataDir = resolve(values['data-dir'] ?? join(root, '..', 'shared', 'data'));
   if (!existsSync(join(dataDir, 'open7-gsm8k_train.jsonl'))) {
@@ -766,16 +894,29 @@ async function main(): Promise<void> {
   const started = new Date();
   const workers = Math.max(1, Math.min(4, os.availableParallelism()));
   pool = new Pool(workers);
+  autoWorkers = workers;
+  if (!values['no-cache']) cache = new DiskCache(resolve(values.cache ?? join(root, 'node_modules', '.cache', 'routecore-results')));
   log(`${workers} worker threads; data from ${dataDir}`);
 
-  const outcomes: Outcome[] = [];
-  for (const s of settings()) {
-    if (only && !only.has(s.id)) continue;
-    outcomes.push(s.kind === 'split' ? await runSplit(s, dataDir, outDir) : await runNested(s, dataDir, outDir));
+  // Settings run cheapest first (a long run that is stopped still leaves the most rows), and the
+  // page, in its fixed order, is rewritten after each one; until the last it says it is partial.
+  const wanted = settings().filter((s) => !only || only.has(s.id));
+  const runOrder = [...wanted].sort((a, b) => RUN_ORDER.indexOf(a.id) - RUN_ORDER.indexOf(b.id));
+  const done = new Map<string, Outcome>();
+  for (const s of runOrder) {
+    done.set(s.id, s.kind === 'split' ? await runSplit(s, dataDir, outDir) : await runNested(s, dataDir, outDir));
+    const outcomes = wanted.filter((w) => done.has(w.id)).map((w) => done.get(w.id)!);
+    writePage(outcomes, wanted.length, only, started, workers, root, docs, outDir);
   }
-  const total = (performance.now() - t0) / 1000;
   await pool.close();
+}
 
+/** Execution order: cheapest settings first. */
+const RUN_ORDER = ['open7-gsm8k', 'open7-mmlu', 'routerbench-mixed', 'routellm-gsm8k', 'open7-mixed', 'routellm-mmlu'];
+
+function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> | undefined, started: Date, workers: number, root: string, docs: string, outDir: string): void {
+  const total = (performance.now() - t0) / 1000;
+  const partial = outcomes.length < wantedCount;
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const cpu = os.cpus();
   const md: string[] = [
@@ -784,7 +925,8 @@ async function main(): Promise<void> {
     `Generated by \`node dist/scripts/results.js\` (source: \`scripts/results.ts\`); do not edit by hand. routecore ${pkg.version}, ` +
       `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}, ` +
       `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, CPU backend, ${workers} training worker threads. ` +
-      `Total run time ${total.toFixed(0)} s${only ? ` (only: ${[...only].join(', ')})` : ''}. Data: \`../shared/data\` (see its README for sources and licences).`,
+      `Total run time ${total.toFixed(0)} s${only ? ` (only: ${[...only].join(', ')})` : ''}. Data: \`../shared/data\` (see its README for sources and licences).` +
+      (partial ? ` **Partial page: ${outcomes.length} of ${wantedCount} settings finished when it was written** (settings run cheapest first: ${RUN_ORDER.join(', ')}).` : ''),
     '',
     '## Protocol',
     '',
@@ -793,6 +935,7 @@ async function main(): Promise<void> {
     '- The candidate grids below were fixed before the first full run of this script (2026-11-21) and were not changed after seeing test numbers, with two exceptions: the members `mf64`, `knn20` and `knn50` joined the grids when those predictors were built (2026-11-30), and routerbench is evaluated on the 945 test rows that score all 11 models, as the README\'s reference numbers do (8 rows score only some models).',
     '- **Selection metric:** open7: mean quality of policy `best`; routerbench: AIQ of the sweep (area under the cost–quality hull over the single models\' cost range); RouteLLM: APGR with routing score P(strong) − P(weak).',
     '- **Routerbench operating point:** the `cost` policy knob (λ on a fixed log grid, or target score) is also fixed on the training CV — the cheapest CV point reaching the CV best single model\'s quality — and then read on the test split; cost decisions use the training split\'s mean cost per model, quality and cost use each test row\'s real score and USD cost.',
+    '- **Cache:** out-of-fold and test scores are cached on disk (`node_modules/.cache/routecore-results`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts), so the `--auto` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; `--no-cache` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.',
     '- **Candidate members** (hashing encoder 2^16 buckets, word 1–2-grams, char 3–5-grams, seed 1 unless stated; training defaults otherwise: Adam, batch 64, ≤ 30 epochs, early stopping on 10% held out, patience 4):',
     '',
     '| member | train options |',
@@ -816,6 +959,14 @@ async function main(): Promise<void> {
     '',
     `Targets met: ${outcomes.filter((o) => o.met).length} of ${outcomes.length}.`,
     '',
+    '### `routecore train --auto` on the same splits',
+    '',
+    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost by prompt length; RouteLLM rows restricted to the setting's own members and α), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
+    '',
+    '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...outcomes.map((o) => `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${o.auto.chosen} | ${o.auto.gain} | ${o.auto.test} | ${o.auto.grid} | ${o.auto.ece} |`),
+    '',
     '### How far recognising the task could go',
     '',
     "Each setting's metric for score tables that know what a router does not: the test prompt's task label (\"known task\": per-model means of its task on the training split), also its difficulty (\"known task and difficulty\": the same per decile of the prompt's mean score over the models, read from its own test outcomes), or the test split's own per-task means (\"task oracle\"). They are evaluated exactly like the routers but are not routers and played no part in choosing anything. A router that reads only the prompt text can approach \"known task\" by recognising the task; it would have to predict difficulty to approach the second column. Where even these are below the target, the target asks for per-prompt knowledge beyond the task.",
@@ -830,7 +981,7 @@ async function main(): Promise<void> {
     ...outcomes.flatMap((o) => o.section),
   ];
   writeFileSync(join(docs, 'RESULTS.md'), md.join('\n'));
-  log(`wrote ${join(docs, 'RESULTS.md')} and ${outcomes.length} plots in ${outDir}; total ${total.toFixed(0)} s`);
+  log(`wrote ${join(docs, 'RESULTS.md')}${partial ? ` (partial: ${outcomes.length} of ${wantedCount})` : ''} and ${outcomes.length} plots in ${outDir}; total ${total.toFixed(0)} s`);
 }
 
 /** GitHub's heading anchor. */

@@ -18,12 +18,14 @@ import { exportOnnx } from '../evaluation/onnx-export.js';
 import { cmdCalibrate } from './calibrate.js';
 import { writeFileSync } from 'node:fs';
 import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
+import { AutoUsageError, cmdTrainAuto, describeRouterAuto } from './auto.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
 Commands:
   info                       backends compiled in, the one chosen and why; the default router
-      --router F.router      load and describe this router instead (a bad file: exit 1, coded error)
+      --router F.router      load and describe this router instead (a bad file: exit 1, coded error),
+                             with what train --auto chose and why
   route [PROMPT]             route a prompt (or every record of --data, or stdin lines); one JSON decision per line
       --router R             a .router file (default: the embedded strong/weak router)
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
@@ -44,6 +46,12 @@ Commands:
       --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
       --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
       --half                 store the big tables (and knn references) as float16
+  train --auto --data F.jsonl[:W] [--data G.jsonl --weight W] --out R.router
+                             choose predictor, ensemble, label shrinkage, prior blend and calibration by
+                             k-fold CV on the data; never worse in CV than always calling the best model.
+                             Data: outcome, pairwise or outcome-log files, mixed, each with a weight
+      --objective quality|aiq|apgr   default: apgr for 2 models, aiq with costs, else quality
+      --budget-s S --workers N (default: all cores) --folds K (default 5) --seed N --json
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models
@@ -73,10 +81,24 @@ async function cmdInfo(args: string[]): Promise<void> {
   if (values.router !== undefined) {
     // A router the user names must load: a bad file is an error (exit 1 with its code), not a line of output.
     const r = Router.loadSync(values.router);
-    const described = { path: values.router, models: r.models, predictor: r.predictor, encoder: r.encoder, backend: r.backend };
-    r.dispose();
-    if (values.json) console.log(JSON.stringify({ version: pkg.version, node: process.version, backend: info, router: described }, null, 2));
-    else console.log(`router: ${JSON.stringify(described)}`);
+    try {
+      const described = { path: values.router, models: r.models, predictor: r.predictor, encoder: r.encoder, backend: r.backend, training: r.training };
+      const auto = r.auto;
+      const postprocess = r.postprocess ?? null;
+      if (values.json) {
+        console.log(JSON.stringify({ version: pkg.version, node: process.version, backend: info, router: described, auto, postprocess }, null, 2));
+        return;
+      }
+      console.log(`router ${values.router}: ${r.predictor} (${r.encoder} encoder, ${r.backend} backend), ${r.models.length} models: ${r.models.join(', ')}`);
+      if (r.training) console.log(`trained on ${r.training.rows} rows from ${r.training.files.join(', ') || 'records in memory'}`);
+      for (const l of describeRouterAuto(auto)) console.log(l);
+      if (postprocess) {
+        const p = postprocess;
+        console.log(`scoring: ${p.members + 1} network(s) averaged, prior blend β=${p.beta}, ${p.calibration ? 'Platt calibration' : 'no calibration'}, cost ${p.cost ? 'by prompt length' : 'mean per model'}`);
+      }
+    } finally {
+      r.dispose();
+    }
     return;
   }
   try {
@@ -202,6 +224,7 @@ function parsePredictor(value: string | undefined): PredictorKind {
 }
 
 async function cmdTrain(args: string[]): Promise<void> {
+  if (args.includes('--auto')) return cmdTrainAuto(args);
   const { values } = parseArgs({
     args,
     strict: true,
@@ -382,7 +405,7 @@ async function main(argv: string[]): Promise<number> {
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ServeUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof ServeUsageError || err instanceof AutoUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`routecore: ${(err as Error).message}\n\n${USAGE}\n`);
       return 2;
     }

@@ -53,6 +53,10 @@ import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../rou
 import { Registry } from '../routing/registry.js';
 import type { Router } from '../routing/router.js';
 import { train, type TrainOptions } from '../training/train.js';
+import { fnv1a32 } from '../training/hash.js';
+import { reliability, type Reliability } from './calibration.js';
+
+export { fnv1a32 };
 
 /** The default λ grid of the `cost` sweep, in score per USD-per-query. */
 export const DEFAULT_LAMBDAS: readonly number[] = Object.freeze([0, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000]);
@@ -139,6 +143,12 @@ export interface EvalReport {
   costSources: Record<string, { record: number; registry: number; training: number; none: number }>;
   /** Cross-validation details ({@link crossValidate} only). */
   cv?: { folds: number; foldRows: number[]; predictor: string };
+  /**
+   * Calibration of the predicted scores against the observed ones over every evaluated (row, model)
+   * pair: ECE and the reliability table (10 bins). Meaningful for routers trained on outcome scores;
+   * a pairwise router's scores are strengths, not probabilities.
+   */
+  calibration: Reliability;
   /** Anything that weakens the numbers: costs counted as 0, models ignored, metrics undefined. */
   warnings: string[];
 }
@@ -159,6 +169,12 @@ export interface EvalOptions {
 export interface EvalScoresOptions extends EvalOptions {
   /** Mean per-query USD the router knows for a model (its training mean); undefined when unknown. */
   expectedCost?: (id: string) => number | undefined;
+  /**
+   * Predicted per-query USD by prompt length (`train --auto`'s cost model): for the models listed
+   * and not priced by the registry, `cost` decisions use base + perToken × ⌈prompt bytes / 4⌉
+   * instead of `expectedCost`.
+   */
+  costModel?: Record<string, { base: number; perToken: number }>;
 }
 
 /** Internal: per-row knowledge of the router, so cross-validation folds keep their own training means. */
@@ -166,17 +182,6 @@ interface CoreOptions extends EvalScoresOptions {
   /** Fold of each row, indexing `foldExpectedCost`. */
   foldOf?: Int32Array;
   foldExpectedCost?: ((id: string) => number | undefined)[];
-}
-
-/** 32-bit FNV-1a hash of the UTF-8 bytes of `s` (fold assignment in {@link crossValidate}). */
-export function fnv1a32(s: string): number {
-  let h = 0x811c9dc5;
-  const bytes = Buffer.from(s, 'utf8');
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]!;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
 }
 
 function checkGrid(v: unknown, name: string, lo: number, hi: number): number[] | undefined {
@@ -199,6 +204,14 @@ function checkOptions(options: unknown): EvalScoresOptions {
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('options.onProgress', 'a function', o.onProgress);
   if (o.expectedCost !== undefined && typeof o.expectedCost !== 'function') {
     throw invalidArgument('options.expectedCost', 'a function (id) => number | undefined', o.expectedCost);
+  }
+  if (o.costModel !== undefined) {
+    if (typeof o.costModel !== 'object' || o.costModel === null) throw invalidArgument('options.costModel', 'an object of model id -> { base, perToken }', o.costModel);
+    for (const [id, c] of Object.entries(o.costModel)) {
+      if (typeof c !== 'object' || c === null || !(c.base >= 0) || !(c.perToken >= 0) || !Number.isFinite(c.base) || !Number.isFinite(c.perToken)) {
+        throw invalidArgument(`options.costModel["${id}"]`, '{ base, perToken } with finite numbers >= 0', c);
+      }
+    }
   }
   checkGrid(o.lambdas, 'options.lambdas', 0, Infinity);
   checkGrid(o.targets, 'options.targets', 0, 1);
@@ -386,6 +399,18 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
         const v = f?.(id);
         return validCost(v) ? v : evalMean.get(id);
       }, 0);
+      const cm = options.costModel;
+      if (cm) {
+        for (let j = 0; j < M; j++) {
+          const id = modelIds[j]!;
+          const c = Object.hasOwn(cm, id) ? cm[id] : undefined;
+          const e = registry?.get(id);
+          if (!c || (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined)) continue;
+          t.fixedCost[j] = c.base;
+          t.inputCostPerToken[j] = c.perToken;
+          t.cost[j] = c.base;
+        }
+      }
       tableCache.set(f, t);
     }
     return t;
@@ -550,6 +575,18 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
   for (const p of sweep) if (p.quality >= target && (cheapest === null || p.cost1k < cheapest.cost1k)) cheapest = p;
   const bestCost = singles[bestSingle]!.cost1k;
 
+  // Calibration over every evaluated pair with a known outcome.
+  const calPred: number[] = [], calObs: number[] = [];
+  for (const i of keep) {
+    for (const j of evalCols) {
+      const y = truth[i * M + j]!;
+      if (y !== y) continue;
+      calPred.push(scores[i * M + j]!);
+      calObs.push(y);
+    }
+  }
+  const calibration = reliability(calPred, calObs, 10);
+
   return {
     rows,
     excludedRows: n - rows,
@@ -567,6 +604,7 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
     pgr,
     cheapestReachingBestSingle: cheapest ? { ...cheapest, savings: bestCost > 0 ? 1 - cheapest.cost1k / bestCost : 0 } : null,
     costSources: sources,
+    calibration,
     warnings,
   };
 }
@@ -591,9 +629,11 @@ export async function evaluate(router: Router, records: OutcomeRecord[], options
     o.onProgress?.(end, recs.length);
   }
   const training = router.training;
+  const cm = router.postprocess?.cost;
   return evaluateCore(ids, scores, recs, {
     ...o,
     expectedCost: (id) => training?.models[id]?.meanCost ?? undefined,
+    ...(cm ? { costModel: Object.fromEntries(ids.map((id, j) => [id, { base: cm.base[j]!, perToken: cm.perToken[j]! }])) } : {}),
   });
 }
 
@@ -714,6 +754,9 @@ export function renderMarkdown(report: EvalReport): string {
   }
   if (report.pgr) {
     out.push(`- Strong/weak: ${report.pgr.strong} / ${report.pgr.weak}; APGR ${fmt(report.apgr)}, CPT(50%) ${fmt(report.cpt50)}, CPT(80%) ${fmt(report.cpt80)}`);
+  }
+  if (report.calibration && Number.isFinite(report.calibration.ece)) {
+    out.push(`- Calibration: ECE ${fmt(report.calibration.ece)} over ${report.calibration.pairs} (prompt, model) pairs (0 = a predicted p comes true a share p of the time)`);
   }
   const c = report.cheapestReachingBestSingle;
   out.push(c

@@ -2,15 +2,19 @@
  * A self-contained SVG cost–quality plot of an evaluation report (no dependencies): cost per 1k
  * queries on a log x axis (linear when some cost is 0), mean quality on y; the router's sweep as one
  * line per policy knob, the `best` point, single models as labelled dots, the oracle, the
- * zero-router hull and random routing at matched cost.
+ * zero-router hull and random routing at matched cost. Beside it, a reliability plot of the
+ * router's predicted scores (mean observed score per bin of predicted score, against the diagonal).
  * @module
  */
 import type { EvalReport, SweepPoint } from './eval.js';
 
-const W = 800;
+const MAIN_W = 800;
+/** The reliability panel, right of the legend. */
+const REL = { left: 850, size: 240 };
+const W = REL.left + REL.size + 30;
 const H = 520;
 const M = { left: 72, right: 200, top: 48, bottom: 64 };
-const PW = W - M.left - M.right;
+const PW = MAIN_W - M.left - M.right;
 const PH = H - M.top - M.bottom;
 
 const COLORS: Record<string, string> = {
@@ -112,10 +116,19 @@ export function renderSvg(report: EvalReport): string {
   out.push('</g>');
   out.push(`<text transform="translate(18 ${M.top + PH / 2}) rotate(-90)" text-anchor="middle" font-size="12" fill="#333">mean quality</text>`);
 
-  // Zero-router hull (dashed), extended flat to the right edge as RouterBench's AIQ does.
+  // Zero-router hull (dashed), extended flat to the right edge as RouterBench's AIQ does. Mixing
+  // two models is linear in cost, so on a log axis each segment is a curve: it is sampled.
   const hull = report.zeroRouter.hull;
   if (hull.length > 0) {
-    const pts = hull.map((h) => `${n2(sx(h.cost1k))},${n2(sy(h.quality))}`);
+    const pts = [`${n2(sx(hull[0]!.cost1k))},${n2(sy(hull[0]!.quality))}`];
+    for (let h = 1; h < hull.length; h++) {
+      const a = hull[h - 1]!, b = hull[h]!;
+      const steps = logX ? 48 : 1;
+      for (let t = 1; t <= steps; t++) {
+        const u = t / steps;
+        pts.push(`${n2(sx(a.cost1k + u * (b.cost1k - a.cost1k)))},${n2(sy(a.quality + u * (b.quality - a.quality)))}`);
+      }
+    }
     pts.push(`${n2(M.left + PW)},${n2(sy(hull[hull.length - 1]!.quality))}`);
     out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS.hull}" stroke-width="1.5" stroke-dasharray="6,4"/>`);
   }
@@ -197,6 +210,44 @@ export function renderSvg(report: EvalReport): string {
     ly += 16;
   }
   out.push('</g>');
+  out.push(...reliabilityPanel(report));
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+/** The reliability plot: observed vs predicted score per bin, dot area by pair count. */
+function reliabilityPanel(report: EvalReport): string[] {
+  const cal = report.calibration;
+  const x0 = REL.left, y0 = M.top, S = REL.size;
+  const px = (p: number): number => x0 + p * S;
+  const py = (q: number): number => y0 + (1 - q) * S;
+  const out: string[] = [];
+  out.push('<g font-size="11" fill="#333">');
+  const ece = cal && Number.isFinite(cal.ece) ? cal.ece.toFixed(3) : '—';
+  out.push(`<text x="${x0}" y="${y0 - 10}" font-size="12" font-weight="bold">Reliability (ECE ${ece})</text>`);
+  out.push(`<rect x="${x0}" y="${y0}" width="${S}" height="${S}" fill="none" stroke="#444"/>`);
+  for (let k = 0; k <= 5; k++) {
+    const v = k / 5;
+    out.push(`<line x1="${n2(px(v))}" y1="${y0}" x2="${n2(px(v))}" y2="${y0 + S}" stroke="#e5e5e5"/>`);
+    out.push(`<line x1="${x0}" y1="${n2(py(v))}" x2="${x0 + S}" y2="${n2(py(v))}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${n2(px(v))}" y="${y0 + S + 14}" text-anchor="middle">${v.toFixed(1)}</text>`);
+    out.push(`<text x="${x0 - 4}" y="${n2(py(v) + 4)}" text-anchor="end">${v.toFixed(1)}</text>`);
+  }
+  out.push(`<line x1="${px(0)}" y1="${py(0)}" x2="${px(1)}" y2="${py(1)}" stroke="#999" stroke-dasharray="4,3"/>`);
+  out.push(`<text x="${x0 + S / 2}" y="${y0 + S + 30}" text-anchor="middle">predicted score</text>`);
+  out.push(`<text transform="translate(${x0 - 30} ${y0 + S / 2}) rotate(-90)" text-anchor="middle">observed mean score</text>`);
+  const bins = cal ? cal.bins.filter((b) => b.count > 0) : [];
+  if (bins.length > 0) {
+    const maxCount = Math.max(...bins.map((b) => b.count));
+    out.push(`<polyline points="${bins.map((b) => `${n2(px(b.predicted))},${n2(py(b.observed))}`).join(' ')}" fill="none" stroke="${COLORS.lambda}" stroke-width="1.5"/>`);
+    for (const b of bins) {
+      const r = 2 + 5 * Math.sqrt(b.count / maxCount);
+      out.push(`<circle cx="${n2(px(b.predicted))}" cy="${n2(py(b.observed))}" r="${n2(r)}" fill="${COLORS.lambda}" fill-opacity="0.7"><title>${esc(`predicted ${b.lo.toFixed(1)}–${b.hi.toFixed(1)}: mean predicted ${b.predicted.toFixed(3)}, observed ${b.observed.toFixed(3)}, ${b.count} pairs`)}</title></circle>`);
+    }
+  } else {
+    out.push(`<text x="${x0 + S / 2}" y="${y0 + S / 2}" text-anchor="middle">no scored pairs</text>`);
+  }
+  out.push(`<text x="${x0}" y="${y0 + S + 50}" font-size="10">dot area: (prompt, model) pairs in the bin; on the diagonal = calibrated</text>`);
+  out.push('</g>');
+  return out;
 }

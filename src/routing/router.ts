@@ -16,6 +16,7 @@ import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, 
 import { Hub, type Feedback, type Outcome } from '../chat/hub.js';
 import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } from '../chat/route-chat.js';
 import type { MetricsSnapshot } from '../execution/metrics.js';
+import { AUTO_KEY, POSTPROCESS_KEY, ScorePostprocess, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
 
 /** The policies this version implements. */
 export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
@@ -249,6 +250,11 @@ export class Router {
   #hub: Hub | undefined;
   // The per-call cost policy with an unpriced model warns once per router (see #decide).
   #unpricedWarned = false;
+  // `train --auto` routers: extra ensemble members, and blend/calibration applied after scoring.
+  readonly #members: NativeRouterHandle[] = [];
+  readonly #post: ScorePostprocess | undefined;
+  readonly #postSpec: PostprocessSpec | undefined;
+  #memberOut = new Float32Array(0);
 
   /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
@@ -259,6 +265,28 @@ export class Router {
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
     this.#training = meta[META.training] ? (metadataJson(meta, META.training) as TrainingSummary) : undefined;
     this.#objective = meta['predictor.objective'] === 'pairwise' ? 'pairwise' : 'scores';
+    if (meta[POSTPROCESS_KEY] !== undefined) {
+      const spec = parsePostprocess(meta[POSTPROCESS_KEY]!, native.outputs);
+      const { threads } = resolveBackend({ threads: options.threads });
+      for (let k = 1; k <= spec.members; k++) {
+        const raw = meta[memberKey(k)];
+        if (raw === undefined) throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata has no "${memberKey(k)}" (ensemble member ${k} of ${spec.members})`);
+        let member: NativeRouterHandle;
+        try {
+          member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, threads);
+        } catch (err) {
+          for (const m of this.#members) m.dispose();
+          rethrowNative(err, `ensemble member ${k}`);
+        }
+        this.#members.push(member);
+        if (member.outputs !== native.outputs || member.encoder !== native.encoder) {
+          for (const m of this.#members) m.dispose();
+          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} scores ${member.outputs} models with a ${member.encoder} encoder, not ${native.outputs} with ${native.encoder}`);
+        }
+      }
+      this.#postSpec = spec;
+      this.#post = new ScorePostprocess(spec, native.outputs);
+    }
 
     const aliases = options.aliases ?? {};
     if (typeof aliases !== 'object' || aliases === null) throw invalidArgument('options.aliases', 'an object of router id -> registry id', aliases);
@@ -312,6 +340,17 @@ export class Router {
       },
       0,
     );
+    const costModel = this.#postSpec?.cost;
+    if (costModel) {
+      // The predicted per-query cost (by prompt length) replaces the training mean where the registry has no price.
+      for (let i = 0; i < this.#ids.length; i++) {
+        const e = this.#registry?.get(this.#ids[i]!);
+        if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) continue;
+        this.#table.fixedCost[i] = costModel.base[i]!;
+        this.#table.inputCostPerToken[i] = costModel.perToken[i]!;
+        this.#table.cost[i] = costModel.base[i]!;
+      }
+    }
     if (this.#policy === 'cost') {
       const unpriced = this.#unpriced();
       if (unpriced.length > 0) {
@@ -418,6 +457,25 @@ export class Router {
   /** What the router was trained on, when the file says. */
   get training(): TrainingSummary | undefined {
     return this.#training;
+  }
+
+  /**
+   * What `train --auto` stored: the chosen candidate, its cross-validation figures, the runner-up,
+   * the gain over the best single model; undefined for routers trained without `--auto`.
+   */
+  get auto(): Record<string, unknown> | undefined {
+    const raw = this.#live().metadata()[AUTO_KEY];
+    if (raw === undefined) return undefined;
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${AUTO_KEY}" is not JSON`);
+    }
+  }
+
+  /** The blend, calibration and cost model applied after the native scores (`train --auto`); undefined when none. */
+  get postprocess(): PostprocessSpec | undefined {
+    return this.#postSpec;
   }
 
   /** Raw artifact metadata (string -> string). */
@@ -535,6 +593,7 @@ export class Router {
     const { text, offsets } = this.#packer.pack([prompt], () => 'prompt');
     try {
       native.scoreSync(text, offsets, 1, this.#syncOut);
+      if (this.#post) this.#postSync(text, offsets, 1, this.#syncOut);
     } catch (err) {
       rethrowNative(err);
     }
@@ -663,6 +722,8 @@ export class Router {
     this.#queue = [];
     for (const p of queued) p.reject(disposedError());
     native.dispose();
+    for (const m of this.#members) m.dispose();
+    this.#members.length = 0;
   }
 
   #live(): NativeRouterHandle {
@@ -677,14 +738,47 @@ export class Router {
       if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const { text, offsets } = this.#packer.pack(prompts, names);
         native.scoreSync(text, offsets, prompts.length, out);
+        if (this.#post) this.#postSync(text, offsets, prompts.length, out);
       } else {
         const { text, offsets } = this.#packer.packOwned(prompts, names);
         await native.score(text, offsets, prompts.length, out);
+        if (this.#post) {
+          if (this.#members.length > 0) {
+            const parts = await Promise.all(this.#members.map(async (mh) => {
+              const part = new Float32Array(out.length);
+              await mh.score(text, offsets, prompts.length, part);
+              return part;
+            }));
+            const k = this.#members.length + 1;
+            for (let i = 0; i < out.length; i++) {
+              let s = out[i]!;
+              for (const p of parts) s += p[i]!;
+              out[i] = s / k;
+            }
+          }
+          this.#post.apply(out, prompts.length);
+        }
       }
     } catch (err) {
       rethrowNative(err);
     }
     return out;
+  }
+
+  /** Members' mean and blend/calibration on the calling thread (small batches). */
+  #postSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void {
+    const n = count * this.#ids.length;
+    if (this.#members.length > 0) {
+      if (this.#memberOut.length < n) this.#memberOut = new Float32Array(n);
+      const part = this.#memberOut.length === n ? this.#memberOut : this.#memberOut.subarray(0, n);
+      for (const mh of this.#members) {
+        mh.scoreSync(text, offsets, count, part);
+        for (let i = 0; i < n; i++) out[i] = out[i]! + part[i]!;
+      }
+      const k = this.#members.length + 1;
+      for (let i = 0; i < n; i++) out[i] = out[i]! / k;
+    }
+    this.#post!.apply(out, count);
   }
 
   #flush(): void {

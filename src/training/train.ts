@@ -10,6 +10,8 @@ import { RoutecoreError, invalidArgument } from '../errors.js';
 import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
 import { binding, rethrowNative, type NativeTrainOptions } from '../addon/native.js';
 import { META, Router, type RouterOptions, type TrainingSummary } from '../routing/router.js';
+import { autoTrain, type AutoOptions, type AutoReport } from './auto.js';
+import type { DataSpec } from './auto-data.js';
 
 /** What {@link TrainOptions.onEpoch} receives after every epoch. */
 export interface EpochInfo {
@@ -80,6 +82,12 @@ export interface TrainOptions {
   threads?: number;
   /** Options for the returned Router (registry, aliases, policy...). */
   router?: RouterOptions;
+  /**
+   * Choose the predictor, ensemble, label shrinkage, prior blend and calibration by k-fold
+   * cross-validation on this data (see `auto.ts`); `true` for the defaults. The predictor options
+   * above must then be left unset.
+   */
+  auto?: boolean | AutoOptions;
 }
 
 /** What {@link train} reports besides the router. */
@@ -93,11 +101,13 @@ export interface TrainResult {
   files: ReadReport[];
   /** Wall-clock seconds. */
   seconds: number;
+  /** With `auto`: what was chosen and why (also stored in the artifact). */
+  auto?: AutoReport;
 }
 
 const KNOWN_OPTIONS = new Set([
   'predictor', 'k', 'dim', 'clusters', 'restarts', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
-  'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router',
+  'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router', 'auto',
 ]);
 
 /**
@@ -110,12 +120,16 @@ const KNOWN_OPTIONS = new Set([
  * P(a beats b) = sigmoid(logit q_a − logit q_b) (the `threshold` policy uses exactly that).
  */
 export async function train(
-  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
+  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[] | readonly DataSpec[],
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const started = performance.now();
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   for (const k of Object.keys(options)) if (!KNOWN_OPTIONS.has(k)) throw invalidArgument(`options.${k}`, 'a known training option', k);
+  if (options.auto !== undefined && options.auto !== false) return autoTrain(data, options);
+  if (Array.isArray(data) && typeof data[0] === 'object' && data[0] !== null && 'path' in data[0] && !('prompt' in data[0])) {
+    throw invalidArgument('data', 'paths or records (weighted { path, weight } files need options.auto)', data[0]);
+  }
   const predictor = options.predictor ?? 'mlp';
   if (!PREDICTORS.includes(predictor)) throw invalidArgument('options.predictor', PREDICTORS.map((p) => `"${p}"`).join(', '), predictor);
   if (options.onEpoch !== undefined && typeof options.onEpoch !== 'function') throw invalidArgument('options.onEpoch', 'a function', options.onEpoch);

@@ -1,0 +1,131 @@
+/**
+ * `routecore train --auto` and the `--auto` part of `routecore info --router R`.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+
+import { RoutecoreError } from '../errors.js';
+import { loadTrainingData, parseDataSpec, type DataSpec } from '../training/auto-data.js';
+import type { AutoObjective, AutoProgress, AutoReport } from '../training/auto.js';
+import { train } from '../training/train.js';
+
+/** A usage mistake (exit code 2). */
+export class AutoUsageError extends Error {}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new AutoUsageError(`${flag} expects a number, got "${v}"`);
+  return n;
+}
+
+/** Progress on stderr: a bar redrawn in place on a terminal, else a line every 10% of the jobs. */
+export function autoProgress(stream: NodeJS.WriteStream = process.stderr): (p: AutoProgress) => void {
+  const tty = stream.isTTY === true;
+  let lastDecile = -1;
+  return (p) => {
+    const frac = p.total > 0 ? p.done / p.total : 1;
+    const eta = p.done > 0 && p.phase === 'cv' ? ` eta ${Math.max(0, (p.elapsedS / p.done) * (p.total - p.done)).toFixed(0)} s` : '';
+    const what = p.phase === 'cv' ? 'cross-validation' : 'final training';
+    if (tty) {
+      const width = 30, fill = Math.round(frac * width);
+      stream.write(`\r\x1b[K${what} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total} ${p.elapsedS.toFixed(0)} s${eta} ${p.label.slice(0, 40)}${p.done >= p.total ? '\n' : ''}`);
+      return;
+    }
+    const decile = p.phase === 'cv' ? Math.floor(frac * 10) : 100 + p.done;
+    if (decile > lastDecile || p.done >= p.total) {
+      if (decile === lastDecile) return;
+      lastDecile = decile;
+      stream.write(`${what}: ${p.done}/${p.total} jobs (${(frac * 100).toFixed(0)}%), ${p.elapsedS.toFixed(0)} s${eta}: ${p.label}\n`);
+    }
+  };
+}
+
+const f3 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3));
+
+/** The report in words: what was chosen, why, its CV figures and the runner-up. */
+export function describeAuto(a: AutoReport): string[] {
+  const metric = a.objective === 'quality' ? 'mean quality (policy best)' : a.objective === 'aiq' ? 'AIQ (cost sweep)' : 'APGR (strong/weak)';
+  const lines = [
+    `objective: ${metric}; ${a.folds}-fold CV on ${a.rows} records (fold rows ${a.foldRows.join('/')}), ${a.models.length} models, seed ${a.seed}`,
+    `chosen: ${a.chosen.name} — CV ${f3(a.chosen.cv)} (folds ${a.chosen.folds.map(f3).join(', ')})`,
+    `why: ${a.why}`,
+    `CV gain over always calling ${a.baseline.model}: ${a.gain.mean >= 0 ? '+' : ''}${f3(a.gain.mean)} ± ${f3(a.gain.sd)} (sd over folds; se ${f3(a.gain.se)}) → ${a.gain.verdict}`,
+    `best router candidate: ${a.best.name} (CV ${f3(a.best.cv)}); runner-up: ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}; baseline CV ${f3(a.baseline.cv)}`,
+  ];
+  if (a.calibration) lines.push(`calibration: Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}, fitted on out-of-fold scores; ECE ${f3(a.calibration.eceBefore)} → ${f3(a.calibration.eceAfter)} (cross-fitted)`);
+  if (a.costModel) lines.push(`cost per query from prompt length: CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
+  lines.push(`grid: ${a.evaluated} candidates (${a.grid.memberSets.map((s) => s.join(' + ')).join('; ')}; α ${a.grid.alphas.join('/')}; β ${a.grid.betas.join('/')}; calibration shared/per model; cost ${a.grid.costModels.join('/')})${a.skipped.length ? `; ${a.skipped.length} left out by the time budget` : ''}; ${a.seconds.toFixed(0)} s`);
+  return lines;
+}
+
+/** `routecore train --auto ...` */
+export async function cmdTrainAuto(args: string[]): Promise<void> {
+  const { values, tokens } = parseArgs({
+    args,
+    strict: true,
+    tokens: true,
+    options: {
+      auto: { type: 'boolean' },
+      data: { type: 'string', multiple: true },
+      weight: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      objective: { type: 'string' },
+      'budget-s': { type: 'string' },
+      workers: { type: 'string' },
+      folds: { type: 'string' },
+      seed: { type: 'string' },
+      half: { type: 'boolean' },
+      description: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.data?.length) throw new AutoUsageError('train --auto needs at least one --data F.jsonl');
+  if (!values.out) throw new AutoUsageError('train --auto needs --out R.router');
+  // --weight W applies to the --data given just before it; F.jsonl:W says the same in one token.
+  const specs: DataSpec[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'data') specs.push(parseDataSpec(t.value!));
+    else if (t.name === 'weight') {
+      const last = specs[specs.length - 1];
+      if (!last) throw new AutoUsageError('--weight W must follow the --data F.jsonl it weighs');
+      const w = num(t.value, '--weight')!;
+      if (w < 0) throw new AutoUsageError(`--weight expects a number >= 0, got "${t.value}"`);
+      last.weight = w;
+    }
+  }
+  const objective = values.objective as AutoObjective | undefined;
+  if (objective !== undefined && objective !== 'quality' && objective !== 'aiq' && objective !== 'apgr') {
+    throw new AutoUsageError(`--objective expects quality, aiq or apgr, got "${values.objective}"`);
+  }
+  const budgetS = num(values['budget-s'], '--budget-s');
+  if (budgetS !== undefined && !(budgetS > 0)) throw new AutoUsageError(`--budget-s expects a number of seconds > 0, got "${values['budget-s']}"`);
+  const workers = num(values.workers, '--workers');
+  const folds = num(values.folds, '--folds');
+  const { files } = loadTrainingData(specs);
+  for (const f of files) {
+    process.stderr.write(`${f.file}: ${f.format}, ${f.records} records${f.unscored ? ` (+${f.unscored} log lines without a score, skipped)` : ''}, weight ${f.weight} → ${f.used} used\n`);
+  }
+  const result = await train(specs, {
+    seed: num(values.seed, '--seed'),
+    description: values.description,
+    auto: { objective, budgetS, workers, folds, onProgress: autoProgress() },
+  });
+  const a = result.auto!;
+  try {
+    await result.router.save(values.out, { halfPrecision: values.half === true });
+  } finally {
+    result.router.dispose();
+  }
+  if (values.json) process.stdout.write(JSON.stringify(a) + '\n');
+  else for (const l of describeAuto(a)) process.stdout.write(l + '\n');
+  process.stderr.write(`wrote ${values.out}\n`);
+}
+
+/** Lines for `routecore info --router R`. */
+export function describeRouterAuto(auto: Record<string, unknown> | undefined): string[] {
+  if (auto === undefined) return ['auto: not trained with --auto'];
+  if (auto['version'] !== 1) throw new RoutecoreError('ERR_ROUTECORE_ARTIFACT_VERSION', `router file metadata "routecore.auto" has version ${String(auto['version'])}; this routecore reads version 1`);
+  return describeAuto(auto as unknown as AutoReport).map((l) => `auto ${l}`);
+}

@@ -1,0 +1,886 @@
+/**
+ * `train --auto`: k-fold cross-validation on the user's own data over a small, fixed grid, and a
+ * router built from the winner that never does worse (in cross-validation) than always calling the
+ * best single model.
+ *
+ * **The grid** ({@link AUTO_MEMBERS}, {@link AUTO_MEMBER_SETS}, {@link autoAlphas}, {@link AUTO_BETAS}):
+ * - members: `lin` (logistic regression), `lin-lr.005`, `mlp32`, `mlp32-lr.01`, `mf64`, `knn20`, and
+ *   the score-averaging ensembles `lin + mlp32`, `lin + mf64`;
+ * - label shrinkage α ∈ {1, 0.5, 0} toward each model's mean over the records of the same `task`
+ *   (only when the data has at least two task labels; else α = 1);
+ * - prior blend β ∈ {1, 0.5, 0.25}: s = β·prediction + (1 − β)·(the model's mean training score);
+ * - Platt calibration, always, fitted on out-of-fold predictions ("cross-fitted": the calibration
+ *   applied to fold f is fitted on the other folds' out-of-fold predictions, so the CV figures are
+ *   honest), either one sigmoid shared by all models (it keeps the order of the models, hence the
+ *   `best` decisions of the blend) or one per model (closer calibration; it can reorder models);
+ * - with per-query `costs` and objective `aiq`: the cost of each model priced from the prompt length
+ *   (`base + perToken × tokens`, least squares) against its mean cost; the better by CV is kept.
+ * - the **baseline** "always the best single model" (β = 0: the prior alone).
+ *
+ * **Folds:** record i goes to fold `fnv1a32(foldSalt + id) mod k` (as `crossValidate`; copies of a
+ * record share its fold). **Selection:** the candidate with the best pooled out-of-fold metric
+ * (ties: earlier in the grid). **Never worse than the best single model:** the per-fold gain of the
+ * winner over the baseline is computed; unless its mean is more than two standard errors above
+ * zero (a one-sided t of 2 over the folds), the baseline is chosen and the router keeps its
+ * decisions on the best single model (β = 0); the report says so. The same seed and data give the same result, unless the time
+ * budget cut the grid short (the report says when).
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+import { RoutecoreError, invalidArgument } from '../errors.js';
+import { binding, rethrowNative } from '../addon/native.js';
+import { resolveBackend } from '../addon/backend.js';
+import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
+import { reliability } from '../evaluation/calibration.js';
+import { AUTO_KEY, POSTPROCESS_KEY, clippedLogit, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
+import { META, Router } from '../routing/router.js';
+import { battlesToOutcomes, loadTrainingData, type DataFileReport, type DataSpec } from './auto-data.js';
+import { fitPlatt } from './calibration.js';
+import { modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
+import { fnv1a32 } from './hash.js';
+import { train, type TrainOptions, type TrainResult } from './train.js';
+
+// ---------------------------------------------------------------------------------------------
+// The grid
+
+/** Base predictors of the grid (seed 1 unless the caller gives one). */
+export const AUTO_MEMBERS: Readonly<Record<string, TrainOptions>> = Object.freeze({
+  lin: { predictor: 'linear' },
+  'lin-lr.005': { predictor: 'linear', learningRate: 0.005 },
+  mlp32: { predictor: 'mlp', hidden: 32 },
+  'mlp32-lr.01': { predictor: 'mlp', hidden: 32, learningRate: 0.01 },
+  mf64: { predictor: 'mf', dim: 64 },
+  knn20: { predictor: 'knn', k: 20 },
+});
+
+/** Member sets of the grid, simplest first; more than one member = the mean of their scores. */
+export const AUTO_MEMBER_SETS: readonly (readonly string[])[] = Object.freeze([
+  ['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['lin', 'mlp32'], ['lin', 'mf64'],
+]);
+
+/** Prior blend weights of the grid (β = 0, the baseline, is always evaluated as well). */
+export const AUTO_BETAS: readonly number[] = Object.freeze([1, 0.5, 0.25]);
+
+/** Label shrinkage values: {1, 0.5, 0} when the records carry at least two task labels, else {1}. */
+export function autoAlphas(records: readonly OutcomeRecord[]): number[] {
+  const tasks = new Set<string>();
+  for (const r of records) if (typeof r.task === 'string') tasks.add(r.task);
+  return tasks.size >= 2 ? [1, 0.5, 0] : [1];
+}
+
+/**
+ * The λ grid of the `cost` sweep when the objective is AIQ (score per USD-per-query): 0 and
+ * 10^(k/4) for k = −4 … 20, fixed so that CV and later evaluations share their knobs.
+ */
+export const AUTO_LAMBDAS: readonly number[] = Object.freeze([0, ...Array.from({ length: 25 }, (_, k) => +(10 ** ((k - 4) / 4)).toPrecision(4))]);
+
+/** What the selection maximises: mean quality of `best`, AIQ of the cost sweep, or APGR (two models). */
+export type AutoObjective = 'quality' | 'aiq' | 'apgr';
+
+/** Progress of {@link autoTrain}. */
+export interface AutoProgress {
+  phase: 'cv' | 'final';
+  /** Training jobs finished and planned in this phase. */
+  done: number;
+  total: number;
+  elapsedS: number;
+  /** What just finished, e.g. `mf64, α=0.5, fold 3/5`. */
+  label: string;
+}
+
+/** A store of out-of-fold scores, so repeated runs (the results page) skip identical trainings. */
+export interface OofCache {
+  get(key: string): { models: string[]; scores: Float32Array } | undefined;
+  set(key: string, value: { models: string[]; scores: Float32Array }): void;
+}
+
+/** Options of `train(records, { auto })`; every field is optional. */
+export interface AutoOptions {
+  /** Default: `apgr` with exactly two models, else `aiq` when records carry costs, else `quality`. */
+  objective?: AutoObjective;
+  /** Folds, an integer from 2 to 20; default 5. */
+  folds?: number;
+  /** Prefix of the fold hash (`fnv1a32(foldSalt + id) mod folds`); default ''. */
+  foldSalt?: string;
+  /**
+   * Seconds for the cross-validation: training jobs not started by 75% of it are skipped (the
+   * candidates that need them are left out and named in the report); the final training of the
+   * winner comes after. Default: no limit.
+   */
+  budgetS?: number;
+  /** Worker threads; default `os.availableParallelism()`; 0 = train on this thread. */
+  workers?: number;
+  /** Restrict the grid: member sets by name (`['lin'], ['lin', 'mf64']`), α and β values. */
+  memberSets?: string[][];
+  alphas?: number[];
+  betas?: number[];
+  /** Called as training jobs finish. */
+  onProgress?: (p: AutoProgress) => void;
+  /** Reuse out-of-fold scores across runs (see {@link OofCache}). */
+  cache?: OofCache;
+}
+
+/** One evaluated candidate. */
+export interface AutoCandidateResult {
+  name: string;
+  members: string[];
+  alpha: number;
+  beta: number;
+  cost: 'mean' | 'length';
+  /**
+   * Platt calibration: `shared` (one sigmoid for every model: it keeps the ranking of models, so the
+   * `best` decisions of the blend) or `model` (one per model: closer calibration, but it can reorder
+   * the models and undo the blend).
+   */
+  cal: 'shared' | 'model';
+  /** Pooled out-of-fold metric, and per fold. */
+  cv: number;
+  folds: number[];
+}
+
+/** What `train --auto` chose and why; stored in the artifact (metadata `routecore.auto`). */
+export interface AutoReport {
+  version: 1;
+  objective: AutoObjective;
+  folds: number;
+  foldRows: number[];
+  rows: number;
+  models: string[];
+  seed: number;
+  grid: { memberSets: string[][]; alphas: number[]; betas: number[]; costModels: string[]; calibration: string[] };
+  /** Candidates evaluated, and those left out because the budget ran out. */
+  evaluated: number;
+  skipped: string[];
+  budget: { seconds: number | null; hit: boolean };
+  /** The baseline: always the best single model (β = 0). */
+  baseline: AutoCandidateResult & { model: string };
+  /** The best router candidate (β > 0) and the one after it. */
+  best: AutoCandidateResult;
+  runnerUp: AutoCandidateResult | null;
+  /** What the artifact routes with: `best` when the gain is real, else the baseline. */
+  chosen: AutoCandidateResult;
+  /** Per-fold gain of `best` over the baseline; `gain` when mean − 2·se > 0. */
+  gain: { mean: number; sd: number; se: number; folds: number[]; verdict: 'gain' | 'no gain' };
+  /** In words, for the CLI and `routecore info`. */
+  why: string;
+  /**
+   * Cost per query predicted from the prompt length, against each model's mean cost, for the best
+   * candidate: the CV gain of the metric (per-fold mean and sd) and whether it was kept (only when
+   * the gain is more than one standard error above zero). Null without costs or objective `aiq`.
+   */
+  costModel: { candidate: string; gain: number; sd: number; kept: boolean } | null;
+  /** ECE of the chosen candidate's out-of-fold scores before and after calibration. */
+  calibration: { kind: 'platt'; eceBefore: number; eceAfter: number } | null;
+  /** The chosen candidate's out-of-fold sweep (cost objective): for choosing an operating point. */
+  cvSweep?: { policy: string; param: string | null; knob: number | null; quality: number; cost1k: number }[];
+  /** The best single model's out-of-fold quality and cost (cost objective). */
+  cvBestSingle?: { model: string; quality: number; cost1k: number };
+  seconds: number;
+}
+
+/** What `train(…, { auto })` returns: a TrainResult plus the selection report. */
+export interface AutoTrainResult extends TrainResult {
+  auto: AutoReport;
+  /** Per input file (paths only): format, weight, records read and used. */
+  data?: DataFileReport[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers shared with scripts/results.ts
+
+/** y' = alpha·y + (1 − alpha)·(mean of the model over the records of the same task), over `records` only. */
+export function shrinkLabels(records: readonly OutcomeRecord[], alpha: number): OutcomeRecord[] {
+  if (alpha >= 1) return records as OutcomeRecord[];
+  const sums = new Map<string, Map<string, [number, number]>>();
+  for (const r of records) {
+    const t = r.task ?? '';
+    let m = sums.get(t);
+    if (!m) sums.set(t, (m = new Map()));
+    for (const [id, s] of Object.entries(r.scores)) {
+      const e = m.get(id) ?? [0, 0];
+      e[0] += s;
+      e[1]++;
+      m.set(id, e);
+    }
+  }
+  return records.map((r) => {
+    const m = sums.get(r.task ?? '')!;
+    const scores: Record<string, number> = {};
+    for (const [id, s] of Object.entries(r.scores)) {
+      const [sum, n] = m.get(id)!;
+      scores[id] = Math.min(1, Math.max(0, alpha * s + (1 - alpha) * (sum / n)));
+    }
+    return { ...r, scores };
+  });
+}
+
+/** Each model's mean score over `records`, in `models` order; `fallback` for a model never scored. */
+export function meanScores(records: readonly OutcomeRecord[], models: readonly string[], fallback = 0): number[] {
+  const s = new Float64Array(models.length), n = new Float64Array(models.length);
+  const col = new Map(models.map((id, j) => [id, j]));
+  for (const r of records) {
+    for (const [id, v] of Object.entries(r.scores)) {
+      const j = col.get(id);
+      if (j !== undefined && typeof v === 'number') {
+        s[j] += v;
+        n[j]++;
+      }
+    }
+  }
+  return models.map((_, j) => (n[j] ? s[j]! / n[j]! : fallback));
+}
+
+const digests = new WeakMap<OutcomeRecord, string>();
+function recordDigest(r: OutcomeRecord): string {
+  let d = digests.get(r);
+  if (d === undefined) {
+    d = createHash('sha256').update(JSON.stringify([r.id, r.task ?? null, r.prompt, r.scores])).digest('base64');
+    digests.set(r, d);
+  }
+  return d;
+}
+
+/**
+ * The cache key of one training job: what is trained (options, α, seed), on which records, scoring
+ * which prompts. Identical jobs (the same member on the same fold of the same data) share a key.
+ */
+export function oofKey(options: TrainOptions, alpha: number, trainRecords: readonly OutcomeRecord[], prompts: readonly string[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ v: 1, options, alpha }));
+  for (const r of trainRecords) h.update(recordDigest(r));
+  h.update('|');
+  for (const p of prompts) h.update(createHash('sha256').update(p).digest('base64'));
+  return h.digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs: train one member (labels shrunk by alpha), then score prompts and/or serialize.
+
+/** @internal A training job, run on a worker thread or this one. */
+export interface AutoJob {
+  train: OutcomeRecord[];
+  options: TrainOptions;
+  alpha: number;
+  prompts: string[];
+  /** Return the router's bytes (final training) instead of discarding it. */
+  keep: boolean;
+  threads: number;
+  metadata?: Record<string, string>;
+  description?: string;
+}
+
+/** @internal */
+export interface AutoJobResult {
+  models: string[];
+  scores: Float32Array;
+  bytes?: Uint8Array;
+  report?: TrainResult['report'];
+}
+
+/** @internal Runs one job here (the worker calls this too). */
+export async function runAutoJob(job: AutoJob): Promise<AutoJobResult> {
+  const opts: TrainOptions = { ...job.options, threads: job.threads };
+  if (job.metadata) opts.metadata = job.metadata;
+  if (job.description !== undefined) opts.description = job.description;
+  const { router, report } = await train(shrinkLabels(job.train, job.alpha), opts);
+  try {
+    const scores = job.prompts.length ? await router.scores(job.prompts) : new Float32Array(0);
+    const out: AutoJobResult = { models: [...router.models], scores };
+    if (job.keep) {
+      out.bytes = new Uint8Array(router.serialize());
+      out.report = report;
+    }
+    return out;
+  } finally {
+    router.dispose();
+  }
+}
+
+const WORKER_URL = new URL('./auto-worker.js', import.meta.url);
+
+/**
+ * A pool of worker threads running {@link runAutoJob}, or one slot on this thread when size is 0.
+ * Jobs start in the order given; a job's `gate` is asked when it is about to start, and a job it
+ * refuses resolves to null without running (the time budget).
+ */
+class JobPool {
+  readonly #idle: (Worker | 'here')[] = [];
+  readonly #all: Worker[] = [];
+  readonly #queue: { job: AutoJob; gate: (() => boolean) | undefined; resolve: (r: AutoJobResult | null) => void; reject: (e: Error) => void }[] = [];
+  readonly inThread: boolean;
+
+  constructor(size: number) {
+    // Worker threads need the compiled worker next to this module (dist/); from TypeScript sources
+    // (tests) the jobs run on this thread, one at a time.
+    this.inThread = size === 0 || !existsSync(fileURLToPath(WORKER_URL));
+    if (this.inThread) {
+      this.#idle.push('here');
+      return;
+    }
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(WORKER_URL);
+      w.unref();
+      this.#all.push(w);
+      this.#idle.push(w);
+    }
+  }
+
+  get threadsPerJob(): number {
+    return this.inThread ? 0 : 1;
+  }
+
+  run(job: AutoJob, gate?: () => boolean): Promise<AutoJobResult | null> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, gate, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#idle.length && this.#queue.length) {
+      const { job, gate, resolve, reject } = this.#queue.shift()!;
+      if (gate && !gate()) {
+        resolve(null);
+        continue;
+      }
+      const w = this.#idle.pop()!;
+      if (w === 'here') {
+        runAutoJob(job).then(
+          (r) => {
+            this.#idle.push(w);
+            resolve(r);
+            this.#pump();
+          },
+          (e: Error) => {
+            this.#idle.push(w);
+            reject(e);
+            this.#pump();
+          },
+        );
+        continue;
+      }
+      const done = (msg: { ok: true; result: AutoJobResult } | { ok: false; error: string; code?: string }): void => {
+        w.off('error', fail);
+        this.#idle.push(w);
+        if (msg.ok) resolve(msg.result);
+        else reject(msg.code ? new RoutecoreError(msg.code as 'ERR_ROUTECORE_INTERNAL', msg.error) : new Error(msg.error));
+        this.#pump();
+      };
+      const fail = (err: Error): void => {
+        w.off('message', done);
+        reject(err);
+      };
+      w.once('message', done);
+      w.once('error', fail);
+      w.postMessage(job);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#all.map((w) => w.terminate()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation of candidates
+
+interface Cand {
+  members: string[];
+  alpha: number;
+  beta: number;
+  cost: 'mean' | 'length';
+  cal: 'shared' | 'model';
+}
+
+function candName(c: Cand): string {
+  if (c.beta === 0) return 'always the best single model (β=0)';
+  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}${c.cal === 'model' ? ', per-model calibration' : ''}${c.cost === 'length' ? ', cost by prompt length' : ''}`;
+}
+
+/** Platt fit(s) for `cal` on rows where `use(i)`: one (a, b) per model, equal for `shared`. */
+function fitCalibration(blended: Float32Array, truth: Float32Array, n: number, M: number, cal: 'shared' | 'model', use: (i: number) => boolean): { a: number[]; b: number[] } {
+  const a: number[] = [], b: number[] = [];
+  if (cal === 'shared') {
+    const p: number[] = [], o: number[] = [];
+    for (let i = 0; i < n; i++) if (use(i)) for (let j = 0; j < M; j++) {
+      p.push(blended[i * M + j]!);
+      o.push(truth[i * M + j]!);
+    }
+    const fit = fitPlatt(p, o);
+    for (let j = 0; j < M; j++) {
+      a.push(fit.a);
+      b.push(fit.b);
+    }
+    return { a, b };
+  }
+  for (let j = 0; j < M; j++) {
+    const p: number[] = [], o: number[] = [];
+    for (let i = 0; i < n; i++) if (use(i)) {
+      p.push(blended[i * M + j]!);
+      o.push(truth[i * M + j]!);
+    }
+    const fit = fitPlatt(p, o);
+    a.push(fit.a);
+    b.push(fit.b);
+  }
+  return { a, b };
+}
+
+/** Least-squares cost = base + perToken·tokens per model (both ≥ 0); the mean where length explains nothing. */
+export function fitCostModel(records: readonly OutcomeRecord[], models: readonly string[]): { model: CostModel; mean: number[] } | null {
+  const M = models.length;
+  const col = new Map(models.map((id, j) => [id, j]));
+  const n = new Float64Array(M), sx = new Float64Array(M), sy = new Float64Array(M), sxx = new Float64Array(M), sxy = new Float64Array(M);
+  let any = false;
+  for (const r of records) {
+    if (!r.costs) continue;
+    const t = Math.ceil(Buffer.byteLength(r.prompt, 'utf8') / 4);
+    for (const [id, c] of Object.entries(r.costs)) {
+      const j = col.get(id);
+      if (j === undefined || !(c >= 0)) continue;
+      any = true;
+      n[j]++;
+      sx[j] += t;
+      sy[j] += c;
+      sxx[j] += t * t;
+      sxy[j] += t * c;
+    }
+  }
+  if (!any) return null;
+  const base: number[] = [], perToken: number[] = [], mean: number[] = [];
+  for (let j = 0; j < M; j++) {
+    const k = n[j]!;
+    const my = k ? sy[j]! / k : 0;
+    mean.push(my);
+    const varx = k ? sxx[j]! - (sx[j]! * sx[j]!) / k : 0;
+    let b = varx > 0 ? (sxy[j]! - (sx[j]! * sy[j]!) / k) / varx : 0;
+    let a = my - b * (k ? sx[j]! / k : 0);
+    if (b < 0) {
+      b = 0;
+      a = my;
+    } else if (a < 0) {
+      a = 0;
+      b = sxx[j]! > 0 ? sxy[j]! / sxx[j]! : 0;
+    }
+    base.push(a);
+    perToken.push(b);
+  }
+  return { model: { base, perToken }, mean };
+}
+
+function metricOf(r: EvalReport, objective: AutoObjective): number {
+  const v = objective === 'quality' ? r.router.best.quality : objective === 'aiq' ? r.aiq.router : r.apgr;
+  return v ?? NaN;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+function sd(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const KNOWN_AUTO = new Set(['objective', 'folds', 'foldSalt', 'budgetS', 'workers', 'memberSets', 'alphas', 'betas', 'onProgress', 'cache']);
+
+function checkAutoOptions(a: unknown): AutoOptions {
+  if (a === true || a === undefined) return {};
+  if (typeof a !== 'object' || a === null) throw invalidArgument('options.auto', 'true or an object of auto options', a);
+  const o = a as AutoOptions;
+  for (const k of Object.keys(o)) if (!KNOWN_AUTO.has(k)) throw invalidArgument(`options.auto.${k}`, `a known auto option (${[...KNOWN_AUTO].join(', ')})`, k);
+  if (o.objective !== undefined && o.objective !== 'quality' && o.objective !== 'aiq' && o.objective !== 'apgr') {
+    throw invalidArgument('options.auto.objective', '"quality", "aiq" or "apgr"', o.objective);
+  }
+  if (o.folds !== undefined && (!Number.isInteger(o.folds) || o.folds < 2 || o.folds > 20)) throw invalidArgument('options.auto.folds', 'an integer from 2 to 20', o.folds);
+  if (o.budgetS !== undefined && (typeof o.budgetS !== 'number' || !(o.budgetS > 0))) throw invalidArgument('options.auto.budgetS', 'a number of seconds > 0', o.budgetS);
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 64)) throw invalidArgument('options.auto.workers', 'an integer from 0 to 64', o.workers);
+  if (o.foldSalt !== undefined && typeof o.foldSalt !== 'string') throw invalidArgument('options.auto.foldSalt', 'a string', o.foldSalt);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('options.auto.onProgress', 'a function', o.onProgress);
+  if (o.memberSets !== undefined) {
+    if (!Array.isArray(o.memberSets) || o.memberSets.length === 0) throw invalidArgument('options.auto.memberSets', 'a non-empty array of member-name arrays', o.memberSets);
+    o.memberSets.forEach((set, i) => {
+      if (!Array.isArray(set) || set.length === 0) throw invalidArgument(`options.auto.memberSets[${i}]`, 'a non-empty array of member names', set);
+      for (const m of set) if (!(m in AUTO_MEMBERS)) throw invalidArgument(`options.auto.memberSets[${i}]`, `member names from ${Object.keys(AUTO_MEMBERS).join(', ')}`, m);
+    });
+  }
+  const unit = (v: unknown, name: string): void => {
+    if (v === undefined) return;
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'number' || !(x >= 0 && x <= 1))) throw invalidArgument(name, 'a non-empty array of numbers in [0, 1]', v);
+  };
+  unit(o.alphas, 'options.auto.alphas');
+  unit(o.betas, 'options.auto.betas');
+  if (o.betas?.includes(0)) throw invalidArgument('options.auto.betas', 'values > 0 (β = 0, the baseline, is always evaluated)', o.betas);
+  return o;
+}
+
+/**
+ * Trains a router by cross-validated selection (see the module notes). `data` as for `train()`;
+ * files may also be outcome logs and may mix formats (`auto-data.ts`). The TrainOptions besides
+ * `auto` that apply: `seed` (default 1, every member), `description`, `metadata`, `backend`,
+ * `threads`, `router`; predictor options are the grid's.
+ */
+export async function autoTrain(
+  data: string | readonly string[] | readonly DataSpec[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
+  options: TrainOptions,
+): Promise<AutoTrainResult> {
+  const started = performance.now();
+  const auto = checkAutoOptions(options.auto);
+  for (const k of ['predictor', 'hidden', 'k', 'dim', 'learningRate', 'embeddings', 'clusters', 'restarts'] as const) {
+    if (options[k] !== undefined) throw invalidArgument(`options.${k}`, 'unset with options.auto (the grid chooses the predictor)', options[k]);
+  }
+  let records: OutcomeRecord[];
+  let dataFiles: DataFileReport[] | undefined;
+  if (typeof data === 'string' || (Array.isArray(data) && typeof data[0] === 'string')) {
+    const paths = (typeof data === 'string' ? [data] : data) as string[];
+    const loaded = loadTrainingData(paths.map((path) => ({ path })));
+    records = loaded.records;
+    dataFiles = loaded.files;
+  } else if (Array.isArray(data) && typeof data[0] === 'object' && data[0] !== null && 'path' in data[0] && !('prompt' in data[0])) {
+    const loaded = loadTrainingData(data as DataSpec[]);
+    records = loaded.records;
+    dataFiles = loaded.files;
+  } else if (Array.isArray(data)) {
+    const first: unknown = data[0];
+    records = typeof first === 'object' && first !== null && 'modelA' in first ? battlesToOutcomes(data as PairwiseRecord[]) : [...(data as OutcomeRecord[])];
+  } else {
+    throw invalidArgument('data', 'a JSONL path, an array of paths, or an array of outcome or pairwise records', data);
+  }
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (typeof r !== 'object' || r === null || typeof r.prompt !== 'string' || r.prompt === '' || typeof r.scores !== 'object' || r.scores === null) {
+      throw invalidArgument(`data[${i}]`, 'an outcome record with a non-empty prompt and a scores object', r);
+    }
+    if (typeof r.id !== 'string') throw invalidArgument(`data[${i}].id`, 'a string (folds are assigned by a hash of the id)', r.id);
+  }
+  const models = modelIdsOf(records);
+  const M = models.length;
+  if (M < 2) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `train --auto needs outcomes of at least two models; the data scores ${M === 0 ? 'none' : `only "${models[0]}"`}`);
+  const k = auto.folds ?? 5;
+  const n = records.length;
+  if (n < 2 * k) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `train --auto with ${k} folds needs at least ${2 * k} records, got ${n}`);
+  const hasCosts = records.some((r) => r.costs && Object.keys(r.costs).length > 0);
+  const objective: AutoObjective = auto.objective ?? (M === 2 ? 'apgr' : hasCosts ? 'aiq' : 'quality');
+  if (objective === 'apgr' && M !== 2) throw invalidArgument('options.auto.objective', `"quality" or "aiq": APGR needs exactly two models, the data has ${M}`, objective);
+  if (objective === 'aiq' && !hasCosts) throw invalidArgument('options.auto.objective', '"quality": AIQ needs per-query costs in the records, and these have none', objective);
+  const seed = options.seed ?? 1;
+  const salt = auto.foldSalt ?? '';
+  const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS).map((s) => [...s]);
+  const alphas = [...new Set(auto.alphas ?? autoAlphas(records))].sort((a, b) => b - a);
+  const betas = [...new Set(auto.betas ?? AUTO_BETAS)].sort((a, b) => b - a);
+  const costModels: ('mean' | 'length')[] = objective === 'aiq' ? ['mean', 'length'] : ['mean'];
+  const budget = auto.budgetS ?? null;
+
+  // Folds and their training parts.
+  const fold = Int32Array.from(records, (r) => fnv1a32(salt + r.id) % k);
+  const foldRows = new Array<number>(k).fill(0);
+  for (let i = 0; i < n; i++) foldRows[fold[i]!]!++;
+  const folds = Array.from({ length: k }, (_, f) => {
+    const test: number[] = [];
+    const tr: OutcomeRecord[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? test.push(i) : tr.push(records[i]!));
+    return { f, test, tr, prompts: test.map((i) => records[i]!.prompt) };
+  }).filter((x) => x.test.length > 0 && x.tr.length > 0);
+  if (folds.length < 2) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `the record ids fall into fewer than two of the ${k} folds: give the records distinct ids`);
+
+  // Per-row prior: the model means of the row's training part.
+  const globalMean = meanScores(records, models, 0.5);
+  const prior = new Float32Array(n * M);
+  for (const { f, tr, test } of folds) {
+    const means = meanScores(tr, models, NaN).map((v, j) => (Number.isFinite(v) ? v : globalMean[j]!));
+    for (const i of test) for (let j = 0; j < M; j++) prior[i * M + j] = means[j]!;
+    void f;
+  }
+  // Truth matrix (NaN = not scored).
+  const truth = new Float32Array(n * M).fill(NaN);
+  const col = new Map(models.map((id, j) => [id, j]));
+  records.forEach((r, i) => {
+    for (const [id, s] of Object.entries(r.scores)) truth[i * M + col.get(id)!] = s;
+  });
+
+  // Training jobs, grid order; the pool works through them in that order.
+  const workers = auto.workers ?? Math.max(1, os.availableParallelism());
+  const groups: { key: string; member: string; alpha: number }[] = [];
+  for (const alpha of alphas) for (const set of memberSets) for (const member of set) {
+    const key = `${member}@${alpha}`;
+    if (!groups.some((g) => g.key === key)) groups.push({ key, member, alpha });
+  }
+  const totalJobs = groups.length * folds.length;
+  const pool = new JobPool(Math.min(workers, totalJobs));
+  const oof = new Map<string, Float32Array>();
+  const skippedJobs = new Set<string>();
+  let done = 0;
+  let budgetHit = false;
+  const elapsed = (): number => (performance.now() - started) / 1000;
+  const report = (phase: AutoProgress['phase'], d: number, total: number, label: string): void => auto.onProgress?.({ phase, done: d, total, elapsedS: elapsed(), label });
+  try {
+    await Promise.all(groups.map(async ({ key, member, alpha }) => {
+      const out = new Float32Array(n * M).fill(NaN);
+      const opts: TrainOptions = { seed, ...AUTO_MEMBERS[member]! };
+      let complete = true;
+      await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
+        const ck = auto.cache ? oofKey(opts, alpha, tr, prompts) : '';
+        let res = auto.cache?.get(ck);
+        if (!res) {
+          // The budget is checked when the job is about to start (the pool queues jobs in grid order).
+          const job: AutoJob = { train: tr, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob };
+          const r = await pool.run(job, () => {
+            if (budget !== null && elapsed() > 0.75 * budget) budgetHit = true;
+            return !budgetHit;
+          });
+          if (r === null) {
+            complete = false;
+            return;
+          }
+          res = { models: r.models, scores: r.scores };
+          auto.cache?.set(ck, res);
+        }
+        const m = res.models.length;
+        for (let c = 0; c < m; c++) {
+          const j = col.get(res.models[c]!);
+          if (j === undefined) continue;
+          for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = res.scores[t * m + c]!;
+        }
+        report('cv', ++done, totalJobs, `${member}, α=${alpha}, fold ${f + 1}/${k}`);
+      }));
+      if (complete) oof.set(key, out);
+      else skippedJobs.add(key);
+    }));
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+
+  // A member may not score a model that its fold's training part never saw: the prior stands in.
+  for (const s of oof.values()) for (let x = 0; x < s.length; x++) if (!Number.isFinite(s[x]!)) s[x] = prior[x]!;
+
+  // Evaluate every complete candidate, pooled and per fold.
+  const cm = hasCosts ? fitCostModel(records, models) : null;
+  const baseEval: EvalScoresOptions = objective === 'aiq' ? { lambdas: [...AUTO_LAMBDAS], expectedCost: (id) => cm?.mean[col.get(id)!] } : { lambdas: [0], targets: [0.5] };
+  const costModelOpt = (c: Cand): EvalScoresOptions =>
+    c.cost === 'length' && cm ? { ...baseEval, costModel: Object.fromEntries(models.map((id, j) => [id, { base: cm.model.base[j]!, perToken: cm.model.perToken[j]! }])) } : baseEval;
+  const foldRecs = folds.map(({ test }) => test.map((i) => records[i]!));
+  const evalCand = (c: Cand, scores: Float32Array): { cv: number; folds: number[]; report: EvalReport } => {
+    const opts = costModelOpt(c);
+    const rep = evaluateScores(models, scores, records, opts);
+    const per = folds.map(({ test }, q) => {
+      const sub = new Float32Array(test.length * M);
+      test.forEach((i, t) => sub.set(scores.subarray(i * M, i * M + M), t * M));
+      try {
+        return metricOf(evaluateScores(models, sub, foldRecs[q]!, opts), objective);
+      } catch {
+        return NaN;
+      }
+    });
+    return { cv: metricOf(rep, objective), folds: per, report: rep };
+  };
+  const calibrated = (blended: Float32Array, cal: 'shared' | 'model'): Float32Array => {
+    // Cross-fitted: the calibration applied to fold f is fitted on the other folds' rows.
+    const out = new Float32Array(n * M);
+    for (const { f, test } of folds) {
+      const { a, b } = fitCalibration(blended, truth, n, M, cal, (i) => fold[i] !== f);
+      for (const i of test) for (let j = 0; j < M; j++) out[i * M + j] = 1 / (1 + Math.exp(-(a[j]! * clippedLogit(blended[i * M + j]!) + b[j]!)));
+    }
+    return out;
+  };
+
+  const results: (AutoCandidateResult & { report: EvalReport; scores: Float32Array; blended: Float32Array })[] = [];
+  const skipped: string[] = [];
+  const cals: ('shared' | 'model')[] = ['shared', 'model'];
+  for (const cost of costModels) for (const cal of cals) for (const beta of betas) for (const alpha of alphas) for (const members of memberSets) {
+    const c: Cand = { members, alpha, beta, cost, cal };
+    const parts = members.map((m) => oof.get(`${m}@${alpha}`));
+    if (parts.some((p) => p === undefined)) {
+      if (!skipped.includes(candName(c))) skipped.push(candName(c));
+      continue;
+    }
+    const raw = new Float32Array(n * M);
+    for (const p of parts) for (let x = 0; x < raw.length; x++) raw[x] += p![x]! / parts.length;
+    const blended = new Float32Array(n * M);
+    for (let x = 0; x < blended.length; x++) blended[x] = beta * raw[x]! + (1 - beta) * prior[x]!;
+    const scores = calibrated(blended, cal);
+    const e = evalCand(c, scores);
+    results.push({ name: candName(c), members, alpha, beta, cost, cal, cv: e.cv, folds: e.folds, report: e.report, scores, blended });
+  }
+  // The baseline: the per-fold prior alone, uncalibrated (a constant is its own mean).
+  const baseCand: Cand = { members: [], alpha: 1, beta: 0, cost: 'mean', cal: 'shared' };
+  const be = evalCand(baseCand, prior);
+  const baselineModel = models[globalMean.indexOf(Math.max(...globalMean))]!;
+  const baseline = { name: candName(baseCand), members: [], alpha: 1, beta: 0, cost: 'mean' as const, cal: 'shared' as const, cv: be.cv, folds: be.folds, model: baselineModel };
+
+  if (results.length === 0) {
+    await pool.close();
+    throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `the time budget (${budget} s) ran out before any candidate's cross-validation finished: raise --budget-s`);
+  }
+  let bi = -1, ri = -1; // best and runner-up
+  for (let x = 0; x < results.length; x++) {
+    const v = results[x]!.cv;
+    if (!Number.isFinite(v)) continue;
+    if (bi < 0 || v > results[bi]!.cv + 1e-9) {
+      ri = bi;
+      bi = x;
+    } else if (ri < 0 || v > results[ri]!.cv + 1e-9) ri = x;
+  }
+  if (bi < 0) {
+    await pool.close();
+    const why = be.report.warnings.find((w) => /undefined/.test(w));
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `no candidate has a finite cross-validated ${objective} on this data${why ? ` (${why})` : ''}`);
+  }
+  // Pricing by prompt length is kept only where it moves the curve beyond the fold noise against
+  // the same candidate priced by mean cost.
+  let costTest: AutoReport['costModel'] = null;
+  if (costModels.includes('length')) {
+    const w = results[bi]!;
+    const twinOf = (c: AutoCandidateResult, cost: 'mean' | 'length') => results.findIndex((r) => r.cost === cost && r.cal === c.cal && r.beta === c.beta && r.alpha === c.alpha && r.members.join('+') === c.members.join('+'));
+    const lenI = w.cost === 'length' ? bi : twinOf(w, 'length');
+    const meanI = w.cost === 'mean' ? bi : twinOf(w, 'mean');
+    if (lenI >= 0 && meanI >= 0) {
+      const d = results[lenI]!.folds.map((v, q) => v - results[meanI]!.folds[q]!).filter((x) => Number.isFinite(x));
+      const dm = mean(d), dse = d.length ? sd(d) / Math.sqrt(d.length) : Infinity;
+      const kept = dm > 0 && dm - dse > 0;
+      costTest = { candidate: results[meanI]!.name, gain: dm, sd: sd(d), kept };
+      if (w.cost === 'length' && !kept) {
+        if (ri === meanI) ri = bi;
+        bi = meanI;
+      }
+    }
+  }
+  const best = results[bi]!;
+  const runnerUp = ri >= 0 && ri !== bi ? results[ri]! : null;
+  const gains = best.folds.map((v, q) => v - baseline.folds[q]!).filter((x) => Number.isFinite(x));
+  const gMean = mean(gains), gSd = sd(gains), gSe = gains.length ? gSd / Math.sqrt(gains.length) : Infinity;
+  const real = gMean > 0 && gMean - 2 * gSe > 0;
+  const chosenRes = real ? best : null;
+  const metricName = objective === 'quality' ? 'mean quality (policy best)' : objective === 'aiq' ? 'AIQ' : 'APGR';
+  const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '—');
+  const why = real
+    ? `${best.name} has the best cross-validated ${metricName} (${f3(best.cv)}), ${f3(gMean)} ± ${f3(gSd)} (sd over ${gains.length} folds) above always calling ${baselineModel} (${f3(baseline.cv)})`
+    : `no candidate beats always calling ${baselineModel} by more than the fold noise: the best, ${best.name}, is at ${f3(best.cv)} vs ${f3(baseline.cv)} (gain ${f3(gMean)} ± ${f3(gSd)} over ${gains.length} folds); the router keeps its decisions on ${baselineModel} (β=0)`;
+
+  // Calibration of the chosen scores (pooled, all folds), and the ECE it buys on out-of-fold data.
+  let calibration: PostprocessSpec['calibration'] = null;
+  let calReport: AutoReport['calibration'] = null;
+  if (chosenRes) {
+    const { a, b } = fitCalibration(chosenRes.blended, truth, n, M, chosenRes.cal, () => true);
+    const before: number[] = [], after: number[] = [], obs: number[] = [];
+    for (let x = 0; x < n * M; x++) {
+      before.push(chosenRes.blended[x]!);
+      after.push(chosenRes.scores[x]!);
+      obs.push(truth[x]!);
+    }
+    calibration = { kind: 'platt', a, b };
+    calReport = { kind: 'platt', eceBefore: reliability(before, obs).ece, eceAfter: reliability(after, obs).ece };
+  }
+
+  // Final training on every record: the chosen members (or, with no gain, the best candidate's,
+  // whose scores the β = 0 blend then ignores: the artifact still needs a network).
+  const holder = chosenRes ?? best;
+  report('final', 0, holder.members.length, 'training the chosen candidate on all records');
+  const meta: Record<string, string> = { ...(options.metadata ?? {}) };
+  let finals: AutoJobResult[];
+  try {
+    let fdone = 0;
+    finals = await Promise.all(holder.members.map(async (m, q) => {
+      const r = (await pool.run({
+        train: records,
+        options: { seed, ...AUTO_MEMBERS[m]! },
+        alpha: holder.alpha,
+        prompts: [],
+        keep: true,
+        threads: pool.inThread ? (options.threads ?? 0) : 1,
+        metadata: q === 0 ? meta : undefined,
+        description: q === 0 ? options.description : undefined,
+      }))!;
+      report('final', ++fdone, holder.members.length, `trained ${m} on ${n} records`);
+      return r;
+    }));
+  } finally {
+    await pool.close();
+  }
+
+  const chosen: AutoCandidateResult = chosenRes ? strip(chosenRes) : baseline;
+  const spec: PostprocessSpec = {
+    version: 1,
+    members: finals.length - 1,
+    beta: chosenRes ? chosenRes.beta : 0,
+    prior: globalMean,
+    calibration,
+    cost: chosenRes && chosenRes.cost === 'length' && cm ? cm.model : null,
+  };
+  // The columns of the final networks follow the order their training saw models, which is the
+  // order of `models` (the same records); check rather than assume.
+  for (const fr of finals) {
+    if (fr.models.length !== M || fr.models.some((id, j) => id !== models[j])) {
+      throw new RoutecoreError('ERR_ROUTECORE_INTERNAL', `an ensemble member routes models in another order (${fr.models.join(', ')}) than the data (${models.join(', ')})`);
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const autoReport: AutoReport = {
+    version: 1,
+    objective,
+    folds: k,
+    foldRows,
+    rows: n,
+    models,
+    seed,
+    grid: { memberSets, alphas, betas, costModels, calibration: ['platt shared (cross-fitted)', 'platt per model (cross-fitted)'] },
+    evaluated: results.length + 1,
+    skipped,
+    budget: { seconds: budget, hit: budgetHit },
+    baseline,
+    best: strip(best),
+    runnerUp: runnerUp ? strip(runnerUp) : null,
+    chosen,
+    gain: { mean: gMean, sd: gSd, se: gSe, folds: gains, verdict: real ? 'gain' : 'no gain' },
+    why,
+    costModel: costTest,
+    calibration: calReport,
+    seconds,
+  };
+  if (objective === 'aiq') {
+    const rep = chosenRes ? chosenRes.report : be.report;
+    autoReport.cvSweep = rep.router.sweep.map((p) => ({ policy: p.policy, param: p.param, knob: p.knob, quality: p.quality, cost1k: p.cost1k }));
+    const bs = rep.singles[rep.bestSingle]!;
+    autoReport.cvBestSingle = { model: rep.bestSingle, quality: bs.quality, cost1k: bs.cost1k };
+  }
+
+  const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
+  let native;
+  try {
+    native = binding().NativeRouter.load(finals[0]!.bytes!, 'train --auto', backend, threads);
+  } catch (err) {
+    rethrowNative(err, 'train --auto');
+  }
+  for (let q = 1; q < finals.length; q++) native.setMetadata(memberKey(q), Buffer.from(finals[q]!.bytes!).toString('base64'));
+  native.setMetadata(POSTPROCESS_KEY, JSON.stringify(spec));
+  if (dataFiles) {
+    // The members were trained on records in memory; name the files (and weights) they came from.
+    const t = JSON.parse(native.metadata()[META.training] ?? '{}') as Record<string, unknown>;
+    t['files'] = dataFiles.map((f) => (f.weight === 1 ? basename(f.file) : `${basename(f.file)} (weight ${f.weight})`));
+    native.setMetadata(META.training, JSON.stringify(t));
+  }
+  native.setMetadata(AUTO_KEY, JSON.stringify(autoReport));
+  let router: Router;
+  try {
+    router = new Router(native, options.router ?? {});
+  } catch (err) {
+    native.dispose();
+    throw err;
+  }
+  const summary = router.training!;
+  summary['auto'] = { chosen: chosen.name, objective, cv: chosen.cv, gain: autoReport.gain.verdict };
+  const files: ReadReport[] = (dataFiles ?? []).map((f) => ({ file: f.file, lines: f.records + f.unscored, records: f.used, skipped: [] }));
+  return { router, summary, report: finals[0]!.report!, files, seconds, auto: autoReport, data: dataFiles };
+}
+
+function strip(r: AutoCandidateResult): AutoCandidateResult {
+  return { name: r.name, members: r.members, alpha: r.alpha, beta: r.beta, cost: r.cost, cal: r.cal, cv: r.cv, folds: r.folds };
+}

@@ -1,0 +1,322 @@
+/**
+ * `train(…, { auto })`: selection by cross-validation, the guard against doing worse than the best
+ * single model, calibration, ensembles stored in one artifact, traffic data and weights.
+ * Synthetic data with a known answer: on "signal" data model A is right on math prompts and B on
+ * code prompts; on "noise" data the scores do not depend on the prompt at all.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { RoutecoreError } from '../src/errors.js';
+import type { OutcomeRecord } from '../src/training/data.js';
+import { Router } from '../src/routing/router.js';
+import { parsePostprocess, ScorePostprocess } from '../src/routing/postprocess.js';
+import { train } from '../src/training/train.js';
+import { fitPlatt } from '../src/training/calibration.js';
+import { reliability } from '../src/evaluation/calibration.js';
+import { evaluate } from '../src/evaluation/eval.js';
+import { battlesToOutcomes, copiesOf, loadTrainingData, parseDataSpec, readOutcomeLog, weightRecords } from '../src/training/auto-data.js';
+import { fitCostModel } from '../src/training/auto.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'routecore-auto-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A seeded generator (mulberry32), so the synthetic data is the same on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MATH = ['integral', 'derivative', 'equation', 'prime', 'matrix', 'sum of the series', 'factor the polynomial'];
+const CODE = ['python function', 'javascript class', 'sql query', 'regex', 'compile error', 'unit test', 'rust borrow checker'];
+
+function signal(n: number, seed = 1): OutcomeRecord[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const math = i % 2 === 0;
+    const topic = (math ? MATH : CODE)[Math.floor(r() * 7)]!;
+    const prompt = `${math ? 'Solve' : 'Write'} this: ${topic} number ${i} ${r().toString(36).slice(2, 6)}`;
+    const a = math ? (r() < 0.9 ? 1 : 0) : r() < 0.3 ? 1 : 0;
+    const b = math ? (r() < 0.35 ? 1 : 0) : r() < 0.9 ? 1 : 0;
+    return { id: `s${i}`, task: math ? 'math' : 'code', prompt, scores: { A: a, B: b } };
+  });
+}
+
+function noise(n: number, seed = 2): OutcomeRecord[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => ({
+    id: `n${i}`,
+    prompt: `question ${i}: ${[...MATH, ...CODE][Math.floor(r() * 14)]} ${r().toString(36).slice(2, 7)}`,
+    scores: { A: r() < 0.6 ? 1 : 0, B: r() < 0.5 ? 1 : 0, C: r() < 0.45 ? 1 : 0 },
+  }));
+}
+
+const T = 180_000;
+const FAST = { folds: 3, memberSets: [['lin'], ['knn20'], ['lin', 'knn20']], workers: 0 };
+
+describe('train --auto: selection', () => {
+  it('finds the signal, reports a CV gain with its fold spread, and routes by it', async () => {
+    const recs = signal(240);
+    const { router, auto } = await train(recs, { auto: { ...FAST, objective: 'quality' } });
+    try {
+      expect(auto).toBeDefined();
+      expect(auto!.objective).toBe('quality');
+      expect(auto!.gain.verdict).toBe('gain');
+      expect(auto!.gain.folds).toHaveLength(3);
+      expect(auto!.gain.mean).toBeGreaterThan(0.1);
+      expect(auto!.chosen.beta).toBeGreaterThan(0);
+      expect(auto!.chosen.name).toBe(auto!.best.name);
+      expect(auto!.runnerUp).not.toBeNull();
+      expect(auto!.why).toMatch(/above always calling/);
+      // Both tasks have labels, so α = 0.5 and 0 are in the grid.
+      expect(auto!.grid.alphas).toEqual([1, 0.5, 0]);
+      // A shared calibration is one sigmoid for every model; per-model ones may differ.
+      const cal = router.postprocess!.calibration!;
+      if (auto!.chosen.cal === 'shared') expect(new Set(cal.a).size).toBe(1);
+      expect(cal.a).toHaveLength(2);
+      const math = router.routeSync('Solve this: integral number 9999 of x squared');
+      const code = router.routeSync('Write this: python function number 9999 that sorts');
+      expect(math.model).toBe('A');
+      expect(code.model).toBe('B');
+      // The report is in the artifact and survives a save and load.
+      const file = join(dir, 'signal.router');
+      await router.save(file);
+      const back = Router.loadSync(file);
+      try {
+        expect(back.auto?.['chosen']).toEqual(auto!.chosen);
+        const p = ['Solve this: prime number 77', 'Write this: sql query number 78', 'hello'];
+        expect(Array.from(await back.scores(p))).toEqual(Array.from(await router.scores(p)));
+      } finally {
+        back.dispose();
+      }
+    } finally {
+      router.dispose();
+    }
+  }, T);
+
+  it('keeps every decision on the best single model when CV finds no gain', async () => {
+    const { router, auto } = await train(noise(240), { auto: { ...FAST, objective: 'quality' } });
+    try {
+      expect(auto!.gain.verdict).toBe('no gain');
+      expect(auto!.chosen.beta).toBe(0);
+      expect(auto!.baseline.model).toBe('A');
+      expect(auto!.why).toMatch(/keeps its decisions on A/);
+      expect(router.postprocess?.beta).toBe(0);
+      const ds = await router.routeBatch(['integral 1', 'python function 2', 'anything at all', 'regex 3']);
+      for (const d of ds) expect(d.model).toBe('A');
+    } finally {
+      router.dispose();
+    }
+  }, T);
+
+  it('gives the same result for the same seed and data', async () => {
+    const recs = signal(150, 5);
+    const a = await train(recs, { seed: 3, auto: { ...FAST, memberSets: [['lin']], objective: 'quality' } });
+    const b = await train(recs, { seed: 3, auto: { ...FAST, memberSets: [['lin']], objective: 'quality' } });
+    try {
+      expect(b.auto!.chosen).toEqual(a.auto!.chosen);
+      expect(b.auto!.gain).toEqual(a.auto!.gain);
+      const p = recs.slice(0, 20).map((r) => r.prompt);
+      expect(Array.from(await b.router.scores(p))).toEqual(Array.from(await a.router.scores(p)));
+    } finally {
+      a.router.dispose();
+      b.router.dispose();
+    }
+  }, T);
+
+  it('stores an ensemble as one artifact: the extra member in metadata, averaged when scoring', async () => {
+    const recs = signal(180, 7);
+    const { router, auto } = await train(recs, { auto: { ...FAST, memberSets: [['lin', 'knn20']], betas: [1], objective: 'quality' } });
+    try {
+      expect(auto!.chosen.members).toEqual(['lin', 'knn20']);
+      expect(router.postprocess?.members).toBe(1);
+      expect(router.metadata()['routecore.member.1']).toBeTypeOf('string');
+      const file = join(dir, 'ens.router');
+      await router.save(file);
+      const back = Router.loadSync(file);
+      try {
+        const p = ['Solve this: matrix number 5', 'Write this: regex number 6'];
+        const s1 = await back.scores(p);
+        expect(Array.from(s1)).toEqual(Array.from(await router.scores(p)));
+        // The synchronous path gives the same post-processed scores as the batch path.
+        const d = back.routeSync(p[0]!);
+        expect(d.scores['A']).toBeCloseTo(s1[0]!, 6);
+      } finally {
+        back.dispose();
+      }
+    } finally {
+      router.dispose();
+    }
+  }, T);
+
+  it('reports calibration on out-of-fold data and calibrated scores on held-out data', async () => {
+    const recs = signal(300, 9);
+    const { router, auto } = await train(recs.slice(0, 240), { auto: { ...FAST, memberSets: [['lin']], objective: 'quality' } });
+    try {
+      expect(auto!.calibration?.kind).toBe('platt');
+      expect(auto!.calibration!.eceAfter).toBeLessThan(0.15);
+      const rep = await evaluate(router, recs.slice(240));
+      expect(rep.calibration.pairs).toBe(120);
+      expect(rep.calibration.ece).toBeLessThan(0.2);
+    } finally {
+      router.dispose();
+    }
+  }, T);
+
+  it('picks APGR for two models and AIQ with costs by default, and tries cost by prompt length', async () => {
+    const recs = signal(120, 11).map((r) => ({ ...r, scores: { ...r.scores, C: 0.5 }, costs: { A: 0.01 + r.prompt.length * 1e-4, B: 0.001, C: 0.0001 } }));
+    const { router, auto } = await train(recs, { auto: { ...FAST, memberSets: [['lin']], betas: [1] } });
+    try {
+      expect(auto!.objective).toBe('aiq');
+      expect(auto!.costModel).not.toBeNull();
+      expect(auto!.cvSweep!.length).toBeGreaterThan(5);
+    } finally {
+      router.dispose();
+    }
+    const two = await train(signal(90, 12), { auto: { ...FAST, memberSets: [['lin']] } });
+    expect(two.auto!.objective).toBe('apgr');
+    two.router.dispose();
+  }, T);
+});
+
+describe('train --auto: bad input', () => {
+  const recs = signal(60);
+  it('names the option at fault', async () => {
+    await expect(train(recs, { auto: { objective: 'speed' as never } })).rejects.toThrow(/options\.auto\.objective/);
+    await expect(train(recs, { auto: { folds: 1 } })).rejects.toThrow(/2 to 20 for options\.auto\.folds/);
+    await expect(train(recs, { auto: { memberSets: [['lin', 'gpt']] } })).rejects.toThrow(/options\.auto\.memberSets\[0\]/);
+    await expect(train(recs, { auto: { betas: [0] } })).rejects.toThrow(/options\.auto\.betas/);
+    await expect(train(recs, { auto: { colour: 1 } as never })).rejects.toThrow(/options\.auto\.colour/);
+    await expect(train(recs, { predictor: 'mlp', auto: true })).rejects.toThrow(/unset with options\.auto .* for options\.predictor/);
+    await expect(train(recs, { auto: { budgetS: -1 } })).rejects.toThrow(/options\.auto\.budgetS/);
+  }, T);
+  it('refuses data it cannot cross-validate', async () => {
+    await expect(train(noise(60), { auto: { objective: 'apgr', workers: 0 } })).rejects.toThrow(/APGR needs exactly two models, the data has 3/);
+    await expect(train(noise(60), { auto: { objective: 'aiq', workers: 0 } })).rejects.toThrow(/AIQ needs per-query costs/);
+    await expect(train(recs.slice(0, 7), { auto: { workers: 0 } })).rejects.toThrow(/at least 10 records, got 7/);
+    const one = recs.map((r) => ({ ...r, scores: { A: r.scores['A']! } }));
+    await expect(train(one, { auto: { workers: 0 } })).rejects.toThrow(/at least two models; the data scores only "A"/);
+    await expect(train(recs, { auto: { ...FAST, budgetS: 1e-6 } })).rejects.toThrow(/time budget .* ran out/);
+    const e = await train(recs, { auto: { folds: 2.5 } }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RoutecoreError);
+    expect((e as RoutecoreError).code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+  }, T);
+});
+
+describe('calibration pieces', () => {
+  it('fitPlatt undoes an over-confident predictor', () => {
+    const r = rng(3);
+    const pred: number[] = [], obs: number[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const z = (r() - 0.5) * 6;
+      pred.push(1 / (1 + Math.exp(-2 * z))); // twice as confident as the truth
+      obs.push(r() < 1 / (1 + Math.exp(-z)) ? 1 : 0);
+    }
+    const { a, b } = fitPlatt(pred, obs);
+    expect(a).toBeGreaterThan(0.4);
+    expect(a).toBeLessThan(0.6);
+    expect(Math.abs(b)).toBeLessThan(0.15);
+    const cal = pred.map((p) => 1 / (1 + Math.exp(-(a * Math.log(p / (1 - p)) + b))));
+    expect(reliability(cal, obs).ece).toBeLessThan(reliability(pred, obs).ece / 2);
+    expect(fitPlatt([0.5, 0.5], [1, 0])).toEqual({ a: 1, b: 0 });
+  });
+
+  it('reliability bins by predicted score', () => {
+    const rel = reliability([0.05, 0.15, 0.95, 0.95, NaN], [0, 1, 1, 0, 1], 10);
+    expect(rel.pairs).toBe(4);
+    expect(rel.bins[0]!.count).toBe(1);
+    expect(rel.bins[9]!.observed).toBe(0.5);
+    expect(rel.ece).toBeCloseTo((0.05 + 0.85 + 2 * 0.45) / 4, 9);
+  });
+
+  it('parsePostprocess refuses bad specs with the field named', () => {
+    const ok = { version: 1, members: 0, beta: 0.5, prior: [0.5, 0.4], calibration: null, cost: null };
+    expect(parsePostprocess(JSON.stringify(ok), 2).beta).toBe(0.5);
+    expect(() => parsePostprocess('{', 2)).toThrow(/not JSON/);
+    expect(() => parsePostprocess(JSON.stringify({ ...ok, version: 2 }), 2)).toThrow(/version 2/);
+    expect(() => parsePostprocess(JSON.stringify({ ...ok, prior: [1] }), 2)).toThrow(/prior must be an array of 2/);
+    expect(() => parsePostprocess(JSON.stringify({ ...ok, beta: 2 }), 2)).toThrow(/beta/);
+    expect(() => parsePostprocess(JSON.stringify({ ...ok, calibration: { kind: 'iso' } }), 2)).toThrow(/calibration\.kind/);
+    expect(() => parsePostprocess(JSON.stringify({ ...ok, cost: { base: [-1, 0], perToken: [0, 0] } }), 2)).toThrow(/cost entries/);
+    const post = new ScorePostprocess({ ...ok, calibration: { kind: 'platt', a: [1, 1], b: [0, 0] } }, 2);
+    const s = new Float32Array([1, 0]);
+    post.apply(s, 1);
+    expect(s[0]).toBeCloseTo(0.75, 4);
+    expect(s[1]).toBeCloseTo(0.2, 4);
+  });
+
+  it('fitCostModel prices by prompt length, never below zero', () => {
+    const recs: OutcomeRecord[] = [10, 100, 1000].map((len, i) => ({ id: `c${i}`, prompt: 'x'.repeat(len * 4), scores: { A: 1, B: 0 }, costs: { A: 0.001 + len * 1e-5, B: 0.002 } }));
+    const cm = fitCostModel(recs, ['A', 'B'])!;
+    expect(cm.model.base[0]).toBeCloseTo(0.001, 9);
+    expect(cm.model.perToken[0]).toBeCloseTo(1e-5, 12);
+    expect(cm.model.perToken[1]).toBe(0);
+    expect(cm.model.base[1]).toBeCloseTo(0.002, 12);
+    expect(fitCostModel([{ id: 'x', prompt: 'p', scores: { A: 1 } }], ['A'])).toBeNull();
+  });
+});
+
+describe('traffic data: outcome logs, pairwise records, weights', () => {
+  it('reads outcome-log lines, skipping and counting the unscored ones', () => {
+    const f = join(dir, 'log.jsonl');
+    writeFileSync(f, [
+      JSON.stringify({ id: 'q1', ts: '2026-12-01T10:00:00Z', prompt: 'hi there', routed: 'A', model: 'A', attempts: [{ model: 'A', status: 200, ms: 5 }], costUsd: 0.002, score: 1 }),
+      JSON.stringify({ id: 'q2', ts: '2026-12-01T10:00:01Z', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: [{ type: 'text', text: 'sum 2+2' }] }], routed: 'B', model: 'B', attempts: [], score: 0.5 }),
+      JSON.stringify({ id: 'q3', ts: '2026-12-01T10:00:02Z', prompt: 'no feedback', routed: 'A', model: 'A', attempts: [] }),
+      '',
+    ].join('\n'));
+    const r = readOutcomeLog(f);
+    expect(r.unscored).toBe(1);
+    expect(r.records).toEqual([
+      { id: 'q1', prompt: 'hi there', scores: { A: 1 }, costs: { A: 0.002 } },
+      { id: 'q2', prompt: 'be brief\nsum 2+2', scores: { B: 0.5 } },
+    ]);
+    const loaded = loadTrainingData([{ path: f, weight: 2 }]);
+    expect(loaded.files[0]).toMatchObject({ format: 'outcome-log', records: 2, used: 4, unscored: 1, weight: 2 });
+  });
+
+  it('names the file and line of a bad log entry', () => {
+    const f = join(dir, 'bad-log.jsonl');
+    writeFileSync(f, JSON.stringify({ id: 'q1', prompt: 'p', routed: 'A', model: 'A', attempts: [], score: 1 }) + '\n' + JSON.stringify({ id: 'q2', prompt: 'p', routed: 'A', model: 'A', attempts: [], score: 3 }) + '\n');
+    expect(() => readOutcomeLog(f)).toThrow(new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: "score" must be a number in \\[0,1\\]`));
+    writeFileSync(f, JSON.stringify({ id: 'q1', routed: 'A', model: 'A', attempts: [], score: 1 }) + '\n');
+    expect(() => readOutcomeLog(f)).toThrow(/:1: needs "prompt"/);
+    writeFileSync(f, JSON.stringify({ id: 'q1', prompt: 'p', routed: 'A', model: '', attempts: [], score: 1 }) + '\n');
+    expect(() => readOutcomeLog(f)).toThrow(/:1: "model"/);
+  });
+
+  it('turns battles into outcome records and mixes formats', () => {
+    expect(battlesToOutcomes([{ id: 'b', prompt: 'p', modelA: 'x', modelB: 'y', winner: 'model_b' }])).toEqual([{ id: 'b', prompt: 'p', scores: { x: 0, y: 1 } }]);
+    expect(battlesToOutcomes([{ id: 'b', prompt: 'p', modelA: 'x', modelB: 'y', winner: 'tie' }])[0]!.scores).toEqual({ x: 0.5, y: 0.5 });
+    const pw = join(dir, 'pw.jsonl');
+    writeFileSync(pw, JSON.stringify({ id: 'p1', prompt: 'q', model_a: 'A', model_b: 'B', winner: 'model_a' }) + '\n');
+    const oc = join(dir, 'oc.jsonl');
+    writeFileSync(oc, JSON.stringify({ id: 'o1', prompt: 'q2', scores: { A: 0, B: 1 } }) + '\n');
+    const { records, files } = loadTrainingData([{ path: pw }, { path: oc }]);
+    expect(records.map((r) => r.id)).toEqual(['p1', 'o1']);
+    expect(files.map((f) => f.format)).toEqual(['pairwise', 'outcome']);
+  });
+
+  it('applies weights by deterministic repetition', () => {
+    const recs = noise(2000);
+    const half = weightRecords(recs, 0.5);
+    expect(half.length).toBeGreaterThan(900);
+    expect(half.length).toBeLessThan(1100);
+    expect(weightRecords(recs, 0.5).map((r) => r.id)).toEqual(half.map((r) => r.id));
+    expect(weightRecords(recs, 2)).toHaveLength(4000);
+    expect(weightRecords(recs, 0)).toHaveLength(0);
+    expect(copiesOf('x', 3)).toBe(3);
+    expect(() => weightRecords(recs, -1)).toThrow(/weight/);
+    expect(parseDataSpec('a.jsonl:0.25')).toEqual({ path: 'a.jsonl', weight: 0.25 });
+    expect(parseDataSpec('a.jsonl')).toEqual({ path: 'a.jsonl', weight: 1 });
+    expect(() => parseDataSpec('a.jsonl:-2')).toThrow(/weight >= 0/);
+  });
+});
