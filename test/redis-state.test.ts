@@ -74,7 +74,11 @@ describe.skipIf(why !== undefined)('RedisState', () => {
     const late = await RedisState.connect({ url: redis.url, prefix });
     const heard: CooldownMark[] = [];
     late.onCooldown((m) => heard.push(m));
-    await until(() => heard.length === 1, 'the replay');
+    // Two replays may reach a late listener (its own on onCooldown, and the subscriber's on 'ready'
+    // when that connection comes up after the listener joined): marks are idempotent (the later
+    // `until` wins), so the property is that it hears the active mark, and only that one.
+    await until(() => heard.length >= 1, 'the replay');
+    expect(new Set(heard.map((m) => `${m.model}@${m.until}`)).size).toBe(1);
     expect(heard[0]!.model).toBe('down');
     await a.close();
     await late.close();
