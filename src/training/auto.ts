@@ -14,7 +14,8 @@
  *   honest), either one sigmoid shared by all models (it keeps the order of the models, hence the
  *   `best` decisions of the blend) or one per model (closer calibration; it can reorder models);
  * - with per-query `costs` and objective `aiq`: the cost of each model priced from the prompt length
- *   (`base + perToken × tokens`, least squares) against its mean cost; the better by CV is kept.
+ *   (`base + perToken × tokens`, least squares) against its mean cost; kept only when its CV gain is
+ *   more than two standard errors above zero.
  * - the **baseline** "always the best single model" (β = 0: the prior alone).
  *
  * **Folds:** record i goes to fold `fnv1a32(foldSalt + id) mod k` (as `crossValidate`; copies of a
@@ -172,7 +173,8 @@ export interface AutoReport {
   /**
    * Cost per query predicted from the prompt length, against each model's mean cost, for the best
    * candidate: the CV gain of the metric (per-fold mean and sd) and whether it was kept (only when
-   * the gain is more than one standard error above zero). Null without costs or objective `aiq`.
+   * the gain is more than two standard errors above zero, the rule of the router's own guard). Null
+   * without costs or objective `aiq`.
    */
   costModel: { candidate: string; gain: number; sd: number; kept: boolean } | null;
   /** ECE of the chosen candidate's out-of-fold scores before and after calibration. */
@@ -745,7 +747,9 @@ export async function autoTrain(
     if (lenI >= 0 && meanI >= 0) {
       const d = results[lenI]!.folds.map((v, q) => v - results[meanI]!.folds[q]!).filter((x) => Number.isFinite(x));
       const dm = mean(d), dse = d.length ? sd(d) / Math.sqrt(d.length) : Infinity;
-      const kept = dm > 0 && dm - dse > 0;
+      // Two standard errors, as the guard against the best single model: a feature that only
+      // matches the fold noise is not worth its place in the artifact.
+      const kept = dm > 0 && dm - 2 * dse > 0;
       costTest = { candidate: results[meanI]!.name, gain: dm, sd: sd(d), kept };
       if (w.cost === 'length' && !kept) {
         if (ri === meanI) ri = bi;
