@@ -588,7 +588,7 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     lines.push(
       `  - Test: AIQ **${f3(rep.aiq.router)}** (zero-router ${f3(rep.aiq.zeroRouter)}; grid router ${f3(gridReport.aiq.router)}); \`best\` ${f3(rep.router.best.quality)} at ${money(rep.router.best.cost1k)}/1k; best single ${rep.bestSingle} ${f3(bs.quality)} at ${money(bs.cost1k)}/1k.`,
       `  - Operating points fixed on the CV sweep, read on test: cheapest CV point reaching the CV best single → ${pt(tReach)}; best CV point within $1.50/1k → ${pt(tCap)}.`,
-      `  - Cost per query from prompt length: ${a.costModel ? `CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} on ${a.costModel.candidate}: ${a.costModel.kept ? 'kept' : 'not kept'}` : 'not tried'}.`,
+      `  - Cost per query predicted from the prompt (the better of by length and by text: ${a.costModel?.kind ?? '—'}): ${a.costModel ? `CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} on ${a.costModel.candidate}: ${a.costModel.kept ? 'kept' : 'not kept'}` : 'not tried'}.`,
     );
     test = `AIQ ${f3(rep.aiq.router)}; ${pt(tCap)} (≤ $1.50 point fixed by CV)`;
     grid = `AIQ ${f3(gridReport.aiq.router)}`;
@@ -961,7 +961,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     '### `routecore train --auto` on the same splits',
     '',
-    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost by prompt length; RouteLLM rows restricted to the setting's own members and α), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
+    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows restricted to the setting's own members and α), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
     '',
     '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` |',
     '| --- | --- | --- | --- | --- | --- |',

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RoutecoreError } from '../src/errors.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { Router } from '../src/routing/router.js';
+import { Registry } from '../src/routing/registry.js';
 import { parsePostprocess, ScorePostprocess } from '../src/routing/postprocess.js';
 import { train } from '../src/training/train.js';
 import { fitPlatt } from '../src/training/calibration.js';
@@ -185,6 +186,78 @@ describe('train --auto: selection', () => {
     expect(two.auto!.objective).toBe('apgr');
     two.router.dispose();
   }, T);
+});
+
+describe('train --auto: cost by prompt text', () => {
+  // A's price depends on the kind of prompt (its answers to math prompts are long), not on the
+  // prompt's length; the scores do not depend on the prompt at all. Only a cost predicted from the
+  // text lets the cost policy call A where it is cheap and B where A is dear.
+  function priced(n: number, seed: number): OutcomeRecord[] {
+    const r = rng(seed);
+    return Array.from({ length: n }, (_, i) => {
+      const math = i % 2 === 0;
+      const topic = (math ? MATH : CODE)[Math.floor(r() * 7)]!;
+      return {
+        id: `p${i}`,
+        prompt: `Please ${topic} item ${i} ${r().toString(36).slice(2, 6)}`,
+        scores: { A: r() < 0.9 ? 1 : 0, B: r() < 0.6 ? 1 : 0 },
+        costs: { A: (math ? 0.02 : 0.001) * (0.9 + 0.2 * r()), B: 0.005 },
+      };
+    });
+  }
+
+  it('keeps a cost network when it wins the CV, and routes and evaluates with its predictions', async () => {
+    const recs = priced(240, 21);
+    const { router, auto } = await train(recs, { auto: { folds: 3, workers: 0, objective: 'aiq', memberSets: [['lin']], betas: [1] } });
+    const file = join(dir, 'text-cost.router');
+    try {
+      expect(auto!.grid.costModels).toEqual(['mean', 'length', 'text']);
+      expect(auto!.costModel).toMatchObject({ kind: 'text', kept: true });
+      expect(auto!.costModel!.gain).toBeGreaterThan(0);
+      expect(auto!.chosen.cost).toBe('text');
+      expect(auto!.chosen.name).toMatch(/cost by prompt text/);
+      expect(router.postprocess!.costNetwork!.mean).toHaveLength(2);
+      const [math, code] = ['Please integral item 9999 zz', 'Please python function item 9999 zz'];
+      const costs = (await router.predictedCosts([math, code]))!;
+      const a = router.models.indexOf('A');
+      // A on a math prompt is predicted several times dearer than on a code prompt.
+      expect(costs[a]! / costs[2 + a]!).toBeGreaterThan(3);
+      const opts = { policy: 'cost' as const, lambda: 40 };
+      expect(router.routeSync(math, opts).model).toBe('B');
+      expect(router.routeSync(code, opts).model).toBe('A');
+      expect((await router.routeBatch([math, code], opts)).map((d) => d.model)).toEqual(['B', 'A']);
+      expect((await router.route(code, opts)).expectedCost).toBeCloseTo(costs[2 + a]!, 6);
+      await router.save(file);
+    } finally {
+      router.dispose();
+    }
+    const back = Router.loadSync(file);
+    try {
+      expect(back.routeSync('Please integral item 9999 zz', { policy: 'cost', lambda: 40 }).model).toBe('B');
+      const rep = await evaluate(back, priced(60, 22), { lambdas: [0, 40] });
+      const at40 = rep.router.sweep.find((p) => p.knob === 40)!;
+      // Calls A on code prompts and B on math ones: cheaper than always A, better than always B.
+      expect(at40.cost1k).toBeLessThan(rep.singles['A']!.cost1k);
+      expect(at40.quality).toBeGreaterThan(rep.singles['B']!.quality);
+    } finally {
+      back.dispose();
+    }
+    // A registry price beats the prediction: priced A is no longer rerouted by text.
+    const reg = Registry.fromObject({ models: [{ id: 'A', inputCostPer1M: 1, outputCostPer1M: 1 }, { id: 'B', inputCostPer1M: 1000, outputCostPer1M: 1000 }] }, 'test');
+    const priced2 = Router.loadSync(file, { registry: reg });
+    try {
+      expect(priced2.routeSync('Please integral item 9999 zz', { policy: 'cost', lambda: 40 }).model).toBe('A');
+    } finally {
+      priced2.dispose();
+    }
+  }, T);
+
+  it('rejects a bad cost network spec', () => {
+    const spec = { version: 1, members: 0, beta: 1, prior: [0.5, 0.5], calibration: null, cost: null };
+    expect(() => parsePostprocess(JSON.stringify({ ...spec, costNetwork: { mean: [1] } }), 2)).toThrow(/costNetwork\.mean must be an array of 2 finite numbers/);
+    expect(() => parsePostprocess(JSON.stringify({ ...spec, costNetwork: { mean: [1, -1] } }), 2)).toThrow(/costNetwork\.mean entries must be >= 0/);
+    expect(parsePostprocess(JSON.stringify(spec), 2).costNetwork).toBeNull();
+  });
 });
 
 describe('train --auto: bad input', () => {

@@ -54,7 +54,7 @@ export function describeAuto(a: AutoReport): string[] {
     `best router candidate: ${a.best.name} (CV ${f3(a.best.cv)}); runner-up: ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}; baseline CV ${f3(a.baseline.cv)}`,
   ];
   if (a.calibration) lines.push(`calibration: Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}, fitted on out-of-fold scores; ECE ${f3(a.calibration.eceBefore)} → ${f3(a.calibration.eceAfter)} (cross-fitted)`);
-  if (a.costModel) lines.push(`cost per query from prompt length: CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
+  if (a.costModel) lines.push(`cost per query from prompt ${a.costModel.kind ?? 'length'}: CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
   lines.push(`grid: ${a.evaluated} candidates (${a.grid.memberSets.map((s) => s.join(' + ')).join('; ')}; α ${a.grid.alphas.join('/')}; β ${a.grid.betas.join('/')}; calibration shared/per model; cost ${a.grid.costModels.join('/')})${a.skipped.length ? `; ${a.skipped.length} left out by the time budget` : ''}; ${a.seconds.toFixed(0)} s`);
   return lines;
 }

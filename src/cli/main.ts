@@ -94,7 +94,7 @@ async function cmdInfo(args: string[]): Promise<void> {
       for (const l of describeRouterAuto(auto)) console.log(l);
       if (postprocess) {
         const p = postprocess;
-        console.log(`scoring: ${p.members + 1} network(s) averaged, prior blend β=${p.beta}, ${p.calibration ? 'Platt calibration' : 'no calibration'}, cost ${p.cost ? 'by prompt length' : 'mean per model'}`);
+        console.log(`scoring: ${p.members + 1} network(s) averaged, prior blend β=${p.beta}, ${p.calibration ? 'Platt calibration' : 'no calibration'}, cost ${p.costNetwork ? 'by prompt text' : p.cost ? 'by prompt length' : 'mean per model'}`);
       }
     } finally {
       r.dispose();

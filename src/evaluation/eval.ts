@@ -175,6 +175,12 @@ export interface EvalScoresOptions extends EvalOptions {
    * instead of `expectedCost`.
    */
   costModel?: Record<string, { base: number; perToken: number }>;
+  /**
+   * Predicted USD per query for each record and model (row-major, as `scores`; `train --auto`'s
+   * cost by prompt text, {@link Router.predictedCosts}): for the models not priced by the registry,
+   * `cost` decisions use these instead of `costModel` or `expectedCost`. NaN = no prediction.
+   */
+  predictedCosts?: Float32Array;
 }
 
 /** Internal: per-row knowledge of the router, so cross-validation folds keep their own training means. */
@@ -212,6 +218,9 @@ function checkOptions(options: unknown): EvalScoresOptions {
         throw invalidArgument(`options.costModel["${id}"]`, '{ base, perToken } with finite numbers >= 0', c);
       }
     }
+  }
+  if (o.predictedCosts !== undefined && !(o.predictedCosts instanceof Float32Array)) {
+    throw invalidArgument('options.predictedCosts', 'a Float32Array of records x models USD per query', o.predictedCosts);
   }
   checkGrid(o.lambdas, 'options.lambdas', 0, Infinity);
   checkGrid(o.targets, 'options.targets', 0, 1);
@@ -255,6 +264,10 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
   const n = records.length;
   if (!(scores instanceof Float32Array) || scores.length !== n * M) {
     throw invalidArgument('scores', `a Float32Array of ${n} records x ${M} models = ${n * M} floats`, scores);
+  }
+  const predicted = options.predictedCosts;
+  if (predicted !== undefined && predicted.length !== n * M) {
+    throw invalidArgument('options.predictedCosts', `a Float32Array of ${n} records x ${M} models = ${n * M} floats`, predicted);
   }
   const warnings: string[] = [];
   const registry = options.registry;
@@ -418,13 +431,22 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
 
   let unroutable = 0;
   const ranked: number[] = [];
+  // Predicted costs stand in only where the registry has no price (as in the Router): NaN elsewhere.
+  let rowCosts: Float32Array | undefined;
+  if (predicted) {
+    rowCosts = new Float32Array(predicted);
+    for (let j = 0; j < M; j++) {
+      const e = registry?.get(modelIds[j]!);
+      if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) for (let i = 0; i < n; i++) rowCosts[i * M + j] = NaN;
+    }
+  }
   const decide = (policy: 'best' | 'cost', knobs: { lambda?: number; targetScore?: number }): Int32Array => {
     const choice = new Int32Array(n).fill(-1);
     for (const i of keep) {
       const table = tableFor(i);
       const count = policy === 'best'
         ? rankBest(scores, i * M, table, ranked)
-        : rankCost(scores, i * M, table, { ...knobs, promptTokens: promptTokens[i]! }, ranked);
+        : rankCost(scores, i * M, table, { ...knobs, promptTokens: promptTokens[i]! }, ranked, rowCosts);
       let chosen = -1;
       for (let k = 0; k < count; k++) {
         const j = ranked[k]!;
@@ -630,10 +652,19 @@ export async function evaluate(router: Router, records: OutcomeRecord[], options
   }
   const training = router.training;
   const cm = router.postprocess?.cost;
+  let predictedCosts: Float32Array | undefined;
+  if (router.postprocess?.costNetwork) {
+    predictedCosts = new Float32Array(recs.length * M);
+    for (let start = 0; start < recs.length; start += SCORE_CHUNK) {
+      const end = Math.min(recs.length, start + SCORE_CHUNK);
+      predictedCosts.set((await router.predictedCosts(recs.slice(start, end).map((r) => r.prompt)))!, start * M);
+    }
+  }
   return evaluateCore(ids, scores, recs, {
     ...o,
     expectedCost: (id) => training?.models[id]?.meanCost ?? undefined,
     ...(cm ? { costModel: Object.fromEntries(ids.map((id, j) => [id, { base: cm.base[j]!, perToken: cm.perToken[j]! }])) } : {}),
+    ...(predictedCosts ? { predictedCosts } : {}),
   });
 }
 

@@ -355,6 +355,9 @@ export function validateCostOptions(options: unknown, argName: string): CostOpti
  * with unknown cost counts as cost 0 here, which only happens when `maxCost` is unset.
  * Ties within 1e-6 go to the cheaper model, then by id.
  * @param options should come from {@link validateCostOptions}; values are re-checked cheaply, keys are not
+ * @param rowCost optional predicted USD of this query per model (`train --auto`'s cost by prompt
+ *   text), read at `rowCost[rowOffset + i]`; NaN keeps the table's cost for model i
+ * @param rowOffset where this query's row starts in `rowCost`; default `offset`
  * @returns the number of ranked models; 0 when nothing passes the filters
  */
 export function rankCost(
@@ -363,9 +366,14 @@ export function rankCost(
   table: CandidateTable,
   options: CostOptions,
   ranked: number[],
+  rowCost?: Float32Array,
+  rowOffset: number = offset,
 ): number {
   const m = checkRankArgs(scores, offset, table, ranked);
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object of cost policy options', options);
+  if (rowCost !== undefined && (!(rowCost instanceof Float32Array) || !Number.isInteger(rowOffset) || rowOffset < 0 || rowOffset + m > rowCost.length)) {
+    throw invalidArgument('rowCost', `a Float32Array with rowOffset + ${m} <= its length`, rowCost);
+  }
   ensureScratch(m);
   // Options are checked and read into plain doubles plus flags, never kept in `number | undefined`
   // locals or passed to non-inlined helpers: either made TurboFan box a fractional option such as
@@ -419,6 +427,10 @@ export function rankCost(
     if (table.eligible[i] === 0) continue;
     let c = table.cost[i]!;
     if (hasPrompt) c = table.fixedCost[i]! + pt * table.inputCostPerToken[i]!;
+    if (rowCost !== undefined) {
+      const p = rowCost[rowOffset + i]!;
+      if (p === p) c = p;
+    }
     if (hasMaxCost && !(c <= maxCost)) continue;
     if (hasMaxLatency && !(table.latencyMs[i]! <= maxLatency)) continue;
     if (hasPrompt && table.contextWindow[i]! < pt + table.outputTokens[i]!) continue;

@@ -15,6 +15,8 @@ import { RoutecoreError, invalidArgument } from '../errors.js';
 export const POSTPROCESS_KEY = 'routecore.postprocess';
 /** Metadata key of extra ensemble member k (1-based): the member's `.router` bytes, base64. */
 export const memberKey = (k: number): string => `routecore.member.${k}`;
+/** Metadata key of the cost network ({@link PostprocessSpec.costNetwork}): its `.router` bytes, base64. */
+export const COST_KEY = 'routecore.cost';
 /** Metadata key of the `--auto` selection report (JSON, for people and `routecore info`). */
 export const AUTO_KEY = 'routecore.auto';
 
@@ -44,6 +46,24 @@ export interface PostprocessSpec {
   calibration: PlattCalibration | null;
   /** Replaces the training mean cost for models the registry does not price; null = the mean. */
   cost: CostModel | null;
+  /**
+   * Cost by prompt text: a network stored under {@link COST_KEY} predicts s = c / (c + mean) for
+   * each model from the prompt, so the predicted USD per query is `mean × s / (1 − s)` (s clipped to
+   * [1e-4, 1 − 1e-4]). It replaces the training mean for models the registry does not price; absent
+   * or null = none.
+   */
+  costNetwork?: { mean: number[] } | null;
+}
+
+/** Predicted USD per query from a cost network's output s (see {@link PostprocessSpec.costNetwork}). */
+export function costFromShare(s: number, mean: number): number {
+  const p = s < EPS ? EPS : s > 1 - EPS ? 1 - EPS : s;
+  return (mean * p) / (1 - p);
+}
+
+/** The label a cost network is trained on: c / (c + mean), 0.5 at the model's mean cost. */
+export function costShare(c: number, mean: number): number {
+  return mean > 0 ? c / (c + mean) : 0.5;
 }
 
 const EPS = 1e-4;
@@ -91,7 +111,14 @@ export function parsePostprocess(raw: string, m: number): PostprocessSpec {
     cost = { base: numberArray(c['base'], m, 'cost.base'), perToken: numberArray(c['perToken'], m, 'cost.perToken') };
     if ([...cost.base, ...cost.perToken].some((x) => x < 0)) throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${POSTPROCESS_KEY}": cost entries must be >= 0`);
   }
-  return { version: 1, members: members as number, beta, prior, calibration, cost };
+  let costNetwork: PostprocessSpec['costNetwork'] = null;
+  if (o['costNetwork'] !== null && o['costNetwork'] !== undefined) {
+    const c = o['costNetwork'] as Record<string, unknown>;
+    const meanCost = numberArray(c['mean'], m, 'costNetwork.mean');
+    if (meanCost.some((x) => x < 0)) throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${POSTPROCESS_KEY}": costNetwork.mean entries must be >= 0`);
+    costNetwork = { mean: meanCost };
+  }
+  return { version: 1, members: members as number, beta, prior, calibration, cost, costNetwork };
 }
 
 /**

@@ -16,7 +16,7 @@ import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, 
 import { Hub, type Feedback, type Outcome } from '../chat/hub.js';
 import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } from '../chat/route-chat.js';
 import type { MetricsSnapshot } from '../execution/metrics.js';
-import { AUTO_KEY, POSTPROCESS_KEY, ScorePostprocess, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
+import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
 
 /** The policies this version implements. */
 export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
@@ -255,6 +255,13 @@ export class Router {
   readonly #post: ScorePostprocess | undefined;
   readonly #postSpec: PostprocessSpec | undefined;
   #memberOut = new Float32Array(0);
+  // Cost by prompt text (`train --auto`): a network predicting each model's cost share, the training
+  // mean cost it is relative to, and which models use it (those the registry does not price).
+  #costNet: NativeRouterHandle | undefined;
+  #costMean = new Float64Array(0);
+  #costUse = new Uint8Array(0);
+  #syncCost = new Float32Array(0);
+  #rowCost = new Float32Array(0);
 
   /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
@@ -283,6 +290,23 @@ export class Router {
           for (const m of this.#members) m.dispose();
           throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} scores ${member.outputs} models with a ${member.encoder} encoder, not ${native.outputs} with ${native.encoder}`);
         }
+      }
+      if (spec.costNetwork) {
+        const raw = meta[COST_KEY];
+        const fail = (message: string): never => {
+          for (const m of this.#members) m.dispose();
+          this.#costNet?.dispose();
+          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', message);
+        };
+        if (raw === undefined) fail(`router file metadata has no "${COST_KEY}" (the cost network its "${POSTPROCESS_KEY}" names)`);
+        try {
+          this.#costNet = binding().NativeRouter.load(Buffer.from(raw!, 'base64'), 'cost network', native.backend, threads);
+        } catch (err) {
+          for (const m of this.#members) m.dispose();
+          rethrowNative(err, 'cost network');
+        }
+        if (this.#costNet!.outputs !== native.outputs) fail(`the cost network predicts ${this.#costNet!.outputs} models, not ${native.outputs}`);
+        this.#costMean = Float64Array.from(spec.costNetwork.mean);
       }
       this.#postSpec = spec;
       this.#post = new ScorePostprocess(spec, native.outputs);
@@ -340,6 +364,15 @@ export class Router {
       },
       0,
     );
+    if (this.#costNet) {
+      // The predicted per-query cost (by prompt text) replaces the training mean where the registry has no price.
+      this.#costUse = new Uint8Array(this.#ids.length);
+      for (let i = 0; i < this.#ids.length; i++) {
+        const e = this.#registry?.get(this.#ids[i]!);
+        if (!(e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined)) this.#costUse[i] = 1;
+      }
+      this.#rowCost = new Float32Array(this.#ids.length);
+    }
     const costModel = this.#postSpec?.cost;
     if (costModel) {
       // The predicted per-query cost (by prompt length) replaces the training mean where the registry has no price.
@@ -591,13 +624,19 @@ export class Router {
     const m = this.#ids.length;
     if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
     const { text, offsets } = this.#packer.pack([prompt], () => 'prompt');
+    const costNet = this.#costNet;
+    if (costNet && this.#syncCost.length < m) this.#syncCost = new Float32Array(m);
     try {
       native.scoreSync(text, offsets, 1, this.#syncOut);
       if (this.#post) this.#postSync(text, offsets, 1, this.#syncOut);
+      if (costNet) {
+        costNet.scoreSync(text, offsets, 1, this.#syncCost);
+        this.#toCost(this.#syncCost, 1);
+      }
     } catch (err) {
       rethrowNative(err);
     }
-    return this.#decide(this.#syncOut, 0, text.length, opts, (performance.now() - start) * 1000);
+    return this.#decide(this.#syncOut, 0, text.length, opts, (performance.now() - start) * 1000, costNet ? this.#syncCost : undefined);
   }
 
   /**
@@ -631,11 +670,11 @@ export class Router {
     const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
     const start = performance.now();
-    const scores = await this.#score(native, prompts, (i) => `prompts[${i}]`);
+    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, true);
     const micros = ((performance.now() - start) * 1000) / prompts.length;
     const m = this.#ids.length;
     const out: Decision[] = new Array(prompts.length);
-    for (let i = 0; i < prompts.length; i++) out[i] = this.#decide(scores, i * m, Buffer.byteLength(prompts[i]!), opts, micros);
+    for (let i = 0; i < prompts.length; i++) out[i] = this.#decide(scores, i * m, Buffer.byteLength(prompts[i]!), opts, micros, costs);
     return out;
   }
 
@@ -689,7 +728,20 @@ export class Router {
   async scores(prompts: readonly string[]): Promise<Float32Array> {
     const native = this.#live();
     checkPrompts(prompts);
-    return this.#score(native, prompts, (i) => `prompts[${i}]`);
+    return (await this.#score(native, prompts, (i) => `prompts[${i}]`, false)).scores;
+  }
+
+  /**
+   * Predicted USD per query of every model for each prompt (prompts x models, row-major), from the
+   * cost network a `train --auto` router keeps when cost by prompt text won its cross-validation;
+   * null for a router without one. The `cost` policy uses these for models the registry does not price.
+   */
+  async predictedCosts(prompts: readonly string[]): Promise<Float32Array | null> {
+    const native = this.#live();
+    checkPrompts(prompts);
+    if (!this.#costNet) return null;
+    const { costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, true, false);
+    return costs!;
   }
 
   /** Writes the router to a `.router` file; `halfPrecision` stores the big tables as float16. */
@@ -724,6 +776,8 @@ export class Router {
     native.dispose();
     for (const m of this.#members) m.dispose();
     this.#members.length = 0;
+    this.#costNet?.dispose();
+    this.#costNet = undefined;
   }
 
   #live(): NativeRouterHandle {
@@ -731,18 +785,30 @@ export class Router {
     return this.#native;
   }
 
-  async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string): Promise<Float32Array> {
+  /**
+   * Scores prompts (and, with `withCosts` on a router with a cost network, predicts their costs;
+   * `scoring` false skips the scores). Costs come back in USD per query, see {@link Router.predictedCosts}.
+   */
+  async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string, withCosts: boolean, scoring = true): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
     const m = this.#ids.length;
-    const out = new Float32Array(prompts.length * m);
+    const out = new Float32Array(scoring ? prompts.length * m : 0);
+    const costNet = withCosts ? this.#costNet : undefined;
+    const costs = costNet ? new Float32Array(prompts.length * m) : undefined;
     try {
       if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const { text, offsets } = this.#packer.pack(prompts, names);
-        native.scoreSync(text, offsets, prompts.length, out);
-        if (this.#post) this.#postSync(text, offsets, prompts.length, out);
+        if (scoring) {
+          native.scoreSync(text, offsets, prompts.length, out);
+          if (this.#post) this.#postSync(text, offsets, prompts.length, out);
+        }
+        if (costNet) costNet.scoreSync(text, offsets, prompts.length, costs!);
       } else {
         const { text, offsets } = this.#packer.packOwned(prompts, names);
-        await native.score(text, offsets, prompts.length, out);
-        if (this.#post) {
+        const costsDone = costNet ? costNet.score(text, offsets, prompts.length, costs!) : undefined;
+        // Awaited below; marked handled now so a scoring error first does not leave it unhandled.
+        costsDone?.catch(() => undefined);
+        if (scoring) await native.score(text, offsets, prompts.length, out);
+        if (scoring && this.#post) {
           if (this.#members.length > 0) {
             const parts = await Promise.all(this.#members.map(async (mh) => {
               const part = new Float32Array(out.length);
@@ -758,11 +824,19 @@ export class Router {
           }
           this.#post.apply(out, prompts.length);
         }
+        await costsDone;
       }
     } catch (err) {
       rethrowNative(err);
     }
-    return out;
+    if (costs) this.#toCost(costs, prompts.length);
+    return { scores: out, costs };
+  }
+
+  /** Cost network outputs (cost shares) to USD per query, in place. */
+  #toCost(costs: Float32Array, rows: number): void {
+    const m = this.#ids.length, mean = this.#costMean;
+    for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) costs[i * m + j] = costFromShare(costs[i * m + j]!, mean[j]!);
   }
 
   /** Members' mean and blend/calibration on the calling thread (small batches). */
@@ -796,14 +870,14 @@ export class Router {
     }
     const start = performance.now();
     const prompts = batch.map((p) => p.prompt);
-    this.#score(native, prompts, (i) => `prompt (batched, #${i})`).then(
-      (scores) => {
+    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, true).then(
+      ({ scores, costs }) => {
         const micros = ((performance.now() - start) * 1000) / batch.length;
         const m = this.#ids.length;
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           try {
-            p.resolve(this.#decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros));
+            p.resolve(this.#decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros, costs));
           } catch (err) {
             p.reject(err);
           }
@@ -867,10 +941,18 @@ export class Router {
     this.#tau = value;
   }
 
-  #decide(scores: Float32Array, offset: number, promptBytes: number, options: RouteOptions | undefined, micros: number): Decision {
+  /** `costs`: predicted USD per query (rows as `scores`), from the cost network; see #toCost. */
+  #decide(scores: Float32Array, offset: number, promptBytes: number, options: RouteOptions | undefined, micros: number, costs?: Float32Array): Decision {
     const policy = options?.policy ?? this.#policy;
     const ranked = this.#ranked;
     const promptTokens = Math.ceil(promptBytes / BYTES_PER_TOKEN);
+    // This query's predicted costs for the models the registry does not price; NaN = the table's.
+    let rowCost: Float32Array | undefined;
+    if (costs !== undefined) {
+      rowCost = this.#rowCost;
+      const use = this.#costUse;
+      for (let j = 0; j < rowCost.length; j++) rowCost[j] = use[j] === 1 ? costs[offset + j]! : NaN;
+    }
     if (this.#down.size > 0) this.#restoreExpired();
     let count: number;
     let extra: Partial<Decision> | undefined;
@@ -893,7 +975,7 @@ export class Router {
     } else {
       if (!this.#unpricedWarned) this.#warnUnpriced();
       const merged: CostOptions = options ? { ...this.#cost, ...stripPolicy(options) } : this.#cost;
-      count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked);
+      count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked, rowCost, 0);
     }
     if (count === 0) {
       throw new RoutecoreError('ERR_ROUTECORE_NO_ELIGIBLE_MODEL', `no model passes the ${policy} policy's filters for this prompt`);
@@ -904,7 +986,10 @@ export class Router {
     for (let i = 1; i < count; i++) fallbacks[i - 1] = ids[ranked[i]!]!;
     const scoreMap = this.#scoreMap(scores, offset);
     const t = this.#table;
-    const costOfModel = (i: number) => t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
+    const costOfModel = (i: number) => {
+      const p = rowCost !== undefined ? rowCost[i]! : NaN;
+      return p === p ? p : t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
+    };
     let cost = costOfModel(chosen);
     // A subset calls all its members: its cost is theirs together.
     if (extra?.models) for (let i = 1; i < extra.models.length; i++) cost += costOfModel(ranked[i]!);

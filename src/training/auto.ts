@@ -13,9 +13,11 @@
  *   applied to fold f is fitted on the other folds' out-of-fold predictions, so the CV figures are
  *   honest), either one sigmoid shared by all models (it keeps the order of the models, hence the
  *   `best` decisions of the blend) or one per model (closer calibration; it can reorder models);
- * - with per-query `costs` and objective `aiq`: the cost of each model priced from the prompt length
- *   (`base + perToken × tokens`, least squares) against its mean cost; kept only when its CV gain is
- *   more than two standard errors above zero.
+ * - with per-query `costs` and objective `aiq`, two predictions of each model's cost for this
+ *   prompt against its mean cost: by prompt length (`base + perToken × tokens`, least squares), and
+ *   by prompt text (a `lin` network trained on the cost share c / (c + the model's mean cost), so that
+ *   it learns how much longer this kind of prompt makes each model's answer; see `costShare`). The
+ *   better is kept only when its CV gain over mean costs is more than two standard errors above zero.
  * - the **baseline** "always the best single model" (β = 0: the prior alone).
  *
  * **Folds:** record i goes to fold `fnv1a32(foldSalt + id) mod k` (as `crossValidate`; copies of a
@@ -39,7 +41,7 @@ import { binding, rethrowNative } from '../addon/native.js';
 import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
-import { AUTO_KEY, POSTPROCESS_KEY, clippedLogit, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
+import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, clippedLogit, costFromShare, costShare, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
 import { META, Router } from '../routing/router.js';
 import { battlesToOutcomes, loadTrainingData, type DataFileReport, type DataSpec } from './auto-data.js';
 import { fitPlatt } from './calibration.js';
@@ -64,6 +66,47 @@ export const AUTO_MEMBERS: Readonly<Record<string, TrainOptions>> = Object.freez
 export const AUTO_MEMBER_SETS: readonly (readonly string[])[] = Object.freeze([
   ['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['lin', 'mlp32'], ['lin', 'mf64'],
 ]);
+
+/** The network that predicts each model's cost share from the prompt text (cost by prompt text). */
+export const AUTO_COST_MEMBER: Readonly<TrainOptions> = Object.freeze({ predictor: 'linear' });
+
+/** How a candidate prices a query: each model's mean cost, by prompt length, or by prompt text. */
+export type AutoCostKind = 'mean' | 'length' | 'text';
+
+/**
+ * Training records of the cost network: each model's cost on each record as the share
+ * c / (c + mean), mean = that model's mean cost over `records`; keys in `models` order. Records
+ * without costs are left out.
+ */
+export function costShareRecords(records: readonly OutcomeRecord[], models: readonly string[]): { records: OutcomeRecord[]; mean: number[] } {
+  const sum = new Float64Array(models.length), cnt = new Float64Array(models.length);
+  for (const r of records) {
+    if (!r.costs) continue;
+    models.forEach((id, j) => {
+      const c = r.costs![id];
+      if (typeof c === 'number' && c >= 0 && Number.isFinite(c)) {
+        sum[j] += c;
+        cnt[j]++;
+      }
+    });
+  }
+  const mean = models.map((_, j) => (cnt[j] ? sum[j]! / cnt[j]! : 0));
+  const out: OutcomeRecord[] = [];
+  for (const r of records) {
+    if (!r.costs) continue;
+    const scores: Record<string, number> = {};
+    let any = false;
+    models.forEach((id, j) => {
+      const c = r.costs![id];
+      if (typeof c === 'number' && c >= 0 && Number.isFinite(c)) {
+        scores[id] = costShare(c, mean[j]!);
+        any = true;
+      }
+    });
+    if (any) out.push({ id: r.id, prompt: r.prompt, scores, ...(r.task !== undefined ? { task: r.task } : {}) });
+  }
+  return { records: out, mean };
+}
 
 /** Prior blend weights of the grid (β = 0, the baseline, is always evaluated as well). */
 export const AUTO_BETAS: readonly number[] = Object.freeze([1, 0.5, 0.25]);
@@ -133,7 +176,7 @@ export interface AutoCandidateResult {
   members: string[];
   alpha: number;
   beta: number;
-  cost: 'mean' | 'length';
+  cost: AutoCostKind;
   /**
    * Platt calibration: `shared` (one sigmoid for every model: it keeps the ranking of models, so the
    * `best` decisions of the blend) or `model` (one per model: closer calibration, but it can reorder
@@ -171,12 +214,12 @@ export interface AutoReport {
   /** In words, for the CLI and `routecore info`. */
   why: string;
   /**
-   * Cost per query predicted from the prompt length, against each model's mean cost, for the best
-   * candidate: the CV gain of the metric (per-fold mean and sd) and whether it was kept (only when
-   * the gain is more than two standard errors above zero, the rule of the router's own guard). Null
-   * without costs or objective `aiq`.
+   * Cost per query predicted from the prompt (`kind`: by its length or its text), against each
+   * model's mean cost, for the best candidate: the CV gain of the metric (per-fold mean and sd) and
+   * whether it was kept (only when the gain is more than two standard errors above zero, the rule of
+   * the router's own guard). Null without costs or objective `aiq`.
    */
-  costModel: { candidate: string; gain: number; sd: number; kept: boolean } | null;
+  costModel: { candidate: string; kind: 'length' | 'text'; gain: number; sd: number; kept: boolean } | null;
   /** ECE of the chosen candidate's out-of-fold scores before and after calibration. */
   calibration: { kind: 'platt'; eceBefore: number; eceAfter: number } | null;
   /** The chosen candidate's out-of-fold sweep (cost objective): for choosing an operating point. */
@@ -396,13 +439,13 @@ interface Cand {
   members: string[];
   alpha: number;
   beta: number;
-  cost: 'mean' | 'length';
+  cost: AutoCostKind;
   cal: 'shared' | 'model';
 }
 
 function candName(c: Cand): string {
   if (c.beta === 0) return 'always the best single model (β=0)';
-  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}${c.cal === 'model' ? ', per-model calibration' : ''}${c.cost === 'length' ? ', cost by prompt length' : ''}`;
+  return `${c.members.join(' + ')}, α=${c.alpha}, β=${c.beta}${c.cal === 'model' ? ', per-model calibration' : ''}${c.cost === 'length' ? ', cost by prompt length' : c.cost === 'text' ? ', cost by prompt text' : ''}`;
 }
 
 /** Platt fit(s) for `cal` on rows where `use(i)`: one (a, b) per model, equal for `shared`. */
@@ -578,7 +621,11 @@ export async function autoTrain(
   const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS).map((s) => [...s]);
   const alphas = [...new Set(auto.alphas ?? autoAlphas(records))].sort((a, b) => b - a);
   const betas = [...new Set(auto.betas ?? AUTO_BETAS)].sort((a, b) => b - a);
-  const costModels: ('mean' | 'length')[] = objective === 'aiq' ? ['mean', 'length'] : ['mean'];
+  // Cost by prompt text needs the cost network to predict the models in the router's order: every
+  // model priced somewhere, in the order the scores name them.
+  const shares = objective === 'aiq' ? costShareRecords(records, models) : null;
+  const textCostOk = shares !== null && shares.records.length > 0 && modelIdsOf(shares.records).join('\n') === models.join('\n');
+  const costModels: AutoCostKind[] = objective === 'aiq' ? (textCostOk ? ['mean', 'length', 'text'] : ['mean', 'length']) : ['mean'];
   const budget = auto.budgetS ?? null;
 
   // Folds and their training parts.
@@ -615,7 +662,7 @@ export async function autoTrain(
     const key = `${member}@${alpha}`;
     if (!groups.some((g) => g.key === key)) groups.push({ key, member, alpha });
   }
-  const totalJobs = groups.length * folds.length;
+  const totalJobs = (groups.length + (costModels.includes('text') ? 1 : 0)) * folds.length;
   const pool = new JobPool(Math.min(workers, totalJobs));
   const oof = new Map<string, Float32Array>();
   const skippedJobs = new Set<string>();
@@ -623,8 +670,42 @@ export async function autoTrain(
   let budgetHit = false;
   const elapsed = (): number => (performance.now() - started) / 1000;
   const report = (phase: AutoProgress['phase'], d: number, total: number, label: string): void => auto.onProgress?.({ phase, done: d, total, elapsedS: elapsed(), label });
+  // Out-of-fold predicted USD per query by prompt text (NaN = no prediction: the mean stands in).
+  let textCost: Float32Array | null = null;
+  const gate = (): boolean => {
+    if (budget !== null && elapsed() > 0.75 * budget) budgetHit = true;
+    return !budgetHit;
+  };
+  const costJobs = async (): Promise<void> => {
+    const out = new Float32Array(n * M).fill(NaN);
+    let complete = true;
+    await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
+      const part = costShareRecords(tr, models);
+      if (part.records.length === 0) return;
+      const opts: TrainOptions = { seed, ...AUTO_COST_MEMBER };
+      const ck = auto.cache ? oofKey(opts, 1, part.records, prompts) : '';
+      let res = auto.cache?.get(ck);
+      if (!res) {
+        const r = await pool.run({ train: part.records, options: opts, alpha: 1, prompts, keep: false, threads: pool.threadsPerJob }, gate);
+        if (r === null) {
+          complete = false;
+          return;
+        }
+        res = { models: r.models, scores: r.scores };
+        auto.cache?.set(ck, res);
+      }
+      const m = res.models.length;
+      for (let c = 0; c < m; c++) {
+        const j = col.get(res.models[c]!);
+        if (j === undefined) continue;
+        for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = costFromShare(res.scores[t * m + c]!, part.mean[j]!);
+      }
+      report('cv', ++done, totalJobs, `cost by prompt text, fold ${f + 1}/${k}`);
+    }));
+    if (complete) textCost = out;
+  };
   try {
-    await Promise.all(groups.map(async ({ key, member, alpha }) => {
+    await Promise.all([...groups.map(async ({ key, member, alpha }) => {
       const out = new Float32Array(n * M).fill(NaN);
       const opts: TrainOptions = { seed, ...AUTO_MEMBERS[member]! };
       let complete = true;
@@ -634,10 +715,7 @@ export async function autoTrain(
         if (!res) {
           // The budget is checked when the job is about to start (the pool queues jobs in grid order).
           const job: AutoJob = { train: tr, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob };
-          const r = await pool.run(job, () => {
-            if (budget !== null && elapsed() > 0.75 * budget) budgetHit = true;
-            return !budgetHit;
-          });
+          const r = await pool.run(job, gate);
           if (r === null) {
             complete = false;
             return;
@@ -655,7 +733,7 @@ export async function autoTrain(
       }));
       if (complete) oof.set(key, out);
       else skippedJobs.add(key);
-    }));
+    }), ...(costModels.includes('text') ? [costJobs()] : [])]);
   } catch (err) {
     await pool.close();
     throw err;
@@ -667,17 +745,25 @@ export async function autoTrain(
   // Evaluate every complete candidate, pooled and per fold.
   const cm = hasCosts ? fitCostModel(records, models) : null;
   const baseEval: EvalScoresOptions = objective === 'aiq' ? { lambdas: [...AUTO_LAMBDAS], expectedCost: (id) => cm?.mean[col.get(id)!] } : { lambdas: [0], targets: [0.5] };
-  const costModelOpt = (c: Cand): EvalScoresOptions =>
-    c.cost === 'length' && cm ? { ...baseEval, costModel: Object.fromEntries(models.map((id, j) => [id, { base: cm.model.base[j]!, perToken: cm.model.perToken[j]! }])) } : baseEval;
+  const rowsOf = (x: Float32Array, rows: readonly number[]): Float32Array => {
+    const sub = new Float32Array(rows.length * M);
+    rows.forEach((i, t) => sub.set(x.subarray(i * M, i * M + M), t * M));
+    return sub;
+  };
+  // The evaluation options of a candidate, on all rows or on a fold's rows.
+  const costModelOpt = (c: Cand, rows?: readonly number[]): EvalScoresOptions => {
+    if (c.cost === 'length' && cm) return { ...baseEval, costModel: Object.fromEntries(models.map((id, j) => [id, { base: cm.model.base[j]!, perToken: cm.model.perToken[j]! }])) };
+    const tc: Float32Array | null = textCost;
+    if (c.cost === 'text' && tc) return { ...baseEval, predictedCosts: rows ? rowsOf(tc, rows) : tc };
+    return baseEval;
+  };
   const foldRecs = folds.map(({ test }) => test.map((i) => records[i]!));
   const evalCand = (c: Cand, scores: Float32Array): { cv: number; folds: number[]; report: EvalReport } => {
-    const opts = costModelOpt(c);
-    const rep = evaluateScores(models, scores, records, opts);
+    const rep = evaluateScores(models, scores, records, costModelOpt(c));
     const per = folds.map(({ test }, q) => {
-      const sub = new Float32Array(test.length * M);
-      test.forEach((i, t) => sub.set(scores.subarray(i * M, i * M + M), t * M));
+      const sub = rowsOf(scores, test);
       try {
-        return metricOf(evaluateScores(models, sub, foldRecs[q]!, opts), objective);
+        return metricOf(evaluateScores(models, sub, foldRecs[q]!, costModelOpt(c, test)), objective);
       } catch {
         return NaN;
       }
@@ -700,7 +786,7 @@ export async function autoTrain(
   for (const cost of costModels) for (const cal of cals) for (const beta of betas) for (const alpha of alphas) for (const members of memberSets) {
     const c: Cand = { members, alpha, beta, cost, cal };
     const parts = members.map((m) => oof.get(`${m}@${alpha}`));
-    if (parts.some((p) => p === undefined)) {
+    if (parts.some((p) => p === undefined) || (cost === 'text' && textCost === null)) {
       if (!skipped.includes(candName(c))) skipped.push(candName(c));
       continue;
     }
@@ -736,22 +822,30 @@ export async function autoTrain(
     const why = be.report.warnings.find((w) => /undefined/.test(w));
     throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `no candidate has a finite cross-validated ${objective} on this data${why ? ` (${why})` : ''}`);
   }
-  // Pricing by prompt length is kept only where it moves the curve beyond the fold noise against
-  // the same candidate priced by mean cost.
+  // A predicted cost (by prompt length or text) is kept only where it moves the curve beyond the
+  // fold noise against the same candidate priced by mean cost. When the winner prices by the mean,
+  // the better-scoring of its two twins is the one reported.
   let costTest: AutoReport['costModel'] = null;
-  if (costModels.includes('length')) {
+  if (costModels.length > 1) {
     const w = results[bi]!;
-    const twinOf = (c: AutoCandidateResult, cost: 'mean' | 'length') => results.findIndex((r) => r.cost === cost && r.cal === c.cal && r.beta === c.beta && r.alpha === c.alpha && r.members.join('+') === c.members.join('+'));
-    const lenI = w.cost === 'length' ? bi : twinOf(w, 'length');
+    const twinOf = (c: AutoCandidateResult, cost: AutoCostKind) => results.findIndex((r) => r.cost === cost && r.cal === c.cal && r.beta === c.beta && r.alpha === c.alpha && r.members.join('+') === c.members.join('+'));
     const meanI = w.cost === 'mean' ? bi : twinOf(w, 'mean');
-    if (lenI >= 0 && meanI >= 0) {
-      const d = results[lenI]!.folds.map((v, q) => v - results[meanI]!.folds[q]!).filter((x) => Number.isFinite(x));
+    let altI = w.cost !== 'mean' ? bi : -1;
+    if (altI < 0) {
+      for (const kind of costModels) {
+        if (kind === 'mean') continue;
+        const t = twinOf(w, kind);
+        if (t >= 0 && (altI < 0 || results[t]!.cv > results[altI]!.cv + 1e-9)) altI = t;
+      }
+    }
+    if (altI >= 0 && meanI >= 0) {
+      const d = results[altI]!.folds.map((v, q) => v - results[meanI]!.folds[q]!).filter((x) => Number.isFinite(x));
       const dm = mean(d), dse = d.length ? sd(d) / Math.sqrt(d.length) : Infinity;
       // Two standard errors, as the guard against the best single model: a feature that only
       // matches the fold noise is not worth its place in the artifact.
       const kept = dm > 0 && dm - 2 * dse > 0;
-      costTest = { candidate: results[meanI]!.name, gain: dm, sd: sd(d), kept };
-      if (w.cost === 'length' && !kept) {
+      costTest = { candidate: results[meanI]!.name, kind: results[altI]!.cost as 'length' | 'text', gain: dm, sd: sd(d), kept };
+      if (w.cost !== 'mean' && !kept) {
         if (ri === meanI) ri = bi;
         bi = meanI;
       }
@@ -790,8 +884,15 @@ export async function autoTrain(
   report('final', 0, holder.members.length, 'training the chosen candidate on all records');
   const meta: Record<string, string> = { ...(options.metadata ?? {}) };
   let finals: AutoJobResult[];
+  let costNet: AutoJobResult | null = null;
+  const textFinal = chosenRes !== null && chosenRes.cost === 'text' && shares !== null;
   try {
     let fdone = 0;
+    const costDone = textFinal
+      ? pool.run({ train: shares!.records, options: { seed, ...AUTO_COST_MEMBER }, alpha: 1, prompts: [], keep: true, threads: pool.inThread ? (options.threads ?? 0) : 1 }).then((r) => {
+        costNet = r;
+      })
+      : Promise.resolve();
     finals = await Promise.all(holder.members.map(async (m, q) => {
       const r = (await pool.run({
         train: records,
@@ -806,6 +907,7 @@ export async function autoTrain(
       report('final', ++fdone, holder.members.length, `trained ${m} on ${n} records`);
       return r;
     }));
+    await costDone;
   } finally {
     await pool.close();
   }
@@ -818,10 +920,12 @@ export async function autoTrain(
     prior: globalMean,
     calibration,
     cost: chosenRes && chosenRes.cost === 'length' && cm ? cm.model : null,
+    costNetwork: textFinal ? { mean: shares!.mean } : null,
   };
   // The columns of the final networks follow the order their training saw models, which is the
   // order of `models` (the same records); check rather than assume.
-  for (const fr of finals) {
+  const netOf = costNet as AutoJobResult | null;
+  for (const fr of netOf ? [...finals, netOf] : finals) {
     if (fr.models.length !== M || fr.models.some((id, j) => id !== models[j])) {
       throw new RoutecoreError('ERR_ROUTECORE_INTERNAL', `an ensemble member routes models in another order (${fr.models.join(', ')}) than the data (${models.join(', ')})`);
     }
@@ -864,6 +968,7 @@ export async function autoTrain(
     rethrowNative(err, 'train --auto');
   }
   for (let q = 1; q < finals.length; q++) native.setMetadata(memberKey(q), Buffer.from(finals[q]!.bytes!).toString('base64'));
+  if (netOf) native.setMetadata(COST_KEY, Buffer.from(netOf.bytes!).toString('base64'));
   native.setMetadata(POSTPROCESS_KEY, JSON.stringify(spec));
   if (dataFiles) {
     // The members were trained on records in memory; name the files (and weights) they came from.
