@@ -87,6 +87,12 @@ interface SettingBase {
   /** What the numbers are compared with (from ../shared/data/README.md). */
   reference: string;
   targetText: string;
+  /**
+   * The `train --auto` target (issue 13, "Training that tunes itself"): a minimum of the metric,
+   * for `best` also ≥ the test split's best single model and ≥ the TF-IDF ridge reference, for the
+   * cost sweep a minimum quality at the CV-fixed point within `costCap` USD per 1k queries.
+   */
+  autoTarget: { text: string; min?: number; ridge?: number; costCap?: number };
   metric: Metric;
   grid: Candidate[];
   folds: number;
@@ -142,6 +148,7 @@ function settings(): Setting[] {
       metric: 'quality',
       reference: 'best single 0.489 (dolphin-2.9-llama3-8b), TF-IDF ridge 0.508, oracle 0.706',
       targetText: 'quality ≥ 0.53',
+      autoTarget: { text: 'quality ≥ 0.522 (perfect task recognition), ≥ best single, ≥ TF-IDF ridge 0.508', min: 0.522, ridge: 0.508 },
       folds: 5,
       grid: grid([['lin'], ['lin-lr.005'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ens2, ['lin', 'mf64'], ['lin', 'lin-lr.005', 'mlp32', 'mlp32-lr.01']], [0, 0.5, 1], [1, 0.5]),
     },
@@ -154,6 +161,7 @@ function settings(): Setting[] {
       metric: 'quality',
       reference: 'best single 0.698, TF-IDF ridge 0.695 (knn20 0.702), oracle 0.833',
       targetText: 'quality ≥ 0.72',
+      autoTarget: { text: '≥ best single, ≥ TF-IDF ridge 0.695', ridge: 0.695 },
       folds: 5,
       grid: grid(
         [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp64'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['knn50'], ens2, ['mlp32', 'mf64'], ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
@@ -170,6 +178,7 @@ function settings(): Setting[] {
       metric: 'quality',
       reference: 'best single 0.550, TF-IDF ridge 0.530, oracle 0.727',
       targetText: 'quality ≥ 0.57',
+      autoTarget: { text: '≥ best single, ≥ TF-IDF ridge 0.530', ridge: 0.53 },
       folds: 5,
       grid: grid(
         [['lin'], ['lin-lr.005'], ['lin-2^18'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['knn50'], ens2, ['mlp32', 'mf64'], ['mlp32', 'mlp32-seed2', 'mlp32-seed3']],
@@ -188,6 +197,7 @@ function settings(): Setting[] {
       completeTestRows: true,
       reference: 'GPT-4 0.879 at $5.00/1k; TF-IDF ridge 0.867 at $3.77, λ=50: 0.812 at $0.37; oracle 0.976',
       targetText: "GPT-4's quality at ≤ 50% of its cost, and AIQ above the zero-router",
+      autoTarget: { text: '≥ 0.853 (97% of GPT-4) at ≤ $1.50/1k (30% of its cost), point fixed by CV', min: 0.853, costCap: 1.5 },
       folds: 5,
       grid: grid([['lin'], ['lin-lr.005'], ['mlp16'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ens2, ['lin', 'mf64'], ['lin', 'lin-lr.005', 'mlp16']], [0.5, 1], [1]),
     },
@@ -199,6 +209,7 @@ function settings(): Setting[] {
       metric: 'apgr',
       reference: 'TF-IDF ridge APGR 0.663 (same 5-fold protocol); RouteLLM paper ≈ 0.60 (trained on Chatbot Arena, not in-domain folds)',
       targetText: 'APGR ≥ 0.70',
+      autoTarget: { text: 'APGR ≥ 0.70', min: 0.7 },
       target: 0.7,
       folds: 5,
       innerFolds: 2,
@@ -212,6 +223,7 @@ function settings(): Setting[] {
       metric: 'apgr',
       reference: 'TF-IDF ridge APGR 0.604 (same 5-fold protocol); RouteLLM paper 0.622 (trained on Chatbot Arena, not in-domain folds)',
       targetText: 'APGR ≥ 0.65',
+      autoTarget: { text: 'APGR ≥ 0.65', min: 0.65 },
       target: 0.65,
       folds: 5,
       innerFolds: 3,
@@ -537,6 +549,8 @@ interface AutoRow {
   /** The grid router's figure, for comparison. */
   grid: string;
   ece: string;
+  /** Whether the `--auto` target was met, in words ("yes", or "no (…)"). */
+  met: string;
   lines: string[];
   json: Record<string, unknown>;
 }
@@ -573,7 +587,8 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     `  - CV gain over always calling ${a.baseline.model}: ${gainText(a)}; runner-up ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}.`,
     `  - Calibration (cross-fitted Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}): out-of-fold ECE ${f3(a.calibration?.eceBefore)} → ${f3(a.calibration?.eceAfter)}; test ECE ${f3(rep.calibration.ece)} (grid router: ${f3(gridReport.calibration.ece)}).`,
   ];
-  let test: string, grid: string;
+  let test: string, grid: string, met: string;
+  const t = s.autoTarget;
   const json: Record<string, unknown> = { report: a, test: rep, seconds };
   if (s.costTarget) {
     const bs = rep.singles[rep.bestSingle]!;
@@ -581,7 +596,7 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     const cvBs = a.cvBestSingle;
     // Operating points fixed on the CV sweep: the cheapest point reaching the CV best single model, and the best point within $1.50/1k.
     const reach = cvBs ? cvs.filter((p) => p.quality >= cvBs.quality - 1e-9).sort((x, y) => x.cost1k - y.cost1k)[0] : undefined;
-    const cap = cvs.filter((p) => p.cost1k <= 1.5).sort((x, y) => y.quality - x.quality || x.cost1k - y.cost1k)[0];
+    const cap = cvs.filter((p) => p.cost1k <= (t.costCap ?? 1.5)).sort((x, y) => y.quality - x.quality || x.cost1k - y.cost1k)[0];
     const onTest = (p: { param: string | null; knob: number | null } | undefined) => (p ? rep.router.sweep.find((q) => q.param === p.param && q.knob === p.knob) : undefined);
     const tReach = onTest(reach), tCap = onTest(cap);
     const pt = (p: SweepPoint | undefined) => (p ? `${f3(p.quality)} at ${money(p.cost1k)}/1k (${knob(p)})` : '—');
@@ -593,13 +608,22 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     test = `AIQ ${f3(rep.aiq.router)}; ${pt(tCap)} (≤ $1.50 point fixed by CV)`;
     grid = `AIQ ${f3(gridReport.aiq.router)}`;
     json.operatingPoints = { reach: { cv: reach, test: tReach }, cap150: { cv: cap, test: tCap } };
+    const okQ = tCap !== undefined && tCap.quality >= (t.min ?? 0) - 1e-9, okC = tCap !== undefined && tCap.cost1k <= (t.costCap ?? Infinity);
+    met = okQ && okC ? '**yes**' : `no (${pt(tCap)})`;
   } else {
     lines.push(`  - Test: router (\`best\`) **${f3(rep.router.best.quality)}** (grid router ${f3(gridReport.router.best.quality)}; best single ${f3(rep.singles[rep.bestSingle]!.quality)}).`);
     test = f3(rep.router.best.quality);
     grid = f3(gridReport.router.best.quality);
+    const q = rep.router.best.quality, single = rep.singles[rep.bestSingle]!.quality;
+    const short = [
+      t.min !== undefined && q < t.min - 1e-9 ? `${f3(q)} < ${f3(t.min)}` : '',
+      q < single - 1e-9 ? `below the test split's best single ${f3(single)}` : '',
+      t.ridge !== undefined && q < t.ridge - 1e-9 ? `below TF-IDF ridge ${f3(t.ridge)}` : '',
+    ].filter(Boolean);
+    met = short.length ? `no (${short.join('; ')})` : '**yes**';
   }
   log(`${s.id} --auto: chose [${a.chosen.name}], test ${test} (${seconds.toFixed(0)} s)`);
-  return { chosen: a.chosen.name, verdict: a.gain.verdict, gain: gainText(a), test, grid, ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`, lines, json };
+  return { chosen: a.chosen.name, verdict: a.gain.verdict, gain: gainText(a), test, grid, ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`, met, lines, json };
 }
 
 /** The nested setting through `train(outerTrain, { auto })` on each outer fold; pooled held-out scores evaluated once. */
@@ -643,6 +667,7 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
     test: `APGR ${f3(rep.apgr)}`,
     grid: `APGR ${f3(gridReport.apgr)}`,
     ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`,
+    met: rep.apgr !== null && rep.apgr >= (s.autoTarget.min ?? 0) - 1e-9 ? '**yes**' : `no (APGR ${f3(rep.apgr)})`,
     lines,
     json: { perFold, test: rep, seconds },
   };
@@ -963,9 +988,11 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows restricted to the setting's own members and α), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
     '',
-    '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...outcomes.map((o) => `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${o.auto.chosen} | ${o.auto.gain} | ${o.auto.test} | ${o.auto.grid} | ${o.auto.ece} |`),
+    '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` | `--auto` target | met |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...outcomes.map((o) => `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${o.auto.chosen} | ${o.auto.gain} | ${o.auto.test} | ${o.auto.grid} | ${o.auto.ece} | ${o.setting.autoTarget.text} | ${o.auto.met} |`),
+    '',
+    `\`--auto\` targets met: ${outcomes.filter((o) => o.auto.met === '**yes**').length} of ${outcomes.length}.`,
     '',
     '### How far recognising the task could go',
     '',

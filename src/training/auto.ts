@@ -120,9 +120,11 @@ export function autoAlphas(records: readonly OutcomeRecord[]): number[] {
 
 /**
  * The λ grid of the `cost` sweep when the objective is AIQ (score per USD-per-query): 0 and
- * 10^(k/4) for k = −4 … 20, fixed so that CV and later evaluations share their knobs.
+ * 10^(k/8) for k = −8 … 40, fixed so that CV and later evaluations share their knobs. Steps of
+ * 10^(1/8) (×1.33): with steps of ×1.78 the cost of neighbouring points could differ fivefold
+ * (RouterBench: $1.92 → $0.36 per 1k), leaving a budget such as "≤ $1.50" no point near it.
  */
-export const AUTO_LAMBDAS: readonly number[] = Object.freeze([0, ...Array.from({ length: 25 }, (_, k) => +(10 ** ((k - 4) / 4)).toPrecision(4))]);
+export const AUTO_LAMBDAS: readonly number[] = Object.freeze([0, ...Array.from({ length: 49 }, (_, k) => +(10 ** ((k - 8) / 8)).toPrecision(4))]);
 
 /** What the selection maximises: mean quality of `best`, AIQ of the cost sweep, or APGR (two models). */
 export type AutoObjective = 'quality' | 'aiq' | 'apgr';
