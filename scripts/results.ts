@@ -611,7 +611,8 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     const okQ = tCap !== undefined && tCap.quality >= (t.min ?? 0) - 1e-9, okC = tCap !== undefined && tCap.cost1k <= (t.costCap ?? Infinity);
     met = okQ && okC ? '**yes**' : `no (${pt(tCap)})`;
   } else {
-    lines.push(`  - Test: router (\`best\`) **${f3(rep.router.best.quality)}** (grid router ${f3(gridReport.router.best.quality)}; best single ${f3(rep.singles[rep.bestSingle]!.quality)}).`);
+    const trainBest = rep.singles[a.baseline.model];
+    lines.push(`  - Test: router (\`best\`) **${f3(rep.router.best.quality)}** (grid router ${f3(gridReport.router.best.quality)}; best single on test ${rep.bestSingle} ${f3(rep.singles[rep.bestSingle]!.quality)}${a.baseline.model !== rep.bestSingle && trainBest ? `; the training split's best single, ${a.baseline.model}, ${f3(trainBest.quality)}` : ''}).`);
     test = f3(rep.router.best.quality);
     grid = f3(gridReport.router.best.quality);
     const q = rep.router.best.quality, single = rep.singles[rep.bestSingle]!.quality;
