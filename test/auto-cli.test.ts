@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { evaluateScores } from '../src/evaluation/eval.js';
 import { renderSvg } from '../src/evaluation/plot.js';
+import { Registry } from '../src/routing/registry.js';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -123,6 +124,21 @@ describe('eval: calibration, hull and cost model', () => {
     expect(at(base).shares['dear'] ?? 0).toBe(0);
     expect(at(withModel).shares['dear']).toBe(0.5);
     expect(() => evaluateScores(['cheap', 'dear'], scores, recs, { costModel: { dear: { base: -1, perToken: 0 } } })).toThrow(/options\.costModel\["dear"\]/);
+  });
+
+  it('prices decisions with predicted per-query costs where the registry does not price the model', () => {
+    // Predicted: "dear" is cheap on rows 1 and 3 only; mean pricing ($0.80) never calls it at λ=1.
+    const predicted = Float32Array.from([0.001, 0.001, 0.001, 0.8, 0.001, 0.001, 0.001, 0.8]);
+    const opts = { lambdas: [1], targets: [0.5], expectedCost: (id: string) => (id === 'dear' ? 0.8 : 0.001) };
+    const r = evaluateScores(['cheap', 'dear'], scores, recs, { ...opts, predictedCosts: predicted });
+    const at = r.router.sweep.find((p) => p.param === 'lambda' && p.knob === 1)!;
+    expect(at.shares['dear']).toBe(0.5);
+    // A registry price wins over the prediction.
+    const reg = Registry.fromObject({ models: [{ id: 'cheap', inputCostPer1M: 1, outputCostPer1M: 1 }, { id: 'dear', inputCostPer1M: 1e5, outputCostPer1M: 1e5 }] }, 'test');
+    const priced = evaluateScores(['cheap', 'dear'], scores, recs, { ...opts, registry: reg, predictedCosts: predicted });
+    expect(priced.router.sweep.find((p) => p.param === 'lambda' && p.knob === 1)!.shares['dear'] ?? 0).toBe(0);
+    expect(() => evaluateScores(['cheap', 'dear'], scores, recs, { predictedCosts: [1, 2] as never })).toThrow(/options\.predictedCosts/);
+    expect(() => evaluateScores(['cheap', 'dear'], scores, recs, { predictedCosts: new Float32Array(3) })).toThrow(/4 records x 2 models = 8 floats for options\.predictedCosts/);
   });
 
   it('draws the zero-router hull as a curve on the log cost axis (linear in cost between models)', () => {

@@ -96,6 +96,19 @@ describe('buildCandidates', () => {
     expect(t.cost[BIG]).toBeCloseTo(0.013, 12);
   });
 
+  it('uses a per-query predicted cost where given (NaN keeps the table), and checks its length', () => {
+    const t = buildCandidates(['a', 'b'], undefined, (id) => (id === 'a' ? 0.01 : 0.02), 0);
+    const s = new Float32Array([0.9, 0.85]);
+    const ranked: number[] = [];
+    rankCost(s, 0, t, { lambda: 10 }, ranked);
+    expect(ranked[0]).toBe(0); // 0.9 − 0.1 > 0.85 − 0.2
+    rankCost(s, 0, t, { lambda: 10 }, ranked, new Float32Array([NaN, 0.001]));
+    expect(ranked[0]).toBe(1); // b predicted at $0.001 for this query
+    rankCost(s, 0, t, { lambda: 10 }, ranked, new Float32Array([7, 7, 0.5, 0.001]), 2);
+    expect(ranked[0]).toBe(1);
+    expect(() => rankCost(s, 0, t, {}, ranked, new Float32Array(1))).toThrow(/a Float32Array with rowOffset \+ 2 <= its length for rowCost/);
+  });
+
   it('makes every model eligible without a registry', () => {
     const t = buildCandidates(['a', 'b'], undefined, (id) => (id === 'a' ? 0.01 : undefined), 0);
     expect([...t.eligible]).toEqual([1, 1]);
