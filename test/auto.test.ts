@@ -260,6 +260,30 @@ describe('train --auto: cost by prompt text', () => {
   });
 });
 
+describe('train --auto: progress and the budget of the selection', () => {
+  it('reports the cv, select and final phases, and leaves out candidates not scored within the budget', async () => {
+    const recs = signal(90, 31);
+    const store = new Map<string, { models: string[]; scores: Float32Array }>();
+    const cache = { get: (k: string) => store.get(k), set: (k: string, v: { models: string[]; scores: Float32Array }) => void store.set(k, v) };
+    const phases = new Map<string, { done: number; total: number }>();
+    const full = await train(recs, { auto: { ...FAST, objective: 'quality', cache, onProgress: (p) => void phases.set(p.phase, { done: p.done, total: p.total }) } });
+    full.router.dispose();
+    expect([...phases.keys()]).toEqual(['cv', 'select', 'final']);
+    expect(phases.get('select')).toEqual({ done: full.auto!.evaluated - 1, total: full.auto!.evaluated - 1 });
+    expect(full.auto!.budget.hit).toBe(false);
+    // Every training is a cache hit now, so only the selection can overrun a tiny budget: one
+    // candidate is scored, the rest are left out and named.
+    const cut = await train(recs, { auto: { ...FAST, objective: 'quality', cache, budgetS: 1e-6 } });
+    try {
+      expect(cut.auto!.budget.hit).toBe(true);
+      expect(cut.auto!.evaluated).toBe(2); // one candidate and the baseline
+      expect(cut.auto!.skipped).toHaveLength(full.auto!.evaluated - 2);
+    } finally {
+      cut.router.dispose();
+    }
+  }, T);
+});
+
 describe('train --auto: bad input', () => {
   const recs = signal(60);
   it('names the option at fault', async () => {

@@ -26,13 +26,14 @@ export function autoProgress(stream: NodeJS.WriteStream = process.stderr): (p: A
   return (p) => {
     const frac = p.total > 0 ? p.done / p.total : 1;
     const eta = p.done > 0 && p.phase === 'cv' ? ` eta ${Math.max(0, (p.elapsedS / p.done) * (p.total - p.done)).toFixed(0)} s` : '';
-    const what = p.phase === 'cv' ? 'cross-validation' : 'final training';
+    const what = p.phase === 'cv' ? 'cross-validation' : p.phase === 'select' ? 'scoring candidates' : 'final training';
     if (tty) {
       const width = 30, fill = Math.round(frac * width);
       stream.write(`\r\x1b[K${what} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total} ${p.elapsedS.toFixed(0)} s${eta} ${p.label.slice(0, 40)}${p.done >= p.total ? '\n' : ''}`);
       return;
     }
-    const decile = p.phase === 'cv' ? Math.floor(frac * 10) : 100 + p.done;
+    // Phases print in order: cv tenths 0–10, select tenths 50–60, final jobs from 100.
+    const decile = p.phase === 'cv' ? Math.floor(frac * 10) : p.phase === 'select' ? 50 + Math.floor(frac * 10) : 100 + p.done;
     if (decile > lastDecile || p.done >= p.total) {
       if (decile === lastDecile) return;
       lastDecile = decile;

@@ -131,8 +131,9 @@ export type AutoObjective = 'quality' | 'aiq' | 'apgr';
 
 /** Progress of {@link autoTrain}. */
 export interface AutoProgress {
-  phase: 'cv' | 'final';
-  /** Training jobs finished and planned in this phase. */
+  /** `cv`: training jobs of the cross-validation; `select`: candidates scored; `final`: the winner's trainings. */
+  phase: 'cv' | 'select' | 'final';
+  /** Jobs (or candidates) finished and planned in this phase. */
   done: number;
   total: number;
   elapsedS: number;
@@ -155,9 +156,9 @@ export interface AutoOptions {
   /** Prefix of the fold hash (`fnv1a32(foldSalt + id) mod folds`); default ''. */
   foldSalt?: string;
   /**
-   * Seconds for the cross-validation: training jobs not started by 75% of it are skipped (the
-   * candidates that need them are left out and named in the report); the final training of the
-   * winner comes after. Default: no limit.
+   * Seconds for the cross-validation: training jobs not started by 75% of it are skipped, and
+   * candidates not yet scored when it is over are left out (both named in the report); the final
+   * training of the winner comes after. Default: no limit.
    */
   budgetS?: number;
   /** Worker threads; default `os.availableParallelism()`; 0 = train on this thread. */
@@ -785,11 +786,18 @@ export async function autoTrain(
   const results: (AutoCandidateResult & { report: EvalReport; scores: Float32Array; blended: Float32Array })[] = [];
   const skipped: string[] = [];
   const cals: ('shared' | 'model')[] = ['shared', 'model'];
+  const planned = costModels.length * cals.length * betas.length * alphas.length * memberSets.length;
+  let scored = 0;
   for (const cost of costModels) for (const cal of cals) for (const beta of betas) for (const alpha of alphas) for (const members of memberSets) {
     const c: Cand = { members, alpha, beta, cost, cal };
     const parts = members.map((m) => oof.get(`${m}@${alpha}`));
-    if (parts.some((p) => p === undefined) || (cost === 'text' && textCost === null)) {
+    // Scoring a candidate takes one evaluation per fold and one pooled (a cost sweep: a second or
+    // so on 10^4 rows); past the whole budget the rest are left out, once one has been scored.
+    const late = budget !== null && results.length > 0 && elapsed() > budget;
+    if (late) budgetHit = true;
+    if (late || parts.some((p) => p === undefined) || (cost === 'text' && textCost === null)) {
       if (!skipped.includes(candName(c))) skipped.push(candName(c));
+      report('select', ++scored, planned, `left out ${candName(c)}`);
       continue;
     }
     const raw = new Float32Array(n * M);
@@ -799,6 +807,7 @@ export async function autoTrain(
     const scores = calibrated(blended, cal);
     const e = evalCand(c, scores);
     results.push({ name: candName(c), members, alpha, beta, cost, cal, cv: e.cv, folds: e.folds, report: e.report, scores, blended });
+    report('select', ++scored, planned, candName(c));
   }
   // The baseline: the per-fold prior alone, uncalibrated (a constant is its own mean).
   const baseCand: Cand = { members: [], alpha: 1, beta: 0, cost: 'mean', cal: 'shared' };
