@@ -16,15 +16,13 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
 import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/data.js';
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
-import { AUTO_LAMBDAS, AUTO_MEMBERS, meanScores, oofKey, shrinkLabels, type AutoReport, type OofCache } from '../src/training/auto.js';
+import { AUTO_LAMBDAS, AUTO_MEMBERS, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
 import { packageRoot } from '../src/addon/native.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
@@ -268,84 +266,10 @@ function evalOptions(records: OutcomeRecord[], costTarget: boolean) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Training jobs. The addon trains one router at a time per thread, so jobs (train one member on
-// some records, then score some prompts) run in a pool of worker threads, one per core.
+// Training jobs (train one member on some records, then score some prompts) run on the product's
+// worker pool, one thread per core, as `train --auto` runs them.
 
-interface Job {
-  train: OutcomeRecord[];
-  member: string;
-  alpha: number;
-  prompts: string[];
-}
-interface JobResult {
-  models: string[];
-  scores: Float32Array;
-}
-
-/** Worker side: trains the member (labels shrunk by alpha), scores the prompts, disposes the router. */
-async function runJob(job: Job): Promise<JobResult> {
-  const opts = MEMBERS[job.member];
-  if (!opts) throw new Error(`unknown member ${job.member}`);
-  const { router } = await train(shrinkLabels(job.train, job.alpha), { seed: 1, ...opts, threads: 1 });
-  try {
-    return { models: [...router.models], scores: await router.scores(job.prompts) };
-  } finally {
-    router.dispose();
-  }
-}
-
-class Pool {
-  readonly #idle: Worker[] = [];
-  readonly #all: Worker[] = [];
-  readonly #queue: { job: Job; resolve: (r: JobResult) => void; reject: (e: Error) => void }[] = [];
-
-  constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(fileURLToPath(import.meta.url));
-      w.unref();
-      this.#all.push(w);
-      this.#idle.push(w);
-    }
-  }
-
-  get size(): number {
-    return this.#all.length;
-  }
-
-  run(job: Job): Promise<JobResult> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#idle.length && this.#queue.length) {
-      const w = this.#idle.pop()!;
-      const { job, resolve, reject } = this.#queue.shift()!;
-      const done = (msg: { ok: true; result: JobResult } | { ok: false; error: string }): void => {
-        w.off('error', fail);
-        this.#idle.push(w);
-        if (msg.ok) resolve(msg.result);
-        else reject(new Error(msg.error));
-        this.#pump();
-      };
-      const fail = (err: Error): void => {
-        w.off('message', done);
-        reject(err);
-      };
-      w.once('message', done);
-      w.once('error', fail);
-      w.postMessage(job);
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.#all.map((w) => w.terminate()));
-  }
-}
-
-let pool: Pool;
+let pool: JobPool;
 
 /**
  * Out-of-fold and test scores on disk, keyed by what was trained on which records and what it
@@ -384,7 +308,8 @@ async function memberScores(records: OutcomeRecord[], models: readonly string[],
   const key = cache ? oofKey({ seed: 1, ...MEMBERS[member] }, alpha, records, prompts) : '';
   let r = cache?.get(key);
   if (!r) {
-    r = await pool.run({ train: records, member, alpha, prompts });
+    const res = await pool.run({ train: records, options: { seed: 1, ...MEMBERS[member] }, alpha, prompts, keep: false, threads: pool.threadsPerJob });
+    r = { models: res!.models, scores: res!.scores };
     cache?.set(key, r);
   }
   const M = models.length, m = r.models.length;
@@ -919,7 +844,7 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const started = new Date();
   const workers = Math.max(1, Math.min(4, os.availableParallelism()));
-  pool = new Pool(workers);
+  pool = new JobPool(workers);
   autoWorkers = workers;
   if (!values['no-cache']) cache = new DiskCache(resolve(values.cache ?? join(root, 'node_modules', '.cache', 'routecore-results')));
   log(`${workers} worker threads; data from ${dataDir}`);
@@ -1017,16 +942,7 @@ function anchor(title: string): string {
   return title.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 }
 
-if (isMainThread) {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else {
-  parentPort!.on('message', (job: Job) => {
-    runJob(job).then(
-      (result) => parentPort!.postMessage({ ok: true, result }),
-      (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-    );
-  });
-}
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

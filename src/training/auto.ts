@@ -353,11 +353,12 @@ export async function runAutoJob(job: AutoJob): Promise<AutoJobResult> {
 const WORKER_URL = new URL('./auto-worker.js', import.meta.url);
 
 /**
- * A pool of worker threads running {@link runAutoJob}, or one slot on this thread when size is 0.
- * Jobs start in the order given; a job's `gate` is asked when it is about to start, and a job it
- * refuses resolves to null without running (the time budget).
+ * @internal A pool of worker threads running {@link runAutoJob}, or one slot on this thread when
+ * size is 0. Jobs start in the order given; a job's `gate` is asked when it is about to start, and
+ * a job it refuses resolves to null without running (the time budget). `scripts/results.ts` runs
+ * its grid through it too.
  */
-class JobPool {
+export class JobPool {
   readonly #idle: (Worker | 'here')[] = [];
   readonly #all: Worker[] = [];
   readonly #queue: { job: AutoJob; gate: (() => boolean) | undefined; resolve: (r: AutoJobResult | null) => void; reject: (e: Error) => void }[] = [];
