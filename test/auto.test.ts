@@ -227,6 +227,10 @@ describe('train --auto: cost by prompt text', () => {
       expect(router.routeSync(code, opts).model).toBe('A');
       expect((await router.routeBatch([math, code], opts)).map((d) => d.model)).toEqual(['B', 'A']);
       expect((await router.route(code, opts)).expectedCost).toBeCloseTo(costs[2 + a]!, 6);
+      // Other policies skip the cost network: their expected cost is the training mean.
+      const meanA = router.training!.models['A']!.meanCost!;
+      expect(router.routeSync(code, { policy: 'best' }).expectedCost).toBeCloseTo(meanA, 9);
+      expect((await router.route(code)).expectedCost).toBeCloseTo(meanA, 9);
       await router.save(file);
     } finally {
       router.dispose();

@@ -74,7 +74,11 @@ export interface Decision {
   fallbacks: string[];
   /** Predicted score in [0,1] of every model the router knows, by id. */
   scores: Record<string, number>;
-  /** Expected USD cost of calling `model` for this prompt; null when unknown. */
+  /**
+   * Expected USD cost of calling `model` for this prompt; null when unknown. Under the `cost` policy
+   * of a router with a cost network (`train --auto`, cost by prompt text) it is the network's
+   * prediction for this prompt; otherwise the registry's price or the training mean.
+   */
   expectedCost: number | null;
   /** The policy that decided. */
   policy: PolicyName;
@@ -624,7 +628,7 @@ export class Router {
     const m = this.#ids.length;
     if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
     const { text, offsets } = this.#packer.pack([prompt], () => 'prompt');
-    const costNet = this.#costNet;
+    const costNet = this.#costFor(opts) ? this.#costNet : undefined;
     if (costNet && this.#syncCost.length < m) this.#syncCost = new Float32Array(m);
     try {
       native.scoreSync(text, offsets, 1, this.#syncOut);
@@ -670,7 +674,7 @@ export class Router {
     const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
     const start = performance.now();
-    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, true);
+    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, this.#costFor(opts));
     const micros = ((performance.now() - start) * 1000) / prompts.length;
     const m = this.#ids.length;
     const out: Decision[] = new Array(prompts.length);
@@ -833,6 +837,14 @@ export class Router {
     return { scores: out, costs };
   }
 
+  /**
+   * Whether a decision under these options runs the cost network: only the `cost` policy weighs
+   * cost per query, so the other policies skip its native call (their `expectedCost` is the table's).
+   */
+  #costFor(options: RouteOptions | undefined): boolean {
+    return this.#costNet !== undefined && (options?.policy ?? this.#policy) === 'cost';
+  }
+
   /** Cost network outputs (cost shares) to USD per query, in place. */
   #toCost(costs: Float32Array, rows: number): void {
     const m = this.#ids.length, mean = this.#costMean;
@@ -870,7 +882,7 @@ export class Router {
     }
     const start = performance.now();
     const prompts = batch.map((p) => p.prompt);
-    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, true).then(
+    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, batch.some((p) => this.#costFor(p.options))).then(
       ({ scores, costs }) => {
         const micros = ((performance.now() - start) * 1000) / batch.length;
         const m = this.#ids.length;
