@@ -22,7 +22,7 @@ import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/da
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
-import { AUTO_LAMBDAS, AUTO_MEMBERS, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
+import { AUTO_LAMBDAS, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
 import { packageRoot } from '../src/addon/native.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
@@ -557,17 +557,16 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
   const started = performance.now();
   const n = records.length, M = models.length;
   const pooled = new Float32Array(n * M).fill(NaN);
-  // The grid is restricted to the setting's own members and α (the product's default adds members
-  // and α = 0, which on these files would cost far more than this page's time budget).
-  const memberSets = [...new Set(s.grid.map((c) => c.members.join('+')))].map((k) => k.split('+')).filter((set) => set.every((m) => m in AUTO_MEMBERS));
-  const alphas = [...new Set(s.grid.map((c) => c.alpha))];
+  // The product's default grid (members, α, β, calibration); only the number of inner folds is the
+  // setting's (2 or 3 rather than the default 5, which would cost 2–3 times the trainings).
   const perFold: { fold: number; chosen: string; gain: string }[] = [];
+  let gridOf: AutoReport['grid'] | undefined;
   for (let f = 0; f < s.folds; f++) {
     const trIdx: number[] = [], teIdx: number[] = [];
     for (let i = 0; i < n; i++) (fold[i] === f ? teIdx : trIdx).push(i);
     const res = await train(trIdx.map((i) => records[i]!), {
       seed: 1,
-      auto: { objective: 'apgr', folds: s.innerFolds, foldSalt: 'inner/', memberSets, alphas, workers: autoWorkers, cache, onProgress: autoProgressLog(`${s.id} outer fold ${f + 1}`) },
+      auto: { objective: 'apgr', folds: s.innerFolds, foldSalt: 'inner/', workers: autoWorkers, cache, onProgress: autoProgressLog(`${s.id} outer fold ${f + 1}`) },
     });
     try {
       const ids = res.router.models;
@@ -575,14 +574,16 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
       const colOf = ids.map((id) => models.indexOf(id));
       teIdx.forEach((i, t) => ids.forEach((_, c) => { if (colOf[c]! >= 0) pooled[i * M + colOf[c]!] = sc[t * ids.length + c]!; }));
       perFold.push({ fold: f + 1, chosen: res.auto!.chosen.name, gain: gainText(res.auto!) });
+      gridOf = res.auto!.grid;
     } finally {
       res.router.dispose();
     }
   }
   const rep = evaluateScores(models, pooled, records, { registry: ROUTELLM_PRICES });
   const seconds = (performance.now() - started) / 1000;
+  const g = gridOf!;
   const lines = [
-    `- **\`train --auto\`** on each outer training part (${s.innerFolds}-fold inner CV, objective apgr; grid: this setting's members ${memberSets.map((x) => x.join(' + ')).join(', ')} and α ${alphas.join('/')}, with the product's β and calibration): pooled **APGR ${f3(rep.apgr)}**, CPT(50%) ${f3(rep.cpt50)} (grid router APGR ${f3(gridReport.apgr)}); ECE ${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}.`,
+    `- **\`train --auto\`** on each outer training part (${s.innerFolds}-fold inner CV, objective apgr, the product's default grid: ${g.memberSets.map((x) => x.join(' + ')).join(', ')}; α ${g.alphas.join('/')}; β ${g.betas.join('/')}; calibration shared/per model): pooled **APGR ${f3(rep.apgr)}**, CPT(50%) ${f3(rep.cpt50)} (grid router APGR ${f3(gridReport.apgr)}); ECE ${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}.`,
     `  - Choices per outer fold (CV gain in APGR over constant scores): ${perFold.map((p) => `${p.fold}: ${p.chosen}, ${p.gain}`).join('; ')}.`,
   ];
   log(`${s.id} --auto: APGR ${f3(rep.apgr)} (${seconds.toFixed(0)} s)`);
@@ -912,7 +913,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     '### `routecore train --auto` on the same splits',
     '',
-    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows restricted to the setting's own members and α), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
+    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows with the setting's 2 or 3 inner folds), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
     '',
     '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` | `--auto` target | met |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
