@@ -889,7 +889,7 @@ export class Router {
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           try {
-            p.resolve(this.#decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros, costs));
+            p.resolve(this.#decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros, costs && this.#costFor(p.options) ? costs : undefined));
           } catch (err) {
             p.reject(err);
           }
