@@ -13,6 +13,7 @@ import { RoutecoreError } from '../src/errors.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { Router } from '../src/routing/router.js';
 import { Registry } from '../src/routing/registry.js';
+import { binding } from '../src/addon/native.js';
 import { parsePostprocess, ScorePostprocess } from '../src/routing/postprocess.js';
 import { train } from '../src/training/train.js';
 import { fitPlatt } from '../src/training/calibration.js';
@@ -253,6 +254,31 @@ describe('train --auto: cost by prompt text', () => {
       expect(priced2.routeSync('Please integral item 9999 zz', { policy: 'cost', lambda: 40 }).model).toBe('A');
     } finally {
       priced2.dispose();
+    }
+  }, T);
+
+  it('refuses a router file whose cost network is missing or not a router, naming it', async () => {
+    const { router } = await train(priced(40, 23), { predictor: 'linear' });
+    const spec = { version: 1, members: 0, beta: 1, prior: [0.5, 0.5], calibration: null, cost: null, costNetwork: { mean: [0.01, 0.005] } };
+    const bytes = router.serialize();
+    router.dispose();
+    const withMeta = (extra: Record<string, string>): Uint8Array => {
+      const h = binding().NativeRouter.load(bytes, 'test', 'cpu', 1);
+      try {
+        for (const [k, v] of Object.entries(extra)) h.setMetadata(k, v);
+        return h.serialize(false);
+      } finally {
+        h.dispose();
+      }
+    };
+    expect(() => Router.loadSync(withMeta({ 'routecore.postprocess': JSON.stringify(spec) }))).toThrow(/router file metadata has no "routecore\.cost"/);
+    expect(() => Router.loadSync(withMeta({ 'routecore.postprocess': JSON.stringify(spec), 'routecore.cost': Buffer.from('not a router').toString('base64') }))).toThrow(/cost network/);
+    // A well-formed cost network loads and is used.
+    const ok = Router.loadSync(withMeta({ 'routecore.postprocess': JSON.stringify(spec), 'routecore.cost': Buffer.from(bytes).toString('base64') }));
+    try {
+      expect(await ok.predictedCosts(['Please integral item 1'])).toBeInstanceOf(Float32Array);
+    } finally {
+      ok.dispose();
     }
   }, T);
 

@@ -287,7 +287,7 @@ export class Router {
           member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, threads);
         } catch (err) {
           for (const m of this.#members) m.dispose();
-          rethrowNative(err, `ensemble member ${k}`);
+          rethrowNative(err); // the native message already names the member
         }
         this.#members.push(member);
         if (member.outputs !== native.outputs || member.encoder !== native.encoder) {
@@ -307,7 +307,7 @@ export class Router {
           this.#costNet = binding().NativeRouter.load(Buffer.from(raw!, 'base64'), 'cost network', native.backend, threads);
         } catch (err) {
           for (const m of this.#members) m.dispose();
-          rethrowNative(err, 'cost network');
+          rethrowNative(err); // the native message already names the cost network
         }
         if (this.#costNet!.outputs !== native.outputs) fail(`the cost network predicts ${this.#costNet!.outputs} models, not ${native.outputs}`);
         this.#costMean = Float64Array.from(spec.costNetwork.mean);
