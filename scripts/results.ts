@@ -483,7 +483,7 @@ interface AutoRow {
 function autoProgressLog(label: string): (p: { phase: string; done: number; total: number }) => void {
   let last = -1;
   return (p) => {
-    const d = p.phase === 'cv' ? Math.floor((10 * p.done) / p.total) : 100;
+    const d = p.phase === 'final' ? 100 : (p.phase === 'select' ? 50 : 0) + Math.floor((10 * p.done) / p.total);
     if (d !== last) {
       last = d;
       log(`${label} --auto: ${p.phase} ${p.done}/${p.total}`);
