@@ -290,6 +290,39 @@ describe('train --auto: cost by prompt text', () => {
   });
 });
 
+describe('train --auto: large ensembles in one file', () => {
+  it('saves an ensemble with a big member (mf64) as a file that loads and scores the same', async () => {
+    // mf64's tables (2^16 x 64 floats) would be 22 MB of base64 in the header, over the 16 MiB a
+    // reader accepts: the big member must be the file's own network.
+    const recs = signal(120, 41);
+    const { router, auto } = await train(recs, { auto: { folds: 3, workers: 0, objective: 'quality', memberSets: [['lin', 'mf64']], betas: [1] } });
+    const file = join(dir, 'lin-mf64.router');
+    const prompts = ['Solve this: integral number 1 of x', 'Write this: python function number 2'];
+    try {
+      expect(auto!.chosen.members).toEqual(['lin', 'mf64']);
+      // The small member (lin) rides in the header at full precision; mf64 is the file's body.
+      const rider = Buffer.from(router.metadata()['routecore.member.1']!, 'base64');
+      const lin = await train(recs, { predictor: 'linear', seed: 1 });
+      const linBytes = lin.router.serialize().length; // float32; float16 would be about half
+      expect(Math.abs(rider.length - linBytes)).toBeLessThan(linBytes * 0.01);
+      lin.router.dispose();
+      await router.save(file);
+      const back = Router.loadSync(file);
+      try {
+        expect([...(await back.scores(prompts))]).toEqual([...(await router.scores(prompts))]);
+        expect(back.postprocess!.members).toBe(1);
+      } finally {
+        back.dispose();
+      }
+    } finally {
+      router.dispose();
+    }
+    // Three mf64s cannot fit even in float16: refused before a file no reader would open is written.
+    await expect(train(recs, { auto: { folds: 3, workers: 0, objective: 'quality', memberSets: [['mf64', 'mf64', 'mf64']], betas: [1] } }))
+      .rejects.toThrow(/extra networks \(mf64, mf64\) need 2\d\.\d MiB in the router file's header even in float16, over its 14 MiB/);
+  }, T);
+});
+
 describe('train --auto: progress and the budget of the selection', () => {
   it('reports the cv, select and final phases, and leaves out candidates not scored within the budget', async () => {
     const recs = signal(90, 31);

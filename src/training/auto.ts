@@ -905,7 +905,7 @@ export async function autoTrain(
         costNet = r;
       })
       : Promise.resolve();
-    finals = await Promise.all(holder.members.map(async (m, q) => {
+    finals = await Promise.all(holder.members.map(async (m) => {
       const r = (await pool.run({
         train: records,
         options: { seed, ...AUTO_MEMBERS[m]! },
@@ -913,8 +913,9 @@ export async function autoTrain(
         prompts: [],
         keep: true,
         threads: pool.inThread ? (options.threads ?? 0) : 1,
-        metadata: q === 0 ? meta : undefined,
-        description: q === 0 ? options.description : undefined,
+        // Every member carries them: which one becomes the artifact's own network is decided below.
+        metadata: meta,
+        description: options.description,
       }))!;
       report('final', ++fdone, holder.members.length, `trained ${m} on ${n} records`);
       return r;
@@ -942,6 +943,11 @@ export async function autoTrain(
       throw new RoutecoreError('ERR_ROUTECORE_INTERNAL', `an ensemble member routes models in another order (${fr.models.join(', ')}) than the data (${models.join(', ')})`);
     }
   }
+  // The artifact's own network is the largest member (its tensors are the file's body); the others
+  // and the cost network ride base64 in the header, which readers cap at 16 MiB (native/artifact.cc).
+  const mainIdx = finals.reduce((b, f, q) => (f.bytes!.length > finals[b]!.bytes!.length ? q : b), 0);
+  const riders = [...finals.filter((_, q) => q !== mainIdx).map((f) => f.bytes!), ...(netOf ? [netOf.bytes!] : [])];
+  const riderBytes = fitHeader(riders, holder.members.filter((_, q) => q !== mainIdx).concat(netOf ? ['cost network'] : []));
   const seconds = (performance.now() - started) / 1000;
   const autoReport: AutoReport = {
     version: 1,
@@ -975,12 +981,12 @@ export async function autoTrain(
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
   let native;
   try {
-    native = binding().NativeRouter.load(finals[0]!.bytes!, 'train --auto', backend, threads);
+    native = binding().NativeRouter.load(finals[mainIdx]!.bytes!, 'train --auto', backend, threads);
   } catch (err) {
     rethrowNative(err, 'train --auto');
   }
-  for (let q = 1; q < finals.length; q++) native.setMetadata(memberKey(q), Buffer.from(finals[q]!.bytes!).toString('base64'));
-  if (netOf) native.setMetadata(COST_KEY, Buffer.from(netOf.bytes!).toString('base64'));
+  for (let q = 1; q < finals.length; q++) native.setMetadata(memberKey(q), riderBytes[q - 1]!);
+  if (netOf) native.setMetadata(COST_KEY, riderBytes[finals.length - 1]!);
   native.setMetadata(POSTPROCESS_KEY, JSON.stringify(spec));
   if (dataFiles) {
     // The members were trained on records in memory; name the files (and weights) they came from.
@@ -999,7 +1005,40 @@ export async function autoTrain(
   const summary = router.training!;
   summary['auto'] = { chosen: chosen.name, objective, cv: chosen.cv, gain: autoReport.gain.verdict };
   const files: ReadReport[] = (dataFiles ?? []).map((f) => ({ file: f.file, lines: f.records + f.unscored, records: f.used, skipped: [] }));
-  return { router, summary, report: finals[0]!.report!, files, seconds, auto: autoReport, data: dataFiles };
+  return { router, summary, report: finals[mainIdx]!.report!, files, seconds, auto: autoReport, data: dataFiles };
+}
+
+/** Room for networks in a router file's header: readers cap it at 16 MiB; the rest is for the reports. */
+const HEADER_NETWORK_BUDGET = 14 * 2 ** 20;
+
+/**
+ * The base64 of the networks that ride in the header: as trained (float32) when they fit its
+ * budget, else with their tables in float16 (half the size; scores move in the fourth decimal).
+ * Throws when even that does not fit, naming the networks, before a file no reader would open is made.
+ */
+function fitHeader(networks: readonly Uint8Array[], names: readonly string[]): string[] {
+  const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+  let out = networks.map(b64);
+  const size = (xs: string[]): number => xs.reduce((a, x) => a + x.length, 0);
+  if (size(out) <= HEADER_NETWORK_BUDGET) return out;
+  out = networks.map((bytes, i) => {
+    let h;
+    try {
+      h = binding().NativeRouter.load(bytes, names[i] ?? 'ensemble member', 'cpu', 1);
+    } catch (err) {
+      rethrowNative(err);
+    }
+    try {
+      return b64(h.serialize(true));
+    } finally {
+      h.dispose();
+    }
+  });
+  if (size(out) <= HEADER_NETWORK_BUDGET) return out;
+  throw new RoutecoreError(
+    'ERR_ROUTECORE_INVALID_ARGUMENT',
+    `the chosen ensemble's extra networks (${names.join(', ')}) need ${(size(out) / 2 ** 20).toFixed(1)} MiB in the router file's header even in float16, over its ${HEADER_NETWORK_BUDGET / 2 ** 20} MiB: restrict options.auto.memberSets to smaller members (lin, knn20) or fewer of them`,
+  );
 }
 
 function strip(r: AutoCandidateResult): AutoCandidateResult {
