@@ -680,30 +680,39 @@ export async function autoTrain(
     if (budget !== null && elapsed() > 0.75 * budget) budgetHit = true;
     return !budgetHit;
   };
+  // One fold's job: its scores from the cache, else trained on the pool; null when the budget
+  // refused it (checked as the job is about to start: the pool queues jobs in grid order).
+  const cachedOrRun = async (train: OutcomeRecord[], opts: TrainOptions, alpha: number, prompts: string[]): Promise<{ models: string[]; scores: Float32Array } | null> => {
+    const ck = auto.cache ? oofKey(opts, alpha, train, prompts) : '';
+    const hit = auto.cache?.get(ck);
+    if (hit) return hit;
+    const r = await pool.run({ train, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob }, gate);
+    if (r === null) return null;
+    const res = { models: r.models, scores: r.scores };
+    auto.cache?.set(ck, res);
+    return res;
+  };
+  // A fold's scores into its rows of `out` (columns in `models` order), each through `map`.
+  const scatter = (res: { models: string[]; scores: Float32Array }, test: readonly number[], out: Float32Array, map: (v: number, j: number) => number): void => {
+    const m = res.models.length;
+    for (let c = 0; c < m; c++) {
+      const j = col.get(res.models[c]!);
+      if (j === undefined) continue;
+      for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = map(res.scores[t * m + c]!, j);
+    }
+  };
   const costJobs = async (): Promise<void> => {
     const out = new Float32Array(n * M).fill(NaN);
     let complete = true;
     await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
       const part = costShareRecords(tr, models);
       if (part.records.length === 0) return;
-      const opts: TrainOptions = { seed, ...AUTO_COST_MEMBER };
-      const ck = auto.cache ? oofKey(opts, 1, part.records, prompts) : '';
-      let res = auto.cache?.get(ck);
-      if (!res) {
-        const r = await pool.run({ train: part.records, options: opts, alpha: 1, prompts, keep: false, threads: pool.threadsPerJob }, gate);
-        if (r === null) {
-          complete = false;
-          return;
-        }
-        res = { models: r.models, scores: r.scores };
-        auto.cache?.set(ck, res);
+      const res = await cachedOrRun(part.records, { seed, ...AUTO_COST_MEMBER }, 1, prompts);
+      if (res === null) {
+        complete = false;
+        return;
       }
-      const m = res.models.length;
-      for (let c = 0; c < m; c++) {
-        const j = col.get(res.models[c]!);
-        if (j === undefined) continue;
-        for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = costFromShare(res.scores[t * m + c]!, part.mean[j]!);
-      }
+      scatter(res, test, out, (v, j) => costFromShare(v, part.mean[j]!));
       report('cv', ++done, totalJobs, `cost by prompt text, fold ${f + 1}/${k}`);
     }));
     if (complete) textCost = out;
@@ -714,25 +723,12 @@ export async function autoTrain(
       const opts: TrainOptions = { seed, ...AUTO_MEMBERS[member]! };
       let complete = true;
       await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
-        const ck = auto.cache ? oofKey(opts, alpha, tr, prompts) : '';
-        let res = auto.cache?.get(ck);
-        if (!res) {
-          // The budget is checked when the job is about to start (the pool queues jobs in grid order).
-          const job: AutoJob = { train: tr, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob };
-          const r = await pool.run(job, gate);
-          if (r === null) {
-            complete = false;
-            return;
-          }
-          res = { models: r.models, scores: r.scores };
-          auto.cache?.set(ck, res);
+        const res = await cachedOrRun(tr, opts, alpha, prompts);
+        if (res === null) {
+          complete = false;
+          return;
         }
-        const m = res.models.length;
-        for (let c = 0; c < m; c++) {
-          const j = col.get(res.models[c]!);
-          if (j === undefined) continue;
-          for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = res.scores[t * m + c]!;
-        }
+        scatter(res, test, out, (v) => v);
         report('cv', ++done, totalJobs, `${member}, α=${alpha}, fold ${f + 1}/${k}`);
       }));
       if (complete) oof.set(key, out);
