@@ -20,6 +20,7 @@ import { resolveServeConfig } from '../src/serve/config.js';
 import { Gateway } from '../src/serve/gateway.js';
 import { openLogDatabase } from '../src/serve/outcome-log.js';
 import { startMockUpstream, type Fault } from '../test/helpers/mock-upstream.js';
+import { rng } from './corpus.js';
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
@@ -49,18 +50,6 @@ export interface SoakResult {
   /** Rows in the SQLite log, in total and by status. */
   logRows: number;
   logByStatus: Record<string, number>;
-}
-
-/** A small, seedable PRNG (mulberry32), so a failing mix can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const UPSTREAM_FAULTS: Fault[] = [

@@ -21,21 +21,10 @@ import { reliability } from '../src/evaluation/calibration.js';
 import { evaluate } from '../src/evaluation/eval.js';
 import { battlesToOutcomes, copiesOf, loadTrainingData, parseDataSpec, readOutcomeLog, weightRecords } from '../src/training/auto-data.js';
 import { fitCostModel } from '../src/training/auto.js';
+import { rng } from '../bench/corpus.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routecore-auto-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A seeded generator (mulberry32), so the synthetic data is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MATH = ['integral', 'derivative', 'equation', 'prime', 'matrix', 'sum of the series', 'factor the polynomial'];
 const CODE = ['python function', 'javascript class', 'sql query', 'regex', 'compile error', 'unit test', 'rust borrow checker'];

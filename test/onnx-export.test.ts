@@ -14,6 +14,7 @@ import { binding, type NativeRouterHandle } from '../src/addon/native.js';
 import { ONNX_INPUT, ONNX_OUTPUT, exportOnnx } from '../src/evaluation/onnx-export.js';
 import { Router } from '../src/routing/router.js';
 import { train, type PredictorKind } from '../src/training/train.js';
+import { rng } from '../bench/corpus.js';
 
 // onnxruntime-node is a dev dependency (an optional peer for users), loaded lazily: without it
 // these tests skip and say how to install it.
@@ -27,17 +28,6 @@ const ort = loaded as typeof import('onnxruntime-node');
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'routecore-onnx-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOPICS = [
   ['integer', 'sum', 'triangle', 'prime', 'fraction', 'solve'],

@@ -10,20 +10,9 @@ import type { OutcomeRecord } from '../src/training/data.js';
 import { binding, type NativeRouterHandle } from '../src/addon/native.js';
 import { ReferenceRouter, halfToFloat, readRouterFile, routerNetwork } from '../src/evaluation/reference.js';
 import { train, type PredictorKind } from '../src/training/train.js';
+import { rng } from '../bench/corpus.js';
 
 const root = resolve(__dirname, '..');
-
-/** A seeded PRNG (mulberry32) so every run trains the same routers. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = [
   ['integer', 'sum', 'triangle', 'prime', 'fraction', 'solve', 'equation', 'radius'],
