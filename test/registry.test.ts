@@ -221,6 +221,13 @@ describe('Registry accessors', () => {
     expect(reg.expectedCost('gpt-5', 100)).toBeUndefined();
   });
 
+  it('prices says which models the registry prices', () => {
+    expect(reg.prices('gpt-4o')).toBe(true);
+    expect(reg.prices('llama-3-8b')).toBe(false);
+    expect(reg.prices('gpt-5')).toBe(false);
+    expect(caught(() => reg.prices(1 as unknown as string)).message).toBe('Expected a model id string for id but received number 1');
+  });
+
   it('expectedCost validates promptTokens', () => {
     const err = caught(() => reg.expectedCost('gpt-4o', -1));
     expect(err.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');

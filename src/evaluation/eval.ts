@@ -417,8 +417,7 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
         for (let j = 0; j < M; j++) {
           const id = modelIds[j]!;
           const c = Object.hasOwn(cm, id) ? cm[id] : undefined;
-          const e = registry?.get(id);
-          if (!c || (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined)) continue;
+          if (!c || registry?.prices(id)) continue;
           t.fixedCost[j] = c.base;
           t.inputCostPerToken[j] = c.perToken;
           t.cost[j] = c.base;
@@ -435,10 +434,7 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
   let rowCosts: Float32Array | undefined;
   if (predicted) {
     rowCosts = new Float32Array(predicted);
-    for (let j = 0; j < M; j++) {
-      const e = registry?.get(modelIds[j]!);
-      if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) for (let i = 0; i < n; i++) rowCosts[i * M + j] = NaN;
-    }
+    for (let j = 0; j < M; j++) if (registry?.prices(modelIds[j]!)) for (let i = 0; i < n; i++) rowCosts[i * M + j] = NaN;
   }
   const decide = (policy: 'best' | 'cost', knobs: { lambda?: number; targetScore?: number }): Int32Array => {
     const choice = new Int32Array(n).fill(-1);

@@ -297,6 +297,15 @@ export class Registry {
     return this.#byId.has(id);
   }
 
+  /**
+   * Whether the registry prices this model (both rates are set: a file that gives one must give the
+   * other). Priced models are costed from the registry; the rest from training data or predictions.
+   */
+  prices(id: string): boolean {
+    const e = this.get(id);
+    return e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined;
+  }
+
   /** All ids in file order, enabled or not. */
   ids(): string[] {
     return this.#entries.map((e) => e.id);

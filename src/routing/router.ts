@@ -371,18 +371,14 @@ export class Router {
     if (this.#costNet) {
       // The predicted per-query cost (by prompt text) replaces the training mean where the registry has no price.
       this.#costUse = new Uint8Array(this.#ids.length);
-      for (let i = 0; i < this.#ids.length; i++) {
-        const e = this.#registry?.get(this.#ids[i]!);
-        if (!(e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined)) this.#costUse[i] = 1;
-      }
+      for (let i = 0; i < this.#ids.length; i++) if (!this.#registry?.prices(this.#ids[i]!)) this.#costUse[i] = 1;
       this.#rowCost = new Float32Array(this.#ids.length);
     }
     const costModel = this.#postSpec?.cost;
     if (costModel) {
       // The predicted per-query cost (by prompt length) replaces the training mean where the registry has no price.
       for (let i = 0; i < this.#ids.length; i++) {
-        const e = this.#registry?.get(this.#ids[i]!);
-        if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) continue;
+        if (this.#registry?.prices(this.#ids[i]!)) continue;
         this.#table.fixedCost[i] = costModel.base[i]!;
         this.#table.inputCostPerToken[i] = costModel.perToken[i]!;
         this.#table.cost[i] = costModel.base[i]!;
