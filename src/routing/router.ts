@@ -265,7 +265,6 @@ export class Router {
   #costMean = new Float64Array(0);
   #costUse = new Uint8Array(0);
   #syncCost = new Float32Array(0);
-  #rowCost = new Float32Array(0);
 
   /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
@@ -372,7 +371,6 @@ export class Router {
       // The predicted per-query cost (by prompt text) replaces the training mean where the registry has no price.
       this.#costUse = new Uint8Array(this.#ids.length);
       for (let i = 0; i < this.#ids.length; i++) if (!this.#registry?.prices(this.#ids[i]!)) this.#costUse[i] = 1;
-      this.#rowCost = new Float32Array(this.#ids.length);
     }
     const costModel = this.#postSpec?.cost;
     if (costModel) {
@@ -631,7 +629,7 @@ export class Router {
       if (this.#post) this.#postSync(text, offsets, 1, this.#syncOut);
       if (costNet) {
         costNet.scoreSync(text, offsets, 1, this.#syncCost);
-        this.#toCost(this.#syncCost, 1);
+        this.#toCost(this.#syncCost, 1, true);
       }
     } catch (err) {
       rethrowNative(err);
@@ -670,7 +668,7 @@ export class Router {
     const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
     const start = performance.now();
-    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, this.#costFor(opts));
+    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, this.#costFor(opts) ? 'route' : 'none');
     const micros = ((performance.now() - start) * 1000) / prompts.length;
     const m = this.#ids.length;
     const out: Decision[] = new Array(prompts.length);
@@ -728,7 +726,7 @@ export class Router {
   async scores(prompts: readonly string[]): Promise<Float32Array> {
     const native = this.#live();
     checkPrompts(prompts);
-    return (await this.#score(native, prompts, (i) => `prompts[${i}]`, false)).scores;
+    return (await this.#score(native, prompts, (i) => `prompts[${i}]`, 'none')).scores;
   }
 
   /**
@@ -740,7 +738,7 @@ export class Router {
     const native = this.#live();
     checkPrompts(prompts);
     if (!this.#costNet) return null;
-    const { costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, true, false);
+    const { costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, 'only');
     return costs!;
   }
 
@@ -786,13 +784,15 @@ export class Router {
   }
 
   /**
-   * Scores prompts (and, with `withCosts` on a router with a cost network, predicts their costs;
-   * `scoring` false skips the scores). Costs come back in USD per query, see {@link Router.predictedCosts}.
+   * Scores prompts, and on a router with a cost network predicts their costs in USD per query:
+   * `none` scores only; `route` scores, and costs for routing (NaN where the registry prices the
+   * model, see #toCost); `only` the costs of every model, unscored ({@link Router.predictedCosts}).
    */
-  async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string, withCosts: boolean, scoring = true): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
+  async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string, costMode: 'none' | 'route' | 'only'): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
     const m = this.#ids.length;
+    const scoring = costMode !== 'only';
     const out = new Float32Array(scoring ? prompts.length * m : 0);
-    const costNet = withCosts ? this.#costNet : undefined;
+    const costNet = costMode === 'none' ? undefined : this.#costNet;
     const costs = costNet ? new Float32Array(prompts.length * m) : undefined;
     try {
       if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
@@ -829,7 +829,7 @@ export class Router {
     } catch (err) {
       rethrowNative(err);
     }
-    if (costs) this.#toCost(costs, prompts.length);
+    if (costs) this.#toCost(costs, prompts.length, costMode === 'route');
     return { scores: out, costs };
   }
 
@@ -841,10 +841,15 @@ export class Router {
     return this.#costNet !== undefined && (options?.policy ?? this.#policy) === 'cost';
   }
 
-  /** Cost network outputs (cost shares) to USD per query, in place. */
-  #toCost(costs: Float32Array, rows: number): void {
-    const m = this.#ids.length, mean = this.#costMean;
-    for (let i = 0; i < rows; i++) for (let j = 0; j < m; j++) costs[i * m + j] = costFromShare(costs[i * m + j]!, mean[j]!);
+  /**
+   * Cost network outputs (cost shares) to USD per query, in place. `forRouting`: NaN for the models
+   * the registry prices, whose registry price stands (rankCost reads NaN as "the table's cost").
+   */
+  #toCost(costs: Float32Array, rows: number, forRouting: boolean): void {
+    const m = this.#ids.length, mean = this.#costMean, use = this.#costUse;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < m; j++) costs[i * m + j] = forRouting && use[j] === 0 ? NaN : costFromShare(costs[i * m + j]!, mean[j]!);
+    }
   }
 
   /** Members' mean and blend/calibration on the calling thread (small batches). */
@@ -878,7 +883,7 @@ export class Router {
     }
     const start = performance.now();
     const prompts = batch.map((p) => p.prompt);
-    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, batch.some((p) => this.#costFor(p.options))).then(
+    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, batch.some((p) => this.#costFor(p.options)) ? 'route' : 'none').then(
       ({ scores, costs }) => {
         const micros = ((performance.now() - start) * 1000) / batch.length;
         const m = this.#ids.length;
@@ -949,18 +954,14 @@ export class Router {
     this.#tau = value;
   }
 
-  /** `costs`: predicted USD per query (rows as `scores`), from the cost network; see #toCost. */
+  /**
+   * `costs`: predicted USD per query for routing (rows as `scores`, NaN where the table's cost
+   * stands), from the cost network; see #toCost.
+   */
   #decide(scores: Float32Array, offset: number, promptBytes: number, options: RouteOptions | undefined, micros: number, costs?: Float32Array): Decision {
     const policy = options?.policy ?? this.#policy;
     const ranked = this.#ranked;
     const promptTokens = Math.ceil(promptBytes / BYTES_PER_TOKEN);
-    // This query's predicted costs for the models the registry does not price; NaN = the table's.
-    let rowCost: Float32Array | undefined;
-    if (costs !== undefined) {
-      rowCost = this.#rowCost;
-      const use = this.#costUse;
-      for (let j = 0; j < rowCost.length; j++) rowCost[j] = use[j] === 1 ? costs[offset + j]! : NaN;
-    }
     if (this.#down.size > 0) this.#restoreExpired();
     let count: number;
     let extra: Partial<Decision> | undefined;
@@ -983,7 +984,7 @@ export class Router {
     } else {
       if (!this.#unpricedWarned) this.#warnUnpriced();
       const merged: CostOptions = options ? { ...this.#cost, ...stripPolicy(options) } : this.#cost;
-      count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked, rowCost, 0);
+      count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked, costs);
     }
     if (count === 0) {
       throw new RoutecoreError('ERR_ROUTECORE_NO_ELIGIBLE_MODEL', `no model passes the ${policy} policy's filters for this prompt`);
@@ -995,7 +996,7 @@ export class Router {
     const scoreMap = this.#scoreMap(scores, offset);
     const t = this.#table;
     const costOfModel = (i: number) => {
-      const p = rowCost !== undefined ? rowCost[i]! : NaN;
+      const p = costs !== undefined ? costs[offset + i]! : NaN;
       return p === p ? p : t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
     };
     let cost = costOfModel(chosen);
