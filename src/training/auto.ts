@@ -892,15 +892,15 @@ export async function autoTrain(
   report('final', 0, holder.members.length, 'training the chosen candidate on all records');
   const meta: Record<string, string> = { ...(options.metadata ?? {}) };
   let finals: AutoJobResult[];
-  let costNet: AutoJobResult | null = null;
+  let netOf: AutoJobResult | null = null; // the cost network, when cost by prompt text won
   const textFinal = chosenRes !== null && chosenRes.cost === 'text' && shares !== null;
   try {
     let fdone = 0;
-    const costDone = textFinal
-      ? pool.run({ train: shares!.records, options: { seed, ...AUTO_COST_MEMBER }, alpha: 1, prompts: [], keep: true, threads: pool.inThread ? (options.threads ?? 0) : 1 }).then((r) => {
-        costNet = r;
-      })
-      : Promise.resolve();
+    const costJob = textFinal
+      ? pool.run({ train: shares!.records, options: { seed, ...AUTO_COST_MEMBER }, alpha: 1, prompts: [], keep: true, threads: pool.inThread ? (options.threads ?? 0) : 1 })
+      : null;
+    // Awaited after the members; marked handled now so its failure while they train is not unhandled.
+    costJob?.catch(() => undefined);
     finals = await Promise.all(holder.members.map(async (m) => {
       const r = (await pool.run({
         train: records,
@@ -916,7 +916,7 @@ export async function autoTrain(
       report('final', ++fdone, holder.members.length, `trained ${m} on ${n} records`);
       return r;
     }));
-    await costDone;
+    netOf = costJob ? await costJob : null;
   } finally {
     await pool.close();
   }
@@ -933,7 +933,6 @@ export async function autoTrain(
   };
   // The columns of the final networks follow the order their training saw models, which is the
   // order of `models` (the same records); check rather than assume.
-  const netOf = costNet as AutoJobResult | null;
   for (const fr of netOf ? [...finals, netOf] : finals) {
     if (fr.models.length !== M || fr.models.some((id, j) => id !== models[j])) {
       throw new RoutecoreError('ERR_ROUTECORE_INTERNAL', `an ensemble member routes models in another order (${fr.models.join(', ')}) than the data (${models.join(', ')})`);
