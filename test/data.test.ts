@@ -220,14 +220,20 @@ const EXPECTED_ROWS: Record<string, number> = {
   'open7-mbpp.jsonl': 500,
   'open7-mmlu_test.jsonl': 4213,
   'open7-mmlu_train.jsonl': 2000,
+  'chat-arena-hard-v0.1.jsonl': 498,
+  'chat-mtbench-2turn.jsonl': 150,
+  // pairwise records (model_a, model_b, winner), read with readPairwise
+  'chat-llmfao-pairwise.jsonl': 12167,
 };
+const PAIRWISE_FILES = new Set(['chat-llmfao-pairwise.jsonl']);
 
 describe('the shared data files', () => {
   it.skipIf(!hasData)('every file reads with zero skipped lines and the expected row count', () => {
     const files = readdirSync(dataDir).filter((f) => f.endsWith('.jsonl')).sort();
     expect(files.sort()).toEqual(Object.keys(EXPECTED_ROWS).sort());
     for (const f of files) {
-      const { records, report } = readOutcomes(path.join(dataDir, f), { onBadRecord: 'skip' });
+      const read = PAIRWISE_FILES.has(f) ? readPairwise : readOutcomes;
+      const { records, report } = read(path.join(dataDir, f), { onBadRecord: 'skip' });
       expect(report.skipped, f).toEqual([]);
       expect(records.length, f).toBe(EXPECTED_ROWS[f]);
       expect(report.records, f).toBe(EXPECTED_ROWS[f]);
