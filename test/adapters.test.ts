@@ -152,7 +152,9 @@ describe('routecore/ai-sdk routedModel with the real ai package', () => {
     const meta = r.providerMetadata?.['routecore'] as { model: string; routed: string; attempts: { model: string; status: unknown }[] };
     expect(meta.model).toBe(second);
     expect(meta.routed).toBe(first);
+    // The runner's rules (as the executor's): one retry of the same model after a 5xx, then the fallback.
     expect(meta.attempts.map((x) => [x.model, x.status])).toEqual([
+      [first, 500],
       [first, 500],
       [second, 200],
     ]);

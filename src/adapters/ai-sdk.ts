@@ -2,16 +2,17 @@
  * routecore/ai-sdk: `routedModel({ router, models })`, a language model for the Vercel AI SDK
  * (`generateText`, `streamText`, ...) that routes each call among the provider models you give it.
  *
- * The provider models make their own HTTP calls, so this adapter carries out the decision with the
- * same rules as the executor at the level the SDK exposes: the decision's models in order, the next
- * one on a thrown `APICallError` with status 5xx/429/408/401/403/404 or none (network, timeout), or on
- * a stream that fails before its first token; a failing model cools down (`Retry-After` when the
- * provider sent one, else `cooldownMs`) through the router (and the SharedState when given). A
- * 4xx that blames the request is rethrown as is. Retries of the same model are left to the SDK's
- * own `maxRetries`, which re-runs the routed call.
+ * The provider models make their own HTTP calls; each call of one is an attempt of the one attempt
+ * runner (src/execution/runner.ts), so the executor's rules hold here unchanged: retries of the same
+ * model with backoff and `Retry-After`, fallback down the decision's list, cool-downs, the same
+ * attempt records, outcome, cost and error codes. The SDK's errors are classified by what they carry:
+ * `statusCode` (and `responseHeaders['retry-after']`), a parse or validation error (malformed), the
+ * attempt's own timeout, else a broken connection. A stream that fails before its first part falls
+ * back; after it, the stream ends with an error part carrying `ERR_ROUTECORE_STREAM_INTERRUPTED`.
  *
  * The chosen id is the response's `modelId` (`result.response.modelId`) and
- * `providerMetadata.routecore` holds `{ model, routed, attempts }`.
+ * `providerMetadata.routecore` holds `{ model, routed, attempts }`. Consider `maxRetries: 0` on the
+ * SDK call: the runner already retries (the SDK does not retry routecore's own errors anyway).
  *
  * Implements the AI SDK's `LanguageModelV4` (ai 7.x); `LanguageModelV3` models (ai 6.x) work too,
  * the routed model then reporting `specificationVersion: 'v3'`.
@@ -21,25 +22,23 @@ import { randomUUID } from 'node:crypto';
 import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4Prompt, LanguageModelV4StreamPart, LanguageModelV4StreamResult, LanguageModelV4Usage } from '@ai-sdk/provider';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import type { Attempt, Outcome, OutcomeStatus, Usage } from '../chat/hub.js';
+import type { Attempt, Usage } from '../chat/hub.js';
 import type { ChatMessage } from '../chat/messages.js';
-import type { ChatDecision } from '../chat/route-chat.js';
-import { UpstreamError, retryAfterMs } from '../execution/executor.js';
+import { IdleDeadline, retryAfterMs, type AttemptOutcome, type Failure } from '../execution/attempt.js';
+import { AttemptRunner, describeError, type Run, type RunnerSettings } from '../execution/runner.js';
 import type { RouteOptions, Router } from '../routing/router.js';
 import type { SharedState } from '../state/shared-state.js';
 
-/** Options of {@link routedModel}. */
-export interface RoutedModelOptions {
+/** Options of {@link routedModel}; the retry and fallback knobs are the runner's, as for the executor. */
+export interface RoutedModelOptions extends RunnerSettings {
   /** The router; `models` keys are its model ids (after aliases). */
   router: Router;
   /** The provider models to route among, by router id, e.g. `{ 'gpt-4o': openai('gpt-4o'), ... }`. */
   models: Record<string, LanguageModelV4>;
   /** Routing policy and knobs for every call. */
   route?: RouteOptions;
-  /** Where cool-downs go (other replicas hear of them); default the router only. */
+  /** Where cool-downs also go (other replicas hear of them); the router is marked in any case. */
   state?: SharedState;
-  /** How long a failing model is taken out of decisions; default 30,000 ms. */
-  cooldownMs?: number;
   /** Reported as the routed model's `modelId`; default `routecore`. */
   modelId?: string;
 }
@@ -49,6 +48,14 @@ export type RoutedLanguageModel = LanguageModelV4 & { readonly router: Router };
 
 /** Parts that mean the model has started answering: from here a failure cannot be retried elsewhere. */
 const FIRST_TOKEN = new Set(['text-delta', 'reasoning-delta', 'tool-input-start', 'tool-input-delta', 'tool-call', 'file', 'source', 'finish']);
+
+/** A stream opened up to its first part, as one attempt's answer. */
+interface OpenedSdkStream {
+  result: LanguageModelV4StreamResult;
+  reader: ReadableStreamDefaultReader<LanguageModelV4StreamPart>;
+  head: LanguageModelV4StreamPart[];
+  deadline: IdleDeadline;
+}
 
 /** A language model that routes each call among `models`. */
 export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
@@ -66,68 +73,16 @@ export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
     versions.add(v);
   }
   if (versions.size > 1) throw invalidArgument('options.models', 'language models of one specification version (all v4 or all v3)', models);
-  const cooldownMs = options.cooldownMs ?? 30_000;
-  if (typeof cooldownMs !== 'number' || !(cooldownMs >= 0) || !Number.isFinite(cooldownMs)) throw invalidArgument('options.cooldownMs', 'a finite number of ms >= 0', cooldownMs);
+  const runner = new AttemptRunner({ ...options, registry: router.registry, state: options.state });
   const route = options.route ?? {};
-  const state = options.state;
-  const hub = router.hub;
 
-  async function decide(prompt: LanguageModelV4Prompt): Promise<{ decision: ChatDecision; order: string[] }> {
-    const decision = await router.routeChat({ messages: toMessages(prompt) }, route);
+  async function start(call: LanguageModelV4CallOptions, stream: boolean): Promise<Run> {
+    const decision = await router.routeChat({ messages: toMessages(call.prompt) }, route);
     const order = [decision.model, ...decision.fallbacks].filter((id) => Object.hasOwn(models, id));
     if (order.length === 0) {
       throw new RoutecoreError('ERR_ROUTECORE_NO_ELIGIBLE_MODEL', `none of the decision's models (${[decision.model, ...decision.fallbacks].join(', ')}) is among options.models (${Object.keys(models).join(', ')})`);
     }
-    hub.metrics.decision(order[0]!);
-    return { decision, order };
-  }
-
-  /** Records a failure; returns the error to rethrow when it must not fall back. */
-  async function failed(id: string, err: unknown, t0: number, attempts: Attempt[], signal: AbortSignal | undefined): Promise<unknown | undefined> {
-    const status = (err as { statusCode?: unknown }).statusCode;
-    const code = typeof status === 'number' ? status : signal?.aborted ? 'aborted' : 'error';
-    const message = err instanceof Error ? err.message : String(err);
-    attempts.push({ model: id, status: code, ms: Math.round(performance.now() - t0), error: message.slice(0, 300) });
-    hub.metrics.error(id, typeof code === 'number' ? `status ${code}` : code);
-    if (signal?.aborted) return err;
-    if (typeof status === 'number' && status >= 400 && status < 500 && ![401, 403, 404, 408, 409, 429].includes(status)) return err;
-    const headers = (err as { responseHeaders?: Record<string, string> }).responseHeaders;
-    const wait = retryAfterMs(headers?.['retry-after']);
-    const ms = wait !== undefined && wait > 0 ? wait : cooldownMs;
-    if (ms > 0) {
-      if (state) await state.setCooldown(id, ms, typeof code === 'number' ? `status ${code}` : code).catch(() => undefined);
-      else router.markUnavailable(id, ms);
-    }
-    return undefined;
-  }
-
-  function finish(id: string, routed: string, decision: ChatDecision, attempts: Attempt[], usage: LanguageModelV4Usage | undefined, started: number, status: OutcomeStatus, requestId: string, stream: boolean, error?: string): void {
-    const u: Usage | null = usage ? { prompt_tokens: usage.inputTokens.total ?? 0, completion_tokens: usage.outputTokens.total ?? 0 } : null;
-    const entry = router.registry?.get(id);
-    const cost = u && entry?.inputCostPer1M !== undefined && entry.outputCostPer1M !== undefined ? (u.prompt_tokens * entry.inputCostPer1M + u.completion_tokens * entry.outputCostPer1M) / 1e6 : null;
-    const latencyMs = performance.now() - started;
-    if (status === 'ok') hub.metrics.answer(id, id !== routed, latencyMs, u?.prompt_tokens ?? 0, u?.completion_tokens ?? 0, cost);
-    const o: Outcome = {
-      id: requestId,
-      ts: new Date(Date.now() - latencyMs).toISOString(),
-      prompt: decision.text,
-      routed,
-      model: status === 'ok' || status === 'interrupted' ? id : null,
-      attempts: attempts.slice(),
-      usage: u,
-      costUsd: cost,
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      status,
-      policy: decision.policy,
-      stream,
-    };
-    if (error !== undefined) o.error = error;
-    hub.emitOutcome(o);
-  }
-
-  function exhausted(attempts: Attempt[], requestId: string): UpstreamError {
-    const list = attempts.map((a) => `${a.model}: ${a.error ?? a.status} (${a.ms} ms)`).join('; ');
-    return new UpstreamError('ERR_ROUTECORE_UPSTREAM', `every model failed (${attempts.length}): ${list}`, attempts, 502, requestId);
+    return runner.start({ id: `rc-${randomUUID()}`, decision, order, prompt: decision.text, stream, signal: call.abortSignal });
   }
 
   function meta(id: string, routed: string, attempts: Attempt[]) {
@@ -144,151 +99,141 @@ export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
       return {};
     },
     async doGenerate(call: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> {
-      const started = performance.now();
-      const requestId = `rc-${randomUUID()}`;
-      const { decision, order } = await decide(call.prompt);
-      const attempts: Attempt[] = [];
-      for (const id of order) {
-        const t0 = performance.now();
-        hub.metrics.call(id);
-        let r: LanguageModelV4GenerateResult;
+      const run = await start(call, false);
+      const { model: id, value: r } = await run.first(async ({ model: target, signal, timeoutMs }): Promise<AttemptOutcome<LanguageModelV4GenerateResult>> => {
+        const deadline = new IdleDeadline(timeoutMs);
         try {
-          r = await models[id]!.doGenerate(call);
+          return { ok: true, value: await models[target]!.doGenerate({ ...call, abortSignal: AbortSignal.any([signal, deadline.signal]) }) };
         } catch (err) {
-          const fatal = await failed(id, err, t0, attempts, call.abortSignal);
-          if (fatal !== undefined) {
-            finish(id, decision.model, decision, attempts, undefined, started, call.abortSignal?.aborted ? 'aborted' : 'rejected', requestId, false, (fatal as Error).message);
-            throw fatal;
-          }
-          continue;
+          return { ok: false, failure: sdkFailure(err, signal, deadline, timeoutMs) };
+        } finally {
+          deadline.clear();
         }
-        attempts.push({ model: id, status: 200, ms: Math.round(performance.now() - t0) });
-        finish(id, decision.model, decision, attempts, r.usage, started, 'ok', requestId, false);
-        return {
-          ...r,
-          response: { ...r.response, modelId: id, id: r.response?.id ?? requestId },
-          providerMetadata: { ...r.providerMetadata, ...meta(id, decision.model, attempts) },
-        };
-      }
-      const e = exhausted(attempts, requestId);
-      finish(order[0]!, decision.model, decision, attempts, undefined, started, 'error', requestId, false, e.message);
-      throw e;
+      });
+      run.answered(id, usageOf(r.usage));
+      return {
+        ...r,
+        response: { ...r.response, modelId: id, id: r.response?.id ?? run.id },
+        providerMetadata: { ...r.providerMetadata, ...meta(id, run.decision.model, run.attempts) },
+      };
     },
     async doStream(call: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
-      const started = performance.now();
-      const requestId = `rc-${randomUUID()}`;
-      const { decision, order } = await decide(call.prompt);
-      const attempts: Attempt[] = [];
-      for (const id of order) {
-        const t0 = performance.now();
-        hub.metrics.call(id);
-        let result: LanguageModelV4StreamResult;
-        const head: LanguageModelV4StreamPart[] = [];
-        let reader: ReadableStreamDefaultReader<LanguageModelV4StreamPart>;
+      const run = await start(call, true);
+      const { model: id, value: opened } = await run.first(async ({ model: target, signal, timeoutMs }): Promise<AttemptOutcome<OpenedSdkStream>> => {
+        // The deadline covers the first part and then each gap between parts, like undici's body timeout.
+        const deadline = new IdleDeadline(timeoutMs);
+        let reader: ReadableStreamDefaultReader<LanguageModelV4StreamPart> | undefined;
         try {
-          result = await models[id]!.doStream(call);
+          const result = await models[target]!.doStream({ ...call, abortSignal: AbortSignal.any([signal, deadline.signal]) });
           reader = result.stream.getReader();
+          const head: LanguageModelV4StreamPart[] = [];
           for (;;) {
             const r = await reader.read();
-            if (r.done) throw new Error('the stream ended before its first token');
-            if (r.value.type === 'error') {
-              await reader.cancel().catch(() => undefined);
-              throw r.value.error;
+            deadline.touch();
+            if (r.done) {
+              deadline.clear();
+              return { ok: false, failure: { kind: 'malformed', message: 'the stream ended before its first token' } };
             }
+            if (r.value.type === 'error') throw r.value.error;
             head.push(r.value);
-            if (FIRST_TOKEN.has(r.value.type)) break;
+            if (FIRST_TOKEN.has(r.value.type)) return { ok: true, value: { result, reader, head, deadline } };
           }
         } catch (err) {
-          const fatal = await failed(id, err, t0, attempts, call.abortSignal);
-          if (fatal !== undefined) {
-            finish(id, decision.model, decision, attempts, undefined, started, call.abortSignal?.aborted ? 'aborted' : 'rejected', requestId, true, (fatal as Error)?.message);
-            throw fatal;
-          }
-          continue;
+          deadline.clear();
+          await reader?.cancel().catch(() => undefined);
+          return { ok: false, failure: sdkFailure(err, signal, deadline, timeoutMs) };
         }
-        attempts.push({ model: id, status: 200, ms: Math.round(performance.now() - t0) });
-        const routed = decision.model;
-        let sawMetadata = false;
-        const rewrite = (p: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
-          if (p.type === 'response-metadata') {
-            sawMetadata = true;
-            return { ...p, modelId: id };
-          }
-          if (p.type === 'finish') return { ...p, providerMetadata: { ...p.providerMetadata, ...meta(id, routed, attempts) } };
-          return p;
-        };
-        let done = false;
-        const stream = new ReadableStream<LanguageModelV4StreamPart>({
-          start(controller) {
-            for (const p of head) {
-              if (!sawMetadata && p.type !== 'stream-start' && p.type !== 'response-metadata') {
-                controller.enqueue({ type: 'response-metadata', modelId: id, id: requestId });
-                sawMetadata = true;
-              }
-              controller.enqueue(rewrite(p));
-              if (p.type === 'finish') {
-                done = true;
-                finish(id, routed, decision, attempts, p.usage, started, 'ok', requestId, true);
-              }
-            }
-          },
-          async pull(controller) {
-            let r: { done: true; value?: LanguageModelV4StreamPart } | { done: false; value: LanguageModelV4StreamPart };
-            try {
-              r = await reader.read();
-            } catch (err) {
-              r = { done: false, value: { type: 'error', error: err } };
-            }
-            if (r.done) {
-              if (!done) {
-                done = true;
-                const e = new RoutecoreError('ERR_ROUTECORE_STREAM_INTERRUPTED', `${id}'s stream ended without finishing after tokens were sent; not retried, since a retry would repeat output`);
-                finish(id, routed, decision, attempts, undefined, started, 'interrupted', requestId, true, e.message);
-                controller.enqueue({ type: 'error', error: e });
-              }
-              controller.close();
-              return;
-            }
-            const p = r.value;
-            if (p.type === 'error' && !done) {
-              done = true;
-              const cause = p.error instanceof Error ? p.error.message : String(p.error);
-              const e = new RoutecoreError('ERR_ROUTECORE_STREAM_INTERRUPTED', `${id}'s stream broke after tokens were sent (${cause}); not retried, since a retry would repeat output`, { cause: p.error });
-              finish(id, routed, decision, attempts, undefined, started, 'interrupted', requestId, true, e.message);
-              controller.enqueue({ type: 'error', error: e });
-              controller.close();
-              await reader.cancel().catch(() => undefined);
-              return;
-            }
-            if (p.type === 'error') {
-              // An error after the finish part: pass it on once and end.
-              controller.enqueue(p);
-              controller.close();
-              await reader.cancel().catch(() => undefined);
-              return;
-            }
-            if (p.type === 'finish' && !done) {
-              done = true;
-              finish(id, routed, decision, attempts, p.usage, started, 'ok', requestId, true);
+      });
+      const { result, reader, head, deadline } = opened;
+      const routed = run.decision.model;
+      let sawMetadata = false;
+      const rewrite = (p: LanguageModelV4StreamPart): LanguageModelV4StreamPart => {
+        if (p.type === 'response-metadata') {
+          sawMetadata = true;
+          return { ...p, modelId: id };
+        }
+        if (p.type === 'finish') {
+          run.answered(id, usageOf(p.usage));
+          return { ...p, providerMetadata: { ...p.providerMetadata, ...meta(id, routed, run.attempts) } };
+        }
+        return p;
+      };
+      const end = async (controller: ReadableStreamDefaultController<LanguageModelV4StreamPart>, error?: RoutecoreError) => {
+        deadline.clear();
+        if (error) controller.enqueue({ type: 'error', error });
+        controller.close();
+        await reader.cancel().catch(() => undefined);
+      };
+      const stream = new ReadableStream<LanguageModelV4StreamPart>({
+        start(controller) {
+          for (const p of head) {
+            if (!sawMetadata && p.type !== 'stream-start' && p.type !== 'response-metadata') {
+              controller.enqueue({ type: 'response-metadata', modelId: id, id: run.id });
+              sawMetadata = true;
             }
             controller.enqueue(rewrite(p));
-          },
-          async cancel(reason) {
-            if (!done) {
-              done = true;
-              finish(id, routed, decision, attempts, undefined, started, 'aborted', requestId, true, 'the caller stopped reading the stream');
+          }
+        },
+        async pull(controller) {
+          let r: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            r = await reader.read();
+            deadline.touch();
+          } catch (err) {
+            const why = deadline.fired ? `no stream part within ${runner.timeoutMs} ms` : describeError(err);
+            if (run.ended) return end(controller);
+            return end(controller, run.interrupted(id, why, null, err));
+          }
+          if (r.done) {
+            if (!run.ended) return end(controller, run.interrupted(id, 'the upstream closed the stream without finishing', null));
+            return end(controller);
+          }
+          const p = r.value;
+          if (p.type === 'error') {
+            // After the finish part an error is passed on as it is; before it, the stream was interrupted.
+            if (run.ended) {
+              controller.enqueue(p);
+              return end(controller);
             }
-            await reader.cancel(reason);
-          },
-        });
-        return { ...result, stream };
-      }
-      const e = exhausted(attempts, requestId);
-      finish(order[0]!, decision.model, decision, attempts, undefined, started, 'error', requestId, true, e.message);
-      throw e;
+            const why = deadline.fired ? `no stream part within ${runner.timeoutMs} ms` : p.error instanceof Error ? p.error.message : String(p.error);
+            return end(controller, run.interrupted(id, why, null, p.error));
+          }
+          controller.enqueue(rewrite(p));
+        },
+        async cancel(reason) {
+          deadline.clear();
+          if (!run.ended) run.aborted(id);
+          await reader.cancel(reason);
+        },
+      });
+      return { ...result, stream };
     },
   };
   return model;
+}
+
+/** An AI SDK error as the runner's failure vocabulary. */
+function sdkFailure(err: unknown, signal: AbortSignal, deadline: IdleDeadline, timeoutMs: number): Failure {
+  if (signal.aborted) return { kind: 'aborted', message: 'the caller cancelled the request' };
+  if (deadline.fired) return { kind: 'timeout', message: `no response within ${timeoutMs} ms` };
+  const e = err as { statusCode?: unknown; responseHeaders?: Record<string, string>; name?: unknown; message?: unknown; cause?: unknown };
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof e?.statusCode === 'number') {
+    const wait = retryAfterMs(e.responseHeaders?.['retry-after']);
+    const text = `status ${e.statusCode}${message ? `: ${message.slice(0, 300)}` : ''}`;
+    return { kind: 'status', status: e.statusCode, message: wait !== undefined ? `${text} (Retry-After ${Math.round(wait)} ms)` : text, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
+  }
+  // The SDK's own parse and validation errors: the upstream answered 2xx with something that is not an answer.
+  if (e?.name === 'AI_JSONParseError' || e?.name === 'AI_TypeValidationError' || e?.name === 'AI_InvalidResponseDataError' || e?.name === 'AI_EmptyResponseBodyError') {
+    return { kind: 'malformed', message };
+  }
+  return { kind: 'reset', message: e?.cause !== undefined ? `${message} (${describeError(e.cause)})` : message };
+}
+
+/** The SDK's usage as the outcome's, or null when the provider reported none. */
+function usageOf(usage: LanguageModelV4Usage | undefined): Usage | null {
+  if (!usage) return null;
+  return { prompt_tokens: usage.inputTokens.total ?? 0, completion_tokens: usage.outputTokens.total ?? 0 };
 }
 
 /** The AI SDK's prompt as chat-completions messages, text parts only (what routing reads). */

@@ -1,0 +1,187 @@
+/**
+ * The OpenAI chat-completions wire to an upstream, over undici: one {@link UpstreamAttempt} that
+ * POSTs `…/chat/completions` with the upstream's own key and classifies what came back. Used by the
+ * executor for every registry entry whose wire is `openai-chat` (the default).
+ * @module
+ */
+import { request as undiciRequest, type Dispatcher } from 'undici';
+
+import {
+  retryAfterMs,
+  upstreamKey,
+  type AttemptOutcome,
+  type ChatCompletion,
+  type Failure,
+  type StreamChunk,
+  type UpstreamAnswer,
+  type UpstreamAttempt,
+  type UpstreamCall,
+  type UpstreamUsage,
+} from './attempt.js';
+import { describeError } from './runner.js';
+import { sseData } from './sse.js';
+
+/** Most bytes of an error body read for its message. */
+const MAX_ERROR_BODY = 2048;
+
+/** `…/v1` + `/chat/completions`; a baseUrl that already ends in `/chat/completions` is used as is. */
+export function chatUrl(baseUrl: string): string {
+  const trimmed = baseUrl.replace(/\/+$/, '');
+  return trimmed.endsWith('/chat/completions') ? trimmed : `${trimmed}/chat/completions`;
+}
+
+/** The OpenAI chat-completions attempt over `dispatcher`, keys read from `env`. */
+export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, string | undefined>): UpstreamAttempt {
+  return async (call: UpstreamCall): Promise<AttemptOutcome<UpstreamAnswer>> => {
+    const { model, entry, signal, timeoutMs } = call;
+    const key = upstreamKey(model, entry, env);
+    if ('kind' in key) return { ok: false, failure: key };
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: call.stream ? 'text/event-stream' : 'application/json' };
+    if (key.key !== undefined) headers['authorization'] = `Bearer ${key.key}`;
+    // The body was serialised once per request; only the model differs per upstream.
+    const body = call.body.replace(/^\{/, `{"model":${JSON.stringify(model)},`);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await undiciRequest(chatUrl(entry!.baseUrl!), { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    } catch (err) {
+      return fail(networkFailure(err, signal, timeoutMs));
+    }
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) {
+      if (call.stream) return openStream(res, model, signal, timeoutMs, status);
+      let text: string;
+      try {
+        text = await res.body.text();
+      } catch (err) {
+        return fail(networkFailure(err, signal, timeoutMs));
+      }
+      const json = parseJson(text);
+      if (!json || !Array.isArray(json['choices'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a chat.completion (${preview(text)})` });
+      return { ok: true, status, value: { stream: false, response: json as ChatCompletion } };
+    }
+    // An error status: read a bounded piece of the body for the message.
+    let text = '';
+    try {
+      text = (await res.body.text()).slice(0, MAX_ERROR_BODY);
+    } catch {
+      // the status says enough
+    }
+    const message = `status ${status}${upstreamMessage(text)}`;
+    if (status === 429) {
+      const wait = retryAfterMs(res.headers['retry-after']);
+      return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
+    }
+    return fail({ kind: 'status', status, message });
+  };
+}
+
+function fail(failure: Failure): AttemptOutcome<never> {
+  return { ok: false, failure };
+}
+
+/** Reads a 2xx SSE response until its first token; failures before it are still free to fall back. */
+async function openStream(res: Dispatcher.ResponseData, model: string, signal: AbortSignal, timeoutMs: number, status: number): Promise<AttemptOutcome<UpstreamAnswer>> {
+  const events = sseData(res.body)[Symbol.asyncIterator]();
+  const close = () => {
+    if (!res.body.destroyed) res.body.destroy();
+  };
+  const first: StreamChunk[] = [];
+  let usage: UpstreamUsage | null = null;
+  let text = 0;
+  try {
+    for (;;) {
+      const r = await events.next();
+      if (r.done || r.value === '[DONE]') {
+        close();
+        return fail({ kind: 'malformed', message: r.done ? 'the stream ended before its first token' : 'the stream sent [DONE] before any token' });
+      }
+      const parsed = parseChunk(r.value);
+      if (parsed === undefined) {
+        close();
+        return fail({ kind: 'malformed', message: `the stream sent an event that is not a JSON chat.completion.chunk before its first token (${preview(r.value)})` });
+      }
+      const u = usageOf(parsed['usage']);
+      if (u) usage = u;
+      const chars = deltaChars(parsed);
+      text += chars;
+      parsed['model'] = model;
+      first.push({ data: JSON.stringify(parsed) });
+      if (chars > 0 || hasFinish(parsed)) break;
+    }
+  } catch (err) {
+    close();
+    return fail(networkFailure(err, signal, timeoutMs));
+  }
+  return { ok: true, status, value: { stream: true, opened: { first, rest: events, close, usage, text } } };
+}
+
+/** A thrown transport error as a failure: the caller's abort, undici's timeouts, else a broken connection. */
+function networkFailure(err: unknown, signal: AbortSignal, timeoutMs: number): Failure {
+  if (signal.aborted) return { kind: 'aborted', message: 'the caller cancelled the request' };
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return { kind: 'timeout', message: `no ${code === 'UND_ERR_BODY_TIMEOUT' ? 'body bytes' : 'response'} within ${timeoutMs} ms` };
+  }
+  return { kind: 'reset', message: describeError(err) };
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A `chat.completion.chunk` (or a usage-only chunk) parsed, or undefined when the event is not one. */
+export function parseChunk(data: string): Record<string, unknown> | undefined {
+  const v = parseJson(data);
+  if (!v) return undefined;
+  if (v['choices'] !== undefined && !Array.isArray(v['choices'])) return undefined;
+  if (v['choices'] === undefined && v['usage'] === undefined) return undefined;
+  return v;
+}
+
+/** Characters of generated text (content, refusal, reasoning, tool-call arguments) in a chunk. */
+export function deltaChars(chunk: Record<string, unknown>): number {
+  const choices = chunk['choices'];
+  if (!Array.isArray(choices)) return 0;
+  let n = 0;
+  for (const c of choices) {
+    const d = (c as { delta?: Record<string, unknown> } | null)?.delta;
+    if (!d) continue;
+    if (typeof d['content'] === 'string') n += d['content'].length;
+    if (typeof d['refusal'] === 'string') n += d['refusal'].length;
+    if (typeof d['reasoning_content'] === 'string') n += d['reasoning_content'].length;
+    if (Array.isArray(d['tool_calls'])) n += Math.max(1, JSON.stringify(d['tool_calls']).length);
+  }
+  return n;
+}
+
+function hasFinish(chunk: Record<string, unknown>): boolean {
+  const choices = chunk['choices'];
+  return Array.isArray(choices) && choices.some((c) => typeof (c as { finish_reason?: unknown } | null)?.finish_reason === 'string');
+}
+
+/** An OpenAI `usage` object's token counts, or null when it is not one. */
+export function usageOf(u: unknown): UpstreamUsage | null {
+  if (typeof u !== 'object' || u === null) return null;
+  const p = (u as Record<string, unknown>)['prompt_tokens'];
+  const c = (u as Record<string, unknown>)['completion_tokens'];
+  if (typeof p !== 'number' || typeof c !== 'number' || !(p >= 0) || !(c >= 0)) return null;
+  return { prompt_tokens: p, completion_tokens: c };
+}
+
+function upstreamMessage(text: string): string {
+  const json = parseJson(text);
+  const err = json?.['error'];
+  const msg = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : typeof err === 'string' ? err : undefined;
+  if (typeof msg === 'string' && msg !== '') return `: ${msg.slice(0, 300)}`;
+  return text.trim() === '' ? '' : `: ${preview(text)}`;
+}
+
+function preview(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > 120 ? JSON.stringify(t.slice(0, 120) + '…') : JSON.stringify(t);
+}
