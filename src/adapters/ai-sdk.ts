@@ -218,7 +218,8 @@ function sdkFailure(err: unknown, signal: AbortSignal, deadline: IdleDeadline, t
   if (deadline.fired) return { kind: 'timeout', message: `no response within ${timeoutMs} ms` };
   const e = err as { statusCode?: unknown; responseHeaders?: Record<string, string>; name?: unknown; message?: unknown; cause?: unknown };
   const message = err instanceof Error ? err.message : String(err);
-  if (typeof e?.statusCode === 'number') {
+  // A stream that breaks carries the 200 it started with: only an error status is an upstream's answer.
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400) {
     const wait = retryAfterMs(e.responseHeaders?.['retry-after']);
     const text = `status ${e.statusCode}${message ? `: ${message.slice(0, 300)}` : ''}`;
     return { kind: 'status', status: e.statusCode, message: wait !== undefined ? `${text} (Retry-After ${Math.round(wait)} ms)` : text, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
