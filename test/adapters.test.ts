@@ -134,6 +134,34 @@ describe('routecore/openai routedFetch with the real openai SDK', () => {
     expect(e.message).toMatch(/every upstream attempt failed \(2\): model-.: status 500: injected status 500 from .* \(\d+ ms\); model-.: status 500/);
     await close();
   });
+
+  it('answers the gateway\'s error bodies (src/wire/openai.ts): every attempt timing out is 504 upstream_timeout', async () => {
+    const fetch = routedFetch({ router, env: KEYS, backoffMs: 1, retries: 0, timeoutMs: 200 });
+    const openai = new OpenAI({ apiKey: CLIENT_KEY, baseURL: 'http://routecore.invalid/v1', fetch, maxRetries: 0 });
+    a.fault = { kind: 'timeout' };
+    b.fault = { kind: 'timeout' };
+    const e = await openai.chat.completions.create({ model: 'routecore', messages: [{ role: 'user', content: QUESTION }] }).catch((x) => x);
+    expect(e).toBeInstanceOf(OpenAI.APIError);
+    expect(e.status).toBe(504);
+    expect(e.error).toMatchObject({ type: 'upstream_error', code: 'upstream_timeout', routecore_code: 'ERR_ROUTECORE_UPSTREAM', param: null });
+    expect(e.error.attempts.map((x: { status: unknown }) => x.status)).toEqual(['timeout', 'timeout']);
+    await fetch.executor.close();
+  });
+
+  it('lists the same models as the gateway', async () => {
+    const { openai, close } = client();
+    const list = await openai.models.list();
+    expect(list.data.map((m) => [m.id, m.owned_by])).toEqual([
+      ['routecore', 'routecore'],
+      ['routecore:best', 'routecore'],
+      ['routecore:cost', 'routecore'],
+      ['routecore:threshold', 'routecore'],
+      ['routecore:subset', 'routecore'],
+      ['model-a', 'routecore'],
+      ['model-b', 'routecore'],
+    ]);
+    await close();
+  });
 });
 
 function providerModels() {

@@ -9,15 +9,18 @@
  *   `x-routecore-routed`, `x-routecore-policy`, `x-routecore-attempts`, `x-routecore-request-id`.
  * - The SDK's own `apiKey` (its Authorization header) never leaves the process: each upstream gets
  *   the key named by its registry `apiKeyEnv`.
- * - Failures are OpenAI-shaped errors (`{ error: { message, type, code } }`) with the executor's
- *   status (502/503/504, 400 for bad bodies, 404 for an unknown model), so the SDK raises its usual
- *   `APIError` subclasses.
+ * - Failures are OpenAI-shaped errors (`{ error: { message, type, code, routecore_code } }`), the same
+ *   answers as the gateway's (src/wire/openai.ts): 502/503/504 with `upstream_error`,
+ *   `upstream_unavailable`, `upstream_timeout`, 400 for bad bodies, 404 for an unknown model, so the
+ *   SDK raises its usual `APIError` subclasses.
  * @module
  */
 import { RoutecoreError, isRoutecoreError } from '../errors.js';
 import { parseModelName } from '../chat/model-name.js';
-import { Executor, UpstreamError, type ExecuteOptions, type ExecutionInfo, type ExecutorOptions } from '../execution/executor.js';
+import { Executor, type ExecuteOptions, type ExecutionInfo, type ExecutorOptions } from '../execution/executor.js';
+import { UpstreamError } from '../execution/runner.js';
 import type { Router } from '../routing/router.js';
+import { OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList } from '../wire/openai.js';
 
 /** Options of {@link routedFetch}: the router, or an executor already built on it, plus executor options. */
 export type RoutedFetchOptions = Omit<ExecutorOptions, 'router'> & {
@@ -44,10 +47,10 @@ export function routedFetch(options: RoutedFetchOptions): RoutedFetch {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     const path = url.pathname.replace(/\/+$/, '');
-    if (method === 'GET' && path.endsWith('/models')) return modelsResponse(router);
+    if (method === 'GET' && path.endsWith('/models')) return json(200, modelList(router.registry, router.models));
     if (method !== 'POST' || !path.endsWith('/chat/completions')) {
       if (fallbackFetch) return fallbackFetch(input, init);
-      return errorResponse(404, `routecore's fetch answers POST …/chat/completions and GET …/models, not ${method} ${url.pathname}`, 'invalid_request_error', 'not_found');
+      return errorResponse(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `routecore's fetch answers POST …/chat/completions and GET …/models, not ${method} ${url.pathname}`));
     }
     let body: Record<string, unknown>;
     try {
@@ -56,7 +59,7 @@ export function routedFetch(options: RoutedFetchOptions): RoutedFetch {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
       body = parsed as Record<string, unknown>;
     } catch (err) {
-      return errorResponse(400, `the request body is not a JSON object (${(err as Error).message})`, 'invalid_request_error', 'invalid_json');
+      return errorResponse(badRequest('invalid_json', `the request body is not a JSON object (${(err as Error).message})`));
     }
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
     try {
@@ -78,8 +81,7 @@ export function routedFetch(options: RoutedFetchOptions): RoutedFetch {
               else controller.enqueue(encoder.encode(`data: ${r.value.data}\n\n`));
             } catch (err) {
               // After tokens were sent only an in-band error can tell the SDK; it raises it as an APIError.
-              const e = err as RoutecoreError;
-              controller.enqueue(encoder.encode(`data: ${JSON.stringify({ error: { message: e.message, type: 'upstream_error', code: e.code } })}\n\n`));
+              controller.enqueue(encoder.encode(`data: ${JSON.stringify(errorAnswer(err).body(stream.id))}\n\n`));
               controller.close();
             }
           },
@@ -87,10 +89,10 @@ export function routedFetch(options: RoutedFetchOptions): RoutedFetch {
             await iterator.return?.();
           },
         });
-        return new Response(readable, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...decisionHeaders(stream) } });
+        return new Response(readable, { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headersOf(stream) } });
       }
       const r = await executor.complete(request, opts);
-      return new Response(JSON.stringify(r.response), { status: 200, headers: { 'content-type': 'application/json', ...decisionHeaders(r) } });
+      return json(200, r.response, headersOf(r));
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err; // the SDK expects fetch to reject on abort
       return errorFor(err);
@@ -99,35 +101,28 @@ export function routedFetch(options: RoutedFetchOptions): RoutedFetch {
   return Object.assign(fetchFn, { executor }) as RoutedFetch;
 }
 
-function decisionHeaders(info: ExecutionInfo): Record<string, string> {
-  return {
-    'x-routecore-model': info.model,
-    'x-routecore-routed': info.routed,
-    'x-routecore-policy': info.decision.policy,
-    'x-routecore-attempts': String(info.attempts.length),
-    'x-routecore-request-id': info.id,
-  };
+function headersOf(info: ExecutionInfo): Record<string, string> {
+  return { ...decisionHeaders({ model: info.model, routed: info.routed, policy: info.decision.policy, attempts: info.attempts.length }), 'x-routecore-request-id': info.id };
 }
 
-function modelsResponse(router: Router): Response {
-  const ids = ['routecore', 'routecore:best', 'routecore:cost', 'routecore:threshold', 'routecore:subset', ...(router.registry?.ids() ?? router.models)];
-  const data = ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'routecore' }));
-  return new Response(JSON.stringify({ object: 'list', data }), { status: 200, headers: { 'content-type': 'application/json' } });
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
 }
 
-function errorResponse(status: number, message: string, type: string, code: string | null, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ error: { message, type, code } }), { status, headers: { 'content-type': 'application/json', ...extra } });
+/** The OpenAI-shaped answer for anything the executor threw (the gateway's answers, src/wire/openai.ts). */
+function errorAnswer(err: unknown): OpenAIErrorAnswer {
+  // In-process there is no server log to point to: a bug's own message is the answer.
+  return answerFor(err) ?? internalError(err instanceof Error ? err.message : String(err), isRoutecoreError(err) ? err.code : undefined);
+}
+
+function errorResponse(answer: OpenAIErrorAnswer, requestId?: string): Response {
+  const headers: Record<string, string> = { ...answer.headers };
+  if (answer.attempts !== undefined) headers['x-routecore-attempts'] = String(answer.attempts.length);
+  if (requestId !== undefined) headers['x-routecore-request-id'] = requestId;
+  return json(answer.status, answer.body(requestId), headers);
 }
 
 /** An OpenAI-shaped error response for anything the executor threw. */
 export function errorFor(err: unknown): Response {
-  if (err instanceof UpstreamError) {
-    const type = err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED' ? 'invalid_request_error' : 'upstream_error';
-    return errorResponse(err.status === 499 ? 499 : err.status, err.message, type, err.code, { 'x-routecore-attempts': String(err.attempts.length), 'x-routecore-request-id': err.id });
-  }
-  if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return errorResponse(400, err.message, 'invalid_request_error', err.code);
-  if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) return errorResponse(404, err.message, 'invalid_request_error', 'model_not_found');
-  if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) return errorResponse(503, err.message, 'upstream_error', err.code);
-  const message = err instanceof Error ? err.message : String(err);
-  return errorResponse(500, message, 'server_error', isRoutecoreError(err) ? err.code : null);
+  return errorResponse(errorAnswer(err), err instanceof UpstreamError ? err.id : undefined);
 }

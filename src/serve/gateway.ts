@@ -31,9 +31,9 @@ import { Registry } from '../routing/registry.js';
 import { Router, defaultRouterPath, type RouteOptions } from '../routing/router.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
+import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList, typeForStatus } from '../wire/openai.js';
 import type { ClientKey, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
-import { GatewayError, badRequest, typeForStatus, upstreamCode } from './http-errors.js';
 import { GatewayMetrics } from './metrics.js';
 import { openOutcomeLog, type LogRow, type OutcomeLog } from './outcome-log.js';
 
@@ -51,9 +51,6 @@ export interface GatewayOptions {
 
 /** How often this replica's decision counts are added to the shared calibration counters. */
 const CALIBRATION_FLUSH_MS = 1000;
-
-/** The policies offered as `routecore:<policy>` in `/v1/models`. */
-const POLICY_MODELS = ['best', 'cost', 'threshold', 'subset'].map((p) => `${ROUTED_MODEL}:${p}`);
 
 /** One router with its executor; replaced whole on reload while requests that started on it finish. */
 interface Generation {
@@ -382,13 +379,13 @@ export class Gateway {
     else if (typeof request.headers['x-api-key'] === 'string') token = request.headers['x-api-key'];
     if (token === undefined || token === '') {
       this.metrics.refused('auth');
-      throw new GatewayError(401, 'authentication_error', 'missing_api_key', 'no API key: send "Authorization: Bearer <key>"');
+      throw new OpenAIErrorAnswer(401, 'authentication_error', 'missing_api_key', 'no API key: send "Authorization: Bearer <key>"');
     }
     const key = this.#keys.get(hashKey(token));
     if (!key) {
       this.metrics.refused('auth');
       // The key is never echoed: it may be a real key for another service, pasted by mistake.
-      throw new GatewayError(401, 'authentication_error', 'invalid_api_key', 'the API key is not valid for this gateway');
+      throw new OpenAIErrorAnswer(401, 'authentication_error', 'invalid_api_key', 'the API key is not valid for this gateway');
     }
     return key;
   }
@@ -407,7 +404,7 @@ export class Gateway {
       if (n > key.requestsPerMinute) {
         this.metrics.refused('rate_limit');
         const retry = Math.max(1, Math.ceil((start + 60_000 - now) / 1000));
-        throw new GatewayError(429, 'rate_limit_error', 'rate_limit_exceeded', `key "${key.name}" is over its limit of ${key.requestsPerMinute} requests per minute; retry in ${retry} s`, {
+        throw new OpenAIErrorAnswer(429, 'rate_limit_error', 'rate_limit_exceeded', `key "${key.name}" is over its limit of ${key.requestsPerMinute} requests per minute; retry in ${retry} s`, {
           headers: { 'retry-after': String(retry) },
         });
       }
@@ -423,7 +420,7 @@ export class Gateway {
       if (spent >= key.budgetUsd) {
         this.metrics.refused('budget');
         const retry = Math.max(1, Math.ceil((start + key.budgetWindowMs - now) / 1000));
-        throw new GatewayError(429, 'rate_limit_error', 'budget_exceeded', `key "${key.name}" has spent its budget of $${key.budgetUsd} for this window ($${spent.toFixed(4)}); it resets in ${retry} s`, {
+        throw new OpenAIErrorAnswer(429, 'rate_limit_error', 'budget_exceeded', `key "${key.name}" has spent its budget of $${key.budgetUsd} for this window ($${spent.toFixed(4)}); it resets in ${retry} s`, {
           headers: { 'retry-after': String(retry) },
         });
       }
@@ -453,14 +450,14 @@ export class Gateway {
       choice = parseModelName(body['model'], gen.registry, 'model');
     } catch (err) {
       if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) {
-        throw new GatewayError(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });
+        throw new OpenAIErrorAnswer(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });
       }
       throw badRequest('invalid_model', (err as Error).message, 'model', (err as RoutecoreError).code);
     }
     const name = typeof body['model'] === 'string' ? body['model'] : ROUTED_MODEL;
     if (ctx.key && !modelAllowed(ctx.key.models, name)) {
       this.metrics.refused('model_not_allowed');
-      throw new GatewayError(403, 'permission_error', 'model_not_allowed', `key "${ctx.key.name}" may not use model "${name}" (allowed: ${ctx.key.models!.join(', ')})`, { param: 'model' });
+      throw new OpenAIErrorAnswer(403, 'permission_error', 'model_not_allowed', `key "${ctx.key.name}" may not use model "${name}" (allowed: ${ctx.key.models!.join(', ')})`, { param: 'model' });
     }
     const options: ExecuteOptions = { id: ctx.id };
     if (choice.kind === 'explicit') options.model = choice.model;
@@ -469,28 +466,15 @@ export class Gateway {
   }
 
   #decisionHeaders(reply: FastifyReply | ServerResponse, ctx: RequestContext, model: string | null, attempts: number): void {
-    const set = (k: string, v: string) => (reply instanceof Object && 'header' in reply ? (reply as FastifyReply).header(k, v) : (reply as ServerResponse).setHeader(k, v));
-    set('x-routecore-model', model ?? 'none');
-    set('x-routecore-routed', ctx.routed ?? ctx.outcome?.routed ?? 'none');
-    set('x-routecore-policy', ctx.policy ?? ctx.outcome?.policy ?? 'none');
-    set('x-routecore-attempts', String(attempts));
+    const headers = decisionHeaders({ model, routed: ctx.routed ?? ctx.outcome?.routed ?? null, policy: ctx.policy ?? ctx.outcome?.policy ?? null, attempts });
+    if ('raw' in reply) reply.headers(headers);
+    else for (const [k, v] of Object.entries(headers)) reply.setHeader(k, v);
   }
 
   /** The error answer for anything thrown while serving a request. */
-  #toGatewayError(err: unknown): GatewayError {
-    if (err instanceof GatewayError) return err;
-    if (err instanceof UpstreamError) {
-      const list = err.attempts;
-      if (err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED') {
-        return new GatewayError(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, { routecoreCode: err.code, attempts: list });
-      }
-      if (err.code === 'ERR_ROUTECORE_ABORTED') return new GatewayError(499, 'invalid_request_error', 'client_closed_request', err.message, { routecoreCode: err.code, attempts: list });
-      if (err.code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL') return new GatewayError(503, 'upstream_error', 'no_eligible_model', err.message, { routecoreCode: err.code, attempts: list });
-      const status = err.status >= 500 && err.status <= 504 ? err.status : 502;
-      return new GatewayError(status, 'upstream_error', upstreamCode(status), err.message, { routecoreCode: err.code, attempts: list });
-    }
-    if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return badRequest('invalid_request', err.message, undefined, err.code);
-    if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) return new GatewayError(503, 'upstream_error', 'no_eligible_model', err.message, { routecoreCode: err.code });
+  #toErrorAnswer(err: unknown): OpenAIErrorAnswer {
+    const known = answerFor(err);
+    if (known) return known;
     const e = err as { code?: string; statusCode?: number; message?: string };
     switch (e.code) {
       case 'FST_ERR_CTP_INVALID_JSON':
@@ -498,17 +482,17 @@ export class Gateway {
       case 'ERR_ROUTECORE_BAD_JSON':
         return badRequest('invalid_json', `the request body is not valid JSON: ${e.message ?? ''}`);
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return new GatewayError(413, 'invalid_request_error', 'body_too_large', `the request body is over this gateway's limit of ${this.config.bodyLimitBytes} bytes`);
+        return new OpenAIErrorAnswer(413, 'invalid_request_error', 'body_too_large', `the request body is over this gateway's limit of ${this.config.bodyLimitBytes} bytes`);
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return badRequest('invalid_content_length', 'the Content-Length header does not match the body');
       default:
         break;
     }
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      return new GatewayError(e.statusCode, typeForStatus(e.statusCode), 'invalid_request', e.message ?? 'bad request');
+      return new OpenAIErrorAnswer(e.statusCode, typeForStatus(e.statusCode), 'invalid_request', e.message ?? 'bad request');
     }
     this.#print(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return new GatewayError(500, 'server_error', 'internal_error', 'the gateway failed while answering; see its log', isRoutecoreError(err) ? { routecoreCode: err.code } : {});
+    return internalError('the gateway failed while answering; see its log', isRoutecoreError(err) ? err.code : undefined);
   }
 
   /** Writes the request's one log row (chat completions only), once the executor is done with it. */
@@ -590,7 +574,7 @@ export class Gateway {
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
       return result.response;
     } catch (err) {
-      const ge = this.#toGatewayError(err);
+      const ge = this.#toErrorAnswer(err);
       ctx.error = ge.message;
       this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts.length : 0);
       throw ge;
@@ -647,7 +631,7 @@ export class Gateway {
       } catch (err) {
         if (!res.destroyed) {
           // Headers are gone; the error travels as an SSE event, which the OpenAI SDK raises as an APIError.
-          const ge = this.#toGatewayError(err);
+          const ge = this.#toErrorAnswer(err);
           ctx.error = ge.message;
           res.write(`data: ${JSON.stringify(ge.body(ctx.id))}\n\n`);
         }
@@ -718,7 +702,7 @@ export class Gateway {
       if (this.config.corsOrigins.length > 0) this.#cors(request, reply);
       if (this.#draining) {
         reply.header('connection', 'close');
-        done(new GatewayError(503, 'server_error', 'shutting_down', 'the gateway is shutting down; retry on another replica'));
+        done(new OpenAIErrorAnswer(503, 'server_error', 'shutting_down', 'the gateway is shutting down; retry on another replica'));
         return;
       }
       if (route.startsWith('/v1/')) {
@@ -733,7 +717,7 @@ export class Gateway {
     });
 
     app.setErrorHandler((err, request, reply) => {
-      const ge = this.#toGatewayError(err);
+      const ge = this.#toErrorAnswer(err);
       const ctx = request.rc;
       if (ctx) {
         ctx.error ??= ge.message;
@@ -745,7 +729,7 @@ export class Gateway {
     });
 
     app.setNotFoundHandler((request, reply) => {
-      reply.code(404).send(new GatewayError(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
+      reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
     });
 
     if (this.config.corsOrigins.length > 0) {
@@ -757,16 +741,8 @@ export class Gateway {
     app.post('/v1/chat/completions', (request, reply) => this.#chat(request, reply));
 
     app.get('/v1/models', async (request) => {
-      const gen = this.#gen;
-      const created = Math.floor(Date.now() / 1000);
-      const names = [ROUTED_MODEL, ...POLICY_MODELS, ...gen.registry.ids()];
       const key = request.rc.key;
-      return {
-        object: 'list',
-        data: names
-          .filter((id) => modelAllowed(key?.models, id))
-          .map((id) => ({ id, object: 'model', created, owned_by: id.startsWith(ROUTED_MODEL) ? 'routecore' : (gen.registry.get(id)?.provider ?? 'routecore') })),
-      };
+      return modelList(this.#gen.registry, this.#gen.router.models, (id) => modelAllowed(key?.models, id));
     });
 
     app.post('/v1/route', async (request, reply) => {
@@ -799,7 +775,7 @@ export class Gateway {
       const shared = this.config.redis !== undefined;
       const known = this.log.feedback(id, score, shared);
       if (!known && !shared) {
-        throw new GatewayError(404, 'not_found_error', 'unknown_request_id', `no request with id "${id}" in this gateway's log`, { param: 'id' });
+        throw new OpenAIErrorAnswer(404, 'not_found_error', 'unknown_request_id', `no request with id "${id}" in this gateway's log`, { param: 'id' });
       }
       try {
         this.#gen.router.feedback(id, score);
@@ -857,7 +833,7 @@ export class Gateway {
     reply.header('vary', 'origin');
     reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, x-routecore-session');
     reply.header('access-control-allow-methods', 'GET, POST, OPTIONS');
-    reply.header('access-control-expose-headers', 'x-request-id, x-routecore-model, x-routecore-routed, x-routecore-policy, x-routecore-attempts');
+    reply.header('access-control-expose-headers', ['x-request-id', ...DECISION_HEADERS].join(', '));
   }
 }
 
