@@ -2,11 +2,14 @@
 
 #include "errors.h"
 #include "native_router.h"
+#include "native_static.h"
 
 namespace routecore_bindings {
 
 RoutecoreAddon::RoutecoreAddon(Napi::Env env, Napi::Object exports) : worker_(std::make_unique<Worker>(env)) {
   exports.Set("NativeRouter", NativeRouter::Init(env, this));
+  exports.Set("NativeTokenizer", NativeTokenizer::Init(env));
+  exports.Set("NativeStaticEncoder", NativeStaticEncoder::Init(env));
   DefineAddon(exports, {InstanceMethod("backendInfo", &RoutecoreAddon::BackendInfo)});
 }
 

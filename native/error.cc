@@ -11,6 +11,8 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::BadBackend: return "ERR_ROUTECORE_BAD_BACKEND";
     case ErrorCode::BadData: return "ERR_ROUTECORE_BAD_DATA";
     case ErrorCode::Io: return "ERR_ROUTECORE_IO";
+    case ErrorCode::BadModel: return "ERR_ROUTECORE_BAD_MODEL";
+    case ErrorCode::ModelMismatch: return "ERR_ROUTECORE_MODEL_MISMATCH";
     case ErrorCode::Internal: return "ERR_ROUTECORE_INTERNAL";
   }
   return "ERR_ROUTECORE_INTERNAL";

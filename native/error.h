@@ -14,6 +14,8 @@ enum class ErrorCode {
   BadBackend,          // an unknown backend name
   BadData,             // training data the core cannot learn from
   Io,                  // a file could not be read or written
+  BadModel,            // an encoder's model files (tokenizer.json, model.safetensors) are unusable
+  ModelMismatch,       // a router's encoder model is missing or not the one it was trained with
   Internal,            // a broken invariant: a bug in routecore
 };
 

@@ -195,6 +195,34 @@ void foldUtf8(const char* text, size_t len, std::vector<uint32_t>& out) {
   }
 }
 
+void decodeUtf8(const char* text, size_t len, std::vector<uint32_t>& out) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(text);
+  const uint8_t* end = p + len;
+  out.reserve(out.size() + len);
+  while (p < end) {
+    if (*p < 0x80) out.push_back(*p++);
+    else out.push_back(decodeMultiByte(p, end));
+  }
+}
+
+void appendUtf8(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
 bool isWordChar(uint32_t cp) {
   if (cp < 0x80) return (cp | 0x20) - 'a' < 26u || cp - '0' < 10u || cp == '_';
   return inRanges(kWordRanges, cp);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace routecore {
@@ -15,6 +16,13 @@ namespace routecore {
 ///    leading and trailing whitespace dropped,
 ///  - control characters dropped; invalid UTF-8 becomes U+FFFD.
 void foldUtf8(const char* text, size_t len, std::vector<uint32_t>& out);
+
+/// Decodes UTF-8 into code points appended to `out`, invalid sequences as U+FFFD (maximal subpart,
+/// as JS's TextDecoder), nothing else changed.
+void decodeUtf8(const char* text, size_t len, std::vector<uint32_t>& out);
+
+/// Appends the UTF-8 form of code point `cp` (<= 0x10FFFF) to `out`.
+void appendUtf8(uint32_t cp, std::string& out);
 
 /// True for code points that belong inside a word token (letters, digits, marks, '_').
 bool isWordChar(uint32_t cp);

@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'ERR_ROUTECORE_ABORTED'
   | 'ERR_ROUTECORE_UNKNOWN_MODEL'
   | 'ERR_ROUTECORE_BAD_CONFIG'
+  | 'ERR_ROUTECORE_BAD_MODEL'
+  | 'ERR_ROUTECORE_MODEL_MISMATCH'
   | 'ERR_ROUTECORE_INTERNAL';
 
 /** Every error code, for documentation and for code that maps native error codes to these. */
@@ -43,6 +45,10 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'ERR_ROUTECORE_ABORTED',
   'ERR_ROUTECORE_UNKNOWN_MODEL',
   'ERR_ROUTECORE_BAD_CONFIG',
+  // An encoder's model files (tokenizer.json, model.safetensors, model.onnx) are unusable.
+  'ERR_ROUTECORE_BAD_MODEL',
+  // A router's encoder model is missing, or is not the one the router was trained with.
+  'ERR_ROUTECORE_MODEL_MISMATCH',
   'ERR_ROUTECORE_INTERNAL',
 ] as const);
 

@@ -28,7 +28,7 @@ group('RoutecoreError', () => {
   it('lists every code once', () => {
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
     expect(ERROR_CODES).toContain('ERR_ROUTECORE_NO_ELIGIBLE_MODEL');
-    expect(ERROR_CODES).toHaveLength(18);
+    expect(ERROR_CODES).toHaveLength(20);
   });
 
   it('isRoutecoreError checks type and optionally code', () => {

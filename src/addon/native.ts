@@ -87,9 +87,34 @@ export interface NativeRouterHandle {
   dispose(): void;
 }
 
+/** @internal routecore::Tokenizer: tokenizer.json -> ids (no special tokens added). */
+export interface NativeTokenizerHandle {
+  readonly vocabSize: number;
+  readonly unkId: number | null;
+  readonly modelType: 'WordPiece' | 'Unigram';
+  /** ids of prompt i are ids[offsets[i] .. offsets[i+1]). */
+  encode(text: Uint8Array, offsets: Uint32Array, count: number): { ids: Uint32Array; offsets: Uint32Array };
+}
+
+/** @internal routecore::StaticEncoder: text -> L2-normalised mean of token rows (model2vec). */
+export interface NativeStaticEncoderHandle {
+  readonly dim: number;
+  readonly rows: number;
+  /** Writes count x dim floats into out; returns the tokens used per prompt (0: an all-zero row). */
+  embed(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): Uint32Array;
+}
+
 /** @internal */
 export interface NativeBinding {
   backendInfo(request: string, threads: number): NativeBackendReport;
+  NativeTokenizer: new (json: Uint8Array, source: string) => NativeTokenizerHandle;
+  NativeStaticEncoder: new (
+    tokenizerJson: Uint8Array,
+    tokenizerSource: string,
+    safetensors: Uint8Array,
+    safetensorsSource: string,
+    maxTokens: number,
+  ) => NativeStaticEncoderHandle;
   NativeRouter: {
     load(bytes: Uint8Array, source: string, backend: string, threads: number): NativeRouterHandle;
     train(
