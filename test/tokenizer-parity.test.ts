@@ -18,6 +18,10 @@ const dataDir = resolve(import.meta.dirname, '../../shared/data');
 const haveData = existsSync(dataDir);
 if (!haveData) console.warn(`tokenizer parity: ${dataDir} is absent; the corpus has only the Unicode edge cases`);
 const corpus = parityCorpus(haveData ? dataDir : undefined, 60);
+// A shared build/ compiled before the static encoder existed has no NativeTokenizer: say so and
+// skip, rather than fail every suite of engineers whose checkout links to it (CI builds fresh).
+const built = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenizer === 'function';
+if (!built) console.warn('tokenizer parity: the loaded addon predates NativeTokenizer; rebuild it (npm run build) to run these tests');
 
 function pack(prompts: readonly string[]): { text: Uint8Array; offsets: Uint32Array } {
   const parts = prompts.map((p) => Buffer.from(p, 'utf8'));
@@ -58,7 +62,7 @@ const cases: Array<[string, object]> = [
   ['USE lite SentencePiece, no normalizer, prepend_scheme first', unigramTokenizerJson({ normalizer: null, prependScheme: 'first' })],
 ];
 
-describe('tokenizer parity with @huggingface/tokenizers', () => {
+describe.runIf(built)('tokenizer parity with @huggingface/tokenizers', () => {
   it('has a corpus with shared data, edge cases and empty strings', () => {
     expect(corpus).toContain('');
     expect(corpus.length).toBeGreaterThan(haveData ? 300 : 30);
