@@ -1,0 +1,671 @@
+/**
+ * Anthropic's Messages API (`POST /v1/messages`) to and from chat completions, both ways:
+ *
+ * As a face (clients of the Anthropic SDK calling routecore):
+ * - {@link messagesToChat}: a Messages request (`system`, content blocks, `tool_use` / `tool_result`,
+ *   tools, `tool_choice`, `stop_sequences`) as a chat request.
+ * - {@link chatToMessage}: a `chat.completion` as a `message` (text and `tool_use` blocks, stop reason, usage).
+ * - {@link MessagesStreamWriter}: `chat.completion.chunk`s as Messages stream events (`message_start`,
+ *   `content_block_start` / `_delta` / `_stop`, `message_delta`, `message_stop`).
+ *
+ * As an upstream (registry `provider: anthropic`, or `api: anthropic`):
+ * - {@link chatToMessages}: a chat request as a Messages request (system prompts lifted into `system`,
+ *   tool results as `tool_result` blocks in a user turn, consecutive same-role turns merged).
+ * - {@link messageToChat}: a `message` as a `chat.completion`.
+ * - {@link AnthropicChunkReader}: Messages stream events as `chat.completion.chunk`s, with usage.
+ *
+ * Stop reasons: `end_turn`/`stop_sequence`/`pause_turn` ↔ `stop`, `max_tokens` ↔ `length`, `tool_use` ↔
+ * `tool_calls`, `refusal` ↔ `content_filter`. Usage: `input_tokens` (+ cache creation and cache
+ * reads, which are billed input) ↔ `prompt_tokens`, `output_tokens` ↔ `completion_tokens`.
+ * @module
+ */
+import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
+import { WireError, badField, chatUsage, isObject, optBoolean, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+
+/** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
+export const ANTHROPIC_VERSION = '2023-06-01';
+
+/** `max_tokens` sent to an Anthropic upstream when a chat request sets none (the Messages API requires it). */
+export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
+
+const KNOWN_FIELDS = new Set([
+  'model', 'messages', 'system', 'max_tokens', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'stream', 'tools',
+  'tool_choice', 'metadata', 'thinking', 'service_tier', 'container', 'mcp_servers', 'context_management',
+]);
+
+// ---------------------------------------------------------------------------------------------------
+// Face: Messages request -> chat
+
+/**
+ * Translates a Messages request into a chat-completions request. Throws {@link WireError} naming the
+ * field at fault (Anthropic's own validation rules: `max_tokens` and a non-empty `messages` are
+ * required, roles alternate between user and assistant freely here, content blocks are typed).
+ */
+export function messagesToChat(body: unknown): ChatRequest {
+  if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Messages request with "messages" and "max_tokens")');
+  for (const key of Object.keys(body)) {
+    if (!KNOWN_FIELDS.has(key)) throw new WireError('unknown_parameter', key, `body.${key}: Extra inputs are not permitted (not a Messages API parameter)`);
+  }
+  for (const key of ['container', 'mcp_servers', 'context_management']) {
+    if (body[key] !== undefined && body[key] !== null) throw new WireError('unsupported_parameter', key, `body.${key} runs inside Anthropic's platform only and is not supported by routecore`);
+  }
+  const maxTokens = body['max_tokens'];
+  if (maxTokens === undefined) throw new WireError('missing_max_tokens', 'max_tokens', 'body.max_tokens: Field required');
+  const max = optNumber(body, 'max_tokens', 1, 10_000_000, 'max_tokens', true)!;
+  const raw = body['messages'];
+  if (!Array.isArray(raw) || raw.length === 0) {
+    if (raw === undefined) throw new WireError('missing_messages', 'messages', 'body.messages: Field required');
+    badField('messages', 'a non-empty array of {role, content} messages', raw);
+  }
+
+  const messages: ChatMessage[] = [];
+  const system = body['system'];
+  if (system !== undefined && system !== null) {
+    const text = typeof system === 'string' ? system : Array.isArray(system) ? system.map((b, i) => blockText(b, `system[${i}]`)).join('\n') : badField('system', 'a string or an array of text blocks', system);
+    if (text !== '') messages.push({ role: 'system', content: text });
+  }
+  for (let i = 0; i < raw.length; i++) messages.push(...turnToChat(raw[i], i));
+
+  const chat: ChatRequest = { messages, max_completion_tokens: max };
+  if (typeof body['model'] === 'string') chat.model = body['model'];
+  else if (body['model'] !== undefined) badField('model', 'a string', body['model']);
+  const stream = optBoolean(body, 'stream');
+  if (stream !== undefined) chat.stream = stream;
+  const temperature = optNumber(body, 'temperature', 0, 1);
+  if (temperature !== undefined) chat['temperature'] = temperature;
+  const topP = optNumber(body, 'top_p', 0, 1);
+  if (topP !== undefined) chat['top_p'] = topP;
+  optNumber(body, 'top_k', 0, 1_000_000, 'top_k', true); // validated; chat completions has no top_k
+  const stops = body['stop_sequences'];
+  if (stops !== undefined && stops !== null) {
+    if (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string')) badField('stop_sequences', 'an array of strings', stops);
+    if (stops.length > 0) chat['stop'] = stops;
+  }
+  const metadata = body['metadata'];
+  if (metadata !== undefined && metadata !== null) {
+    if (!isObject(metadata)) badField('metadata', 'an object such as {"user_id": "..."}', metadata);
+    const user = optString(metadata, 'user_id', 'metadata.user_id');
+    if (user !== undefined) chat['user'] = user;
+  }
+  const tools = body['tools'];
+  if (tools !== undefined && tools !== null) {
+    if (!Array.isArray(tools)) badField('tools', 'an array of tools', tools);
+    if (tools.length > 0) chat['tools'] = tools.map((t, i) => toolToChat(t, i));
+  }
+  const choice = body['tool_choice'];
+  if (choice !== undefined && choice !== null) {
+    if (!isObject(choice)) badField('tool_choice', 'an object such as {"type": "auto"}', choice);
+    switch (choice['type']) {
+      case 'auto':
+        chat['tool_choice'] = 'auto';
+        break;
+      case 'any':
+        chat['tool_choice'] = 'required';
+        break;
+      case 'none':
+        chat['tool_choice'] = 'none';
+        break;
+      case 'tool':
+        if (typeof choice['name'] !== 'string') badField('tool_choice.name', 'a tool name', choice['name']);
+        chat['tool_choice'] = { type: 'function', function: { name: choice['name'] } };
+        break;
+      default:
+        badField('tool_choice.type', '"auto", "any", "tool" or "none"', choice['type']);
+    }
+    if (choice['disable_parallel_tool_use'] === true) chat['parallel_tool_calls'] = false;
+  }
+  const thinking = body['thinking'];
+  if (thinking !== undefined && thinking !== null) {
+    if (!isObject(thinking) || (thinking['type'] !== 'enabled' && thinking['type'] !== 'disabled' && thinking['type'] !== 'adaptive')) badField('thinking', 'an object {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}', thinking);
+    // Chat upstreams take an effort, not a token budget: enabled thinking asks for medium effort.
+    if (thinking['type'] !== 'disabled') chat['reasoning_effort'] = 'medium';
+  }
+  return chat;
+}
+
+function blockText(b: unknown, path: string): string {
+  if (!isObject(b) || b['type'] !== 'text' || typeof b['text'] !== 'string') badField(path, 'a text block {"type": "text", "text": ...}', b);
+  return b['text'] as string;
+}
+
+function toolToChat(t: unknown, i: number): Json {
+  const path = `tools[${i}]`;
+  if (!isObject(t)) badField(path, 'a tool object', t);
+  if (t['type'] !== undefined && t['type'] !== 'custom') {
+    throw new WireError('unsupported_tool', `${path}.type`, `body.${path}.type is ${JSON.stringify(t['type'])}: only custom tools (name, description, input_schema) are supported; Anthropic's server tools run inside Anthropic only`);
+  }
+  const name = t['name'];
+  if (typeof name !== 'string' || name === '') badField(`${path}.name`, 'a non-empty string', name);
+  if (!isObject(t['input_schema'])) badField(`${path}.input_schema`, 'a JSON schema object', t['input_schema']);
+  const fn: Json = { name, parameters: t['input_schema'] };
+  if (typeof t['description'] === 'string') fn['description'] = t['description'];
+  return { type: 'function', function: fn };
+}
+
+/** An image block as a chat image part (base64 sources become data: URLs). */
+function imagePart(b: Json, path: string): ContentPart {
+  const src = b['source'];
+  if (!isObject(src)) badField(`${path}.source`, 'an image source object', src);
+  if (src['type'] === 'base64') {
+    if (typeof src['media_type'] !== 'string' || typeof src['data'] !== 'string') badField(`${path}.source`, 'a base64 source {media_type, data}', src);
+    return { type: 'image_url', image_url: { url: `data:${src['media_type']};base64,${src['data']}` } };
+  }
+  if (src['type'] === 'url') {
+    if (typeof src['url'] !== 'string') badField(`${path}.source.url`, 'a URL string', src['url']);
+    return { type: 'image_url', image_url: { url: src['url'] } };
+  }
+  return badField(`${path}.source.type`, '"base64" or "url"', src['type'], 'unsupported_content');
+}
+
+/** One Messages turn as chat messages (tool results become `tool` messages, placed before the turn's other content). */
+function turnToChat(turn: unknown, i: number): ChatMessage[] {
+  const path = `messages[${i}]`;
+  if (!isObject(turn)) badField(path, 'a message object {role, content}', turn);
+  const role = turn['role'];
+  if (role !== 'user' && role !== 'assistant') badField(`${path}.role`, '"user" or "assistant"', role);
+  const content = turn['content'];
+  if (typeof content === 'string') return [{ role, content }];
+  if (!Array.isArray(content)) badField(`${path}.content`, 'a string or an array of content blocks', content);
+  const out: ChatMessage[] = [];
+  const parts: ContentPart[] = [];
+  const calls: Json[] = [];
+  let text = '';
+  for (let j = 0; j < content.length; j++) {
+    const b = content[j] as unknown;
+    const at = `${path}.content[${j}]`;
+    if (!isObject(b)) badField(at, 'a content block object', b);
+    switch (b['type']) {
+      case 'text':
+        if (typeof b['text'] !== 'string') badField(`${at}.text`, 'a string', b['text']);
+        if (role === 'assistant') text += b['text'];
+        else parts.push({ type: 'text', text: b['text'] });
+        break;
+      case 'image':
+        if (role === 'assistant') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
+        parts.push(imagePart(b, at));
+        break;
+      case 'document': {
+        const src = b['source'];
+        if (isObject(src) && src['type'] === 'text' && typeof src['data'] === 'string') parts.push({ type: 'text', text: src['data'] });
+        else if (isObject(src) && src['type'] === 'base64' && typeof src['data'] === 'string') parts.push({ type: 'file', file: { file_data: `data:${String(src['media_type'] ?? 'application/pdf')};base64,${src['data']}`, filename: typeof b['title'] === 'string' ? b['title'] : 'document.pdf' } });
+        else badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
+        break;
+      }
+      case 'tool_use': {
+        if (role !== 'assistant') badField(`${at}.type`, 'text, image or tool_result in a user turn', b['type']);
+        if (typeof b['id'] !== 'string' || typeof b['name'] !== 'string') badField(at, 'a tool_use block {id, name, input}', b);
+        calls.push({ id: b['id'], type: 'function', function: { name: b['name'], arguments: JSON.stringify(b['input'] ?? {}) } });
+        break;
+      }
+      case 'tool_result': {
+        if (role !== 'user') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
+        if (typeof b['tool_use_id'] !== 'string') badField(`${at}.tool_use_id`, 'the id of a tool_use block', b['tool_use_id']);
+        const c = b['content'];
+        let result = typeof c === 'string' ? c : c === undefined ? '' : Array.isArray(c) ? c.map((x, k) => (isObject(x) && x['type'] === 'image' ? '[image]' : blockText(x, `${at}.content[${k}]`))).join('') : badField(`${at}.content`, 'a string or an array of text blocks', c);
+        // Chat has no error flag on a tool result: say it in the content, as the model would read it.
+        if (b['is_error'] === true) result = `Error: ${result}`;
+        out.push({ role: 'tool', tool_call_id: b['tool_use_id'], content: result });
+        break;
+      }
+      case 'thinking':
+      case 'redacted_thinking':
+        // Thinking belongs to the model that produced it; chat upstreams take none back.
+        break;
+      default:
+        badField(`${at}.type`, 'text, image, document, tool_use, tool_result or thinking', b['type'], 'unsupported_content');
+    }
+  }
+  if (role === 'assistant') {
+    const msg: ChatMessage = { role: 'assistant', content: text === '' && calls.length > 0 ? null : text };
+    if (calls.length > 0) msg.tool_calls = calls;
+    out.push(msg);
+  } else if (parts.length > 0) {
+    out.push({ role: 'user', content: parts.every((p) => p.type === 'text') ? parts.map((p) => (p as { text: string }).text).join('\n') : parts });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Face: chat answer -> Messages answer
+
+const STOP_FROM_CHAT: Record<string, string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal' };
+const STOP_TO_CHAT: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', pause_turn: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter' };
+
+function parseArguments(args: unknown): Json {
+  if (typeof args !== 'string' || args.trim() === '') return {};
+  return parseJsonObject(args) ?? { _raw: args };
+}
+
+/** Options of {@link chatToMessage} and {@link MessagesStreamWriter}. */
+export interface MessageMeta {
+  /** The message id; default a new `msg_…`. */
+  id?: string;
+  /** The model to report (the registry id that answered). */
+  model: string;
+  /** The request's stop sequences, to tell `stop_sequence` from `end_turn` when the text shows which. */
+  stopSequences?: readonly string[];
+}
+
+/** A `chat.completion` as a Messages `message`. */
+export function chatToMessage(completion: Json, meta: MessageMeta): Json {
+  const choice = (Array.isArray(completion['choices']) ? completion['choices'][0] : undefined) as Json | undefined;
+  const message = (isObject(choice?.['message']) ? choice['message'] : {}) as Json;
+  const content: Json[] = [];
+  const text = typeof message['content'] === 'string' ? message['content'] : typeof message['refusal'] === 'string' ? message['refusal'] : '';
+  if (text !== '') content.push({ type: 'text', text });
+  for (const c of Array.isArray(message['tool_calls']) ? message['tool_calls'] : []) {
+    if (!isObject(c)) continue;
+    const fn = isObject(c['function']) ? c['function'] : {};
+    content.push({ type: 'tool_use', id: typeof c['id'] === 'string' ? c['id'] : wireId('toolu_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', input: parseArguments(fn['arguments']) });
+  }
+  const u = chatUsage(completion['usage']);
+  return {
+    id: meta.id ?? wireId('msg_'),
+    type: 'message',
+    role: 'assistant',
+    model: meta.model,
+    content,
+    stop_reason: STOP_FROM_CHAT[String(choice?.['finish_reason'])] ?? 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: u?.prompt_tokens ?? 0, output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0, cache_creation_input_tokens: 0 },
+  };
+}
+
+/**
+ * Turns `chat.completion.chunk`s into Messages stream events (SSE text with `event:` names, which the
+ * Anthropic SDK needs). {@link start}, then {@link chunk} per upstream chunk, then {@link finish} (or
+ * {@link fail}). Text and each tool call are content blocks, opened and closed in order.
+ */
+export class MessagesStreamWriter {
+  readonly #meta: MessageMeta;
+  readonly #id: string;
+  #index = -1;
+  #open: 'text' | 'tool' | null = null;
+  readonly #tools = new Map<number, number>();
+  #finish: string | null = null;
+  #usage: ReturnType<typeof chatUsage> = null;
+
+  constructor(meta: MessageMeta) {
+    this.#meta = meta;
+    this.#id = meta.id ?? wireId('msg_');
+  }
+
+  /** The message id. */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** `message_start` (input tokens are not known yet from a chat upstream: they arrive in `message_delta`). */
+  start(): string {
+    return sseEvent('message_start', {
+      type: 'message_start',
+      message: { id: this.#id, type: 'message', role: 'assistant', model: this.#meta.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+    });
+  }
+
+  #close(): string {
+    if (this.#open === null) return '';
+    this.#open = null;
+    return sseEvent('content_block_stop', { type: 'content_block_stop', index: this.#index });
+  }
+
+  /** The events for one `chat.completion.chunk`. */
+  chunk(chunk: Json): string {
+    let events = '';
+    const u = chatUsage(chunk['usage']);
+    if (u) this.#usage = u;
+    const choice = (Array.isArray(chunk['choices']) ? chunk['choices'][0] : undefined) as Json | undefined;
+    if (!isObject(choice)) return events;
+    const delta = isObject(choice['delta']) ? choice['delta'] : {};
+    const piece = typeof delta['content'] === 'string' ? delta['content'] : typeof delta['refusal'] === 'string' ? delta['refusal'] : '';
+    if (piece !== '') {
+      if (this.#open !== 'text') {
+        events += this.#close();
+        this.#open = 'text';
+        events += sseEvent('content_block_start', { type: 'content_block_start', index: ++this.#index, content_block: { type: 'text', text: '' } });
+      }
+      events += sseEvent('content_block_delta', { type: 'content_block_delta', index: this.#index, delta: { type: 'text_delta', text: piece } });
+    }
+    if (Array.isArray(delta['tool_calls'])) {
+      for (const tc of delta['tool_calls']) {
+        if (!isObject(tc)) continue;
+        const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
+        const fn = isObject(tc['function']) ? tc['function'] : {};
+        let block = this.#tools.get(idx);
+        if (block === undefined) {
+          events += this.#close();
+          this.#open = 'tool';
+          block = ++this.#index;
+          this.#tools.set(idx, block);
+          events += sseEvent('content_block_start', {
+            type: 'content_block_start',
+            index: block,
+            content_block: { type: 'tool_use', id: typeof tc['id'] === 'string' ? tc['id'] : wireId('toolu_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', input: {} },
+          });
+        }
+        if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
+          events += sseEvent('content_block_delta', { type: 'content_block_delta', index: block, delta: { type: 'input_json_delta', partial_json: fn['arguments'] } });
+        }
+      }
+    }
+    if (typeof choice['finish_reason'] === 'string') this.#finish = choice['finish_reason'];
+    return events;
+  }
+
+  /** Closes the open block, then `message_delta` (stop reason, usage) and `message_stop`. */
+  finish(): string {
+    const u = this.#usage;
+    return (
+      this.#close() +
+      sseEvent('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: STOP_FROM_CHAT[String(this.#finish)] ?? 'end_turn', stop_sequence: null },
+        usage: { input_tokens: u?.prompt_tokens ?? 0, output_tokens: u?.completion_tokens ?? 0 },
+      }) +
+      sseEvent('message_stop', { type: 'message_stop' })
+    );
+  }
+
+  /** An `error` event (the Anthropic SDK raises it as an APIError) after a failure mid-stream. */
+  fail(type: string, message: string): string {
+    return sseEvent('error', { type: 'error', error: { type, message } });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Upstream: chat request -> Messages request
+
+/** Options of {@link chatToMessages}. */
+export interface ToMessagesOptions {
+  /** The Anthropic model id to call. */
+  model: string;
+  /** `max_tokens` when the chat request sets none; default {@link DEFAULT_ANTHROPIC_MAX_TOKENS}. */
+  defaultMaxTokens?: number;
+}
+
+function chatText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p) => (isObject(p) && p['type'] === 'text' && typeof p['text'] === 'string' ? p['text'] : isObject(p) && typeof p['refusal'] === 'string' ? p['refusal'] : '')).join('');
+}
+
+/** A chat image URL as an Anthropic image source. */
+function imageSource(url: string): Json {
+  const m = /^data:([^;,]+);base64,(.*)$/s.exec(url);
+  if (m) return { type: 'base64', media_type: m[1], data: m[2] };
+  return { type: 'url', url };
+}
+
+function userBlocks(content: unknown): Json[] {
+  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  if (!Array.isArray(content)) return [];
+  const out: Json[] = [];
+  for (const p of content) {
+    if (!isObject(p)) continue;
+    if (p['type'] === 'text' && typeof p['text'] === 'string') out.push({ type: 'text', text: p['text'] });
+    else if (p['type'] === 'image_url') {
+      const img = p['image_url'];
+      const url = typeof img === 'string' ? img : isObject(img) && typeof img['url'] === 'string' ? img['url'] : undefined;
+      if (url !== undefined) out.push({ type: 'image', source: imageSource(url) });
+    } else if (p['type'] === 'file' && isObject(p['file']) && typeof p['file']['file_data'] === 'string') {
+      const src = imageSource(p['file']['file_data']);
+      if (src['type'] === 'base64') out.push({ type: 'document', source: src });
+    }
+  }
+  return out;
+}
+
+/**
+ * A chat request as a Messages request for an Anthropic upstream. System and developer turns become
+ * `system`; assistant tool calls become `tool_use` blocks; `tool` turns become `tool_result` blocks of a
+ * user turn; consecutive turns of one role are merged (the Messages API wants them alternating).
+ */
+export function chatToMessages(chat: ChatRequest, options: ToMessagesOptions): Json {
+  const system: string[] = [];
+  const messages: { role: 'user' | 'assistant'; content: Json[] }[] = [];
+  const push = (role: 'user' | 'assistant', blocks: Json[]) => {
+    if (blocks.length === 0) return;
+    const last = messages[messages.length - 1];
+    if (last && last.role === role) last.content.push(...blocks);
+    else messages.push({ role, content: blocks });
+  };
+  for (const m of chat.messages) {
+    switch (m.role) {
+      case 'system':
+      case 'developer': {
+        const t = chatText(m.content);
+        if (t !== '') system.push(t);
+        break;
+      }
+      case 'user':
+        push('user', userBlocks(m.content));
+        break;
+      case 'assistant': {
+        const blocks: Json[] = [];
+        const t = chatText(m.content);
+        if (t !== '') blocks.push({ type: 'text', text: t });
+        for (const c of Array.isArray(m.tool_calls) ? m.tool_calls : []) {
+          if (!isObject(c)) continue;
+          const fn = isObject(c['function']) ? c['function'] : {};
+          blocks.push({ type: 'tool_use', id: typeof c['id'] === 'string' ? c['id'] : wireId('toolu_'), name: String(fn['name'] ?? ''), input: parseArguments(fn['arguments']) });
+        }
+        push('assistant', blocks);
+        break;
+      }
+      case 'tool':
+      case 'function':
+        push('user', [{ type: 'tool_result', tool_use_id: String(m.tool_call_id ?? m.name ?? ''), content: chatText(m.content) }]);
+        break;
+      default:
+        break;
+    }
+  }
+  // The Messages API requires the first turn to be the user's.
+  if (messages.length > 0 && messages[0]!.role === 'assistant') messages.unshift({ role: 'user', content: [{ type: 'text', text: '(continue)' }] });
+  const out: Json = { model: options.model, messages };
+  if (system.length > 0) out['system'] = system.join('\n\n');
+  const max = chat['max_completion_tokens'] ?? chat['max_tokens'];
+  out['max_tokens'] = typeof max === 'number' && max > 0 ? max : (options.defaultMaxTokens ?? DEFAULT_ANTHROPIC_MAX_TOKENS);
+  // Anthropic's temperature range is [0, 1]; OpenAI's is [0, 2].
+  if (typeof chat['temperature'] === 'number') out['temperature'] = Math.min(1, Math.max(0, chat['temperature']));
+  if (typeof chat['top_p'] === 'number') out['top_p'] = chat['top_p'];
+  const stop = chat['stop'];
+  if (typeof stop === 'string') out['stop_sequences'] = [stop];
+  else if (Array.isArray(stop) && stop.length > 0) out['stop_sequences'] = stop;
+  if (typeof chat['user'] === 'string') out['metadata'] = { user_id: chat['user'] };
+  if (chat.stream === true) out['stream'] = true;
+  const tools = chat['tools'];
+  if (Array.isArray(tools) && tools.length > 0) {
+    out['tools'] = tools
+      .filter((t): t is Json => isObject(t) && t['type'] === 'function' && isObject(t['function']))
+      .map((t) => {
+        const fn = t['function'] as Json;
+        const tool: Json = { name: fn['name'], input_schema: isObject(fn['parameters']) ? fn['parameters'] : { type: 'object', properties: {} } };
+        if (typeof fn['description'] === 'string') tool['description'] = fn['description'];
+        return tool;
+      });
+  }
+  const choice = chat['tool_choice'];
+  let tc: Json | undefined;
+  if (choice === 'auto') tc = { type: 'auto' };
+  else if (choice === 'required') tc = { type: 'any' };
+  else if (choice === 'none') tc = { type: 'none' };
+  else if (isObject(choice) && isObject(choice['function'])) tc = { type: 'tool', name: choice['function']['name'] };
+  if (chat['parallel_tool_calls'] === false && out['tools'] !== undefined) tc = { ...(tc ?? { type: 'auto' }), disable_parallel_tool_use: true };
+  if (tc && out['tools'] !== undefined) out['tool_choice'] = tc;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Upstream: Messages answer -> chat
+
+/** Chat usage from a Messages usage object (cache reads and writes are billed input). */
+export function anthropicUsage(u: unknown): { prompt_tokens: number; completion_tokens: number } | null {
+  if (!isObject(u)) return null;
+  const input = u['input_tokens'];
+  const output = u['output_tokens'];
+  if (typeof input !== 'number' && typeof output !== 'number') return null;
+  const cacheRead = typeof u['cache_read_input_tokens'] === 'number' ? u['cache_read_input_tokens'] : 0;
+  const cacheWrite = typeof u['cache_creation_input_tokens'] === 'number' ? u['cache_creation_input_tokens'] : 0;
+  return { prompt_tokens: (typeof input === 'number' ? input : 0) + cacheRead + cacheWrite, completion_tokens: typeof output === 'number' ? output : 0 };
+}
+
+function chatUsageObject(u: { prompt_tokens: number; completion_tokens: number }): Json {
+  return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens };
+}
+
+/** Whether a parsed body is a Messages `message`. */
+export function isAnthropicMessage(v: unknown): v is Json {
+  return isObject(v) && v['type'] === 'message' && Array.isArray(v['content']);
+}
+
+/** A Messages `message` as a `chat.completion` (`model` = the registry id that answered). */
+export function messageToChat(message: Json, model: string): Json {
+  let text = '';
+  const calls: Json[] = [];
+  for (const b of Array.isArray(message['content']) ? message['content'] : []) {
+    if (!isObject(b)) continue;
+    if (b['type'] === 'text' && typeof b['text'] === 'string') text += b['text'];
+    else if (b['type'] === 'tool_use') calls.push({ id: b['id'], type: 'function', function: { name: b['name'], arguments: JSON.stringify(b['input'] ?? {}) } });
+  }
+  const msg: Json = { role: 'assistant', content: text === '' && calls.length > 0 ? null : text };
+  if (calls.length > 0) msg['tool_calls'] = calls;
+  const out: Json = {
+    id: typeof message['id'] === 'string' ? message['id'] : wireId('msg_'),
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: msg, finish_reason: STOP_TO_CHAT[String(message['stop_reason'])] ?? 'stop', logprobs: null }],
+  };
+  const u = anthropicUsage(message['usage']);
+  if (u) out['usage'] = chatUsageObject(u);
+  return out;
+}
+
+/** What {@link AnthropicChunkReader.read} makes of one upstream event. */
+export interface ReadEvent {
+  /** Chat chunks to pass on (zero or more). */
+  chunks: Json[];
+  /** `message_stop`: the answer is complete. */
+  done: boolean;
+  /** An `error` event's message (e.g. `overloaded_error: Overloaded`). */
+  error: string | null;
+  /** The upstream error's type (`overloaded_error`, `api_error`, ...), for retry decisions. */
+  errorType: string | null;
+}
+
+/**
+ * Reads an Anthropic Messages stream (the JSON `data` of each event) into `chat.completion.chunk`s
+ * with the shape OpenAI streams have: a role chunk, content / tool-call deltas, a finish chunk, and
+ * (when {@link usage} is asked for) a usage-only chunk at the end.
+ */
+export class AnthropicChunkReader {
+  readonly #model: string;
+  #id = wireId('msg_');
+  readonly #created = Math.floor(Date.now() / 1000);
+  #input = 0;
+  #cache = 0;
+  #output = 0;
+  /** Content block index → tool-call index in the chat stream. */
+  readonly #toolIndex = new Map<number, number>();
+  #tools = 0;
+  #finish: string | null = null;
+
+  constructor(model: string) {
+    this.#model = model;
+  }
+
+  /** Usage so far (complete after `message_delta`). */
+  get usage(): { prompt_tokens: number; completion_tokens: number } {
+    return { prompt_tokens: this.#input + this.#cache, completion_tokens: this.#output };
+  }
+
+  #chunk(delta: Json, finish: string | null = null): Json {
+    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] };
+  }
+
+  /** The usage-only chunk (`choices: []`) OpenAI sends last when `stream_options.include_usage` is set. */
+  usageChunk(): Json {
+    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [], usage: chatUsageObject(this.usage) };
+  }
+
+  /** One event's data. */
+  read(event: Json): ReadEvent {
+    const out: ReadEvent = { chunks: [], done: false, error: null, errorType: null };
+    switch (event['type']) {
+      case 'message_start': {
+        const m = isObject(event['message']) ? event['message'] : {};
+        if (typeof m['id'] === 'string') this.#id = m['id'];
+        this.#takeUsage(m['usage']);
+        out.chunks.push(this.#chunk({ role: 'assistant', content: '' }));
+        break;
+      }
+      case 'content_block_start': {
+        const b = isObject(event['content_block']) ? event['content_block'] : {};
+        const index = typeof event['index'] === 'number' ? event['index'] : 0;
+        if (b['type'] === 'tool_use') {
+          const ti = this.#tools++;
+          this.#toolIndex.set(index, ti);
+          out.chunks.push(this.#chunk({ tool_calls: [{ index: ti, id: b['id'], type: 'function', function: { name: b['name'], arguments: '' } }] }));
+        } else if (b['type'] === 'text' && typeof b['text'] === 'string' && b['text'] !== '') {
+          out.chunks.push(this.#chunk({ content: b['text'] }));
+        }
+        break;
+      }
+      case 'content_block_delta': {
+        const d = isObject(event['delta']) ? event['delta'] : {};
+        const index = typeof event['index'] === 'number' ? event['index'] : 0;
+        if (d['type'] === 'text_delta' && typeof d['text'] === 'string') out.chunks.push(this.#chunk({ content: d['text'] }));
+        else if (d['type'] === 'input_json_delta' && typeof d['partial_json'] === 'string') {
+          const ti = this.#toolIndex.get(index) ?? 0;
+          if (d['partial_json'] !== '') out.chunks.push(this.#chunk({ tool_calls: [{ index: ti, function: { arguments: d['partial_json'] } }] }));
+        } else if (d['type'] === 'thinking_delta' && typeof d['thinking'] === 'string') out.chunks.push(this.#chunk({ reasoning_content: d['thinking'] }));
+        break;
+      }
+      case 'message_delta': {
+        const d = isObject(event['delta']) ? event['delta'] : {};
+        this.#takeUsage(event['usage']);
+        this.#finish = STOP_TO_CHAT[String(d['stop_reason'])] ?? 'stop';
+        out.chunks.push(this.#chunk({}, this.#finish));
+        break;
+      }
+      case 'message_stop':
+        out.done = true;
+        break;
+      case 'error': {
+        const e = isObject(event['error']) ? event['error'] : {};
+        out.errorType = typeof e['type'] === 'string' ? e['type'] : 'api_error';
+        out.error = `${out.errorType}: ${typeof e['message'] === 'string' ? e['message'] : 'error event'}`;
+        break;
+      }
+      default:
+        break; // ping, content_block_stop, and event types added later
+    }
+    return out;
+  }
+
+  #takeUsage(u: unknown): void {
+    if (!isObject(u)) return;
+    if (typeof u['input_tokens'] === 'number') this.#input = u['input_tokens'];
+    const cache = (typeof u['cache_read_input_tokens'] === 'number' ? u['cache_read_input_tokens'] : 0) + (typeof u['cache_creation_input_tokens'] === 'number' ? u['cache_creation_input_tokens'] : 0);
+    if (cache > 0) this.#cache = cache;
+    if (typeof u['output_tokens'] === 'number') this.#output = u['output_tokens'];
+  }
+}
+
+/** The Anthropic-shaped error `type` for an HTTP status. */
+export function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503 || status === 529) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+/** An Anthropic-shaped error body. */
+export function anthropicError(status: number, message: string): Json {
+  return { type: 'error', error: { type: anthropicErrorType(status), message } };
+}

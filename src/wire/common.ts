@@ -1,0 +1,97 @@
+/**
+ * What every wire translation shares: the error a bad body raises (with the field at fault, so each
+ * face can answer 400 in its own wire's shape), small validators, ids, and SSE framing.
+ *
+ * Translations are pure: objects in, objects out, no I/O. The canonical form between faces and
+ * upstreams is an OpenAI chat-completions request, `chat.completion` and `chat.completion.chunk`
+ * (src/chat/messages.ts), because every OpenAI-compatible upstream speaks it and the router reads it.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+
+import { RoutecoreError, describe } from '../errors.js';
+
+/** A request body a wire cannot accept: `param` names the field (`input[2].content[0].type`). */
+export class WireError extends RoutecoreError {
+  /** The body field at fault, dotted/indexed from the body's root; null when the whole body is. */
+  readonly param: string | null;
+  /** Stable machine-readable reason (`invalid_input`, `unsupported_tool`, ...), the error body's `code`. */
+  readonly reason: string;
+
+  constructor(reason: string, param: string | null, message: string) {
+    super('ERR_ROUTECORE_INVALID_ARGUMENT', message);
+    this.reason = reason;
+    this.param = param;
+  }
+}
+
+/** A plain JSON object (not an array, not null). */
+export type Json = Record<string, unknown>;
+
+/** Whether `v` is a plain object. */
+export function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Throws a {@link WireError} for field `param` that should have been `expected`. */
+export function badField(param: string, expected: string, actual: unknown, reason = 'invalid_request'): never {
+  throw new WireError(reason, param, `body.${param} must be ${expected}, got ${describe(actual)}`);
+}
+
+/** An optional string field. */
+export function optString(body: Json, field: string, path = field): string | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') badField(path, 'a string', v);
+  return v;
+}
+
+/** An optional finite number within [lo, hi]. */
+export function optNumber(body: Json, field: string, lo: number, hi: number, path = field, integer = false): number | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
+    badField(path, `${integer ? 'an integer' : 'a number'} from ${lo} to ${hi}`, v);
+  }
+  return v;
+}
+
+/** An optional boolean. */
+export function optBoolean(body: Json, field: string, path = field): boolean | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') badField(path, 'true or false', v);
+  return v;
+}
+
+/** A random id with a wire's prefix (`resp_`, `msg_`, `toolu_`), 24 hex characters after it. */
+export function wireId(prefix: string): string {
+  return prefix + randomBytes(12).toString('hex');
+}
+
+/** One server-sent event: `event: <name>` (when named) and one `data:` line. */
+export function sseEvent(name: string | null, data: unknown): string {
+  const json = typeof data === 'string' ? data : JSON.stringify(data);
+  return name === null ? `data: ${json}\n\n` : `event: ${name}\ndata: ${json}\n\n`;
+}
+
+/** Parses JSON text, or returns undefined. */
+export function parseJsonObject(text: string): Json | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The chat usage of a completion or chunk, when it has a usable one. */
+export function chatUsage(u: unknown): { prompt_tokens: number; completion_tokens: number; cached_tokens: number; reasoning_tokens: number } | null {
+  if (!isObject(u)) return null;
+  const p = u['prompt_tokens'];
+  const c = u['completion_tokens'];
+  if (typeof p !== 'number' || typeof c !== 'number') return null;
+  const cached = (u['prompt_tokens_details'] as { cached_tokens?: unknown } | undefined)?.cached_tokens;
+  const reasoning = (u['completion_tokens_details'] as { reasoning_tokens?: unknown } | undefined)?.reasoning_tokens;
+  return { prompt_tokens: p, completion_tokens: c, cached_tokens: typeof cached === 'number' ? cached : 0, reasoning_tokens: typeof reasoning === 'number' ? reasoning : 0 };
+}

@@ -1,0 +1,560 @@
+/**
+ * OpenAI's Responses API (`POST /v1/responses`) to and from chat completions.
+ *
+ * - {@link responsesToChat}: a Responses request (string or item `input`, `instructions`, function
+ *   tools, `tool_choice`, `text.format`, `max_output_tokens`, `reasoning.effort`) as a chat request.
+ * - {@link chatToResponse}: a `chat.completion` as a `response` object (message and `function_call`
+ *   output items, usage, `incomplete_details`).
+ * - {@link ResponsesStreamWriter}: `chat.completion.chunk`s as the Responses stream events
+ *   (`response.created`, `response.output_item.added`, `response.output_text.delta`, ...,
+ *   `response.completed`), each with its `sequence_number`.
+ * - {@link responsesUsage} / {@link responsesEventInfo}: what the attempt runner needs from an upstream
+ *   that speaks Responses itself (passed through): usage for cost, first token, end of stream.
+ *
+ * What does not translate is refused with a 400 naming the field, never dropped silently:
+ * `previous_response_id` and `conversation` (routecore stores no conversations: send the whole input),
+ * built-in tools (`web_search`, `file_search`, ...) which only OpenAI runs, `background`, `prompt`
+ * templates, and `item_reference` items. `reasoning` items in the input are skipped (chat upstreams
+ * take no reasoning state back).
+ * @module
+ */
+import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
+import { WireError, badField, chatUsage, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+
+/** Responses request fields routecore translates or passes on; any other field is refused by name. */
+const KNOWN_FIELDS = new Set([
+  'model', 'input', 'instructions', 'tools', 'tool_choice', 'temperature', 'top_p', 'max_output_tokens', 'stream',
+  'metadata', 'parallel_tool_calls', 'text', 'store', 'reasoning', 'user', 'truncation', 'include', 'service_tier',
+  'previous_response_id', 'conversation', 'background', 'prompt', 'stream_options', 'safety_identifier', 'prompt_cache_key',
+  'top_logprobs', 'max_tool_calls',
+]);
+
+/** Fields that need state only OpenAI keeps: refused with a message that says what to send instead. */
+const STATEFUL: Record<string, string> = {
+  previous_response_id: 'routecore stores no responses; send the whole conversation in body.input (earlier output items included)',
+  conversation: 'routecore stores no conversations; send the whole conversation in body.input',
+  background: 'background responses need storage routecore does not keep; call without "background"',
+  prompt: 'stored prompt templates live in an OpenAI project; send the prompt text in body.input / body.instructions',
+};
+
+/**
+ * Translates a Responses request into a chat-completions request (the `model` is kept; the gateway
+ * resolves it). Throws {@link WireError} naming the field at fault.
+ */
+export function responsesToChat(body: unknown): ChatRequest {
+  if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Responses request with "input")');
+  for (const key of Object.keys(body)) {
+    if (!KNOWN_FIELDS.has(key)) throw new WireError('unknown_parameter', key, `body.${key} is not a Responses API parameter routecore knows`);
+    const stateful = STATEFUL[key];
+    if (stateful !== undefined && body[key] !== undefined && body[key] !== null && body[key] !== false) throw new WireError('unsupported_parameter', key, `body.${key} is not supported: ${stateful}`);
+  }
+  if (body['input'] === undefined) throw new WireError('missing_input', 'input', 'body.input is required: a string, or an array of input items');
+  const messages: ChatMessage[] = [];
+  const instructions = optString(body, 'instructions');
+  if (instructions !== undefined && instructions !== '') messages.push({ role: 'system', content: instructions });
+  messages.push(...inputToMessages(body['input']));
+  if (!messages.some((m) => m.role === 'user')) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
+
+  const chat: ChatRequest = { messages };
+  if (typeof body['model'] === 'string') chat.model = body['model'];
+  else if (body['model'] !== undefined) badField('model', 'a string', body['model']);
+  const stream = optBoolean(body, 'stream');
+  if (stream !== undefined) chat.stream = stream;
+  const temperature = optNumber(body, 'temperature', 0, 2);
+  if (temperature !== undefined) chat['temperature'] = temperature;
+  const topP = optNumber(body, 'top_p', 0, 1);
+  if (topP !== undefined) chat['top_p'] = topP;
+  const maxOut = optNumber(body, 'max_output_tokens', 1, 10_000_000, 'max_output_tokens', true);
+  // max_completion_tokens is the chat field OpenAI's current models accept (max_tokens is refused by reasoning models).
+  if (maxOut !== undefined) chat['max_completion_tokens'] = maxOut;
+  const parallel = optBoolean(body, 'parallel_tool_calls');
+  if (parallel !== undefined) chat['parallel_tool_calls'] = parallel;
+  const user = optString(body, 'user') ?? optString(body, 'safety_identifier');
+  if (user !== undefined) chat['user'] = user;
+  if (body['metadata'] !== undefined && body['metadata'] !== null && !isObject(body['metadata'])) badField('metadata', 'an object of strings', body['metadata']);
+  const topLogprobs = optNumber(body, 'top_logprobs', 0, 20, 'top_logprobs', true);
+  if (topLogprobs !== undefined) {
+    chat['logprobs'] = true;
+    chat['top_logprobs'] = topLogprobs;
+  }
+  const tier = optString(body, 'service_tier');
+  if (tier !== undefined) chat['service_tier'] = tier;
+  const cacheKey = optString(body, 'prompt_cache_key');
+  if (cacheKey !== undefined) chat['prompt_cache_key'] = cacheKey;
+
+  const reasoning = body['reasoning'];
+  if (reasoning !== undefined && reasoning !== null) {
+    if (!isObject(reasoning)) badField('reasoning', 'an object such as {"effort": "low"}', reasoning);
+    const effort = optString(reasoning, 'effort', 'reasoning.effort');
+    if (effort !== undefined) chat['reasoning_effort'] = effort;
+  }
+  const text = body['text'];
+  if (text !== undefined && text !== null) {
+    if (!isObject(text)) badField('text', 'an object such as {"format": {"type": "text"}}', text);
+    const format = text['format'];
+    if (format !== undefined && format !== null) chat['response_format'] = textFormat(format);
+    const verbosity = optString(text, 'verbosity', 'text.verbosity');
+    if (verbosity !== undefined) chat['verbosity'] = verbosity;
+  }
+  if (body['tools'] !== undefined && body['tools'] !== null) {
+    const tools = body['tools'];
+    if (!Array.isArray(tools)) badField('tools', 'an array of function tools', tools);
+    if (tools.length > 0) chat['tools'] = tools.map((t, i) => functionTool(t, i));
+  }
+  if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) chat['tool_choice'] = toolChoice(body['tool_choice']);
+  return chat;
+}
+
+function textFormat(format: unknown): Json {
+  if (!isObject(format)) badField('text.format', 'an object with "type" text, json_object or json_schema', format);
+  switch (format['type']) {
+    case 'text':
+      return { type: 'text' };
+    case 'json_object':
+      return { type: 'json_object' };
+    case 'json_schema': {
+      const name = format['name'];
+      if (typeof name !== 'string' || name === '') badField('text.format.name', 'a non-empty string', name);
+      if (!isObject(format['schema'])) badField('text.format.schema', 'a JSON schema object', format['schema']);
+      const schema: Json = { name, schema: format['schema'] };
+      if (typeof format['strict'] === 'boolean') schema['strict'] = format['strict'];
+      if (typeof format['description'] === 'string') schema['description'] = format['description'];
+      return { type: 'json_schema', json_schema: schema };
+    }
+    default:
+      return badField('text.format.type', '"text", "json_object" or "json_schema"', format['type']);
+  }
+}
+
+function functionTool(t: unknown, i: number): Json {
+  const path = `tools[${i}]`;
+  if (!isObject(t)) badField(path, 'a tool object', t);
+  if (t['type'] !== 'function') {
+    throw new WireError(
+      'unsupported_tool',
+      `${path}.type`,
+      `body.${path}.type is ${JSON.stringify(t['type'])}: only "function" tools are supported (built-in tools such as web_search run inside OpenAI only)`,
+    );
+  }
+  const name = t['name'];
+  if (typeof name !== 'string' || name === '') badField(`${path}.name`, 'a non-empty string', name);
+  const fn: Json = { name };
+  if (typeof t['description'] === 'string') fn['description'] = t['description'];
+  if (t['parameters'] !== undefined && t['parameters'] !== null) {
+    if (!isObject(t['parameters'])) badField(`${path}.parameters`, 'a JSON schema object', t['parameters']);
+    fn['parameters'] = t['parameters'];
+  }
+  if (typeof t['strict'] === 'boolean') fn['strict'] = t['strict'];
+  return { type: 'function', function: fn };
+}
+
+function toolChoice(c: unknown): unknown {
+  if (c === 'auto' || c === 'none' || c === 'required') return c;
+  if (isObject(c) && c['type'] === 'function' && typeof c['name'] === 'string') return { type: 'function', function: { name: c['name'] } };
+  return badField('tool_choice', '"auto", "none", "required" or {"type": "function", "name": ...}', c);
+}
+
+/** Text of a content given as a string or as text parts (for roles whose chat content is a string). */
+function partsText(content: ContentPart[] | string): string {
+  if (typeof content === 'string') return content;
+  return content.map((p) => (p.type === 'text' ? p.text : p.type === 'refusal' ? p.refusal : '')).join('');
+}
+
+function contentParts(content: unknown, path: string): ContentPart[] | string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) badField(path, 'a string or an array of content parts', content);
+  return content.map((p, j): ContentPart => {
+    const at = `${path}[${j}]`;
+    if (!isObject(p)) badField(at, 'a content part object', p);
+    switch (p['type']) {
+      case 'input_text':
+      case 'output_text':
+      case 'text': {
+        if (typeof p['text'] !== 'string') badField(`${at}.text`, 'a string', p['text']);
+        return { type: 'text', text: p['text'] };
+      }
+      case 'refusal':
+        if (typeof p['refusal'] !== 'string') badField(`${at}.refusal`, 'a string', p['refusal']);
+        return { type: 'refusal', refusal: p['refusal'] };
+      case 'input_image': {
+        const url = p['image_url'];
+        if (typeof url !== 'string' || url === '') {
+          throw new WireError('unsupported_content', `${at}.image_url`, `body.${at}.image_url must be an image URL or data: URL (file_id images live in OpenAI's storage and are not supported)`);
+        }
+        const image: { url: string; detail?: string } = { url };
+        if (typeof p['detail'] === 'string') image.detail = p['detail'];
+        return { type: 'image_url', image_url: image };
+      }
+      case 'input_file': {
+        const file: Json = {};
+        for (const k of ['file_data', 'file_id', 'filename']) if (typeof p[k] === 'string') file[k] = p[k];
+        if (Object.keys(file).length === 0) badField(at, 'an input_file with file_data or file_id', p);
+        return { type: 'file', file };
+      }
+      case 'input_audio': {
+        const audio = p['input_audio'];
+        if (!isObject(audio) || typeof audio['data'] !== 'string' || typeof audio['format'] !== 'string') badField(`${at}.input_audio`, 'an object {data, format}', audio);
+        return { type: 'input_audio', input_audio: { data: audio['data'] as string, format: audio['format'] as string } };
+      }
+      default:
+        return badField(`${at}.type`, 'input_text, input_image, input_file, input_audio or output_text', p['type'], 'unsupported_content');
+    }
+  });
+}
+
+/** Responses `input` (string or items) as chat messages. */
+function inputToMessages(input: unknown): ChatMessage[] {
+  if (typeof input === 'string') {
+    if (input === '') throw new WireError('invalid_input', 'input', 'body.input must not be empty');
+    return [{ role: 'user', content: input }];
+  }
+  if (!Array.isArray(input)) badField('input', 'a string or an array of input items', input);
+  if (input.length === 0) throw new WireError('invalid_input', 'input', 'body.input must not be an empty array');
+  const out: ChatMessage[] = [];
+  // function_call items join the assistant turn they follow (or start one): chat keeps tool calls on the assistant message.
+  let assistant: ChatMessage | null = null;
+  for (let i = 0; i < input.length; i++) {
+    const item = input[i] as unknown;
+    const path = `input[${i}]`;
+    if (!isObject(item)) badField(path, 'an input item object', item);
+    const type = item['type'] ?? (item['role'] !== undefined ? 'message' : undefined);
+    switch (type) {
+      case 'message': {
+        const role = item['role'];
+        if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') badField(`${path}.role`, '"user", "assistant", "system" or "developer"', role);
+        const content = contentParts(item['content'], `${path}.content`);
+        if (role === 'assistant') {
+          const msg: ChatMessage = { role: 'assistant', content: partsText(content) };
+          out.push(msg);
+          assistant = msg;
+        } else {
+          // System prompts as plain strings: every OpenAI-compatible server takes those.
+          out.push({ role: role === 'user' ? 'user' : 'system', content: role === 'user' ? content : partsText(content) });
+          assistant = null;
+        }
+        break;
+      }
+      case 'function_call': {
+        const callId = item['call_id'];
+        const name = item['name'];
+        const args = item['arguments'];
+        if (typeof callId !== 'string' || callId === '') badField(`${path}.call_id`, 'a non-empty string', callId);
+        if (typeof name !== 'string' || name === '') badField(`${path}.name`, 'a non-empty string', name);
+        if (typeof args !== 'string') badField(`${path}.arguments`, 'a string of JSON', args);
+        if (!assistant) {
+          assistant = { role: 'assistant', content: null };
+          out.push(assistant);
+        }
+        const calls = (assistant.tool_calls ??= []);
+        calls.push({ id: callId, type: 'function', function: { name, arguments: args } });
+        break;
+      }
+      case 'function_call_output': {
+        const callId = item['call_id'];
+        if (typeof callId !== 'string' || callId === '') badField(`${path}.call_id`, 'a non-empty string', callId);
+        const output = item['output'];
+        const text = typeof output === 'string' ? output : Array.isArray(output) ? partsText(contentParts(output, `${path}.output`)) : badField(`${path}.output`, 'a string', output);
+        out.push({ role: 'tool', tool_call_id: callId, content: text });
+        assistant = null;
+        break;
+      }
+      case 'reasoning':
+        // Reasoning state belongs to the model that produced it; chat upstreams take none back.
+        break;
+      case 'item_reference':
+        throw new WireError('unsupported_parameter', `${path}.type`, `body.${path} is an item_reference: routecore stores no items; send the item itself`);
+      default:
+        badField(`${path}.type`, '"message", "function_call", "function_call_output" or "reasoning"', type, 'unsupported_input_item');
+    }
+  }
+  return out;
+}
+
+/** The Responses `usage` for a chat usage. */
+function usageObject(u: ReturnType<typeof chatUsage>): Json | null {
+  if (!u) return null;
+  return {
+    input_tokens: u.prompt_tokens,
+    input_tokens_details: { cached_tokens: u.cached_tokens },
+    output_tokens: u.completion_tokens,
+    output_tokens_details: { reasoning_tokens: u.reasoning_tokens },
+    total_tokens: u.prompt_tokens + u.completion_tokens,
+  };
+}
+
+/** The parts of a `response` object every answer (streamed or not) carries, echoing the request. */
+function responseShell(request: Json, id: string, createdAt: number, model: string): Json {
+  return {
+    id,
+    object: 'response',
+    created_at: createdAt,
+    status: 'in_progress',
+    background: false,
+    error: null,
+    incomplete_details: null,
+    instructions: request['instructions'] ?? null,
+    max_output_tokens: request['max_output_tokens'] ?? null,
+    model,
+    output: [],
+    parallel_tool_calls: request['parallel_tool_calls'] ?? true,
+    previous_response_id: null,
+    reasoning: request['reasoning'] ?? null,
+    store: false,
+    temperature: request['temperature'] ?? null,
+    text: request['text'] ?? { format: { type: 'text' } },
+    tool_choice: request['tool_choice'] ?? 'auto',
+    tools: request['tools'] ?? [],
+    top_p: request['top_p'] ?? null,
+    truncation: request['truncation'] ?? 'disabled',
+    usage: null,
+    user: request['user'] ?? null,
+    metadata: request['metadata'] ?? {},
+  };
+}
+
+/** `finish_reason` → the response's status and `incomplete_details`. */
+function ending(finish: string | null): { status: 'completed' | 'incomplete'; incomplete: Json | null } {
+  if (finish === 'length') return { status: 'incomplete', incomplete: { reason: 'max_output_tokens' } };
+  if (finish === 'content_filter') return { status: 'incomplete', incomplete: { reason: 'content_filter' } };
+  return { status: 'completed', incomplete: null };
+}
+
+function messageItem(id: string, text: string, status: string): Json {
+  return { id, type: 'message', status, role: 'assistant', content: text === '' && status === 'in_progress' ? [] : [outputText(text)] };
+}
+
+function outputText(text: string): Json {
+  return { type: 'output_text', text, annotations: [], logprobs: [] };
+}
+
+/** Options of {@link chatToResponse} and {@link ResponsesStreamWriter}. */
+export interface ResponseMeta {
+  /** The response id; default a new `resp_…`. */
+  id?: string;
+  /** The model name to report (the registry id that answered). */
+  model: string;
+  /** Unix seconds; default now. */
+  createdAt?: number;
+}
+
+/** A `chat.completion` as a Responses `response` object for the request it answers. */
+export function chatToResponse(completion: Json, request: Json, meta: ResponseMeta): Json {
+  const res = responseShell(request, meta.id ?? wireId('resp_'), meta.createdAt ?? Math.floor(Date.now() / 1000), meta.model);
+  const choice = (Array.isArray(completion['choices']) ? completion['choices'][0] : undefined) as Json | undefined;
+  const message = (isObject(choice?.['message']) ? choice['message'] : {}) as Json;
+  const output: Json[] = [];
+  const content = message['content'];
+  const text = typeof content === 'string' ? content : Array.isArray(content) ? partsText(content as ContentPart[]) : '';
+  const refusal = typeof message['refusal'] === 'string' ? message['refusal'] : '';
+  if (text !== '' || refusal !== '') {
+    const item = messageItem(wireId('msg_'), text, 'completed');
+    if (refusal !== '') (item['content'] as Json[]).push({ type: 'refusal', refusal });
+    if (text === '') (item['content'] as Json[]).shift();
+    output.push(item);
+  }
+  const calls = Array.isArray(message['tool_calls']) ? message['tool_calls'] : [];
+  for (const c of calls) {
+    if (!isObject(c)) continue;
+    const fn = isObject(c['function']) ? c['function'] : {};
+    output.push({
+      id: wireId('fc_'),
+      type: 'function_call',
+      status: 'completed',
+      call_id: typeof c['id'] === 'string' ? c['id'] : wireId('call_'),
+      name: typeof fn['name'] === 'string' ? fn['name'] : '',
+      arguments: typeof fn['arguments'] === 'string' ? fn['arguments'] : '{}',
+    });
+  }
+  const { status, incomplete } = ending(typeof choice?.['finish_reason'] === 'string' ? choice['finish_reason'] : null);
+  res['status'] = status;
+  res['incomplete_details'] = incomplete;
+  res['output'] = output;
+  res['usage'] = usageObject(chatUsage(completion['usage']));
+  return res;
+}
+
+/** An open output item of a streamed response. */
+interface OpenItem {
+  index: number;
+  id: string;
+  kind: 'message' | 'function_call';
+  text: string;
+  callId: string;
+  name: string;
+  done: boolean;
+}
+
+/**
+ * Turns a stream of `chat.completion.chunk`s into Responses stream events (SSE text). Call
+ * {@link start} once, {@link chunk} per upstream chunk, then {@link finish} (or {@link fail}).
+ * Output items are sequential, as OpenAI sends them: an item is closed (`…done` events) when the
+ * next one begins.
+ */
+export class ResponsesStreamWriter {
+  readonly #request: Json;
+  readonly #response: Json;
+  #seq = 0;
+  readonly #items: OpenItem[] = [];
+  #text: OpenItem | null = null;
+  readonly #tools = new Map<number, OpenItem>();
+  #current: OpenItem | null = null;
+  #finish: string | null = null;
+  #usage: ReturnType<typeof chatUsage> = null;
+
+  constructor(request: Json, meta: ResponseMeta) {
+    this.#request = request;
+    this.#response = responseShell(request, meta.id ?? wireId('resp_'), meta.createdAt ?? Math.floor(Date.now() / 1000), meta.model);
+  }
+
+  /** The response id. */
+  get id(): string {
+    return this.#response['id'] as string;
+  }
+
+  #event(type: string, fields: Json): string {
+    return sseEvent(type, { type, sequence_number: this.#seq++, ...fields });
+  }
+
+  /** `response.created` and `response.in_progress`. */
+  start(): string {
+    const snapshot = { ...this.#response };
+    return this.#event('response.created', { response: snapshot }) + this.#event('response.in_progress', { response: snapshot });
+  }
+
+  #open(kind: OpenItem['kind'], callId = '', name = ''): { item: OpenItem; events: string } {
+    let events = this.#close();
+    const item: OpenItem = { index: this.#items.length, id: wireId(kind === 'message' ? 'msg_' : 'fc_'), kind, text: '', callId, name, done: false };
+    this.#items.push(item);
+    this.#current = item;
+    if (kind === 'message') {
+      events += this.#event('response.output_item.added', { output_index: item.index, item: messageItem(item.id, '', 'in_progress') });
+      events += this.#event('response.content_part.added', { item_id: item.id, output_index: item.index, content_index: 0, part: outputText('') });
+    } else {
+      events += this.#event('response.output_item.added', { output_index: item.index, item: this.#callItem(item, 'in_progress') });
+    }
+    return { item, events };
+  }
+
+  #callItem(item: OpenItem, status: string): Json {
+    return { id: item.id, type: 'function_call', status, call_id: item.callId, name: item.name, arguments: item.text };
+  }
+
+  /** Closes the open item, if any. */
+  #close(): string {
+    const item = this.#current;
+    this.#current = null;
+    if (!item || item.done) return '';
+    item.done = true;
+    if (item.kind === 'message') {
+      return (
+        this.#event('response.output_text.done', { item_id: item.id, output_index: item.index, content_index: 0, text: item.text, logprobs: [] }) +
+        this.#event('response.content_part.done', { item_id: item.id, output_index: item.index, content_index: 0, part: outputText(item.text) }) +
+        this.#event('response.output_item.done', { output_index: item.index, item: messageItem(item.id, item.text, 'completed') })
+      );
+    }
+    return (
+      this.#event('response.function_call_arguments.done', { item_id: item.id, output_index: item.index, name: item.name, arguments: item.text }) +
+      this.#event('response.output_item.done', { output_index: item.index, item: this.#callItem(item, 'completed') })
+    );
+  }
+
+  /** The events for one `chat.completion.chunk` (possibly none). */
+  chunk(chunk: Json): string {
+    let events = '';
+    const u = chatUsage(chunk['usage']);
+    if (u) this.#usage = u;
+    const choice = (Array.isArray(chunk['choices']) ? chunk['choices'][0] : undefined) as Json | undefined;
+    if (!isObject(choice)) return events;
+    const delta = isObject(choice['delta']) ? choice['delta'] : {};
+    const piece = typeof delta['content'] === 'string' ? delta['content'] : typeof delta['refusal'] === 'string' ? delta['refusal'] : '';
+    if (piece !== '') {
+      if (!this.#text || this.#text.done) {
+        const opened = this.#open('message');
+        this.#text = opened.item;
+        events += opened.events;
+      }
+      const item = this.#text;
+      item.text += piece;
+      events += this.#event('response.output_text.delta', { item_id: item.id, output_index: item.index, content_index: 0, delta: piece, logprobs: [] });
+    }
+    if (Array.isArray(delta['tool_calls'])) {
+      for (const tc of delta['tool_calls']) {
+        if (!isObject(tc)) continue;
+        const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
+        const fn = isObject(tc['function']) ? tc['function'] : {};
+        let item = this.#tools.get(idx);
+        if (!item) {
+          const opened = this.#open('function_call', typeof tc['id'] === 'string' ? tc['id'] : wireId('call_'), typeof fn['name'] === 'string' ? fn['name'] : '');
+          item = opened.item;
+          this.#tools.set(idx, item);
+          events += opened.events;
+        } else if (typeof fn['name'] === 'string' && item.name === '') {
+          item.name = fn['name'];
+        }
+        if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
+          item.text += fn['arguments'];
+          events += this.#event('response.function_call_arguments.delta', { item_id: item.id, output_index: item.index, delta: fn['arguments'] });
+        }
+      }
+    }
+    if (typeof choice['finish_reason'] === 'string') this.#finish = choice['finish_reason'];
+    return events;
+  }
+
+  /** Closes the open item and sends `response.completed` (or `response.incomplete` after a length or filter stop). */
+  finish(): string {
+    let events = this.#close();
+    const { status, incomplete } = ending(this.#finish);
+    const res: Json = { ...this.#response, status, incomplete_details: incomplete, usage: usageObject(this.#usage) };
+    res['output'] = this.#items.map((it) => (it.kind === 'message' ? messageItem(it.id, it.text, 'completed') : this.#callItem(it, 'completed')));
+    events += this.#event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: res });
+    return events;
+  }
+
+  /** An `error` event (the OpenAI SDK raises it as an APIError) after a failure mid-stream. */
+  fail(message: string, code: string): string {
+    return this.#event('error', { code, message, param: null });
+  }
+
+  /** The request this writer answers (for tests and logs). */
+  get request(): Json {
+    return this.#request;
+  }
+}
+
+/** Chat usage from a Responses `response` object's usage (for cost), or null. */
+export function responsesUsage(response: unknown): { prompt_tokens: number; completion_tokens: number } | null {
+  if (!isObject(response)) return null;
+  const u = response['usage'];
+  if (!isObject(u) || typeof u['input_tokens'] !== 'number' || typeof u['output_tokens'] !== 'number') return null;
+  return { prompt_tokens: u['input_tokens'], completion_tokens: u['output_tokens'] };
+}
+
+/** What one event of an upstream's own Responses stream means to the attempt runner. */
+export interface ResponsesEventInfo {
+  /** Generated output (text, tool arguments, a new output item): the answer has begun. */
+  token: boolean;
+  /** The terminal success event (`response.completed` / `response.incomplete`). */
+  done: boolean;
+  /** Usage from the terminal event. */
+  usage: { prompt_tokens: number; completion_tokens: number } | null;
+  /** A failure the upstream reported in the stream (`error`, `response.failed`). */
+  failed: string | null;
+}
+
+/** Reads one passed-through Responses stream event. */
+export function responsesEventInfo(event: Json): ResponsesEventInfo {
+  const type = event['type'];
+  const info: ResponsesEventInfo = { token: false, done: false, usage: null, failed: null };
+  if (type === 'response.output_text.delta' || type === 'response.function_call_arguments.delta' || type === 'response.refusal.delta' || type === 'response.output_item.added') info.token = true;
+  else if (type === 'response.completed' || type === 'response.incomplete') {
+    info.done = true;
+    info.token = true;
+    info.usage = responsesUsage(event['response']);
+  } else if (type === 'error') info.failed = typeof event['message'] === 'string' ? event['message'] : 'the upstream sent an error event';
+  else if (type === 'response.failed') {
+    const err = (event['response'] as Json | undefined)?.['error'];
+    info.failed = isObject(err) && typeof err['message'] === 'string' ? err['message'] : 'the upstream reported response.failed';
+  }
+  return info;
+}
