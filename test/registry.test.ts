@@ -43,6 +43,7 @@ describe('Registry.fromFile', () => {
       contextWindow: 128000,
       capabilities: ['tools', 'vision'],
       enabled: true,
+      wire: 'openai-chat',
     });
     expect(reg.get('llama-3-8b')).toEqual({
       id: 'llama-3-8b',
@@ -51,6 +52,7 @@ describe('Registry.fromFile', () => {
       contextWindow: 8192,
       capabilities: [],
       enabled: true,
+      wire: 'openai-chat',
     });
     expect(reg.get('old-model')?.enabled).toBe(false);
   });
@@ -139,7 +141,8 @@ describe('Registry.fromObject validation', () => {
     ['missing id (named by index)', [{ id: 'a' }, { provider: 'x' }], 'models.json: model at index 1: field "id" must be a non-empty string, got undefined'],
     ['numeric id', [{ id: 7 }], 'models.json: model at index 0: field "id" must be a non-empty string, got number 7'],
     ['unknown field without a close match', [{ id: 'a', colour: 'red' }],
-      'models.json: model "a": unknown field "colour" (known fields: id, provider, baseUrl, apiKeyEnv, inputCostPer1M, outputCostPer1M, expectedOutputTokens, latencyMs, contextWindow, capabilities, enabled)'],
+      'models.json: model "a": unknown field "colour" (known fields: id, provider, baseUrl, apiKeyEnv, inputCostPer1M, outputCostPer1M, expectedOutputTokens, latencyMs, contextWindow, capabilities, enabled, wire)'],
+    ['unknown wire', [{ id: 'a', wire: 'grpc' }], 'models.json: model "a": field "wire" must be "openai-chat", "openai-responses" or "anthropic-messages", got string "grpc"'],
     ['snake_case field', [{ id: 'a', latency_ms: 3 }], 'models.json: model "a": unknown field "latency_ms" (did you mean "latencyMs"?)'],
     ['negative cost', [{ id: 'a', inputCostPer1M: -1, outputCostPer1M: 1 }], 'models.json: model "a": field "inputCostPer1M" must be a non-negative number, got number -1'],
     ['NaN cost', [{ id: 'a', inputCostPer1M: 1, outputCostPer1M: NaN }], 'models.json: model "a": field "outputCostPer1M" must be a non-negative number, got NaN'],
@@ -171,6 +174,16 @@ describe('Registry.fromObject validation', () => {
     const err = caught(() => Registry.fromObject([{ id: 'a' }], 5 as unknown as string));
     expect(err.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
     expect(err.message).toBe('Expected a non-empty string for source but received number 5');
+  });
+
+  it('reads the upstream wire: anthropic-messages by default for provider anthropic, else openai-chat; an explicit wire wins', () => {
+    const reg = Registry.fromObject([
+      { id: 'claude', provider: 'anthropic' },
+      { id: 'claude-proxy', provider: 'Anthropic', wire: 'openai-chat' },
+      { id: 'gpt', provider: 'openai', wire: 'openai-responses' },
+      { id: 'local' },
+    ]);
+    expect(reg.ids().map((id) => reg.get(id)!.wire)).toEqual(['anthropic-messages', 'openai-chat', 'openai-responses', 'openai-chat']);
   });
 
   it('allows $schema next to models and de-duplicates capabilities', () => {

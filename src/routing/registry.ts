@@ -35,7 +35,18 @@ export interface ModelEntry {
   capabilities: readonly string[];
   /** Disabled models stay in the file but are never routed to; default true. */
   enabled: boolean;
+  /**
+   * The API the upstream speaks: `openai-chat` (chat completions; the default), `openai-responses`
+   * (chat completions and OpenAI's Responses API: `/v1/responses` requests pass through unchanged) or
+   * `anthropic-messages` (Anthropic's Messages API; the default when `provider` is `anthropic`).
+   */
+  wire: Wire;
 }
+
+/** The upstream APIs routecore can call (a registry entry's `wire`). */
+export const WIRES = ['openai-chat', 'openai-responses', 'anthropic-messages'] as const;
+/** One of {@link WIRES}. */
+export type Wire = (typeof WIRES)[number];
 
 /** What a registry file or object may hold per model: everything but `id` is optional. */
 export type ModelEntryInput = Partial<ModelEntry> & { id: string };
@@ -52,6 +63,7 @@ const KNOWN_FIELDS: readonly string[] = [
   'contextWindow',
   'capabilities',
   'enabled',
+  'wire',
 ];
 const KNOWN_FIELD_SET: ReadonlySet<string> = new Set(KNOWN_FIELDS);
 const TOP_LEVEL_FIELDS: readonly string[] = ['models', '$schema'];
@@ -106,9 +118,14 @@ function validateEntry(raw: unknown, index: number, source: string): ModelEntry 
     id: rawId as string,
     capabilities: [],
     enabled: true,
+    wire: 'openai-chat',
   };
   const provider = optString('provider');
   if (provider !== undefined) entry.provider = provider;
+
+  const wire = optString('wire');
+  if (wire !== undefined && !(WIRES as readonly string[]).includes(wire)) fail('wire', WIRES.map((w) => `"${w}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'));
+  entry.wire = (wire as Wire | undefined) ?? (provider?.toLowerCase() === 'anthropic' ? 'anthropic-messages' : 'openai-chat');
 
   const baseUrl = optString('baseUrl');
   if (baseUrl !== undefined) {
