@@ -22,6 +22,7 @@ import type { SharedState } from '../state/shared-state.js';
 import { wireOf, type ChatCompletion, type StreamChunk, type UpstreamAttempt } from './attempt.js';
 import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
+import { wireUpstreams } from '../wire/upstreams.js';
 
 export type { Attempt, Outcome, Usage } from '../chat/hub.js';
 export type { ChatCompletion, StreamChunk, UpstreamAttempt } from './attempt.js';
@@ -172,7 +173,8 @@ export class Executor {
       this.#dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
       this.#ownDispatcher = true;
     }
-    this.#upstreams = new Map([[DEFAULT_WIRE, openAIChatAttempt(this.#dispatcher, this.#env)], ...Object.entries(options.upstreams ?? {})]);
+    const chat = openAIChatAttempt(this.#dispatcher, this.#env);
+    this.#upstreams = new Map([[DEFAULT_WIRE, chat], ...wireUpstreams(this.#dispatcher, this.#env, chat), ...Object.entries(options.upstreams ?? {})]);
     // Cool-downs from any replica take the model out of this router's decisions.
     this.#unsubscribe = this.state.onCooldown((mark) => {
       if (!this.router.models.includes(mark.model)) return;

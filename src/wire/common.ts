@@ -95,3 +95,33 @@ export function chatUsage(u: unknown): { prompt_tokens: number; completion_token
   const reasoning = (u['completion_tokens_details'] as { reasoning_tokens?: unknown } | undefined)?.reasoning_tokens;
   return { prompt_tokens: p, completion_tokens: c, cached_tokens: typeof cached === 'number' ? cached : 0, reasoning_tokens: typeof reasoning === 'number' ? reasoning : 0 };
 }
+
+/**
+ * Where a face keeps the client's own request body on the chat request it hands the executor, so an
+ * upstream that speaks the client's wire can be sent that body unchanged (passthrough) instead of the
+ * chat translation. A symbol: JSON (the body sent to chat upstreams, logs) never sees it. An upstream
+ * that passes a body through puts the upstream's own answer under the same symbol on the completion it
+ * returns, and the face answers with that.
+ */
+export const NATIVE: unique symbol = Symbol.for('routecore.native');
+
+/** The client's body for one wire (see {@link NATIVE}). */
+export interface NativeBody {
+  /** The registry wire that may take `body` unchanged (`openai-responses`, `anthropic-messages`). */
+  wire: string;
+  body: Json;
+  /** Client headers to forward to such an upstream (`anthropic-version`, `anthropic-beta`). */
+  headers?: Record<string, string>;
+}
+
+/** The native body attached to a request for `wire`, if any. */
+export function nativeFor(request: object, wire: string): NativeBody | undefined {
+  const n = (request as { [NATIVE]?: NativeBody })[NATIVE];
+  return n !== undefined && n.wire === wire ? n : undefined;
+}
+
+/**
+ * The field of a `chat.completion.chunk` that carries one passed-through upstream event (its SSE text)
+ * through the executor's stream to the face; faces that did not ask for passthrough never see it.
+ */
+export const NATIVE_EVENT_FIELD = 'routecore_native';

@@ -17,7 +17,7 @@ import type { AddressInfo, Socket } from 'node:net';
 /** What the mock does with one request. */
 export type Fault =
   /** Answers normally (the default). */
-  | { kind: 'ok'; text?: string; delayMs?: number }
+  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string } }
   /** Answers with this status and an OpenAI-shaped error body; `retryAfter` sets the header (seconds, or any string). */
   | { kind: 'status'; status: number; retryAfter?: string | number; message?: string }
   /** Reads the request and never answers (the client's timeout must fire). */
@@ -109,6 +109,10 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
     const fault = pending.length > 0 ? pending.shift()! : state.fault;
     requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, headers: { ...req.headers }, body, fault: fault.kind });
 
+    if (req.method === 'POST' && (req.url ?? '').endsWith('/responses') && fault.kind === 'ok') {
+      await responses(res, body ?? {}, name, ++created, promptTokens, fault.text ?? `Answer from ${name}.`, chunks);
+      return;
+    }
     if (req.method !== 'POST' || !(req.url ?? '').endsWith('/chat/completions')) {
       json(res, 404, { error: { message: `no route ${req.method} ${req.url}`, type: 'invalid_request_error', code: 'not_found' } });
       return;
@@ -155,7 +159,11 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null }],
+        choices: [
+          fault.kind === 'ok' && fault.tool
+            ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [{ id: `call_${name}_${created}`, type: 'function', function: fault.tool }] }, finish_reason: 'tool_calls', logprobs: null }
+            : { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null },
+        ],
         usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
       });
       if (fault.kind === 'cut') {
@@ -186,7 +194,13 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
       res.end();
       return;
     }
-    await write(res, chunk({}, 'stop'));
+    const tool = fault.kind === 'ok' ? fault.tool : undefined;
+    if (tool) {
+      const half = tool.arguments.length >> 1;
+      await write(res, chunk({ tool_calls: [{ index: 0, id: `call_${name}_${created}`, type: 'function', function: { name: tool.name, arguments: tool.arguments.slice(0, half) } }] }, null));
+      await write(res, chunk({ tool_calls: [{ index: 0, function: { arguments: tool.arguments.slice(half) } }] }, null));
+    }
+    await write(res, chunk({}, tool ? 'tool_calls' : 'stop'));
     if (includeUsage) {
       await write(res, `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`);
     }
@@ -217,6 +231,24 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A minimal OpenAI Responses answer (`POST …/responses`), streamed with the Responses events when asked. */
+async function responses(res: ServerResponse, body: Record<string, unknown>, name: string, n: number, inputTokens: number, text: string, chunks: number): Promise<void> {
+  const model = typeof body['model'] === 'string' ? body['model'] : name;
+  const item = { id: `msg_${name}_${n}`, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] };
+  const pieces = split(text, chunks);
+  const response = { id: `resp_${name}_${n}`, object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'completed', model, output: [item], usage: { input_tokens: inputTokens, output_tokens: pieces.length, total_tokens: inputTokens + pieces.length } };
+  if (body['stream'] !== true) return json(res, 200, response);
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  let seq = 0;
+  const ev = (type: string, data: Record<string, unknown>) => write(res, `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`);
+  await ev('response.created', { response: { ...response, status: 'in_progress', output: [], usage: null } });
+  await ev('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
+  for (const p of pieces) await ev('response.output_text.delta', { item_id: item.id, output_index: 0, content_index: 0, delta: p });
+  await ev('response.output_item.done', { output_index: 0, item });
+  await ev('response.completed', { response });
+  res.end();
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
