@@ -87,6 +87,12 @@ describe('Executor.complete', () => {
     expect(m.calls).toBe(1);
     expect(m.answers).toBe(1);
     expect(m.decisions).toBe(1);
+    // The same counters in the Prometheus text format, rendered by prom-client.
+    const text = await router.prometheus();
+    expect(text).toContain(`routecore_upstream_calls_total{model="${r.model}"} 1`);
+    expect(text).toContain(`routecore_upstream_latency_seconds_count{model="${r.model}"} 1`);
+    expect(text).toContain(`routecore_tokens_total{model="${r.model}",kind="completion"} 3`);
+    expect(text).toContain('routecore_requests_total{outcome="ok"} 1');
   });
 
   it.each([

@@ -336,6 +336,13 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/^routecore_http_requests_total\{route="\/v1\/chat\/completions",status="200"\} \d+$/m);
     expect(text).toMatch(/^routecore_decisions_total\{model="(big|small)"\} \d+$/m);
     expect(text).toMatch(/^routecore_http_request_duration_seconds_bucket/m);
+    // One prom-client registry: the router's families, the process's default metrics, the gateway's gauges.
+    expect(text).toMatch(/^routecore_upstream_latency_seconds_count\{model="(big|small)"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^routecore_process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^routecore_nodejs_heap_size_used_bytes \d/m);
+    expect(text).toMatch(/^routecore_http_inflight_requests 1$/m); // the scrape itself
+    expect(text).toMatch(/^routecore_draining 0$/m);
+    expect(text.match(/^# TYPE routecore_decisions_total counter$/gm)).toHaveLength(1);
     for (const line of text.split('\n')) if (line && !line.startsWith('#')) expect(line.startsWith('routecore_')).toBe(true);
   });
 
@@ -500,6 +507,11 @@ describe('reload and drain', () => {
     r.dispose();
     await until(() => g.router !== current, 'the reload after the file changed');
     expect((await post(`${g.url}/v1/chat/completions`, chat())).status).toBe(200);
+    // /metrics now shows the new router's per-model families (one request so far), once each.
+    const text = await (await fetch(`${g.url}/metrics`)).text();
+    expect(text.match(/^routecore_decisions_total\{model="[^"]+"\} (\d+)$/gm)!.map((l) => Number(l.split(' ')[1])).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(text.match(/^# TYPE routecore_decisions_total counter$/gm)).toHaveLength(1);
+    expect(text).toMatch(/^routecore_router_reloads_total\{result="ok"\} 2$/m);
     await g.close();
   }, 60_000);
 

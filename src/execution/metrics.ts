@@ -1,8 +1,12 @@
 /**
- * Per-model counters of routing and execution, and their Prometheus text form. Counters only grow;
- * latency is a fixed-bucket histogram so that scrapes from several replicas can be summed.
+ * Per-model counters of routing and execution: `router.metrics()` (a plain snapshot) and their
+ * Prometheus families through prom-client. The snapshot is the one source of truth for the counters
+ * (prom-client reads them at scrape time through `collect`, so the request path pays nothing for the
+ * exposition); the latency histogram is a prom-client Histogram observed once per answer, whose
+ * buckets the snapshot repeats so `router.metrics()` stays synchronous.
  * @module
  */
+import { Counter, Histogram, Registry, type CounterConfiguration, type Metric } from 'prom-client';
 
 /** Upper bounds (seconds) of the upstream latency histogram's buckets. */
 export const LATENCY_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -19,7 +23,7 @@ export interface ModelMetrics {
   errors: Record<string, number>;
   /** Requests it answered. */
   answers: number;
-  /** Sum and count of the latency (ms) of its answered calls, and the histogram counts per bucket (cumulative at export). */
+  /** Sum and count of the latency (ms) of its answered calls, and the histogram counts per bucket of {@link LATENCY_BUCKETS_S} (not cumulative). */
   latencyMsSum: number;
   latencyCount: number;
   latencyBuckets: number[];
@@ -56,6 +60,75 @@ function empty(): ModelMetrics {
 export class Metrics {
   readonly #models = new Map<string, ModelMetrics>();
   readonly #requests: Record<string, number> = {};
+  readonly #latency: Histogram<'model'>;
+  /** The Prometheus families, ready to be registered in a registry (the gateway's, or {@link registry}). */
+  readonly families: readonly Metric[];
+  /** Their names (the gateway swaps them on reload). */
+  readonly names: readonly string[];
+  #registry: Registry | undefined;
+
+  constructor() {
+    const models = this.#models;
+    const requests = this.#requests;
+    const names: string[] = [];
+    /** A counter registered nowhere yet, whose name is remembered for {@link names}. */
+    const counter = <L extends string>(config: CounterConfiguration<L>) => {
+      names.push(config.name);
+      return new Counter<L>({ ...config, registers: [] });
+    };
+    /** A counter per model whose value is read from the snapshot at scrape time. */
+    const perModel = (name: string, help: string, value: (m: ModelMetrics) => number) =>
+      counter({
+        name,
+        help,
+        labelNames: ['model'] as const,
+        collect() {
+          this.reset();
+          for (const [model, m] of models) this.inc({ model }, value(m));
+        },
+      });
+    names.push('routecore_upstream_latency_seconds');
+    this.#latency = new Histogram({ name: 'routecore_upstream_latency_seconds', help: 'Latency of answered upstream calls.', labelNames: ['model'] as const, buckets: [...LATENCY_BUCKETS_S], registers: [] });
+    this.families = [
+      perModel('routecore_decisions_total', 'Requests the router sent to this model first.', (m) => m.decisions),
+      perModel('routecore_upstream_calls_total', 'Upstream calls, retries included.', (m) => m.calls),
+      counter({
+        name: 'routecore_upstream_errors_total',
+        help: 'Failed upstream calls by reason.',
+        labelNames: ['model', 'reason'] as const,
+        collect() {
+          this.reset();
+          for (const [model, m] of models) for (const [reason, n] of Object.entries(m.errors)) this.inc({ model, reason }, n);
+        },
+      }),
+      perModel('routecore_answers_total', 'Requests this model answered.', (m) => m.answers),
+      perModel('routecore_fallbacks_total', 'Requests this model answered as a fallback.', (m) => m.fallbacks),
+      this.#latency,
+      counter({
+        name: 'routecore_tokens_total',
+        help: 'Tokens billed, by kind (prompt, completion).',
+        labelNames: ['model', 'kind'] as const,
+        collect() {
+          this.reset();
+          for (const [model, m] of models) {
+            this.inc({ model, kind: 'prompt' }, m.promptTokens);
+            this.inc({ model, kind: 'completion' }, m.completionTokens);
+          }
+        },
+      }),
+      perModel('routecore_cost_usd_total', 'USD spent: upstream usage times registry prices.', (m) => m.costUsd),
+      counter({
+        name: 'routecore_requests_total',
+        help: 'Requests by outcome.',
+        labelNames: ['outcome'] as const,
+        collect() {
+          this.reset();
+          for (const [outcome, n] of Object.entries(requests)) this.inc({ outcome }, n);
+        },
+      }),
+    ];
+    this.names = names;
+  }
 
   #model(id: string): ModelMetrics {
     let m = this.#models.get(id);
@@ -93,6 +166,7 @@ export class Metrics {
         break;
       }
     }
+    this.#latency.observe({ model }, s);
     m.promptTokens += promptTokens;
     m.completionTokens += completionTokens;
     if (costUsd !== null) m.costUsd += costUsd;
@@ -108,48 +182,17 @@ export class Metrics {
     return { models, requests: { ...this.#requests } };
   }
 
-  /** Prometheus text exposition format (version 0.0.4); every name starts with `routecore_`. */
-  prometheus(): string {
-    const lines: string[] = [];
-    const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-    const family = (name: string, type: string, help: string) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    };
-    const each = (f: (id: string, m: ModelMetrics, l: string) => void) => {
-      for (const [id, m] of this.#models) f(id, m, `model="${label(id)}"`);
-    };
-    family('routecore_decisions_total', 'counter', 'Requests the router sent to this model first.');
-    each((_, m, l) => lines.push(`routecore_decisions_total{${l}} ${m.decisions}`));
-    family('routecore_upstream_calls_total', 'counter', 'Upstream calls, retries included.');
-    each((_, m, l) => lines.push(`routecore_upstream_calls_total{${l}} ${m.calls}`));
-    family('routecore_upstream_errors_total', 'counter', 'Failed upstream calls by reason.');
-    each((_, m, l) => {
-      for (const [reason, n] of Object.entries(m.errors)) lines.push(`routecore_upstream_errors_total{${l},reason="${label(reason)}"} ${n}`);
-    });
-    family('routecore_answers_total', 'counter', 'Requests this model answered.');
-    each((_, m, l) => lines.push(`routecore_answers_total{${l}} ${m.answers}`));
-    family('routecore_fallbacks_total', 'counter', 'Requests this model answered as a fallback.');
-    each((_, m, l) => lines.push(`routecore_fallbacks_total{${l}} ${m.fallbacks}`));
-    family('routecore_upstream_latency_seconds', 'histogram', 'Latency of answered upstream calls.');
-    each((_, m, l) => {
-      let cum = 0;
-      for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) {
-        cum += m.latencyBuckets[i]!;
-        lines.push(`routecore_upstream_latency_seconds_bucket{${l},le="${LATENCY_BUCKETS_S[i]}"} ${cum}`);
-      }
-      lines.push(`routecore_upstream_latency_seconds_bucket{${l},le="+Inf"} ${m.latencyCount}`);
-      lines.push(`routecore_upstream_latency_seconds_sum{${l}} ${m.latencyMsSum / 1000}`);
-      lines.push(`routecore_upstream_latency_seconds_count{${l}} ${m.latencyCount}`);
-    });
-    family('routecore_tokens_total', 'counter', 'Tokens billed, by kind (prompt, completion).');
-    each((_, m, l) => {
-      lines.push(`routecore_tokens_total{${l},kind="prompt"} ${m.promptTokens}`);
-      lines.push(`routecore_tokens_total{${l},kind="completion"} ${m.completionTokens}`);
-    });
-    family('routecore_cost_usd_total', 'counter', 'USD spent: upstream usage times registry prices.');
-    each((_, m, l) => lines.push(`routecore_cost_usd_total{${l}} ${m.costUsd}`));
-    family('routecore_requests_total', 'counter', 'Requests by outcome.');
-    for (const [k, n] of Object.entries(this.#requests)) lines.push(`routecore_requests_total{outcome="${label(k)}"} ${n}`);
-    return lines.join('\n') + '\n';
+  /** A registry holding only these families (for `router.prometheus()`); the gateway registers {@link families} in its own. */
+  get registry(): Registry {
+    if (!this.#registry) {
+      this.#registry = new Registry();
+      for (const f of this.families) this.#registry.registerMetric(f);
+    }
+    return this.#registry;
+  }
+
+  /** The families in the Prometheus text exposition format; every name starts with `routecore_`. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
   }
 }

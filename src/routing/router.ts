@@ -603,8 +603,8 @@ export class Router {
     return this.hub.metrics.snapshot();
   }
 
-  /** {@link Router.metrics} in the Prometheus text format (names `routecore_*`). */
-  prometheus(): string {
+  /** {@link Router.metrics} in the Prometheus text format (names `routecore_*`), rendered by prom-client. */
+  prometheus(): Promise<string> {
     return this.hub.metrics.prometheus();
   }
 

@@ -107,7 +107,8 @@ export class Gateway {
   readonly config: ServeConfig;
   readonly state: SharedState;
   readonly log: OutcomeLog;
-  readonly metrics = new GatewayMetrics();
+  /** The gateway's one metrics registry (its families, the process's, the current router's). */
+  readonly metrics: GatewayMetrics;
   readonly #env: Record<string, string | undefined>;
   readonly #print: (line: string) => void;
   readonly #ownState: boolean;
@@ -137,6 +138,18 @@ export class Gateway {
     this.#env = options.env ?? process.env;
     this.#print = options.print ?? ((line) => process.stderr.write(`routecore serve: ${line}\n`));
     this.#keys = new Map(config.keys.map((k) => [k.sha256, k]));
+    this.metrics = new GatewayMetrics({
+      log: () => ({ written: this.log.written, queued: this.log.queued }),
+      stateErrors: () => (this.state as { errors?: number }).errors ?? 0,
+      cooldowns: () => this.state.cooldowns().then((c) => c.length, () => 0),
+      redisUp: () => {
+        const up = (this.state as { connected?: boolean }).connected;
+        return up === undefined ? null : up ? 1 : 0;
+      },
+      draining: () => this.#draining,
+      fleetDecisions: () => this.#fleetDecisions(),
+    });
+    this.metrics.useRouter(gen.router.hub.metrics);
     this.app = this.#build();
   }
 
@@ -241,6 +254,7 @@ export class Gateway {
         const next = await Gateway.#generation(this.config, this.state, this.#dispatcher, this.#env, (o) => this.#onOutcome(o));
         const old = this.#gen;
         this.#gen = next;
+        this.metrics.useRouter(next.router.hub.metrics);
         old.retired = true;
         if (old.inflight === 0) void this.#dispose(old);
         this.metrics.reload('ok');
@@ -338,16 +352,16 @@ export class Gateway {
     this.#decided.clear();
   }
 
-  /** The fleet's decisions per first-choice model this hour (every replica sharing the state), as a Prometheus family. */
-  async #fleetDecisions(): Promise<string> {
+  /** The fleet's decisions per first-choice model this hour (every replica sharing the state). */
+  async #fleetDecisions(): Promise<Map<string, number>> {
     this.#flushCalibration();
     const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
-    const lines = ['# HELP routecore_fleet_decisions_hour Decisions per first-choice model this hour, summed over every replica sharing the state.', '# TYPE routecore_fleet_decisions_hour gauge'];
+    const out = new Map<string, number>();
     for (const model of this.#gen.registry.ids()) {
       const n = await this.state.counter(`calibration:${hour}:${model}`).catch(() => NaN);
-      if (!Number.isNaN(n)) lines.push(`routecore_fleet_decisions_hour{model="${model.replace(/["\\\n]/g, '_')}"} ${n}`);
+      if (!Number.isNaN(n)) out.set(model, n);
     }
-    return lines.join('\n') + '\n';
+    return out;
   }
 
   #acquire(ctx: RequestContext): Generation {
@@ -804,21 +818,8 @@ export class Gateway {
     });
 
     app.get('/metrics', async (_request, reply) => {
-      const cooldowns = await this.state.cooldowns().then((c) => c.length, () => 0);
-      const redis = (this.state as { connected?: boolean }).connected;
-      const text =
-        this.metrics.prometheus({
-          logWritten: this.log.written,
-          logQueued: this.log.queued,
-          stateErrors: (this.state as { errors?: number }).errors ?? 0,
-          cooldowns,
-          redisUp: redis === undefined ? null : redis ? 1 : 0,
-          draining: this.#draining,
-        }) +
-        (await this.#fleetDecisions()) +
-        this.#gen.router.prometheus();
-      reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-      return text;
+      reply.header('content-type', this.metrics.contentType);
+      return this.metrics.prometheus();
     });
 
     return app;

@@ -1,100 +1,155 @@
 /**
- * The gateway's own Prometheus metrics (HTTP answers, latency, in-flight requests, client refusals,
- * reloads, log and state health). The router's per-model metrics (decisions, upstream calls, errors,
- * tokens, USD) come from `router.prometheus()` and are appended to the same scrape.
+ * The gateway's one prom-client registry: its own families (HTTP answers, latency, in-flight
+ * requests, client refusals, reloads, log and state health, the fleet's decisions), the process's
+ * default metrics (`routecore_process_*`, `routecore_nodejs_*`), and the current router's per-model
+ * families (decisions, upstream calls, errors, tokens, USD: src/execution/metrics.ts), swapped when a
+ * reload replaces the router. Gauges are read at scrape time.
  * @module
  */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+import type { Metrics } from '../execution/metrics.js';
 
 /** Upper bounds (seconds) of the request-duration histogram: from routing-only answers to long generations. */
 export const REQUEST_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-interface Histogram {
-  buckets: number[];
-  sum: number;
-  count: number;
+/** What the gateway's gauges read at scrape time. */
+export interface GatewayGauges {
+  /** Outcome-log rows written to the store, and waiting in memory. */
+  log(): { written: number; queued: number };
+  /** Shared-state calls that failed. */
+  stateErrors(): number;
+  /** Models cooling down now. */
+  cooldowns(): Promise<number>;
+  /** 1 when Redis is connected, 0 when not, null without Redis. */
+  redisUp(): number | null;
+  draining(): boolean;
+  /** Decisions per first-choice model this hour, summed over the replicas sharing the state. */
+  fleetDecisions(): Promise<Map<string, number>>;
 }
 
-function label(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** Counters of one gateway process. */
+/** The gateway's metrics and its registry. */
 export class GatewayMetrics {
-  readonly #answers = new Map<string, number>();
-  readonly #durations = new Map<string, Histogram>();
-  readonly #refusals = new Map<string, number>();
-  readonly #reloads = new Map<string, number>();
+  /** The one registry `/metrics` answers from. */
+  readonly registry = new Registry();
+  /** Requests being answered now (also `/readyz`'s `inflight`). */
   inflight = 0;
+  readonly #answers: Counter<'route' | 'status'>;
+  readonly #durations: Histogram<'route'>;
+  readonly #refusals: Counter<'reason'>;
+  readonly #reloads: Counter<'result'>;
+  #router: Metrics | undefined;
+
+  constructor(gauges: GatewayGauges) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'routecore_' });
+    this.#answers = new Counter({ name: 'routecore_http_requests_total', help: 'HTTP answers by route and status.', labelNames: ['route', 'status'] as const, registers });
+    this.#durations = new Histogram({ name: 'routecore_http_request_duration_seconds', help: 'Time from request to the end of the answer, by route.', labelNames: ['route'] as const, buckets: [...REQUEST_BUCKETS_S], registers });
+    const self = this;
+    new Gauge({
+      name: 'routecore_http_inflight_requests',
+      help: 'Requests being answered now.',
+      registers,
+      collect() {
+        this.set(self.inflight);
+      },
+    });
+    this.#refusals = new Counter({ name: 'routecore_client_refusals_total', help: 'Requests refused before any upstream call, by reason.', labelNames: ['reason'] as const, registers });
+    this.#reloads = new Counter({ name: 'routecore_router_reloads_total', help: 'Router reloads (SIGHUP or a changed router file), by result.', labelNames: ['result'] as const, registers });
+    new Counter({
+      name: 'routecore_log_rows_written_total',
+      help: 'Outcome-log rows written to the store.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gauges.log().written);
+      },
+    });
+    new Gauge({
+      name: 'routecore_log_rows_queued',
+      help: 'Outcome-log rows waiting in memory.',
+      registers,
+      collect() {
+        this.set(gauges.log().queued);
+      },
+    });
+    new Counter({
+      name: 'routecore_state_errors_total',
+      help: 'Shared-state calls that failed (Redis unreachable).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gauges.stateErrors());
+      },
+    });
+    new Gauge({
+      name: 'routecore_cooldowns_active',
+      help: 'Models taken out of decisions now.',
+      registers,
+      async collect() {
+        this.set(await gauges.cooldowns());
+      },
+    });
+    if (gauges.redisUp() !== null) {
+      new Gauge({
+        name: 'routecore_redis_up',
+        help: '1 when both Redis connections are ready.',
+        registers,
+        collect() {
+          this.set(gauges.redisUp() ?? 0);
+        },
+      });
+    }
+    new Gauge({
+      name: 'routecore_draining',
+      help: '1 while the gateway is shutting down.',
+      registers,
+      collect() {
+        this.set(gauges.draining() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'routecore_fleet_decisions_hour',
+      help: 'Decisions per first-choice model this hour, summed over every replica sharing the state.',
+      labelNames: ['model'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        for (const [model, n] of await gauges.fleetDecisions()) this.set({ model }, n);
+      },
+    });
+  }
+
+  /** Puts a router's per-model families in the registry, in place of the previous router's. */
+  useRouter(metrics: Metrics): void {
+    if (this.#router === metrics) return;
+    if (this.#router) for (const name of this.#router.names) this.registry.removeSingleMetric(name);
+    for (const f of metrics.families) this.registry.registerMetric(f);
+    this.#router = metrics;
+  }
 
   /** One finished HTTP exchange: `route` is the route pattern (never the raw URL, which clients control). */
   answered(route: string, status: number, seconds: number): void {
-    const k = `${route}\u0000${status}`;
-    this.#answers.set(k, (this.#answers.get(k) ?? 0) + 1);
-    let h = this.#durations.get(route);
-    if (!h) {
-      h = { buckets: new Array<number>(REQUEST_BUCKETS_S.length).fill(0), sum: 0, count: 0 };
-      this.#durations.set(route, h);
-    }
-    h.sum += seconds;
-    h.count++;
-    for (let i = 0; i < REQUEST_BUCKETS_S.length; i++) {
-      if (seconds <= REQUEST_BUCKETS_S[i]!) {
-        h.buckets[i]!++;
-        break;
-      }
-    }
+    this.#answers.inc({ route, status });
+    this.#durations.observe({ route }, seconds);
   }
 
   /** A request refused before any upstream call (`auth`, `rate_limit`, `budget`, `model_not_allowed`, ...). */
   refused(reason: string): void {
-    this.#refusals.set(reason, (this.#refusals.get(reason) ?? 0) + 1);
+    this.#refusals.inc({ reason });
   }
 
   reload(result: 'ok' | 'failed'): void {
-    this.#reloads.set(result, (this.#reloads.get(result) ?? 0) + 1);
+    this.#reloads.inc({ result });
   }
 
-  /** The gateway's families in the Prometheus text format; `extra` adds gauges read at scrape time. */
-  prometheus(extra: { logWritten: number; logQueued: number; stateErrors: number; cooldowns: number; redisUp: number | null; draining: boolean }): string {
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    family('routecore_http_requests_total', 'counter', 'HTTP answers by route and status.');
-    for (const [k, n] of this.#answers) {
-      const [route, status] = k.split('\u0000');
-      lines.push(`routecore_http_requests_total{route="${label(route!)}",status="${status}"} ${n}`);
-    }
-    family('routecore_http_request_duration_seconds', 'histogram', 'Time from request to the end of the answer, by route.');
-    for (const [route, h] of this.#durations) {
-      const l = `route="${label(route)}"`;
-      let cum = 0;
-      for (let i = 0; i < REQUEST_BUCKETS_S.length; i++) {
-        cum += h.buckets[i]!;
-        lines.push(`routecore_http_request_duration_seconds_bucket{${l},le="${REQUEST_BUCKETS_S[i]}"} ${cum}`);
-      }
-      lines.push(`routecore_http_request_duration_seconds_bucket{${l},le="+Inf"} ${h.count}`);
-      lines.push(`routecore_http_request_duration_seconds_sum{${l}} ${h.sum}`);
-      lines.push(`routecore_http_request_duration_seconds_count{${l}} ${h.count}`);
-    }
-    family('routecore_http_inflight_requests', 'gauge', 'Requests being answered now.');
-    lines.push(`routecore_http_inflight_requests ${this.inflight}`);
-    family('routecore_client_refusals_total', 'counter', 'Requests refused before any upstream call, by reason.');
-    for (const [r, n] of this.#refusals) lines.push(`routecore_client_refusals_total{reason="${label(r)}"} ${n}`);
-    family('routecore_router_reloads_total', 'counter', 'Router reloads (SIGHUP or a changed router file), by result.');
-    for (const [r, n] of this.#reloads) lines.push(`routecore_router_reloads_total{result="${r}"} ${n}`);
-    family('routecore_log_rows_written_total', 'counter', 'Outcome-log rows written to the store.');
-    lines.push(`routecore_log_rows_written_total ${extra.logWritten}`);
-    family('routecore_log_rows_queued', 'gauge', 'Outcome-log rows waiting in memory.');
-    lines.push(`routecore_log_rows_queued ${extra.logQueued}`);
-    family('routecore_state_errors_total', 'counter', 'Shared-state calls that failed (Redis unreachable).');
-    lines.push(`routecore_state_errors_total ${extra.stateErrors}`);
-    family('routecore_cooldowns_active', 'gauge', 'Models taken out of decisions now.');
-    lines.push(`routecore_cooldowns_active ${extra.cooldowns}`);
-    if (extra.redisUp !== null) {
-      family('routecore_redis_up', 'gauge', '1 when both Redis connections are ready.');
-      lines.push(`routecore_redis_up ${extra.redisUp}`);
-    }
-    family('routecore_draining', 'gauge', '1 while the gateway is shutting down.');
-    lines.push(`routecore_draining ${extra.draining ? 1 : 0}`);
-    return lines.join('\n') + '\n';
+  /** Every family in the Prometheus text exposition format. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The exposition's content type. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }
