@@ -2,19 +2,21 @@
 // routecore's `install` step. It downloads nothing and, on a platform with a prebuilt package,
 // compiles nothing:
 //
-// - in the development checkout (.git and test/ next to package.json) it runs the developer
-//   build: native tests on, CUDA AUTO (built when nvcc is found), so `npm test`'s ctest and CI's
-//   CUDA compile keep working;
+// - in the development checkout (.git and test/ next to package.json) it builds the addon CPU-only,
+//   without native tests, its compiler output kept in build/install.log (printed only when the build
+//   fails): a newcomer's `npm install` takes about a minute and prints one line. ROUTECORE_DEV=full
+//   (what .ci/run sets) builds what CI needs too: the native tests and fuzz-corpus replayers that
+//   `npm test` runs with ctest, and the CUDA backend when nvcc is found, with the output streamed;
 // - in an installed copy it returns at once when a usable binary is there (the platform package
 //   npm installed as an optional dependency, or an earlier local build);
 // - otherwise it builds from source with cmake-js, CPU-only and without the native tests, unless
 //   ROUTECORE_CUDA=ON asks for the CUDA backend.
 //
-// Environment: ROUTECORE_BUILD_FROM_SOURCE=1 (or `npm install --build-from-source`) builds even
+// Environment: ROUTECORE_DEV=full (development checkout only, above); ROUTECORE_BUILD_FROM_SOURCE=1 (or `npm install --build-from-source`) builds even
 // when a prebuilt fits; ROUTECORE_CUDA=ON|OFF|AUTO; ROUTECORE_CUDA_ARCHITECTURES="80-real;90-real"
 // overrides CMake's CUDA architecture list (default: 75-real;80-real;86-real;89-real;90-real;90-virtual).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,8 +82,22 @@ function cudaSetting() {
   return raw;
 }
 
-function build({ tests, cuda, why }) {
-  say(`building the native addon from source (${why}): tests ${tests}, CUDA ${cuda}`);
+/** ROUTECORE_DEV: '' (the light developer build) or 'full'; anything else stops the install with a clear line. */
+function devSetting() {
+  const raw = (env.ROUTECORE_DEV ?? '').trim().toLowerCase();
+  if (raw !== '' && raw !== 'full') {
+    console.error(`routecore: ROUTECORE_DEV="${env.ROUTECORE_DEV}" must be "full" (native tests, fuzz replayers, CUDA when nvcc is found) or unset (CPU addon only)`);
+    process.exit(1);
+  }
+  return raw;
+}
+
+/**
+ * Runs cmake-js. `log`: a file that takes the compiler's output (shown only if the build fails), so a
+ * newcomer's install is one line; without it the output streams (CI, source builds of the package).
+ */
+function build({ tests, cuda, why, log }) {
+  if (!log) say(`building the native addon from source (${why}): tests ${tests}, CUDA ${cuda}`);
   const missing = [];
   if (!onPath(['cmake'])) missing.push('CMake >= 3.18 (`cmake` on the PATH)');
   if (process.platform !== 'win32' && !onPath(['c++', 'g++', 'clang++'])) missing.push('a C++17 compiler (g++ or clang++)');
@@ -104,18 +120,42 @@ function build({ tests, cuda, why }) {
   }
   const args = [cmakeJs, 'compile', '--out', 'build', `--CDROUTECORE_TESTS=${tests}`, `--CDROUTECORE_CUDA=${cuda}`];
   if (env.ROUTECORE_CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${env.ROUTECORE_CUDA_ARCHITECTURES}`);
-  const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  const started = Date.now();
+  let res;
+  if (log) {
+    mkdirSync(dirname(log), { recursive: true });
+    const fd = openSync(log, 'w');
+    try {
+      res = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+  } else {
+    res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  }
   if (res.status !== 0) {
-    console.error(`routecore: the source build failed (cmake-js exit ${res.status ?? res.signal}); the output above says why`);
+    if (log) process.stderr.write(readFileSync(log, 'utf8').split('\n').slice(-60).join('\n') + '\n');
+    console.error(`routecore: the source build failed (cmake-js exit ${res.status ?? res.signal}); ${log ? `the end of ${log} above says why` : 'the output above says why'}`);
     process.exit(res.status || 1);
   }
+  return (Date.now() - started) / 1000;
 }
 
 const cuda = cudaSetting();
 const force = truthy(env.ROUTECORE_BUILD_FROM_SOURCE) || truthy(env.npm_config_build_from_source);
 
 if (existsSync(join(root, '.git')) && existsSync(join(root, 'test'))) {
-  build({ tests: 'ON', cuda: cuda ?? 'AUTO', why: 'development checkout' });
+  if (devSetting() === 'full') {
+    build({ tests: 'ON', cuda: cuda ?? 'AUTO', why: 'development checkout, ROUTECORE_DEV=full' });
+  } else {
+    const cudaHere = cuda ?? 'OFF';
+    const log = join(root, 'build', 'install.log');
+    const seconds = build({ tests: 'OFF', cuda: cudaHere, why: 'development checkout', log });
+    say(
+      `built the ${cudaHere === 'OFF' ? 'CPU' : `CPU+CUDA (ROUTECORE_CUDA=${cudaHere})`} addon in ${seconds.toFixed(0)} s (log: build/install.log). ` +
+        'Native tests, fuzz replayers and CUDA: ROUTECORE_DEV=full npm install',
+    );
+  }
   process.exit(0);
 }
 

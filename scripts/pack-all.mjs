@@ -122,7 +122,7 @@ if (wantCuda) {
 }
 
 // Tarballs. dist/ was just built by `npm run build:ts`, so the main pack skips `prepare`.
-run('npm', ['pack', '--ignore-scripts', '--pack-destination', out]);
+run(process.execPath, [join(root, 'scripts', 'pack-main.mjs'), out]);
 run('npm', ['pack', '--pack-destination', out, `./npm/${here}`]);
 if (wantCuda) run('npm', ['pack', '--pack-destination', out, `./npm/${cudaDir}`]);
 
