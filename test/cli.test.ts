@@ -24,7 +24,7 @@ describe.skipIf(!built)('routecore CLI', () => {
     expect(['strong', 'weak']).toContain(d.model);
     expect(d.fallbacks).toHaveLength(1);
     expect(Object.keys(d.scores).sort()).toEqual(['strong', 'weak']);
-    expect(d.policy).toBe('best');
+    expect(d.policy).toBe('threshold'); // the embedded router's default, as Router.load and serve (README)
     expect(d.expectedCost).toBeGreaterThan(0); // the default router ships list prices
     expect(d.micros).toBeGreaterThan(0);
   });
@@ -94,10 +94,10 @@ describe.skipIf(!built)('routecore CLI', () => {
     expect(piped.stdout.trim().split('\n')).toHaveLength(2);
   });
 
-  it('usage errors exit 2 with the usage; routecore errors exit 1 with their code', () => {
+  it('usage errors exit 2 with one line and a hint; routecore errors exit 1 with their code', () => {
     const u = run(['route', '--policy', 'fastest', 'x']);
     expect(u.code).toBe(2);
-    expect(u.stderr).toMatch(/--policy expects best, cost, threshold or subset, got "fastest"/);
+    expect(u.stderr).toBe('routecore: --policy expects best, cost, threshold or subset, got "fastest"\nRun "routecore route --help" for its options.\n');
     const unknown = run(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);

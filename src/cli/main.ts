@@ -19,6 +19,7 @@ import { cmdCalibrate } from './calibrate.js';
 import { writeFileSync } from 'node:fs';
 import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
 import { AutoUsageError, cmdTrainAuto, describeRouterAuto } from './auto.js';
+import { commandHelp, commandSections, helpHint, parseArgsMessage, unknownCommandMessage } from './help.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
@@ -31,7 +32,8 @@ Commands:
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
       --registry M.json      the deployment's models (JSON or YAML)
       --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
-      --policy best|cost|threshold|subset   default best
+      --policy best|cost|threshold|subset   default: the router's own (embedded router: threshold at τ 0.52;
+                             your own routers: best); a knob below alone implies its policy
       --threshold T          threshold policy: strong when P(strong better) >= T (default: calibrated)
       --k N --subset-target Q --max-latency MS   subset policy: at most N models reaching joint success Q
       --lambda X             cost policy: maximise score - X * USD per query
@@ -152,32 +154,38 @@ async function cmdRoute(args: string[]): Promise<void> {
     if (eq <= 0 || eq === a.length - 1) throw new UsageError(`--alias expects ROUTER_ID=REGISTRY_ID, got "${a}"`);
     aliases[a.slice(0, eq)] = a.slice(eq + 1);
   }
-  const policy = values.policy ?? 'best';
-  if (policy !== 'best' && policy !== 'cost' && policy !== 'threshold' && policy !== 'subset') {
+  // No --policy: the router's own default, the same as Router.load, serve and the adapters (for the
+  // embedded router `threshold` at its measured τ; README "The default policy"). A policy's knob
+  // alone (--threshold, --lambda, --k, ...) implies that policy.
+  const threshold = num(values.threshold, '--threshold');
+  const k = num(values.k, '--k'), subsetTarget = num(values['subset-target'], '--subset-target'), maxLatency = num(values['max-latency'], '--max-latency');
+  const lambda = num(values.lambda, '--lambda');
+  const target = num(values.target, '--target');
+  const maxCost = num(values['max-cost'], '--max-cost');
+  const subsetKnobs = k !== undefined || subsetTarget !== undefined || maxLatency !== undefined;
+  const costKnobs = lambda !== undefined || target !== undefined || maxCost !== undefined || values.require !== undefined;
+  const implied = threshold !== undefined ? 'threshold' : subsetKnobs ? 'subset' : costKnobs ? 'cost' : undefined;
+  const policy = values.policy ?? implied;
+  if (policy !== undefined && policy !== 'best' && policy !== 'cost' && policy !== 'threshold' && policy !== 'subset') {
     throw new UsageError(`--policy expects best, cost, threshold or subset, got "${policy}"`);
   }
-  const options: RouteOptions = { policy };
-  const threshold = num(values.threshold, '--threshold');
+  const options: RouteOptions = policy === undefined ? {} : { policy };
   if (threshold !== undefined) {
     if (policy !== 'threshold') throw new UsageError('--threshold applies to --policy threshold');
     options.threshold = threshold;
   }
-  const k = num(values.k, '--k'), subsetTarget = num(values['subset-target'], '--subset-target'), maxLatency = num(values['max-latency'], '--max-latency');
-  if (k !== undefined || subsetTarget !== undefined || maxLatency !== undefined) {
+  if (subsetKnobs) {
     if (policy !== 'subset') throw new UsageError('--k, --subset-target and --max-latency apply to --policy subset');
     options.subset = {};
     if (k !== undefined) options.subset.k = k;
     if (subsetTarget !== undefined) options.subset.target = subsetTarget;
     if (maxLatency !== undefined) options.subset.maxLatencyMs = maxLatency;
   }
-  const lambda = num(values.lambda, '--lambda');
-  const target = num(values.target, '--target');
-  const maxCost = num(values['max-cost'], '--max-cost');
   if (lambda !== undefined) options.lambda = lambda;
   if (target !== undefined) options.targetScore = target;
   if (maxCost !== undefined) options.maxCost = maxCost;
   if (values.require) options.require = values.require;
-  if (policy !== 'cost' && (lambda !== undefined || target !== undefined || maxCost !== undefined || values.require)) {
+  if (policy !== 'cost' && costKnobs) {
     throw new UsageError('--lambda, --target, --max-cost and --require apply to --policy cost');
   }
 
@@ -390,8 +398,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(USAGE);
+  const known = commandSections(USAGE).has(command);
+  if (known && (rest.includes('--help') || rest.includes('-h'))) {
+    console.log(commandHelp(USAGE, command));
     return 0;
   }
   try {
@@ -402,11 +411,13 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'eval') await cmdEval(rest);
     else if (command === 'export') await cmdExport(rest);
     else if (command === 'serve' || command === 'log') await (command === 'serve' ? cmdServe : cmdLog)(rest);
-    else throw new UsageError(`unknown command "${command}"`);
+    else throw new UsageError(unknownCommandMessage(USAGE, command));
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ServeUsageError || err instanceof AutoUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`routecore: ${(err as Error).message}\n\n${USAGE}\n`);
+    // A usage error is one line that stays visible, then where the help is (not the whole help).
+    const parsed = parseArgsMessage(err as { code?: unknown; message?: unknown }, USAGE, command);
+    if (parsed !== undefined || err instanceof UsageError || err instanceof ServeUsageError || err instanceof AutoUsageError) {
+      process.stderr.write(`routecore: ${parsed ?? (err as Error).message}\n${helpHint(known ? command : undefined)}\n`);
       return 2;
     }
     if (isRoutecoreError(err)) {

@@ -7,7 +7,10 @@ import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
-import { resolveServeConfig, type ServeFlags } from '../serve/config.js';
+import { Registry } from '../routing/registry.js';
+import { Router } from '../routing/router.js';
+import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
+import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';
 
 /** A wrong flag: main.ts prints it with the usage text and exits 2. */
@@ -21,6 +24,9 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
       --config F.yaml        client keys (sha256), per-key models/budgets/rate limits, log, CORS, upstream retries
       --redis URL            share cool-downs, budgets and rate limits with other replicas (redis://host:6379)
       --timeout-ms N         per upstream attempt (default 60000)
+      --log sqlite:PATH|jsonl:PATH|none   where decisions and outcomes go (default sqlite:routecore-log.sqlite,
+                             JSONL when better-sqlite3 is not installed); the startup line says what and where
+      --log-content prompts|none   keep prompt text in the log (default prompts; answers are never kept)
                              client keys also from ROUTECORE_API_KEYS=key1,key2; upstream keys from each model's apiKeyEnv
   log export --db LOG.sqlite [--db B.sqlite] --format outcomes|pairwise|log [--out F.jsonl]
                              the gateway's log as training records for routecore train (feedback joined by id)`;
@@ -35,6 +41,32 @@ function aliases(values: string[] | undefined): Record<string, string> | undefin
     out[a.slice(0, eq)] = a.slice(eq + 1);
   }
   return out;
+}
+
+/** Why the default SQLite log cannot be used here (`is not installed`), or undefined when it can. */
+function sqliteProblem(): string | undefined {
+  try {
+    loadSqlite();
+    return undefined;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'MODULE_NOT_FOUND' || cause?.code === 'ERR_MODULE_NOT_FOUND') return 'is not installed';
+    return `could not be loaded (${String(cause?.message ?? (err as Error).message).split('\n')[0]})`;
+  }
+}
+
+/** The registry lacks the router's model ids and no --alias maps them: say which flags to pass. */
+function aliasHint(config: ServeConfig): string {
+  const router = Router.loadSync(config.router ?? 'default', { backend: 'cpu' });
+  const ids = router.models;
+  router.dispose();
+  const registry = Registry.fromFile(config.registry);
+  const have = registry.ids();
+  const example = ids.map((id, i) => `--alias ${id}=${have[i] ?? have[0] ?? 'ID'}`).join(' ');
+  return (
+    `the router's models (${ids.join(', ')}) are not in the registry ${config.registry} (${have.join(', ')}): ` +
+    `map each to a registry id, e.g. ${example}`
+  );
 }
 
 /** `routecore serve`: runs until SIGTERM/SIGINT (drains), reloads on SIGHUP. */
@@ -52,6 +84,8 @@ export async function cmdServe(args: string[]): Promise<void> {
       config: { type: 'string' },
       redis: { type: 'string' },
       'timeout-ms': { type: 'string' },
+      log: { type: 'string' },
+      'log-content': { type: 'string' },
     },
   });
   const flags: ServeFlags = {
@@ -64,20 +98,34 @@ export async function cmdServe(args: string[]): Promise<void> {
     config: values.config,
     redis: values.redis,
     timeoutMs: values['timeout-ms'],
+    log: values.log,
+    logContent: values['log-content'],
   };
   if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
   const config = resolveServeConfig(flags);
   const say = (line: string) => process.stderr.write(`routecore serve: ${line}\n`);
+  const fallback = applyLogFallback(config, sqliteProblem);
+  if (fallback) say(fallback);
   if (config.hostForcedLocal) say(`no client keys are configured, so the gateway listens on 127.0.0.1 only (--host ${values.host ?? ''} ignored); set ROUTECORE_API_KEYS or "keys:" in the config to listen elsewhere`);
   else if (config.keys.length === 0) say('no client keys are configured: listening on 127.0.0.1 only, without authentication');
   // Loaded here so that other commands do not pay for fastify and undici at start.
   const { Gateway, packageVersion } = await import('../serve/gateway.js');
-  const gateway = await Gateway.start(config);
+  let gateway: Awaited<ReturnType<typeof Gateway.start>>;
+  try {
+    gateway = await Gateway.start(config);
+  } catch (err) {
+    // The router's models are not in the registry: name the flag that maps them, with the ids on both sides.
+    if ((err as { code?: string }).code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL' && config.aliases === undefined) {
+      throw new ServeUsageError(`${aliasHint(config)}`);
+    }
+    throw err;
+  }
   const models = gateway.router.models.join(', ');
   say(
     `routecore ${packageVersion(packageRoot())} listening on ${gateway.url} (router ${config.router ?? 'default'}: ${models}; ` +
-      `state ${config.redis ? 'redis' : 'in-process'}; log ${config.log.kind}${config.log.kind === 'none' ? '' : ` ${config.log.path}`}; ${config.keys.length} client key(s))`,
+      `state ${config.redis ? 'redis' : 'in-process'}; ${config.keys.length} client key(s))`,
   );
+  say(describeLog(config.log));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

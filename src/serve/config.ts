@@ -47,8 +47,13 @@ export interface LogConfig {
   batchSize: number;
   /** Longest a row waits in memory before it is written. Default 200 ms. */
   flushMs: number;
-  /** Whether the encoded prompt text is stored (needed to export training records). Default true. */
+  /** Whether the encoded prompt text is stored (needed to export training records). Default true. Answers are never stored. */
   storePrompts: boolean;
+  /**
+   * Whether the operator chose the kind (`--log`, `log:` in the file). The default SQLite log falls back
+   * to JSONL when better-sqlite3 is absent (see {@link applyLogFallback}); a chosen one does not.
+   */
+  explicit?: boolean;
 }
 
 /** Executor settings exposed to operators (see src/execution/executor.ts for the semantics). */
@@ -102,6 +107,10 @@ export interface ServeFlags {
   config?: string;
   redis?: string;
   timeoutMs?: string;
+  /** `--log sqlite:PATH|jsonl:PATH|sqlite|jsonl|none`. */
+  log?: string;
+  /** `--log-content prompts|none`: whether prompt text is kept (`none`: metadata only). */
+  logContent?: string;
 }
 
 function bad(message: string): RoutecoreError {
@@ -233,9 +242,54 @@ export function keysFromEnv(value: string | undefined): ClientKey[] {
   return parts.map((k, i) => ({ name: `env-${i + 1}`, sha256: hashKey(k), budgetWindowMs: WINDOWS['day']! }));
 }
 
+/** `sqlite:PATH`, `jsonl:PATH`, `sqlite`, `jsonl` or `none` (the `--log` flag and the file's string form of `log`). */
+function parseLogSpec(v: unknown, f: Fields, field: string): { kind: LogConfig['kind']; path?: string } {
+  const expected = 'sqlite:PATH, jsonl:PATH, sqlite, jsonl or none';
+  if (typeof v !== 'string') f.fail(field, expected, v);
+  const spec = v as string;
+  if (spec === 'none') return { kind: 'none' };
+  const m = /^(sqlite|jsonl)(?::(.*))?$/.exec(spec);
+  if (!m) {
+    const hint = didYouMean(spec.split(':')[0]!, ['sqlite', 'jsonl', 'none']);
+    throw bad(`${f.source}: field "${field}" must be ${expected}, got ${describe(v)}${hint ? ` (did you mean "${hint}"?)` : ''}`);
+  }
+  if (m[2] !== undefined && m[2].trim() === '') f.fail(field, `${expected} (a path after "${m[1]}:")`, v);
+  return m[2] === undefined ? { kind: m[1] as LogConfig['kind'] } : { kind: m[1] as LogConfig['kind'], path: m[2] };
+}
+
 function parsePolicy(v: unknown, f: Fields, field: string): PolicyName {
   if (typeof v !== 'string' || !POLICIES.includes(v as PolicyName)) f.fail(field, `one of ${POLICIES.join(', ')}`, v);
   return v as PolicyName;
+}
+
+/** `routecore-log.sqlite` / `routecore-log.jsonl` in the working directory. */
+function defaultLogPath(kind: LogConfig['kind']): string {
+  return resolve(process.cwd(), kind === 'jsonl' ? 'routecore-log.jsonl' : 'routecore-log.sqlite');
+}
+
+/**
+ * The default log is SQLite, whose driver (better-sqlite3) is an optional peer: when it cannot be loaded
+ * and the operator did not choose the kind, the log becomes JSONL beside where the SQLite file would have
+ * been, and the returned one-line notice says so (undefined: nothing changed). A log the operator chose
+ * is left alone, so `--log sqlite:...` without the driver still stops the gateway with the install hint.
+ * `probe` returns why SQLite cannot be used (`is not installed`), or undefined when it can.
+ */
+export function applyLogFallback(config: ServeConfig, probe: () => string | undefined): string | undefined {
+  if (config.log.kind !== 'sqlite' || config.log.explicit) return undefined;
+  const why = probe();
+  if (why === undefined) return undefined;
+  const jsonl = config.log.path.endsWith('.sqlite') ? `${config.log.path.slice(0, -'.sqlite'.length)}.jsonl` : `${config.log.path}.jsonl`;
+  config.log = { ...config.log, kind: 'jsonl', path: jsonl };
+  return `the default SQLite log needs better-sqlite3, which ${why}: logging to JSONL at ${jsonl} instead (npm install better-sqlite3@12 for SQLite; --log jsonl:PATH|sqlite:PATH|none chooses)`;
+}
+
+/** What the log keeps and where, for the gateway's startup line. */
+export function describeLog(log: LogConfig): string {
+  if (log.kind === 'none') return 'log: none (nothing is kept; --log jsonl:PATH or sqlite:PATH to keep decisions and outcomes)';
+  const what = log.storePrompts
+    ? 'decisions, outcomes and prompt text, not answers (--log-content none: metadata only)'
+    : 'decisions and outcomes without prompt or answer text (metadata only)';
+  return `log: ${log.kind} ${log.path}: ${what}`;
 }
 
 /**
@@ -337,8 +391,12 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
   const log = fileFields['log'];
   if (log !== undefined) {
     if (log === false) config.log.kind = 'none';
-    else {
-      if (!isPlainObject(log)) ff.fail('log', 'false or a mapping with kind and path', log);
+    else if (typeof log === 'string') {
+      const spec = parseLogSpec(log, ff, 'log');
+      config.log.kind = spec.kind;
+      if (spec.path !== undefined) config.log.path = filePath(spec.path, 'log');
+    } else {
+      if (!isPlainObject(log)) ff.fail('log', 'false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path', log);
       const l = log as Record<string, unknown>;
       ff.known(l, LOG_FIELDS, 'log');
       if (l['kind'] !== undefined) {
@@ -350,8 +408,20 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
       if (l['flushMs'] !== undefined) config.log.flushMs = ff.int(l['flushMs'], 'log.flushMs', 1, 60_000);
       if (l['storePrompts'] !== undefined) config.log.storePrompts = ff.bool(l['storePrompts'], 'log.storePrompts');
     }
+    config.log.explicit = log === false || typeof log === 'string' || (isPlainObject(log) && log['kind'] !== undefined);
   }
-  if (config.log.path === '') config.log.path = resolve(process.cwd(), config.log.kind === 'jsonl' ? 'routecore-log.jsonl' : 'routecore-log.sqlite');
+  if (flags.log !== undefined) {
+    // The flag replaces the file's kind and path (a path the flag does not give is the default one).
+    const spec = parseLogSpec(flags.log, cli, '--log');
+    config.log.kind = spec.kind;
+    config.log.path = spec.path === undefined ? '' : resolve(process.cwd(), spec.path);
+    config.log.explicit = true;
+  }
+  if (flags.logContent !== undefined) {
+    if (flags.logContent !== 'prompts' && flags.logContent !== 'none') cli.fail('--log-content', 'prompts or none', flags.logContent);
+    config.log.storePrompts = flags.logContent === 'prompts';
+  }
+  if (config.log.path === '') config.log.path = defaultLogPath(config.log.kind);
 
   const upstream = fileFields['upstream'];
   if (upstream !== undefined) {

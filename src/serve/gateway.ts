@@ -22,7 +22,7 @@ import type { ServerResponse } from 'node:http';
 import { fastify as Fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Agent } from 'undici';
 
-import { RoutecoreError, isRoutecoreError } from '../errors.js';
+import { RoutecoreError, describe, isRoutecoreError } from '../errors.js';
 import type { Outcome } from '../chat/hub.js';
 import { checkChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
@@ -85,6 +85,19 @@ declare module 'fastify' {
   interface FastifyRequest {
     rc: RequestContext;
   }
+}
+
+/**
+ * `/v1/route` also takes `{"prompt": "..."}` (the library's `router.route(prompt)`), read as one user
+ * turn; every other body is a chat-completions body, checked as such.
+ */
+function routeBody(body: unknown): unknown {
+  if (!isPlainObject(body) || body['prompt'] === undefined) return body;
+  if (body['messages'] !== undefined) throw badRequest('invalid_body', 'give "prompt" or "messages", not both', 'prompt');
+  const prompt = body['prompt'];
+  if (typeof prompt !== 'string') throw badRequest('invalid_prompt', `body.prompt must be a string, got ${describe(prompt)}`, 'prompt');
+  const { prompt: _prompt, ...rest } = body;
+  return { ...rest, messages: [{ role: 'user', content: prompt }] };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -196,6 +209,12 @@ export class Gateway {
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     gw.#url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     gw.#watchRouter();
+    // A missing upstream key would otherwise surface only as a failed request; say so at start.
+    for (const e of gen.registry.entries()) {
+      if (e.enabled !== false && e.apiKeyEnv !== undefined && !env[e.apiKeyEnv]) {
+        gw.#print(`warning: ${e.apiKeyEnv} (apiKeyEnv of ${e.id}) is not set: every call to ${e.id} counts as a failed attempt (the next model is tried) until it is`);
+      }
+    }
     gw.#calibrationTimer = setInterval(() => gw.#flushCalibration(), CALIBRATION_FLUSH_MS);
     gw.#calibrationTimer.unref();
     return gw;
@@ -452,10 +471,16 @@ export class Gateway {
     if (!isPlainObject(body)) throw badRequest('invalid_body', 'the request body must be a JSON object (a chat-completions request with messages)');
     ctx.requested = typeof body['model'] === 'string' ? body['model'] : body['model'] === undefined ? ROUTED_MODEL : null;
     ctx.stream = body['stream'] === true;
+    if (typeof body['messages'] === 'string') {
+      // A common first try; say what the field must look like, with the client's own text.
+      const example = JSON.stringify([{ role: 'user', content: body['messages'].slice(0, 40) }]);
+      throw badRequest('invalid_messages', `body.messages must be an array of {"role", "content"} messages, not a string: ${example}`, 'messages', 'ERR_ROUTECORE_INVALID_ARGUMENT');
+    }
     try {
       checkChatRequest(body, 'body');
     } catch (err) {
-      const missing = !Array.isArray(body['messages']) || body['messages'].length === 0;
+      const messages = body['messages'];
+      const missing = messages === undefined || messages === null || (Array.isArray(messages) && messages.length === 0);
       throw badRequest(missing ? 'missing_messages' : 'invalid_messages', (err as Error).message, 'messages', (err as RoutecoreError).code);
     }
     if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') throw badRequest('invalid_stream', `body.stream must be true or false`, 'stream');
@@ -743,6 +768,14 @@ export class Gateway {
     });
 
     app.setNotFoundHandler((request, reply) => {
+      // A known URL asked with the wrong method is a 405 naming the right one(s), not a 404.
+      const path = request.url.split('?')[0]!;
+      const allow = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((method) => method !== request.method && app.hasRoute({ method, url: path }));
+      if (allow.length > 0) {
+        reply.header('allow', allow.join(', '));
+        reply.code(405).send(new OpenAIErrorAnswer(405, 'invalid_request_error', 'method_not_allowed', `${request.method} ${path} is not supported; use ${allow.join(' or ')}`).body(request.rc?.id));
+        return;
+      }
       reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
     });
 
@@ -763,7 +796,7 @@ export class Gateway {
       const ctx = request.rc;
       const gen = this.#acquire(ctx);
       try {
-        const { request: body, options } = this.#parseChat(request.body, ctx, gen);
+        const { request: body, options } = this.#parseChat(routeBody(request.body), ctx, gen);
         const decision = await gen.router.routeChat(body, options.route);
         let order = [decision.model, ...decision.fallbacks];
         if (options.model !== undefined) order = [options.model, ...order.filter((m) => m !== options.model)];

@@ -226,7 +226,7 @@ export function loadSqlite(): SqliteConstructor {
       'ERR_ROUTECORE_IO',
       `the SQLite outcome log needs better-sqlite3 12.x, which could not be loaded (${(err as Error).message.split('\n')[0]}). ` +
         'Install it (npm install better-sqlite3@12; it downloads a prebuilt binary or builds with a C++ compiler), ' +
-        'or choose another log in the config file: log: {kind: jsonl} or log: {kind: none}',
+        'or choose another log: --log jsonl:PATH or --log none (in a config file, log: "jsonl:PATH" or log: none)',
       { cause: err },
     );
   }
