@@ -29,12 +29,27 @@ import { AttemptRunner, describeError, type Run, type RunnerSettings } from '../
 import type { RouteOptions, Router } from '../routing/router.js';
 import type { SharedState } from '../state/shared-state.js';
 
+/**
+ * What routecore needs of a provider model: the AI SDK's language-model shape, written structurally so
+ * that this file's declarations import nothing from `@ai-sdk/provider`. npm installs ai 6 (its
+ * `LanguageModelV3`) on Node 20 and ai 7 (`LanguageModelV4`) on 22 and 24; both satisfy this, and a
+ * strict TypeScript build compiles against either (scripts/install-check.sh checks all three).
+ */
+export interface AiSdkLanguageModel {
+  /** `v4` (ai 7) or `v3` (ai 6); checked at run time. */
+  readonly specificationVersion: string;
+  readonly provider: string;
+  readonly modelId: string;
+  doGenerate(options: never): PromiseLike<unknown>;
+  doStream(options: never): PromiseLike<unknown>;
+}
+
 /** Options of {@link routedModel}; the retry and fallback knobs are the runner's, as for the executor. */
-export interface RoutedModelOptions extends RunnerSettings {
+export interface RoutedModelOptions<M extends AiSdkLanguageModel = AiSdkLanguageModel> extends RunnerSettings {
   /** The router; `models` keys are its model ids (after aliases). */
   router: Router;
-  /** The provider models to route among, by router id, e.g. `{ 'gpt-4o': openai('gpt-4o'), ... }`. */
-  models: Record<string, LanguageModelV4>;
+  /** The provider models to route among, by router id, e.g. `{ 'gpt-4o': openai('gpt-4o'), ... }`; all v4 or all v3. */
+  models: Record<string, M>;
   /** Routing policy and knobs for every call. */
   route?: RouteOptions;
   /** Where cool-downs also go (other replicas hear of them); the router is marked in any case. */
@@ -43,8 +58,11 @@ export interface RoutedModelOptions extends RunnerSettings {
   modelId?: string;
 }
 
-/** The routed language model. */
-export type RoutedLanguageModel = LanguageModelV4 & { readonly router: Router };
+/**
+ * The routed language model: the same type as the models it routes among (its `specificationVersion`
+ * is theirs), so `generateText({ model })` of the installed ai version takes it.
+ */
+export type RoutedLanguageModel<M extends AiSdkLanguageModel = AiSdkLanguageModel> = M & { readonly router: Router };
 
 /** Parts that mean the model has started answering: from here a failure cannot be retried elsewhere. */
 const FIRST_TOKEN = new Set(['text-delta', 'reasoning-delta', 'tool-input-start', 'tool-input-delta', 'tool-call', 'file', 'source', 'finish']);
@@ -58,9 +76,11 @@ interface OpenedSdkStream {
 }
 
 /** A language model that routes each call among `models`. */
-export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
+export function routedModel<M extends AiSdkLanguageModel>(options: RoutedModelOptions<M>): RoutedLanguageModel<M> {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object with router and models', options);
-  const { router, models } = options;
+  const { router } = options;
+  // Inside, the models are driven through ai 7's types; v3 models take the same calls (see the module comment).
+  const models = options.models as unknown as Record<string, LanguageModelV4>;
   if (typeof router !== 'object' || router === null || typeof (router as Router).routeChat !== 'function') throw invalidArgument('options.router', 'a Router', router);
   if (typeof models !== 'object' || models === null || Object.keys(models).length === 0) throw invalidArgument('options.models', 'an object of router model id -> AI SDK language model', models);
   const versions = new Set<string>();
@@ -89,7 +109,7 @@ export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
     return { routecore: { model: id, routed, attempts: attempts.map((a) => ({ ...a })) } } as unknown as NonNullable<LanguageModelV4GenerateResult['providerMetadata']>;
   }
 
-  const model: RoutedLanguageModel = {
+  const model: LanguageModelV4 & { readonly router: Router } = {
     specificationVersion: [...versions][0] as 'v4',
     provider: 'routecore',
     modelId: options.modelId ?? 'routecore',
@@ -209,7 +229,7 @@ export function routedModel(options: RoutedModelOptions): RoutedLanguageModel {
       return { ...result, stream };
     },
   };
-  return model;
+  return model as unknown as RoutedLanguageModel<M>;
 }
 
 /** An AI SDK error as the runner's failure vocabulary. */
