@@ -84,6 +84,13 @@ describe('resolveServeConfig', () => {
     expect(c.upstream).toEqual({ retries: 2, cooldownMs: 5000 });
   });
 
+  it('takes the request log level from --log-level over the file, warn by default', () => {
+    expect(resolveServeConfig({ registry: 'm' }, {}).logLevel).toBe('warn');
+    const p = file('registry: m.json\nlogLevel: info');
+    expect(resolveServeConfig({ config: p }, {}).logLevel).toBe('info');
+    expect(resolveServeConfig({ config: p, logLevel: 'debug' }, {}).logLevel).toBe('debug');
+  });
+
   it('reads JSON files', () => {
     const p = file(JSON.stringify({ registry: '/abs/m.json', redis: 'redis://127.0.0.1:6379', log: false }), '.json');
     const c = resolveServeConfig({ config: p }, {});
@@ -114,6 +121,7 @@ describe('resolveServeConfig', () => {
     ['cors type', 'registry: m.json\ncors: true', 'field "cors" must be false or a mapping with origins, got boolean true'],
     ['upstream field', 'registry: m.json\nupstream: {retires: 2}', 'unknown field "upstream.retires" (did you mean "retries"?)'],
     ['upstream value', 'registry: m.json\nupstream: {maxAttempts: 0}', 'field "upstream.maxAttempts" must be an integer from 1 to 100, got number 0'],
+    ['log level', 'registry: m.json\nlogLevel: verbose', 'field "logLevel" must be one of trace, debug, info, warn, error, fatal, silent, got string "verbose"'],
     ['redis url', 'registry: m.json\nredis: localhost:6379', 'field "redis" must be a redis:// or rediss:// URL, got string "localhost:6379"'],
     ['body limit', 'registry: m.json\nbodyLimitBytes: 10', 'field "bodyLimitBytes" must be an integer from 1024 to 1073741824, got number 10'],
     ['aliases', 'registry: m.json\naliases: [a]', 'field "aliases" must be a mapping of router model id to registry id, got array of length 1'],
@@ -142,6 +150,7 @@ describe('resolveServeConfig', () => {
     expect(() => resolveServeConfig({ registry: 'm', timeoutMs: '0' }, {})).toThrow('command line: field "--timeout-ms" must be an integer from 1 to 3600000, got string "0"');
     expect(() => resolveServeConfig({ registry: 'm', policy: 'fast' }, {})).toThrow('command line: field "--policy" must be one of best, cost, threshold, subset');
     expect(() => resolveServeConfig({ registry: 'm', redis: 'http://x' }, {})).toThrow('command line: field "--redis" must be a redis:// or rediss:// URL');
+    expect(() => resolveServeConfig({ registry: 'm', logLevel: 'loud' }, {})).toThrow('command line: field "--log-level" must be one of trace, debug, info, warn, error, fatal, silent, got string "loud"');
     expect(() => resolveServeConfig({}, {})).toThrow('routecore serve needs a registry: --registry M.json');
     expect(() => resolveServeConfig({ config: join(dir, 'nope.yaml') }, {})).toThrow(/cannot read config file ".*nope\.yaml": no such file/);
   });

@@ -325,6 +325,35 @@ describe('the OpenAI SDK against the gateway', () => {
   });
 });
 
+describe('request log (fastify\'s pino logger)', () => {
+  it('is quiet by default: no line for an answered request, a warning with the request id for an upstream failure', async () => {
+    fx.logs.length = 0;
+    const ok = await post(`${url}/v1/chat/completions`, chat());
+    expect(ok.status).toBe(200);
+    expect(fx.logs).toEqual([]);
+    fx.big.fault = { kind: 'status', status: 500 };
+    fx.small.fault = { kind: 'status', status: 500 };
+    const failed = await post(`${url}/v1/chat/completions`, chat());
+    expect(failed.status).toBe(502);
+    const lines = fx.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, reqId: failed.headers.get('x-request-id'), code: 'upstream_error', routecoreCode: 'ERR_ROUTECORE_UPSTREAM', attempts: 2 });
+  });
+
+  it('at logLevel info logs each request with its id, and never a key', async () => {
+    const lines: string[] = [];
+    const g = await fx.gateway({ file: 'logLevel: info\n', gateway: { logStream: { write: (l) => void lines.push(l) } } });
+    const r = await post(`${g.url}/v1/chat/completions`, chat(), { authorization: 'Bearer sk-client-secret-in-header' });
+    expect(r.status).toBe(200);
+    await g.close();
+    const mine = lines.map((l) => JSON.parse(l) as { reqId?: string; msg: string }).filter((l) => l.reqId === r.headers.get('x-request-id'));
+    expect(mine.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
+    const all = lines.join('');
+    expect(all).not.toContain('sk-client-secret-in-header');
+    for (const key of Object.values(UPSTREAM_KEYS)) expect(all).not.toContain(key);
+  });
+});
+
 describe('health, readiness and metrics', () => {
   it('answers /healthz, /readyz and /metrics with routecore_* names', async () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

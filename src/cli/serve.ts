@@ -27,6 +27,7 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
       --log sqlite:PATH|jsonl:PATH|none   where decisions and outcomes go (default sqlite:routecore-log.sqlite,
                              JSONL when better-sqlite3 is not installed); the startup line says what and where
       --log-content prompts|none   keep prompt text in the log (default prompts; answers are never kept)
+      --log-level L          request log on stdout, JSON with request ids: trace|debug|info|warn|error|fatal|silent (default warn)
                              client keys also from ROUTECORE_API_KEYS=key1,key2; upstream keys from each model's apiKeyEnv
   log export --db LOG.sqlite [--db B.sqlite] --format outcomes|pairwise|log [--out F.jsonl]
                              the gateway's log as training records for routecore train (feedback joined by id)`;
@@ -86,6 +87,7 @@ export async function cmdServe(args: string[]): Promise<void> {
       'timeout-ms': { type: 'string' },
       log: { type: 'string' },
       'log-content': { type: 'string' },
+      'log-level': { type: 'string' },
     },
   });
   const flags: ServeFlags = {
@@ -100,6 +102,7 @@ export async function cmdServe(args: string[]): Promise<void> {
     timeoutMs: values['timeout-ms'],
     log: values.log,
     logContent: values['log-content'],
+    logLevel: values['log-level'],
   };
   if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
   const config = resolveServeConfig(flags);

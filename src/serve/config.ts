@@ -19,6 +19,10 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_DRAIN_MS = 30_000;
 /** The port when neither flag nor file gives one (LiteLLM's and many OpenAI-compatible servers' default). */
 export const DEFAULT_PORT = 4000;
+/** The request log's levels (fastify's pino logger), quietest last; the default `warn` logs no request that went well. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** A level of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 const POLICIES: readonly PolicyName[] = ['best', 'cost', 'threshold', 'subset'];
 
 /** One client key and what it may do. The key itself is never stored: only its SHA-256. */
@@ -92,6 +96,8 @@ export interface ServeConfig {
   drainMs: number;
   /** Reload the router when its file changes (SIGHUP always reloads). Default true. */
   watchRouter: boolean;
+  /** The request log's level (pino, JSON lines on stdout with request ids); default `warn`. */
+  logLevel: LogLevel;
   /** The config file read, if any. */
   file?: string;
 }
@@ -111,6 +117,7 @@ export interface ServeFlags {
   log?: string;
   /** `--log-content prompts|none`: whether prompt text is kept (`none`: metadata only). */
   logContent?: string;
+  logLevel?: string;
 }
 
 function bad(message: string): RoutecoreError {
@@ -128,7 +135,7 @@ export function hashKey(key: string): string {
 
 const TOP_FIELDS = [
   'registry', 'router', 'aliases', 'policy', 'host', 'port', 'timeoutMs', 'redis', 'bodyLimitBytes', 'cors', 'keys', 'log', 'upstream',
-  'drainMs', 'watchRouter', '$schema',
+  'drainMs', 'watchRouter', 'logLevel', '$schema',
 ];
 const KEY_FIELDS = ['name', 'sha256', 'models', 'budgetUsd', 'budgetWindow', 'requestsPerMinute'];
 const LOG_FIELDS = ['kind', 'path', 'batchSize', 'flushMs', 'storePrompts'];
@@ -323,6 +330,7 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
     upstream: {},
     drainMs: DEFAULT_DRAIN_MS,
     watchRouter: true,
+    logLevel: 'warn',
   };
   if (flags.config !== undefined) config.file = flags.config;
 
@@ -374,6 +382,11 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
   if (fileFields['bodyLimitBytes'] !== undefined) config.bodyLimitBytes = ff.int(fileFields['bodyLimitBytes'], 'bodyLimitBytes', 1024, 1024 * 1024 * 1024);
   if (fileFields['drainMs'] !== undefined) config.drainMs = ff.int(fileFields['drainMs'], 'drainMs', 0, 3_600_000);
   if (fileFields['watchRouter'] !== undefined) config.watchRouter = ff.bool(fileFields['watchRouter'], 'watchRouter');
+  const level = flags.logLevel ?? fileFields['logLevel'];
+  if (level !== undefined) {
+    if (!LOG_LEVELS.includes(level as LogLevel)) (flags.logLevel !== undefined ? cli : ff).fail(flags.logLevel !== undefined ? '--log-level' : 'logLevel', `one of ${LOG_LEVELS.join(', ')}`, level);
+    config.logLevel = level as LogLevel;
+  }
 
   const cors = fileFields['cors'];
   if (cors !== undefined && cors !== false) {

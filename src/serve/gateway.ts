@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { fastify as Fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastify as Fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Agent } from 'undici';
 
 import { RoutecoreError, describe, isRoutecoreError } from '../errors.js';
@@ -47,6 +47,8 @@ export interface GatewayOptions {
   log?: OutcomeLog;
   /** Operational messages (start, reloads, drain); default one line each on stderr. */
   print?: (line: string) => void;
+  /** Where the request log (pino JSON lines, level `config.logLevel`) goes; default stdout. */
+  logStream?: { write(line: string): void };
 }
 
 /** How often this replica's decision counts are added to the shared calibration counters. */
@@ -163,7 +165,7 @@ export class Gateway {
       fleetDecisions: () => this.#fleetDecisions(),
     });
     this.metrics.useRouter(gen.router.hub.metrics);
-    this.app = this.#build();
+    this.app = this.#build(options.logStream);
   }
 
   /** Loads the registry and router, connects the state, opens the log, and listens. */
@@ -511,7 +513,7 @@ export class Gateway {
   }
 
   /** The error answer for anything thrown while serving a request. */
-  #toErrorAnswer(err: unknown): OpenAIErrorAnswer {
+  #toErrorAnswer(err: unknown, log: FastifyBaseLogger = this.app.log): OpenAIErrorAnswer {
     const known = answerFor(err);
     if (known) return known;
     const e = err as { code?: string; statusCode?: number; message?: string };
@@ -530,7 +532,7 @@ export class Gateway {
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
       return new OpenAIErrorAnswer(e.statusCode, typeForStatus(e.statusCode), 'invalid_request', e.message ?? 'bad request');
     }
-    this.#print(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    log.error({ err }, 'internal error while answering');
     return internalError('the gateway failed while answering; see its log', isRoutecoreError(err) ? err.code : undefined);
   }
 
@@ -613,7 +615,7 @@ export class Gateway {
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
       return result.response;
     } catch (err) {
-      const ge = this.#toErrorAnswer(err);
+      const ge = this.#toErrorAnswer(err, request.log);
       ctx.error = ge.message;
       this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts.length : 0);
       throw ge;
@@ -670,8 +672,9 @@ export class Gateway {
       } catch (err) {
         if (!res.destroyed) {
           // Headers are gone; the error travels as an SSE event, which the OpenAI SDK raises as an APIError.
-          const ge = this.#toErrorAnswer(err);
+          const ge = this.#toErrorAnswer(err, reply.log);
           ctx.error = ge.message;
+          reply.log.warn({ code: ge.code, routecoreCode: ge.routecoreCode, attempts: ge.attempts?.length ?? 0 }, ge.message);
           res.write(`data: ${JSON.stringify(ge.body(ctx.id))}\n\n`);
         }
       }
@@ -683,10 +686,14 @@ export class Gateway {
     return reply;
   }
 
-  #build(): FastifyInstance {
+  #build(logStream: GatewayOptions['logStream']): FastifyInstance {
     const app = Fastify({
       bodyLimit: this.config.bodyLimitBytes,
-      logger: false,
+      // fastify's own pino logger: one JSON line per request at `info` ("incoming request", "request
+      // completed" with reqId = x-request-id), failures at `warn`/`error`. Its serializers log method,
+      // URL and addresses, never headers, so keys stay out of the log.
+      logger: { level: this.config.logLevel, ...(logStream ? { stream: logStream } : {}) },
+      genReqId: () => `rc-${randomUUID()}`,
       // The gateway answers 503 during drain itself, in the OpenAI shape.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
@@ -713,7 +720,7 @@ export class Gateway {
       const started = performance.now();
       const route = request.routeOptions.url ?? 'unmatched';
       const ctx: RequestContext = {
-        id: `rc-${randomUUID()}`,
+        id: request.id,
         started,
         ts: new Date().toISOString(),
         route,
@@ -756,7 +763,11 @@ export class Gateway {
     });
 
     app.setErrorHandler((err, request, reply) => {
-      const ge = this.#toErrorAnswer(err);
+      const ge = this.#toErrorAnswer(err, request.log);
+      // The gateway's own failures are logged where they are classified (error); upstream failures are
+      // a warning, the client's mistakes information.
+      if (ge.status >= 500 && ge.code !== 'internal_error') request.log.warn({ code: ge.code, routecoreCode: ge.routecoreCode, attempts: ge.attempts?.length ?? 0 }, ge.message);
+      else if (ge.status < 500) request.log.info({ code: ge.code, status: ge.status }, ge.message);
       const ctx = request.rc;
       if (ctx) {
         ctx.error ??= ge.message;

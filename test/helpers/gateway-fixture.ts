@@ -21,6 +21,8 @@ export interface Fixture {
   small: MockUpstream;
   /** Mock of a registry id. */
   mock(id: string): MockUpstream;
+  /** The request-log lines (pino JSON) of every gateway started here, unless a test gives its own logStream. */
+  logs: string[];
   /** Starts a gateway over these mocks (several may run, e.g. replicas); `file` is YAML text for --config. */
   gateway(options?: { flags?: Partial<ServeFlags>; file?: string; env?: Record<string, string>; gateway?: GatewayOptions; logName?: string }): Promise<Gateway>;
   /** Resets faults, recorded requests and cool-downs. */
@@ -43,6 +45,7 @@ export async function startFixture(mockOptions: MockOptions = {}): Promise<Fixtu
     }),
   );
   const started: Gateway[] = [];
+  const logLines: string[] = [];
   let logs = 0;
   return {
     dir,
@@ -50,6 +53,7 @@ export async function startFixture(mockOptions: MockOptions = {}): Promise<Fixtu
     big,
     small,
     mock: (id) => (id === 'big' ? big : small),
+    logs: logLines,
     async gateway(options = {}) {
       let configPath: string | undefined;
       if (options.file !== undefined) {
@@ -60,7 +64,7 @@ export async function startFixture(mockOptions: MockOptions = {}): Promise<Fixtu
       const env = { ...UPSTREAM_KEYS, ...(options.env ?? {}) };
       const config: ServeConfig = resolveServeConfig(flags, env);
       if (!options.file?.includes('log:')) config.log = { ...config.log, kind: 'sqlite', path: join(dir, options.logName ?? `log-${++logs}.sqlite`), flushMs: 20 };
-      const gw = await Gateway.start(config, { env, print: () => undefined, ...options.gateway });
+      const gw = await Gateway.start(config, { env, print: () => undefined, logStream: { write: (line) => void logLines.push(line) }, ...options.gateway });
       started.push(gw);
       return gw;
     },
