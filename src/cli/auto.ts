@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { RoutecoreError } from '../errors.js';
 import { loadTrainingData, parseDataSpec, type DataSpec } from '../training/auto-data.js';
-import type { AutoObjective, AutoProgress, AutoReport } from '../training/auto.js';
+import { GUARD_SE, type AutoObjective, type AutoProgress, type AutoReport } from '../training/auto.js';
 import { train } from '../training/train.js';
 
 /** A usage mistake (exit code 2). */
@@ -44,18 +44,38 @@ export function autoProgress(stream: NodeJS.WriteStream = process.stderr): (p: A
 
 const f3 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3));
 
-/** The report in words: what was chosen, why, its CV figures and the runner-up. */
+const signed = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(3)}`);
+const meanOf = (xs: readonly number[]): number => {
+  const v = xs.filter((x) => Number.isFinite(x));
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+};
+
+/**
+ * The report in words: what was chosen, why, its CV figures and the runner-up. Every figure says
+ * what it is: "pooled" = all out-of-fold rows scored together (not the mean of the per-fold
+ * figures, which is printed beside it), gains are per fold against always calling the baseline
+ * model, with their mean ± standard error.
+ */
 export function describeAuto(a: AutoReport): string[] {
   const metric = a.objective === 'quality' ? 'mean quality (policy best)' : a.objective === 'aiq' ? 'AIQ (cost sweep)' : 'APGR (strong/weak)';
+  const foldsText = (xs: readonly number[]): string => `per fold ${xs.map(f3).join(', ')} (their mean ${f3(meanOf(xs))})`;
   const lines = [
     `objective: ${metric}; ${a.folds}-fold CV on ${a.rows} records (fold rows ${a.foldRows.join('/')}), ${a.models.length} models, seed ${a.seed}`,
-    `chosen: ${a.chosen.name} — CV ${f3(a.chosen.cv)} (folds ${a.chosen.folds.map(f3).join(', ')})`,
+    `chosen: ${a.chosen.name}`,
+    `  pooled out-of-fold ${metric}: ${f3(a.chosen.cv)} (all held-out rows scored together); ${foldsText(a.chosen.folds)}`,
     `why: ${a.why}`,
-    `CV gain over always calling ${a.baseline.model}: ${a.gain.mean >= 0 ? '+' : ''}${f3(a.gain.mean)} ± ${f3(a.gain.sd)} (sd over folds; se ${f3(a.gain.se)}) → ${a.gain.verdict}`,
-    `best router candidate: ${a.best.name} (CV ${f3(a.best.cv)}); runner-up: ${a.runnerUp ? `${a.runnerUp.name} (CV ${f3(a.runnerUp.cv)})` : '—'}; baseline CV ${f3(a.baseline.cv)}`,
+    `baseline, always calling ${a.baseline.model}: pooled ${f3(a.baseline.cv)}; ${foldsText(a.baseline.folds)}`,
+    `gain of the best candidate (${a.best.name}) above always calling ${a.baseline.model}: per-fold differences ${a.gain.folds.map(signed).join(', ')}, mean ${signed(a.gain.mean)} ± ${f3(a.gain.se)} (se; sd ${f3(a.gain.sd)}); pooled difference ${f3(a.best.cv)} − ${f3(a.baseline.cv)} = ${signed(a.best.cv - a.baseline.cv)}`,
   ];
+  if (a.procedure) {
+    const p = a.procedure;
+    lines.push(`guard (selection bias removed): gain of the selection procedure above always calling ${a.baseline.model}, each fold read with the candidate chosen on the other folds: ${p.folds.map(signed).join(', ')}, mean ${signed(p.mean)} ± ${f3(p.se)} (se) → ${a.gain.verdict}${a.gain.verdict === 'gain' ? ` (more than ${GUARD_SE} se above zero)` : ` (not more than ${GUARD_SE} se above zero: the router keeps the baseline model)`}`);
+  } else {
+    lines.push(`guard: chosen candidate's gain ${signed(a.gain.mean)} ± ${f3(a.gain.se)} (se) → ${a.gain.verdict} (a file from before the selection-procedure guard)`);
+  }
+  lines.push(`runner-up: ${a.runnerUp ? `${a.runnerUp.name} (pooled ${f3(a.runnerUp.cv)})` : '—'}`);
   if (a.calibration) lines.push(`calibration: Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}, fitted on out-of-fold scores; ECE ${f3(a.calibration.eceBefore)} → ${f3(a.calibration.eceAfter)} (cross-fitted)`);
-  if (a.costModel) lines.push(`cost per query from prompt ${a.costModel.kind ?? 'length'}: CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
+  if (a.costModel) lines.push(`cost per query from prompt ${a.costModel.kind ?? 'length'}: per-fold gain ${signed(a.costModel.gain)} (sd ${f3(a.costModel.sd)}) over mean costs → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
   lines.push(`grid: ${a.evaluated} candidates (${a.grid.memberSets.map((s) => s.join(' + ')).join('; ')}; α ${a.grid.alphas.join('/')}; β ${a.grid.betas.join('/')}; calibration shared/per model; cost ${a.grid.costModels.join('/')})${a.skipped.length ? `; ${a.skipped.length} left out by the time budget` : ''}; ${a.seconds.toFixed(0)} s`);
   return lines;
 }
