@@ -9,7 +9,9 @@ namespace routecore_bindings {
 RoutecoreAddon::RoutecoreAddon(Napi::Env env, Napi::Object exports) : worker_(std::make_unique<Worker>(env)) {
   exports.Set("NativeRouter", NativeRouter::Init(env, this));
   exports.Set("NativeTokenizer", NativeTokenizer::Init(env));
-  exports.Set("NativeStaticEncoder", NativeStaticEncoder::Init(env));
+  Napi::Function staticEncoder = NativeStaticEncoder::Init(env);
+  staticEncoderConstructor = Napi::Persistent(staticEncoder);
+  exports.Set("NativeStaticEncoder", staticEncoder);
   DefineAddon(exports, {InstanceMethod("backendInfo", &RoutecoreAddon::BackendInfo)});
 }
 

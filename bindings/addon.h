@@ -17,6 +17,7 @@ class RoutecoreAddon : public Napi::Addon<RoutecoreAddon> {
 
   Worker& worker() { return *worker_; }
   Napi::FunctionReference routerConstructor;
+  Napi::FunctionReference staticEncoderConstructor;
 
   /// Backends are probed once per (request, threads) and shared by every router of this env.
   std::shared_ptr<routecore::Backend> backend(const std::string& request, unsigned threads,

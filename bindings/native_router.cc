@@ -7,6 +7,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "native_static.h"
 
 namespace routecore_bindings {
 
@@ -283,16 +284,18 @@ Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* addon = env.GetInstanceData<RoutecoreAddon>();
   if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsString())
-    throwInvalidArgument(env, "load(bytes: Uint8Array, source: string, backend: string, threads: number)");
+    throwInvalidArgument(env, "load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?)");
   auto bytes = info[0].As<Napi::Uint8Array>();
   std::string source = info[1].As<Napi::String>();
   unsigned threads = 0;
   std::string request = parseBackend(info, 2, &threads);
+  // The static encoder of a router file that names its model instead of carrying it.
+  auto external = unwrapStaticEncoder(env, info.Length() > 4 ? info[4] : env.Undefined(), "staticEncoder");
   auto model = guard(env, [&] {
     auto backend = addon->backend(request, threads, nullptr);
     routecore::Artifact a = routecore::readArtifact(bytes.Data(), bytes.ElementLength(), source);
     return std::shared_ptr<routecore::RouterModel>(
-        routecore::RouterModel::fromArtifact(std::move(a), backend, routecore::ThreadPool::shared(threads)));
+        routecore::RouterModel::fromArtifact(std::move(a), backend, routecore::ThreadPool::shared(threads), external));
   });
   return addon->routerConstructor.New({Napi::External<std::shared_ptr<routecore::RouterModel>>::New(
       env, new std::shared_ptr<routecore::RouterModel>(std::move(model)),
@@ -350,13 +353,20 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   in.knn.k = optUint(o, "k", in.knn.k);
   in.knn.dim = optUint(o, "dim", in.knn.dim);
   in.knn.seed = in.options.seed;
+  // The static (model2vec) encoder: alone, or beside hashing with `mixed`; `embedStatic: false`
+  // writes a router file that names the model instead of carrying it.
+  in.staticEncoder = unwrapStaticEncoder(env, o.Get("staticEncoder"), "options.staticEncoder");
+  in.mixed = o.Get("mixed").ToBoolean();
+  in.embedStatic = !o.Has("embedStatic") || o.Get("embedStatic").IsUndefined() || o.Get("embedStatic").ToBoolean();
+  if (in.mixed && !in.staticEncoder) throwInvalidArgument(env, "options.mixed needs options.staticEncoder");
+  if (in.staticEncoder && in.prompts.empty()) throwInvalidArgument(env, "a static encoder reads prompts, not embeddings");
   Napi::Value predictor = o.Get("predictor");
   if (!predictor.IsUndefined()) {
     if (!predictor.IsString()) throwInvalidArgument(env, "options.predictor must be a string");
     in.predictor = predictor.As<Napi::String>();
   }
   guard(env, [&] {
-    if (!in.prompts.empty()) in.encoder.validate();
+    if (!in.prompts.empty() && (!in.staticEncoder || in.mixed)) in.encoder.validate();
     in.options.validate();
     if (in.predictor == "kmeans") in.kmeans.validate();
     if (in.predictor == "knn") in.knn.validate();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "addon.h"
 #include "errors.h"
 
 namespace routecore_bindings {
@@ -147,6 +148,14 @@ Napi::Value NativeStaticEncoder::Embed(const Napi::CallbackInfo& info) {
 Napi::Value NativeStaticEncoder::Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), encoder_->dim()); }
 Napi::Value NativeStaticEncoder::Rows(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), encoder_->tables().rows);
+}
+
+std::shared_ptr<const routecore::StaticEncoder> unwrapStaticEncoder(Napi::Env env, Napi::Value value, const char* name) {
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  auto* addon = env.GetInstanceData<RoutecoreAddon>();
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(addon->staticEncoderConstructor.Value()))
+    throwInvalidArgument(env, std::string(name) + " must be a NativeStaticEncoder");
+  return NativeStaticEncoder::Unwrap(value.As<Napi::Object>())->encoder();
 }
 
 }  // namespace routecore_bindings

@@ -42,4 +42,10 @@ class NativeStaticEncoder : public Napi::ObjectWrap<NativeStaticEncoder> {
   std::shared_ptr<const routecore::StaticEncoder> encoder_;
 };
 
+class RoutecoreAddon;
+
+/// The encoder of a NativeStaticEncoder passed as `value` (named `name` in errors); null for
+/// undefined. Anything else is an invalid-argument error.
+std::shared_ptr<const routecore::StaticEncoder> unwrapStaticEncoder(Napi::Env env, Napi::Value value, const char* name);
+
 }  // namespace routecore_bindings

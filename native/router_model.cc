@@ -46,6 +46,66 @@ void readTableAndLayer(Artifact& a, const std::string& widthKey, const std::arra
   net.layers.push_back(std::move(l));
 }
 
+// The static encoder of a router file: carried inside (tensors "encoder.static.*" and the
+// tokenizer.json text in metadata) or named by it and passed in by the caller (`external`).
+std::shared_ptr<const StaticEncoder> readStaticEncoder(Artifact& a, std::shared_ptr<const StaticEncoder> external) {
+  const uint32_t dim = metaUint(a, "encoder.static.dim");
+  const uint32_t rows = metaUint(a, "encoder.static.rows");
+  const uint32_t maxTokens = metaUint(a, "encoder.static.max_tokens");
+  auto embedded = a.metadata.find("encoder.static.embedded");
+  if (embedded != a.metadata.end() && embedded->second == "false") {
+    auto model = a.metadata.find("encoder.static.model");
+    const std::string named = model == a.metadata.end() ? std::string("its static model") : "\"" + model->second + "\"";
+    if (!external)
+      throw Error(ErrorCode::ModelMismatch, "this router was trained with the static encoder " + named +
+                                                ", which the file does not carry: load it with that model directory");
+    if (external->dim() != dim || external->tables().rows != rows)
+      throw Error(ErrorCode::ModelMismatch,
+                  "the static model given has a " + std::to_string(external->tables().rows) + " x " +
+                      std::to_string(external->dim()) + " table, but this router was trained with " + named + " (" +
+                      std::to_string(rows) + " x " + std::to_string(dim) + ")");
+    return external;
+  }
+  StaticTables t;
+  Tensor& e = a.require("encoder.static.embeddings", {rows, dim});
+  t.rows = rows;
+  t.dim = dim;
+  t.storedHalf = e.storeHalf;
+  t.embeddings = std::move(e.data);
+  if (Tensor* w = const_cast<Tensor*>(a.find("encoder.static.weights"))) {
+    if (w->shape.size() != 1) throw Error(ErrorCode::BadArtifact, "tensor \"encoder.static.weights\" must be 1-D");
+    t.weights = std::move(w->data);
+  }
+  if (const Tensor* m = a.find("encoder.static.mapping")) {
+    if (m->shape.size() != 1) throw Error(ErrorCode::BadArtifact, "tensor \"encoder.static.mapping\" must be 1-D");
+    for (float v : m->data) {
+      if (!(v >= 0 && v < static_cast<float>(rows) && v == std::floor(v)))
+        throw Error(ErrorCode::BadArtifact, "tensor \"encoder.static.mapping\" holds a value that is not a row index");
+      t.mapping.push_back(static_cast<uint32_t>(v));
+    }
+  }
+  try {
+    return std::make_shared<StaticEncoder>(a.requireMeta("encoder.static.tokenizer"), std::move(t), maxTokens,
+                                           "the router's static encoder");
+  } catch (const Error& err) {
+    if (err.code() != ErrorCode::BadModel) throw;
+    throw Error(ErrorCode::BadArtifact, err.what());
+  }
+}
+
+void writeStaticEncoder(const StaticEncoder& s, Artifact& a, bool halfPrecision) {
+  auto embedded = a.metadata.find("encoder.static.embedded");
+  if (embedded != a.metadata.end() && embedded->second == "false") return;
+  const StaticTables& t = s.tables();
+  a.metadata["encoder.static.tokenizer"] = s.tokenizerJson();
+  a.tensors.push_back({"encoder.static.embeddings", {t.rows, t.dim}, t.embeddings, t.storedHalf || halfPrecision});
+  if (!t.weights.empty())
+    a.tensors.push_back({"encoder.static.weights", {static_cast<int64_t>(t.weights.size())}, t.weights, false});
+  if (!t.mapping.empty())
+    a.tensors.push_back({"encoder.static.mapping", {static_cast<int64_t>(t.mapping.size())},
+                         std::vector<float>(t.mapping.begin(), t.mapping.end()), false});
+}
+
 // Per-thread scratch so concurrent score() calls never share buffers.
 EncodeScratch& threadScratch() {
   thread_local EncodeScratch scratch;
@@ -70,18 +130,23 @@ void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, si
 
 RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
                          std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-                         std::shared_ptr<ThreadPool> pool, PredictorTables tables)
+                         std::shared_ptr<ThreadPool> pool, PredictorTables tables,
+                         std::shared_ptr<const StaticEncoder> staticEncoder)
     : encoder_(std::move(encoder)),
+      staticEncoder_(std::move(staticEncoder)),
       tables_(std::move(tables)),
       predictor_(std::move(predictor)),
       net_(std::move(net)),
       metadata_(std::move(metadata)),
       pool_(std::move(pool)),
       backend_(std::move(backend)) {
-  if (encoder_ && net_.inputDim != encoder_->config().buckets())
-    throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
-                                            " does not match the encoder's " +
-                                            std::to_string(encoder_->config().buckets()) + " buckets");
+  if (readsText()) {
+    const uint32_t features = (encoder_ ? encoder_->config().buckets() : 0) + (staticEncoder_ ? staticEncoder_->dim() : 0);
+    if (net_.inputDim != features)
+      throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
+                                              " does not match the " + encoderKind() + " encoder's " +
+                                              std::to_string(features) + " features");
+  }
   const std::vector<float>& clusterScores = tables_.clusterScores;
   if (predictor_ == "kmeans") {
     if (!net_.layers.empty() || net_.width0 == 0 || clusterScores.empty() || clusterScores.size() % net_.width0 != 0)
@@ -213,8 +278,8 @@ void RouterModel::validateKnnTables() {
   auto bad = [](const std::string& m) { throw Error(ErrorCode::BadArtifact, "knn router: " + m); };
   if (!t.references) bad("no reference table");
   const KnnTable& refs = *t.references;
-  if (refs.rows == 0 || (!encoder_ && refs.dim != net_.inputDim) || refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
-    bad("the reference table must hold references x " + std::to_string(encoder_ ? refs.dim : net_.inputDim) + " floats");
+  if (refs.rows == 0 || (!readsText() && refs.dim != net_.inputDim) || refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
+    bad("the reference table must hold references x " + std::to_string(readsText() ? refs.dim : net_.inputDim) + " floats");
   if (t.k < 1 || t.k > std::min(refs.rows, kMaxKnnK))
     bad("k = " + std::to_string(t.k) + " is outside [1, min(references, " + std::to_string(kMaxKnnK) + ")]");
   // Unit rows (or all-zero ones, which a prompt with no features projects to): the searcher's dot
@@ -251,11 +316,14 @@ void RouterModel::validateKnnTables() {
 }
 
 std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_ptr<Backend> backend,
-                                                       std::shared_ptr<ThreadPool> pool) {
+                                                       std::shared_ptr<ThreadPool> pool,
+                                                       std::shared_ptr<const StaticEncoder> external) {
   const std::string& enc = a.requireMeta("encoder");
   std::unique_ptr<HashingEncoder> encoder;
+  std::shared_ptr<const StaticEncoder> staticEncoder;
   int64_t V;
-  if (enc == "hashing") {
+  if (enc == "static" || enc == "mixed") staticEncoder = readStaticEncoder(a, std::move(external));
+  if (enc == "hashing" || enc == "mixed") {
     HashingConfig cfg;
     cfg.log2Buckets = metaUint(a, "encoder.log2_buckets");
     cfg.wordNgramMax = metaUint(a, "encoder.word_ngram_max");
@@ -268,12 +336,15 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
     }
     V = cfg.buckets();
     encoder = std::make_unique<HashingEncoder>(cfg, std::move(a.require("encoder.idf", {V}).data));
+    if (staticEncoder) V += staticEncoder->dim();
+  } else if (enc == "static") {
+    V = staticEncoder->dim();
   } else if (enc == "precomputed") {
     V = metaUint(a, "encoder.dim");
     if (V == 0 || V > (1 << 20)) throw Error(ErrorCode::BadArtifact, "metadata \"encoder.dim\" must be in [1, 2^20]");
   } else {
     throw Error(ErrorCode::BadArtifact,
-                "encoder \"" + enc + "\" is not supported by this build (expected \"hashing\" or \"precomputed\")");
+                "encoder \"" + enc + "\" is not supported by this build (expected hashing, static, mixed or precomputed)");
   }
 
   const std::string& predictor = a.requireMeta("predictor");
@@ -300,7 +371,7 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
     PredictorTables tables;
     tables.clusterScores = std::move(a.require("kmeans.cluster_scores", {clusters, models}).data);
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
-                                         std::move(pool), std::move(tables));
+                                         std::move(pool), std::move(tables), std::move(staticEncoder));
   } else if (predictor == "mf") {
     readTableAndLayer(a, "predictor.dim", {"mf.projection", "mf.projection_bias", "mf.model_embedding", "mf.model_bias"},
                       models, net);
@@ -308,8 +379,9 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
   } else if (predictor == "knn") {
     PredictorTables tables;
     tables.k = metaUint(a, "predictor.k");
-    const uint32_t dim = encoder ? metaUint(a, "predictor.dim") : static_cast<uint32_t>(V);
-    if (encoder) {
+    const bool text = encoder || staticEncoder;
+    const uint32_t dim = text ? metaUint(a, "predictor.dim") : static_cast<uint32_t>(V);
+    if (text) {
       if (dim == 0 || dim % 8 != 0 || dim > 4096)
         throw Error(ErrorCode::BadArtifact, "metadata \"predictor.dim\" must be a multiple of 8 in [8, 4096]");
       const std::string& seed = a.requireMeta("predictor.seed");
@@ -336,12 +408,12 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
       tables.modelMeans = std::move(a.require("knn.model_means", {models}).data);
     }
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
-                                         std::move(pool), std::move(tables));
+                                         std::move(pool), std::move(tables), std::move(staticEncoder));
   } else {
     throw Error(ErrorCode::BadArtifact, "predictor \"" + predictor + "\" is not supported by this build");
   }
   return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
-                                       std::move(pool));
+                                       std::move(pool), PredictorTables{}, std::move(staticEncoder));
 }
 
 void RouterModel::setMetadata(const std::string& key, const std::string& value) {
@@ -355,6 +427,7 @@ size_t RouterModel::weightBytes() const {
              tables_.referenceScores.size() + tables_.referencePairs.size() + tables_.clusterScores.size();
   for (const auto& l : net_.layers) n += l.weight.size() + l.bias.size();
   if (encoder_) n += encoder_->idf().size();
+  if (staticEncoder_) n += staticEncoder_->weightBytes() / sizeof(float);
   // The table, wherever it is kept: here, or in the backend's host copy the router relies on.
   size_t halves = tableHalf_.size();
   const std::shared_ptr<const NetExecutor> executor = currentExecutor();
@@ -367,19 +440,32 @@ size_t RouterModel::weightBytes() const {
 }
 
 void RouterModel::requireHashing(const char* what) const {
-  if (!encoder_)
+  if (!readsText())
     throw Error(ErrorCode::InvalidArgument, std::string(what) +
                                                 ": this router was trained on precomputed embeddings; pass embeddings, not text");
 }
 
 void RouterModel::describeInMetadata() {
+  if (staticEncoder_) {
+    const StaticEncoder& s = *staticEncoder_;
+    metadata_["encoder.static.dim"] = std::to_string(s.dim());
+    metadata_["encoder.static.rows"] = std::to_string(s.tables().rows);
+    metadata_["encoder.static.max_tokens"] = std::to_string(s.maxTokens() == UINT32_MAX ? 0 : s.maxTokens());
+    metadata_["encoder.static.tokenizer_model"] = s.tokenizer().modelType();
+    if (metadata_.find("encoder.static.embedded") == metadata_.end()) metadata_["encoder.static.embedded"] = "true";
+  }
+  // The tokenizer.json text rides in the file's metadata but is the encoder's, not the router's
+  // (toArtifact writes it back): metadata() stays small.
+  metadata_.erase("encoder.static.tokenizer");
   if (encoder_) {
     const HashingConfig& cfg = encoder_->config();
-    metadata_["encoder"] = "hashing";
+    metadata_["encoder"] = staticEncoder_ ? "mixed" : "hashing";
     metadata_["encoder.log2_buckets"] = std::to_string(cfg.log2Buckets);
     metadata_["encoder.word_ngram_max"] = std::to_string(cfg.wordNgramMax);
     metadata_["encoder.char_ngram_min"] = std::to_string(cfg.charNgramMin);
     metadata_["encoder.char_ngram_max"] = std::to_string(cfg.charNgramMax);
+  } else if (staticEncoder_) {
+    metadata_["encoder"] = "static";
   } else {
     metadata_["encoder"] = "precomputed";
     metadata_["encoder.dim"] = std::to_string(net_.inputDim);
@@ -392,7 +478,7 @@ void RouterModel::describeInMetadata() {
   if (predictor_ == "knn") {
     metadata_["predictor.k"] = std::to_string(tables_.k);
     metadata_["predictor.dim"] = std::to_string(tables_.references->dim);
-    if (encoder_) metadata_["predictor.seed"] = std::to_string(tables_.projectionSeed);
+    if (readsText()) metadata_["predictor.seed"] = std::to_string(tables_.projectionSeed);
   }
   // What the outputs mean: probabilities of success per model, or Bradley–Terry strengths
   // through a sigmoid (P(a beats b) = sigmoid(logit q_a - logit q_b)) for pairwise training.
@@ -407,7 +493,8 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   a.metadata = metadata_;
   const int64_t V = net_.inputDim;
   const std::vector<float> table = predictor_ == "knn" ? std::vector<float>() : tableFloats();
-  if (encoder_) a.tensors.push_back({"encoder.idf", {V}, encoder_->idf(), false});
+  if (encoder_) a.tensors.push_back({"encoder.idf", {encoder_->config().buckets()}, encoder_->idf(), false});
+  if (staticEncoder_) writeStaticEncoder(*staticEncoder_, a, halfPrecision);
   if (predictor_ == "kmeans") {
     a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, tables_.clusterScores, false});
@@ -442,7 +529,31 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
 void RouterModel::encode(const char* utf8, const uint32_t* offsets, size_t n, CsrBatch& out) const {
   requireHashing("encode");
   EncodeScratch& scratch = threadScratch();
-  for (size_t i = 0; i < n; ++i) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
+  for (size_t i = 0; i < n; ++i)
+    appendTextFeatures(encoder_.get(), staticEncoder_.get(), utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
+}
+
+void appendTextFeatures(const HashingEncoder* hashing, const StaticEncoder* stat, const char* text, size_t len,
+                        EncodeScratch& scratch, CsrBatch& out) {
+  if (hashing) {
+    hashing->encode(text, len, scratch, out);
+    if (!stat) return;
+    out.rowStart.pop_back();  // the static dims join the same row
+  }
+  const float scale = hashing ? static_cast<float>(M_SQRT1_2) : 1.f;
+  if (hashing)
+    for (size_t i = out.rowStart.back(); i < out.value.size(); ++i) out.value[i] *= scale;
+  const uint32_t dim = stat->dim();
+  thread_local std::vector<float> row;
+  row.resize(dim);
+  stat->encode(text, len, row.data());
+  const uint32_t base = hashing ? hashing->config().buckets() : 0;
+  for (uint32_t j = 0; j < dim; ++j) {
+    if (row[j] == 0.f) continue;
+    out.index.push_back(base + j);
+    out.value.push_back(row[j] * scale);
+  }
+  out.rowStart.push_back(static_cast<uint32_t>(out.index.size()));
 }
 
 namespace {
@@ -499,8 +610,9 @@ void RouterModel::runNet(const NetExecutor& ex, const CsrBatch* const* parts, si
 }
 
 void RouterModel::scoreEmbeddings(const float* x, size_t n, float* out) const {
-  if (encoder_)
-    throw Error(ErrorCode::InvalidArgument, "this router encodes text itself (hashing encoder); pass prompts, not embeddings");
+  if (readsText())
+    throw Error(ErrorCode::InvalidArgument, std::string("this router encodes text itself (") + encoderKind() +
+                                                " encoder); pass prompts, not embeddings");
   const uint32_t dim = net_.inputDim, M = outputs();
   validateEmbeddings(x, n, dim);
   if (predictor_ == "knn") {
@@ -618,12 +730,15 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
   size_t rows;
   uint32_t inputDim;
   if (!in.prompts.empty()) {
-    in.encoder.validate();
     rows = in.prompts.size();
-    encoder = std::make_unique<HashingEncoder>(in.encoder, HashingEncoder::fitIdf(in.encoder, in.prompts));
+    const bool hashing = !in.staticEncoder || in.mixed;
+    if (hashing) {
+      in.encoder.validate();
+      encoder = std::make_unique<HashingEncoder>(in.encoder, HashingEncoder::fitIdf(in.encoder, in.prompts));
+    }
     EncodeScratch scratch;
-    for (const auto& p : in.prompts) encoder->encode(p.data(), p.size(), scratch, x);
-    inputDim = in.encoder.buckets();
+    for (const auto& p : in.prompts) appendTextFeatures(encoder.get(), in.staticEncoder.get(), p.data(), p.size(), scratch, x);
+    inputDim = (hashing ? in.encoder.buckets() : 0) + (in.staticEncoder ? in.staticEncoder->dim() : 0);
   } else {
     if (in.embeddingDim == 0 || in.embeddings.empty() || in.embeddings.size() % in.embeddingDim != 0)
       throw Error(ErrorCode::BadData, "no training prompts or embeddings");
@@ -646,6 +761,7 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
   }
   std::map<std::string, std::string> metadata = in.metadata;
   metadata["predictor.objective"] = pairwise ? "pairwise" : "scores";
+  if (in.staticEncoder) metadata["encoder.static.embedded"] = in.embedStatic ? "true" : "false";
   if (predictor == "kmeans") {
     if (pairwise) throw Error(ErrorCode::InvalidArgument, "the kmeans predictor trains on per-model scores, not pairwise battles");
     KmeansModel km = trainKmeans(x, inputDim, in.labels, in.models, in.kmeans);
@@ -657,7 +773,7 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
     PredictorTables tables;
     tables.clusterScores = std::move(km.clusterScores);
     auto model = std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata,
-                                               std::move(backend), std::move(pool), std::move(tables));
+                                               std::move(backend), std::move(pool), std::move(tables), in.staticEncoder);
     model->setMetadata("kmeans.objective", std::to_string(km.objective));
     return model;
   }
@@ -676,7 +792,7 @@ std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<B
   else targets.labels = &in.labels;
   DenseNet net = trainNet(x, targets, inputDim, options, report, progress);
   return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata, std::move(backend),
-                                       std::move(pool));
+                                       std::move(pool), PredictorTables{}, in.staticEncoder);
 }
 
 static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
@@ -691,7 +807,7 @@ static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_p
   refs.rows = static_cast<uint32_t>(rows);
   DenseNet net;  // knn keeps no network, only the input dimension
   net.inputDim = inputDim;
-  if (encoder) {
+  if (encoder || in.staticEncoder) {
     // The references are the training prompts through the same projection queries will take.
     tables.projectionSeed = in.knn.seed;
     refs.dim = in.knn.dim;
@@ -730,7 +846,7 @@ static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_p
     }
   }
   return std::make_unique<RouterModel>(std::move(encoder), "knn", std::move(net), metadata, std::move(backend),
-                                       std::move(pool), std::move(tables));
+                                       std::move(pool), std::move(tables), in.staticEncoder);
 }
 
 }  // namespace routecore

@@ -15,6 +15,7 @@
 #include "hashing_encoder.h"
 #include "kmeans.h"
 #include "knn.h"
+#include "static_encoder.h"
 #include "thread_pool.h"
 #include "trainer.h"
 
@@ -46,14 +47,22 @@ class RouterModel {
   /// tables.clusterScores holds clusters x models scores; the backend's product picks the nearest
   /// centroid. For `knn`, net holds only inputDim (hash buckets or embedding width) and tables holds
   /// the reference set and the projection seed.
+  /// staticEncoder: the `static` encoder (model2vec), alone (encoder null: features are its dim
+  /// floats) or beside hashing (`mixed`: the hashed buckets, then the static dims, each half
+  /// scaled by 1/sqrt(2) so the row stays unit-norm).
   RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string predictor, DenseNet net,
               std::map<std::string, std::string> metadata, std::shared_ptr<Backend> backend,
-              std::shared_ptr<ThreadPool> pool, PredictorTables tables = {});
+              std::shared_ptr<ThreadPool> pool, PredictorTables tables = {},
+              std::shared_ptr<const StaticEncoder> staticEncoder = nullptr);
 
   /// Takes the artifact by value and moves its tables out (pass a temporary or std::move it): a
   /// copy of a multi-megabyte table costs more, in fresh pages, than parsing the file.
+  /// `external`: the static encoder of a router whose file names its model instead of carrying it
+  /// (metadata "encoder.static.embedded" = "false"); such a file without it, or with a model of
+  /// another shape, is ErrorCode::ModelMismatch. Ignored for every other router.
   static std::unique_ptr<RouterModel> fromArtifact(Artifact artifact, std::shared_ptr<Backend> backend,
-                                                   std::shared_ptr<ThreadPool> pool);
+                                                   std::shared_ptr<ThreadPool> pool,
+                                                   std::shared_ptr<const StaticEncoder> external = nullptr);
   /// halfPrecision stores the large tables as F16 (half the file; scores move by ~1e-3).
   Artifact toArtifact(bool halfPrecision) const;
 
@@ -82,8 +91,14 @@ class RouterModel {
   /// Sets a metadata entry of the caller's layer (e.g. a calibrated threshold) so the next
   /// toArtifact() carries it. Keys the core itself writes (format*, encoder*, predictor*) are refused.
   void setMetadata(const std::string& key, const std::string& value);
-  /// "hashing" or "precomputed".
-  const char* encoderKind() const { return encoder_ ? "hashing" : "precomputed"; }
+  /// "hashing", "static", "mixed" (hashing and static) or "precomputed".
+  const char* encoderKind() const {
+    return staticEncoder_ ? (encoder_ ? "mixed" : "static") : encoder_ ? "hashing" : "precomputed";
+  }
+  /// True when the router reads text (every encoder but precomputed).
+  bool readsText() const { return encoder_ || staticEncoder_; }
+  /// The static encoder, or null.
+  const std::shared_ptr<const StaticEncoder>& staticEncoder() const { return staticEncoder_; }
   uint32_t inputDim() const { return net_.inputDim; }
   /// Bytes of weights held, for the JS engine's external-memory accounting.
   size_t weightBytes() const;
@@ -110,6 +125,7 @@ class RouterModel {
   void describeInMetadata();
   void validateKnnTables();  // throws BadArtifact; sets models_
   std::unique_ptr<HashingEncoder> encoder_;
+  std::shared_ptr<const StaticEncoder> staticEncoder_;
   PredictorTables tables_;
   uint32_t models_ = 0;
   std::string predictor_;
@@ -142,6 +158,11 @@ struct TrainInput {
   std::vector<float> labels;  // prompts x models, NaN = missing
   uint32_t models = 0;
   HashingConfig encoder;
+  // The static encoder: alone, or with hashing when `mixed`. embedStatic: the router file carries
+  // the tokenizer and table (else it names them, and loading needs the model directory).
+  std::shared_ptr<const StaticEncoder> staticEncoder;
+  bool mixed = false;
+  bool embedStatic = true;
   TrainOptions options;
   // Set instead of labels for pairwise (Chatbot Arena style) data: one battle per prompt/embedding
   // row. Trains `mf`, `mlp`, `linear` (Bradley–Terry loss) and `knn` (similarity-weighted ranking).
@@ -159,6 +180,11 @@ struct TrainInput {
 std::unique_ptr<RouterModel> trainRouter(const TrainInput& input, std::shared_ptr<Backend> backend,
                                          std::shared_ptr<ThreadPool> pool, TrainReport* report,
                                          const ProgressFn& progress);
+
+/// Appends one feature row for `text`: the hashing row, the static row, or both (mixed, each
+/// scaled by 1/sqrt(2)). Either encoder may be null, not both.
+void appendTextFeatures(const HashingEncoder* hashing, const StaticEncoder* stat, const char* text, size_t len,
+                        EncodeScratch& scratch, CsrBatch& out);
 
 /// Checks embeddings: every value finite; names the first bad row and column.
 void validateEmbeddings(const float* x, size_t rows, uint32_t dim);

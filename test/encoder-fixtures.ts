@@ -186,3 +186,114 @@ export function parityCorpus(sharedData: string | undefined, perFile = 40): stri
   }
   return prompts;
 }
+
+/** One tensor for {@link safetensorsBytes}: F32 data, written as F32 or (rounded) F16. */
+export interface FixtureTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  dtype?: 'F32' | 'F16';
+}
+
+/** float -> binary16 bits, round to nearest even (for writing F16 fixtures). */
+export function toHalf(f: number): number {
+  const buf = new DataView(new ArrayBuffer(4));
+  buf.setFloat32(0, f);
+  const x = buf.getUint32(0);
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+/** A safetensors file holding `tensors` in order. */
+export function safetensorsBytes(tensors: FixtureTensor[]): Buffer {
+  const header: Record<string, unknown> = {};
+  const bodies: Buffer[] = [];
+  let at = 0;
+  for (const t of tensors) {
+    const dtype = t.dtype ?? 'F32';
+    let b: Buffer;
+    if (dtype === 'F32') {
+      b = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    } else {
+      b = Buffer.alloc(t.data.length * 2);
+      t.data.forEach((v, i) => b.writeUInt16LE(toHalf(v), i * 2));
+    }
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [at, at + b.length] };
+    bodies.push(b);
+    at += b.length;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8 !== 0) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json), ...bodies]);
+}
+
+/** Deterministic pseudo-random floats in [-1, 1) (mulberry32). */
+export function randomFloats(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+/**
+ * Writes a model2vec-layout directory into `dir`: the BERT uncased tokenizer.json and a random
+ * `embeddings` table (vocab x dim, F32 or F16) with optional per-token `weights`. Random, but a
+ * real layout: what the static encoder loads is what model2vec's potion models ship.
+ */
+export function writeStaticModelDir(
+  dir: string,
+  options: { dim?: number; seed?: number; dtype?: 'F32' | 'F16'; weights?: boolean; tokenizer?: object } = {},
+): { tokenizer: Record<string, unknown>; embeddings: Float32Array; weights?: Float32Array; dim: number } {
+  const { mkdirSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+  const tokenizer = (options.tokenizer ?? bertTokenizerJson()) as Record<string, unknown>;
+  const model = tokenizer.model as { vocab: Record<string, number> | unknown[] };
+  const rows = Array.isArray(model.vocab) ? model.vocab.length : Object.keys(model.vocab).length;
+  const dim = options.dim ?? 16;
+  const embeddings = randomFloats(rows * dim, options.seed ?? 7);
+  if (options.dtype === 'F16') for (let i = 0; i < embeddings.length; i++) embeddings[i] = halfToFloat(toHalf(embeddings[i]!));
+  const tensors: FixtureTensor[] = [{ name: 'embeddings', shape: [rows, dim], data: embeddings, dtype: options.dtype ?? 'F32' }];
+  let weights: Float32Array | undefined;
+  if (options.weights) {
+    weights = randomFloats(rows, (options.seed ?? 7) + 1).map((v) => Math.abs(v) + 0.1);
+    tensors.push({ name: 'weights', shape: [rows], data: weights });
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  writeFileSync(join(dir, 'model.safetensors'), safetensorsBytes(tensors));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'model2vec', architectures: ['StaticModel'], hidden_dim: dim, normalize: true }));
+  return { tokenizer, embeddings, weights, dim };
+}
+
+/** binary16 bits -> float. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}

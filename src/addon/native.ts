@@ -67,6 +67,11 @@ export interface NativeTrainOptions {
   dim?: number;
   clusters?: number;
   restarts?: number;
+  /** The static (model2vec) encoder: the router's only one, or beside hashing with `mixed`. */
+  staticEncoder?: NativeStaticEncoderHandle;
+  mixed?: boolean;
+  /** false: the router file names the static model (hashes in metadata) instead of carrying it. */
+  embedStatic?: boolean;
 }
 
 /** @internal */
@@ -74,7 +79,7 @@ export interface NativeRouterHandle {
   readonly outputs: number;
   readonly predictor: string;
   readonly backend: string;
-  readonly encoder: 'hashing' | 'precomputed';
+  readonly encoder: 'hashing' | 'static' | 'mixed' | 'precomputed';
   readonly inputDim: number;
   scoreEmbeddingsSync(x: Float32Array, count: number, dim: number, out: Float32Array): void;
   scoreEmbeddings(x: Float32Array, count: number, dim: number, out: Float32Array): Promise<void>;
@@ -116,7 +121,8 @@ export interface NativeBinding {
     maxTokens: number,
   ) => NativeStaticEncoderHandle;
   NativeRouter: {
-    load(bytes: Uint8Array, source: string, backend: string, threads: number): NativeRouterHandle;
+    /** staticEncoder: the model of a router file that names its static model instead of carrying it. */
+    load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?: NativeStaticEncoderHandle): NativeRouterHandle;
     train(
       text: Uint8Array,
       offsets: Uint32Array,

@@ -11,7 +11,8 @@ import { readOutcomes } from '../training/data.js';
 import { RoutecoreError, isRoutecoreError } from '../errors.js';
 import { packageRoot } from '../addon/native.js';
 import { Router, defaultRouterPath, type RouteOptions } from '../routing/router.js';
-import { train, type PredictorKind } from '../training/train.js';
+import { train, type PredictorKind, type TrainOptions } from '../training/train.js';
+import { parseEncoderSpec } from '../encoders/spec.js';
 import { crossValidate, evaluate, renderMarkdown, renderSvg, type EvalReport } from '../evaluation/eval.js';
 import { Registry } from '../routing/registry.js';
 import { exportOnnx } from '../evaluation/onnx-export.js';
@@ -47,6 +48,9 @@ Commands:
       --predictor mlp|linear|mf|knn|kmeans   default mlp
       --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
       --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
+      --encoder hashing|static:DIR|mixed:DIR   text features: hashed n-grams (default), a model2vec-layout
+                             model (DIR with tokenizer.json + model.safetensors), or both side by side
+      --link-model           the router file names DIR (and its sha256) instead of carrying the table
       --half                 store the big tables (and knn references) as float16
   train --auto --data F.jsonl[:W] [--data G.jsonl --weight W] --out R.router
                              choose predictor, ensemble, label shrinkage, prior blend and calibration by
@@ -231,6 +235,18 @@ function parsePredictor(value: string | undefined): PredictorKind {
   return predictor;
 }
 
+/** --encoder hashing|static:DIR|mixed:DIR, --link-model and --buckets as train()'s encoder option. */
+function trainEncoder(spec: string | undefined, link: boolean, buckets: number | undefined): TrainOptions['encoder'] {
+  if (spec === undefined) {
+    if (link) throw new UsageError('--link-model applies to --encoder static:DIR or mixed:DIR');
+    return buckets === undefined ? undefined : { log2Buckets: buckets };
+  }
+  const choice = parseEncoderSpec(spec, '--encoder');
+  if (link && choice.kind === 'hashing') throw new UsageError('--link-model applies to --encoder static:DIR or mixed:DIR');
+  if (buckets !== undefined && choice.kind === 'static') throw new UsageError('--buckets applies to the hashing and mixed encoders');
+  return { ...choice, embed: !link, ...(buckets === undefined ? {} : { log2Buckets: buckets }) };
+}
+
 async function cmdTrain(args: string[]): Promise<void> {
   if (args.includes('--auto')) return cmdTrainAuto(args);
   const { values } = parseArgs({
@@ -248,6 +264,8 @@ async function cmdTrain(args: string[]): Promise<void> {
       'learning-rate': { type: 'string' },
       seed: { type: 'string' },
       buckets: { type: 'string' },
+      encoder: { type: 'string' },
+      'link-model': { type: 'boolean' },
       half: { type: 'boolean' },
       description: { type: 'string' },
     },
@@ -265,7 +283,7 @@ async function cmdTrain(args: string[]): Promise<void> {
     maxEpochs: num(values.epochs, '--epochs'),
     learningRate: num(values['learning-rate'], '--learning-rate'),
     seed: num(values.seed, '--seed'),
-    encoder: buckets === undefined ? undefined : { log2Buckets: buckets },
+    encoder: trainEncoder(values.encoder, values['link-model'] === true, buckets),
     description: values.description,
     onEpoch: (e) =>
       process.stderr.write(`epoch ${e.epoch}/${e.maxEpochs}: train loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validationLoss.toFixed(4)}\n`),

@@ -16,6 +16,7 @@ import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, 
 import { Hub, type Feedback, type Outcome } from '../chat/hub.js';
 import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } from '../chat/route-chat.js';
 import type { MetricsSnapshot } from '../execution/metrics.js';
+import { StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
 import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
 
 /** The policies this version implements. */
@@ -64,6 +65,11 @@ export interface RouterOptions {
   maxBatchSize?: number;
   /** How long {@link Router.route} waits to fill a batch: 0 (default) = until the event loop's next turn. */
   maxWaitMs?: number;
+  /**
+   * The static model (directory or {@link StaticModel}) of a router trained with `embed: false`,
+   * which names its model instead of carrying it; default: the directory recorded at training.
+   */
+  staticModel?: string | StaticModel;
 }
 
 /** One routing decision. */
@@ -427,9 +433,11 @@ export class Router {
       throw invalidArgument('source', '"default", a path to a .router file, or its bytes', source);
     }
     const { backend, threads } = resolveBackend(options);
+    // A router file that names its static model instead of carrying it: load and check the model.
+    const staticModel = staticModelFor(routerFileMetadata(bytes), name, options.staticModel);
     let native: NativeRouterHandle;
     try {
-      native = binding().NativeRouter.load(bytes, name, backend, threads);
+      native = binding().NativeRouter.load(bytes, name, backend, threads, staticModel?.handle);
     } catch (err) {
       rethrowNative(err);
     }
@@ -468,7 +476,7 @@ export class Router {
    * `hashing`: the router reads prompt text. `precomputed`: it takes embeddings of
    * {@link Router.inputDim} floats from your own embedding service.
    */
-  get encoder(): 'hashing' | 'precomputed' {
+  get encoder(): 'hashing' | 'static' | 'mixed' | 'precomputed' {
     return this.#live().encoder;
   }
 
@@ -1049,7 +1057,7 @@ export class Router {
  */
 export const DEFAULT_ROUTER_TAU = 0.52;
 
-const OPTION_NAMES: readonly string[] = ['registry', 'aliases', 'policy', 'cost', 'threshold', 'subset', 'backend', 'threads', 'maxBatchSize', 'maxWaitMs'];
+const OPTION_NAMES: readonly string[] = ['registry', 'aliases', 'policy', 'cost', 'threshold', 'subset', 'backend', 'threads', 'maxBatchSize', 'maxWaitMs', 'staticModel'];
 
 /** An unknown option is a typo that would otherwise be ignored in silence. */
 function checkOptionNames(options: object): void {

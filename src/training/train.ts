@@ -11,6 +11,7 @@ import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord
 import { binding, rethrowNative, type NativeTrainOptions } from '../addon/native.js';
 import { META, Router, type RouterOptions, type TrainingSummary } from '../routing/router.js';
 import { autoTrain, type AutoOptions, type AutoReport } from './auto.js';
+import { staticTrainingOptions, type EncoderChoice } from '../encoders/spec.js';
 import type { DataSpec } from './auto-data.js';
 
 /** What {@link TrainOptions.onEpoch} receives after every epoch. */
@@ -63,8 +64,13 @@ export interface TrainOptions {
   validationFraction?: number;
   /** Seed of initialisation and shuffling; the same seed and data give the same router. */
   seed?: number;
-  /** Hashing encoder: 2^log2Buckets buckets (default 16), word n-grams up to wordNgramMax (2), char n-grams charNgramMin..charNgramMax (3..5). */
-  encoder?: { log2Buckets?: number; wordNgramMax?: number; charNgramMin?: number; charNgramMax?: number };
+  /**
+   * The text encoder. Hashing (the default): 2^log2Buckets buckets (default 16), word n-grams up to
+   * wordNgramMax (2), char n-grams charNgramMin..charNgramMax (3..5). With `kind: 'static'` a
+   * model2vec-layout model (`model`: its directory or a StaticModel) encodes instead; `kind:
+   * 'mixed'` uses both, side by side ({@link EncoderChoice}).
+   */
+  encoder?: { log2Buckets?: number; wordNgramMax?: number; charNgramMin?: number; charNgramMax?: number } & Partial<EncoderChoice>;
   /** Called after every epoch. */
   onEpoch?: (info: EpochInfo) => void;
   /** Free text stored in the artifact. */
@@ -275,7 +281,7 @@ async function runNative(
 ): Promise<TrainResult> {
   const M = models.length;
   const rows = prompts.length;
-  const enc = options.encoder ?? {};
+  const { kind, model, embed, maxTokens, ...enc } = options.encoder ?? {};
   const nativeOptions: NativeTrainOptions = {
     ...enc,
     predictor,
@@ -311,6 +317,12 @@ async function runNative(
       throw invalidArgument(`options.metadata["${k}"]`, 'a key routecore does not set itself', k);
     }
     metadata[k] = v;
+  }
+
+  if (kind !== undefined) {
+    const chosen = staticTrainingOptions({ kind, model, embed, maxTokens });
+    Object.assign(nativeOptions, chosen.native);
+    Object.assign(metadata, chosen.metadata);
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
