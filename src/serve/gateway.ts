@@ -36,6 +36,8 @@ import type { ClientKey, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
 import { openOutcomeLog, type LogRow, type OutcomeLog } from './outcome-log.js';
+import { WireError, type Json } from '../wire/common.js';
+import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
 
 /** Options of {@link Gateway.start} beyond the configuration. */
 export interface GatewayOptions {
@@ -81,6 +83,8 @@ interface RequestContext {
   policy: string | null;
   generation: Generation | undefined;
   done: boolean;
+  /** The wire the route answers in when it is not chat completions (`/v1/responses`, `/v1/messages`). */
+  face: Face | undefined;
 }
 
 declare module 'fastify' {
@@ -414,7 +418,7 @@ export class Gateway {
     else if (typeof request.headers['x-api-key'] === 'string') token = request.headers['x-api-key'];
     if (token === undefined || token === '') {
       this.metrics.refused('auth');
-      throw new OpenAIErrorAnswer(401, 'authentication_error', 'missing_api_key', 'no API key: send "Authorization: Bearer <key>"');
+      throw new OpenAIErrorAnswer(401, 'authentication_error', 'missing_api_key', 'no API key: send "Authorization: Bearer <key>" (or "x-api-key: <key>")');
     }
     const key = this.#keys.get(hashKey(token));
     if (!key) {
@@ -588,11 +592,11 @@ export class Gateway {
     else write();
   }
 
-  async #chat(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  async #chat(request: FastifyRequest, reply: FastifyReply, face?: Face): Promise<unknown> {
     const ctx = request.rc;
     const gen = this.#acquire(ctx);
     try {
-      const { request: body, options } = this.#parseChat(request.body, ctx, gen);
+      const { request: body, options } = this.#parseChat(face ? this.#translate(face, request) : request.body, ctx, gen);
       if (ctx.key) await this.#limits(ctx.key);
       const session = request.headers['x-routecore-session'];
       if (typeof session === 'string' && session !== '') options.session = session;
@@ -602,7 +606,7 @@ export class Gateway {
       res.once('close', () => {
         if (!res.writableFinished) controller.abort();
       });
-      if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply);
+      if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply, face, request.body as Json);
       const running = gen.executor.complete(body as never, options);
       ctx.running = running;
       const result = await running;
@@ -613,7 +617,7 @@ export class Gateway {
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
       reply.header('x-request-id', ctx.id);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
-      return result.response;
+      return face ? face.answer(result.response, request.body as Json, result.model) : result.response;
     } catch (err) {
       const ge = this.#toErrorAnswer(err, request.log);
       ctx.error = ge.message;
@@ -624,7 +628,17 @@ export class Gateway {
     }
   }
 
-  async #stream(gen: Generation, body: Record<string, unknown>, options: ExecuteOptions, ctx: RequestContext, reply: FastifyReply): Promise<unknown> {
+  /** A face's body as the chat request the executor takes; a body the face refuses is a 400 in its shape. */
+  #translate(face: Face, request: FastifyRequest): unknown {
+    try {
+      return face.parse(request.body, request.headers);
+    } catch (err) {
+      if (err instanceof WireError) throw badRequest(err.reason, err.message, err.param ?? undefined, err.code);
+      throw err;
+    }
+  }
+
+  async #stream(gen: Generation, body: Record<string, unknown>, options: ExecuteOptions, ctx: RequestContext, reply: FastifyReply, face?: Face, clientBody?: Json): Promise<unknown> {
     let stream: ChatStream;
     try {
       const opening = gen.executor.stream(body as never, options);
@@ -642,6 +656,7 @@ export class Gateway {
     this.#countDecision(stream.routed);
     ctx.policy = stream.decision.policy;
     stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
+    const faceStream = face?.stream(clientBody ?? {}, stream.model);
     const res = reply.raw;
     reply.hijack();
     try {
@@ -657,7 +672,8 @@ export class Gateway {
       try {
         for await (const chunk of stream) {
           if (res.destroyed) break; // stops the iterator, which cancels the upstream call
-          if (!res.write(`data: ${chunk.data}\n\n`)) {
+          const text = faceStream ? faceStream.write(chunk.data) : `data: ${chunk.data}\n\n`;
+          if (text !== '' && !res.write(text)) {
             await new Promise<void>((resolve) => {
               const done = () => {
                 res.off('drain', done);
@@ -669,13 +685,14 @@ export class Gateway {
             });
           }
         }
+        if (faceStream && !res.destroyed) res.write(faceStream.end());
       } catch (err) {
         if (!res.destroyed) {
           // Headers are gone; the error travels as an SSE event, which the OpenAI SDK raises as an APIError.
           const ge = this.#toErrorAnswer(err, reply.log);
           ctx.error = ge.message;
           reply.log.warn({ code: ge.code, routecoreCode: ge.routecoreCode, attempts: ge.attempts?.length ?? 0 }, ge.message);
-          res.write(`data: ${JSON.stringify(ge.body(ctx.id))}\n\n`);
+          res.write(faceStream ? faceStream.fail({ status: ge.status, body: ge.body(ctx.id) as unknown as { error: Json } }) : `data: ${JSON.stringify(ge.body(ctx.id))}\n\n`);
         }
       }
       if (!res.destroyed) res.end();
@@ -734,6 +751,7 @@ export class Gateway {
         policy: null,
         generation: undefined,
         done: false,
+        face: faceOf(route),
       };
       request.rc = ctx;
       this.metrics.inflight++;
@@ -741,9 +759,9 @@ export class Gateway {
       res.once('close', () => {
         this.metrics.inflight--;
         this.metrics.answered(route, res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
-        if (route === '/v1/chat/completions') this.#logRow(ctx, res);
+        if (route === '/v1/chat/completions' || ctx.face) this.#logRow(ctx, res);
       });
-      if (route === '/v1/chat/completions') this.#contexts.set(ctx.id, ctx);
+      if (route === '/v1/chat/completions' || ctx.face) this.#contexts.set(ctx.id, ctx);
       reply.header('x-request-id', ctx.id);
       if (this.config.corsOrigins.length > 0) this.#cors(request, reply);
       if (this.#draining) {
@@ -771,9 +789,15 @@ export class Gateway {
       const ctx = request.rc;
       if (ctx) {
         ctx.error ??= ge.message;
-        if (ctx.route === '/v1/chat/completions' && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, 0);
+        if ((ctx.route === '/v1/chat/completions' || ctx.face) && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, 0);
       }
       for (const [k, v] of Object.entries(ge.headers)) reply.header(k, v);
+      if (ctx?.face) {
+        // Each wire's errors keep its own shape (Anthropic's {type: "error", error: {type, message}} on /v1/messages).
+        const answer = ctx.face.error({ status: ge.status, body: ge.body(ctx.id) as unknown as { error: Json } });
+        reply.code(answer.status).send(answer.body);
+        return;
+      }
       // 499 is nginx's "client closed request": there is nobody to answer, but the status is logged.
       reply.code(ge.status).send(ge.body(ctx?.id));
     });
@@ -797,6 +821,7 @@ export class Gateway {
     }
 
     app.post('/v1/chat/completions', (request, reply) => this.#chat(request, reply));
+    for (const face of WIRE_FACES) app.post(face.path, (request, reply) => this.#chat(request, reply, face));
 
     app.get('/v1/models', async (request) => {
       const key = request.rc.key;

@@ -1,0 +1,153 @@
+/**
+ * The gateway's faces beyond chat completions: `POST /v1/responses` (OpenAI Responses API) and
+ * `POST /v1/messages` (Anthropic Messages API). A face only translates: the client's body into the
+ * chat request the router and executor take (the body itself rides along for upstreams that speak the
+ * same wire, see {@link NATIVE}), the executor's answer and stream back into the client's wire, and
+ * errors into that wire's shape. Routing, retries, fallbacks, cool-downs, limits, logs and metrics are
+ * the gateway's and the executor's, exactly as for `/v1/chat/completions`.
+ * @module
+ */
+import type { ChatRequest } from '../chat/messages.js';
+import { ANTHROPIC_VERSION, MessagesStreamWriter, anthropicError, chatToMessage, messagesToChat } from '../wire/anthropic.js';
+import { NATIVE, NATIVE_EVENT_FIELD, parseJsonObject, type Json, type NativeBody } from '../wire/common.js';
+import { ResponsesStreamWriter, chatToResponse, responsesToChat } from '../wire/responses.js';
+
+/** An error as a face needs it to answer in its own wire's shape. */
+export interface FaceError {
+  status: number;
+  /** The OpenAI-style body the gateway would send on a chat route (`{error: {message, type, code, param, ...}}`). */
+  body: { error: Json };
+}
+
+/** Writes one streamed answer in the face's wire. */
+export interface FaceStream {
+  /** The SSE text for one executor chunk's data (a `chat.completion.chunk` JSON text, or `[DONE]`). */
+  write(data: string): string;
+  /** The SSE text that closes a completed answer. */
+  end(): string;
+  /** The SSE text of an error after the stream began. */
+  fail(error: FaceError): string;
+}
+
+/** One wire the gateway answers besides chat completions. */
+export interface Face {
+  /** The route, e.g. `/v1/responses`. */
+  readonly path: string;
+  /** The registry wire whose upstreams take the client's body unchanged. */
+  readonly wire: string;
+  /** The client's body as a chat request (with the body attached for passthrough); throws a WireError for a bad body. */
+  parse(body: unknown, headers: Record<string, string | string[] | undefined>): ChatRequest;
+  /** The non-streamed answer for the executor's completion (`model` = the registry id that answered). */
+  answer(completion: Json, request: Json, model: string): Json;
+  /** A writer for one streamed answer. */
+  stream(request: Json, model: string): FaceStream;
+  /** The error body (and status) in this wire's shape. */
+  error(error: FaceError): { status: number; body: Json };
+}
+
+/** The client's body attached to a translated request (see {@link NATIVE}). */
+function attach(chat: ChatRequest, native: NativeBody): ChatRequest {
+  Object.defineProperty(chat, NATIVE, { value: native, enumerable: false });
+  return chat;
+}
+
+/** The upstream's own answer, when an upstream of the face's wire answered the client's body unchanged. */
+function nativeAnswer(completion: Json): Json | undefined {
+  return (completion as { [NATIVE]?: Json })[NATIVE];
+}
+
+/**
+ * Streams either way: the upstream's own events when it spoke the face's wire (each chunk carries one
+ * in {@link NATIVE_EVENT_FIELD}), else the face's translation of the chat chunks. The first chunk
+ * decides; nothing is written before it.
+ */
+function faceStream(writer: { start(): string; chunk(c: Json): string; finish(): string }, fail: (e: FaceError) => string): FaceStream {
+  let mode: 'native' | 'translated' | undefined;
+  let started = false;
+  const startOnce = (): string => {
+    if (started) return '';
+    started = true;
+    return writer.start();
+  };
+  return {
+    write(data) {
+      if (data === '[DONE]') return '';
+      const chunk = parseJsonObject(data);
+      if (!chunk) return '';
+      const native = chunk[NATIVE_EVENT_FIELD];
+      mode ??= typeof native === 'string' ? 'native' : 'translated';
+      if (mode === 'native') return typeof native === 'string' ? native : '';
+      return startOnce() + writer.chunk(chunk);
+    },
+    end() {
+      return mode === 'native' ? '' : startOnce() + writer.finish();
+    },
+    fail,
+  };
+}
+
+/** `POST /v1/responses`: OpenAI's Responses API. */
+export const responsesFace: Face = {
+  path: '/v1/responses',
+  wire: 'openai-responses',
+  parse(body) {
+    const chat = responsesToChat(body);
+    // The face needs the usage chunk for response.completed; the executor passes it on only when asked.
+    if (chat.stream === true) chat['stream_options'] = { include_usage: true };
+    return attach(chat, { wire: 'openai-responses', body: body as Json });
+  },
+  answer(completion, request, model) {
+    return nativeAnswer(completion) ?? chatToResponse(completion, request, { model });
+  },
+  stream(request, model) {
+    const writer = new ResponsesStreamWriter(request, { model });
+    return faceStream(writer, (e) => writer.fail(String(e.body.error['message']), String(e.body.error['code'] ?? 'server_error')));
+  },
+  error(e) {
+    // Responses errors have the chat completions shape.
+    return { status: e.status, body: e.body };
+  },
+};
+
+/** Headers a client sends to Anthropic that an Anthropic upstream should see too. */
+const ANTHROPIC_CLIENT_HEADERS = ['anthropic-version', 'anthropic-beta'];
+
+/** `POST /v1/messages`: Anthropic's Messages API. */
+export const messagesFace: Face = {
+  path: '/v1/messages',
+  wire: 'anthropic-messages',
+  parse(body, headers) {
+    const chat = messagesToChat(body);
+    if (chat.stream === true) chat['stream_options'] = { include_usage: true };
+    const forward: Record<string, string> = { 'anthropic-version': ANTHROPIC_VERSION };
+    for (const h of ANTHROPIC_CLIENT_HEADERS) {
+      const v = headers[h];
+      if (typeof v === 'string' && v !== '') forward[h] = v;
+    }
+    return attach(chat, { wire: 'anthropic-messages', body: body as Json, headers: forward });
+  },
+  answer(completion, request, model) {
+    const stops = Array.isArray(request['stop_sequences']) ? (request['stop_sequences'] as string[]) : undefined;
+    return nativeAnswer(completion) ?? chatToMessage(completion, stops ? { model, stopSequences: stops } : { model });
+  },
+  stream(_request, model) {
+    const writer = new MessagesStreamWriter({ model });
+    return faceStream(writer, (e) => writer.fail(anthropicErrorType(e), String(e.body.error['message'])));
+  },
+  error(e) {
+    return { status: e.status, body: anthropicError(e.status, String(e.body.error['message'])) };
+  },
+};
+
+function anthropicErrorType(e: FaceError): string {
+  return String((anthropicError(e.status, '')['error'] as Json)['type']);
+}
+
+/** The faces the gateway registers, by route. */
+export const WIRE_FACES: readonly Face[] = [responsesFace, messagesFace];
+
+/** The face of a route, if it is one of {@link WIRE_FACES}. */
+export function faceOf(route: string): Face | undefined {
+  for (const f of WIRE_FACES) if (f.path === route) return f;
+  return undefined;
+}

@@ -1,0 +1,338 @@
+/**
+ * `routecore serve` speaking OpenAI's Responses API and Anthropic's Messages API, driven by the real
+ * `openai` and `@anthropic-ai/sdk` clients, over mock upstreams of both wires (OpenAI chat completions,
+ * OpenAI Responses passthrough, Anthropic Messages): routed and explicit models, tools, streaming,
+ * fallback across wires for every fault the executor knows, errors in each wire's shape, key headers.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { resolveServeConfig } from '../src/serve/config.js';
+import { Gateway } from '../src/serve/gateway.js';
+import { startMockAnthropic, type AnthropicFault, type MockAnthropic } from './helpers/mock-anthropic.js';
+import { post, until } from './helpers/gateway-fixture.js';
+import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
+
+const ENV = { ANTHROPIC_KEY: 'sk-ant-upstream-0123456789', OPENAI_KEY: 'sk-openai-upstream-9876543210', RESP_KEY: 'sk-resp-upstream-5555555555' };
+const CLIENT_KEY = 'sk-client-wires-0000000000000001';
+
+let dir: string;
+let claude: MockAnthropic;
+let gpt: MockUpstream;
+let resp: MockUpstream;
+let gw: Gateway;
+let openai: OpenAI;
+let anthropic: Anthropic;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'routecore-wires-'));
+  claude = await startMockAnthropic({ name: 'claude' });
+  gpt = await startMockUpstream({ name: 'gpt' });
+  resp = await startMockUpstream({ name: 'gpt-r' });
+  const registry = join(dir, 'models.json');
+  writeFileSync(
+    registry,
+    JSON.stringify({
+      models: [
+        { id: 'claude', provider: 'anthropic', baseUrl: claude.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY', inputCostPer1M: 3, outputCostPer1M: 15 },
+        { id: 'gpt', provider: 'openai', baseUrl: gpt.baseUrl, apiKeyEnv: 'OPENAI_KEY', inputCostPer1M: 1, outputCostPer1M: 2 },
+        { id: 'gpt-r', provider: 'openai', wire: 'openai-responses', baseUrl: resp.baseUrl, apiKeyEnv: 'RESP_KEY', inputCostPer1M: 1, outputCostPer1M: 2 },
+      ],
+    }),
+  );
+  const env = { ...ENV, ROUTECORE_API_KEYS: CLIENT_KEY };
+  const config = resolveServeConfig({ registry, aliases: { strong: 'claude', weak: 'gpt' }, port: '0', timeoutMs: '1000' }, env);
+  config.log = { ...config.log, kind: 'sqlite', path: join(dir, 'log.sqlite'), flushMs: 20 };
+  config.upstream = { ...config.upstream, backoffMs: 1 };
+  gw = await Gateway.start(config, { env, print: () => undefined });
+  openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: gw.url, apiKey: CLIENT_KEY, maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await claude?.close();
+  await gpt?.close();
+  await resp?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  for (const m of [claude, gpt, resp] as { fault: unknown; requests: unknown[] }[]) {
+    m.fault = { kind: 'ok' };
+    m.requests.length = 0;
+  }
+  for (const id of ['claude', 'gpt']) gw.router.markUnavailable(id, 0);
+});
+
+const WEATHER_TOOL = { name: 'weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } };
+
+describe('POST /v1/responses with the openai SDK', () => {
+  it('answers a routed string input with output_text, usage and decision headers', async () => {
+    const { data, response } = await openai.responses.create({ model: 'routecore', input: 'Prove that there are infinitely many primes.', instructions: 'Be brief.' }).withResponse();
+    expect(data.object).toBe('response');
+    expect(data.status).toBe('completed');
+    expect(data.output_text).toMatch(/^Answer from (claude|gpt)\.$/);
+    expect(data.usage).toMatchObject({ input_tokens: 12, output_tokens: 3, total_tokens: 15 });
+    const model = response.headers.get('x-routecore-model');
+    expect(['claude', 'gpt']).toContain(model);
+    expect(data.model).toBe(model);
+    expect(response.headers.get('x-request-id')).toMatch(/^rc-/);
+  });
+
+  it('sends item input, instructions and function tools translated to the chat upstream, and returns function_call items', async () => {
+    gpt.queue({ kind: 'ok', text: '', tool: { name: 'weather', arguments: '{"city":"Paris"}' } });
+    const r = await openai.responses.create({
+      model: 'gpt',
+      instructions: 'Use tools.',
+      input: [
+        { role: 'user', content: [{ type: 'input_text', text: 'Weather in Paris, and earlier in Oslo?' }] },
+        { type: 'function_call', call_id: 'call_0', name: 'weather', arguments: '{"city":"Oslo"}' },
+        { type: 'function_call_output', call_id: 'call_0', output: '3C' },
+      ],
+      tools: [{ type: 'function', strict: false, ...WEATHER_TOOL }],
+    });
+    const call = r.output.find((o) => o.type === 'function_call');
+    expect(call).toMatchObject({ type: 'function_call', name: 'weather', arguments: '{"city":"Paris"}', call_id: expect.any(String) });
+    const sent = gpt.requests[0]!.body!;
+    expect(sent['messages']).toEqual([
+      { role: 'system', content: 'Use tools.' },
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris, and earlier in Oslo?' }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_0', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_0', content: '3C' },
+    ]);
+    expect(sent['tools']).toEqual([{ type: 'function', function: { ...WEATHER_TOOL, strict: false } }]);
+    expect(gpt.requests[0]!.authorization).toBe(`Bearer ${ENV.OPENAI_KEY}`);
+  });
+
+  it('streams the Responses events (created ... output_text.delta ... completed)', async () => {
+    const stream = await openai.responses.create({ model: 'gpt', input: 'Count to four.', stream: true });
+    const types: string[] = [];
+    let text = '';
+    let completed: any;
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    expect(types[0]).toBe('response.created');
+    expect(types).toContain('response.output_item.added');
+    expect(types).toContain('response.output_text.done');
+    expect(types.at(-1)).toBe('response.completed');
+    expect(text).toBe('Answer from gpt.');
+    expect(completed.usage).toMatchObject({ input_tokens: 12, output_tokens: 3 });
+    expect(completed.output[0].content[0].text).toBe('Answer from gpt.');
+  });
+
+  it('streams tool calls as function_call items with argument deltas', async () => {
+    gpt.queue({ kind: 'ok', text: '', tool: { name: 'weather', arguments: '{"city":"Rome"}' } });
+    const stream = await openai.responses.create({ model: 'gpt', input: 'Weather in Rome?', tools: [{ type: 'function', strict: null, ...WEATHER_TOOL }], stream: true });
+    let args = '';
+    let done: any;
+    for await (const ev of stream) {
+      if (ev.type === 'response.function_call_arguments.delta') args += ev.delta;
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    expect(args).toBe('{"city":"Rome"}');
+    expect(done.output.find((o: any) => o.type === 'function_call')).toMatchObject({ name: 'weather', arguments: '{"city":"Rome"}' });
+  });
+
+  it('passes the body through unchanged to an upstream whose wire is openai-responses, streamed and not', async () => {
+    const r = await openai.responses.create({ model: 'gpt-r', input: [{ role: 'user', content: 'Hello there' }], instructions: 'Be kind.', max_output_tokens: 50 });
+    expect(r.id).toMatch(/^resp_gpt-r_/);
+    expect(r.output_text).toBe('Answer from gpt-r.');
+    expect(r.model).toBe('gpt-r');
+    expect(resp.requests[0]).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${ENV.RESP_KEY}` });
+    expect(resp.requests[0]!.body).toEqual({ model: 'gpt-r', input: [{ role: 'user', content: 'Hello there' }], instructions: 'Be kind.', max_output_tokens: 50, stream: false });
+    const stream = await openai.responses.create({ model: 'gpt-r', input: 'Hello again', stream: true });
+    const types: string[] = [];
+    let text = '';
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+    }
+    expect(types).toEqual(['response.created', 'response.output_item.added', 'response.output_text.delta', 'response.output_text.delta', 'response.output_text.delta', 'response.output_item.done', 'response.completed']);
+    expect(text).toBe('Answer from gpt-r.');
+  });
+
+  it.each([
+    [{ model: 'routecore' }, 400, 'missing_input', 'input', 'body.input is required'],
+    [{ input: 'x', previous_response_id: 'resp_1' }, 400, 'unsupported_parameter', 'previous_response_id', 'routecore stores no responses'],
+    [{ input: 'x', tools: [{ type: 'web_search' }] }, 400, 'unsupported_tool', 'tools[0].type', 'only "function" tools'],
+    [{ input: [{ role: 'user', content: [{ type: 'input_video' }] }] }, 400, 'unsupported_content', 'input[0].content[0].type', 'must be input_text'],
+    [{ input: 'x', model: 'no-such-model' }, 404, 'model_not_found', 'model', 'no-such-model'],
+    [[1, 2], 400, 'invalid_body', null, 'must be a JSON object'],
+    ['{"input": ', 400, 'invalid_json', null, 'not valid JSON'],
+  ])('refuses a bad body %j with %i in the OpenAI shape', async (body, status, code, param, message) => {
+    const r = await post(`${gw.url}/v1/responses`, body, { authorization: `Bearer ${CLIENT_KEY}` });
+    expect(r.status).toBe(status);
+    expect(r.body.error).toMatchObject({ type: status === 404 ? 'invalid_request_error' : 'invalid_request_error', code, param });
+    expect(r.body.error.message).toContain(message);
+  });
+});
+
+describe('POST /v1/messages with the Anthropic SDK', () => {
+  it('calls an Anthropic model natively, passing the body through unchanged (x-api-key as the client key)', async () => {
+    const body = { model: 'claude', max_tokens: 64, system: [{ type: 'text' as const, text: 'Be brief.', cache_control: { type: 'ephemeral' as const } }], messages: [{ role: 'user' as const, content: 'Hi' }] };
+    const { data, response } = await anthropic.messages.create(body).withResponse();
+    expect(data).toMatchObject({ type: 'message', role: 'assistant', model: 'claude', content: [{ type: 'text', text: 'Answer from claude.' }], stop_reason: 'end_turn', usage: { input_tokens: 12 } });
+    expect(response.headers.get('x-routecore-model')).toBe('claude');
+    const sent = claude.requests[0]!;
+    expect(sent.body).toEqual(body);
+    expect(sent.headers['x-api-key']).toBe(ENV.ANTHROPIC_KEY);
+    // The client's anthropic-version (the SDK's) is forwarded; routecore's default applies only when none is sent.
+    expect(sent.headers['anthropic-version']).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  });
+
+  it('answers a routed request with tools from an OpenAI upstream, translated both ways', async () => {
+    gpt.queue({ kind: 'ok', text: 'Checking.', tool: { name: 'weather', arguments: '{"city":"Lima"}' } });
+    const r = await anthropic.messages.create({
+      model: 'gpt',
+      max_tokens: 100,
+      system: 'Use tools.',
+      tools: [{ name: 'weather', description: WEATHER_TOOL.description, input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
+      messages: [
+        { role: 'user', content: 'Weather in Lima?' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_0', name: 'weather', input: { city: 'Quito' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_0', content: '20C' }] },
+      ],
+    });
+    expect(r.model).toBe('gpt');
+    expect(r.stop_reason).toBe('tool_use');
+    expect(r.content).toEqual([{ type: 'text', text: 'Checking.' }, { type: 'tool_use', id: expect.any(String), name: 'weather', input: { city: 'Lima' } }]);
+    expect(gpt.requests[0]!.body!['messages']).toEqual([
+      { role: 'system', content: 'Use tools.' },
+      { role: 'user', content: 'Weather in Lima?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_0', type: 'function', function: { name: 'weather', arguments: '{"city":"Quito"}' } }] },
+      { role: 'tool', tool_call_id: 'toolu_0', content: '20C' },
+    ]);
+  });
+
+  it('streams from an OpenAI upstream as Messages events; the SDK assembles text and tool input', async () => {
+    gpt.queue({ kind: 'ok', text: 'Let me see.', tool: { name: 'weather', arguments: '{"city":"Kyiv"}' } });
+    const stream = anthropic.messages.stream({ model: 'gpt', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Kyiv?' }], tools: [{ name: 'weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] });
+    const types: string[] = [];
+    stream.on('streamEvent', (e) => types.push(e.type));
+    const msg = await stream.finalMessage();
+    expect(msg.content).toEqual([{ type: 'text', text: 'Let me see.' }, { type: 'tool_use', id: expect.any(String), name: 'weather', input: { city: 'Kyiv' } }]);
+    expect(msg.stop_reason).toBe('tool_use');
+    expect(msg.usage.output_tokens).toBeGreaterThan(0);
+    expect(types[0]).toBe('message_start');
+    expect(types.at(-1)).toBe('message_stop');
+  });
+
+  it('streams natively from an Anthropic upstream (the upstream events pass through)', async () => {
+    claude.queue({ kind: 'ok', text: 'Native stream here.', tool: { name: 'weather', arguments: '{"city":"Oslo"}' } });
+    const events = await anthropic.messages.create({ model: 'claude', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'Go' }] });
+    const seen: string[] = [];
+    let text = '';
+    for await (const e of events) {
+      seen.push(e.type);
+      if (e.type === 'content_block_delta' && e.delta.type === 'text_delta') text += e.delta.text;
+      if (e.type === 'message_start') expect(e.message.model).toBe('claude');
+    }
+    expect(text).toBe('Native stream here.');
+    expect(seen.filter((t) => t === 'content_block_start')).toHaveLength(2);
+    expect(claude.requests[0]!.body).toMatchObject({ stream: true, messages: [{ role: 'user', content: 'Go' }] });
+  });
+
+  it.each([
+    [{ model: 'routecore', messages: [{ role: 'user', content: 'x' }] }, 400, 'invalid_request_error', 'max_tokens: Field required'],
+    [{ model: 'routecore', max_tokens: 10 }, 400, 'invalid_request_error', 'messages: Field required'],
+    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'robot', content: 'x' }] }, 400, 'invalid_request_error', 'messages[0].role'],
+    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'video' }] }] }, 400, 'invalid_request_error', 'content[0].type'],
+    [{ model: 'nope', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, 404, 'not_found_error', 'nope'],
+    ['not json', 400, 'invalid_request_error', 'not valid JSON'],
+    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], bogus: true }, 400, 'invalid_request_error', 'Extra inputs are not permitted'],
+  ])('refuses a bad body %j with %i in the Anthropic shape', async (body, status, type, message) => {
+    const r = await post(`${gw.url}/v1/messages`, body, { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' });
+    expect(r.status).toBe(status);
+    expect(r.body).toEqual({ type: 'error', error: { type, message: expect.stringContaining(message) } });
+  });
+
+  it('raises the SDK error classes: bad request, authentication, all upstreams down', async () => {
+    await expect(anthropic.messages.create({ model: 'routecore', max_tokens: 0, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
+    const stranger = new Anthropic({ baseURL: gw.url, apiKey: 'sk-wrong-key', maxRetries: 0 });
+    const denied = await stranger.messages.create({ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    expect(denied).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect(denied.error).toEqual({ type: 'error', error: { type: 'authentication_error', message: 'the API key is not valid for this gateway' } });
+    claude.fault = { kind: 'status', status: 529 };
+    gpt.fault = { kind: 'status', status: 503 };
+    resp.fault = { kind: 'status', status: 503 };
+    const down = await anthropic.messages.create({ model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    expect(down).toBeInstanceOf(Anthropic.APIError);
+    expect(down.status).toBeGreaterThanOrEqual(500);
+    expect(down.error.type).toBe('error');
+    expect(down.error.error.message).toContain('every upstream attempt failed');
+  });
+
+  it('surfaces a stream broken after tokens as an SDK error, never a silent retry', async () => {
+    claude.fault = { kind: 'error-event', after: 2 };
+    const stream = anthropic.messages.stream({ model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+    await expect(stream.finalMessage()).rejects.toThrow(/stream broke after tokens were sent/);
+    gpt.fault = { kind: 'cut', after: 2 };
+    const events = await openai.responses.create({ model: 'gpt', input: 'x', stream: true });
+    await expect((async () => {
+      for await (const _ of events) void _;
+    })()).rejects.toThrow(/stream broke after tokens were sent/);
+  });
+
+  it('logs one row per answered request on the new routes', async () => {
+    const { response } = await anthropic.messages.create({ model: 'gpt', max_tokens: 10, messages: [{ role: 'user', content: 'log me' }] }).withResponse();
+    const id = response.headers.get('x-request-id')!;
+    // Feedback matches only a logged request (404 otherwise): the row of a /v1/messages answer is there.
+    await until(async () => (await post(`${gw.url}/v1/feedback`, { id, score: 1 }, { authorization: `Bearer ${CLIENT_KEY}` })).status === 200, 'the log row of ' + id);
+  });
+});
+
+describe('fallback across wires for every fault (both SDKs, streamed and not)', () => {
+  const faults: [string, AnthropicFault][] = [
+    ['500', { kind: 'status', status: 500 }],
+    ['503', { kind: 'status', status: 503 }],
+    ['429 with a long Retry-After', { kind: 'status', status: 429, retryAfter: 60 }],
+    ['401', { kind: 'status', status: 401 }],
+    ['timeout', { kind: 'timeout' }],
+    ['reset', { kind: 'reset' }],
+    ['malformed', { kind: 'malformed' }],
+    ['stream ends before its first token', { kind: 'truncated', after: 0 }],
+  ];
+  it.each(faults)('Anthropic upstream %s on /v1/messages -> answered by the OpenAI upstream', async (_n, fault) => {
+    // A stream ending early is a fault of streams only; a non-streamed answer has no first token to miss.
+    for (const stream of fault.kind === 'truncated' ? [true] : [false, true]) {
+      claude.fault = fault;
+      gw.router.markUnavailable('claude', 0);
+      gw.router.markUnavailable('gpt', 0);
+      if (stream) {
+        const msg = await anthropic.messages.stream({ model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+        expect(msg).toMatchObject({ model: 'gpt', content: [{ type: 'text', text: 'Answer from gpt.' }] });
+      } else {
+        const { data, response } = await anthropic.messages.create({ model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).withResponse();
+        expect(data).toMatchObject({ model: 'gpt', content: [{ type: 'text', text: 'Answer from gpt.' }] });
+        expect(Number(response.headers.get('x-routecore-attempts'))).toBeGreaterThanOrEqual(2);
+      }
+    }
+  });
+  it.each(faults)('OpenAI upstream %s on /v1/responses -> answered by the Anthropic upstream', async (_n, fault) => {
+    for (const stream of fault.kind === 'truncated' ? [true] : [false, true]) {
+      gpt.fault = fault;
+      gw.router.markUnavailable('claude', 0);
+      gw.router.markUnavailable('gpt', 0);
+      if (stream) {
+        let text = '';
+        let model = '';
+        for await (const ev of await openai.responses.create({ model: 'gpt', input: 'x', stream: true })) {
+          if (ev.type === 'response.output_text.delta') text += ev.delta;
+          if (ev.type === 'response.completed') model = ev.response.model;
+        }
+        expect({ text, model }).toEqual({ text: 'Answer from claude.', model: 'claude' });
+      } else {
+        const r = await openai.responses.create({ model: 'gpt', input: 'x' });
+        expect({ text: r.output_text, model: r.model }).toEqual({ text: 'Answer from claude.', model: 'claude' });
+      }
+    }
+  });
+});
