@@ -446,87 +446,170 @@ async function ridgeRouter(linear: Router, records: readonly OutcomeRecord[], pe
 
 const WORKER_URL = new URL('./auto-worker.js', import.meta.url);
 
+/** How many times a job is started again after the worker running it died, before it fails. */
+export const JOB_RETRIES = 2;
+
+interface PoolEntry {
+  job: AutoJob;
+  gate: (() => boolean) | undefined;
+  resolve: (r: AutoJobResult | null) => void;
+  reject: (e: Error) => void;
+  /** Workers that died running it. */
+  deaths: number;
+}
+
+interface PoolSlot {
+  worker: Worker;
+  running: PoolEntry | null;
+}
+
+type WorkerReply = { ok: true; result: AutoJobResult } | { ok: false; error: string; code?: string };
+
 /**
  * @internal A pool of worker threads running {@link runAutoJob}, or one slot on this thread when
  * size is 0. Jobs start in the order given; a job's `gate` is asked when it is about to start, and
  * a job it refuses resolves to null without running (the time budget). `scripts/results.ts` runs
  * its grid through it too.
+ *
+ * **A worker that dies** (its thread exits or throws outside a job: out of memory, a native abort,
+ * `terminate()`) is replaced by a new one at once, so the pool keeps its size, and the job it was
+ * running goes back to the front of the queue; a job whose workers died {@link JOB_RETRIES} + 1
+ * times fails with `ERR_ROUTECORE_INTERNAL` naming the exits, instead of killing worker after
+ * worker. A job that fails by throwing (bad options, bad data) is not retried: its error is the
+ * job's result.
  */
 export class JobPool {
-  readonly #idle: (Worker | 'here')[] = [];
-  readonly #all: Worker[] = [];
-  readonly #queue: { job: AutoJob; gate: (() => boolean) | undefined; resolve: (r: AutoJobResult | null) => void; reject: (e: Error) => void }[] = [];
+  readonly #slots: PoolSlot[] = [];
+  readonly #queue: PoolEntry[] = [];
+  readonly #url: URL;
+  #hereBusy = false;
+  #closing = false;
+  /** Workers replaced after dying (for reports and tests). */
+  replaced = 0;
   readonly inThread: boolean;
 
-  constructor(size: number) {
+  /**
+   * @param size worker threads; 0 = this thread.
+   * @param workerUrl the worker script (default: the compiled `auto-worker.js` next to this module).
+   */
+  constructor(size: number, workerUrl: URL = WORKER_URL) {
+    this.#url = workerUrl;
     // Worker threads need the compiled worker next to this module (dist/); from TypeScript sources
     // (tests) the jobs run on this thread, one at a time.
-    this.inThread = size === 0 || !existsSync(fileURLToPath(WORKER_URL));
-    if (this.inThread) {
-      this.#idle.push('here');
-      return;
-    }
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(WORKER_URL);
-      w.unref();
-      this.#all.push(w);
-      this.#idle.push(w);
-    }
+    this.inThread = size === 0 || !existsSync(fileURLToPath(workerUrl));
+    if (this.inThread) return;
+    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
   }
 
   get threadsPerJob(): number {
     return this.inThread ? 0 : 1;
   }
 
+  /** @internal The live workers (tests end one to check that the pool survives it). */
+  get workers(): readonly Worker[] {
+    return this.#slots.map((s) => s.worker);
+  }
+
   run(job: AutoJob, gate?: () => boolean): Promise<AutoJobResult | null> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, gate, resolve, reject });
+      if (this.#closing) {
+        reject(new RoutecoreError('ERR_ROUTECORE_INTERNAL', 'the training pool is closed'));
+        return;
+      }
+      this.#queue.push({ job, gate, resolve, reject, deaths: 0 });
       this.#pump();
     });
   }
 
-  #pump(): void {
-    while (this.#idle.length && this.#queue.length) {
-      const { job, gate, resolve, reject } = this.#queue.shift()!;
-      if (gate && !gate()) {
-        resolve(null);
-        continue;
+  #spawn(): PoolSlot {
+    const worker = new Worker(this.#url);
+    worker.unref();
+    const slot: PoolSlot = { worker, running: null };
+    let lastError: Error | null = null;
+    worker.on('message', (msg: WorkerReply) => {
+      const e = slot.running;
+      slot.running = null;
+      if (e) {
+        if (msg.ok) e.resolve(msg.result);
+        else e.reject(msg.code ? new RoutecoreError(msg.code as 'ERR_ROUTECORE_INTERNAL', msg.error) : new Error(msg.error));
       }
-      const w = this.#idle.pop()!;
-      if (w === 'here') {
-        runAutoJob(job).then(
+      this.#pump();
+    });
+    worker.on('error', (err: Error) => {
+      lastError = err; // 'exit' follows and does the replacing
+    });
+    worker.on('exit', (code: number) => {
+      if (this.#closing) return;
+      const at = this.#slots.indexOf(slot);
+      if (at < 0) return;
+      this.#slots[at] = this.#spawn();
+      this.replaced++;
+      const e = slot.running;
+      slot.running = null;
+      if (e) {
+        e.deaths++;
+        const why = lastError ? `${lastError.message}` : `exit code ${code}`;
+        if (e.deaths > JOB_RETRIES) {
+          e.reject(new RoutecoreError('ERR_ROUTECORE_INTERNAL', `a training worker died ${e.deaths} times running the same job (last: ${why}); the job is given up`));
+        } else {
+          this.#queue.unshift(e);
+        }
+      }
+      this.#pump();
+    });
+    return slot;
+  }
+
+  #pump(): void {
+    if (this.inThread) {
+      while (!this.#hereBusy && this.#queue.length) {
+        const e = this.#queue.shift()!;
+        if (e.gate && !e.gate()) {
+          e.resolve(null);
+          continue;
+        }
+        this.#hereBusy = true;
+        runAutoJob(e.job).then(
           (r) => {
-            this.#idle.push(w);
-            resolve(r);
+            this.#hereBusy = false;
+            e.resolve(r);
             this.#pump();
           },
-          (e: Error) => {
-            this.#idle.push(w);
-            reject(e);
+          (err: Error) => {
+            this.#hereBusy = false;
+            e.reject(err);
             this.#pump();
           },
         );
-        continue;
       }
-      const done = (msg: { ok: true; result: AutoJobResult } | { ok: false; error: string; code?: string }): void => {
-        w.off('error', fail);
-        this.#idle.push(w);
-        if (msg.ok) resolve(msg.result);
-        else reject(msg.code ? new RoutecoreError(msg.code as 'ERR_ROUTECORE_INTERNAL', msg.error) : new Error(msg.error));
-        this.#pump();
-      };
-      const fail = (err: Error): void => {
-        w.off('message', done);
-        reject(err);
-      };
-      w.once('message', done);
-      w.once('error', fail);
-      w.postMessage(job);
+      return;
+    }
+    for (const slot of this.#slots) {
+      if (slot.running) continue;
+      let e: PoolEntry | undefined;
+      while ((e = this.#queue.shift()) !== undefined) {
+        // A retried job passed its gate when it first started; it is not asked again.
+        if (e.deaths === 0 && e.gate && !e.gate()) {
+          e.resolve(null);
+          continue;
+        }
+        break;
+      }
+      if (!e) return;
+      slot.running = e;
+      slot.worker.postMessage(e.job);
     }
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#all.map((w) => w.terminate()));
+    this.#closing = true;
+    const err = new RoutecoreError('ERR_ROUTECORE_INTERNAL', 'the training pool was closed before this job ran');
+    for (const e of this.#queue.splice(0)) e.reject(err);
+    for (const slot of this.#slots) {
+      slot.running?.reject(new RoutecoreError('ERR_ROUTECORE_INTERNAL', 'the training pool was closed while this job ran'));
+      slot.running = null;
+    }
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 }
 
