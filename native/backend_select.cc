@@ -65,7 +65,14 @@ std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned thre
     r.cudaDetail = "not probed: the CPU backend was requested";
   }
 #else
-  r.cudaDetail = "this build has no CUDA backend (nvcc was not found when the addon was compiled)";
+  // What the build asked for (CMakeLists.txt passes ROUTECORE_CUDA), so the reason given is the true one.
+#ifndef ROUTECORE_CUDA_REQUEST
+#define ROUTECORE_CUDA_REQUEST "unknown"
+#endif
+  r.cudaDetail = std::string(ROUTECORE_CUDA_REQUEST) == "OFF"
+                     ? "this build has no CUDA backend: it was compiled CPU-only (ROUTECORE_CUDA=OFF, as the CPU "
+                       "prebuilt package and the default source build are)"
+                     : "this build has no CUDA backend: no CUDA compiler (nvcc) was found when it was compiled";
 #endif
 
   if (request == "cuda") {

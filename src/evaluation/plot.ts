@@ -161,19 +161,20 @@ export function renderSvg(report: EvalReport): string {
     for (const p of sorted) out.push(`<circle cx="${n2(sx(p.cost1k))}" cy="${n2(sy(p.quality))}" r="2.5"><title>${esc(`${p.policy} ${p.param}=${p.knob}: quality ${p.quality.toFixed(3)}, $${p.cost1k.toPrecision(3)}/1k`)}</title></circle>`);
     out.push('</g>');
   }
-  const b = report.router.best;
-  out.push(`<circle cx="${n2(sx(b.cost1k))}" cy="${n2(sy(b.quality))}" r="5" fill="${COLORS.lambda}" stroke="#fff" stroke-width="1.5"><title>${esc(`router best: quality ${b.quality.toFixed(3)}, $${b.cost1k.toPrecision(3)}/1k`)}</title></circle>`);
-
-  // Single models and the oracle.
+  // Single models and the oracle; labels placed so they overlap neither each other nor the dots.
   out.push(`<g fill="${COLORS.single}">`);
-  for (const s of singles) {
-    const x = sx(s.cost1k), y = sy(s.quality);
-    out.push(`<circle cx="${n2(x)}" cy="${n2(y)}" r="4"><title>${esc(`${s.id}: quality ${s.quality.toFixed(3)}, $${s.cost1k.toPrecision(3)}/1k`)}</title></circle>`);
-    // Labels right of the dot, or left of it near the right edge so they stay inside the plot.
-    const left = x > M.left + PW * 0.75;
-    out.push(`<text x="${n2(left ? x - 6 : x + 6)}" y="${n2(y - 5)}" font-size="10"${left ? ' text-anchor="end"' : ''}>${esc(short(s.id))}</text>`);
+  const dots = singles.map((s) => ({ x: sx(s.cost1k), y: sy(s.quality) }));
+  for (const [i, s] of singles.entries()) {
+    out.push(`<circle cx="${n2(dots[i]!.x)}" cy="${n2(dots[i]!.y)}" r="4"><title>${esc(`${s.id}: quality ${s.quality.toFixed(3)}, $${s.cost1k.toPrecision(3)}/1k`)}</title></circle>`);
+  }
+  for (const l of placeLabels(singles.map((s, i) => ({ ...dots[i]!, text: short(s.id) })))) {
+    if (l.leader) out.push(`<line x1="${n2(l.dotX)}" y1="${n2(l.dotY)}" x2="${n2(l.anchorX)}" y2="${n2(l.y - 3)}" stroke="#999" stroke-width="0.6"/>`);
+    out.push(`<text x="${n2(l.x)}" y="${n2(l.y)}" font-size="10"${l.end ? ' text-anchor="end"' : ''}>${esc(l.text)}</text>`);
   }
   out.push('</g>');
+  // The router's `best` point last, as a ring: it often sits on the best single model's dot.
+  const b = report.router.best;
+  out.push(`<circle cx="${n2(sx(b.cost1k))}" cy="${n2(sy(b.quality))}" r="7" fill="none" stroke="${COLORS.lambda}" stroke-width="2.5"><title>${esc(`router best: quality ${b.quality.toFixed(3)}, $${b.cost1k.toPrecision(3)}/1k`)}</title></circle>`);
   const ox = sx(report.oracle.cost1k), oy = sy(report.oracle.quality);
   out.push(`<path d="M ${n2(ox)} ${n2(oy - 6)} L ${n2(ox + 6)} ${n2(oy)} L ${n2(ox)} ${n2(oy + 6)} L ${n2(ox - 6)} ${n2(oy)} Z" fill="${COLORS.oracle}"><title>${esc(`oracle: quality ${report.oracle.quality.toFixed(3)}, $${report.oracle.cost1k.toPrecision(3)}/1k`)}</title></path>`);
   out.push(`<text x="${n2(ox + 8)}" y="${n2(oy + 4)}" font-size="10" fill="${COLORS.oracle}">oracle</text>`);
@@ -185,7 +186,7 @@ export function renderSvg(report: EvalReport): string {
   if (groups.has('lambda')) legend.push(['line', COLORS.lambda!, 'router, cost policy λ']);
   if (groups.has('targetScore')) legend.push(['line', COLORS.targetScore!, 'router, cost policy target']);
   if (groups.has('strongShare')) legend.push(['line', COLORS.strongShare!, 'router, strong share']);
-  legend.push(['dot', COLORS.lambda!, 'router, best']);
+  legend.push(['ring', COLORS.lambda!, 'router, best']);
   legend.push(['dot', COLORS.single!, 'single model']);
   legend.push(['diamond', COLORS.oracle!, 'oracle']);
   legend.push(['dash', COLORS.hull!, 'zero-router hull']);
@@ -195,6 +196,7 @@ export function renderSvg(report: EvalReport): string {
     if (kind === 'line') out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
     else if (kind === 'dash') out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="1.5" stroke-dasharray="6,4"/>`);
     else if (kind === 'dots') out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="1.2" stroke-dasharray="2,3"/>`);
+    else if (kind === 'ring') out.push(`<circle cx="${lx + 11}" cy="${ly}" r="6" fill="none" stroke="${color}" stroke-width="2.5"/>`);
     else if (kind === 'diamond') out.push(`<path d="M ${lx + 11} ${ly - 5} L ${lx + 16} ${ly} L ${lx + 11} ${ly + 5} L ${lx + 6} ${ly} Z" fill="${color}"/>`);
     else out.push(`<circle cx="${lx + 11}" cy="${ly}" r="4" fill="${color}"/>`);
     out.push(`<text x="${lx + 28}" y="${ly + 4}">${esc(label)}</text>`);
@@ -247,7 +249,61 @@ function reliabilityPanel(report: EvalReport): string[] {
   } else {
     out.push(`<text x="${x0 + S / 2}" y="${y0 + S / 2}" text-anchor="middle">no scored pairs</text>`);
   }
-  out.push(`<text x="${x0}" y="${y0 + S + 50}" font-size="10">dot area: (prompt, model) pairs in the bin; on the diagonal = calibrated</text>`);
+  // Two lines: one would run past the right edge.
+  out.push(`<text x="${x0}" y="${y0 + S + 50}" font-size="10">dot area: (prompt, model) pairs in the bin;</text>`);
+  out.push(`<text x="${x0}" y="${y0 + S + 63}" font-size="10">on the diagonal = calibrated</text>`);
   out.push('</g>');
   return out;
+}
+
+/** A placed label: text position, whether it is right-aligned, and a leader line when moved off its dot. */
+interface PlacedLabel {
+  text: string;
+  x: number;
+  y: number;
+  end: boolean;
+  leader: boolean;
+  dotX: number;
+  dotY: number;
+  anchorX: number;
+}
+
+/**
+ * Places each dot's label at the first of a few positions around it (right, left, then further up or
+ * down) whose box overlaps no label placed before it and no other dot, inside the plot; labels are
+ * placed top to bottom. Widths are estimated (0.56 em per character at 10 px), enough to keep close
+ * models' names apart. A label that had to move away from its dot gets a thin leader line.
+ */
+function placeLabels(items: { x: number; y: number; text: string }[]): PlacedLabel[] {
+  const boxes: { x0: number; y0: number; x1: number; y1: number }[] = [];
+  const hits = (b: { x0: number; y0: number; x1: number; y1: number }) =>
+    boxes.some((o) => b.x0 < o.x1 && b.x1 > o.x0 && b.y0 < o.y1 && b.y1 > o.y0) ||
+    items.some((d) => d.x + 4 > b.x0 && d.x - 4 < b.x1 && d.y + 4 > b.y0 && d.y - 4 < b.y1);
+  const order = items.map((_, i) => i).sort((a, b) => items[a]!.y - items[b]!.y);
+  const placed: PlacedLabel[] = [];
+  for (const i of order) {
+    const d = items[i]!;
+    const w = d.text.length * 5.6;
+    const preferLeft = d.x > M.left + PW * 0.75;
+    const sides = preferLeft ? [true, false] : [false, true];
+    const shifts = [-5, 9, -17, 21, -29, 33, -41];
+    let best: PlacedLabel | undefined;
+    for (const dy of shifts) {
+      for (const end of sides) {
+        const x = end ? d.x - 6 : d.x + 6;
+        const y = d.y + dy;
+        const box = { x0: end ? x - w : x, y0: y - 9, x1: end ? x : x + w, y1: y + 2 };
+        if (box.x0 < M.left + 1 || box.x1 > M.left + PW - 1 || box.y0 < M.top + 1 || box.y1 > M.top + PH - 1) continue;
+        if (hits(box)) continue;
+        best = { text: d.text, x, y, end, leader: Math.abs(dy) > 9, dotX: d.x, dotY: d.y, anchorX: x };
+        boxes.push(box);
+        break;
+      }
+      if (best) break;
+    }
+    // Nowhere free: keep the plain position (an overlap beats a missing name).
+    best ??= { text: d.text, x: preferLeft ? d.x - 6 : d.x + 6, y: d.y - 5, end: preferLeft, leader: false, dotX: d.x, dotY: d.y, anchorX: d.x };
+    placed.push(best);
+  }
+  return placed;
 }
