@@ -143,6 +143,27 @@ describe('errors are OpenAI-shaped with the right status', () => {
     shape(d, 'invalid_body');
   });
 
+  it('bodies the route schemas refuse get the same precise answers (field, message, code)', async () => {
+    const s = await post(`${url}/v1/chat/completions`, chat(undefined, { stream: 'true' }));
+    expect(s.status).toBe(400);
+    expect(s.body.error).toMatchObject({ code: 'invalid_stream', param: 'stream', message: 'body.stream must be true or false' });
+    const m = await post(`${url}/v1/chat/completions`, chat(undefined, { model: 5 }));
+    expect(m.body.error).toMatchObject({ code: 'invalid_model', param: 'model', message: 'Expected "routecore", "routecore:<policy>[:<knob>]" or a registry id for model but received number 5' });
+    const r = await post(`${url}/v1/chat/completions`, { messages: [{ role: 7, content: 'hi' }] });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'invalid_request', routecore_code: 'ERR_ROUTECORE_INVALID_ARGUMENT' });
+    expect(r.body.error.message).toMatch(/messages\[0\]\.role/);
+    const f = await post(`${url}/v1/feedback`, { id: 'rc-1', score: '0.5' });
+    expect(f.status).toBe(400);
+    expect(f.body.error).toMatchObject({ code: 'invalid_score', param: 'score', message: 'body.score must be a number in [0, 1], got "0.5"' });
+    const i = await post(`${url}/v1/feedback`, { id: '', score: 1 });
+    expect(i.body.error).toMatchObject({ code: 'invalid_id', param: 'id', message: 'body.id must be the x-request-id of an answered request, got ""' });
+    const p = await post(`${url}/v1/route`, { prompt: 42 });
+    expect(p.status).toBe(400);
+    expect(p.body.error).toMatchObject({ code: 'invalid_prompt', param: 'prompt', message: 'body.prompt must be a string, got number 42' });
+    expect(fx.big.requests.length + fx.small.requests.length).toBe(0);
+  });
+
   it('404 for an unknown model and an unknown URL', async () => {
     const r = await post(`${url}/v1/chat/completions`, chat(undefined, { model: 'gpt-5' }));
     expect(r.status).toBe(404);

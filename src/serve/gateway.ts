@@ -19,12 +19,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { fastify as Fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastify as Fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Agent } from 'undici';
 
 import { RoutecoreError, describe, isRoutecoreError } from '../errors.js';
 import type { Outcome } from '../chat/hub.js';
-import { checkChatRequest } from '../chat/messages.js';
+import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import { Registry } from '../routing/registry.js';
@@ -35,6 +36,7 @@ import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHea
 import type { ClientKey, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
+import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler } from './schemas.js';
 import { openOutcomeLog, type LogRow, type OutcomeLog } from './outcome-log.js';
 import { WireError, type Json } from '../wire/common.js';
 import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
@@ -516,6 +518,32 @@ export class Gateway {
     else for (const [k, v] of Object.entries(headers)) reply.setHeader(k, v);
   }
 
+  /**
+   * The answer to a body its route's schema refused: the same precise answer the handler's own checks
+   * give (field, message, code), so the schema changes when a bad body is refused, not what the
+   * client reads. A refusal the checks do not explain (the schema is stricter) names the schema's path.
+   */
+  #schemaAnswer(request: FastifyRequest, err: FastifyError): OpenAIErrorAnswer {
+    const body = request.body;
+    const route = request.routeOptions.url;
+    try {
+      if (route === '/v1/feedback') {
+        const problem = feedbackProblem(body);
+        if (problem) return problem;
+      } else {
+        // Sets the log row's requested model and stream flag too, as for any other refusal.
+        const chat = route === '/v1/route' ? routeBody(body) : body;
+        this.#parseChat(chat, request.rc, this.#gen);
+        chatText(chat as ChatRequest);
+      }
+    } catch (e) {
+      return this.#toErrorAnswer(e, request.log);
+    }
+    const first = err.validation?.[0];
+    const path = first?.instancePath ? `body${first.instancePath.replace(/\/(\d+)/g, '[$1]').replace(/\//g, '.')}` : 'body';
+    return badRequest('invalid_body', `${path} ${first?.message ?? 'does not match the schema'}`, path === 'body' ? undefined : path.slice(5));
+  }
+
   /** The error answer for anything thrown while serving a request. */
   #toErrorAnswer(err: unknown, log: FastifyBaseLogger = this.app.log): OpenAIErrorAnswer {
     const known = answerFor(err);
@@ -781,7 +809,7 @@ export class Gateway {
     });
 
     app.setErrorHandler((err, request, reply) => {
-      const ge = this.#toErrorAnswer(err, request.log);
+      const ge = (err as FastifyError).validation && (err as FastifyError).validationContext === 'body' ? this.#schemaAnswer(request, err as FastifyError) : this.#toErrorAnswer(err, request.log);
       // The gateway's own failures are logged where they are classified (error); upstream failures are
       // a warning, the client's mistakes information.
       if (ge.status >= 500 && ge.code !== 'internal_error') request.log.warn({ code: ge.code, routecoreCode: ge.routecoreCode, attempts: ge.attempts?.length ?? 0 }, ge.message);
@@ -820,7 +848,9 @@ export class Gateway {
       });
     }
 
-    app.post('/v1/chat/completions', (request, reply) => this.#chat(request, reply));
+    // Bodies are checked against their schemas (src/serve/schemas.ts) before the handlers run.
+    const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+    typed.post('/v1/chat/completions', { schema: { body: ChatBody }, validatorCompiler }, (request, reply) => this.#chat(request, reply));
     for (const face of WIRE_FACES) app.post(face.path, (request, reply) => this.#chat(request, reply, face));
 
     app.get('/v1/models', async (request) => {
@@ -828,7 +858,7 @@ export class Gateway {
       return modelList(this.#gen.registry, this.#gen.router.models, (id) => modelAllowed(key?.models, id));
     });
 
-    app.post('/v1/route', async (request, reply) => {
+    typed.post('/v1/route', { schema: { body: RouteBody }, validatorCompiler }, async (request, reply) => {
       const ctx = request.rc;
       const gen = this.#acquire(ctx);
       try {
@@ -846,13 +876,8 @@ export class Gateway {
       }
     });
 
-    app.post('/v1/feedback', async (request, reply) => {
-      const body = request.body;
-      if (!isPlainObject(body)) throw badRequest('invalid_body', 'the feedback body must be a JSON object {"id": "<x-request-id of the answer>", "score": 0..1}');
-      const id = body['id'];
-      const score = body['score'];
-      if (typeof id !== 'string' || id === '') throw badRequest('invalid_id', `body.id must be the x-request-id of an answered request, got ${JSON.stringify(id) ?? 'nothing'}`, 'id');
-      if (typeof score !== 'number' || !(score >= 0 && score <= 1)) throw badRequest('invalid_score', `body.score must be a number in [0, 1], got ${JSON.stringify(score) ?? 'nothing'}`, 'score');
+    typed.post('/v1/feedback', { schema: { body: FeedbackBody }, validatorCompiler }, async (request, reply) => {
+      const { id, score } = request.body;
       // Replicas keep separate logs; under shared state the answer may have come from another replica,
       // so the score is stored and joined by id at export.
       const shared = this.config.redis !== undefined;
