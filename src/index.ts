@@ -32,7 +32,9 @@ export type { ChatMessage, ChatRequest, ContentPart, ChatText, ChatTextOptions }
 export type { ChatDecision, ChatRouteOptions } from './chat/route-chat.js';
 export { MemoryState } from './state/memory.js';
 export type { SharedState, CooldownMark, CooldownListener } from './state/shared-state.js';
-export { OutcomeLog } from './execution/outcome-log.js';
+export { OutcomeFile } from './execution/outcome-log.js';
+/** @deprecated The old name of {@link OutcomeFile}. */
+export { OutcomeFile as OutcomeLog } from './execution/outcome-log.js';
 export { AUTO_MEMBERS, AUTO_MEMBER_SETS, AUTO_BETAS, AUTO_LAMBDAS, autoAlphas } from './training/auto.js';
 export type { AutoOptions, AutoReport, AutoObjective, AutoProgress, AutoCandidateResult, OofCache } from './training/auto.js';
 export { loadTrainingData, parseDataSpec, readOutcomeLog } from './training/auto-data.js';

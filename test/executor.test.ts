@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { OutcomeLog } from '../src/execution/outcome-log.js';
+import { OutcomeFile } from '../src/execution/outcome-log.js';
 import { readOutcomes } from '../src/training/data.js';
 import { train } from '../src/training/train.js';
 
@@ -394,13 +394,13 @@ describe('sessions', () => {
   });
 });
 
-describe('OutcomeLog', () => {
+describe('OutcomeFile', () => {
   it('writes DESIGN.md outcome lines and feedback lines that readOutcomes and train() read', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'routecore-log-'));
     try {
       const { router, executor } = await setup();
       const path = join(dir, 'outcomes.jsonl');
-      const log = new OutcomeLog(path, router);
+      const log = new OutcomeFile(path, router);
       const ids: string[] = [];
       const prompts = ['Prove that there are infinitely many primes.', 'What is the capital of France?', 'Translate "good morning" into German.', 'Integrate x^2 from 0 to 3.'];
       for (let i = 0; i < 12; i++) {

@@ -15,8 +15,11 @@ import { RoutecoreError, invalidArgument } from '../errors.js';
 import type { Feedback, Outcome } from '../chat/hub.js';
 import type { Router } from '../routing/router.js';
 
-/** Appends outcomes and feedback of a router's executors to a JSONL file. */
-export class OutcomeLog {
+/**
+ * A JSONL file of a router's outcome records and feedback lines (what `routecore train` reads); the
+ * gateway's request log is another thing (src/serve/outcome-log.ts, `GatewayLog` there).
+ */
+export class OutcomeFile {
   readonly path: string;
   readonly #stream: WriteStream;
   readonly #unsubscribe: (() => void)[] = [];

@@ -37,7 +37,7 @@ import type { ClientKey, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
 import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler } from './schemas.js';
-import { openOutcomeLog, type LogRow, type OutcomeLog } from './outcome-log.js';
+import { openGatewayLog, type GatewayLog, type LogRow } from './outcome-log.js';
 import { WireError, type Json } from '../wire/common.js';
 import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
 
@@ -48,7 +48,7 @@ export interface GatewayOptions {
   /** Shared state; default: a RedisState when `config.redis` is set, else a MemoryState. Closed by the gateway only when it created it. */
   state?: SharedState;
   /** The outcome log; default from `config.log`. */
-  log?: OutcomeLog;
+  log?: GatewayLog;
   /** Operational messages (start, reloads, drain); default one line each on stderr. */
   print?: (line: string) => void;
   /** Where the request log (pino JSON lines, level `config.logLevel`) goes; default stdout. */
@@ -127,7 +127,7 @@ export class Gateway {
   readonly app: FastifyInstance;
   readonly config: ServeConfig;
   readonly state: SharedState;
-  readonly log: OutcomeLog;
+  readonly log: GatewayLog;
   /** The gateway's one metrics registry (its families, the process's, the current router's). */
   readonly metrics: GatewayMetrics;
   readonly #env: Record<string, string | undefined>;
@@ -148,7 +148,7 @@ export class Gateway {
   #calibrationTimer: NodeJS.Timeout | undefined;
   #url = '';
 
-  private constructor(config: ServeConfig, gen: Generation, state: SharedState, ownState: boolean, log: OutcomeLog, ownLog: boolean, dispatcher: Agent, options: GatewayOptions) {
+  private constructor(config: ServeConfig, gen: Generation, state: SharedState, ownState: boolean, log: GatewayLog, ownLog: boolean, dispatcher: Agent, options: GatewayOptions) {
     this.config = config;
     this.#gen = gen;
     this.state = state;
@@ -190,11 +190,11 @@ export class Gateway {
         state = new MemoryState();
       }
     }
-    let log: OutcomeLog;
+    let log: GatewayLog;
     let ownLog = false;
     let gen: Generation;
     try {
-      log = options.log ?? openOutcomeLog(config.log);
+      log = options.log ?? openGatewayLog(config.log);
       ownLog = options.log === undefined;
       // The executor reports outcomes to the gateway, which does not exist yet: forward through a box.
       gen = await Gateway.#generation(config, state, dispatcher, env, (o) => {

@@ -8,8 +8,12 @@ export { Gateway, modelAllowed } from './gateway.js';
 export type { GatewayOptions } from './gateway.js';
 export { resolveServeConfig, keysFromEnv, hashKey, DEFAULT_BODY_LIMIT_BYTES, DEFAULT_DRAIN_MS, DEFAULT_PORT } from './config.js';
 export type { ServeConfig, ServeFlags, ClientKey, LogConfig, UpstreamConfig } from './config.js';
-export { openOutcomeLog, JsonlLog, SqliteLog, NullLog } from './outcome-log.js';
-export type { OutcomeLog as GatewayOutcomeLog, LogRow } from './outcome-log.js';
+export { openGatewayLog, JsonlLog, SqliteLog, NullLog } from './outcome-log.js';
+/** @deprecated The old name of {@link openGatewayLog}. */
+export { openGatewayLog as openOutcomeLog } from './outcome-log.js';
+export type { GatewayLog, LogRow } from './outcome-log.js';
+/** @deprecated The old name of {@link GatewayLog}. */
+export type { GatewayLog as GatewayOutcomeLog } from './outcome-log.js';
 export { exportRecords, writeExport } from './log-export.js';
 export type { ExportFormat, ExportSummary } from './log-export.js';
 export { RedisState } from '../state/redis.js';

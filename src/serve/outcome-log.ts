@@ -50,8 +50,8 @@ export interface LogRow {
   requested: string | null;
 }
 
-/** Where rows go. */
-export interface OutcomeLog {
+/** The gateway's request log: one row per request and the feedback scores, batched into a store (SQLite, JSONL, or none). */
+export interface GatewayLog {
   /** Queues a row; never blocks on the disk. */
   write(row: LogRow): void;
   /**
@@ -71,7 +71,7 @@ export interface OutcomeLog {
 }
 
 /** The log that keeps nothing (`log: {kind: none}`); feedback is accepted for any id. */
-export class NullLog implements OutcomeLog {
+export class NullLog implements GatewayLog {
   written = 0;
   queued = 0;
   write(): void {}
@@ -83,7 +83,7 @@ export class NullLog implements OutcomeLog {
 }
 
 /** Shared batching: a queue flushed on a timer or when full, on a later turn of the event loop. */
-abstract class BatchingLog implements OutcomeLog {
+abstract class BatchingLog implements GatewayLog {
   protected rows: LogRow[] = [];
   protected scores: { id: string; ts: string; score: number }[] = [];
   /** Ids queued but not yet written, so feedback that races its own row is still recognised. */
@@ -339,7 +339,7 @@ export class SqliteLog extends BatchingLog {
 }
 
 /** The log a config asks for. */
-export function openOutcomeLog(config: LogConfig): OutcomeLog {
+export function openGatewayLog(config: LogConfig): GatewayLog {
   if (config.kind === 'none') return new NullLog();
   if (config.kind === 'jsonl') return new JsonlLog(config);
   return new SqliteLog(config);
