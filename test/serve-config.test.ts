@@ -22,12 +22,13 @@ function file(text: string, ext = '.yaml'): string {
 const SHA = hashKey('sk-test-key-1');
 
 describe('resolveServeConfig', () => {
-  it('needs only --registry; defaults are local, 1 MiB, SQLite log, CORS off', () => {
+  it('needs only --registry; defaults are local, 32 MiB bodies, SQLite log, CORS off', () => {
     const c = resolveServeConfig({ registry: 'models.json' }, {});
     expect(c.registry).toBe('models.json');
     expect(c.host).toBe('127.0.0.1');
     expect(c.port).toBe(4000);
     expect(c.bodyLimitBytes).toBe(DEFAULT_BODY_LIMIT_BYTES);
+    expect(DEFAULT_BODY_LIMIT_BYTES).toBe(32 * 1024 * 1024);
     expect(c.corsOrigins).toEqual([]);
     expect(c.log.kind).toBe('sqlite');
     expect(c.keys).toEqual([]);

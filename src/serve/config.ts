@@ -13,8 +13,13 @@ import { parse as parseYaml } from 'yaml';
 import { RoutecoreError, describe, didYouMean } from '../errors.js';
 import type { PolicyName } from '../routing/router.js';
 
-/** Request bodies above this many bytes are refused with 413 unless the config says otherwise. */
-export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * Request bodies above this many bytes are refused with 413 unless the config says otherwise: 32 MiB,
+ * Anthropic's own request limit for the Messages API. A 1M-token context is about 4 MB of JSON text and
+ * each base64 image (OpenAI accepts up to 20 MB per image) a third larger than its file, so 1 MiB
+ * (the old default) refused ordinary long-context and image requests.
+ */
+export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 /** How long SIGTERM waits for in-flight requests before closing what is left. */
 export const DEFAULT_DRAIN_MS = 30_000;
 /** The port when neither flag nor file gives one (LiteLLM's and many OpenAI-compatible servers' default). */

@@ -40,6 +40,7 @@ import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler }
 import { openGatewayLog, type GatewayLog, type LogRow } from './outcome-log.js';
 import { WireError, type Json } from '../wire/common.js';
 import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
+import { discardBytesFor, discardRequestBody } from './body-drain.js';
 
 /** Options of {@link Gateway.start} beyond the configuration. */
 export interface GatewayOptions {
@@ -820,6 +821,11 @@ export class Gateway {
         if ((ctx.route === '/v1/chat/completions' || ctx.face) && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, 0);
       }
       for (const [k, v] of Object.entries(ge.headers)) reply.header(k, v);
+      if (ge.status === 413) {
+        // Read the rest of the body so the client, still sending, gets this answer instead of EPIPE.
+        reply.removeHeader('connection');
+        discardRequestBody(request.raw, { maxBytes: discardBytesFor(this.config.bodyLimitBytes), maxMs: 10_000 });
+      }
       if (ctx?.face) {
         // Each wire's errors keep its own shape (Anthropic's {type: "error", error: {type, message}} on /v1/messages).
         const answer = ctx.face.error({ status: ge.status, body: ge.body(ctx.id) as unknown as { error: Json } });
