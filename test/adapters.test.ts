@@ -10,49 +10,38 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { routedModel } from '../src/adapters/ai-sdk.js';
 import { routedFetch } from '../src/adapters/openai.js';
-import { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/routing/router.js';
-import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
+import type { MockUpstream } from './helpers/mock-upstream.js';
+import { PAIR_ALIASES, PAIR_KEYS as KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 
-const KEYS = { A_KEY: 'sk-upstream-a-0123456789', B_KEY: 'sk-upstream-b-9876543210' };
 const CLIENT_KEY = 'sk-client-must-not-leak';
 const QUESTION = 'Prove that there are infinitely many primes.';
 
+let pair: UpstreamPair;
 let a: MockUpstream;
 let b: MockUpstream;
-let registry: Registry;
 let router: Router;
 let first: string;
 let second: string;
 
 beforeAll(async () => {
-  a = await startMockUpstream({ name: 'a' });
-  b = await startMockUpstream({ name: 'b' });
-  registry = Registry.fromObject({
-    models: [
-      { id: 'model-a', baseUrl: a.baseUrl, apiKeyEnv: 'A_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-      { id: 'model-b', baseUrl: b.baseUrl, apiKeyEnv: 'B_KEY', inputCostPer1M: 1, outputCostPer1M: 2 },
-    ],
-  });
-  router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' } });
+  pair = await startUpstreamPair();
+  ({ a, b } = pair);
+  router = await Router.load('default', { registry: pair.registry, aliases: PAIR_ALIASES });
   const d = router.routeChatSync({ messages: [{ role: 'user', content: QUESTION }] });
   first = d.model;
   second = d.fallbacks[0]!;
 });
 
 afterAll(async () => {
-  await a.close();
-  await b.close();
+  await pair.close();
 });
 
-const mockOf = (id: string) => (id === 'model-a' ? a : b);
-const keyOf = (id: string) => (id === 'model-a' ? KEYS.A_KEY : KEYS.B_KEY);
+const mockOf = (id: string) => pair.mockOf(id);
+const keyOf = (id: string) => pair.keyOf(id);
 
 afterEach(() => {
-  for (const m of [a, b]) {
-    m.fault = { kind: 'ok' };
-    m.requests.length = 0;
-  }
+  pair.reset();
   // Each test starts with both models available.
   router.markUnavailable('model-a', 0);
   router.markUnavailable('model-b', 0);

@@ -3,24 +3,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { modelIdsOf, parseOutcomeLine, parsePairwiseLine, readOutcomes, readPairwise } from '../src/training/data.js';
-import { RoutecoreError } from '../src/errors.js';
+import { caught, fixturePath } from './helpers/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-const fx = (name: string): string => path.join(here, 'fixtures', name);
+const fx = fixturePath;
 const dataDir = path.resolve(repoRoot, '../shared/data');
 const hasData = existsSync(dataDir);
 if (!hasData) console.warn(`[data.test] ${dataDir} is absent: skipping the tests over the real data files`);
-
-function caught(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
-}
 
 function expectBadLine(line: string, message: string): void {
   const err = caught(() => parseOutcomeLine(line, 'data.jsonl', 3));

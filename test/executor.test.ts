@@ -14,56 +14,47 @@ import { train } from '../src/training/train.js';
 
 import { RoutecoreError } from '../src/errors.js';
 import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
-import { Registry } from '../src/routing/registry.js';
+import type { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/routing/router.js';
 import { MemoryState } from '../src/state/memory.js';
-import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
+import type { MockUpstream } from './helpers/mock-upstream.js';
+import { PAIR_ALIASES, PAIR_KEYS as KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 
-const KEYS = { A_KEY: 'sk-upstream-a-0123456789', B_KEY: 'sk-upstream-b-9876543210' };
 const MESSAGES = [
   { role: 'system' as const, content: 'You are terse.' },
   { role: 'user' as const, content: 'Prove that there are infinitely many primes.' },
 ];
 
+let pair: UpstreamPair;
 let a: MockUpstream;
 let b: MockUpstream;
 let registry: Registry;
 
 beforeAll(async () => {
-  a = await startMockUpstream({ name: 'a' });
-  b = await startMockUpstream({ name: 'b' });
-  registry = Registry.fromObject({
-    models: [
-      { id: 'model-a', baseUrl: a.baseUrl, apiKeyEnv: 'A_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-      { id: 'model-b', baseUrl: b.baseUrl, apiKeyEnv: 'B_KEY', inputCostPer1M: 1, outputCostPer1M: 2 },
-    ],
-  });
+  pair = await startUpstreamPair();
+  ({ a, b, registry } = pair);
 });
 
 afterAll(async () => {
-  await a.close();
-  await b.close();
+  await pair.close();
 });
 
 const open: Executor[] = [];
 afterEach(async () => {
-  a.fault = { kind: 'ok' };
-  b.fault = { kind: 'ok' };
-  a.requests.length = 0;
-  b.requests.length = 0;
+  pair.reset();
   for (const e of open.splice(0)) await e.close();
 });
 
 /** A fresh router and executor whose first choice is model-a (by explicit model, so the test does not depend on the router's scores). */
 async function setup(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
-  const router = await Router.load('default', { registry, aliases: { strong: 'model-a', weak: 'model-b' }, policy: 'best' });
+  const router = await Router.load('default', { registry, aliases: PAIR_ALIASES, policy: 'best' });
   const executor = new Executor({ router, env: KEYS, backoffMs: 1, timeoutMs: 2000, ...options });
   open.push(executor);
   return { router, executor };
 }
 
 function mockOf(model: string): MockUpstream {
-  return model === 'model-a' ? a : b;
+  return pair.mockOf(model);
 }
 
 describe('Executor.complete', () => {

@@ -1,22 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RoutecoreError } from '../src/errors.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from '../src/evaluation/metrics.js';
-
-function caught(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
-}
-
-function expectInvalid(fn: () => unknown, message: string): void {
-  const err = caught(fn);
-  expect(err.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
-  expect(err.message).toBe(message);
-}
+import { caught, expectInvalid } from './helpers/index.js';
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;

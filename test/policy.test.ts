@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RoutecoreError } from '../src/errors.js';
 import {
   SCORE_TIE_EPSILON,
   buildCandidates,
@@ -11,22 +10,7 @@ import {
   type CostOptions,
 } from '../src/routing/policy.js';
 import { Registry } from '../src/routing/registry.js';
-
-function caught(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
-}
-
-function expectInvalid(fn: () => unknown, message: string): void {
-  const err = caught(fn);
-  expect(err.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
-  expect(err.message).toBe(message);
-}
+import { caught, expectInvalid } from './helpers/index.js';
 
 // Costs at 1000 prompt tokens (USD per query):
 //   big   1000 × 10/1e6 + 100 × 30/1e6 = 0.013

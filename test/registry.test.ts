@@ -1,25 +1,14 @@
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RoutecoreError } from '../src/errors.js';
+
 import { DEFAULT_EXPECTED_OUTPUT_TOKENS, Registry } from '../src/routing/registry.js';
+import { caught, fixturePath } from './helpers/index.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const fx = (name: string): string => path.join(here, 'fixtures', name);
+const fx = fixturePath;
 
-/** Runs fn, which must throw a RoutecoreError, and returns it for code and message assertions. */
-function caught(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
-}
-
+/** Asserts that the registry `value` is refused with ERR_ROUTECORE_BAD_REGISTRY and `message`. */
 function expectBad(value: unknown, message: string): void {
   const err = caught(() => Registry.fromObject(value, 'models.json'));
   expect(err.code).toBe('ERR_ROUTECORE_BAD_REGISTRY');

@@ -11,11 +11,11 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { OutcomeRecord } from '../src/training/data.js';
-import { RoutecoreError } from '../src/errors.js';
 import type { NativeEpochInfo } from '../src/addon/native.js';
 import { Registry } from '../src/routing/registry.js';
 import { Router, type Decision } from '../src/routing/router.js';
 import { train, type TrainResult } from '../src/training/train.js';
+import { caught } from './helpers/index.js';
 
 const MODELS = ['math-model', 'history-model', 'cheap-model'] as const;
 const COSTS: Record<string, number> = { 'cheap-model': 0.0001, 'math-model': 0.01, 'history-model': 0.01 };
@@ -111,16 +111,6 @@ afterAll(() => {
 
 function share(decisions: readonly Decision[], model: string): number {
   return decisions.filter((d) => d.model === model).length / decisions.length;
-}
-
-function caught(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
 }
 
 describe('routing quality on held-out prompts (policy best)', () => {
