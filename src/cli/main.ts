@@ -21,6 +21,8 @@ import { writeFileSync } from 'node:fs';
 import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
 import { AutoUsageError, cmdTrainAuto, describeRouterAuto } from './auto.js';
 import { commandHelp, commandSections, helpHint, parseArgsMessage, unknownCommandMessage } from './help.js';
+import { REPORT_USAGE, ReportUsageError, cmdReport } from './report.js';
+import { LEARN_USAGE, LearnUsageError, cmdLearn } from './learn.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
@@ -67,6 +69,8 @@ Commands:
       --svg out.svg          also write a cost-quality plot; --md out.md also write the Markdown
   export --onnx --router R --out R.onnx   write the router's network as an ONNX model (input "features", output "scores")
 ${SERVE_USAGE}
+${REPORT_USAGE}
+${LEARN_USAGE}
 Options for every command: --json (info: machine-readable), --help
 Environment: ROUTECORE_BACKEND=auto|cpu|cuda, ROUTECORE_THREADS=N`;
 
@@ -429,12 +433,13 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'eval') await cmdEval(rest);
     else if (command === 'export') await cmdExport(rest);
     else if (command === 'serve' || command === 'log') await (command === 'serve' ? cmdServe : cmdLog)(rest);
+    else if (command === 'report' || command === 'learn') await (command === 'report' ? cmdReport : cmdLearn)(rest);
     else throw new UsageError(unknownCommandMessage(USAGE, command));
     return 0;
   } catch (err) {
     // A usage error is one line that stays visible, then where the help is (not the whole help).
     const parsed = parseArgsMessage(err as { code?: unknown; message?: unknown }, USAGE, command);
-    if (parsed !== undefined || err instanceof UsageError || err instanceof ServeUsageError || err instanceof AutoUsageError) {
+    if (parsed !== undefined || err instanceof UsageError || err instanceof ServeUsageError || err instanceof AutoUsageError || err instanceof ReportUsageError || err instanceof LearnUsageError) {
       process.stderr.write(`routecore: ${parsed ?? (err as Error).message}\n${helpHint(known ? command : undefined)}\n`);
       return 2;
     }

@@ -28,6 +28,10 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
                              JSONL when better-sqlite3 is not installed); the startup line says what and where
       --log-content prompts|none   keep prompt text in the log (default prompts; answers are never kept)
       --log-level L          request log on stdout, JSON with request ids: trace|debug|info|warn|error|fatal|silent (default warn)
+      --shadow RATE --judge ID   judge a share (0-1) of answered requests against --compare ID (default: the
+                             priciest model) with the judge model; sends those prompts and answers to both
+      --shadow-budget-usd N  USD per day for shadow calls, all replicas (default 1); --judge-template F.json
+      --learn [--learn-every MIN]   retrain on judged pairs, swap --router R only when better (docs/LEARNING.md)
                              client keys also from ROUTECORE_API_KEYS=key1,key2; upstream keys from each model's apiKeyEnv
   log export --db LOG.sqlite [--db B.sqlite] --format outcomes|pairwise|log [--out F.jsonl]
                              the gateway's log as training records for routecore train (feedback joined by id)`;
@@ -88,6 +92,13 @@ export async function cmdServe(args: string[]): Promise<void> {
       log: { type: 'string' },
       'log-content': { type: 'string' },
       'log-level': { type: 'string' },
+      shadow: { type: 'string' },
+      judge: { type: 'string' },
+      compare: { type: 'string' },
+      'shadow-budget-usd': { type: 'string' },
+      'judge-template': { type: 'string' },
+      learn: { type: 'boolean' },
+      'learn-every': { type: 'string' },
     },
   });
   const flags: ServeFlags = {
@@ -103,9 +114,17 @@ export async function cmdServe(args: string[]): Promise<void> {
     log: values.log,
     logContent: values['log-content'],
     logLevel: values['log-level'],
+    shadow: values.shadow,
+    judge: values.judge,
+    compare: values.compare,
+    shadowBudgetUsd: values['shadow-budget-usd'],
+    judgeTemplate: values['judge-template'],
+    learn: values.learn,
+    learnEvery: values['learn-every'],
   };
   if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
   const config = resolveServeConfig(flags);
+  if (config.learn) await prepareLearning(config);
   const say = (line: string) => process.stderr.write(`routecore serve: ${line}\n`);
   const fallback = applyLogFallback(config, sqliteProblem);
   if (fallback) say(fallback);
@@ -129,6 +148,7 @@ export async function cmdServe(args: string[]): Promise<void> {
       `state ${config.redis ? 'redis' : 'in-process'}; ${config.keys.length} client key(s))`,
   );
   say(describeLog(config.log));
+  for (const line of gateway.learning.describe()) say(line);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -153,6 +173,23 @@ export async function cmdServe(args: string[]): Promise<void> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
   });
+}
+
+/**
+ * `--learn` replaces the router file on a swap, so it needs one: `--router R.router` (created from the
+ * embedded default router when it does not exist yet). A learned router is held to the serving
+ * router's strong share by the threshold policy, which is the default policy under `--learn`.
+ */
+async function prepareLearning(config: import('../serve/config.js').ServeConfig): Promise<void> {
+  if (config.router === undefined || config.router === 'default') throw new ServeUsageError('--learn needs --router R.router: the file a better router is swapped into (it is created from the default router when it does not exist)');
+  if (!config.shadow) throw new ServeUsageError('--learn learns from judged pairs: it needs --shadow RATE --judge ID');
+  if (config.log.kind === 'none') throw new ServeUsageError('--learn reads the judged pairs from the outcome log: the log cannot be "none"');
+  const { existsSync, copyFileSync } = await import('node:fs');
+  if (!existsSync(config.router)) {
+    const { defaultRouterPath } = await import('../routing/router.js');
+    copyFileSync(defaultRouterPath(), config.router);
+  }
+  config.policy ??= 'threshold';
 }
 
 /** `routecore log export`. */

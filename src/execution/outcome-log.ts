@@ -14,6 +14,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { RoutecoreError, invalidArgument } from '../errors.js';
 import type { Feedback, Outcome } from '../chat/hub.js';
 import type { Router } from '../routing/router.js';
+import type { Judgment } from '../training/judged-pairs.js';
 
 /**
  * A JSONL file of a router's outcome records and feedback lines (what `routecore train` reads); the
@@ -51,6 +52,11 @@ export class OutcomeFile {
   /** Appends one outcome record. */
   write(outcome: Outcome): void {
     this.#line(outcome);
+  }
+
+  /** Appends one judged pair of shadow judging (`{"type":"judgment", ...}`, docs/LEARNING.md). */
+  judgment(j: Judgment): void {
+    this.#line(j);
   }
 
   /** Appends one feedback line. */

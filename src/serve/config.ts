@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { RoutecoreError, describe, didYouMean } from '../errors.js';
 import type { PolicyName } from '../routing/router.js';
+import { resolveLearnConfig, resolveShadowConfig, type LearnConfig, type LearningFlags, type ShadowConfig } from '../learning/config.js';
 
 /**
  * Request bodies above this many bytes are refused with 413 unless the config says otherwise: 32 MiB,
@@ -44,6 +45,8 @@ export interface ClientKey {
   budgetWindowMs: number;
   /** Requests per minute; undefined = unlimited. */
   requestsPerMinute?: number;
+  /** false: this key's requests are never shadow-judged (per-key opt-out). */
+  shadow?: boolean;
 }
 
 /** Where decisions and outcomes are logged. */
@@ -105,10 +108,14 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** The config file read, if any. */
   file?: string;
+  /** Shadow judging (docs/LEARNING.md); undefined = off. */
+  shadow?: ShadowConfig;
+  /** Guarded retraining on the judged pairs (`--learn`); undefined = off. */
+  learn?: LearnConfig;
 }
 
 /** What the command line gave; undefined = not given. */
-export interface ServeFlags {
+export interface ServeFlags extends LearningFlags {
   registry?: string;
   router?: string;
   aliases?: Record<string, string>;
@@ -140,9 +147,9 @@ export function hashKey(key: string): string {
 
 const TOP_FIELDS = [
   'registry', 'router', 'aliases', 'policy', 'host', 'port', 'timeoutMs', 'redis', 'bodyLimitBytes', 'cors', 'keys', 'log', 'upstream',
-  'drainMs', 'watchRouter', 'logLevel', '$schema',
+  'drainMs', 'watchRouter', 'logLevel', 'shadow', 'learn', '$schema',
 ];
-const KEY_FIELDS = ['name', 'sha256', 'models', 'budgetUsd', 'budgetWindow', 'requestsPerMinute'];
+const KEY_FIELDS = ['name', 'sha256', 'models', 'budgetUsd', 'budgetWindow', 'requestsPerMinute', 'shadow'];
 const LOG_FIELDS = ['kind', 'path', 'batchSize', 'flushMs', 'storePrompts'];
 const UPSTREAM_FIELDS = ['retries', 'backoffMs', 'maxRetryAfterMs', 'cooldownMs', 'maxAttempts'];
 const CORS_FIELDS = ['origins'];
@@ -238,6 +245,7 @@ function parseKeys(raw: unknown, f: Fields): ClientKey[] {
       key.budgetWindowMs = WINDOWS[w as string]!;
     }
     if (e['requestsPerMinute'] !== undefined) key.requestsPerMinute = f.int(e['requestsPerMinute'], `${at}.requestsPerMinute`, 1, 10_000_000);
+    if (e['shadow'] !== undefined) key.shadow = f.bool(e['shadow'], `${at}.shadow`);
     keys.push(key);
   });
   return keys;
@@ -458,6 +466,11 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
   // An env key that the file also lists takes the file's limits; the file entry is the one kept.
   for (const k of keysFromEnv(env['ROUTECORE_API_KEYS'])) if (!seen.has(k.sha256)) keys.push(k);
   config.keys = keys;
+
+  const shadow = resolveShadowConfig(fileFields['shadow'], flags, flags.config ?? 'config', base);
+  if (shadow) config.shadow = shadow;
+  const learn = resolveLearnConfig(fileFields['learn'], flags, flags.config ?? 'config', base);
+  if (learn) config.learn = learn;
 
   if (keys.length === 0) {
     config.host = '127.0.0.1';

@@ -41,6 +41,8 @@ import { openGatewayLog, type GatewayLog, type LogRow } from './outcome-log.js';
 import { WireError, type Json } from '../wire/common.js';
 import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
 import { discardBytesFor, discardRequestBody } from './body-drain.js';
+import { LearningService } from '../learning/service.js';
+import { registerStatsRoutes } from './stats-routes.js';
 
 /** Options of {@link Gateway.start} beyond the configuration. */
 export interface GatewayOptions {
@@ -131,6 +133,8 @@ export class Gateway {
   readonly log: GatewayLog;
   /** The gateway's one metrics registry (its families, the process's, the current router's). */
   readonly metrics: GatewayMetrics;
+  /** Live statistics, shadow judging and learning (src/learning), reached through a few hooks below. */
+  readonly learning: LearningService;
   readonly #env: Record<string, string | undefined>;
   readonly #print: (line: string) => void;
   readonly #ownState: boolean;
@@ -172,6 +176,29 @@ export class Gateway {
       fleetDecisions: () => this.#fleetDecisions(),
     });
     this.metrics.useRouter(gen.router.hub.metrics);
+    this.learning = new LearningService({
+      ...(config.shadow ? { shadow: config.shadow } : {}),
+      ...(config.learn ? { learn: config.learn } : {}),
+      router: () => this.#gen.router,
+      registry: () => this.#gen.registry,
+      state,
+      env: this.#env,
+      dispatcher,
+      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+      optOutKeys: config.keys.filter((k) => k.shadow === false).map((k) => k.name),
+      writeJudgment: (j) => this.log.judgment(j),
+      ...(config.log.kind === 'none' ? {} : { logPath: config.log.path }),
+      flushLog: () => this.log.flush(),
+      ...(config.router !== undefined && config.router !== 'default' ? { routerPath: config.router } : {}),
+      ...(config.aliases ? { aliases: config.aliases } : {}),
+      registryPath: config.registry,
+      // With the file watched, the swap's rename is picked up by the watcher; otherwise reload here.
+      onSwap: () => {
+        if (!this.#watched) void this.reload('learning round swapped the router');
+      },
+      print: this.#print,
+    });
+    this.learning.registerMetrics(this.metrics.registry);
     this.app = this.#build(options.logStream);
   }
 
@@ -226,6 +253,7 @@ export class Gateway {
     }
     gw.#calibrationTimer = setInterval(() => gw.#flushCalibration(), CALIBRATION_FLUSH_MS);
     gw.#calibrationTimer.unref();
+    gw.learning.startLearning();
     return gw;
   }
 
@@ -336,6 +364,7 @@ export class Gateway {
   }
 
   async #teardown(): Promise<void> {
+    await this.learning.close();
     await this.#dispose(this.#gen);
     await this.#dispatcher.close().catch(() => undefined);
     if (this.#ownLog) await this.log.close();
@@ -410,6 +439,7 @@ export class Gateway {
   #onOutcome(o: Outcome): void {
     const ctx = this.#contexts.get(o.id);
     if (ctx) ctx.outcome = o;
+    this.learning.outcome(o);
   }
 
   /** The client key of a request, or a 401. */
@@ -643,6 +673,9 @@ export class Gateway {
       this.#countDecision(result.routed);
       ctx.policy = result.decision.policy;
       this.#charge(ctx.key, result.costUsd);
+      const shadowed = this.learning.sample(ctx.id, result.decision, ctx.key?.name ?? null);
+      // Judged only once the client has the whole answer ('finish': the response left this process).
+      if (shadowed) reply.raw.once('finish', () => this.learning.answered(shadowed, body, result.model, result.costUsd, result.response));
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
       reply.header('x-request-id', ctx.id);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
@@ -686,6 +719,7 @@ export class Gateway {
     ctx.policy = stream.decision.policy;
     stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
     const faceStream = face?.stream(clientBody ?? {}, stream.model);
+    const shadowed = this.learning.sample(ctx.id, stream.decision, ctx.key?.name ?? null);
     const res = reply.raw;
     reply.hijack();
     try {
@@ -701,6 +735,7 @@ export class Gateway {
       try {
         for await (const chunk of stream) {
           if (res.destroyed) break; // stops the iterator, which cancels the upstream call
+          if (shadowed) this.learning.collect(shadowed, chunk.data);
           const text = faceStream ? faceStream.write(chunk.data) : `data: ${chunk.data}\n\n`;
           if (text !== '' && !res.write(text)) {
             await new Promise<void>((resolve) => {
@@ -725,6 +760,7 @@ export class Gateway {
         }
       }
       if (!res.destroyed) res.end();
+      if (shadowed && !res.destroyed) stream.result.then((s) => this.learning.answered(shadowed, body, s.model, s.costUsd), () => undefined);
     } finally {
       this.#release(ctx);
       finished();
@@ -922,6 +958,7 @@ export class Gateway {
       return this.metrics.prometheus();
     });
 
+    registerStatsRoutes(app, this.learning);
     return app;
   }
 

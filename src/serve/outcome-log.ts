@@ -19,6 +19,7 @@ import { dirname } from 'node:path';
 
 import { RoutecoreError } from '../errors.js';
 import type { Attempt, Usage } from '../chat/hub.js';
+import type { Judgment } from '../training/judged-pairs.js';
 import type { LogConfig } from './config.js';
 
 /** One request's row: DESIGN.md's outcome-log fields plus what the gateway knows (HTTP status, client key, requested name). */
@@ -60,6 +61,8 @@ export interface GatewayLog {
    * request may be in another replica's log, and export joins them by id).
    */
   feedback(id: string, score: number, storeUnknown?: boolean): boolean;
+  /** Queues a judged pair of shadow judging (docs/LEARNING.md), joined to its request by `id`. */
+  judgment(j: Judgment): void;
   /** Writes everything queued now. */
   flush(): void;
   /** Rows written to the store so far (queued ones excluded). */
@@ -78,6 +81,7 @@ export class NullLog implements GatewayLog {
   feedback(): boolean {
     return true;
   }
+  judgment(): void {}
   flush(): void {}
   async close(): Promise<void> {}
 }
@@ -86,6 +90,7 @@ export class NullLog implements GatewayLog {
 abstract class BatchingLog implements GatewayLog {
   protected rows: LogRow[] = [];
   protected scores: { id: string; ts: string; score: number }[] = [];
+  protected judgments: Judgment[] = [];
   /** Ids queued but not yet written, so feedback that races its own row is still recognised. */
   protected pendingIds = new Set<string>();
   #written = 0;
@@ -119,18 +124,26 @@ abstract class BatchingLog implements GatewayLog {
     return known;
   }
 
+  judgment(j: Judgment): void {
+    if (this.#closed) return;
+    this.judgments.push(j);
+    this.#schedule();
+  }
+
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = undefined;
     this.#immediate = undefined;
-    if (this.rows.length === 0 && this.scores.length === 0) return;
+    if (this.rows.length === 0 && this.scores.length === 0 && this.judgments.length === 0) return;
     const rows = this.rows;
     const scores = this.scores;
+    const judgments = this.judgments;
     this.rows = [];
     this.scores = [];
+    this.judgments = [];
     try {
-      this.store(rows, scores);
+      this.store(rows, scores, judgments);
       this.#written += rows.length;
     } catch (err) {
       // A full disk must not take the gateway down; the rows are lost, and said so, once per batch.
@@ -146,7 +159,7 @@ abstract class BatchingLog implements GatewayLog {
   }
 
   #schedule(): void {
-    if (this.rows.length + this.scores.length >= this.config.batchSize) {
+    if (this.rows.length + this.scores.length + this.judgments.length >= this.config.batchSize) {
       // Full: write on the next turn (not inside the request that filled it).
       if (!this.#immediate) this.#immediate = setImmediate(() => this.flush());
       return;
@@ -158,11 +171,11 @@ abstract class BatchingLog implements GatewayLog {
   }
 
   protected abstract holds(id: string): boolean;
-  protected abstract store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void;
+  protected abstract store(rows: LogRow[], scores: { id: string; ts: string; score: number }[], judgments: Judgment[]): void;
   protected abstract closeStore(): void;
 }
 
-/** The JSONL log: one DESIGN.md outcome object per line; feedback lines are `{"type":"feedback","id","ts","score"}`. */
+/** The JSONL log: one DESIGN.md outcome object per line; feedback lines are `{"type":"feedback","id","ts","score"}`, judged pairs `{"type":"judgment",...}`. */
 export class JsonlLog extends BatchingLog {
   /** Ids written by this process (feedback for older ids of the file is accepted without a check). */
   readonly #ids = new Set<string>();
@@ -181,13 +194,14 @@ export class JsonlLog extends BatchingLog {
     return this.#ids.has(id);
   }
 
-  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void {
+  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[], judgments: Judgment[]): void {
     let text = '';
     for (const r of rows) {
       text += JSON.stringify(r) + '\n';
       this.#ids.add(r.id);
     }
     for (const s of scores) text += JSON.stringify({ type: 'feedback', ...s }) + '\n';
+    for (const j of judgments) text += JSON.stringify(j) + '\n';
     appendFileSync(this.config.path, text);
   }
 
@@ -263,6 +277,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_id ON outcomes (id);
 CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts TEXT NOT NULL, score REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS feedback_id ON feedback (id);
+CREATE TABLE IF NOT EXISTS judgments (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS judgments_id ON judgments (id);
 `;
 
 /** Opens (creating if needed) a log database and checks its schema version. */
@@ -301,7 +317,8 @@ export class SqliteLog extends BatchingLog {
   readonly #insert: SqliteStatement;
   readonly #insertScore: SqliteStatement;
   readonly #has: SqliteStatement;
-  readonly #batch: (rows: LogRow[], scores: { id: string; ts: string; score: number }[]) => void;
+  readonly #insertJudgment: SqliteStatement;
+  readonly #batch: (rows: LogRow[], scores: { id: string; ts: string; score: number }[], judgments: Judgment[]) => void;
 
   constructor(config: LogConfig) {
     super(config);
@@ -312,7 +329,9 @@ export class SqliteLog extends BatchingLog {
     );
     this.#insertScore = this.#db.prepare('INSERT INTO feedback (id, ts, score) VALUES (?, ?, ?)');
     this.#has = this.#db.prepare('SELECT 1 FROM outcomes WHERE id = ? LIMIT 1');
-    this.#batch = this.#db.transaction((rows: LogRow[], scores: { id: string; ts: string; score: number }[]) => {
+    // A judged pair is kept whole as JSON (docs/LEARNING.md): its fields are read together, never queried one by one.
+    this.#insertJudgment = this.#db.prepare('INSERT INTO judgments (id, ts, record) VALUES (?, ?, ?)');
+    this.#batch = this.#db.transaction((rows: LogRow[], scores: { id: string; ts: string; score: number }[], judgments: Judgment[]) => {
       for (const r of rows) {
         this.#insert.run(
           r.id, r.ts, r.prompt, r.routed, r.model, JSON.stringify(r.attempts),
@@ -322,6 +341,7 @@ export class SqliteLog extends BatchingLog {
         );
       }
       for (const s of scores) this.#insertScore.run(s.id, s.ts, s.score);
+      for (const j of judgments) this.#insertJudgment.run(j.id, j.ts, JSON.stringify(j));
     });
   }
 
@@ -329,8 +349,8 @@ export class SqliteLog extends BatchingLog {
     return this.#has.get(id) !== undefined;
   }
 
-  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[]): void {
-    this.#batch(rows, scores);
+  protected store(rows: LogRow[], scores: { id: string; ts: string; score: number }[], judgments: Judgment[]): void {
+    this.#batch(rows, scores, judgments);
   }
 
   protected closeStore(): void {

@@ -3,6 +3,8 @@
  * gateway replica, an application calling the executor directly).
  * @module
  */
+import { randomUUID } from 'node:crypto';
+
 import { invalidArgument } from '../errors.js';
 import type { CooldownListener, CooldownMark, SharedState } from './shared-state.js';
 
@@ -20,6 +22,8 @@ export class MemoryState implements SharedState {
   readonly #counters = new Map<string, Expiring<number>>();
   readonly #values = new Map<string, Expiring<string>>();
   readonly #listeners = new Set<CooldownListener>();
+  /** Lease sets: key -> token -> expiry (epoch ms). */
+  readonly #leases = new Map<string, Map<string, number>>();
   readonly #now: () => number;
   #sweeper: NodeJS.Timeout | undefined;
 
@@ -105,6 +109,38 @@ export class MemoryState implements SharedState {
     if (typeof value !== 'string') throw invalidArgument('value', 'a string', value);
     checkMs(ttlMs, 'ttlMs');
     this.#values.set(key, { value, expires: this.#now() + ttlMs });
+  }
+
+  async reserve(key: string, amount: number, limit: number, ttlMs: number): Promise<number | null> {
+    checkKey(key, 'key');
+    if (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) throw invalidArgument('amount', 'a finite number >= 0', amount);
+    if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalidArgument('limit', 'a number', limit);
+    checkMs(ttlMs, 'ttlMs');
+    const current = await this.counter(key);
+    if (current + amount > limit) return null;
+    return this.increment(key, amount, ttlMs);
+  }
+
+  async acquireLease(key: string, limit: number, ttlMs: number): Promise<string | null> {
+    checkKey(key, 'key');
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) throw invalidArgument('limit', 'an integer >= 0', limit);
+    checkMs(ttlMs, 'ttlMs');
+    const now = this.#now();
+    let set = this.#leases.get(key);
+    if (!set) {
+      set = new Map();
+      this.#leases.set(key, set);
+    }
+    for (const [t, exp] of set) if (exp <= now) set.delete(t);
+    if (set.size >= limit) return null;
+    const token = randomUUID();
+    set.set(token, now + ttlMs);
+    return token;
+  }
+
+  async releaseLease(key: string, token: string): Promise<void> {
+    checkKey(key, 'key');
+    this.#leases.get(key)?.delete(token);
   }
 
   async close(): Promise<void> {

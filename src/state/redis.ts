@@ -57,6 +57,25 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return v
 `;
 
+// KEYS[1] = counter, ARGV = amount, limit, ttl ms. Adds only when the result stays within the limit.
+const RESERVE = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+if cur + amount > tonumber(ARGV[2]) then return false end
+local v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return v
+`;
+
+// KEYS[1] = lease set (a sorted set scored by expiry), ARGV = now ms, limit, ttl ms, token.
+const ACQUIRE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 function parseMark(model: string, stored: string): CooldownMark | undefined {
   const sep = stored.indexOf('|');
   if (sep < 0) return undefined;
@@ -248,6 +267,45 @@ export class RedisState implements SharedState {
     } catch (err) {
       this.errors++;
       throw stateError('setValue', err);
+    }
+  }
+
+  async reserve(key: string, amount: number, limit: number, ttlMs: number): Promise<number | null> {
+    checkKey(key, 'key');
+    if (typeof amount !== 'number' || !Number.isFinite(amount) || amount < 0) throw invalidArgument('amount', 'a finite number >= 0', amount);
+    if (typeof limit !== 'number' || Number.isNaN(limit)) throw invalidArgument('limit', 'a number', limit);
+    checkMs(ttlMs, 'ttlMs');
+    try {
+      const v = await this.#cmd.eval(RESERVE, 1, `${this.#prefix}c:${key}`, String(amount), String(limit), String(Math.max(1, Math.round(ttlMs))));
+      return v === null ? null : Number(v);
+    } catch (err) {
+      this.errors++;
+      throw stateError('reserve', err);
+    }
+  }
+
+  async acquireLease(key: string, limit: number, ttlMs: number): Promise<string | null> {
+    checkKey(key, 'key');
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) throw invalidArgument('limit', 'an integer >= 0', limit);
+    checkMs(ttlMs, 'ttlMs');
+    const token = randomUUID();
+    try {
+      // Replicas' clocks are compared through the expiry scores; NTP-level skew is far below a lease.
+      const ok = await this.#cmd.eval(ACQUIRE, 1, `${this.#prefix}l:${key}`, String(Date.now()), String(limit), String(Math.max(1, Math.round(ttlMs))), token);
+      return Number(ok) === 1 ? token : null;
+    } catch (err) {
+      this.errors++;
+      throw stateError('acquireLease', err);
+    }
+  }
+
+  async releaseLease(key: string, token: string): Promise<void> {
+    checkKey(key, 'key');
+    try {
+      await this.#cmd.zrem(`${this.#prefix}l:${key}`, token);
+    } catch (err) {
+      this.errors++;
+      throw stateError('releaseLease', err);
     }
   }
 

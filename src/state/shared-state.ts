@@ -46,6 +46,20 @@ export interface SharedState {
   getValue(key: string): Promise<string | undefined>;
   /** Stores a string value for `ttlMs` (each set restarts the TTL). */
   setValue(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Adds `amount` to counter `key` only when the result stays at or below `limit`, atomically across
+   * replicas (a spend cap that holds under concurrency); returns the new value, or null when refused.
+   * The counter is created with a window of `ttlMs` like {@link increment}'s.
+   */
+  reserve(key: string, amount: number, limit: number, ttlMs: number): Promise<number | null>;
+  /**
+   * Takes one of `limit` slots of `key` (a concurrency cap shared by replicas) for at most `ttlMs`
+   * (a replica that dies without releasing loses its slot when the lease runs out); returns the
+   * lease's token, or null when every slot is taken.
+   */
+  acquireLease(key: string, limit: number, ttlMs: number): Promise<string | null>;
+  /** Gives a slot back; an unknown or expired token is ignored. */
+  releaseLease(key: string, token: string): Promise<void>;
   /** Releases timers and connections; later calls may fail. */
   close(): Promise<void>;
 }

@@ -22,6 +22,7 @@ import { basename } from 'node:path';
 import { RoutecoreError, describe, invalidArgument } from '../errors.js';
 import { fnv1a32 } from './hash.js';
 import { readOutcomes, readPairwise, sniffFormat, type OutcomeRecord, type PairwiseRecord } from './data.js';
+import { isSqliteFile, logTrainingRecords } from './judged-pairs.js';
 
 /** One `--data` file and its weight. */
 export interface DataSpec {
@@ -112,6 +113,8 @@ export function readOutcomeLog(path: string): { records: OutcomeRecord[]; unscor
       throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${where}: not valid JSON (${(err as Error).message.slice(0, 120)})`, { cause: err });
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${where}: expected a JSON object, got ${describe(obj)}`);
+    // Judged pairs and separate feedback lines are read by judged-pairs.ts (loadTrainingData adds them).
+    if (obj['type'] === 'judgment' || obj['type'] === 'feedback' || (!('model' in obj) && typeof obj['score'] === 'number')) return;
     const model = obj['model'];
     if (typeof model !== 'string' || model === '') throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${where}: "model" (the model that answered) must be a non-empty string, got ${describe(model)}`);
     const score = obj['score'];
@@ -183,13 +186,17 @@ export function loadTrainingData(specs: readonly DataSpec[]): { records: Outcome
     let recs: OutcomeRecord[];
     let format: DataFileReport['format'];
     let unscored = 0;
-    if (sniffFormat(s.path) === 'pairwise') {
+    if (isSqliteFile(s.path)) {
+      // The gateway's SQLite log: feedback and judged pairs, joined to their prompts.
+      format = 'outcome-log';
+      recs = logTrainingRecords(s.path).records;
+    } else if (sniffFormat(s.path) === 'pairwise') {
       format = 'pairwise';
       recs = battlesToOutcomes(readPairwise(s.path).records);
     } else if (sniffLog(s.path)) {
       format = 'outcome-log';
       const r = readOutcomeLog(s.path);
-      recs = r.records;
+      recs = [...r.records, ...logTrainingRecords(s.path, true).records];
       unscored = r.unscored;
     } else {
       format = 'outcome';

@@ -53,6 +53,8 @@ export interface MockOptions {
   chunks?: number;
   /** Prompt tokens reported in `usage`; default 12. */
   promptTokens?: number;
+  /** The answer text for a request body (a judge that follows a rule of the prompt); default `Answer from <name>.`. An `ok` fault's `text` wins. */
+  answer?: (body: Record<string, unknown> | undefined) => string;
 }
 
 /** A running mock. */
@@ -150,7 +152,7 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
         break;
     }
     if (fault.kind === 'ok' && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
-    const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : `Answer from ${name}.`;
+    const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : (options.answer?.(body) ?? `Answer from ${name}.`);
     const pieces = split(text, chunks);
     const completionTokens = pieces.length;
     if (!stream) {
