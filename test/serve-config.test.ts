@@ -110,7 +110,7 @@ describe('resolveServeConfig', () => {
     ['plain key', 'registry: m.json\nkeys:\n  - {name: a, key: sk-123}', 'field "keys[0].key": plain client keys are not accepted'],
     ['duplicate key name', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}}\n  - {name: a, sha256: ${hashKey('other-key-2')}}`, 'field "keys[1].name": "a" is used by two keys'],
     ['duplicate key', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}}\n  - {name: b, sha256: ${SHA}}`, 'field "keys[1].sha256": the same key is listed twice'],
-    ['unknown key field', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budget: 3}`, 'unknown field "keys[0].budget" (known fields: name, sha256, models, budgetUsd, budgetWindow, requestsPerMinute)'],
+    ['unknown key field', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budget: 3}`, 'unknown field "keys[0].budget" (known fields: name, sha256, models, budgetUsd, budgetWindow, requestsPerMinute, shadow)'],
     ['negative budget', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budgetUsd: -1}`, 'field "keys[0].budgetUsd" must be a number > 0, got number -1'],
     ['budget window', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, budgetWindow: year}`, 'field "keys[0].budgetWindow" must be one of minute, hour, day, week, month, got string "year"'],
     ['empty models', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, models: []}`, 'field "keys[0].models" must be a non-empty list of model names, got array of length 0'],

@@ -300,7 +300,9 @@ export class Shadow {
   async #judgePair(ticket: ShadowTicket, answered: AnsweredRequest): Promise<void> {
     const { decision } = ticket;
     const served = answered.model;
-    const counterpart = served !== this.comparison ? this.comparison : [decision.model, ...decision.fallbacks].find((m) => m !== served && this.#registry.has(m));
+    // When the client got the comparison model's answer, the counterpart is the router's next choice
+    // (or, when a cool-down took every other model out of the decision, another model it routes to).
+    const counterpart = served !== this.comparison ? this.comparison : [decision.model, ...decision.fallbacks, ...this.#router().models].find((m) => m !== served && m !== this.judge && this.#registry.has(m));
     if (counterpart === undefined) return this.#skip('no counterpart');
     if (answered.answer.trim() === '') return this.#skip('no answer text');
     const state = this.#state;
