@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Executor } from '../src/execution/executor.js';
-import { OutcomeLog } from '../src/execution/outcome-log.js';
+import { OutcomeFile } from '../src/execution/outcome-log.js';
 import { Shadow } from '../src/learning/shadow.js';
 import { reportFromLogs } from '../src/cli/report.js';
 import { Registry } from '../src/routing/registry.js';
@@ -133,7 +133,7 @@ describe('the in-process API', () => {
     const registry = Registry.fromFile(fx.registryPath);
     const router = Router.loadSync('default', { registry, aliases: { strong: 'big', weak: 'small' } });
     const logPath = join(fx.dir, 'inprocess.jsonl');
-    const log = new OutcomeLog(logPath, router);
+    const log = new OutcomeFile(logPath, router);
     const shadow = new Shadow({ router, judge: 'judge', rate: 1, maxConcurrent: 16, onJudgment: (j) => log.judgment(j) });
     const executor = shadow.observe(new Executor({ router, env: {} }));
     try {

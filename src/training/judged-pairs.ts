@@ -1,7 +1,7 @@
 /**
  * Reads the judged pairs that shadow judging (src/learning/shadow.ts) writes into an outcome log,
  * with the prompts and feedback scores of the same log joined by request id. Both log kinds:
- * - JSONL (the in-process `OutcomeLog` and the gateway's `log: {kind: jsonl}`): outcome lines,
+ * - JSONL (the in-process `OutcomeFile` and the gateway's `log: {kind: jsonl}`): outcome lines,
  *   feedback lines (`{"type":"feedback","id","ts","score"}`, or `{"id","ts","score"}` in-process) and
  *   judgment lines (`{"type":"judgment", ...}`, docs/LEARNING.md "Log format");
  * - SQLite (the gateway's default): the `outcomes`, `feedback` and `judgments` tables.
