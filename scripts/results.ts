@@ -22,8 +22,10 @@ import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/da
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
-import { AUTO_LAMBDAS, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
+import { AUTO_LAMBDAS, GUARD_SE, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
+import { BOOTSTRAP_RESAMPLES, bootstrap, evalRows, routerScored, tfidfScored, type Interval, type Scored } from './results-baselines.js';
 import { packageRoot } from '../src/addon/native.js';
+import type { Router } from '../src/routing/router.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
 import { train, type TrainOptions } from '../src/training/train.js';
@@ -443,6 +445,74 @@ function ceilingLines(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The headline comparison: best single, TF-IDF ridge, TF-IDF kNN, --auto, oracle on the same rows
+
+/** One setting's row of the headline table. */
+interface Headline {
+  metric: string;
+  single: string;
+  singleValue: number;
+  ridge: number;
+  knn: number;
+  auto: number;
+  oracle: string;
+  /** `--auto` minus each competitor: point and 95% paired bootstrap interval. */
+  vs: { name: string; d: Interval }[];
+  /** `--auto` is not below any competitor beyond the interval (every interval's upper end ≥ 0). */
+  ok: boolean;
+}
+
+function signed(x: number): string {
+  return Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(3)}` : '—';
+}
+
+/**
+ * The headline figures of a setting: each method's metric on the test rows and paired bootstrap
+ * intervals of `--auto` minus each competitor. The single-model competitor is the test split's
+ * best single model (quality), the zero-router (AIQ: the single models' hull) or random routing
+ * (APGR 0.5 by definition).
+ */
+function headline(records: OutcomeRecord[], auto: Scored, tf: { ridge: Scored; knn: Scored }, metric: Metric): Headline {
+  const m = (r: EvalReport): number => metricOf(r, metric);
+  const full = evalRows(auto, records);
+  const singleId = full.bestSingle;
+  const single = (r: EvalReport): number => (metric === 'quality' ? r.singles[singleId]?.quality ?? NaN : metric === 'aiq' ? r.aiq.zeroRouter ?? NaN : 0.5);
+  const ridgeFull = evalRows(tf.ridge, records), knnFull = evalRows(tf.knn, records);
+  const ints = bootstrap(records.length, (rows) => {
+    const a = rows ? evalRows(auto, records, rows) : full;
+    const r = rows ? evalRows(tf.ridge, records, rows) : ridgeFull;
+    const k = rows ? evalRows(tf.knn, records, rows) : knnFull;
+    return [m(a) - single(a), m(a) - m(r), m(a) - m(k)];
+  });
+  const singleName = metric === 'quality' ? `best single (${singleId})` : metric === 'aiq' ? 'zero-router (single models)' : 'random (APGR 0.5)';
+  const vs = [
+    { name: singleName, d: ints[0]! },
+    { name: 'TF-IDF ridge', d: ints[1]! },
+    { name: 'TF-IDF kNN', d: ints[2]! },
+  ];
+  const oracle = metric === 'apgr' ? `APGR 1 (quality ${f3(full.oracle.quality)})` : metric === 'aiq' ? `quality ${f3(full.oracle.quality)} at ${money(full.oracle.cost1k)}/1k` : f3(full.oracle.quality);
+  return {
+    metric: metric === 'quality' ? 'quality (`best`)' : metric === 'aiq' ? 'AIQ' : 'APGR',
+    single: `${f3(single(full))} (${singleName})`,
+    singleValue: single(full),
+    ridge: m(ridgeFull),
+    knn: m(knnFull),
+    auto: m(full),
+    oracle,
+    vs,
+    ok: vs.every((v) => !(v.d.hi < 0)),
+  };
+}
+
+function headlineVerdict(h: Headline): string {
+  const worst = [...h.vs].sort((a, b) => a.d.point - b.d.point)[0]!;
+  const iv = (d: Interval): string => `${signed(d.point)} [${signed(d.lo)}, ${signed(d.hi)}]`;
+  return h.ok
+    ? `**yes** (closest: ${worst.name} ${iv(worst.d)})`
+    : `no: below ${h.vs.filter((v) => v.d.hi < 0).map((v) => `${v.name} ${iv(v.d)}`).join('; ')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running a setting
 
 interface Outcome {
@@ -462,6 +532,8 @@ interface Outcome {
   seconds: number;
   /** The same setting through `train(…, { auto })`. */
   auto: AutoRow;
+  /** Best single, TF-IDF ridge and kNN, --auto, oracle on the same rows. */
+  headline: Headline;
 }
 
 /** One `--auto` row: what the product's selection chose on the training data, and its test figures. */
@@ -478,6 +550,8 @@ interface AutoRow {
   met: string;
   lines: string[];
   json: Record<string, unknown>;
+  /** The `--auto` router's test (or pooled out-of-fold) scores, for the headline comparison. */
+  scored: Scored;
 }
 
 function autoProgressLog(label: string): (p: { phase: string; done: number; total: number }) => void {
@@ -491,8 +565,11 @@ function autoProgressLog(label: string): (p: { phase: string; done: number; tota
   };
 }
 
+/** The chosen candidate's CV gain and the selection procedure's (the guard's figure), each mean ± se over folds. */
 function gainText(a: AutoReport): string {
-  return `${a.gain.mean >= 0 ? '+' : ''}${f3(a.gain.mean)} ± ${f3(a.gain.sd)} (${a.gain.verdict})`;
+  const sg = (x: number): string => `${x >= 0 ? '+' : ''}${f3(x)}`;
+  const p = a.procedure;
+  return `best candidate ${sg(a.gain.mean)} ± ${f3(a.gain.se)}; procedure ${p ? `${sg(p.mean)} ± ${f3(p.se)}` : '—'} (${a.gain.verdict})`;
 }
 
 /** The split setting through `train(trainRecs, { auto })`, evaluated once on the test split. */
@@ -501,8 +578,11 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
   const res = await train(trainRecs, { seed: 1, auto: { objective: s.metric, folds: s.folds, workers: autoWorkers, cache, onProgress: autoProgressLog(s.id) } });
   const a = res.auto!;
   let rep: EvalReport;
+  let scored: Scored;
   try {
-    rep = await evaluate(res.router, testRecs, s.costTarget ? { lambdas: [...AUTO_LAMBDAS] } : { lambdas: [0] });
+    const base = s.costTarget ? { lambdas: [...AUTO_LAMBDAS] } : { lambdas: [0] };
+    rep = await evaluate(res.router, testRecs, base);
+    scored = await routerScored(res.router, testRecs, base);
   } finally {
     res.router.dispose();
   }
@@ -549,7 +629,7 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     met = short.length ? `no (${short.join('; ')})` : '**yes**';
   }
   log(`${s.id} --auto: chose [${a.chosen.name}], test ${test} (${seconds.toFixed(0)} s)`);
-  return { chosen: a.chosen.name, verdict: a.gain.verdict, gain: gainText(a), test, grid, ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`, met, lines, json };
+  return { chosen: a.chosen.name, verdict: a.gain.verdict, gain: gainText(a), test, grid, ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`, met, lines, json, scored };
 }
 
 /** The nested setting through `train(outerTrain, { auto })` on each outer fold; pooled held-out scores evaluated once. */
@@ -589,7 +669,7 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
   log(`${s.id} --auto: APGR ${f3(rep.apgr)} (${seconds.toFixed(0)} s)`);
   return {
     chosen: perFold.map((p) => p.chosen).join('; '),
-    verdict: perFold.map((p) => p.gain.includes('(gain)') ? 'gain' : 'no gain').join('/'),
+    verdict: perFold.map((p) => (p.gain.endsWith('(gain)') ? 'gain' : 'no gain')).join('/'),
     gain: perFold.map((p) => p.gain.replace(/ \(.*\)$/, '')).join('; '),
     test: `APGR ${f3(rep.apgr)}`,
     grid: `APGR ${f3(gridReport.apgr)}`,
@@ -597,6 +677,7 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
     met: rep.apgr !== null && rep.apgr >= (s.autoTarget.min ?? 0) - 1e-9 ? '**yes**' : `no (APGR ${f3(rep.apgr)})`,
     lines,
     json: { perFold, test: rep, seconds },
+    scored: { models, scores: pooled, options: { registry: ROUTELLM_PRICES } },
   };
 }
 
@@ -671,6 +752,11 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     reached = `${f3(report.router.best.quality)} vs target ${target}`;
   }
   const autoRow = await autoSplit(s, trainRecs, testRecs, report);
+  log(`${s.id}: TF-IDF ridge and kNN references`);
+  const trainCosts = meanCosts(trainRecs);
+  const tf = await tfidfScored(trainRecs, testRecs, models, s.costTarget ? { lambdas: [...AUTO_LAMBDAS], expectedCost: (id) => trainCosts.get(id) } : { lambdas: [0] });
+  const head1 = headline(testRecs, autoRow.scored, tf, s.metric);
+  log(`${s.id}: ridge ${f3(head1.ridge)}, kNN ${f3(head1.knn)}, --auto ${f3(head1.auto)}; ${headlineVerdict(head1)}`);
   const rel = `results/${s.id}`;
   writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
   writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
@@ -690,6 +776,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     seconds,
     report,
     auto: autoRow.json,
+    headline: head1,
   });
   writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
   log(`${s.id}: test ${s.metric === 'aiq' ? `AIQ ${f3(report.aiq.router)}` : `quality ${f3(report.router.best.quality)}`}, best single ${f3(bs.quality)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
@@ -730,6 +817,7 @@ async function runSplit(s: SplitSetting, dataDir: string, outDir: string): Promi
     json,
     seconds,
     auto: autoRow,
+    headline: head1,
   };
 }
 
@@ -762,6 +850,20 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     ? ceilingLines([cvKnownTask(records, models, fold, s.folds)].map((ceiling) => ({ ceiling, report: evaluateScores(models, ceiling.scores, records, { registry: ROUTELLM_PRICES }) })), 'apgr', false)
     : { cells: [], lines: [] };
   const autoRow = await autoNested(s, records, models, fold, report);
+  // The TF-IDF references through the same outer folds, pooled.
+  const ridgeP = new Float32Array(n * M).fill(NaN), knnP = new Float32Array(n * M).fill(NaN);
+  for (let f = 0; f < s.folds; f++) {
+    const trIdx: number[] = [], teIdx: number[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? teIdx : trIdx).push(i);
+    const tf = await tfidfScored(trIdx.map((i) => records[i]!), teIdx.map((i) => records[i]!), models, {});
+    teIdx.forEach((i, t) => {
+      ridgeP.set(tf.ridge.scores.subarray(t * M, t * M + M), i * M);
+      knnP.set(tf.knn.scores.subarray(t * M, t * M + M), i * M);
+    });
+  }
+  const opts = { registry: ROUTELLM_PRICES };
+  const head1 = headline(records, autoRow.scored, { ridge: { models, scores: ridgeP, options: opts }, knn: { models, scores: knnP, options: opts } }, 'apgr');
+  log(`${s.id}: ridge ${f3(head1.ridge)}, kNN ${f3(head1.knn)}, --auto ${f3(head1.auto)}; ${headlineVerdict(head1)}`);
   writeFileSync(join(outDir, `${s.id}.svg`), renderSvg(report));
   writeFileSync(join(outDir, `${s.id}.md`), renderMarkdown(report));
   const seconds = (performance.now() - started) / 1000;
@@ -776,6 +878,7 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     seconds,
     report,
     auto: autoRow.json,
+    headline: head1,
   };
   writeFileSync(join(outDir, `${s.id}.json`), JSON.stringify(json, null, 1) + '\n');
   log(`${s.id}: APGR ${f3(report.apgr)}, CPT(50%) ${f3(report.cpt50)}, target ${met ? 'met' : 'not met'} (${seconds.toFixed(0)} s)`);
@@ -826,7 +929,143 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     json,
     seconds,
     auto: autoRow,
+    headline: head1,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat, measured across sources (issue 23): leave-one-source-out for the strong/weak pair, and the
+// N-model arena-hard set with folds by topic cluster.
+
+/** One chat row of the headline table and its section. */
+interface ChatOutcome {
+  id: string;
+  title: string;
+  headline: Headline;
+  lines: string[];
+  json: Record<string, unknown>;
+}
+
+const PAIR = { strong: 'gpt-4-1106-preview', weak: 'mistralai/Mixtral-8x7B-Instruct-v0.1' };
+
+/** The scores of `router` for `prompts`, columns in `models` order (NaN for a model it lacks). */
+async function scoresIn(router: Router, prompts: string[], models: readonly string[]): Promise<Float32Array> {
+  const M = models.length, ids = router.models, m = ids.length;
+  const out = new Float32Array(prompts.length * M).fill(NaN);
+  for (let s0 = 0; s0 < prompts.length; s0 += 1024) {
+    const part = await router.scores(prompts.slice(s0, s0 + 1024));
+    ids.forEach((id, c) => {
+      const j = models.indexOf(id);
+      if (j < 0) return;
+      for (let t = 0; t < part.length / m; t++) out[(s0 + t) * M + j] = part[t * m + c]!;
+    });
+  }
+  return out;
+}
+
+/** Pooled scores of `--auto`, TF-IDF ridge and kNN over `groups` (train on the others, score the group). */
+async function pooledOverGroups(records: OutcomeRecord[], models: string[], group: Int32Array, groups: number, objective: Metric, folds: number, label: string): Promise<{ auto: Float32Array; ridge: Float32Array; knn: Float32Array; chosen: string[] }> {
+  const n = records.length, M = models.length;
+  const auto = new Float32Array(n * M).fill(NaN), ridge = new Float32Array(n * M).fill(NaN), knn = new Float32Array(n * M).fill(NaN);
+  const chosen: string[] = [];
+  for (let g = 0; g < groups; g++) {
+    const trIdx: number[] = [], teIdx: number[] = [];
+    for (let i = 0; i < n; i++) (group[i] === g ? teIdx : trIdx).push(i);
+    if (teIdx.length === 0 || trIdx.length === 0) continue;
+    const tr = trIdx.map((i) => records[i]!), te = teIdx.map((i) => records[i]!);
+    const res = await train(tr, { seed: 1, auto: { objective, folds, workers: autoWorkers, cache, onProgress: autoProgressLog(`${label} group ${g + 1}`) } });
+    try {
+      const sc = await scoresIn(res.router, te.map((r) => r.prompt), models);
+      teIdx.forEach((i, t) => auto.set(sc.subarray(t * M, t * M + M), i * M));
+      chosen.push(`${res.auto!.chosen.name} (${gainText(res.auto!)})`);
+    } finally {
+      res.router.dispose();
+    }
+    const tf = await tfidfScored(tr, te, models, {});
+    teIdx.forEach((i, t) => {
+      ridge.set(tf.ridge.scores.subarray(t * M, t * M + M), i * M);
+      knn.set(tf.knn.scores.subarray(t * M, t * M + M), i * M);
+    });
+  }
+  return { auto, ridge, knn, chosen };
+}
+
+async function runChat(dataDir: string): Promise<ChatOutcome[]> {
+  const out: ChatOutcome[] = [];
+  const iv = (d: Interval): string => `${signed(d.point)} [${signed(d.lo)}, ${signed(d.hi)}]`;
+  // (1) The strong/weak pair, leave one source out. The two MT-Bench files hold the same 80
+  // questions (turn 1 in both), so they are one source; model ids are written as RouteLLM's.
+  const rename = (r: OutcomeRecord): OutcomeRecord => ({ ...r, scores: Object.fromEntries(Object.entries(r.scores).map(([id, v]) => [id === 'Mixtral-8x7B-Instruct-v0.1' ? PAIR.weak : id, v])) });
+  const sources: { name: string; files: string[] }[] = [
+    { name: 'MT-Bench (chat)', files: ['chat-mtbench-2turn.jsonl', 'routellm-mtbench.jsonl'] },
+    { name: 'GSM8K', files: ['routellm-gsm8k.jsonl'] },
+    { name: 'MMLU', files: ['routellm-mmlu.jsonl'] },
+  ];
+  const bySource = sources.map((src) => src.files.flatMap((f) => readOutcomes(join(dataDir, f)).records.map(rename)).filter((r) => typeof r.scores[PAIR.strong] === 'number' && typeof r.scores[PAIR.weak] === 'number'));
+  const all = bySource.flat();
+  const group = Int32Array.from(bySource.flatMap((rs, g) => rs.map(() => g)));
+  const models = [PAIR.strong, PAIR.weak];
+  log(`chat pair: ${bySource.map((rs, g) => `${sources[g]!.name} ${rs.length}`).join(', ')} rows`);
+  const pooled = await pooledOverGroups(all, models, group, sources.length, 'apgr', 2, 'chat pair');
+  const opts = { registry: ROUTELLM_PRICES };
+  sources.forEach((src, g) => {
+    const rows = [...group.keys()].filter((i) => group[i] === g);
+    const recs = rows.map((i) => all[i]!);
+    const pick = (x: Float32Array): Scored => {
+      const sc = new Float32Array(rows.length * 2);
+      rows.forEach((i, t) => sc.set(x.subarray(i * 2, i * 2 + 2), t * 2));
+      return { models, scores: sc, options: opts };
+    };
+    const h = headline(recs, pick(pooled.auto), { ridge: pick(pooled.ridge), knn: pick(pooled.knn) }, 'apgr');
+    const title = `chat pair, leave one source out: test ${src.name}`;
+    log(`${title}: ridge ${f3(h.ridge)}, kNN ${f3(h.knn)}, --auto ${f3(h.auto)}; ${headlineVerdict(h)}`);
+    out.push({
+      id: `chat-pair-${g}`,
+      title,
+      headline: h,
+      lines: [
+        `- **Test ${src.name}** (${recs.length} rows; trained on ${sources.filter((_, x) => x !== g).map((x) => x.name).join(' + ')}): APGR \`--auto\` ${f3(h.auto)} (against random 0.5: ${iv(h.vs[0]!.d)}), TF-IDF ridge ${f3(h.ridge)}, TF-IDF kNN ${f3(h.knn)}. \`--auto\` chose ${pooled.chosen[g] ?? '—'}.`,
+      ],
+      json: { source: src, rows: recs.length, headline: h, chosen: pooled.chosen[g] },
+    });
+  });
+  // (2) N models: arena-hard (17 models), 5 folds by topic cluster, so no test prompt's cluster was seen in training.
+  const arena = readOutcomes(join(dataDir, 'chat-arena-hard-v0.1.jsonl')).records;
+  const am = modelIdsOf(arena);
+  const ag = Int32Array.from(arena, (r) => fnv1a32(`topic/${r.task ?? r.id}`) % 5);
+  log(`chat arena-hard: ${arena.length} rows, ${am.length} models, 5 folds by topic cluster`);
+  const ap = await pooledOverGroups(arena, am, ag, 5, 'quality', 5, 'arena-hard');
+  const h = headline(arena, { models: am, scores: ap.auto, options: { lambdas: [0] } }, { ridge: { models: am, scores: ap.ridge, options: { lambdas: [0] } }, knn: { models: am, scores: ap.knn, options: { lambdas: [0] } } }, 'quality');
+  log(`arena-hard: ridge ${f3(h.ridge)}, kNN ${f3(h.knn)}, --auto ${f3(h.auto)}; ${headlineVerdict(h)}`);
+  out.push({
+    id: 'chat-arena-hard',
+    title: `chat arena-hard, ${am.length} models, 5 folds by topic cluster`,
+    headline: h,
+    lines: [
+      `- **arena-hard, ${am.length} models** (${arena.length} prompts, win rate against gpt-4-0314 in [0, 1]; 5 folds by \`fnv1a32("topic/" + task) mod 5\`, so every test prompt's topic cluster is unseen in its training part; pooled out-of-fold): quality (\`best\`) \`--auto\` ${f3(h.auto)}, best single ${h.single}, TF-IDF ridge ${f3(h.ridge)}, TF-IDF kNN ${f3(h.knn)}, oracle ${h.oracle}; \`--auto\` − best single ${iv(h.vs[0]!.d)}. \`--auto\` per fold: ${ap.chosen.join('; ')}.`,
+    ],
+    json: { rows: arena.length, models: am, headline: h, chosen: ap.chosen },
+  });
+  return out;
+}
+
+function chatRows(chat: ChatOutcome[]): string[] {
+  return chat.map((c) => {
+    const h = c.headline;
+    return `| [${c.title}](#chat-measured-across-sources) | ${h.metric} | ${h.single} | ${f3(h.ridge)} | ${f3(h.knn)} | **${f3(h.auto)}** | ${h.oracle} | ${headlineVerdict(h)} |`;
+  });
+}
+
+function chatSection(chat: ChatOutcome[]): string[] {
+  if (chat.length === 0) return [];
+  return [
+    '## Chat, measured across sources',
+    '',
+    "Open-ended chat, where per-prompt gaps are hardest to predict, measured where the answer is not in the training data. **Strong/weak pair** (gpt-4-1106-preview vs Mixtral-8x7B, the only pair several sources share): leave one source out — train on the other sources, test on one; the two MT-Bench files (GPT-4 grades, turn 1 and both turns, and RouteLLM's MT-Bench judgements) hold the same 80 questions and count as one source. `--auto` runs with objective APGR and 2-fold CV (as routellm-mmlu's inner CV). APGR of random routing is 0.5; intervals are 95% paired bootstrap intervals over the test rows. **N models:** the 17-model arena-hard set; no other chat source here shares its models (llmfao's 70 models are other ids, and it has 19 prompts), so it is measured with folds by topic cluster instead. Nothing here was tuned: the methods and folds are the ones above, fixed before these figures were seen.",
+    '',
+    ...chat.flatMap((c) => c.lines),
+    '',
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,10 +1094,17 @@ async function main(): Promise<void> {
   const wanted = settings().filter((s) => !only || only.has(s.id));
   const runOrder = [...wanted].sort((a, b) => RUN_ORDER.indexOf(a.id) - RUN_ORDER.indexOf(b.id));
   const done = new Map<string, Outcome>();
+  const wantChat = !only || only.has('chat');
+  let chat: ChatOutcome[] = [];
   for (const s of runOrder) {
     done.set(s.id, s.kind === 'split' ? await runSplit(s, dataDir, outDir) : await runNested(s, dataDir, outDir));
     const outcomes = wanted.filter((w) => done.has(w.id)).map((w) => done.get(w.id)!);
-    writePage(outcomes, wanted.length, only, started, workers, root, docs, outDir);
+    writePage(outcomes, wanted.length + (wantChat ? 1 : 0), only, started, workers, root, docs, outDir, chat);
+  }
+  if (wantChat) {
+    chat = await runChat(dataDir);
+    writeFileSync(join(outDir, 'chat.json'), JSON.stringify(chat.map((c) => ({ id: c.id, title: c.title, ...c.json })), null, 1) + '\n');
+    writePage(wanted.map((w) => done.get(w.id)!), wanted.length + 1, only, started, workers, root, docs, outDir, chat, true);
   }
   await pool.close();
 }
@@ -866,9 +1112,9 @@ async function main(): Promise<void> {
 /** Execution order: cheapest settings first. */
 const RUN_ORDER = ['open7-gsm8k', 'open7-mmlu', 'routerbench-mixed', 'routellm-gsm8k', 'open7-mixed', 'routellm-mmlu'];
 
-function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> | undefined, started: Date, workers: number, root: string, docs: string, outDir: string): void {
+function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> | undefined, started: Date, workers: number, root: string, docs: string, outDir: string, chat: ChatOutcome[], chatDone = false): void {
   const total = (performance.now() - t0) / 1000;
-  const partial = outcomes.length < wantedCount;
+  const partial = outcomes.length + (chatDone ? 1 : 0) < wantedCount;
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const cpu = os.cpus();
   const md: string[] = [
@@ -887,6 +1133,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '- The candidate grids below were fixed before the first full run of this script (2026-11-21) and were not changed after seeing test numbers, with two exceptions: the members `mf64`, `knn20` and `knn50` joined the grids when those predictors were built (2026-11-30), and routerbench is evaluated on the 945 test rows that score all 11 models, as the README\'s reference numbers do (8 rows score only some models).',
     '- **Selection metric:** open7: mean quality of policy `best`; routerbench: AIQ of the sweep (area under the cost–quality hull over the single models\' cost range); RouteLLM: APGR with routing score P(strong) − P(weak).',
     '- **Routerbench operating point:** the `cost` policy knob (λ on a fixed log grid, or target score) is also fixed on the training CV — the cheapest CV point reaching the CV best single model\'s quality — and then read on the test split; cost decisions use the training split\'s mean cost per model, quality and cost use each test row\'s real score and USD cost.',
+    '- **TF-IDF references and intervals:** TF-IDF ridge and TF-IDF kNN (`src/training/baselines.ts`) are trained on exactly the training rows the routers see and scored on the same test rows; the headline table compares `--auto` with them and with the best single model by 95% paired bootstrap intervals over the test rows (the resampling seed and count were fixed before any run). No hyper-parameter of the references was chosen on these data (ridge λ = 1, kNN k = 20 are the README\'s).',
     '- **Cache:** out-of-fold and test scores are cached on disk (`node_modules/.cache/routecore-results`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts), so the `--auto` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; `--no-cache` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.',
     '- **Candidate members** (hashing encoder 2^16 buckets, word 1–2-grams, char 3–5-grams, seed 1 unless stated; training defaults otherwise: Adam, batch 64, ≤ 30 epochs, early stopping on 10% held out, patience 4):',
     '',
@@ -899,6 +1146,22 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '- **β (prior blend):** predicted score = β·(ensemble mean) + (1 − β)·(the model\'s mean training score), i.e. a constant "prior" member (`constantSource`); β = 1 is the routers alone. With β < 1 the `best` policy leaves the on-average best model only where the predicted advantage is large. (It cannot change APGR, so RouteLLM grids use β = 1.)',
     '',
     '## Summary',
+    '',
+    '### Headline: `--auto` against best single and the TF-IDF references, same rows',
+    '',
+    `Per setting, on the same test rows (RouteLLM: the pooled outer folds): the best single model (for AIQ the zero-router, the single models\' hull; for APGR random routing, 0.5 by definition), the TF-IDF ridge and TF-IDF kNN references of \`src/training/baselines.ts\` (trained on the same training split, in TypeScript on the product\'s hashing TF-IDF rows: word 1–2-grams + char 3–5-grams, 2^18 buckets; ridge λ = 1; kNN k = 20, cosine, similarity-weighted mean, each model\'s neighbours among the rows that score it), \`train --auto\` and the oracle. Last column: whether \`--auto\` ≥ max(best single, both references) within the bootstrap interval, i.e. no 95% paired bootstrap interval of \`--auto\` − competitor (${BOOTSTRAP_RESAMPLES} resamples of the test rows, seeded) lies wholly below zero; it gives the closest competitor\'s difference [interval].`,
+    '',
+    '| setting | metric | best single | TF-IDF ridge | TF-IDF kNN | `--auto` | oracle | `--auto` ≥ max(best single, ridge, kNN) within the interval |',
+    '| --- | --- | --- | ---: | ---: | ---: | --- | --- |',
+    ...outcomes.map((o) => {
+      const h = o.headline;
+      return `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${h.metric} | ${h.single} | ${f3(h.ridge)} | ${f3(h.knn)} | **${f3(h.auto)}** | ${h.oracle} | ${headlineVerdict(h)} |`;
+    }),
+    ...chatRows(chat),
+    '',
+    `\`--auto\` ≥ max(best single, ridge, kNN) within the interval: ${outcomes.filter((o) => o.headline.ok).length + chat.filter((c) => c.headline.ok).length} of ${outcomes.length + chat.length}.`,
+    '',
+    '### Grid router and targets',
     '',
     '| setting | test rows | best single | reference | router | oracle | target | met |',
     '| --- | ---: | --- | --- | --- | --- | --- | --- |',
@@ -913,9 +1176,9 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     '### `routecore train --auto` on the same splits',
     '',
-    "Each setting's training split (RouteLLM: each outer training part) through `train(records, { auto: { objective } })` — the product's cross-validated selection (`src/training/auto.ts`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows with the setting's 2 or 3 inner folds), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the chosen candidate's per-fold gain over always calling the best single model (mean ± sd over folds); \"no gain\" means the router keeps its decisions on that model.",
+    `Each setting's training split (RouteLLM: each outer training part) through \`train(records, { auto: { objective } })\` — the product's cross-validated selection (\`src/training/auto.ts\`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows with the setting's 2 or 3 inner folds), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the best candidate's per-fold gain over always calling the best single model, and the selection procedure's gain with each fold read by the candidate chosen on the other folds (the guard's figure, free of the winner's curse), each mean ± se over folds; the router keeps the best candidate only when the procedure's gain is more than ${GUARD_SE} se above zero ("gain"), else its decisions stay on the best single model ("no gain").`,
     '',
-    '| setting | chosen by `--auto` (CV on training data) | CV gain over best single | test: `--auto` | test: grid router | ECE grid → `--auto` | `--auto` target | met |',
+    '| setting | chosen by `--auto` (CV on training data) | CV gain over best single: best candidate; selection procedure (mean ± se) | test: `--auto` | test: grid router | ECE grid → `--auto` | `--auto` target | met |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...outcomes.map((o) => `| [${o.setting.title}](#${anchor(o.setting.title)}) | ${o.auto.chosen} | ${o.auto.gain} | ${o.auto.test} | ${o.auto.grid} | ${o.auto.ece} | ${o.setting.autoTarget.text} | ${o.auto.met} |`),
     '',
@@ -933,6 +1196,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     }),
     '',
     ...outcomes.flatMap((o) => o.section),
+    ...chatSection(chat),
   ];
   writeFileSync(join(docs, 'RESULTS.md'), md.join('\n'));
   log(`wrote ${join(docs, 'RESULTS.md')}${partial ? ` (partial: ${outcomes.length} of ${wantedCount})` : ''} and ${outcomes.length} plots in ${outDir}; total ${total.toFixed(0)} s`);

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { train } from '../src/training/train.js';
 import { evaluateScores } from '../src/evaluation/eval.js';
-import { GUARD_SE, knnDim, knnK, procedureGain } from '../src/training/auto.js';
+import { GUARD_SE, autoLog2Buckets, knnDim, knnK, procedureGain } from '../src/training/auto.js';
 import { baselineScores, knnScores, ridgeFit, ridgePredict, type CsrRows } from '../src/training/baselines.js';
 import { rng } from '../bench/corpus.js';
 
@@ -220,5 +220,22 @@ describe('TF-IDF baseline pieces', () => {
     // Nearest row is 2 (similarity 1): model a reads it (0.5); model b skips it (no score) and takes a row at similarity 0.
     expect(s2[0]).toBeCloseTo(0.5, 5);
     expect([0, 1]).toContain(Math.round(s2[1]!));
+  });
+});
+
+describe('a router file sized to its data', () => {
+  it('scales the hashing table to the rows: 299 rows → 2^14 buckets, a file of a few MB', { timeout: T }, async () => {
+    expect([autoLog2Buckets(299), autoLog2Buckets(1000), autoLog2Buckets(2225), autoLog2Buckets(50)]).toEqual([14, 15, 16, 12]);
+    const recs = clustered(299, 9);
+    const { router, auto } = await train(recs, { auto: { folds: 3, workers: 0, memberSets: [['lin', 'mlp32']], betas: [1], objective: 'quality' } });
+    try {
+      expect(auto!.chosen.members).toEqual(['lin', 'mlp32']);
+      const bytes = router.serialize();
+      // lin (2^14 × 5) + mlp32 (2^14 × 32) float32 tables ≈ 2.4 MB; with 2^16 buckets it was ≈ 9.7 MB.
+      expect(bytes.length).toBeLessThan(3.5 * 2 ** 20);
+      expect(bytes.length).toBeGreaterThan(1 * 2 ** 20);
+    } finally {
+      router.dispose();
+    }
   });
 });

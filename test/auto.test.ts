@@ -20,7 +20,7 @@ import { fitPlatt } from '../src/training/calibration.js';
 import { reliability } from '../src/evaluation/calibration.js';
 import { evaluate } from '../src/evaluation/eval.js';
 import { battlesToOutcomes, copiesOf, loadTrainingData, parseDataSpec, readOutcomeLog, weightRecords } from '../src/training/auto-data.js';
-import { fitCostModel } from '../src/training/auto.js';
+import { autoLog2Buckets, fitCostModel } from '../src/training/auto.js';
 import { rng } from '../bench/corpus.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routecore-auto-'));
@@ -291,7 +291,8 @@ describe('train --auto: large ensembles in one file', () => {
       expect(auto!.chosen.members).toEqual(['lin', 'mf64']);
       // The small member (lin) rides in the header at full precision; mf64 is the file's body.
       const rider = Buffer.from(router.metadata()['routecore.member.1']!, 'base64');
-      const lin = await train(recs, { predictor: 'linear', seed: 1 });
+      // --auto sizes the members' hashing tables to the rows (autoLog2Buckets).
+      const lin = await train(recs, { predictor: 'linear', seed: 1, encoder: { log2Buckets: autoLog2Buckets(recs.length) } });
       const linBytes = lin.router.serialize().length; // float32; float16 would be about half
       expect(Math.abs(rider.length - linBytes)).toBeLessThan(linBytes * 0.01);
       lin.router.dispose();
@@ -307,7 +308,8 @@ describe('train --auto: large ensembles in one file', () => {
       router.dispose();
     }
     // Three mf64s cannot fit even in float16: refused before a file no reader would open is written.
-    await expect(train(recs, { auto: { folds: 3, workers: 0, objective: 'quality', memberSets: [['mf64', 'mf64', 'mf64']], betas: [1] } }))
+    // (With 2,048 distinct records the tables are the full 2^16 buckets; fewer rows get smaller ones.)
+    await expect(train(signal(2048, 43), { auto: { folds: 3, workers: 0, objective: 'quality', memberSets: [['mf64', 'mf64', 'mf64']], betas: [1] } }))
       .rejects.toThrow(/extra networks \(mf64, mf64\) need 2\d\.\d MiB in the router file's header even in float16, over its 14 MiB/);
   }, T);
 });

@@ -60,6 +60,7 @@ Commands:
                              Data: outcome, pairwise or outcome-log files, mixed, each with a weight
       --objective quality|aiq|apgr   default: apgr for 2 models, aiq with costs, else quality
       --budget-s S --workers N (default: all cores) --folds K (default 5) --seed N --json
+      --half                 store the big tables (and knn references) as float16 (half the file)
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models

@@ -8,7 +8,8 @@
  *   closed-form ridge on the encoder's TF-IDF rows, `baselines.ts`), `mlp32`, `mlp32-lr.01`, `mf64`,
  *   `knn20` (k scaled up when models are scored on a fraction of the rows, see {@link knnK}, and
  *   compared in a projection as wide as the data's size allows, {@link knnDim}), and
- *   the score-averaging ensembles `lin + mlp32`, `lin + mf64`, `ridge + knn20`;
+ *   the score-averaging ensembles `lin + mlp32`, `lin + mf64`, `ridge + knn20`; every member's
+ *   hashing table sized to the data ({@link autoLog2Buckets});
  * - label shrinkage α ∈ {1, 0.5, 0} toward each model's mean over the records of the same `task`
  *   (only when the data has at least two task labels; else α = 1);
  * - prior blend β ∈ {1, 0.5, 0.25}: s = β·prediction + (1 − β)·(the model's mean training score);
@@ -150,6 +151,16 @@ export function knnK(k: number, share: number): number {
 export function knnDim(rows: number): number {
   const fit = 2 ** Math.floor(Math.log2(Math.max(1, 2 ** 21 / Math.max(1, rows))));
   return Math.min(1024, Math.max(128, fit));
+}
+
+/**
+ * Hash buckets (log2) of the grid's members for `rows` training records: ⌈log2 rows⌉ + 5, from 12
+ * to 16 (the default). A table far wider than the n-grams the data can fill only makes the file
+ * big (a 299-row set wrote 17 MB with 2^16): 299 rows → 2^14, 1,000 → 2^15, from 2,000 rows the
+ * default 2^16. Sign hashing keeps the extra collisions of a narrower table unbiased.
+ */
+export function autoLog2Buckets(rows: number): number {
+  return Math.min(16, Math.max(12, Math.ceil(Math.log2(Math.max(2, rows))) + 5));
 }
 
 /** Prior blend weights of the grid (β = 0, the baseline, is always evaluated as well). */
@@ -896,8 +907,11 @@ export async function autoTrain(
   let scoredCells = 0;
   for (let x = 0; x < truth.length; x++) if (!Number.isNaN(truth[x]!)) scoredCells++;
   const scoredShare = scoredCells / truth.length;
+  // Distinct ids: copies of a weighted record add no n-grams.
+  const buckets = autoLog2Buckets(new Set(records.map((r) => r.id)).size);
   const memberOptions = (m: string): TrainOptions => {
     const o: TrainOptions = { seed, ...AUTO_MEMBERS[m]! };
+    if (o.encoder === undefined && buckets < 16) o.encoder = { log2Buckets: buckets };
     if (o.predictor === 'knn' && o.k !== undefined) {
       o.k = knnK(o.k, scoredShare);
       if (o.dim === undefined) o.dim = knnDim(n);
