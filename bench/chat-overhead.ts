@@ -18,7 +18,7 @@ import { Agent, request } from 'undici';
 
 import { Executor } from '../src/execution/executor.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { load1, machine, percentile } from './common.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string' }, warmup: { type: 'string' } } });

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 
 import { binding, packageRoot } from '../src/addon/native.js';
 import { readOutcomes } from '../src/training/data.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { ScorePostprocess, parsePostprocess } from '../src/routing/postprocess.js';
 import { train } from '../src/training/train.js';
 

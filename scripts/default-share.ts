@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../src/addon/native.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 
 const STRONG = 'gpt-4-1106-preview';
 const WEAK = 'Mixtral-8x7B-Instruct-v0.1';

@@ -5,7 +5,7 @@
  * @module
  */
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../src/evaluation/eval.js';
-import type { Router } from '../src/routing/router.js';
+import type { Router } from '../src/app/router.js';
 import { baselineScores } from '../src/training/baselines.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { rng } from '../bench/corpus.js';

@@ -25,7 +25,7 @@ import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, typ
 import { AUTO_LAMBDAS, GUARD_SE, JobPool, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
 import { BOOTSTRAP_RESAMPLES, bootstrap, evalRows, routerScored, tfidfScored, type Interval, type Scored } from './results-baselines.js';
 import { packageRoot } from '../src/addon/native.js';
-import type { Router } from '../src/routing/router.js';
+import type { Router } from '../src/app/router.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
 import { train, type TrainOptions } from '../src/training/train.js';

@@ -3,8 +3,10 @@
  * metrics (PGR, APGR, CPT, AIQ) and the report renderers (Markdown, SVG).
  * @module
  */
-export { evaluate, evaluateScores, crossValidate, renderMarkdown, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './evaluation/eval.js';
-export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions, CrossValidateOptions } from './evaluation/eval.js';
+export { evaluate, evaluateScores, renderMarkdown, DEFAULT_LAMBDAS, DEFAULT_NORMALIZED_LAMBDAS, DEFAULT_TARGETS } from './evaluation/eval.js';
+export { crossValidate } from './evaluation/cross-validate.js';
+export type { EvalReport, EvalPoint, SweepPoint, SingleResult, EvalOptions, EvalScoresOptions } from './evaluation/eval.js';
+export type { CrossValidateOptions } from './evaluation/cross-validate.js';
 export { pgrCurve, apgr, cpt, convexHull, aiq } from './evaluation/metrics.js';
 export type { PgrPoint, CostQualityPoint } from './evaluation/metrics.js';
 export { renderSvg } from './evaluation/plot.js';

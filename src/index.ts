@@ -7,7 +7,8 @@
  * the ONNX export in `routecore/research`.
  * @module
  */
-export { Router, MAX_PROMPT_BYTES, defaultRouterPath } from './routing/router.js';
+export { Router } from './app/router.js';
+export { RouterCore, MAX_PROMPT_BYTES, defaultRouterPath } from './routing/router.js';
 export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, ThresholdOptions, TrainingSummary } from './routing/router.js';
 export { majorityVote, strongWinProbability, calibrateThreshold, selectSubset } from './routing/selection.js';
 export type { SubsetOptions, SubsetChoice, VoteResult } from './routing/selection.js';
@@ -24,7 +25,7 @@ export { RoutecoreError, isRoutecoreError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { Executor, UpstreamError, chatUrl, retryAfterMs } from './execution/executor.js';
 export type { ExecutorOptions, ExecuteOptions, ChatResult, ChatStream, StreamChunk, StreamSummary, ExecutionInfo, ChatCompletion } from './execution/executor.js';
-export type { Attempt, Outcome, OutcomeStatus, Usage, Feedback } from './chat/hub.js';
+export type { Attempt, Outcome, OutcomeStatus, Usage, Feedback } from './app/hub.js';
 export { Metrics, LATENCY_BUCKETS_S } from './execution/metrics.js';
 export type { MetricsSnapshot, ModelMetrics } from './execution/metrics.js';
 export { chatText, chatTextAsync, headAndTail, CONTEXT_TRIGGER_CHARS, CONTEXT_BUDGET_CHARS, DEFAULT_MAX_CHARS } from './chat/messages.js';

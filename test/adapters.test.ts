@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { routedModel } from '../src/adapters/ai-sdk.js';
 import { routedFetch } from '../src/adapters/openai.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import type { MockUpstream } from './helpers/mock-upstream.js';
 import { PAIR_ALIASES, PAIR_KEYS as KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Executor, type StreamChunk } from '../src/execution/executor.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { startMockAnthropic, type AnthropicFault, type MockAnthropic } from './helpers/mock-anthropic.js';
 import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { binding, packageRoot } from '../src/addon/native.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const detach = (buffer: ArrayBufferLike) => structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });

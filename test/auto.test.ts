@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { RoutecoreError } from '../src/errors.js';
 import type { OutcomeRecord } from '../src/training/data.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { Registry } from '../src/routing/registry.js';
 import { binding } from '../src/addon/native.js';
 import { parsePostprocess, ScorePostprocess } from '../src/routing/postprocess.js';

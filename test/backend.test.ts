@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { backendFromEnv, backendInfo, resolveBackend } from '../src/addon/backend.js';
 import { RoutecoreError } from '../src/errors.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

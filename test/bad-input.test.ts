@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { backendFromEnv, backendInfo } from '../src/addon/backend.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { RoutecoreError, type ErrorCode } from '../src/errors.js';
-import { MAX_PROMPT_BYTES, Router } from '../src/routing/router.js';
+import { MAX_PROMPT_BYTES } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));

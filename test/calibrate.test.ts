@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readPrompts } from '../src/cli/calibrate.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 
 const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const built = existsSync(cli);

@@ -8,7 +8,7 @@ import { CONTEXT_BUDGET_CHARS, DEFAULT_MAX_CHARS, chatText, chatTextAsync, headA
 import { parseModelName } from '../src/chat/model-name.js';
 import { RoutecoreError } from '../src/errors.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 
 let router: Router;
 beforeAll(async () => {

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { Registry } from '../src/routing/registry.js';
-import { DEFAULT_ROUTER_TAU, Router } from '../src/routing/router.js';
+import { DEFAULT_ROUTER_TAU } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 
 describe('the embedded default router', () => {
   it('loaded with no options routes with the threshold policy at the measured τ', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 // Two clusters in 16 dimensions; model "a" is right around +e0, model "b" around +e1.

@@ -4,7 +4,7 @@ import type { OutcomeRecord } from '../src/training/data.js';
 import { averageScores, constantSource, ScoreEnsemble, type ScoreSource } from '../src/routing/ensemble.js';
 import { RoutecoreError } from '../src/errors.js';
 import { evaluateScores } from '../src/evaluation/eval.js';
-import type { Router } from '../src/routing/router.js';
+import type { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const constant = constantSource;

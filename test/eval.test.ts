@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
-import { crossValidate, evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport } from '../src/evaluation/eval.js';
+import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport } from '../src/evaluation/eval.js';
+import { crossValidate } from '../src/evaluation/cross-validate.js';
 import { aiq } from '../src/evaluation/metrics.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';

@@ -15,7 +15,7 @@ import { train } from '../src/training/train.js';
 import { RoutecoreError } from '../src/errors.js';
 import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
 import type { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { MemoryState } from '../src/state/memory.js';
 import type { MockUpstream } from './helpers/mock-upstream.js';
 import { PAIR_ALIASES, PAIR_KEYS as KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';

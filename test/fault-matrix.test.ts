@@ -11,10 +11,10 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { routedModel, type RoutedLanguageModel } from '../src/adapters/ai-sdk.js';
-import type { Outcome } from '../src/chat/hub.js';
+import type { Outcome } from '../src/app/hub.js';
 import { Executor } from '../src/execution/executor.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import type { Gateway } from '../src/serve/gateway.js';
 import { UPSTREAM_KEYS, startFixture, until, type Fixture } from './helpers/gateway-fixture.js';
 import type { Fault } from './helpers/mock-upstream.js';

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { RoutecoreError } from '../src/errors.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const root = resolve(__dirname, '..');

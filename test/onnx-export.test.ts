@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { binding, type NativeRouterHandle } from '../src/addon/native.js';
 import { ONNX_INPUT, ONNX_OUTPUT, exportOnnx } from '../src/evaluation/onnx-export.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train, type PredictorKind } from '../src/training/train.js';
 import { rng } from '../bench/corpus.js';
 

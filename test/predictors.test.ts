@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { strongWinProbability } from '../src/routing/selection.js';
 import { train, type PredictorKind } from '../src/training/train.js';
 import type { PairwiseRecord } from '../src/training/data.js';

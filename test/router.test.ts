@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutcomeRecord } from '../src/training/data.js';
 import type { NativeEpochInfo } from '../src/addon/native.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router, type Decision } from '../src/routing/router.js';
+import type { Decision } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train, type TrainResult } from '../src/training/train.js';
 import { caught } from './helpers/index.js';
 

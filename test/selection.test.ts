@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { buildCandidates } from '../src/routing/policy.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { calibrateThreshold, majorityVote, rankThreshold, selectSubset, strongWinProbability } from '../src/routing/selection.js';
 import { train } from '../src/training/train.js';
 

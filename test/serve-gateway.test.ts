@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { defaultRouterPath, Router } from '../src/routing/router.js';
+import { defaultRouterPath } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { hashKey } from '../src/serve/config.js';
 import type { Gateway } from '../src/serve/gateway.js';
 import { exportRecords, writeExport } from '../src/serve/log-export.js';

@@ -13,7 +13,7 @@ import { OutcomeFile } from '../src/execution/outcome-log.js';
 import { Shadow } from '../src/learning/shadow.js';
 import { reportFromLogs } from '../src/cli/report.js';
 import { Registry } from '../src/routing/registry.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { resolveServeConfig } from '../src/serve/config.js';
 import { Gateway } from '../src/serve/gateway.js';
 import { MemoryState } from '../src/state/memory.js';

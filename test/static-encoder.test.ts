@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { binding } from '../src/addon/native.js';
 import { parseEncoderSpec } from '../src/encoders/spec.js';
 import { StaticModel } from '../src/encoders/static.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 import { safetensorsBytes, writeStaticModelDir } from './encoder-fixtures.js';
 

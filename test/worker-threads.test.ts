@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 
 import type { OutcomeRecord } from '../src/training/data.js';
-import { Router } from '../src/routing/router.js';
+import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -22,11 +22,12 @@ import { randomUUID } from 'node:crypto';
 import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4Prompt, LanguageModelV4StreamPart, LanguageModelV4StreamResult, LanguageModelV4Usage } from '@ai-sdk/provider';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import type { Attempt, Usage } from '../chat/hub.js';
+import type { Attempt, Usage } from '../app/hub.js';
 import type { ChatMessage } from '../chat/messages.js';
 import { IdleDeadline, retryAfterMs, type AttemptOutcome, type Failure } from '../execution/attempt.js';
 import { AttemptRunner, describeError, type Run, type RunnerSettings } from '../execution/runner.js';
-import type { RouteOptions, Router } from '../routing/router.js';
+import type { RouteOptions } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import type { SharedState } from '../state/shared-state.js';
 
 /**

@@ -19,7 +19,7 @@ import { RoutecoreError, isRoutecoreError } from '../errors.js';
 import { parseModelName } from '../chat/model-name.js';
 import { Executor, type ExecuteOptions, type ExecutionInfo, type ExecutorOptions } from '../execution/executor.js';
 import { UpstreamError } from '../execution/runner.js';
-import type { Router } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import { OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList } from '../wire/openai.js';
 
 /** Options of {@link routedFetch}: the router, or an executor already built on it, plus executor options. */

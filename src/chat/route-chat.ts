@@ -4,7 +4,7 @@
  * @module
  */
 import { invalidArgument } from '../errors.js';
-import type { Decision, RouteOptions, Router } from '../routing/router.js';
+import type { Decision, RouteOptions, RouterCore } from '../routing/router.js';
 import type { Registry } from '../routing/registry.js';
 import { chatText, chatTextAsync, type ChatText } from './messages.js';
 
@@ -43,7 +43,7 @@ function finish(d: Decision, t: ChatText, registry: Registry | undefined): ChatD
 }
 
 /** `router.routeChat`: micro-batched with other `route` calls; long conversations are read in slices. */
-export async function routeChat(router: Router, request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
+export async function routeChat(router: RouterCore, request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
   const { maxChars, route } = split(options);
   const t = await chatTextAsync(request, maxChars === undefined ? undefined : { maxChars });
   const d = await router.route(t.text, { ...route, promptTokens: route.promptTokens ?? t.promptTokens });
@@ -51,7 +51,7 @@ export async function routeChat(router: Router, request: unknown, options?: Chat
 }
 
 /** `router.routeChatSync`: the whole request on the calling thread. */
-export function routeChatSync(router: Router, request: unknown, options?: ChatRouteOptions): ChatDecision {
+export function routeChatSync(router: RouterCore, request: unknown, options?: ChatRouteOptions): ChatDecision {
   const { maxChars, route } = split(options);
   const t = chatText(request, maxChars === undefined ? undefined : { maxChars });
   const d = router.routeSync(t.text, { ...route, promptTokens: route.promptTokens ?? t.promptTokens });

@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 
 import { chatText } from '../chat/messages.js';
 import { RoutecoreError } from '../errors.js';
-import { Router, type RouterOptions } from '../routing/router.js';
+import type { RouterOptions } from '../routing/router.js';
+import { Router } from '../app/router.js';
 
 /** The prompts of a prompt-only traffic file; errors name the file and line. */
 export function readPrompts(file: string): string[] {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
 import { Registry } from '../routing/registry.js';
-import { Router } from '../routing/router.js';
+import { Router } from '../app/router.js';
 import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
 import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';

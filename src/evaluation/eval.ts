@@ -51,8 +51,7 @@ import { modelIdsOf, type OutcomeRecord } from '../training/data.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from './metrics.js';
 import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../routing/policy.js';
 import { Registry } from '../routing/registry.js';
-import type { Router } from '../routing/router.js';
-import { train, type TrainOptions } from '../training/train.js';
+import type { RouterCore } from '../routing/router.js';
 import { fnv1a32 } from '../training/hash.js';
 import { reliability, type Reliability } from './calibration.js';
 
@@ -183,8 +182,11 @@ export interface EvalScoresOptions extends EvalOptions {
   predictedCosts?: Float32Array;
 }
 
-/** Internal: per-row knowledge of the router, so cross-validation folds keep their own training means. */
-interface CoreOptions extends EvalScoresOptions {
+/**
+ * @internal evaluateCore's options: the public ones plus per-row knowledge of the router, so
+ * cross-validation folds keep their own training means.
+ */
+export interface CoreOptions extends EvalScoresOptions {
   /** Fold of each row, indexing `foldExpectedCost`. */
   foldOf?: Int32Array;
   foldExpectedCost?: ((id: string) => number | undefined)[];
@@ -202,7 +204,8 @@ function checkGrid(v: unknown, name: string, lo: number, hi: number): number[] |
   return [...new Set(v as number[])].sort((a, b) => a - b);
 }
 
-function checkOptions(options: unknown): EvalScoresOptions {
+/** @internal Validates evaluation options (shared with cross-validate.ts). */
+export function checkOptions(options: unknown): EvalScoresOptions {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   const o = options as EvalScoresOptions;
@@ -227,7 +230,8 @@ function checkOptions(options: unknown): EvalScoresOptions {
   return o;
 }
 
-function checkRecords(records: unknown): OutcomeRecord[] {
+/** @internal Validates outcome records for evaluation (shared with cross-validate.ts). */
+export function checkRecords(records: unknown): OutcomeRecord[] {
   if (!Array.isArray(records) || records.length === 0) throw invalidArgument('records', 'a non-empty array of outcome records', records);
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as OutcomeRecord;
@@ -256,7 +260,8 @@ export function evaluateScores(
   return evaluateCore(modelIds, scores, records, options);
 }
 
-function evaluateCore(modelIds: readonly string[], scores: Float32Array, recordsIn: OutcomeRecord[], optionsIn?: CoreOptions): EvalReport {
+/** @internal The evaluation itself, on a score matrix (shared with cross-validate.ts). */
+export function evaluateCore(modelIds: readonly string[], scores: Float32Array, recordsIn: OutcomeRecord[], optionsIn?: CoreOptions): EvalReport {
   const options = checkOptions(optionsIn) as CoreOptions;
   const records = checkRecords(recordsIn);
   if (!Array.isArray(modelIds) || modelIds.length === 0) throw invalidArgument('modelIds', 'a non-empty array of model ids', modelIds);
@@ -635,10 +640,10 @@ function evaluateCore(modelIds: readonly string[], scores: Float32Array, records
  * Replays `records` through `router` (scores every prompt, then applies each policy of the sweep)
  * and reports quality, cost and baselines. See the module notes for the conventions.
  */
-export async function evaluate(router: Router, records: OutcomeRecord[], options?: EvalOptions): Promise<EvalReport> {
+export async function evaluate(router: RouterCore, records: OutcomeRecord[], options?: EvalOptions): Promise<EvalReport> {
   const o = checkOptions(options);
   const recs = checkRecords(records);
-  if (typeof router !== 'object' || router === null || typeof (router as Router).scores !== 'function') {
+  if (typeof router !== 'object' || router === null || typeof (router as RouterCore).scores !== 'function') {
     throw invalidArgument('router', 'a Router', router);
   }
   const ids = router.models;
@@ -666,80 +671,6 @@ export async function evaluate(router: Router, records: OutcomeRecord[], options
     ...(cm ? { costModel: Object.fromEntries(ids.map((id, j) => [id, { base: cm.base[j]!, perToken: cm.perToken[j]! }])) } : {}),
     ...(predictedCosts ? { predictedCosts } : {}),
   });
-}
-
-/** Options of {@link crossValidate}. */
-export interface CrossValidateOptions extends EvalOptions {
-  /** Folds, an integer ≥ 2; default 5. */
-  folds?: number;
-  /** Passed to {@link train} for every fold (`router` options are ignored). */
-  trainOptions?: TrainOptions;
-}
-
-/**
- * k-fold cross-validation: each record goes to fold `fnv1a32(id) mod k` (records sharing an id share
- * a fold); a router is trained on the other k − 1 folds and scores the held-out one; the held-out
- * predictions of all folds are pooled and evaluated as one test set (each row's `cost` decisions use
- * its own fold router's training mean costs). Folds with no rows are skipped with a warning.
- */
-export async function crossValidate(records: OutcomeRecord[], options: CrossValidateOptions = {}): Promise<EvalReport> {
-  const recs = checkRecords(records);
-  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-  const { folds = 5, trainOptions = {}, ...evalOptions } = options;
-  checkOptions(evalOptions);
-  if (!Number.isSafeInteger(folds) || folds < 2 || folds > recs.length) {
-    throw invalidArgument('options.folds', `an integer from 2 to the number of records (${recs.length})`, folds);
-  }
-  if (typeof trainOptions !== 'object' || trainOptions === null) throw invalidArgument('options.trainOptions', 'an object', trainOptions);
-  const models = modelIdsOf(recs);
-  const M = models.length;
-  const col = new Map(models.map((id, j) => [id, j]));
-  const n = recs.length;
-  const foldOf = new Int32Array(n);
-  const foldRows = new Array<number>(folds).fill(0);
-  for (let i = 0; i < n; i++) {
-    foldOf[i] = fnv1a32(recs[i]!.id) % folds;
-    foldRows[foldOf[i]!]!++;
-  }
-  const scores = new Float32Array(n * M).fill(NaN);
-  const foldExpectedCost: ((id: string) => number | undefined)[] = [];
-  const warnings: string[] = [];
-  const { router: _ignored, ...topts } = trainOptions;
-  for (let f = 0; f < folds; f++) {
-    const test: number[] = [];
-    const trainRecs: OutcomeRecord[] = [];
-    for (let i = 0; i < n; i++) {
-      if (foldOf[i] === f) test.push(i);
-      else trainRecs.push(recs[i]!);
-    }
-    if (test.length === 0) {
-      warnings.push(`fold ${f + 1} of ${folds} has no rows (ids hash unevenly); skipped`);
-      foldExpectedCost.push(() => undefined);
-      evalOptions.onProgress?.(f + 1, folds);
-      continue;
-    }
-    if (trainRecs.length === 0) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `fold ${f + 1} of ${folds} holds every record: nothing to train on`);
-    const { router } = await train(trainRecs, topts);
-    try {
-      const part = await router.scores(test.map((i) => recs[i]!.prompt));
-      const ids = router.models;
-      const m = ids.length;
-      for (let c = 0; c < m; c++) {
-        const j = col.get(ids[c]!);
-        if (j === undefined) continue;
-        for (let t = 0; t < test.length; t++) scores[test[t]! * M + j] = part[t * m + c]!;
-      }
-      const training = router.training;
-      foldExpectedCost.push((id) => training?.models[id]?.meanCost ?? undefined);
-    } finally {
-      router.dispose();
-    }
-    evalOptions.onProgress?.(f + 1, folds);
-  }
-  const report = evaluateCore(models, scores, recs, { ...evalOptions, foldOf, foldExpectedCost });
-  report.warnings.unshift(...warnings);
-  report.cv = { folds, foldRows, predictor: topts.predictor ?? 'mlp' };
-  return report;
 }
 
 function fmt(x: number | null | undefined, digits = 3): string {
@@ -812,4 +743,3 @@ export function renderMarkdown(report: EvalReport): string {
   return out.join('\n') + '\n';
 }
 
-export { renderSvg } from './plot.js';

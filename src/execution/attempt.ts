@@ -10,7 +10,7 @@
  * {@link UpstreamAttempt} chosen by the registry entry's wire (see {@link wireOf}).
  * @module
  */
-import type { Attempt } from '../chat/hub.js';
+import type { Attempt } from '../app/hub.js';
 import type { ChatRequest } from '../chat/messages.js';
 import type { ModelEntry } from '../routing/registry.js';
 

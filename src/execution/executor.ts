@@ -13,9 +13,10 @@ import { randomUUID } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 
 import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
-import type { Attempt, Outcome, Usage } from '../chat/hub.js';
+import type { Attempt, Outcome, Usage } from '../app/hub.js';
 import { chatTextAsync, type ChatRequest } from '../chat/messages.js';
-import type { Decision, RouteOptions, Router } from '../routing/router.js';
+import type { Decision, RouteOptions } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import type { Registry } from '../routing/registry.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
@@ -24,7 +25,7 @@ import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-ups
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
 
-export type { Attempt, Outcome, Usage } from '../chat/hub.js';
+export type { Attempt, Outcome, Usage } from '../app/hub.js';
 export type { ChatCompletion, StreamChunk, UpstreamAttempt } from './attempt.js';
 export { retryAfterMs } from './attempt.js';
 export { chatUrl } from './openai-upstream.js';

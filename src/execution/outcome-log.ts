@@ -12,8 +12,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import type { Feedback, Outcome } from '../chat/hub.js';
-import type { Router } from '../routing/router.js';
+import type { Feedback, Outcome } from '../app/hub.js';
+import type { Router } from '../app/router.js';
 import type { Judgment } from '../training/judged-pairs.js';
 
 /**

@@ -22,8 +22,9 @@
  * @module
  */
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import type { Attempt, Outcome, OutcomeStatus, Usage } from '../chat/hub.js';
-import type { Decision, Router } from '../routing/router.js';
+import type { Attempt, Outcome, OutcomeStatus, Usage } from '../app/hub.js';
+import type { Decision } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import type { Registry } from '../routing/registry.js';
 import type { SharedState } from '../state/shared-state.js';
 import { attemptStatus, type AttemptFn, type AttemptOutcome, type Failure } from './attempt.js';

@@ -24,7 +24,7 @@ import { appendFileSync, copyFileSync, existsSync, readFileSync, renameSync, wri
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
 import { Registry } from '../routing/registry.js';
-import { Router } from '../routing/router.js';
+import { Router } from '../app/router.js';
 import { strongWinProbability } from '../routing/selection.js';
 import { battlesToOutcomes, loadTrainingData, type DataSpec } from '../training/auto-data.js';
 import type { OutcomeRecord } from '../training/data.js';

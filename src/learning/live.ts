@@ -8,7 +8,7 @@
  */
 import { Gauge, Registry as PromRegistry } from 'prom-client';
 
-import type { Outcome } from '../chat/hub.js';
+import type { Outcome } from '../app/hub.js';
 import type { CooldownMark } from '../state/shared-state.js';
 import type { Judgment } from '../training/judged-pairs.js';
 import { qualityReport, type QualityReport } from './stats.js';

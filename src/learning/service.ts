@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Dispatcher } from 'undici';
 
-import type { Outcome } from '../chat/hub.js';
+import type { Outcome } from '../app/hub.js';
 import type { Registry } from '../routing/registry.js';
-import type { Decision, Router } from '../routing/router.js';
+import type { Decision } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import type { SharedState } from '../state/shared-state.js';
 import { readLearningLog, type Judgment } from '../training/judged-pairs.js';
 import type { LearnConfig, ShadowConfig } from './config.js';

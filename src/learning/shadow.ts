@@ -26,11 +26,12 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { Hub } from '../chat/hub.js';
+import { Hub } from '../app/hub.js';
 import { Executor, type ChatResult, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import type { ChatRequest } from '../chat/messages.js';
 import type { Registry } from '../routing/registry.js';
-import type { Decision, Router } from '../routing/router.js';
+import type { Decision } from '../routing/router.js';
+import type { Router } from '../app/router.js';
 import { strongWinProbability } from '../routing/selection.js';
 import type { SharedState } from '../state/shared-state.js';
 import type { Judgment } from '../training/judged-pairs.js';

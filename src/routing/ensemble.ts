@@ -2,12 +2,12 @@
  * Score-averaging ensembles of routers: several routers trained on the same models (e.g. an `mlp`
  * and a `linear` predictor, or one predictor under several seeds) score each prompt, and the
  * ensemble's predicted score of a model is the (weighted) mean of the members' predictions. The
- * result has the shape of {@link Router.scores} (prompts × models, row-major), so it feeds
+ * result has the shape of {@link RouterCore.scores} (prompts × models, row-major), so it feeds
  * `evaluateScores` and the policies like a single router's scores.
  * @module
  */
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import type { Router } from './router.js';
+import type { RouterCore } from './router.js';
 
 /** What an ensemble member must offer: its model ids in column order and a batch scorer. */
 export interface ScoreSource {
@@ -138,6 +138,6 @@ export class ScoreEnsemble implements ScoreSource {
 
   /** Disposes every member that has a `dispose()` (routers hold native memory). */
   dispose(): void {
-    for (const m of this.#members) (m as Partial<Router>).dispose?.();
+    for (const m of this.#members) (m as Partial<RouterCore>).dispose?.();
   }
 }

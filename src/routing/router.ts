@@ -13,9 +13,6 @@ import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '..
 import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
 import { Registry } from './registry.js';
 import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';
-import { Hub, type Feedback, type Outcome } from '../chat/hub.js';
-import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } from '../chat/route-chat.js';
-import type { MetricsSnapshot } from '../execution/metrics.js';
 import { StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
 import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
 
@@ -43,7 +40,7 @@ export interface ThresholdOptions {
   value?: number;
 }
 
-/** Options of {@link Router.load}. */
+/** Options of `Router.load()`. */
 export interface RouterOptions {
   /** The deployment's models (a Registry or a path to JSON/YAML). Only registered, enabled models are chosen. */
   registry?: Registry | string;
@@ -61,9 +58,9 @@ export interface RouterOptions {
   backend?: BackendRequest;
   /** CPU threads; default from ROUTECORE_THREADS, else all hardware threads. */
   threads?: number;
-  /** Most prompts coalesced into one native call by {@link Router.route}; default 256. */
+  /** Most prompts coalesced into one native call by {@link RouterCore.route}; default 256. */
   maxBatchSize?: number;
-  /** How long {@link Router.route} waits to fill a batch: 0 (default) = until the event loop's next turn. */
+  /** How long {@link RouterCore.route} waits to fill a batch: 0 (default) = until the event loop's next turn. */
   maxWaitMs?: number;
   /**
    * The static model (directory or {@link StaticModel}) of a router trained with `embed: false`,
@@ -222,16 +219,60 @@ class PromptPacker {
 }
 
 /**
- * Routes prompts to models. Create one with {@link Router.load} (or `train()`), share it across
- * requests, and {@link Router.dispose} it when done.
- *
- * ```ts
- * const router = await Router.load('default', { aliases: { strong: 'gpt-4o', weak: 'gpt-4o-mini' } });
- * const d = await router.route('Prove that there are infinitely many primes.');
- * console.log(d.model, d.fallbacks, d.scores);
- * ```
+ * Reads a `.router` file (or its bytes, or `'default'`, the embedded strong/weak router) into a
+ * native handle and builds a router of class `make` on it; a router whose metadata is bad is
+ * freed and the error names the file. The body of `Router.load()` (src/app/router.ts).
  */
-export class Router {
+export function loadRouter<R extends RouterCore>(
+  make: new (native: NativeRouterHandle, options: RouterOptions, embedded: boolean) => R,
+  source: string | Uint8Array,
+  options: RouterOptions,
+): R {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  let bytes: Uint8Array;
+  let name: string;
+  if (source instanceof Uint8Array) {
+    bytes = source;
+    name = '<buffer>';
+  } else if (typeof source === 'string' && source !== '') {
+    name = source === 'default' ? defaultRouterPath() : source;
+    try {
+      bytes = readFileSync(name);
+    } catch (err) {
+      throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read router file ${name}: ${(err as Error).message}`, { cause: err });
+    }
+  } else {
+    throw invalidArgument('source', '"default", a path to a .router file, or its bytes', source);
+  }
+  const { backend, threads } = resolveBackend(options);
+  // A router file that names its static model instead of carrying it: load and check the model.
+  const staticModel = staticModelFor(routerFileMetadata(bytes), name, options.staticModel);
+  let native: NativeRouterHandle;
+  try {
+    native = binding().NativeRouter.load(bytes, name, backend, threads, staticModel?.handle);
+  } catch (err) {
+    rethrowNative(err);
+  }
+  try {
+    return new make(native, options, source === 'default');
+  } catch (err) {
+    // The weights loaded but the metadata did not: free them now, and say which file was at fault.
+    native.dispose();
+    if (err instanceof RoutecoreError && err.code === 'ERR_ROUTECORE_BAD_ARTIFACT' && !err.message.startsWith(name)) {
+      throw new RoutecoreError(err.code, `${name}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Routes prompts to models: the routing half of the public `Router` (src/app/router.ts), which adds
+ * what the serving faces share (chat requests, metrics, outcomes, feedback). Nothing here knows of
+ * chat bodies, upstreams or telemetry, so every face can build on it without an import circle.
+ * Construct it through `Router.load()` or `train()`; share it across requests and
+ * {@link RouterCore.dispose} it when done.
+ */
+export class RouterCore {
   #native: NativeRouterHandle | undefined;
   readonly #modelIds: readonly string[]; // router's own ids, in score-column order
   readonly #ids: readonly string[]; // after aliases: what decisions name
@@ -257,7 +298,6 @@ export class Router {
   #scheduled = false;
   #stats: RouterStats = { routed: 0, batches: 0, largestBatch: 0, queued: 0 };
   #syncOut = new Float32Array(0);
-  #hub: Hub | undefined;
   // The per-call cost policy with an unpriced model warns once per router (see #decide).
   #unpricedWarned = false;
   // `train --auto` routers: extra ensemble members, and blend/calibration applied after scoring.
@@ -272,7 +312,7 @@ export class Router {
   #costUse = new Uint8Array(0);
   #syncCost = new Float32Array(0);
 
-  /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
+  /** @internal Use `Router.load()` or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
     checkOptionNames(options);
@@ -406,53 +446,6 @@ export class Router {
     }
   }
 
-  /**
-   * Loads a router. `source`: `'default'` (the embedded strong/weak router), a path to a `.router`
-   * file, or its bytes.
-   */
-  static async load(source: string | Uint8Array = 'default', options: RouterOptions = {}): Promise<Router> {
-    return Router.loadSync(source, options);
-  }
-
-  /** Synchronous {@link Router.load}, for start-up code. */
-  static loadSync(source: string | Uint8Array = 'default', options: RouterOptions = {}): Router {
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    let bytes: Uint8Array;
-    let name: string;
-    if (source instanceof Uint8Array) {
-      bytes = source;
-      name = '<buffer>';
-    } else if (typeof source === 'string' && source !== '') {
-      name = source === 'default' ? defaultRouterPath() : source;
-      try {
-        bytes = readFileSync(name);
-      } catch (err) {
-        throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read router file ${name}: ${(err as Error).message}`, { cause: err });
-      }
-    } else {
-      throw invalidArgument('source', '"default", a path to a .router file, or its bytes', source);
-    }
-    const { backend, threads } = resolveBackend(options);
-    // A router file that names its static model instead of carrying it: load and check the model.
-    const staticModel = staticModelFor(routerFileMetadata(bytes), name, options.staticModel);
-    let native: NativeRouterHandle;
-    try {
-      native = binding().NativeRouter.load(bytes, name, backend, threads, staticModel?.handle);
-    } catch (err) {
-      rethrowNative(err);
-    }
-    try {
-      return new Router(native, options, source === 'default');
-    } catch (err) {
-      // The weights loaded but the metadata did not: free them now, and say which file was at fault.
-      native.dispose();
-      if (err instanceof RoutecoreError && err.code === 'ERR_ROUTECORE_BAD_ARTIFACT' && !err.message.startsWith(name)) {
-        throw new RoutecoreError(err.code, `${name}: ${err.message}`, { cause: err });
-      }
-      throw err;
-    }
-  }
-
   /** Model ids as decisions name them (after aliases), in score-column order. */
   get models(): readonly string[] {
     return this.#ids;
@@ -474,7 +467,7 @@ export class Router {
 
   /**
    * `hashing`: the router reads prompt text. `precomputed`: it takes embeddings of
-   * {@link Router.inputDim} floats from your own embedding service.
+   * {@link RouterCore.inputDim} floats from your own embedding service.
    */
   get encoder(): 'hashing' | 'static' | 'mixed' | 'precomputed' {
     return this.#live().encoder;
@@ -574,46 +567,6 @@ export class Router {
   /** The registry decisions are made against (given, or shipped in the router file); undefined when none. */
   get registry(): Registry | undefined {
     return this.#registry;
-  }
-
-  /** @internal The metrics and outcome/feedback fan-out every face built on this router reports into. */
-  get hub(): Hub {
-    return (this.#hub ??= new Hub());
-  }
-
-  /**
-   * Routes an OpenAI chat-completions request (`{ messages: [...] }`), micro-batched like
-   * {@link Router.route}. Which text is encoded, the token estimate and the head-and-tail cut are
-   * described in src/chat/messages.ts; an empty or whitespace-only last user turn is refused with
-   * ERR_ROUTECORE_INVALID_ARGUMENT naming the field, e.g. `messages[2].content`.
-   */
-  routeChat(request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
-    return routeChat(this, request, options);
-  }
-
-  /** {@link Router.routeChat} on the calling thread. */
-  routeChatSync(request: unknown, options?: ChatRouteOptions): ChatDecision {
-    return routeChatSync(this, request, options);
-  }
-
-  /** Reports the application's score in [0,1] for an executed request's answer (by its id); outcome logs record it. */
-  feedback(id: string, score: number): Feedback {
-    return this.hub.feedback(id, score);
-  }
-
-  /** Subscribes to every executed request's outcome record; returns the unsubscribe function. */
-  onOutcome(listener: (outcome: Outcome) => void): () => void {
-    return this.hub.onOutcome(listener);
-  }
-
-  /** Per-model decisions, calls, fallbacks, errors, latency, tokens and USD of every executor on this router. */
-  metrics(): MetricsSnapshot {
-    return this.hub.metrics.snapshot();
-  }
-
-  /** {@link Router.metrics} in the Prometheus text format (names `routecore_*`), rendered by prom-client. */
-  prometheus(): Promise<string> {
-    return this.hub.metrics.prometheus();
   }
 
   /** Micro-batching counters. */
@@ -794,7 +747,7 @@ export class Router {
   /**
    * Scores prompts, and on a router with a cost network predicts their costs in USD per query:
    * `none` scores only; `route` scores, and costs for routing (NaN where the registry prices the
-   * model, see #toCost); `only` the costs of every model, unscored ({@link Router.predictedCosts}).
+   * model, see #toCost); `only` the costs of every model, unscored ({@link RouterCore.predictedCosts}).
    */
   async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string, costMode: 'none' | 'route' | 'only'): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
     const m = this.#ids.length;

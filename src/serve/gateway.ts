@@ -24,12 +24,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Agent } from 'undici';
 
 import { RoutecoreError, describe, isRoutecoreError } from '../errors.js';
-import type { Outcome } from '../chat/hub.js';
+import type { Outcome } from '../app/hub.js';
 import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import { Registry } from '../routing/registry.js';
-import { Router, defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
 import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList, typeForStatus } from '../wire/openai.js';

@@ -18,7 +18,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { RoutecoreError } from '../errors.js';
-import type { Attempt, Usage } from '../chat/hub.js';
+import type { Attempt, Usage } from '../app/hub.js';
 import type { Judgment } from '../training/judged-pairs.js';
 import type { LogConfig } from './config.js';
 

@@ -51,12 +51,16 @@ import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
 import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, clippedLogit, costFromShare, costShare, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
-import { META, Router } from '../routing/router.js';
+import { META } from '../routing/router.js';
+import { Router } from '../app/router.js';
 import { battlesToOutcomes, loadTrainingData, type DataFileReport, type DataSpec } from './auto-data.js';
 import { fitPlatt } from './calibration.js';
 import { modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
 import { fnv1a32 } from './hash.js';
-import { train, type TrainOptions, type TrainResult } from './train.js';
+// The members are single predictors: auto.ts trains them with fit.ts's trainer, never through
+// train() (train.ts dispatches to this module, so importing it back would close a circle). The
+// aliases keep this module's names; here TrainOptions never carries `auto`.
+import { trainPredictor as train, type PredictorOptions as TrainOptions, type PredictorResult as TrainResult } from './fit.js';
 import { RIDGE_PENALTY, TfidfEncoder, overwriteTensor, ridgeFit, scoreMatrix } from './baselines.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -823,7 +827,7 @@ function checkAutoOptions(a: unknown): AutoOptions {
  */
 export async function autoTrain(
   data: string | readonly string[] | readonly DataSpec[] | readonly OutcomeRecord[] | readonly PairwiseRecord[],
-  options: TrainOptions,
+  options: TrainOptions & { auto?: boolean | AutoOptions },
 ): Promise<AutoTrainResult> {
   const started = performance.now();
   const auto = checkAutoOptions(options.auto);

@@ -28,7 +28,7 @@
 import { binding, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { invalidArgument } from '../errors.js';
 import { modelIdsOf, type OutcomeRecord } from './data.js';
-import { train, type TrainOptions } from './train.js';
+import { trainPredictor, type PredictorOptions } from './fit.js';
 
 /** Sparse rows in CSR layout (row r owns entries `rowStart[r] .. rowStart[r+1]`). */
 export interface CsrRows {
@@ -38,7 +38,7 @@ export interface CsrRows {
 }
 
 /** Encoder options of the reference baselines: the product's n-grams in 2^18 buckets. */
-export const BASELINE_ENCODER: Readonly<NonNullable<TrainOptions['encoder']>> = Object.freeze({ log2Buckets: 18 });
+export const BASELINE_ENCODER: Readonly<NonNullable<PredictorOptions['encoder']>> = Object.freeze({ log2Buckets: 18 });
 /** Ridge penalty of the TF-IDF ridge baseline (scikit-learn's default). */
 export const RIDGE_PENALTY = 1;
 /** Neighbours of the TF-IDF kNN baseline. */
@@ -69,9 +69,9 @@ export class TfidfEncoder {
   }
 
   /** Fits the encoder on the prompts of `records` (which must score at least one model). */
-  static async fit(records: readonly OutcomeRecord[], encoder: TrainOptions['encoder'] = BASELINE_ENCODER): Promise<TfidfEncoder> {
+  static async fit(records: readonly OutcomeRecord[], encoder: PredictorOptions['encoder'] = BASELINE_ENCODER): Promise<TfidfEncoder> {
     // A one-neighbour knn router is the cheapest way to run the native encoder's fit: no epochs.
-    const { router } = await train(records as OutcomeRecord[], { predictor: 'knn', k: 1, dim: 8, encoder, threads: 1 });
+    const { router } = await trainPredictor(records as OutcomeRecord[], { predictor: 'knn', k: 1, dim: 8, encoder, threads: 1 });
     let handle: NativeRouterHandle;
     try {
       handle = binding().NativeRouter.load(router.serialize(), 'TF-IDF encoder', 'cpu', 1);

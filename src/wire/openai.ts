@@ -8,7 +8,7 @@
  * @module
  */
 import { isRoutecoreError } from '../errors.js';
-import type { Attempt } from '../chat/hub.js';
+import type { Attempt } from '../app/hub.js';
 import { ROUTED_MODEL } from '../chat/model-name.js';
 import { UpstreamError } from '../execution/runner.js';
 import type { Registry } from '../routing/registry.js';

@@ -1,6 +1,7 @@
 /**
  * What every face built on one router shares: the metrics, the outcome and feedback listeners.
- * A Router owns one hub (created on first use); executors and adapters report into it, so
+ * The app layer's Router (./router.ts) owns one hub (created on first use); executors, adapters
+ * and the gateway report into it, so
  * `router.metrics()` and `router.feedback()` see every face's traffic.
  * @module
  */
