@@ -12,6 +12,7 @@ import { Router } from '../app/router.js';
 import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
 import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';
+import { isWorker, parseWorkers, runPrimary, watchParent, workerLink } from '../serve/workers.js';
 
 /** A wrong flag: main.ts prints it with the usage text and exits 2. */
 export class ServeUsageError extends Error {}
@@ -27,6 +28,7 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
       --log sqlite:PATH|jsonl:PATH|none   where decisions and outcomes go (default sqlite:routecore-log.sqlite,
                              JSONL when better-sqlite3 is not installed); the startup line says what and where
       --log-content prompts|none   keep prompt text in the log (default prompts; answers are never kept)
+      --workers N|auto       serve on N processes (auto: one per core); workers share state only through --redis
       --log-level L          request log on stdout, JSON with request ids: trace|debug|info|warn|error|fatal|silent (default warn)
       --shadow RATE --judge ID   judge a share (0-1) of answered requests against --compare ID (default: the
                              priciest model) with the judge model; sends those prompts and answers to both
@@ -99,6 +101,7 @@ export async function cmdServe(args: string[]): Promise<void> {
       'judge-template': { type: 'string' },
       learn: { type: 'boolean' },
       'learn-every': { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const flags: ServeFlags = {
@@ -125,13 +128,24 @@ export async function cmdServe(args: string[]): Promise<void> {
   if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
   const config = resolveServeConfig(flags);
   if (config.learn) await prepareLearning(config);
-  const say = (line: string) => process.stderr.write(`routecore serve: ${line}\n`);
+  const worker = isWorker();
+  const say = (line: string) => process.stderr.write(`routecore serve${worker ? ` [worker ${process.pid}]` : ''}: ${line}\n`);
+  let workers: number;
+  try {
+    workers = parseWorkers(values.workers);
+  } catch (err) {
+    throw new ServeUsageError((err as Error).message);
+  }
   const fallback = applyLogFallback(config, sqliteProblem);
   if (fallback) say(fallback);
   if (config.hostForcedLocal) say(`no client keys are configured, so the gateway listens on 127.0.0.1 only (--host ${values.host ?? ''} ignored); set ROUTECORE_API_KEYS or "keys:" in the config to listen elsewhere`);
   else if (config.keys.length === 0) say('no client keys are configured: listening on 127.0.0.1 only, without authentication');
   // Loaded here so that other commands do not pay for fastify and undici at start.
   const { Gateway, packageVersion } = await import('../serve/gateway.js');
+  if (workers > 1 && !worker) {
+    await runPrimary({ workers, drainMs: config.drainMs, redis: config.redis !== undefined, say, version: packageVersion(packageRoot()) });
+    return;
+  }
   let gateway: Awaited<ReturnType<typeof Gateway.start>>;
   try {
     gateway = await Gateway.start(config);
@@ -172,6 +186,13 @@ export async function cmdServe(args: string[]): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => void gateway.reload('SIGHUP'));
+    const request = (why: string) => {
+      if (!stopping) stop(why);
+    };
+    workerLink(gateway.url, { stop: request, reload: (why) => void gateway.reload(why) });
+    // Run by npm (npx, an npm script), the server's parent is `sh -c`, which dies on SIGTERM without
+    // passing it on: stop (drain) when the parent goes, instead of serving on as an orphan.
+    if (!worker && process.env['npm_lifecycle_event'] !== undefined) watchParent(request);
   });
 }
 

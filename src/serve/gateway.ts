@@ -943,6 +943,8 @@ export class Gateway {
       const redis = (this.state as { connected?: boolean }).connected;
       const body = {
         status: this.#draining ? 'draining' : 'ready',
+        // Which process answered: with --workers, each worker is its own gateway.
+        pid: process.pid,
         router: this.config.router ?? 'default',
         models: this.#gen.router.models,
         inflight: this.metrics.inflight,

@@ -1,0 +1,191 @@
+/**
+ * `routecore serve --workers N|auto`: one gateway per core with node:cluster. The primary forks the
+ * workers (each a whole gateway: router, executor, fastify) and shares one listening socket among them
+ * (cluster's round-robin hand-off on Linux); it serves nothing itself. Workers are replicas on one
+ * machine: what replicas share through Redis (cool-downs, budgets, rate limits, sessions, calibration
+ * counters) workers share through Redis too, and without `--redis` each worker keeps its own — the
+ * startup line says so. The outcome log is one file all workers append to (SQLite in WAL mode waits
+ * for the write lock; JSONL lines are appended whole).
+ *
+ * Signals: SIGTERM/SIGINT on the primary asks every worker to drain (as a single gateway does: 503 to
+ * new requests, in-flight ones finish within `drainMs`) and exits once all have; SIGHUP reloads every
+ * worker's router. A worker that dies unexpectedly is replaced (at most 5 times a minute).
+ *
+ * Also here: {@link watchParent}, which makes a server stop when the process that started it goes away.
+ * That is what `npx routecore serve` needs: npm runs the bin through `sh -c`, forwards SIGTERM to
+ * that shell only, and the shell (dash) dies without passing it on, leaving node orphaned and serving.
+ * @module
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+
+import { RoutecoreError } from '../errors.js';
+
+/** Messages between the primary and its workers. */
+type WorkerMessage = { type: 'listening'; url: string; pid: number } | { type: 'shutdown' } | { type: 'reload' };
+
+/** Most replacements of crashed workers per minute before the primary gives up. */
+const MAX_RESTARTS_PER_MINUTE = 5;
+
+/** Parses `--workers`: a positive integer, or `auto` (one per core, `os.availableParallelism()`); undefined = 1. */
+export function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return Math.max(1, availableParallelism());
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
+    throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `--workers expects a positive integer or "auto", got "${value}"`);
+  }
+  return n;
+}
+
+/** Whether this process is a worker forked by {@link runPrimary}. */
+export function isWorker(): boolean {
+  return cluster.isWorker;
+}
+
+/** What the primary needs to know. */
+export interface PrimaryOptions {
+  workers: number;
+  /** Most ms a worker may take to drain after the primary asks (then it is killed). */
+  drainMs: number;
+  /** Whether the workers share state through Redis (for the startup line). */
+  redis: boolean;
+  /** One operational line. */
+  say: (line: string) => void;
+  /** The version string for the startup line. */
+  version: string;
+}
+
+/**
+ * Runs the primary: forks the workers (they re-run this command and serve), prints one startup line
+ * when all listen, forwards SIGHUP, drains all on SIGTERM/SIGINT (or when its own parent goes away),
+ * replaces crashed workers. Resolves when every worker has exited after a shutdown.
+ */
+export async function runPrimary(options: PrimaryOptions): Promise<void> {
+  const { workers, say } = options;
+  let stopping = false;
+  let url = '';
+  const restarts: number[] = [];
+  const listening = new Set<number>();
+  let announce!: () => void;
+  const ready = new Promise<void>((resolve) => (announce = resolve));
+
+  const fork = (): Worker => {
+    const w = cluster.fork({ ROUTECORE_WORKER: '1' });
+    w.on('message', (m: WorkerMessage) => {
+      if (m?.type !== 'listening') return;
+      url = m.url;
+      listening.add(w.id);
+      if (listening.size === workers) announce();
+    });
+    return w;
+  };
+
+  cluster.on('exit', (w, code, signal) => {
+    listening.delete(w.id);
+    if (stopping) return;
+    const now = Date.now();
+    while (restarts.length > 0 && now - restarts[0]! > 60_000) restarts.shift();
+    if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+      say(`worker ${w.process.pid} exited (${signal ?? `code ${code}`}); ${MAX_RESTARTS_PER_MINUTE} restarts within a minute, giving up`);
+      void shutdown('too many worker crashes', 1);
+      return;
+    }
+    restarts.push(now);
+    say(`worker ${w.process.pid} exited (${signal ?? `code ${code}`}); starting a replacement`);
+    fork();
+  });
+
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (done = resolve));
+
+  async function shutdown(why: string, code = 0): Promise<void> {
+    if (stopping) {
+      say(`${why} again: killing the workers now`);
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      return;
+    }
+    stopping = true;
+    const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    say(`${why}: draining ${alive.length} worker(s) (up to ${options.drainMs} ms)`);
+    // A message, not a signal: a terminal's Ctrl-C already signals the whole process group, and a
+    // second signal would make a worker skip its drain.
+    for (const w of alive) {
+      try {
+        w.send({ type: 'shutdown' } satisfies WorkerMessage);
+      } catch {
+        w.process.kill('SIGTERM');
+      }
+    }
+    const deadline = setTimeout(() => {
+      for (const w of Object.values(cluster.workers ?? {})) {
+        if (w && !w.isDead()) {
+          say(`worker ${w.process.pid} did not stop within ${options.drainMs} ms; killing it`);
+          w.process.kill('SIGKILL');
+        }
+      }
+    }, options.drainMs + 5_000);
+    deadline.unref();
+    await Promise.all(alive.map((w) => (w.isDead() ? undefined : new Promise((r) => w.once('exit', r)))));
+    clearTimeout(deadline);
+    done(code);
+  }
+
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies WorkerMessage);
+  });
+  const unwatch = watchParent((why) => void shutdown(why));
+
+  for (let i = 0; i < workers; i++) fork();
+  await Promise.race([ready, finished]);
+  if (!stopping) {
+    say(
+      `routecore ${options.version} listening on ${url} with ${workers} workers (pids ${Object.values(cluster.workers ?? {})
+        .map((w) => w?.process.pid)
+        .join(', ')}); ` +
+        (options.redis
+          ? 'cool-downs, budgets, rate limits, sessions and calibration counters are shared through Redis'
+          : 'no --redis: each worker keeps its own cool-downs, budgets, rate limits, sessions and calibration counters (a key\'s limits apply per worker; a failing model is avoided by each worker after it fails there)'),
+    );
+  }
+  const code = await finished;
+  unwatch();
+  say('stopped');
+  if (code !== 0) process.exitCode = code;
+}
+
+/**
+ * In a worker: tells the primary where it listens, and turns the primary's messages into the same
+ * actions as signals (`shutdown` drains, `reload` reloads). The primary going away (disconnect) drains too.
+ */
+export function workerLink(url: string, actions: { stop: (why: string) => void; reload: (why: string) => void }): void {
+  if (!cluster.isWorker || !process.send) return;
+  process.send({ type: 'listening', url, pid: process.pid } satisfies WorkerMessage);
+  // The channel must not keep a drained worker alive: the gateway's server does while it serves.
+  (process.channel as { unref?: () => void } | undefined)?.unref?.();
+  process.on('message', (m: WorkerMessage) => {
+    if (m?.type === 'shutdown') actions.stop('shutdown requested by the primary');
+    else if (m?.type === 'reload') actions.reload('SIGHUP (via the primary)');
+  });
+  process.on('disconnect', () => actions.stop('the primary process is gone'));
+}
+
+/**
+ * Calls `onGone` once when this process's parent exits (its parent pid changes: the orphan is
+ * re-parented to init or a subreaper). Polls every `intervalMs` (default 500); a no-op when the parent
+ * is already init (pid 1: a container's entrypoint, or a daemon). Returns the stop function.
+ */
+export function watchParent(onGone: (why: string) => void, intervalMs = 500): () => void {
+  const parent = process.ppid;
+  if (parent <= 1) return () => undefined;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone(`the parent process ${parent} exited`);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
