@@ -22,6 +22,11 @@ const ALLOWED_ENGINES = [
   ['app', [20], ['cookie'], 'fastify 5 -> light-my-request 6.8 -> cookie 2, which declares Node >= 22; loaded with fastify but used only by fastify.inject(), which the gateway never calls; the gateway tests pass on Node 20. Node 20 is past its end of life: Node 22 or 24 install silently'],
 ];
 
+/** [context, package, reason] of each dependency npm may list as having unapproved install scripts. */
+const ALLOWED_SCRIPTS = [
+  ['app', 'routecore', 'npm 11 lists every dependency whose install script the app has not approved yet; routecore\'s only checks for the prebuilt binary (or builds from source where none fits). `npm install-scripts approve routecore` records the approval in the app\'s package.json and the line goes away'],
+];
+
 const [context, majorText, file] = process.argv.slice(2);
 if (!context || !majorText || !file) {
   console.error('usage: node scripts/install-warnings.mjs repo|app NODE_MAJOR STDERR_FILE');
@@ -44,17 +49,29 @@ for (let i = 0; i < lines.length; i++) {
     const rule = ALLOWED_ENGINES.find(([ctx, majors, pkgs]) => ctx === context && majors.includes(major) && pkgs.includes(pkg));
     if (rule) {
       const names = allowed.get(rule[3]) ?? [];
-      names.push(pkg);
+      names.push(`EBADENGINE ${pkg}`);
       allowed.set(rule[3], names);
     } else {
       unexpected.push(block.join('\n'));
     }
     continue;
   }
-  // A trailing EBADENGINE line outside a block (npm's format changed): not allowed blindly.
+  if (/^npm warn install-scripts\b/.test(line)) {
+    const block = [line];
+    while (i + 1 < lines.length && /^npm warn install-scripts\b/.test(lines[i + 1])) block.push(lines[++i]);
+    const pkgs = block.map((l) => /^npm warn install-scripts {3}((?:@[^/\s]+\/)?[^@\s]+)@/.exec(l)?.[1]).filter(Boolean);
+    const rules = pkgs.map((pkg) => ALLOWED_SCRIPTS.find(([ctx, name]) => ctx === context && name === pkg));
+    if (pkgs.length > 0 && rules.every(Boolean)) {
+      for (const [k, rule] of rules.entries()) allowed.set(rule[2], [...(allowed.get(rule[2]) ?? []), `install-scripts ${pkgs[k]}`]);
+    } else {
+      unexpected.push(block.join('\n'));
+    }
+    continue;
+  }
+  // Anything else (or an EBADENGINE line outside a block, if npm's format changed): not allowed blindly.
   unexpected.push(line);
 }
-for (const [reason, names] of allowed) console.log(`install-warnings: allowed on Node ${major} (${context}): EBADENGINE ${names.join(', ')}: ${reason}`);
+for (const [reason, names] of allowed) console.log(`install-warnings: allowed on Node ${major} (${context}): ${names.join(', ')}: ${reason}`);
 if (unexpected.length > 0) {
   console.error(`install-warnings: ${unexpected.length} warning(s) not on the allow-list (${context}, Node ${major}):\n${unexpected.join('\n')}`);
   process.exit(1);
