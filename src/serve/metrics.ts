@@ -34,7 +34,8 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   /** Requests being answered now (also `/readyz`'s `inflight`). */
   inflight = 0;
-  readonly #answers: Counter<'route' | 'status'>;
+  /** Answers by route and status, counted in a map and read by prom-client at scrape time (nothing to hash per request). */
+  readonly #answers = new Map<string, Map<number, number>>();
   readonly #durations: Histogram<'route'>;
   readonly #refusals: Counter<'reason'>;
   readonly #reloads: Counter<'result'>;
@@ -43,7 +44,17 @@ export class GatewayMetrics {
   constructor(gauges: GatewayGauges) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'routecore_' });
-    this.#answers = new Counter({ name: 'routecore_http_requests_total', help: 'HTTP answers by route and status.', labelNames: ['route', 'status'] as const, registers });
+    const answers = this.#answers;
+    new Counter({
+      name: 'routecore_http_requests_total',
+      help: 'HTTP answers by route and status.',
+      labelNames: ['route', 'status'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, byStatus] of answers) for (const [status, n] of byStatus) this.inc({ route, status }, n);
+      },
+    });
     this.#durations = new Histogram({ name: 'routecore_http_request_duration_seconds', help: 'Time from request to the end of the answer, by route.', labelNames: ['route'] as const, buckets: [...REQUEST_BUCKETS_S], registers });
     const self = this;
     new Gauge({
@@ -130,7 +141,9 @@ export class GatewayMetrics {
 
   /** One finished HTTP exchange: `route` is the route pattern (never the raw URL, which clients control). */
   answered(route: string, status: number, seconds: number): void {
-    this.#answers.inc({ route, status });
+    let byStatus = this.#answers.get(route);
+    if (!byStatus) this.#answers.set(route, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
     this.#durations.observe({ route }, seconds);
   }
 

@@ -1,0 +1,226 @@
+/**
+ * Before/after in one run: two built checkouts of routecore (e.g. an older commit in a git worktree
+ * and this one), raced on the same machine at the same time, interleaved so neither always runs
+ * first on a warm or loaded machine.
+ *
+ * - Gateway: each tree's `routecore serve` (its own process) in front of one shared mock upstream;
+ *   autocannon drives `POST /v1/chat/completions` (routed) and `POST /v1/route` (routing only) at each
+ *   connection count, trees in rotating order, `--rounds` times. Latency per response from
+ *   autocannon's `response` event (fractional ms), and the gateway process's CPU time per answered
+ *   request (Linux /proc/PID/stat utime + stime), which a machine loaded by other work disturbs far
+ *   less than latency or throughput.
+ * - `routeSync` p50: each tree's `Router.loadSync('default')` in a fresh process, 20,000 single-prompt
+ *   calls after a warm-up, timed one by one; processes alternate between the trees `--rounds` times.
+ *
+ * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2]`
+ * Both trees must be built (`npm run build:ts`) with a loadable addon in build/Release.
+ * @module
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const { values: args } = parseArgs({
+  options: {
+    old: { type: 'string' },
+    new: { type: 'string', default: '.' },
+    connections: { type: 'string', default: '1,8,32' },
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    child: { type: 'string' },
+    root: { type: 'string' },
+  },
+  strict: true,
+});
+
+const PROMPTS = [
+  'A train leaves the station at 3pm travelling at 60 miles per hour. A second train leaves the same station at 4pm at 80 miles per hour on the same track. At what time does the second train catch up with the first, and how far from the station?',
+  'What is the capital of France?',
+  'Prove that there are infinitely many primes.',
+  'Translate "good morning, how are you" into German and Spanish.',
+  'Write a Python function that merges two sorted lists in linear time and explain its complexity.',
+  'Summarise the causes of the First World War in three sentences.',
+  'hi',
+  'Integrate x^2 sin(x) from 0 to pi, showing each step.',
+];
+
+/** Child mode: time routeSync in the tree at `root`; prints one JSON line. */
+async function routeSyncChild(root: string): Promise<void> {
+  const { Router } = (await import(resolve(root, 'dist', 'src', 'index.js'))) as { Router: { loadSync(s: string): { routeSync(p: string): unknown; dispose(): void } } };
+  const router = Router.loadSync('default');
+  for (let i = 0; i < 2000; i++) router.routeSync(PROMPTS[i % PROMPTS.length]!);
+  const n = 20_000;
+  const t = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = PROMPTS[i % PROMPTS.length]!;
+    const t0 = performance.now();
+    router.routeSync(p);
+    t[i] = performance.now() - t0;
+  }
+  t.sort();
+  router.dispose();
+  process.stdout.write(JSON.stringify({ p50us: t[n >> 1]! * 1000, p99us: t[Math.floor(n * 0.99)]! * 1000 }) + '\n');
+}
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
+async function start(name: string, cmd: string[], env: Record<string, string>, portFrom: RegExp): Promise<Server> {
+  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = portFrom.exec(out);
+    if (m) return { name, child, port: Number(m[1]) };
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Run {
+  target: string;
+  connections: number;
+  requests: number;
+  bad: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Gateway CPU µs per answered request; NaN where /proc is not readable. */
+  cpuUs: number;
+}
+
+/** utime + stime of a process in µs (Linux), NaN elsewhere. */
+function cpuOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Fields 14 and 15 of stat (utime, stime), in clock ticks of 10 ms on Linux.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
+async function load(target: string, url: string, body: string, connections: number, seconds: number, pid = 0): Promise<Run> {
+  const cpu0 = cpuOf(pid);
+  const latencies: number[] = [];
+  const instance = autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
+  (instance as unknown as { on(e: string, f: (c: unknown, s: number, b: number, ms: number) => void): void }).on('response', (_client, status, _bytes, ms) => {
+    if (status >= 200 && status < 300) latencies.push(ms);
+  });
+  const result = await instance;
+  const sorted = Float64Array.from(latencies).sort();
+  const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
+  const cpuUs = (cpuOf(pid) - cpu0) / Math.max(1, latencies.length);
+  return { target, connections, requests: latencies.length, bad: result.non2xx + result.errors + result.timeouts, rps: latencies.length / seconds, p50: q(0.5), p99: q(0.99), cpuUs };
+}
+
+const median = (xs: number[]) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  if (args.child === 'routesync') return routeSyncChild(args.root!);
+  if (!args.old) throw new Error('--old DIR (a built checkout to compare against) is required');
+  const trees = [
+    { name: 'old', root: resolve(args.old) },
+    { name: 'new', root: resolve(args.new) },
+  ];
+  const levels = args.connections.split(',').map((s) => Number(s.trim()));
+  const seconds = Number(args.duration);
+  const rounds = Number(args.rounds);
+  const self = fileURLToPath(import.meta.url);
+  console.log(`A/B old=${trees[0]!.root} new=${trees[1]!.root}: ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; ${seconds} s per run, connections ${levels.join(', ')}, ${rounds} rounds`);
+
+  // routeSync p50, fresh processes alternating.
+  const sync: Record<string, { p50us: number; p99us: number }[]> = { old: [], new: [] };
+  for (let r = 0; r < rounds * 2; r++) {
+    for (const t of r % 2 ? [...trees].reverse() : trees) {
+      const out = spawnSync(process.execPath, [self, '--child', 'routesync', '--root', t.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+      if (out.status !== 0) throw new Error(`routeSync child (${t.name}) failed: ${out.stderr}`);
+      sync[t.name]!.push(JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { p50us: number; p99us: number });
+    }
+  }
+  for (const t of trees) {
+    const s = sync[t.name]!;
+    console.log(`  routeSync ${t.name}: p50 ${median(s.map((x) => x.p50us)).toFixed(2)} µs (runs: ${s.map((x) => x.p50us.toFixed(2)).join(', ')}), p99 ${median(s.map((x) => x.p99us)).toFixed(2)} µs`);
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-'));
+  const servers: Server[] = [];
+  try {
+    const mock = await start('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
+    servers.push(mock);
+    const mockBase = `http://127.0.0.1:${mock.port}/v1`;
+    const registry = join(dir, 'models.json');
+    writeFileSync(
+      registry,
+      JSON.stringify({
+        models: [
+          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
+          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
+        ],
+      }),
+    );
+    const gateways: Record<string, Server> = {};
+    for (const t of trees) {
+      const config = join(dir, `${t.name}.yaml`);
+      writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, `${t.name}.sqlite`)}}\n`);
+      const cli = join(t.root, 'dist', 'src', 'cli', 'main.js');
+      gateways[t.name] = await start(
+        `${t.name} gateway`,
+        [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config],
+        { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu' },
+        /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+      );
+      servers.push(gateways[t.name]!);
+    }
+    const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPTS[0] }] });
+    const targets = trees.flatMap((t) => [
+      { name: `${t.name} chat`, url: `http://127.0.0.1:${gateways[t.name]!.port}/v1/chat/completions`, pid: gateways[t.name]!.child.pid! },
+      { name: `${t.name} route`, url: `http://127.0.0.1:${gateways[t.name]!.port}/v1/route`, pid: gateways[t.name]!.child.pid! },
+    ]);
+    for (const t of targets) await load(t.name, t.url, body, 8, 1); // warm-up
+    const runs: Run[] = [];
+    let turn = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (const c of levels) {
+        const order = targets.map((_, i) => targets[(i + turn) % targets.length]!);
+        turn++;
+        for (const t of order) {
+          const run = await load(t.name, t.url, body, c, seconds, t.pid);
+          runs.push(run);
+          console.log(`  round ${r + 1} ${String(c).padStart(3)} conn  ${t.name.padEnd(10)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms  gateway CPU ${run.cpuUs.toFixed(0)} µs/req  (bad ${run.bad})`);
+        }
+      }
+    }
+    console.log('\n| target | connections | req/s (median of rounds) | p50 ms | p99 ms | gateway CPU µs/request |\n| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const kind of ['chat', 'route']) {
+      for (const c of levels) {
+        for (const t of trees) {
+          const rs = runs.filter((x) => x.target === `${t.name} ${kind}` && x.connections === c);
+          console.log(`| ${t.name} ${kind === 'chat' ? '/v1/chat/completions' : '/v1/route'} | ${c} | ${median(rs.map((x) => x.rps)).toFixed(0)} | ${median(rs.map((x) => x.p50)).toFixed(3)} | ${median(rs.map((x) => x.p99)).toFixed(3)} | ${median(rs.map((x) => x.cpuUs)).toFixed(0)} |`);
+        }
+      }
+    }
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => new Promise((r) => (s.child.exitCode !== null ? r(null) : s.child.once('exit', r)))));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
