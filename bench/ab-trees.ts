@@ -9,6 +9,9 @@
  *   autocannon's `response` event (fractional ms), and the gateway process's CPU time per answered
  *   request (Linux /proc/PID/stat utime + stime), which a machine loaded by other work disturbs far
  *   less than latency or throughput.
+ * - Gateway CPU in-process: both trees' `Gateway` in one child process, answering through fastify's
+ *   `inject` (no client sockets) in alternating batches, CPU time (process.cpuUsage) per request for
+ *   `/v1/route` and `/v1/chat/completions` (to an in-process mock upstream, counted for both alike).
  * - `routeSync` p50: each tree's `Router.loadSync('default')` in a fresh process, 20,000 single-prompt
  *   calls after a warm-up, timed one by one; processes alternate between the trees `--rounds` times.
  *
@@ -64,6 +67,46 @@ async function routeSyncChild(root: string): Promise<void> {
   t.sort();
   router.dispose();
   process.stdout.write(JSON.stringify({ p50us: t[n >> 1]! * 1000, p99us: t[Math.floor(n * 0.99)]! * 1000 }) + '\n');
+}
+
+/** Child mode: both trees' gateways in this process, CPU µs per request through inject; prints JSON lines. */
+async function injectChild(oldRoot: string, newRoot: string): Promise<void> {
+  const { startMockUpstream } = await import('../test/helpers/mock-upstream.js');
+  const mock = await startMockUpstream({ name: 'mock' });
+  const clear = setInterval(() => (mock.requests.length = 0), 200);
+  const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-inject-'));
+  const registry = join(dir, 'models.json');
+  writeFileSync(registry, JSON.stringify({ models: [{ id: 'big', baseUrl: mock.baseUrl }, { id: 'small', baseUrl: mock.baseUrl }] }));
+  type Inject = (o: { method: string; url: string; headers: Record<string, string>; payload: string }) => Promise<{ statusCode: number; body: string }>;
+  const gateways: Record<string, { app: { inject: Inject }; close(): Promise<void> }> = {};
+  for (const [name, root] of [['old', oldRoot], ['new', newRoot]] as const) {
+    const { resolveServeConfig } = (await import(resolve(root, 'dist', 'src', 'serve', 'config.js'))) as { resolveServeConfig(f: object, e: object): { log: object } };
+    const { Gateway } = (await import(resolve(root, 'dist', 'src', 'serve', 'gateway.js'))) as { Gateway: { start(c: object, o: object): Promise<(typeof gateways)[string]> } };
+    const config = resolveServeConfig({ registry, aliases: { strong: 'big', weak: 'small' }, port: '0' }, {});
+    config.log = { ...config.log, kind: 'sqlite', path: join(dir, `${name}.sqlite`) };
+    gateways[name] = await Gateway.start(config, { env: {}, print: () => undefined });
+  }
+  const payload = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPTS[0] }] });
+  const batch = async (name: string, url: string, n: number) => {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) {
+      const r = await gateways[name]!.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+      if (r.statusCode !== 200) throw new Error(`${name} ${url}: ${r.statusCode} ${r.body}`);
+    }
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  for (const url of ['/v1/route', '/v1/chat/completions']) {
+    const n = url === '/v1/route' ? 3000 : 1500;
+    for (const name of ['old', 'new']) await batch(name, url, 1000);
+    const cpu: Record<string, number[]> = { old: [], new: [] };
+    for (let r = 0; r < 12; r++) for (const name of r % 2 ? ['new', 'old'] : ['old', 'new']) cpu[name]!.push(await batch(name, url, n));
+    process.stdout.write(JSON.stringify({ url, cpu }) + '\n');
+  }
+  for (const g of Object.values(gateways)) await g.close();
+  clearInterval(clear);
+  await mock.close();
+  rmSync(dir, { recursive: true, force: true });
 }
 
 interface Server {
@@ -131,6 +174,7 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   if (args.child === 'routesync') return routeSyncChild(args.root!);
+  if (args.child === 'inject') return injectChild(args.old!, args.new);
   if (!args.old) throw new Error('--old DIR (a built checkout to compare against) is required');
   const trees = [
     { name: 'old', root: resolve(args.old) },
@@ -154,6 +198,15 @@ async function main(): Promise<void> {
   for (const t of trees) {
     const s = sync[t.name]!;
     console.log(`  routeSync ${t.name}: p50 ${median(s.map((x) => x.p50us)).toFixed(2)} µs (runs: ${s.map((x) => x.p50us.toFixed(2)).join(', ')}), p99 ${median(s.map((x) => x.p99us)).toFixed(2)} µs`);
+  }
+
+  // Gateway CPU per request in-process, both trees in one child.
+  const inj = spawnSync(process.execPath, [self, '--child', 'inject', '--old', trees[0]!.root, '--new', trees[1]!.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+  if (inj.status !== 0) throw new Error(`inject child failed: ${inj.stderr}`);
+  for (const line of inj.stdout.trim().split('\n')) {
+    const { url, cpu } = JSON.parse(line) as { url: string; cpu: Record<string, number[]> };
+    const higher = cpu['new']!.filter((v, i) => v > cpu['old']![i]!).length;
+    console.log(`  in-process ${url}: old ${median(cpu['old']!).toFixed(1)} µs CPU/request, new ${median(cpu['new']!).toFixed(1)} (medians of ${cpu['old']!.length} alternating batches; new higher in ${higher} of them)`);
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-'));
