@@ -289,6 +289,29 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
   });
 });
 
+describe('in-gateway overhead (upstream wait excluded)', () => {
+  it('is a header on every answer and a metric per route, and leaves out a slow upstream\'s wait', async () => {
+    gpt.fault = { kind: 'ok', delayMs: 400 };
+    const started = performance.now();
+    const { response } = await openai.responses.create({ model: 'gpt', input: 'x' }).withResponse();
+    const total = performance.now() - started;
+    const us = Number(response.headers.get('x-routecore-overhead-us'));
+    expect(Number.isInteger(us) && us >= 0).toBe(true);
+    expect(total).toBeGreaterThan(400);
+    // The 400 ms the upstream took are not the gateway's: what is left is its own work.
+    expect(us).toBeLessThan(400_000);
+    const stream = await anthropic.messages.create({ model: 'gpt', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    expect(Number(stream.response.headers.get('x-routecore-overhead-us'))).toBeLessThan(400_000);
+    for await (const _ of stream.data) void _;
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^routecore_gateway_overhead_seconds_count\{route="\/v1\/responses"\} [1-9]/m);
+    expect(metrics).toMatch(/^routecore_gateway_overhead_seconds_count\{route="\/v1\/messages"\} [1-9]/m);
+    const sum = Number(/^routecore_gateway_overhead_seconds_sum\{route="\/v1\/responses"\} (\S+)/m.exec(metrics)![1]);
+    const count = Number(/^routecore_gateway_overhead_seconds_count\{route="\/v1\/responses"\} (\S+)/m.exec(metrics)![1]);
+    expect(sum / count).toBeLessThan(0.4);
+  });
+});
+
 describe('fallback across wires for every fault (both SDKs, streamed and not)', () => {
   const faults: [string, AnthropicFault][] = [
     ['500', { kind: 'status', status: 500 }],

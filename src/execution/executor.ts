@@ -84,6 +84,8 @@ export interface ExecutionInfo {
   decision: Decision;
   /** Every upstream call, in order; the last one answered. */
   attempts: Attempt[];
+  /** Milliseconds (fractional) spent in upstream attempts (for a stream: up to its first token); the rest of the time is routecore's. */
+  upstreamMs: number;
 }
 
 /** A non-streaming answer. */
@@ -198,7 +200,7 @@ export class Executor {
     response.model = model;
     const { costUsd, latencyMs } = run.answered(model, usage);
     await this.#remember(options.session, model);
-    return { id: run.id, model, routed: run.decision.model, decision: run.decision, attempts: run.attempts, response, usage, costUsd, latencyMs };
+    return { id: run.id, model, routed: run.decision.model, decision: run.decision, attempts: run.attempts, upstreamMs: run.upstreamMs, response, usage, costUsd, latencyMs };
   }
 
   /**
@@ -254,7 +256,7 @@ export class Executor {
         const finalUsage: Usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: Math.ceil(textChars / 4), estimated: true };
         const { costUsd, latencyMs } = run.answered(answering, finalUsage);
         await executor.#remember(options.session, answering);
-        settle.resolve({ id, model: answering, routed: decision.model, decision, attempts: run.attempts, usage: finalUsage, costUsd, latencyMs });
+        settle.resolve({ id, model: answering, routed: decision.model, decision, attempts: run.attempts, upstreamMs: run.upstreamMs, usage: finalUsage, costUsd, latencyMs });
         yield { data: '[DONE]' };
       } catch (err) {
         const e = run.failed(err);
@@ -277,6 +279,7 @@ export class Executor {
       routed: decision.model,
       decision,
       attempts: run.attempts,
+      upstreamMs: run.upstreamMs,
       result,
       cancel: () => run.cancel(),
       [Symbol.asyncIterator]() {

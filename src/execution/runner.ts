@@ -178,6 +178,12 @@ export class Run {
   readonly attempts: Attempt[] = [];
   /** performance.now() at the start. */
   readonly started = performance.now();
+  /**
+   * Milliseconds (fractional) spent inside attempts so far: upstream calls made and their answers read
+   * (a stream: up to its first token). A face subtracts it from its own time to report what the
+   * gateway itself costs per request (its overhead), upstream wait excluded.
+   */
+  upstreamMs = 0;
   readonly #runner: AttemptRunner;
   readonly #prompt: string;
   readonly #session: string | undefined;
@@ -238,7 +244,9 @@ export class Run {
           if (!this.signal.aborted) throw err;
           out = { ok: false, failure: { kind: 'aborted', message: 'the caller cancelled the request' } };
         }
-        const ms = Math.round(performance.now() - t0);
+        const elapsed = performance.now() - t0;
+        this.upstreamMs += elapsed;
+        const ms = Math.round(elapsed);
         if (out.ok) {
           metrics.call(model);
           this.attempts.push({ model, status: out.status ?? 200, ms });

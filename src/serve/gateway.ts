@@ -91,6 +91,10 @@ interface RequestContext {
   done: boolean;
   /** The wire the route answers in when it is not chat completions (`/v1/responses`, `/v1/messages`). */
   face: Face | undefined;
+  /** Time inside upstream attempts (ms) of a non-streamed answer; its overhead is measured when the answer has left. */
+  upstreamMs: number | undefined;
+  /** A stream's overhead (ms), fixed when its headers leave: the rest of a stream is upstream pace. */
+  overheadMs: number | undefined;
 }
 
 declare module 'fastify' {
@@ -680,7 +684,11 @@ export class Gateway {
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
       reply.header('x-request-id', ctx.id);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
-      return face ? face.answer(result.response, request.body as Json, result.model) : result.response;
+      const answer = face ? face.answer(result.response, request.body as Json, result.model) : result.response;
+      ctx.upstreamMs = result.upstreamMs;
+      // The gateway's own time so far, upstream wait excluded (serialising and writing the answer follow; the metric includes them).
+      reply.header('x-routecore-overhead-us', String(Math.max(0, Math.round((performance.now() - ctx.started - result.upstreamMs) * 1000))));
+      return answer;
     } catch (err) {
       const ge = this.#toErrorAnswer(err, request.log);
       ctx.error = ge.message;
@@ -732,6 +740,8 @@ export class Gateway {
       res.setHeader('x-accel-buffering', 'no');
       res.setHeader('x-request-id', ctx.id);
       this.#decisionHeaders(res, ctx, stream.model, stream.attempts.length);
+      ctx.overheadMs = Math.max(0, performance.now() - ctx.started - stream.upstreamMs);
+      res.setHeader('x-routecore-overhead-us', String(Math.round(ctx.overheadMs * 1000)));
       res.flushHeaders();
       try {
         for await (const chunk of stream) {
@@ -818,13 +828,18 @@ export class Gateway {
         generation: undefined,
         done: false,
         face: faceOf(route),
+        upstreamMs: undefined,
+        overheadMs: undefined,
       };
       request.rc = ctx;
       this.metrics.inflight++;
       const res = reply.raw;
       res.once('close', () => {
         this.metrics.inflight--;
-        this.metrics.answered(route, res.writableFinished ? res.statusCode : 499, (performance.now() - started) / 1000);
+        const now = performance.now();
+        this.metrics.answered(route, res.writableFinished ? res.statusCode : 499, (now - started) / 1000);
+        const overheadMs = ctx.overheadMs ?? (ctx.upstreamMs === undefined ? undefined : now - started - ctx.upstreamMs);
+        if (overheadMs !== undefined && res.writableFinished) this.metrics.overhead(route, overheadMs / 1000);
         if (route === '/v1/chat/completions' || ctx.face) this.#logRow(ctx, res);
       });
       if (route === '/v1/chat/completions' || ctx.face) this.#contexts.set(ctx.id, ctx);
@@ -974,7 +989,7 @@ export class Gateway {
     reply.header('vary', 'origin');
     reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, x-routecore-session');
     reply.header('access-control-allow-methods', 'GET, POST, OPTIONS');
-    reply.header('access-control-expose-headers', ['x-request-id', ...DECISION_HEADERS].join(', '));
+    reply.header('access-control-expose-headers', ['x-request-id', ...DECISION_HEADERS, 'x-routecore-overhead-us'].join(', '));
   }
 }
 
