@@ -11,3 +11,8 @@ export { averageScores, ScoreEnsemble, constantSource } from './routing/ensemble
 export type { ScoreSource } from './routing/ensemble.js';
 export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './evaluation/onnx-export.js';
 export type { OnnxExportOptions } from './evaluation/onnx-export.js';
+export { baselineScores, ridgeFit, ridgePredict, knnScores, TfidfEncoder } from './training/baselines.js';
+export type { BaselineScores, CsrRows, RidgeModel } from './training/baselines.js';
+export { chooseOperatingPoint, lambdaFor } from './training/operating-point.js';
+export type { CostTarget, OperatingPoint } from './training/operating-point.js';
+export { procedureGain, GUARD_SE } from './training/auto.js';

@@ -77,8 +77,14 @@ describe.skipIf(!built)('routecore train --auto', () => {
     expect(json.postprocess.prior).toHaveLength(2);
     // eval on the router: ECE in the Markdown and the reliability panel in the plot.
     const svg = join(tmp, 'auto.svg');
-    const ev = run(['eval', '--router', out, '--data', data, '--svg', svg]);
+    const ev = run(['eval', '--router', out, '--data', data, '--svg', svg, '--train', data]);
     expect(ev.code).toBe(0);
+    // The TF-IDF references on the same rows, and a recommended operating point in the headline.
+    expect(ev.stdout).toMatch(/^- Reference TF-IDF ridge \(same rows\): quality \d\.\d{3} at \$/m);
+    expect(ev.stdout).toMatch(/^- Reference TF-IDF kNN \(k=20\) \(same rows\): quality \d\.\d{3} at \$/m);
+    expect(ev.stdout).toMatch(/^\*\*Recommended operating point: .*\*\*, quality \d\.\d{3} at .* \(the cheapest point within one standard error, \d\.\d{3}, of the best quality here, \d\.\d{3}\)\.$/m);
+    expect(ev.stdout).not.toMatch(/-\d+% cheaper/);
+    expect(run(['eval', '--cv', '2', '--data', data, '--train', data]).stderr).toMatch(/--train \(the TF-IDF references' training data\) applies to eval --router/);
     expect(ev.stdout).toMatch(/Calibration: ECE \d\.\d{3} over 240 \(prompt, model\) pairs/);
     expect(readFileSync(svg, 'utf8')).toMatch(/Reliability \(ECE \d\.\d{3}\)/);
   }, T);

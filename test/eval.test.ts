@@ -171,6 +171,22 @@ describe('evaluateScores edge cases', () => {
     expect(r.cheapestReachingBestSingle).not.toBeNull();
   });
 
+  it('recommends the cheapest point within one standard error of the best quality, and never says "-1% cheaper"', () => {
+    // 100 rows: A (dear) right on 90, B (cheap) right on 88 — within sqrt(.9·.1/100) = 0.03 of A.
+    const recs: OutcomeRecord[] = Array.from({ length: 100 }, (_, i) => ({ id: `r${i}`, prompt: `q${i}`, scores: { A: i < 90 ? 1 : 0, B: i < 88 ? 1 : 0 }, costs: { A: 0.01, B: 0.0003 } }));
+    const r = evaluateScores(['A', 'B'], new Float32Array(200).map((_, x) => (x % 2 === 0 ? 0.9 : 0.1)), recs, { lambdas: [0] });
+    expect(r.recommended).not.toBeNull();
+    expect(r.recommended!.label).toBe('always B');
+    expect(r.recommended!.tolerance).toBeCloseTo(0.03, 6);
+    expect(r.recommended!.bestQuality).toBeCloseTo(0.9, 9);
+    const md = renderMarkdown(r);
+    expect(md).toMatch(/^\*\*Recommended operating point: always B\*\*, quality 0\.880 at \$0\.30 per 1k queries — 33\.3× cheaper than the router's `best` \(\$10\.00\)/m);
+    // A point dearer than the best single model is called dearer, not "-N% cheaper".
+    const dear = { ...r, cheapestReachingBestSingle: { ...r.router.sweep[0]!, savings: -0.01 } };
+    expect(renderMarkdown(dear)).toMatch(/\(1% dearer than /);
+    expect(renderMarkdown(dear)).not.toMatch(/-1% cheaper/);
+  });
+
   it('three models: no APGR/CPT, AIQ of router vs zero-router; null cheapest point when nothing reaches the best single', () => {
     const ids = ['cheap', 'mid', 'top'];
     const recs: OutcomeRecord[] = [];

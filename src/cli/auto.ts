@@ -76,6 +76,11 @@ export function describeAuto(a: AutoReport): string[] {
   lines.push(`runner-up: ${a.runnerUp ? `${a.runnerUp.name} (pooled ${f3(a.runnerUp.cv)})` : '—'}`);
   if (a.calibration) lines.push(`calibration: Platt, ${a.chosen.cal === 'model' ? 'one per model' : 'one shared by all models'}, fitted on out-of-fold scores; ECE ${f3(a.calibration.eceBefore)} → ${f3(a.calibration.eceAfter)} (cross-fitted)`);
   if (a.costModel) lines.push(`cost per query from prompt ${a.costModel.kind ?? 'length'}: per-fold gain ${signed(a.costModel.gain)} (sd ${f3(a.costModel.sd)}) over mean costs → ${a.costModel.kept ? 'kept' : 'not kept (mean cost per model)'}`);
+  if (a.operatingPoint) {
+    const op = a.operatingPoint;
+    const t = op.target.maxCost1k !== undefined ? `at most $${op.target.maxCost1k}/1k` : `quality at least ${op.target.minQuality}`;
+    lines.push(`operating point for ${t} (calibrated on the out-of-fold sweep): ${op.text}${op.mixWith !== null ? `; serve it with policy cost, λ drawn per request: ${op.mixWith} with probability ${op.share.toFixed(3)}, else ${op.lambda} (lambdaFor in routecore/research)` : `; serve it with policy cost, λ=${op.lambda}`}`);
+  }
   lines.push(`grid: ${a.evaluated} candidates (${a.grid.memberSets.map((s) => s.join(' + ')).join('; ')}; α ${a.grid.alphas.join('/')}; β ${a.grid.betas.join('/')}; calibration shared/per model; cost ${a.grid.costModels.join('/')})${a.skipped.length ? `; ${a.skipped.length} left out by the time budget` : ''}; ${a.seconds.toFixed(0)} s`);
   return lines;
 }
@@ -99,6 +104,8 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
       half: { type: 'boolean' },
       description: { type: 'string' },
       json: { type: 'boolean' },
+      'max-cost-1k': { type: 'string' },
+      'min-quality': { type: 'string' },
     },
   });
   if (!values.data?.length) throw new AutoUsageError('train --auto needs at least one --data F.jsonl');
@@ -124,6 +131,11 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
   if (budgetS !== undefined && !(budgetS > 0)) throw new AutoUsageError(`--budget-s expects a number of seconds > 0, got "${values['budget-s']}"`);
   const workers = num(values.workers, '--workers');
   const folds = num(values.folds, '--folds');
+  const maxCost1k = num(values['max-cost-1k'], '--max-cost-1k');
+  const minQuality = num(values['min-quality'], '--min-quality');
+  if (maxCost1k !== undefined && minQuality !== undefined) throw new AutoUsageError('give --max-cost-1k or --min-quality, not both');
+  if (maxCost1k !== undefined && !(maxCost1k >= 0)) throw new AutoUsageError(`--max-cost-1k expects USD per 1,000 queries >= 0, got "${values['max-cost-1k']}"`);
+  const costTarget = maxCost1k !== undefined ? { maxCost1k } : minQuality !== undefined ? { minQuality } : undefined;
   const { files } = loadTrainingData(specs);
   for (const f of files) {
     process.stderr.write(`${f.file}: ${f.format}, ${f.records} records${f.unscored ? ` (+${f.unscored} log lines without a score, skipped)` : ''}, weight ${f.weight} → ${f.used} used\n`);
@@ -131,7 +143,7 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
   const result = await train(specs, {
     seed: num(values.seed, '--seed'),
     description: values.description,
-    auto: { objective, budgetS, workers, folds, onProgress: autoProgress() },
+    auto: { objective, budgetS, workers, folds, onProgress: autoProgress(), ...(costTarget ? { costTarget } : {}) },
   });
   const a = result.auto!;
   try {

@@ -19,6 +19,7 @@ import { crossValidate } from '../evaluation/cross-validate.js';
 import { renderSvg } from '../evaluation/plot.js';
 import { Registry } from '../routing/registry.js';
 import { exportOnnx } from '../evaluation/onnx-export.js';
+import { addReferences } from '../evaluation/references.js';
 import { cmdCalibrate } from './calibrate.js';
 import { writeFileSync } from 'node:fs';
 import { SERVE_USAGE, ServeUsageError, cmdLog, cmdServe } from './serve.js';
@@ -64,9 +65,11 @@ Commands:
       --objective quality|aiq|apgr   default: apgr for 2 models, aiq with costs, else quality
       --budget-s S --workers N (default: all cores) --folds K (default 5) --seed N --json
       --half                 store the big tables (and knn references) as float16 (half the file)
+      --max-cost-1k USD | --min-quality Q   calibrate the cost policy's λ to a budget on the training CV
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models
+      --train F.jsonl        also train the TF-IDF ridge and kNN references on F and report them (with --router)
       --hidden N --k N --dim N --epochs N --seed N --buckets LOG2   training options with --cv
       --lambda X --target Q  sweep these λ / target values instead of the defaults (repeatable)
       --json                 print the report as one JSON object (default: a Markdown table)
@@ -348,9 +351,11 @@ async function cmdEval(args: string[]): Promise<void> {
       json: { type: 'boolean' },
       svg: { type: 'string' },
       md: { type: 'string' },
+      train: { type: 'string', multiple: true },
     },
   });
   if (!values.data?.length) throw new UsageError('eval needs at least one --data F.jsonl');
+  if (values.train && values.router === undefined) throw new UsageError('--train (the TF-IDF references\' training data) applies to eval --router');
   const cv = num(values.cv, '--cv');
   if (cv === undefined && values.router === undefined) throw new UsageError('eval needs --router R, or --cv K for cross-validation');
   if (cv !== undefined && values.router !== undefined) throw new UsageError('give either --router or --cv, not both');
@@ -387,6 +392,7 @@ async function cmdEval(args: string[]): Promise<void> {
     const router = Router.loadSync(values.router!);
     try {
       report = await evaluate(router, records, { registry, lambdas, targets, onProgress: progress('scoring') });
+      if (values.train) await addReferences(report, values.train.flatMap((f) => readOutcomes(f).records), records, { registry, lambdas, targets });
     } finally {
       router.dispose();
     }

@@ -138,6 +138,18 @@ export interface EvalReport {
   pgr: { strong: string; weak: string; rows: number; curve: PgrPoint[] } | null;
   /** The cheapest sweep point whose quality reaches the best single model's; null when none does. */
   cheapestReachingBestSingle: (SweepPoint & { savings: number }) | null;
+  /**
+   * The operating point the report recommends: the cheapest point among the router's sweep and
+   * the single models whose quality is within one standard error of the best of them (binomial
+   * approximation √(q(1 − q)/rows) at the best quality q): a point that costs more for a quality
+   * the data cannot tell apart is not worth its price. Null when nothing was evaluated.
+   */
+  recommended: { label: string; quality: number; cost1k: number; tolerance: number; bestQuality: number } | null;
+  /**
+   * Reference routers evaluated on the same rows (TF-IDF ridge and kNN trained on a training file
+   * given to `routecore eval --train`, see `references.ts`); absent unless asked for.
+   */
+  references?: { name: string; quality: number; cost1k: number; aiq: number | null; apgr: number | null }[];
   /** Per model: how many rows' costs came from the record, the registry, the router's training mean, or nowhere (0). */
   costSources: Record<string, { record: number; registry: number; training: number; none: number }>;
   /** Cross-validation details ({@link crossValidate} only). */
@@ -630,6 +642,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
     cpt80,
     pgr,
     cheapestReachingBestSingle: cheapest ? { ...cheapest, savings: bestCost > 0 ? 1 - cheapest.cost1k / bestCost : 0 } : null,
+    recommended: recommend(sweep, singles, rows),
     costSources: sources,
     calibration,
     warnings,
@@ -673,6 +686,30 @@ export async function evaluate(router: RouterCore, records: OutcomeRecord[], opt
   });
 }
 
+/** See {@link EvalReport.recommended}. */
+function recommend(sweep: readonly SweepPoint[], singles: Record<string, SingleResult>, rows: number): EvalReport['recommended'] {
+  // Singles first: a sweep point that routes exactly like a single model is named as that model.
+  const points: { label: string; quality: number; cost1k: number }[] = [
+    ...Object.entries(singles).map(([id, x]) => ({ label: `always ${id}`, quality: x.quality, cost1k: x.cost1k })),
+    ...sweep.map((p) => ({ label: p.policy === 'best' ? 'router, policy best' : `router, policy ${p.policy} ${knobText(p)}`, quality: p.quality, cost1k: p.cost1k })),
+  ].filter((p) => Number.isFinite(p.quality) && Number.isFinite(p.cost1k));
+  if (points.length === 0 || rows === 0) return null;
+  const bestQuality = Math.max(...points.map((p) => p.quality));
+  const q = Math.min(1, Math.max(0, bestQuality));
+  const tolerance = Math.sqrt((q * (1 - q)) / rows);
+  // Cheapest first; among equal costs the higher quality (a stable sort keeps singles first).
+  const ok = points.filter((p) => p.quality >= bestQuality - tolerance - QUALITY_EPSILON);
+  ok.sort((a, b) => a.cost1k - b.cost1k || b.quality - a.quality);
+  const pick = ok[0]!;
+  return { ...pick, tolerance, bestQuality };
+}
+
+/** "12% cheaper", "8% dearer" or "the same cost", for a point against a reference cost. */
+function costChange(savings: number): string {
+  if (Math.abs(savings) < 0.005) return 'the same cost';
+  return savings > 0 ? `${(savings * 100).toFixed(0)}% cheaper` : `${(-savings * 100).toFixed(0)}% dearer`;
+}
+
 function fmt(x: number | null | undefined, digits = 3): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
 }
@@ -708,6 +745,11 @@ export function renderMarkdown(report: EvalReport): string {
   out.push('# routecore evaluation', '');
   out.push(`${report.rows} rows${report.excludedRows ? ` (${report.excludedRows} excluded: no evaluated model scored)` : ''}, ${report.models.length} models${report.cv ? `, ${report.cv.folds}-fold cross-validation (${report.cv.predictor})` : ''}.`, '');
   const bs = report.singles[report.bestSingle]!;
+  const rec = report.recommended;
+  if (rec) {
+    const vsBest = report.router.best.cost1k > 0 && rec.cost1k < report.router.best.cost1k ? ` — ${(report.router.best.cost1k / Math.max(rec.cost1k, 1e-12)).toFixed(1)}× cheaper than the router's \`best\` (${money(report.router.best.cost1k)})` : '';
+    out.push(`**Recommended operating point: ${rec.label}**, quality ${fmt(rec.quality)} at ${money(rec.cost1k)} per 1k queries${vsBest} (the cheapest point within one standard error, ${fmt(rec.tolerance)}, of the best quality here, ${fmt(rec.bestQuality)}).`, '');
+  }
   out.push(`- Best single model: **${report.bestSingle}** quality ${fmt(bs.quality)} at ${money(bs.cost1k)} per 1k queries`);
   out.push(`- Router (\`best\`): quality ${fmt(report.router.best.quality)} at ${money(report.router.best.cost1k)} per 1k`);
   out.push(`- Oracle: quality ${fmt(report.oracle.quality)} at ${money(report.oracle.cost1k)} per 1k`);
@@ -722,8 +764,11 @@ export function renderMarkdown(report: EvalReport): string {
   }
   const c = report.cheapestReachingBestSingle;
   out.push(c
-    ? `- Cheapest sweep point reaching the best single model: ${c.policy} ${knobText(c)}, quality ${fmt(c.quality)} at ${money(c.cost1k)} per 1k (${(c.savings * 100).toFixed(0)}% cheaper)`
+    ? `- Cheapest sweep point reaching the best single model: ${c.policy} ${knobText(c)}, quality ${fmt(c.quality)} at ${money(c.cost1k)} per 1k (${costChange(c.savings)} than ${report.bestSingle})`
     : '- No sweep point reaches the best single model\'s quality');
+  for (const r of report.references ?? []) {
+    out.push(`- Reference ${r.name} (same rows): quality ${fmt(r.quality)} at ${money(r.cost1k)} per 1k${r.aiq !== null ? `, AIQ ${fmt(r.aiq)}` : ''}${r.apgr !== null ? `, APGR ${fmt(r.apgr)}` : ''}`);
+  }
   out.push('', '## Baselines', '', '| baseline | quality | $ per 1k queries | rows | calls |', '| --- | ---: | ---: | ---: | --- |');
   for (const id of report.models) {
     const s = report.singles[id]!;

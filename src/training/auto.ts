@@ -62,6 +62,7 @@ import { fnv1a32 } from './hash.js';
 // aliases keep this module's names; here TrainOptions never carries `auto`.
 import { trainPredictor as train, type PredictorOptions as TrainOptions, type PredictorResult as TrainResult } from './fit.js';
 import { RIDGE_PENALTY, TfidfEncoder, overwriteTensor, ridgeFit, scoreMatrix } from './baselines.js';
+import { chooseOperatingPoint, type CostTarget, type OperatingPoint, type SweepPointLite } from './operating-point.js';
 
 // ---------------------------------------------------------------------------------------------
 // The grid
@@ -230,6 +231,13 @@ export interface AutoOptions {
   onProgress?: (p: AutoProgress) => void;
   /** Reuse out-of-fold scores across runs (see {@link OofCache}). */
   cache?: OofCache;
+  /**
+   * A budget for the `cost` policy (objective `aiq`): at most `maxCost1k` USD per 1,000 queries, or
+   * at least `minQuality` at the least cost. λ is calibrated on the chosen candidate's out-of-fold
+   * sweep, mixing two neighbouring λ when no grid point lands on it (`operating-point.ts`); the
+   * result is {@link AutoReport.operatingPoint}.
+   */
+  costTarget?: CostTarget;
 }
 
 /** One evaluated candidate. */
@@ -298,6 +306,8 @@ export interface AutoReport {
   cvSweep?: { policy: string; param: string | null; knob: number | null; quality: number; cost1k: number }[];
   /** The best single model's out-of-fold quality and cost (cost objective). */
   cvBestSingle?: { model: string; quality: number; cost1k: number };
+  /** The operating point calibrated on the out-of-fold sweep for `costTarget` (see operating-point.ts). */
+  operatingPoint?: OperatingPoint;
   seconds: number;
 }
 
@@ -787,7 +797,12 @@ function sd(xs: readonly number[]): number {
 
 // ---------------------------------------------------------------------------------------------
 
-const KNOWN_AUTO = new Set(['objective', 'folds', 'foldSalt', 'budgetS', 'workers', 'memberSets', 'alphas', 'betas', 'onProgress', 'cache']);
+const KNOWN_AUTO = new Set(['objective', 'folds', 'foldSalt', 'budgetS', 'workers', 'memberSets', 'alphas', 'betas', 'onProgress', 'cache', 'costTarget']);
+
+/** The λ points of a sweep (the `best` policy as λ = 0), for {@link chooseOperatingPoint}. */
+export function cvLambdaPoints(sweep: readonly { policy: string; param: string | null; knob: number | null; quality: number; cost1k: number }[]): SweepPointLite[] {
+  return sweep.filter((p) => p.policy === 'best' || p.param === 'lambda').map((p) => ({ lambda: p.policy === 'best' ? 0 : p.knob, quality: p.quality, cost1k: p.cost1k }));
+}
 
 function checkAutoOptions(a: unknown): AutoOptions {
   if (a === true || a === undefined) return {};
@@ -815,6 +830,14 @@ function checkAutoOptions(a: unknown): AutoOptions {
   };
   unit(o.alphas, 'options.auto.alphas');
   unit(o.betas, 'options.auto.betas');
+  if (o.costTarget !== undefined) {
+    const t = o.costTarget as CostTarget;
+    if (typeof t !== 'object' || t === null || (t.maxCost1k === undefined) === (t.minQuality === undefined)) {
+      throw invalidArgument('options.auto.costTarget', '{ maxCost1k } or { minQuality }, one of them', t);
+    }
+    if (t.maxCost1k !== undefined && !(typeof t.maxCost1k === 'number' && t.maxCost1k >= 0 && Number.isFinite(t.maxCost1k))) throw invalidArgument('options.auto.costTarget.maxCost1k', 'a number >= 0 (USD per 1,000 queries)', t.maxCost1k);
+    if (t.minQuality !== undefined && !(typeof t.minQuality === 'number' && Number.isFinite(t.minQuality))) throw invalidArgument('options.auto.costTarget.minQuality', 'a finite number', t.minQuality);
+  }
   if (o.betas?.includes(0)) throw invalidArgument('options.auto.betas', 'values > 0 (β = 0, the baseline, is always evaluated)', o.betas);
   return o;
 }
@@ -867,6 +890,7 @@ export async function autoTrain(
   const hasCosts = records.some((r) => r.costs && Object.keys(r.costs).length > 0);
   const objective: AutoObjective = auto.objective ?? (M === 2 ? 'apgr' : hasCosts ? 'aiq' : 'quality');
   if (objective === 'apgr' && M !== 2) throw invalidArgument('options.auto.objective', `"quality" or "aiq": APGR needs exactly two models, the data has ${M}`, objective);
+  if (auto.costTarget && objective !== 'aiq') throw invalidArgument('options.auto.costTarget', `unset, or objective "aiq" (a cost target needs per-query costs and the cost sweep; the objective is "${objective}")`, auto.costTarget);
   if (objective === 'aiq' && !hasCosts) throw invalidArgument('options.auto.objective', '"quality": AIQ needs per-query costs in the records, and these have none', objective);
   const seed = options.seed ?? 1;
   const salt = auto.foldSalt ?? '';
@@ -1244,6 +1268,7 @@ export async function autoTrain(
     autoReport.cvSweep = rep.router.sweep.map((p) => ({ policy: p.policy, param: p.param, knob: p.knob, quality: p.quality, cost1k: p.cost1k }));
     const bs = rep.singles[rep.bestSingle]!;
     autoReport.cvBestSingle = { model: rep.bestSingle, quality: bs.quality, cost1k: bs.cost1k };
+    if (auto.costTarget) autoReport.operatingPoint = chooseOperatingPoint(cvLambdaPoints(autoReport.cvSweep), auto.costTarget);
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
