@@ -69,6 +69,18 @@ class KnnSearcher {
   virtual size_t rowsPerCall() const { return 64; }
 };
 
+/// The `static` encoder's table where a backend computes elsewhere (a GPU): the prompts' token rows
+/// in, one L2-normalised weighted mean per prompt out, for a whole batch at once.
+class StaticGatherer {
+ public:
+  virtual ~StaticGatherer() = default;
+  /// tokens: one CSR row per prompt (index = table row, value = that token's weight).
+  /// out: tokens.rows() x dim() floats; a row without tokens (or with a zero sum) is all zeros.
+  /// Safe to call from several threads at once (calls queue on the device).
+  virtual void gather(const CsrBatch& tokens, float* out) const = 0;
+  virtual uint32_t dim() const = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -79,6 +91,14 @@ class Backend {
   /// The table is shared, not copied, where the backend reads it from host memory (CPU): a
   /// 100k-reference table is 100 MB, and the router keeps it too (to save it).
   virtual std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> table) const = 0;
+  /// The static encoder's table (rows x dim floats; each exactly a binary16 value when isHalf) on
+  /// this backend, or nullptr where the encoder gathers rows on the calling thread (the CPU
+  /// backend: a prompt's few hundred rows are in cache there, and a device round trip is not).
+  virtual std::unique_ptr<StaticGatherer> prepareStatic(const float* table, uint32_t rows, uint32_t dim,
+                                                        bool isHalf) const {
+    (void)table, (void)rows, (void)dim, (void)isHalf;
+    return nullptr;
+  }
 };
 
 /// What the build and the machine offer, for `routecore info`.

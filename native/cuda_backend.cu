@@ -197,6 +197,24 @@ __global__ void __launch_bounds__(kBagThreads, 4)
   }
 }
 
+// Scales each row of x (rows x dim) to unit L2 norm, one block per row; a row whose norm is 0 or
+// not finite becomes all zeros (the static encoder's "no known token").
+__global__ void l2NormalizeKernel(float* __restrict__ x, uint32_t dim) {
+  __shared__ float partial[kBagThreads];
+  float* row = x + static_cast<size_t>(blockIdx.x) * dim;
+  float s = 0.0f;
+  for (uint32_t j = threadIdx.x; j < dim; j += blockDim.x) s = fmaf(row[j], row[j], s);
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  const float norm = sqrtf(partial[0]);
+  const float inv = norm > 0.0f && isfinite(norm) ? 1.0f / norm : 0.0f;
+  for (uint32_t j = threadIdx.x; j < dim; j += blockDim.x) row[j] = inv == 0.0f ? 0.0f : row[j] * inv;
+}
+
 // z[rows x out] = act(a[rows x in] * w[in x out] + bias), tiled through shared memory.
 // threadIdx.x walks outputs and threadIdx.y rows; every thread reaches both barriers. Serves the
 // dense layers (float weights) and, for dense input rows (embeddings), the first layer, whose
@@ -1213,6 +1231,138 @@ class CudaKnnSearcher final : public KnnSearcher {
   mutable std::mutex mu_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// The static encoder's gather: the embedding-bag kernel over the model2vec table (token weights as
+// the values, no bias, no activation), then an L2 normalisation per row. Built, not yet verified
+// on a GPU.
+
+class CudaStaticGatherer final : public StaticGatherer {
+ public:
+  CudaStaticGatherer(int device, const float* table, uint32_t rows, uint32_t dim, bool isHalf)
+      : device_(device), health_(&DeviceHealth::of(device)), rows_(rows), dim_(dim), isHalf_(isHalf) {
+    if (table == nullptr || rows == 0 || dim == 0) invalid("static table is empty");
+    health_->throwIfFailed();
+    DeviceScope scope(device_);
+    auto state = std::make_unique<DeviceState>();
+    const cudaStream_t stream = state->stream.get();
+    try {
+      const size_t n = static_cast<size_t>(rows) * dim;
+      if (isHalf_) {
+        std::vector<uint16_t> halves(n);
+        floatsToHalves(table, n, halves.data());
+        state->table.upload(halves.data(), n * sizeof(uint16_t), stream);
+        check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (static table upload)");
+      } else {
+        state->table.upload(table, n * sizeof(float), stream);
+      }
+      const std::vector<float> zeros(dim, 0.0f);
+      state->tableBias.upload(zeros.data(), dim * sizeof(float), stream);
+      check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (static table upload)");
+    } catch (const CudaFailure& f) {
+      (void)cudaStreamSynchronize(stream);
+      health_->note(f);
+      throw;
+    }
+    state_ = std::move(state);
+  }
+
+  ~CudaStaticGatherer() override {
+    int prev = 0;
+    const bool havePrev = cudaGetDevice(&prev) == cudaSuccess;
+    (void)cudaSetDevice(device_);
+    state_.reset();
+    if (havePrev) (void)cudaSetDevice(prev);
+  }
+
+  uint32_t dim() const override { return dim_; }
+
+  void gather(const CsrBatch& tokens, float* out) const override {
+    validateBatch(tokens, rows_);
+    const size_t rows = tokens.rows();
+    if (rows == 0) return;
+    if (out == nullptr) invalid("gather() got a null output pointer");
+    std::lock_guard<std::mutex> lock(mu_);
+    health_->throwIfFailed();
+    try {
+      DeviceScope scope(device_);
+      DeviceState& s = *state_;
+      const cudaStream_t stream = s.stream.get();
+      try {
+        // Passes of at most kMaxPassRows rows and kMaxPassEntries entries.
+        size_t r0 = 0;
+        while (r0 < rows) {
+          size_t r1 = r0;
+          while (r1 < rows && r1 - r0 < kMaxPassRows &&
+                 (r1 == r0 || tokens.rowStart[r1 + 1] - tokens.rowStart[r0] <= kMaxPassEntries))
+            ++r1;
+          pass(tokens, r0, r1, out + r0 * dim_, s, stream);
+          r0 = r1;
+        }
+      } catch (...) {
+        (void)cudaStreamSynchronize(stream);
+        throw;
+      }
+    } catch (const CudaFailure& f) {
+      health_->note(f);
+      throw;
+    }
+  }
+
+ private:
+  void pass(const CsrBatch& b, size_t r0, size_t r1, float* out, DeviceState& s, cudaStream_t stream) const {
+    const size_t rows = r1 - r0;
+    const uint32_t first = b.rowStart[r0];
+    const size_t nnz = b.rowStart[r1] - first;
+    const size_t inBytes = (rows + 1 + 2 * nnz) * sizeof(uint32_t);
+    s.hostInput.reserve(inBytes);
+    uint32_t* hRowStart = s.hostInput.as<uint32_t>();
+    uint32_t* hIndex = hRowStart + rows + 1;
+    float* hValue = reinterpret_cast<float*>(hIndex + nnz);
+    for (size_t r = 0; r <= rows; ++r) hRowStart[r] = b.rowStart[r0 + r] - first;
+    if (nnz > 0) {
+      std::memcpy(hIndex, b.index.data() + first, nnz * sizeof(uint32_t));
+      std::memcpy(hValue, b.value.data() + first, nnz * sizeof(float));
+    }
+    s.input.reserve(inBytes, stream);
+    check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), inBytes, cudaMemcpyHostToDevice, stream),
+          "cudaMemcpyAsync (static tokens upload)");
+    const uint32_t* dRowStart = s.input.as<uint32_t>();
+    const uint32_t* dIndex = dRowStart + rows + 1;
+    const float* dValue = reinterpret_cast<const float*>(dIndex + nnz);
+    const size_t outBytes = rows * dim_ * sizeof(float);
+    s.act[0].reserve(outBytes, stream);
+    unsigned perRow = 1;
+    while (perRow < dim_ && perRow < kBagThreads) perRow *= 2;
+    const unsigned rowsPerBlock = kBagThreads / perRow;
+    const dim3 block(perRow, rowsPerBlock);
+    const dim3 grid(static_cast<unsigned>((rows + rowsPerBlock - 1) / rowsPerBlock));
+    const uint32_t rows32 = static_cast<uint32_t>(rows);
+    if (isHalf_)
+      embeddingBagKernel<__half><<<grid, block, 0, stream>>>(dRowStart, dIndex, dValue, s.table.as<__half>(),
+                                                             s.tableBias.as<float>(), rows32, dim_, kActIdentity,
+                                                             s.act[0].as<float>());
+    else
+      embeddingBagKernel<float><<<grid, block, 0, stream>>>(dRowStart, dIndex, dValue, s.table.as<float>(),
+                                                            s.tableBias.as<float>(), rows32, dim_, kActIdentity,
+                                                            s.act[0].as<float>());
+    check(cudaGetLastError(), "embeddingBagKernel launch (static gather)");
+    l2NormalizeKernel<<<rows32, kBagThreads, 0, stream>>>(s.act[0].as<float>(), dim_);
+    check(cudaGetLastError(), "l2NormalizeKernel launch");
+    s.hostOutput.reserve(outBytes);
+    check(cudaMemcpyAsync(s.hostOutput.as<void>(), s.act[0].as<void>(), outBytes, cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync (static rows download)");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    std::memcpy(out, s.hostOutput.as<void>(), outBytes);
+  }
+
+  int device_;
+  DeviceHealth* health_;
+  uint32_t rows_, dim_;
+  bool isHalf_;
+  std::unique_ptr<DeviceState> state_;
+  mutable std::mutex mu_;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {}
@@ -1223,6 +1373,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<KnnSearcher> prepareKnn(std::shared_ptr<const KnnTable> table) const override {
     if (!table) invalid("knn table is null");
     return std::make_unique<CudaKnnSearcher>(device_, *table);  // copied to the device
+  }
+  std::unique_ptr<StaticGatherer> prepareStatic(const float* table, uint32_t rows, uint32_t dim,
+                                                bool isHalf) const override {
+    return std::make_unique<CudaStaticGatherer>(device_, table, rows, dim, isHalf);
   }
 
  private:
@@ -1275,6 +1429,7 @@ bool probeDevice(int* device, std::string* why) {
   if (e == cudaSuccess)
     e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, __half>);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, topkKernel);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, l2NormalizeKernel);
   if (e != cudaSuccess) {
     int major = 0, minor = 0;
     (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, *device);

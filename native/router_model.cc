@@ -189,6 +189,10 @@ void RouterModel::prepareOn(const Backend& backend) {
   // knn has no network: the projection is hashed on the CPU and the backend does the search.
   if (predictor_ == "knn") searcher_ = backend.prepareKnn(tables_.references);
   else executor_ = backend.prepare(net_);
+  if (staticEncoder_ && predictor_ != "knn") {
+    const StaticTables& t = staticEncoder_->tables();
+    staticGatherer_ = backend.prepareStatic(t.embeddings.data(), t.rows, t.dim, t.storedHalf);
+  }
 }
 
 std::shared_ptr<const NetExecutor> RouterModel::currentExecutor() const {
@@ -256,6 +260,7 @@ void RouterModel::fallBackToCpu(const std::string& reason) const {
     }
     executor_ = cpu->prepare(net);
   }
+  staticGatherer_.reset();  // the CPU backend gathers on the calling thread
   fallbackReason_ = "the " + backendName_ + " backend failed: " + reason;
   noteBackendFallback(predictor_ + " router moved from " + backendName_ + " to cpu: " + reason);
   backend_ = std::move(cpu);
@@ -650,6 +655,14 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
   }
   if (n == 0) return;
   runOnBackend([&](const NetExecutor* ex, const KnnSearcher*) {
+    if (staticEncoder_ && ex->takesWholeBatch()) {
+      std::shared_ptr<const StaticGatherer> gatherer;
+      {
+        std::lock_guard<std::mutex> lock(backendMu_);
+        gatherer = staticGatherer_;
+      }
+      if (gatherer) return scoreGathered(*ex, *gatherer, utf8, offsets, n, out);
+    }
     if (!ex->takesWholeBatch()) {
       // Encode and run each slice on the thread that encoded it, while its rows are in cache.
       forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
@@ -672,6 +685,53 @@ void RouterModel::score(const char* utf8, const uint32_t* offsets, size_t n, flo
     for (const CsrBatch& p : parts) partPointers.push_back(&p);
     runNet(*ex, partPointers.data(), partPointers.size(), nullptr, n, out);
   });
+}
+
+void RouterModel::scoreGathered(const NetExecutor& ex, const StaticGatherer& gatherer, const char* utf8,
+                                const uint32_t* offsets, size_t n, float* out) const {
+  const size_t slices = (n + kRowsPerTask - 1) / kRowsPerTask;
+  std::vector<CsrBatch> tokens(slices), hashed(encoder_ ? slices : 0);
+  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+    EncodeScratch& scratch = threadScratch();
+    CsrBatch& t = tokens[begin / kRowsPerTask];
+    for (size_t i = begin; i < end; ++i) {
+      staticEncoder_->tokenRow(utf8 + offsets[i], offsets[i + 1] - offsets[i], t);
+      if (encoder_) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, hashed[begin / kRowsPerTask]);
+    }
+  });
+  CsrBatch all;
+  for (const CsrBatch& t : tokens) {
+    const uint32_t base = static_cast<uint32_t>(all.index.size());
+    all.index.insert(all.index.end(), t.index.begin(), t.index.end());
+    all.value.insert(all.value.end(), t.value.begin(), t.value.end());
+    for (size_t r = 1; r < t.rowStart.size(); ++r) all.rowStart.push_back(base + t.rowStart[r]);
+  }
+  const uint32_t dim = staticEncoder_->dim();
+  std::vector<float> dense(n * dim);
+  gatherer.gather(all, dense.data());
+  if (!encoder_) return runNet(ex, nullptr, 0, dense.data(), n, out);
+  // mixed: each hashing row, then the static dims after the buckets, both halves scaled by 1/sqrt(2).
+  const float scale = static_cast<float>(M_SQRT1_2);
+  const uint32_t buckets = encoder_->config().buckets();
+  CsrBatch rows;
+  size_t r = 0;
+  for (const CsrBatch& h : hashed) {
+    for (size_t i = 0; i < h.rows(); ++i, ++r) {
+      for (uint32_t k = h.rowStart[i]; k < h.rowStart[i + 1]; ++k) {
+        rows.index.push_back(h.index[k]);
+        rows.value.push_back(h.value[k] * scale);
+      }
+      for (uint32_t j = 0; j < dim; ++j) {
+        const float v = dense[r * dim + j];
+        if (v == 0.f) continue;
+        rows.index.push_back(buckets + j);
+        rows.value.push_back(v * scale);
+      }
+      rows.rowStart.push_back(static_cast<uint32_t>(rows.index.size()));
+    }
+  }
+  const CsrBatch* part = &rows;
+  runNet(ex, &part, 1, nullptr, n, out);
 }
 
 void RouterModel::forEachSlice(size_t n, size_t rowsPerSlice, const std::function<void(size_t, size_t)>& fn) const {

@@ -120,6 +120,10 @@ class RouterModel {
   // knn: normalises the n query rows in place, searches them in the slices the searcher wants and
   // combines each row's neighbours into out (n x models).
   void searchKnn(float* queries, size_t n, float* out) const;
+  // score() of a static or mixed router on a whole-batch executor with a device gatherer: token
+  // rows in parallel slices, one gather for the batch, then one forward pass.
+  void scoreGathered(const NetExecutor& ex, const StaticGatherer& gatherer, const char* utf8, const uint32_t* offsets,
+                     size_t n, float* out) const;
   // fn(begin, end) over [0, n) in slices of rowsPerSlice rows, on the pool when there are several.
   void forEachSlice(size_t n, size_t rowsPerSlice, const std::function<void(size_t, size_t)>& fn) const;
   void describeInMetadata();
@@ -147,6 +151,8 @@ class RouterModel {
   mutable std::shared_ptr<Backend> backend_;
   mutable std::shared_ptr<const NetExecutor> executor_;   // all but knn
   mutable std::shared_ptr<const KnnSearcher> searcher_;   // knn only
+  // static/mixed on a backend that gathers the table itself (CUDA); null on the CPU backend.
+  mutable std::shared_ptr<const StaticGatherer> staticGatherer_;
   mutable std::string backendName_;
   mutable std::string fallbackReason_;
 };

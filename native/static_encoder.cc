@@ -97,6 +97,17 @@ void StaticEncoder::tokenIds(const char* text, size_t len, std::vector<uint32_t>
   ids.resize(kept);
 }
 
+void StaticEncoder::tokenRow(const char* text, size_t len, CsrBatch& out) const {
+  thread_local std::vector<uint32_t> ids;
+  tokenIds(text, len, ids);
+  const bool mapped = !tables_.mapping.empty(), weighted = !tables_.weights.empty();
+  for (uint32_t id : ids) {
+    out.index.push_back(mapped ? tables_.mapping[id] : id);
+    out.value.push_back(weighted ? tables_.weights[id] : 1.f);
+  }
+  out.rowStart.push_back(static_cast<uint32_t>(out.index.size()));
+}
+
 uint32_t StaticEncoder::encode(const char* text, size_t len, float* out) const {
   thread_local std::vector<uint32_t> ids;
   tokenIds(text, len, ids);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sparse.h"
 #include "tokenizer.h"
 
 namespace routecore {
@@ -39,6 +40,9 @@ class StaticEncoder {
   /// Writes dim() floats: the L2-normalised weighted mean of the prompt's token rows.
   /// Returns the number of tokens used (0: the row is all zeros). Thread-safe.
   uint32_t encode(const char* text, size_t len, float* out) const;
+  /// Appends one CSR row for `text`: the table row of each token encode() would average, its
+  /// weight as the value (what a StaticGatherer takes).
+  void tokenRow(const char* text, size_t len, CsrBatch& out) const;
   /// The token ids encode() would average (unknowns dropped, truncated to maxTokens).
   void tokenIds(const char* text, size_t len, std::vector<uint32_t>& ids) const;
 
