@@ -247,7 +247,8 @@ Napi::Function NativeRouter::Init(Napi::Env env, RoutecoreAddon* addon) {
        InstanceMethod<&NativeRouter::ScoreEmbeddings>("scoreEmbeddings"),
        InstanceAccessor<&NativeRouter::EncoderKind>("encoder"), InstanceAccessor<&NativeRouter::InputDim>("inputDim"),
        InstanceMethod<&NativeRouter::ScoreSync>("scoreSync"), InstanceMethod<&NativeRouter::Score>("score"),
-       InstanceMethod<&NativeRouter::Encode>("encode"), InstanceMethod<&NativeRouter::Serialize>("serialize"),
+       InstanceMethod<&NativeRouter::Encode>("encode"), InstanceMethod<&NativeRouter::Coverage>("coverage"),
+       InstanceMethod<&NativeRouter::Serialize>("serialize"),
        InstanceMethod<&NativeRouter::Metadata>("metadata"), InstanceMethod<&NativeRouter::SetMetadata>("setMetadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
        InstanceAccessor<&NativeRouter::Outputs>("outputs"), InstanceAccessor<&NativeRouter::Predictor>("predictor"),
        InstanceAccessor<&NativeRouter::BackendName>("backend")},
@@ -495,6 +496,20 @@ Napi::Value NativeRouter::Encode(const Napi::CallbackInfo& info) {
   o.Set("index", index);
   o.Set("value", value);
   return o;
+}
+
+// coverage(text, offsets, count, out): out[i] = the largest cosine of prompt i to the router's
+// coverage sketch. Runs on the calling thread (a sketch of ~1k rows costs tens of µs per prompt).
+Napi::Value NativeRouter::Coverage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& m = model(env);
+  PromptArgs p = parsePrompts(info, 0);
+  float* out = parseOut(info, 3, p.count);
+  guard(env, [&] {
+    m->coverage(p.text, p.offsets, p.count, out);
+    return 0;
+  });
+  return env.Undefined();
 }
 
 Napi::Value NativeRouter::Serialize(const Napi::CallbackInfo& info) {

@@ -320,9 +320,50 @@ void RouterModel::validateKnnTables() {
   }
 }
 
+namespace {
+// The coverage sketch of a router file, or null when it has none.
+std::shared_ptr<const KnnTable> readCoverageSketch(Artifact& a, uint64_t* seed) {
+  Tensor* t = const_cast<Tensor*>(a.find("coverage.sketch"));
+  if (!t) return nullptr;
+  if (t->shape.size() != 2 || t->shape[0] < 1 || t->shape[0] > kCoverageSketchRows || t->shape[1] != kCoverageDim)
+    throw Error(ErrorCode::BadArtifact, "tensor \"coverage.sketch\" must be rows x " + std::to_string(kCoverageDim) +
+                                            " with 1 <= rows <= " + std::to_string(kCoverageSketchRows));
+  const std::string& s = a.requireMeta("coverage.seed");
+  char* end = nullptr;
+  *seed = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || s[0] < '0' || s[0] > '9' || *end != '\0')
+    throw Error(ErrorCode::BadArtifact, "metadata \"coverage.seed\" is not an unsigned integer: \"" + s + "\"");
+  auto table = std::make_shared<KnnTable>();
+  table->rows = static_cast<uint32_t>(t->shape[0]);
+  table->dim = kCoverageDim;
+  table->isHalf = t->storeHalf;
+  table->data = std::move(t->data);
+  for (uint32_t i = 0; i < table->rows; ++i) {
+    double norm2 = 0;
+    for (uint32_t j = 0; j < kCoverageDim; ++j) norm2 += static_cast<double>(table->data[i * kCoverageDim + j]) * table->data[i * kCoverageDim + j];
+    if (!(norm2 == 0 || std::fabs(std::sqrt(norm2) - 1) <= 2e-2))
+      throw Error(ErrorCode::BadArtifact, "coverage sketch row " + std::to_string(i) + " is not a unit vector");
+  }
+  return table;
+}
+}  // namespace
+
 std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_ptr<Backend> backend,
                                                        std::shared_ptr<ThreadPool> pool,
                                                        std::shared_ptr<const StaticEncoder> external) {
+  uint64_t seed = 0;
+  std::shared_ptr<const KnnTable> sketch = readCoverageSketch(a, &seed);
+  std::unique_ptr<RouterModel> model = fromArtifactBody(std::move(a), std::move(backend), std::move(pool), std::move(external));
+  if (sketch) {
+    if (!model->readsText()) throw Error(ErrorCode::BadArtifact, "a coverage sketch in a router that does not read text");
+    model->setCoverageSketch(std::move(sketch), seed);
+  }
+  return model;
+}
+
+std::unique_ptr<RouterModel> RouterModel::fromArtifactBody(Artifact a, std::shared_ptr<Backend> backend,
+                                                           std::shared_ptr<ThreadPool> pool,
+                                                           std::shared_ptr<const StaticEncoder> external) {
   const std::string& enc = a.requireMeta("encoder");
   std::unique_ptr<HashingEncoder> encoder;
   std::shared_ptr<const StaticEncoder> staticEncoder;
@@ -422,7 +463,8 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
 }
 
 void RouterModel::setMetadata(const std::string& key, const std::string& value) {
-  if (key.empty() || key.rfind("format", 0) == 0 || key.rfind("encoder", 0) == 0 || key.rfind("predictor", 0) == 0)
+  if (key.empty() || key.rfind("format", 0) == 0 || key.rfind("encoder", 0) == 0 || key.rfind("predictor", 0) == 0 ||
+      key.rfind("coverage", 0) == 0)
     throw Error(ErrorCode::InvalidArgument, "metadata key \"" + key + "\" is reserved for the core");
   metadata_[key] = value;
 }
@@ -500,6 +542,9 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   const std::vector<float> table = predictor_ == "knn" ? std::vector<float>() : tableFloats();
   if (encoder_) a.tensors.push_back({"encoder.idf", {encoder_->config().buckets()}, encoder_->idf(), false});
   if (staticEncoder_) writeStaticEncoder(*staticEncoder_, a, halfPrecision);
+  if (coverageSketch_) {
+    a.tensors.push_back({"coverage.sketch", {coverageSketch_->rows, coverageSketch_->dim}, coverageSketch_->data, true});
+  }
   if (predictor_ == "kmeans") {
     a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, table, halfPrecision});
     a.tensors.push_back({"kmeans.cluster_scores", {net_.width0, models_}, tables_.clusterScores, false});
@@ -734,6 +779,60 @@ void RouterModel::scoreGathered(const NetExecutor& ex, const StaticGatherer& gat
   runNet(ex, &part, 1, nullptr, n, out);
 }
 
+void RouterModel::setCoverageSketch(std::shared_ptr<const KnnTable> sketch, uint64_t seed) {
+  if (!sketch || sketch->dim != kCoverageDim || sketch->rows == 0)
+    throw Error(ErrorCode::Internal, "coverage sketch must hold rows x " + std::to_string(kCoverageDim) + " floats");
+  coverageSearcher_ = makeCpuBackend(1)->prepareKnn(sketch);
+  coverageSketch_ = std::move(sketch);
+  coverageSeed_ = seed;
+  metadata_["coverage.seed"] = std::to_string(seed);  // as the file will hold it
+}
+
+void RouterModel::coverage(const char* utf8, const uint32_t* offsets, size_t n, float* out) const {
+  if (!coverageSketch_)
+    throw Error(ErrorCode::InvalidArgument, readsText() ? "this router file has no coverage sketch (it was written before routecore kept one); retrain it to measure coverage"
+                                                        : "coverage needs a router that reads text; this one takes precomputed embeddings");
+  std::vector<float> queries(n * kCoverageDim);
+  forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
+    thread_local CsrBatch batch;
+    batch.clear();
+    encode(utf8, offsets + begin, end - begin, batch);
+    for (size_t r = 0; r < end - begin; ++r) {
+      const uint32_t b = batch.rowStart[r], e = batch.rowStart[r + 1];
+      knnProject(batch.index.data() + b, batch.value.data() + b, e - b, kCoverageDim, coverageSeed_,
+                 queries.data() + (begin + r) * kCoverageDim);
+    }
+    normalizeRows(queries.data() + begin * kCoverageDim, end - begin, kCoverageDim);
+    std::vector<uint32_t> index(end - begin);
+    coverageSearcher_->search(queries.data() + begin * kCoverageDim, end - begin, 1, index.data(), out + begin);
+  });
+}
+
+/// The coverage sketch of freshly encoded training rows: an even stride of at most
+/// kCoverageSketchRows of them, projected and normalised (rows with no features are skipped).
+static std::shared_ptr<const KnnTable> buildCoverageSketch(const CsrBatch& x, uint64_t seed) {
+  const size_t rows = x.rows();
+  const size_t take = std::min<size_t>(rows, kCoverageSketchRows);
+  auto table = std::make_shared<KnnTable>();
+  table->dim = kCoverageDim;
+  for (size_t i = 0; i < take; ++i) {
+    const size_t r = i * rows / take;
+    const uint32_t b = x.rowStart[r], e = x.rowStart[r + 1];
+    if (e == b) continue;
+    table->data.resize(table->data.size() + kCoverageDim);
+    float* row = table->data.data() + table->data.size() - kCoverageDim;
+    knnProject(x.index.data() + b, x.value.data() + b, e - b, kCoverageDim, seed, row);
+    normalizeRows(row, 1, kCoverageDim);
+    // Stored as F16: round now, so the sketch a router holds is the one its file holds.
+    uint16_t h[kCoverageDim];
+    floatsToHalves(row, kCoverageDim, h);
+    halvesToFloats(h, kCoverageDim, row);
+    ++table->rows;
+  }
+  table->isHalf = true;
+  return table->rows ? table : nullptr;
+}
+
 void RouterModel::forEachSlice(size_t n, size_t rowsPerSlice, const std::function<void(size_t, size_t)>& fn) const {
   const size_t slices = n == 0 ? 0 : 1 + (n - 1) / rowsPerSlice;  // rowsPerSlice may be SIZE_MAX
   auto run = [&](size_t slice) {
@@ -782,11 +881,28 @@ static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_p
                                              const std::map<std::string, std::string>& metadata,
                                              std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool);
 
+static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::shared_ptr<Backend> backend,
+                                                    std::shared_ptr<ThreadPool> pool, TrainReport* report,
+                                                    const ProgressFn& progress, CsrBatch& x);
+
 std::unique_ptr<RouterModel> trainRouter(const TrainInput& in, std::shared_ptr<Backend> backend,
                                          std::shared_ptr<ThreadPool> pool, TrainReport* report,
                                          const ProgressFn& progress) {
-  std::unique_ptr<HashingEncoder> encoder;
   CsrBatch x;
+  std::unique_ptr<RouterModel> model = trainRouterBody(in, std::move(backend), std::move(pool), report, progress, x);
+  // Text routers keep a sketch of their training prompts for coverage(); x holds their features
+  // (precomputed routers' x may be empty for knn, and they have no text to compare).
+  if (model->readsText() && x.rows() > 0) {
+    const uint64_t seed = in.options.seed + 0x5eed;
+    if (auto sketch = buildCoverageSketch(x, seed)) model->setCoverageSketch(std::move(sketch), seed);
+  }
+  return model;
+}
+
+static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::shared_ptr<Backend> backend,
+                                                    std::shared_ptr<ThreadPool> pool, TrainReport* report,
+                                                    const ProgressFn& progress, CsrBatch& x) {
+  std::unique_ptr<HashingEncoder> encoder;
   size_t rows;
   uint32_t inputDim;
   if (!in.prompts.empty()) {

@@ -21,6 +21,11 @@
 
 namespace routecore {
 
+/// The coverage sketch keeps at most this many training prompts (an even stride through them), in
+/// kCoverageDim projected dimensions: 1024 x 128 halves = 256 KiB in the file.
+constexpr uint32_t kCoverageSketchRows = 1024;
+constexpr uint32_t kCoverageDim = 128;
+
 /// Prompts longer than this (in UTF-8 bytes) are refused: routing reads the prompt, it should
 /// not be where a runaway request spends its time. 256 KiB is ~60k tokens of English.
 constexpr size_t kMaxPromptBytes = 256 * 1024;
@@ -73,6 +78,15 @@ class RouterModel {
   /// Encodes n prompts to sparse features (what `score` feeds the predictor).
   void encode(const char* utf8, const uint32_t* offsets, size_t n, CsrBatch& out) const;
 
+  /// RouteLLM's benchmark-dataset similarity, per prompt: the largest cosine similarity between
+  /// the prompt and the router's coverage sketch (up to kCoverageSketchRows training prompts, in
+  /// the knn projection of the router's features). out: n floats in [-1, 1]. Throws
+  /// InvalidArgument for a router without a sketch (precomputed, or a file from before sketches).
+  void coverage(const char* utf8, const uint32_t* offsets, size_t n, float* out) const;
+  bool hasCoverageSketch() const { return coverageSketch_ != nullptr; }
+  /// Sets the sketch (rows of the training features, projected and normalised); trainRouter calls it.
+  void setCoverageSketch(std::shared_ptr<const KnnTable> sketch, uint64_t seed);
+
   /// Scores n precomputed embeddings, row-major n x inputDim(). Throws InvalidArgument for a
   /// NaN or infinite value (naming row and column) and for a hashing router.
   void scoreEmbeddings(const float* x, size_t n, float* out) const;
@@ -89,7 +103,7 @@ class RouterModel {
   /// in this process or loaded from a file).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   /// Sets a metadata entry of the caller's layer (e.g. a calibrated threshold) so the next
-  /// toArtifact() carries it. Keys the core itself writes (format*, encoder*, predictor*) are refused.
+  /// toArtifact() carries it. Keys the core itself writes (format*, encoder*, predictor*, coverage*) are refused.
   void setMetadata(const std::string& key, const std::string& value);
   /// "hashing", "static", "mixed" (hashing and static) or "precomputed".
   const char* encoderKind() const {
@@ -105,6 +119,9 @@ class RouterModel {
 
  private:
   void requireHashing(const char* what) const;
+  static std::unique_ptr<RouterModel> fromArtifactBody(Artifact artifact, std::shared_ptr<Backend> backend,
+                                                       std::shared_ptr<ThreadPool> pool,
+                                                       std::shared_ptr<const StaticEncoder> external);
   // Runs `ex` on sparse rows (the parts, one after another) or on dense ones (parts null) and
   // writes model scores (kmeans: maps centroid similarities to the nearest centroid's scores).
   void runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense,
@@ -153,6 +170,10 @@ class RouterModel {
   mutable std::shared_ptr<const KnnSearcher> searcher_;   // knn only
   // static/mixed on a backend that gathers the table itself (CUDA); null on the CPU backend.
   mutable std::shared_ptr<const StaticGatherer> staticGatherer_;
+  // The coverage sketch and its searcher (always the CPU one: k = 1 over ~1k rows).
+  std::shared_ptr<const KnnTable> coverageSketch_;
+  std::unique_ptr<KnnSearcher> coverageSearcher_;
+  uint64_t coverageSeed_ = 0;
   mutable std::string backendName_;
   mutable std::string fallbackReason_;
 };

@@ -86,6 +86,8 @@ export interface NativeRouterHandle {
   scoreSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void;
   score(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): Promise<void>;
   encode(text: Uint8Array, offsets: Uint32Array, count: number): { rowStart: Uint32Array; index: Uint32Array; value: Float32Array };
+  /** out[i]: the largest cosine of prompt i to the router's coverage sketch (RouteLLM's benchmark-dataset similarity). */
+  coverage(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void;
   serialize(halfPrecision: boolean): Buffer;
   metadata(): Record<string, string>;
   setMetadata(key: string, value: string): void;
