@@ -1,6 +1,7 @@
 #include "tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -640,9 +641,56 @@ void stripAroundAdded(const std::vector<AddedToken>& added, const Cps& text, std
   }
 }
 
+// A per-thread, direct-mapped cache of word -> ids. Prompts repeat their words ("the", "of",
+// "question"), and a word's ids depend only on the word once it is normalised and pre-tokenized,
+// so most words of a prompt skip the trie walk (and the Viterbi lattice of a Unigram model).
+// Entries are keyed by the tokenizer's instance number (never reused, unlike its address) and the
+// word's code points; a collision just overwrites a slot.
+class WordCache {
+ public:
+  static constexpr size_t kSlots = 8192;        // ~0.5 MiB per thread once filled
+  static constexpr uint32_t kMaxWordChars = 24;  // longer words are rare and go uncached
+
+  /// The cached ids of w[0, n) for tokenizer `owner`, or nullptr.
+  const std::vector<uint32_t>* find(uint64_t owner, const uint32_t* w, uint32_t n, uint64_t* hashOut) {
+    const uint64_t h = hash(owner, w, n);
+    *hashOut = h;
+    const Slot& slot = slots_[h & (kSlots - 1)];
+    if (slot.hash != h || slot.owner != owner || slot.word.size() != n ||
+        !std::equal(slot.word.begin(), slot.word.end(), w))
+      return nullptr;
+    return &slot.ids;
+  }
+  void put(uint64_t owner, uint64_t h, const uint32_t* w, uint32_t n, const uint32_t* ids, size_t count) {
+    Slot& slot = slots_[h & (kSlots - 1)];
+    slot.owner = owner;
+    slot.hash = h;
+    slot.word.assign(w, w + n);
+    slot.ids.assign(ids, ids + count);
+  }
+  static WordCache& local() {
+    thread_local WordCache cache;
+    return cache;
+  }
+
+ private:
+  struct Slot {
+    uint64_t owner = 0, hash = 0;
+    std::vector<uint32_t> word, ids;
+  };
+  static uint64_t hash(uint64_t owner, const uint32_t* w, uint32_t n) {
+    uint64_t h = owner * 0x9E3779B97F4A7C15ull ^ n;
+    for (uint32_t i = 0; i < n; ++i) h = (h ^ w[i]) * 0x100000001B3ull;
+    return h ^ (h >> 29);
+  }
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
+};
+
+std::atomic<uint64_t> gTokenizerInstances{0};
+
 class JsonTokenizer final : public Tokenizer {
  public:
-  JsonTokenizer(std::string_view json, const std::string& source) {
+  JsonTokenizer(std::string_view json, const std::string& source) : instance_(++gTokenizerInstances) {
     JsonLimits limits;
     limits.maxValues = 1u << 24;  // a 250k-piece Unigram vocabulary is ~750k values
     JsonDocument doc;
@@ -736,12 +784,27 @@ class JsonTokenizer final : public Tokenizer {
           applyPreTokenizer(op, s.a, s.b, i == 0);
           std::swap(s.a, s.b);
         }
-        for (const auto& [b, e] : s.a.spans) model_->encodeWord(s.a.text.data() + b, e - b, out);
+        for (const auto& [b, e] : s.a.spans) encodeWord(s.a.text.data() + b, e - b, out);
       }
     }
   }
   uint32_t vocabSize() const override { return vocab_; }
   uint32_t unkId() const override { return unk_; }
+
+  // One word through the model, through the word cache.
+  void encodeWord(const uint32_t* w, uint32_t n, std::vector<uint32_t>& out) const {
+    if (n == 0) return;
+    if (n > WordCache::kMaxWordChars) return model_->encodeWord(w, n, out);
+    WordCache& cache = WordCache::local();
+    uint64_t h = 0;
+    if (const std::vector<uint32_t>* hit = cache.find(instance_, w, n, &h)) {
+      out.insert(out.end(), hit->begin(), hit->end());
+      return;
+    }
+    const size_t before = out.size();
+    model_->encodeWord(w, n, out);
+    cache.put(instance_, h, w, n, out.data() + before, out.size() - before);
+  }
   const char* modelType() const override { return type_; }
 
  private:
@@ -752,6 +815,7 @@ class JsonTokenizer final : public Tokenizer {
   uint32_t vocab_ = 0;
   uint32_t unk_ = kNone;
   const char* type_ = "";
+  const uint64_t instance_;
 };
 
 }  // namespace
