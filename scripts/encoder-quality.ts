@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 
 import { StaticModel } from '../src/encoders/static.js';
 import type { EncoderChoice } from '../src/encoders/spec.js';
-import { crossValidate, evaluate } from '../src/evaluation/eval.js';
+import { crossValidate } from '../src/evaluation/cross-validate.js';
+import { evaluate } from '../src/evaluation/eval.js';
 import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
 import { train, type TrainOptions } from '../src/training/train.js';
 
