@@ -43,3 +43,4 @@ export type { DataSpec, DataFileReport } from './training/auto-data.js';
 export { reliability } from './evaluation/calibration.js';
 export type { Reliability, ReliabilityBin } from './evaluation/calibration.js';
 export type { PostprocessSpec } from './routing/postprocess.js';
+export type { Encoder } from './routing/encoder.js';

@@ -7,6 +7,12 @@
 import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { DEFAULT_EXPECTED_OUTPUT_TOKENS, Registry } from './registry.js';
 
+/** The policies this version implements: `best` and `cost` here, `threshold` and `subset` in selection.ts. */
+export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
+
+/** Every {@link PolicyName}, in the order messages list them; the one list routecore checks names against. */
+export const POLICIES: readonly PolicyName[] = Object.freeze(['best', 'cost', 'threshold', 'subset']);
+
 /** Predicted scores closer than this count as a tie, broken by cost and then by id. */
 export const SCORE_TIE_EPSILON = 1e-6;
 

@@ -1,6 +1,10 @@
 /**
- * The Router: loads a trained `.router` file, scores prompts in the native addon and turns the
- * scores into decisions with a policy and the deployment's registry.
+ * The router, composed of its parts: the text checks and packing (prompt.ts), the encoder seam
+ * (encoder.ts: the artifact's native encoder, or an Encoder given at load time), the scorer
+ * (scorer.ts: native predictor, ensemble members, postprocessing, cost network), the decision
+ * policies (decide.ts) and the micro-batcher (batcher.ts). This module reads a `.router` file into
+ * those parts and offers the routing API over them; chat requests and telemetry are the app
+ * layer's (src/app/router.ts).
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -10,36 +14,22 @@ import { join } from 'node:path';
 import { resolveBackend, type BackendRequest } from '../addon/backend.js';
 import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
-import { buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions } from './policy.js';
-import { Registry } from './registry.js';
-import { calibrateThreshold, rankThreshold, selectSubset, strongWinProbability, validateSubsetOptions, type SubsetOptions } from './selection.js';
 import { StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
-import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
+import { MicroBatcher, type RouterStats } from './batcher.js';
+import { Decider, type Decision, type RouteOptions, type ThresholdOptions } from './decide.js';
+import { ENCODER_META, checkEncoder, checkRows, type Encoder } from './encoder.js';
+import type { CostOptions, PolicyName } from './policy.js';
+import { AUTO_KEY, type PostprocessSpec } from './postprocess.js';
+import { PromptPacker, checkPrompt, checkPrompts, totalLength } from './prompt.js';
+import { Registry } from './registry.js';
+import { Scorer, type ScoreInput } from './scorer.js';
+import { calibrateThreshold, strongWinProbability, type SubsetOptions } from './selection.js';
 
-/** The policies this version implements. */
-export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
-const POLICIES: readonly PolicyName[] = ['best', 'cost', 'threshold', 'subset'];
-
-/** Per-call routing options: a policy and its knobs (`cost`: {@link CostOptions}). */
-export interface RouteOptions extends CostOptions {
-  /** Overrides the router's default policy for this call. */
-  policy?: PolicyName;
-  /** `threshold` policy: strong when P(strong better) ≥ this; overrides the calibrated value. */
-  threshold?: number;
-  /** `subset` policy knobs. */
-  subset?: SubsetOptions;
-}
-
-/** The strong/weak pair of the `threshold` policy. */
-export interface ThresholdOptions {
-  /** The strong model's id (after aliases). Default for a two-model router: the one with the higher mean training score. */
-  strong?: string;
-  /** The weak model's id. */
-  weak?: string;
-  /** τ: strong when P(strong better) ≥ τ. Default: the calibrated value stored in the router, else 0.5. */
-  value?: number;
-}
-
+export type { Decision, RouteOptions, ThresholdOptions } from './decide.js';
+export type { PolicyName } from './policy.js';
+export type { RouterStats } from './batcher.js';
+export type { Encoder } from './encoder.js';
+export { MAX_PROMPT_BYTES } from './prompt.js';
 /** Options of `Router.load()`. */
 export interface RouterOptions {
   /** The deployment's models (a Registry or a path to JSON/YAML). Only registered, enabled models are chosen. */
@@ -67,47 +57,13 @@ export interface RouterOptions {
    * which names its model instead of carrying it; default: the directory recorded at training.
    */
   staticModel?: string | StaticModel;
-}
-
-/** One routing decision. */
-export interface Decision {
-  /** The model to call (a registry id when a registry or aliases are set). */
-  model: string;
-  /** The other eligible models in the order to try if `model` fails. */
-  fallbacks: string[];
-  /** Predicted score in [0,1] of every model the router knows, by id. */
-  scores: Record<string, number>;
   /**
-   * Expected USD cost of calling `model` for this prompt; null when unknown. Under the `cost` policy
-   * of a router with a cost network (`train --auto`, cost by prompt text) it is the network's
-   * prediction for this prompt; otherwise the registry's price or the training mean.
+   * For a router trained on embeddings (`encoder` reads `precomputed`): what turns prompt text into
+   * its rows, so that `route`, `routeChat` and every face built on them take text (see encoder.ts).
+   * Must give `inputDim` floats per text, under the name the router file records, if it records one.
    */
-  expectedCost: number | null;
-  /** The policy that decided. */
-  policy: PolicyName;
-  /** `subset`: every model to call in parallel (`model` is the first), and their joint predicted success. */
-  models?: string[];
-  jointSuccess?: number;
-  /** `threshold`: the predicted probability that the strong model's answer is better. */
-  winProbability?: number;
-  /** Microseconds the decision took inside routecore (for async calls: the whole batch's share). */
-  micros: number;
+  encoder?: Encoder;
 }
-
-/** Counters of the micro-batcher, for monitoring. */
-export interface RouterStats {
-  /** Prompts routed through `route()`. */
-  routed: number;
-  /** Native calls made for them. */
-  batches: number;
-  /** The largest batch so far. */
-  largestBatch: number;
-  /** Prompts waiting for the next batch now. */
-  queued: number;
-}
-
-/** Prompts are refused above this size (UTF-8 bytes); the native core enforces the same bound. */
-export const MAX_PROMPT_BYTES = 256 * 1024;
 /** Batches at most this size are scored on the calling thread; larger ones on the addon's thread. */
 const SYNC_BATCH_LIMIT = 8;
 /**
@@ -115,8 +71,6 @@ const SYNC_BATCH_LIMIT = 8;
  * hashing a 256 KiB prompt takes milliseconds, which `route()` must not spend on the event loop.
  */
 const SYNC_TEXT_LIMIT = 16 * 1024;
-/** Rough tokens per UTF-8 byte of English text, used to price prompts when no tokenizer is at hand. */
-const BYTES_PER_TOKEN = 4;
 
 /** Metadata keys of the TypeScript layer inside a `.router` file. */
 export const META = {
@@ -134,90 +88,6 @@ export interface TrainingSummary {
   models: Record<string, { meanScore: number; meanCost: number | null; rows: number }>;
   [extra: string]: unknown;
 }
-
-interface Pending {
-  prompt: string;
-  options: RouteOptions | undefined;
-  resolve: (d: Decision) => void;
-  reject: (e: unknown) => void;
-}
-
-/** Checks one prompt; `name` is the argument named in errors. */
-function checkPrompt(prompt: unknown, name: string): asserts prompt is string {
-  if (typeof prompt !== 'string' || prompt.length === 0) throw invalidArgument(name, 'a non-empty string', prompt);
-  if (prompt.length > MAX_PROMPT_BYTES) {
-    throw new RoutecoreError(
-      'ERR_ROUTECORE_INVALID_ARGUMENT',
-      `${name} is ${prompt.length} characters, over the limit of ${MAX_PROMPT_BYTES} UTF-8 bytes`,
-    );
-  }
-  // A UTF-16 unit is at most 3 UTF-8 bytes, so only long prompts need their bytes counted here;
-  // checking before queueing keeps one oversized prompt from failing its whole micro-batch.
-  if (prompt.length * 3 > MAX_PROMPT_BYTES) {
-    const bytes = Buffer.byteLength(prompt, 'utf8');
-    if (bytes > MAX_PROMPT_BYTES) {
-      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} is ${bytes} bytes of UTF-8, over the limit of ${MAX_PROMPT_BYTES}`);
-    }
-  }
-  if (!prompt.isWellFormed()) {
-    let at = 0;
-    for (; at < prompt.length; at++) {
-      const c = prompt.charCodeAt(at);
-      if (c >= 0xd800 && c <= 0xdbff && at + 1 < prompt.length) {
-        const d = prompt.charCodeAt(at + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          at++;
-          continue;
-        }
-      }
-      if (c >= 0xd800 && c <= 0xdfff) break;
-    }
-    throw new RoutecoreError(
-      'ERR_ROUTECORE_INVALID_ARGUMENT',
-      `${name} contains a lone UTF-16 surrogate (0x${prompt.charCodeAt(at).toString(16)}) at index ${at}: it is not valid Unicode text`,
-    );
-  }
-}
-
-/** Checks an array of prompts, naming `prompts[i]` in errors. */
-function checkPrompts(prompts: unknown): asserts prompts is readonly string[] {
-  if (!Array.isArray(prompts)) throw invalidArgument('prompts', 'an array of strings', prompts);
-  for (let i = 0; i < prompts.length; i++) checkPrompt(prompts[i], `prompts[${i}]`);
-}
-
-/** Reusable UTF-8 packing of prompts into one buffer plus offsets (the addon's input format). */
-class PromptPacker {
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private offsets = new Uint32Array(257);
-
-  pack(prompts: readonly string[], names: (i: number) => string): { text: Buffer; offsets: Uint32Array } {
-    let capacity = 0;
-    for (const p of prompts) capacity += p.length * 3; // UTF-16 unit -> at most 3 UTF-8 bytes
-    if (capacity > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(capacity, this.buf.length * 2));
-    if (prompts.length + 1 > this.offsets.length) this.offsets = new Uint32Array(Math.max(prompts.length + 1, this.offsets.length * 2));
-    let pos = 0;
-    this.offsets[0] = 0;
-    for (let i = 0; i < prompts.length; i++) {
-      const written = this.buf.write(prompts[i]!, pos, 'utf8');
-      if (written > MAX_PROMPT_BYTES) {
-        throw new RoutecoreError(
-          'ERR_ROUTECORE_INVALID_ARGUMENT',
-          `${names(i)} is ${written} bytes of UTF-8, over the limit of ${MAX_PROMPT_BYTES}`,
-        );
-      }
-      pos += written;
-      this.offsets[i + 1] = pos;
-    }
-    return { text: this.buf.subarray(0, pos), offsets: this.offsets };
-  }
-
-  /** A private copy for async calls, whose buffers must outlive the next pack(). */
-  packOwned(prompts: readonly string[], names: (i: number) => string): { text: Buffer; offsets: Uint32Array } {
-    const { text, offsets } = this.pack(prompts, names);
-    return { text: Buffer.from(text), offsets: offsets.slice(0, prompts.length + 1) };
-  }
-}
-
 /**
  * Reads a `.router` file (or its bytes, or `'default'`, the embedded strong/weak router) into a
  * native handle and builds a router of class `make` on it; a router whose metadata is bad is
@@ -264,6 +134,12 @@ export function loadRouter<R extends RouterCore>(
     throw err;
   }
 }
+interface Pending {
+  prompt: string;
+  options: RouteOptions | undefined;
+  resolve: (d: Decision) => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * Routes prompts to models: the routing half of the public `Router` (src/app/router.ts), which adds
@@ -273,93 +149,31 @@ export function loadRouter<R extends RouterCore>(
  * {@link RouterCore.dispose} it when done.
  */
 export class RouterCore {
-  #native: NativeRouterHandle | undefined;
+  #scorer: Scorer | undefined; // undefined once disposed
   readonly #modelIds: readonly string[]; // router's own ids, in score-column order
   readonly #ids: readonly string[]; // after aliases: what decisions name
-  readonly #scoreMap: ScoreMapFactory; // builds a decision's `scores` object for #ids
   readonly #registry: Registry | undefined;
-  readonly #policy: PolicyName;
-  readonly #cost: CostOptions;
-  readonly #maxBatch: number;
-  readonly #maxWait: number;
   readonly #training: TrainingSummary | undefined;
-  readonly #subset: SubsetOptions;
-  #strong = -1;
-  #weak = -1;
   // What the scores mean: success probabilities, or Bradley–Terry strengths (pairwise training).
   readonly #objective: 'scores' | 'pairwise';
-  #tau = 0.5;
-  #table: CandidateTable;
-  // markUnavailable(): model index -> time (ms, Date.now) it comes back; eligibility saved beside.
-  readonly #down = new Map<number, { until: number; eligible: number }>();
+  readonly #decider: Decider;
+  readonly #batcher: MicroBatcher<Pending>;
+  // Text -> rows for a router trained on embeddings; undefined when the artifact encodes text itself.
+  readonly #encoder: Encoder | undefined;
   readonly #packer = new PromptPacker();
-  readonly #ranked: number[] = [];
-  #queue: Pending[] = [];
-  #scheduled = false;
-  #stats: RouterStats = { routed: 0, batches: 0, largestBatch: 0, queued: 0 };
   #syncOut = new Float32Array(0);
-  // The per-call cost policy with an unpriced model warns once per router (see #decide).
-  #unpricedWarned = false;
-  // `train --auto` routers: extra ensemble members, and blend/calibration applied after scoring.
-  readonly #members: NativeRouterHandle[] = [];
-  readonly #post: ScorePostprocess | undefined;
-  readonly #postSpec: PostprocessSpec | undefined;
-  #memberOut = new Float32Array(0);
-  // Cost by prompt text (`train --auto`): a network predicting each model's cost share, the training
-  // mean cost it is relative to, and which models use it (those the registry does not price).
-  #costNet: NativeRouterHandle | undefined;
-  #costMean = new Float64Array(0);
-  #costUse = new Uint8Array(0);
   #syncCost = new Float32Array(0);
 
   /** @internal Use `Router.load()` or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
     checkOptionNames(options);
-    this.#native = native;
     const meta = native.metadata();
     this.#modelIds = parseModelIds(meta[META.models], native.outputs);
     this.#training = meta[META.training] ? (metadataJson(meta, META.training) as TrainingSummary) : undefined;
     this.#objective = meta['predictor.objective'] === 'pairwise' ? 'pairwise' : 'scores';
-    if (meta[POSTPROCESS_KEY] !== undefined) {
-      const spec = parsePostprocess(meta[POSTPROCESS_KEY]!, native.outputs);
-      const { threads } = resolveBackend({ threads: options.threads });
-      for (let k = 1; k <= spec.members; k++) {
-        const raw = meta[memberKey(k)];
-        if (raw === undefined) throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata has no "${memberKey(k)}" (ensemble member ${k} of ${spec.members})`);
-        let member: NativeRouterHandle;
-        try {
-          member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, threads);
-        } catch (err) {
-          for (const m of this.#members) m.dispose();
-          rethrowNative(err); // the native message already names the member
-        }
-        this.#members.push(member);
-        if (member.outputs !== native.outputs || member.encoder !== native.encoder) {
-          for (const m of this.#members) m.dispose();
-          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} scores ${member.outputs} models with a ${member.encoder} encoder, not ${native.outputs} with ${native.encoder}`);
-        }
-      }
-      if (spec.costNetwork) {
-        const raw = meta[COST_KEY];
-        const fail = (message: string): never => {
-          for (const m of this.#members) m.dispose();
-          this.#costNet?.dispose();
-          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', message);
-        };
-        if (raw === undefined) fail(`router file metadata has no "${COST_KEY}" (the cost network its "${POSTPROCESS_KEY}" names)`);
-        try {
-          this.#costNet = binding().NativeRouter.load(Buffer.from(raw!, 'base64'), 'cost network', native.backend, threads);
-        } catch (err) {
-          for (const m of this.#members) m.dispose();
-          rethrowNative(err); // the native message already names the cost network
-        }
-        if (this.#costNet!.outputs !== native.outputs) fail(`the cost network predicts ${this.#costNet!.outputs} models, not ${native.outputs}`);
-        this.#costMean = Float64Array.from(spec.costNetwork.mean);
-      }
-      this.#postSpec = spec;
-      this.#post = new ScorePostprocess(spec, native.outputs);
-    }
+    const scorer = new Scorer(native, meta, options.threads);
+    this.#scorer = scorer;
 
     const aliases = options.aliases ?? {};
     if (typeof aliases !== 'object' || aliases === null) throw invalidArgument('options.aliases', 'an object of router id -> registry id', aliases);
@@ -371,7 +185,6 @@ export class RouterCore {
     }
     this.#ids = this.#modelIds.map((id) => (aliases as Record<string, string>)[id] ?? id);
     if (new Set(this.#ids).size !== this.#ids.length) throw invalidArgument('options.aliases', 'a mapping that keeps model ids distinct', aliases);
-    this.#scoreMap = scoreMapFactory(this.#ids);
 
     if (options.registry === undefined) {
       // A router may ship list prices for its own models (the default router does); aliases rename
@@ -393,57 +206,27 @@ export class RouterCore {
         }
       }
     }
-    // The shipped default router saves by default: `threshold` at a measured τ (README, "Defaults").
-    const policy = options.policy ?? (embedded ? 'threshold' : 'best');
-    if (!POLICIES.includes(policy)) throw invalidArgument('options.policy', '"best", "cost", "threshold" or "subset"', policy);
-    this.#policy = policy;
-    this.#cost = options.cost === undefined ? {} : validateCostOptions(options.cost, 'options.cost');
-    this.#subset = validateSubsetOptions(options.subset, 'options.subset');
-    this.#setupThreshold(options.threshold, meta[META.calibration], embedded ? DEFAULT_ROUTER_TAU : 0.5);
-    this.#maxBatch = checkInt(options.maxBatchSize, 'options.maxBatchSize', 1, 65536, 256);
-    this.#maxWait = checkInt(options.maxWaitMs, 'options.maxWaitMs', 0, 10_000, 0);
-
-    const training = this.#training;
-    this.#table = buildCandidates(
-      this.#ids,
-      this.#registry,
-      (id) => {
-        const own = this.#modelIds[this.#ids.indexOf(id)]!;
-        return training?.models[own]?.meanCost ?? undefined;
-      },
-      0,
-    );
-    if (this.#costNet) {
-      // The predicted per-query cost (by prompt text) replaces the training mean where the registry has no price.
-      this.#costUse = new Uint8Array(this.#ids.length);
-      for (let i = 0; i < this.#ids.length; i++) if (!this.#registry?.prices(this.#ids[i]!)) this.#costUse[i] = 1;
-    }
-    const costModel = this.#postSpec?.cost;
-    if (costModel) {
-      // The predicted per-query cost (by prompt length) replaces the training mean where the registry has no price.
-      for (let i = 0; i < this.#ids.length; i++) {
-        if (this.#registry?.prices(this.#ids[i]!)) continue;
-        this.#table.fixedCost[i] = costModel.base[i]!;
-        this.#table.inputCostPerToken[i] = costModel.perToken[i]!;
-        this.#table.cost[i] = costModel.base[i]!;
-      }
-    }
-    if (this.#policy === 'cost') {
-      const unpriced = this.#unpriced();
-      if (unpriced.length > 0) {
-        throw new RoutecoreError(
-          'ERR_ROUTECORE_BAD_REGISTRY',
-          `the cost policy needs a price for every model it may choose, and ${unpriced.join(', ')} ${unpriced.length === 1 ? 'has' : 'have'} none: set inputCostPer1M and outputCostPer1M in the registry${this.#registry ? ` (${this.#registry.source})` : ''}, or disable ${unpriced.length === 1 ? 'it' : 'them'}`,
-        );
-      }
-      this.#unpricedWarned = true;
-    }
-    if (this.#registry && !this.#table.eligible.some((e) => e === 1)) {
-      throw new RoutecoreError(
-        'ERR_ROUTECORE_NO_ELIGIBLE_MODEL',
-        `none of the router's models (${this.#ids.join(', ')}) is registered and enabled in the registry; map them with options.aliases`,
-      );
-    }
+    this.#decider = new Decider({
+      ids: this.#ids,
+      modelIds: this.#modelIds,
+      registry: this.#registry,
+      training: this.#training,
+      objective: this.#objective,
+      // The shipped default router saves by default: `threshold` at a measured τ (README, "Defaults").
+      policy: options.policy ?? (embedded ? 'threshold' : 'best'),
+      cost: options.cost,
+      subset: options.subset,
+      threshold: options.threshold,
+      calibration: meta[META.calibration],
+      calibrationKey: META.calibration,
+      fallbackTau: embedded ? DEFAULT_ROUTER_TAU : 0.5,
+      costModel: scorer.postprocess?.cost ?? undefined,
+      costNetwork: scorer.hasCostNetwork,
+    });
+    const maxBatch = checkInt(options.maxBatchSize, 'options.maxBatchSize', 1, 65536, 256);
+    const maxWait = checkInt(options.maxWaitMs, 'options.maxWaitMs', 0, 10_000, 0);
+    this.#batcher = new MicroBatcher<Pending>(maxBatch, maxWait, (batch) => this.#runBatch(batch));
+    this.#encoder = options.encoder === undefined ? undefined : checkGivenEncoder(options.encoder, native, meta);
   }
 
   /** Model ids as decisions name them (after aliases), in score-column order. */
@@ -453,7 +236,7 @@ export class RouterCore {
 
   /** The predictor kind (`mlp`, `linear`, `mf`, `knn`, `kmeans`). */
   get predictor(): string {
-    return this.#live().predictor;
+    return this.#live().native.predictor;
   }
 
   /**
@@ -466,16 +249,22 @@ export class RouterCore {
   }
 
   /**
-   * `hashing`: the router reads prompt text. `precomputed`: it takes embeddings of
-   * {@link RouterCore.inputDim} floats from your own embedding service.
+   * The artifact's encoder: `hashing`, `static` or `mixed`, applied by the addon to prompt text;
+   * `precomputed`: the router scores embeddings of {@link RouterCore.inputDim} floats, from your
+   * own embedding service or from the {@link RouterCore.textEncoder} given at load time.
    */
   get encoder(): 'hashing' | 'static' | 'mixed' | 'precomputed' {
-    return this.#live().encoder;
+    return this.#live().native.encoder;
+  }
+
+  /** The Encoder given at load time that turns text into this `precomputed` router's rows; undefined when none. */
+  get textEncoder(): Encoder | undefined {
+    return this.#encoder;
   }
 
   /** Feature dimension: hash buckets, or the embedding size of a `precomputed` router. */
   get inputDim(): number {
-    return this.#live().inputDim;
+    return this.#live().native.inputDim;
   }
 
   /**
@@ -483,7 +272,7 @@ export class RouterCore {
    * from the moment a CUDA error moved it to the CPU backend (`backendInfo().fallback` says why).
    */
   get backend(): string {
-    return this.#live().backend;
+    return this.#live().native.backend;
   }
 
   /** What the router was trained on, when the file says. */
@@ -496,7 +285,7 @@ export class RouterCore {
    * the gain over the best single model; undefined for routers trained without `--auto`.
    */
   get auto(): Record<string, unknown> | undefined {
-    const raw = this.#live().metadata()[AUTO_KEY];
+    const raw = this.#live().native.metadata()[AUTO_KEY];
     if (raw === undefined) return undefined;
     try {
       return JSON.parse(raw) as Record<string, unknown>;
@@ -507,12 +296,12 @@ export class RouterCore {
 
   /** The blend, calibration and cost model applied after the native scores (`train --auto`); undefined when none. */
   get postprocess(): PostprocessSpec | undefined {
-    return this.#postSpec;
+    return this.#scorer?.postprocess;
   }
 
   /** Raw artifact metadata (string -> string). */
   metadata(): Record<string, string> {
-    return this.#live().metadata();
+    return this.#live().native.metadata();
   }
 
   /**
@@ -521,7 +310,8 @@ export class RouterCore {
    */
   async calibrate(prompts: readonly string[], options: { strongShare: number }): Promise<number> {
     this.#live();
-    if (this.#strong < 0) {
+    const { strong, weak } = this.#decider.pair;
+    if (strong < 0) {
       throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'calibrate() needs a strong/weak pair: pass options.threshold.strong and .weak when loading a router with more than two models');
     }
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object with strongShare', options);
@@ -529,19 +319,19 @@ export class RouterCore {
     const scores = await this.scores(prompts);
     const m = this.#ids.length;
     const p = new Float64Array(prompts.length);
-    for (let i = 0; i < prompts.length; i++) p[i] = strongWinProbability(scores[i * m + this.#strong]!, scores[i * m + this.#weak]!, this.#objective);
+    for (let i = 0; i < prompts.length; i++) p[i] = strongWinProbability(scores[i * m + strong]!, scores[i * m + weak]!, this.#objective);
     const tau = calibrateThreshold(p, options.strongShare);
-    this.#tau = tau;
-    this.#live().setMetadata(
+    this.#decider.tau = tau;
+    this.#live().native.setMetadata(
       META.calibration,
-      JSON.stringify({ threshold: tau, strongShare: options.strongShare, prompts: prompts.length, strong: this.#modelIds[this.#strong], weak: this.#modelIds[this.#weak] }),
+      JSON.stringify({ threshold: tau, strongShare: options.strongShare, prompts: prompts.length, strong: this.#modelIds[strong], weak: this.#modelIds[weak] }),
     );
     return tau;
   }
 
   /** The `threshold` policy's current τ and pair (ids after aliases); pair null when not set up. */
   get threshold(): { value: number; strong: string | null; weak: string | null } {
-    return { value: this.#tau, strong: this.#strong < 0 ? null : this.#ids[this.#strong]!, weak: this.#weak < 0 ? null : this.#ids[this.#weak]! };
+    return this.#decider.threshold;
   }
 
   /**
@@ -550,18 +340,7 @@ export class RouterCore {
    */
   markUnavailable(id: string, ms: number): void {
     this.#live();
-    const i = this.#ids.indexOf(id);
-    if (i < 0) throw invalidArgument('id', `one of the router's models (${this.#ids.join(', ')})`, id);
-    if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw invalidArgument('ms', 'a finite number of milliseconds >= 0', ms);
-    const prev = this.#down.get(i);
-    const eligible = prev ? prev.eligible : this.#table.eligible[i]!;
-    if (ms === 0) {
-      this.#table.eligible[i] = eligible;
-      this.#down.delete(i);
-      return;
-    }
-    this.#down.set(i, { until: Date.now() + ms, eligible });
-    this.#table.eligible[i] = 0;
+    this.#decider.markUnavailable(id, ms);
   }
 
   /** The registry decisions are made against (given, or shipped in the router file); undefined when none. */
@@ -571,31 +350,32 @@ export class RouterCore {
 
   /** Micro-batching counters. */
   stats(): RouterStats {
-    return { ...this.#stats, queued: this.#queue.length };
+    return this.#batcher.stats();
   }
 
   /** Routes one prompt on the calling thread: the lowest-latency path for a single decision. */
   routeSync(prompt: string, options?: RouteOptions): Decision {
     const start = performance.now();
-    const native = this.#live();
+    const scorer = this.#live();
     checkPrompt(prompt, 'prompt');
-    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const decider = this.#decider;
+    const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     const m = this.#ids.length;
     if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
-    const { text, offsets } = this.#packer.pack([prompt], () => 'prompt');
-    const costNet = this.#costFor(opts) ? this.#costNet : undefined;
-    if (costNet && this.#syncCost.length < m) this.#syncCost = new Float32Array(m);
+    const input = this.#encoder ? this.#encodeSync([prompt]) : this.#packer.pack([prompt], () => 'prompt');
+    const promptBytes = input.text ? input.text.length : Buffer.byteLength(prompt);
+    const cost = decider.costFor(opts);
+    if (cost && this.#syncCost.length < m) this.#syncCost = new Float32Array(m);
     try {
-      native.scoreSync(text, offsets, 1, this.#syncOut);
-      if (this.#post) this.#postSync(text, offsets, 1, this.#syncOut);
-      if (costNet) {
-        costNet.scoreSync(text, offsets, 1, this.#syncCost);
-        this.#toCost(this.#syncCost, 1, true);
+      scorer.scoreSync(input, 1, this.#syncOut);
+      if (cost) {
+        scorer.costSharesSync(input, 1, this.#syncCost);
+        scorer.toCost(this.#syncCost, 1, decider.costKeep);
       }
     } catch (err) {
       rethrowNative(err);
     }
-    return this.#decide(this.#syncOut, 0, text.length, opts, (performance.now() - start) * 1000, costNet ? this.#syncCost : undefined);
+    return decider.decide(this.#syncOut, 0, promptBytes, opts, (performance.now() - start) * 1000, cost ? this.#syncCost : undefined);
   }
 
   /**
@@ -606,17 +386,8 @@ export class RouterCore {
     try {
       this.#live();
       checkPrompt(prompt, 'prompt');
-      const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
-      return new Promise<Decision>((resolve, reject) => {
-        this.#queue.push({ prompt, options: opts, resolve, reject });
-        if (this.#queue.length >= this.#maxBatch) {
-          this.#flush();
-        } else if (!this.#scheduled) {
-          this.#scheduled = true;
-          if (this.#maxWait > 0) setTimeout(() => this.#flush(), this.#maxWait);
-          else setImmediate(() => this.#flush());
-        }
-      });
+      const opts = options === undefined ? undefined : this.#decider.checkRouteOptions(options, 'options');
+      return new Promise<Decision>((resolve, reject) => this.#batcher.push({ prompt, options: opts, resolve, reject }));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -624,16 +395,17 @@ export class RouterCore {
 
   /** Routes many prompts in one native call, scored off the JS thread when the batch is large. */
   async routeBatch(prompts: readonly string[], options?: RouteOptions): Promise<Decision[]> {
-    const native = this.#live();
+    const scorer = this.#live();
     checkPrompts(prompts);
-    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const decider = this.#decider;
+    const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
     const start = performance.now();
-    const { scores, costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, this.#costFor(opts) ? 'route' : 'none');
+    const { scores, costs } = await this.#score(scorer, prompts, (i) => `prompts[${i}]`, decider.costFor(opts) ? 'route' : 'none');
     const micros = ((performance.now() - start) * 1000) / prompts.length;
     const m = this.#ids.length;
     const out: Decision[] = new Array(prompts.length);
-    for (let i = 0; i < prompts.length; i++) out[i] = this.#decide(scores, i * m, Buffer.byteLength(prompts[i]!), opts, micros, costs);
+    for (let i = 0; i < prompts.length; i++) out[i] = decider.decide(scores, i * m, Buffer.byteLength(prompts[i]!), opts, micros, costs);
     return out;
   }
 
@@ -643,17 +415,17 @@ export class RouterCore {
    */
   routeEmbeddingSync(embedding: Float32Array, options?: RouteOptions): Decision {
     const start = performance.now();
-    const native = this.#live();
+    const scorer = this.#live();
     if (!(embedding instanceof Float32Array)) throw invalidArgument('embedding', 'a Float32Array', embedding);
-    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const opts = options === undefined ? undefined : this.#decider.checkRouteOptions(options, 'options');
     const m = this.#ids.length;
     if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
     try {
-      native.scoreEmbeddingsSync(embedding, 1, embedding.length, this.#syncOut);
+      scorer.scoreSync({ rows: embedding }, 1, this.#syncOut);
     } catch (err) {
       rethrowNative(err, 'embedding');
     }
-    return this.#decide(this.#syncOut, 0, 0, opts, (performance.now() - start) * 1000);
+    return this.#decider.decide(this.#syncOut, 0, 0, opts, (performance.now() - start) * 1000);
   }
 
   /**
@@ -661,33 +433,33 @@ export class RouterCore {
    * scored off the JS thread.
    */
   async routeEmbeddings(embeddings: Float32Array, options?: RouteOptions): Promise<Decision[]> {
-    const native = this.#live();
+    const scorer = this.#live();
     if (!(embeddings instanceof Float32Array)) throw invalidArgument('embeddings', 'a Float32Array (count x inputDim, row-major)', embeddings);
-    const dim = native.inputDim;
+    const dim = scorer.native.inputDim;
     if (embeddings.length === 0 || embeddings.length % dim !== 0) {
       throw invalidArgument('embeddings', `a non-empty Float32Array whose length is a multiple of ${dim}`, embeddings);
     }
-    const opts = options === undefined ? undefined : this.#checkRouteOptions(options, 'options');
+    const opts = options === undefined ? undefined : this.#decider.checkRouteOptions(options, 'options');
     const count = embeddings.length / dim;
     const m = this.#ids.length;
     const out = new Float32Array(count * m);
     const start = performance.now();
     try {
-      await native.scoreEmbeddings(embeddings, count, dim, out);
+      await scorer.score({ rows: embeddings }, count, out);
     } catch (err) {
       rethrowNative(err, 'embeddings');
     }
     const micros = ((performance.now() - start) * 1000) / count;
     const decisions: Decision[] = new Array(count);
-    for (let i = 0; i < count; i++) decisions[i] = this.#decide(out, i * m, 0, opts, micros);
+    for (let i = 0; i < count; i++) decisions[i] = this.#decider.decide(out, i * m, 0, opts, micros);
     return decisions;
   }
 
   /** Predicted scores of every model for each prompt: a prompts x models Float32Array, row-major. */
   async scores(prompts: readonly string[]): Promise<Float32Array> {
-    const native = this.#live();
+    const scorer = this.#live();
     checkPrompts(prompts);
-    return (await this.#score(native, prompts, (i) => `prompts[${i}]`, 'none')).scores;
+    return (await this.#score(scorer, prompts, (i) => `prompts[${i}]`, 'none')).scores;
   }
 
   /**
@@ -696,10 +468,10 @@ export class RouterCore {
    * null for a router without one. The `cost` policy uses these for models the registry does not price.
    */
   async predictedCosts(prompts: readonly string[]): Promise<Float32Array | null> {
-    const native = this.#live();
+    const scorer = this.#live();
     checkPrompts(prompts);
-    if (!this.#costNet) return null;
-    const { costs } = await this.#score(native, prompts, (i) => `prompts[${i}]`, 'only');
+    if (!scorer.hasCostNetwork) return null;
+    const { costs } = await this.#score(scorer, prompts, (i) => `prompts[${i}]`, 'only');
     return costs!;
   }
 
@@ -716,7 +488,7 @@ export class RouterCore {
 
   /** The `.router` bytes. */
   serialize(options: { halfPrecision?: boolean } = {}): Buffer {
-    const native = this.#live();
+    const native = this.#live().native;
     try {
       return native.serialize(options.halfPrecision === true);
     } catch (err) {
@@ -726,132 +498,78 @@ export class RouterCore {
 
   /** Frees the native router. Queued `route()` calls are rejected; later calls throw ERR_ROUTECORE_DISPOSED. */
   dispose(): void {
-    const native = this.#native;
-    if (!native) return;
-    this.#native = undefined;
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const p of queued) p.reject(disposedError());
-    native.dispose();
-    for (const m of this.#members) m.dispose();
-    this.#members.length = 0;
-    this.#costNet?.dispose();
-    this.#costNet = undefined;
+    const scorer = this.#scorer;
+    if (!scorer) return;
+    this.#scorer = undefined;
+    for (const p of this.#batcher.drain()) p.reject(disposedError());
+    scorer.dispose();
   }
 
-  #live(): NativeRouterHandle {
-    if (!this.#native) throw disposedError();
-    return this.#native;
+  #live(): Scorer {
+    if (!this.#scorer) throw disposedError();
+    return this.#scorer;
+  }
+
+  /** `rows` from the load-time encoder, on the calling thread. */
+  #encodeSync(prompts: readonly string[]): ScoreInput {
+    const enc = this.#encoder!;
+    if (enc.encodeSync === undefined) {
+      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `encoder "${enc.name}" encodes asynchronously only (no encodeSync): use route() or routeChat(), not the synchronous calls`);
+    }
+    return { rows: checkRows(enc.encodeSync(prompts), enc, prompts.length) };
   }
 
   /**
    * Scores prompts, and on a router with a cost network predicts their costs in USD per query:
    * `none` scores only; `route` scores, and costs for routing (NaN where the registry prices the
-   * model, see #toCost); `only` the costs of every model, unscored ({@link RouterCore.predictedCosts}).
+   * model, see {@link Decider.costKeep}); `only` the costs of every model, unscored ({@link RouterCore.predictedCosts}).
    */
-  async #score(native: NativeRouterHandle, prompts: readonly string[], names: (i: number) => string, costMode: 'none' | 'route' | 'only'): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
+  async #score(scorer: Scorer, prompts: readonly string[], names: (i: number) => string, costMode: 'none' | 'route' | 'only'): Promise<{ scores: Float32Array; costs: Float32Array | undefined }> {
     const m = this.#ids.length;
+    const n = prompts.length;
     const scoring = costMode !== 'only';
-    const out = new Float32Array(scoring ? prompts.length * m : 0);
-    const costNet = costMode === 'none' ? undefined : this.#costNet;
-    const costs = costNet ? new Float32Array(prompts.length * m) : undefined;
+    const out = new Float32Array(scoring ? n * m : 0);
+    const costs = costMode !== 'none' && scorer.hasCostNetwork ? new Float32Array(n * m) : undefined;
+    // The encoder is the caller's code: its errors pass through as they are, not as native ones.
+    const rows = this.#encoder ? checkRows(await this.#encoder.encode(prompts), this.#encoder, n) : undefined;
     try {
-      if (prompts.length <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
-        const { text, offsets } = this.#packer.pack(prompts, names);
-        if (scoring) {
-          native.scoreSync(text, offsets, prompts.length, out);
-          if (this.#post) this.#postSync(text, offsets, prompts.length, out);
-        }
-        if (costNet) costNet.scoreSync(text, offsets, prompts.length, costs!);
+      if (rows === undefined && n <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
+        const input = this.#packer.pack(prompts, names);
+        if (scoring) scorer.scoreSync(input, n, out);
+        if (costs) scorer.costSharesSync(input, n, costs);
       } else {
-        const { text, offsets } = this.#packer.packOwned(prompts, names);
-        const costsDone = costNet ? costNet.score(text, offsets, prompts.length, costs!) : undefined;
+        const input: ScoreInput = rows !== undefined ? { rows } : this.#packer.packOwned(prompts, names);
+        const costsDone = costs ? scorer.costShares(input, n, costs) : undefined;
         // Awaited below; marked handled now so a scoring error first does not leave it unhandled.
         costsDone?.catch(() => undefined);
-        if (scoring) await native.score(text, offsets, prompts.length, out);
-        if (scoring && this.#post) {
-          if (this.#members.length > 0) {
-            const parts = await Promise.all(this.#members.map(async (mh) => {
-              const part = new Float32Array(out.length);
-              await mh.score(text, offsets, prompts.length, part);
-              return part;
-            }));
-            const k = this.#members.length + 1;
-            for (let i = 0; i < out.length; i++) {
-              let s = out[i]!;
-              for (const p of parts) s += p[i]!;
-              out[i] = s / k;
-            }
-          }
-          this.#post.apply(out, prompts.length);
-        }
+        if (scoring) await scorer.score(input, n, out);
         await costsDone;
       }
     } catch (err) {
       rethrowNative(err);
     }
-    if (costs) this.#toCost(costs, prompts.length, costMode === 'route');
+    if (costs) scorer.toCost(costs, n, costMode === 'route' ? this.#decider.costKeep : undefined);
     return { scores: out, costs };
   }
 
-  /**
-   * Whether a decision under these options runs the cost network: only the `cost` policy weighs
-   * cost per query, so the other policies skip its native call (their `expectedCost` is the table's).
-   */
-  #costFor(options: RouteOptions | undefined): boolean {
-    return this.#costNet !== undefined && (options?.policy ?? this.#policy) === 'cost';
-  }
-
-  /**
-   * Cost network outputs (cost shares) to USD per query, in place. `forRouting`: NaN for the models
-   * the registry prices, whose registry price stands (rankCost reads NaN as "the table's cost").
-   */
-  #toCost(costs: Float32Array, rows: number, forRouting: boolean): void {
-    const m = this.#ids.length, mean = this.#costMean, use = this.#costUse;
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < m; j++) costs[i * m + j] = forRouting && use[j] === 0 ? NaN : costFromShare(costs[i * m + j]!, mean[j]!);
-    }
-  }
-
-  /** Members' mean and blend/calibration on the calling thread (small batches). */
-  #postSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void {
-    const n = count * this.#ids.length;
-    if (this.#members.length > 0) {
-      if (this.#memberOut.length < n) this.#memberOut = new Float32Array(n);
-      const part = this.#memberOut.length === n ? this.#memberOut : this.#memberOut.subarray(0, n);
-      for (const mh of this.#members) {
-        mh.scoreSync(text, offsets, count, part);
-        for (let i = 0; i < n; i++) out[i] = out[i]! + part[i]!;
-      }
-      const k = this.#members.length + 1;
-      for (let i = 0; i < n; i++) out[i] = out[i]! / k;
-    }
-    this.#post!.apply(out, count);
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#queue;
-    if (batch.length === 0) return;
-    this.#queue = [];
-    this.#stats.routed += batch.length;
-    this.#stats.batches += 1;
-    if (batch.length > this.#stats.largestBatch) this.#stats.largestBatch = batch.length;
-    const native = this.#native;
-    if (!native) {
+  /** One micro-batch of `route()` calls: scored together, each decided with its own options. */
+  #runBatch(batch: Pending[]): void {
+    const scorer = this.#scorer;
+    if (!scorer) {
       for (const p of batch) p.reject(disposedError());
       return;
     }
+    const decider = this.#decider;
     const start = performance.now();
     const prompts = batch.map((p) => p.prompt);
-    this.#score(native, prompts, (i) => `prompt (batched, #${i})`, batch.some((p) => this.#costFor(p.options)) ? 'route' : 'none').then(
+    this.#score(scorer, prompts, (i) => `prompt (batched, #${i})`, batch.some((p) => decider.costFor(p.options)) ? 'route' : 'none').then(
       ({ scores, costs }) => {
         const micros = ((performance.now() - start) * 1000) / batch.length;
         const m = this.#ids.length;
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
           try {
-            p.resolve(this.#decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros, costs && this.#costFor(p.options) ? costs : undefined));
+            p.resolve(decider.decide(scores, i * m, Buffer.byteLength(p.prompt), p.options, micros, costs && decider.costFor(p.options) ? costs : undefined));
           } catch (err) {
             p.reject(err);
           }
@@ -862,143 +580,25 @@ export class RouterCore {
       },
     );
   }
+}
 
-  #checkRouteOptions(options: unknown, name: string): RouteOptions {
-    if (typeof options !== 'object' || options === null) throw invalidArgument(name, 'an object', options);
-    const { policy, threshold, subset, ...rest } = options as RouteOptions;
-    if (policy !== undefined && !POLICIES.includes(policy)) throw invalidArgument(`${name}.policy`, '"best", "cost", "threshold" or "subset"', policy);
-    if (threshold !== undefined && (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))) {
-      throw invalidArgument(`${name}.threshold`, 'a number in [0, 1]', threshold);
-    }
-    if ((policy ?? this.#policy) === 'threshold' && this.#strong < 0) {
-      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'the threshold policy needs a strong/weak pair: pass options.threshold.strong and .weak when loading this router');
-    }
-    const out: RouteOptions = { ...validateCostOptions(rest, name) };
-    if (policy !== undefined) out.policy = policy;
-    if (threshold !== undefined) out.threshold = threshold;
-    if (subset !== undefined) out.subset = validateSubsetOptions(subset, `${name}.subset`);
-    return out;
-  }
-
-  #setupThreshold(options: ThresholdOptions | undefined, calibration: string | undefined, fallbackTau: number): void {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgument('options.threshold', 'an object { strong, weak, value }', options);
-    let stored: { threshold?: number; strong?: string; weak?: string } = {};
-    if (calibration) {
-      try {
-        stored = JSON.parse(calibration) as typeof stored;
-      } catch {
-        throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${META.calibration}" is not JSON`);
-      }
-    }
-    const find = (id: string | undefined, field: string): number => {
-      if (id === undefined) return -1;
-      const i = this.#ids.indexOf(id);
-      if (i < 0) throw invalidArgument(`options.threshold.${field}`, `one of the router's models (${this.#ids.join(', ')})`, id);
-      return i;
-    };
-    this.#strong = find(options?.strong, 'strong');
-    this.#weak = find(options?.weak, 'weak');
-    if ((this.#strong < 0) !== (this.#weak < 0)) throw invalidArgument('options.threshold', 'both strong and weak, or neither', options);
-    if (this.#strong < 0 && stored.strong !== undefined && stored.weak !== undefined) {
-      this.#strong = this.#modelIds.indexOf(stored.strong);
-      this.#weak = this.#modelIds.indexOf(stored.weak);
-    }
-    if (this.#strong < 0 && this.#ids.length === 2) {
-      // The model that did better in training is the strong one.
-      const mean = (j: number) => this.#training?.models[this.#modelIds[j]!]?.meanScore ?? 0;
-      this.#strong = mean(0) >= mean(1) ? 0 : 1;
-      this.#weak = 1 - this.#strong;
-    }
-    if (this.#strong >= 0 && this.#strong === this.#weak) throw invalidArgument('options.threshold', 'two different models', options);
-    const value = options?.value ?? stored.threshold ?? fallbackTau;
-    if (typeof value !== 'number' || !(value >= 0 && value <= 1.000001)) throw invalidArgument('options.threshold.value', 'a number in [0, 1]', value);
-    this.#tau = value;
-  }
-
-  /**
-   * `costs`: predicted USD per query for routing (rows as `scores`, NaN where the table's cost
-   * stands), from the cost network; see #toCost.
-   */
-  #decide(scores: Float32Array, offset: number, promptBytes: number, options: RouteOptions | undefined, micros: number, costs?: Float32Array): Decision {
-    const policy = options?.policy ?? this.#policy;
-    const ranked = this.#ranked;
-    const promptTokens = Math.ceil(promptBytes / BYTES_PER_TOKEN);
-    if (this.#down.size > 0) this.#restoreExpired();
-    let count: number;
-    let extra: Partial<Decision> | undefined;
-    if (policy === 'best') {
-      count = rankBest(scores, offset, this.#table, ranked);
-    } else if (policy === 'threshold') {
-      const r = rankThreshold(scores, offset, this.#table, this.#strong, this.#weak, options?.threshold ?? this.#tau, ranked, this.#objective);
-      count = r.count;
-      extra = { winProbability: r.winProbability };
-    } else if (policy === 'subset') {
-      const choice = selectSubset(scores, offset, this.#table, options?.subset ?? this.#subset);
-      count = rankBest(scores, offset, this.#table, ranked);
-      if (choice.members.length > 0) {
-        // Members first (in score order), the other eligible models after them as fallbacks.
-        const rest = ranked.slice(0, count).filter((i) => !choice.members.includes(i));
-        ranked.length = 0;
-        ranked.push(...choice.members, ...rest);
-        extra = { models: choice.members.map((i) => this.#ids[i]!), jointSuccess: choice.jointSuccess };
-      }
-    } else {
-      if (!this.#unpricedWarned) this.#warnUnpriced();
-      const merged: CostOptions = options ? { ...this.#cost, ...stripPolicy(options) } : this.#cost;
-      count = rankCost(scores, offset, this.#table, { ...merged, promptTokens: merged.promptTokens ?? promptTokens }, ranked, costs);
-    }
-    if (count === 0) {
-      throw new RoutecoreError('ERR_ROUTECORE_NO_ELIGIBLE_MODEL', `no model passes the ${policy} policy's filters for this prompt`);
-    }
-    const ids = this.#ids;
-    const chosen = ranked[0]!;
-    const fallbacks = new Array<string>(count - 1);
-    for (let i = 1; i < count; i++) fallbacks[i - 1] = ids[ranked[i]!]!;
-    const scoreMap = this.#scoreMap(scores, offset);
-    const t = this.#table;
-    const costOfModel = (i: number) => {
-      const p = costs !== undefined ? costs[offset + i]! : NaN;
-      return p === p ? p : t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
-    };
-    let cost = costOfModel(chosen);
-    // A subset calls all its members: its cost is theirs together.
-    if (extra?.models) for (let i = 1; i < extra.models.length; i++) cost += costOfModel(ranked[i]!);
-    const decision: Decision = {
-      model: ids[chosen]!,
-      fallbacks,
-      scores: scoreMap,
-      expectedCost: Number.isNaN(cost) ? null : cost,
-      policy,
-      micros,
-    };
-    return extra ? Object.assign(decision, extra) : decision;
-  }
-
-  /** Eligible models whose cost is unknown (the cost policy would count them as free). */
-  #unpriced(): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < this.#ids.length; i++) if (this.#table.eligible[i] === 1 && Number.isNaN(this.#table.fixedCost[i]!)) out.push(this.#ids[i]!);
-    return out;
-  }
-
-  #warnUnpriced(): void {
-    this.#unpricedWarned = true;
-    const unpriced = this.#unpriced();
-    if (unpriced.length === 0) return;
-    process.emitWarning(
-      `routecore: the cost policy counts ${unpriced.join(', ')} as free: ${unpriced.length === 1 ? 'it has' : 'they have'} no price in the registry or the training data. Set inputCostPer1M/outputCostPer1M (this warning is shown once per router).`,
-      { code: 'ROUTECORE_UNPRICED_MODEL' },
+/** Checks a load-time encoder against the router it is to serve. */
+function checkGivenEncoder(given: unknown, native: NativeRouterHandle, meta: Readonly<Record<string, string>>): Encoder {
+  const encoder = checkEncoder(given, 'options.encoder');
+  if (native.encoder !== 'precomputed') {
+    throw new RoutecoreError(
+      'ERR_ROUTECORE_INVALID_ARGUMENT',
+      `options.encoder: this router encodes text with its own ${native.encoder} encoder (it is in the router file); a load-time Encoder serves only routers trained on embeddings`,
     );
   }
-
-  #restoreExpired(): void {
-    const now = Date.now();
-    for (const [i, d] of this.#down) {
-      if (d.until > now) continue;
-      this.#table.eligible[i] = d.eligible;
-      this.#down.delete(i);
-    }
+  if (encoder.dim !== native.inputDim) {
+    throw new RoutecoreError('ERR_ROUTECORE_MODEL_MISMATCH', `options.encoder "${encoder.name}" gives ${encoder.dim}-dimensional rows; this router takes ${native.inputDim}`);
   }
+  const recorded = meta[ENCODER_META];
+  if (recorded !== undefined && recorded !== encoder.name) {
+    throw new RoutecoreError('ERR_ROUTECORE_MODEL_MISMATCH', `this router was trained on rows from encoder "${recorded}", and options.encoder is "${encoder.name}"`);
+  }
+  return encoder;
 }
 
 /**
@@ -1010,7 +610,7 @@ export class RouterCore {
  */
 export const DEFAULT_ROUTER_TAU = 0.52;
 
-const OPTION_NAMES: readonly string[] = ['registry', 'aliases', 'policy', 'cost', 'threshold', 'subset', 'backend', 'threads', 'maxBatchSize', 'maxWaitMs', 'staticModel'];
+const OPTION_NAMES: readonly string[] = ['registry', 'aliases', 'policy', 'cost', 'threshold', 'subset', 'backend', 'threads', 'maxBatchSize', 'maxWaitMs', 'staticModel', 'encoder'];
 
 /** An unknown option is a typo that would otherwise be ignored in silence. */
 function checkOptionNames(options: object): void {
@@ -1026,42 +626,6 @@ function shippedRegistry(json: string, aliases: Record<string, string>): Registr
   const raw = JSON.parse(json) as { models: { id: string }[] };
   const models = raw.models.map((m) => ({ ...m, id: aliases[m.id] ?? m.id }));
   return Registry.fromObject({ models }, Object.keys(aliases).length === 0 ? 'router file registry' : 'router file registry (aliased)');
-}
-
-function totalLength(prompts: readonly string[]): number {
-  let n = 0;
-  for (const p of prompts) n += p.length;
-  return n;
-}
-
-type ScoreMapFactory = (scores: Float32Array, offset: number) => Record<string, number>;
-
-/**
- * A function returning `{[ids[j]]: scores[offset + j]}` for every j. It is generated as one object
- * literal, so every decision's `scores` object has the same hidden class from birth: filling a `{}`
- * key by key was a megamorphic keyed store per model, ~0.5 µs for 11 models against ~0.08 µs
- * (measured in Node 20). The keys go in through JSON.stringify, which makes any string a valid,
- * inert string literal. Beyond a few hundred models the plain loop is used.
- */
-function scoreMapFactory(ids: readonly string[]): ScoreMapFactory {
-  const loop: ScoreMapFactory = (scores, offset) => {
-    const m: Record<string, number> = {};
-    for (let j = 0; j < ids.length; j++) Object.defineProperty(m, ids[j]!, { value: scores[offset + j]!, enumerable: true, writable: true, configurable: true });
-    return m;
-  };
-  if (ids.length > 256 || ids.includes('__proto__')) return loop;
-  const body = `return {${ids.map((id, j) => `${JSON.stringify(id)}: s[o + ${j}]`).join(', ')}};`;
-  try {
-    return new Function('s', 'o', body) as ScoreMapFactory;
-  } catch {
-    // Node run with --disallow-code-generation-from-strings: the same objects, built key by key.
-    return loop;
-  }
-}
-
-function stripPolicy(o: RouteOptions): CostOptions {
-  const { policy: _p, threshold: _t, subset: _s, ...rest } = o;
-  return rest;
 }
 
 function disposedError(): RoutecoreError {
@@ -1080,16 +644,6 @@ function metadataJson(meta: Record<string, string>, key: string): unknown {
     return JSON.parse(meta[key]!);
   } catch {
     throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${key}" is not JSON: ${meta[key]!.slice(0, 80)}`);
-  }
-}
-
-/** The registry a router file ships (list prices of its own models); a malformed one is a bad artifact. */
-function embeddedRegistry(meta: Record<string, string>): Registry {
-  const value = metadataJson(meta, META.registry);
-  try {
-    return Registry.fromObject(value, 'router file registry');
-  } catch (err) {
-    throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${META.registry}": ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -14,6 +14,7 @@ import { binding, rethrowNative, type NativeTrainOptions } from '../addon/native
 import { META, type RouterOptions, type TrainingSummary } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { staticTrainingOptions, type EncoderChoice } from '../encoders/spec.js';
+import { ENCODER_META, checkEncoder } from '../routing/encoder.js';
 import type { DataSpec } from './auto-data.js';
 
 /** What {@link PredictorOptions.onEpoch} receives after every epoch. */
@@ -83,7 +84,8 @@ export interface PredictorOptions {
   /**
    * Train a `precomputed` router on your own embeddings instead of the prompts' text: row-major
    * `records x dim` floats, row i for record i. The router then routes embeddings
-   * ({@link Router.routeEmbeddingSync}), not text.
+   * ({@link Router.routeEmbeddingSync}), and text too when `router.encoder` gives the Encoder that
+   * made these rows (its name is recorded in the artifact; see src/routing/encoder.ts).
    */
   embeddings?: Float32Array;
   /** Extra string entries for the artifact's metadata (e.g. `routecore.registry` list prices). */
@@ -323,6 +325,8 @@ async function runNative(
     }
     metadata[k] = v;
   }
+  const textEncoder = options.router?.encoder;
+  if (options.embeddings !== undefined && textEncoder !== undefined) metadata[ENCODER_META] = checkEncoder(textEncoder, 'options.router.encoder').name;
 
   if (kind !== undefined) {
     const chosen = staticTrainingOptions({ kind, model, embed, maxTokens });

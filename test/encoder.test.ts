@@ -1,0 +1,141 @@
+/**
+ * The encoder seam (src/routing/encoder.ts): a router trained on embeddings serves text when an
+ * Encoder is given at load time — through route, routeSync, routeBatch, scores and routeChat —
+ * and refuses an encoder that does not fit it, with messages naming what is wrong.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { Router } from '../src/app/router.js';
+import type { Encoder } from '../src/routing/encoder.js';
+import { train } from '../src/training/train.js';
+
+const MATH = ['sum', 'add', 'multiply', 'equation', 'number', 'plus', 'divide', 'fraction'];
+const HISTORY = ['king', 'war', 'empire', 'century', 'revolution', 'treaty', 'dynasty', 'battle'];
+const DIM = 6;
+
+/** A small deterministic encoder: topic-word counts plus a few character statistics, per text. */
+class TopicEncoder implements Encoder {
+  readonly dim = DIM;
+  readonly batches: number[] = [];
+  constructor(readonly name = 'topic-words:v1') {}
+
+  encodeSync(texts: readonly string[]): Float32Array {
+    const out = new Float32Array(texts.length * DIM);
+    texts.forEach((text, i) => {
+      const words = text.toLowerCase().split(/[^a-z]+/).filter(Boolean);
+      const row = out.subarray(i * DIM, (i + 1) * DIM);
+      for (const w of words) {
+        if (MATH.includes(w)) row[0]! += 1;
+        if (HISTORY.includes(w)) row[1]! += 1;
+      }
+      row[2] = words.length / 20;
+      row[3] = (text.match(/[0-9]/g)?.length ?? 0) / 5;
+      row[4] = text.endsWith('?') ? 1 : 0;
+      row[5] = 1;
+    });
+    return out;
+  }
+
+  async encode(texts: readonly string[]): Promise<Float32Array> {
+    this.batches.push(texts.length);
+    return this.encodeSync(texts);
+  }
+}
+
+function records(n: number) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const math = i % 2 === 0;
+    const prompt = math
+      ? `Please ${MATH[i % MATH.length]} the number ${i} plus ${i + 3}: what is the ${MATH[(i + 3) % MATH.length]}?`
+      : `Which ${HISTORY[i % HISTORY.length]} ended the ${HISTORY[(i + 5) % HISTORY.length]} of that century?`;
+    out.push({ id: `r${i}`, prompt, scores: math ? { 'math-model': 1, 'history-model': 0 } : { 'math-model': 0, 'history-model': 1 } });
+  }
+  return out;
+}
+
+async function trained(encoder: Encoder & { encodeSync(t: readonly string[]): Float32Array }) {
+  const recs = records(160);
+  const { router } = await train(recs, { embeddings: encoder.encodeSync(recs.map((r) => r.prompt)), hidden: 8, seed: 7, maxEpochs: 60, router: { encoder } });
+  return router;
+}
+
+const MATH_Q = 'Can you add the number 12 plus 30 and multiply the sum?';
+const HISTORY_Q = 'Which king won the war that ended the empire?';
+
+describe('a router trained on embeddings, served with an Encoder', () => {
+  it('routes text through route, routeSync, routeBatch, scores and routeChat, and records the encoder', async () => {
+    const encoder = new TopicEncoder();
+    const router = await trained(encoder);
+    expect(router.encoder).toBe('precomputed');
+    expect(router.textEncoder).toBe(encoder);
+    expect(router.metadata()['routecore.encoder']).toBe('topic-words:v1');
+
+    expect(router.routeSync(MATH_Q).model).toBe('math-model');
+    expect(router.routeSync(HISTORY_Q).model).toBe('history-model');
+    // The same row through the text path and the embedding path gives the same scores.
+    expect(router.routeSync(MATH_Q).scores).toEqual(router.routeEmbeddingSync(encoder.encodeSync([MATH_Q])).scores);
+
+    encoder.batches.length = 0;
+    const routed = await Promise.all([router.route(MATH_Q), router.route(HISTORY_Q), router.route(MATH_Q)]);
+    expect(routed.map((d) => d.model)).toEqual(['math-model', 'history-model', 'math-model']);
+    expect(encoder.batches).toEqual([3]); // one micro-batch, one encode call
+    expect((await router.routeBatch([HISTORY_Q, MATH_Q])).map((d) => d.model)).toEqual(['history-model', 'math-model']);
+    const s = await router.scores([MATH_Q]);
+    expect(Array.from(s)).toEqual(router.models.map((id) => router.routeSync(MATH_Q).scores[id]!));
+
+    const chat = await router.routeChat({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: HISTORY_Q }] });
+    expect(chat.model).toBe('history-model');
+    expect(chat.text).toContain(HISTORY_Q);
+    expect(router.routeChatSync({ messages: [{ role: 'user', content: MATH_Q }] }).model).toBe('math-model');
+    router.dispose();
+  });
+
+  it('loads from bytes with the same encoder, and refuses a missing, renamed, resized or misplaced one', async () => {
+    const encoder = new TopicEncoder();
+    const router = await trained(encoder);
+    const bytes = router.serialize();
+    router.dispose();
+
+    const again = Router.loadSync(bytes, { encoder });
+    expect(again.routeSync(MATH_Q).model).toBe('math-model');
+    again.dispose();
+
+    const bare = Router.loadSync(bytes);
+    expect(() => bare.routeSync(MATH_Q)).toThrow('this router was trained on precomputed embeddings; pass embeddings, not text');
+    bare.dispose();
+
+    expect(() => Router.loadSync(bytes, { encoder: new TopicEncoder('other:v2') })).toThrow(
+      'this router was trained on rows from encoder "topic-words:v1", and options.encoder is "other:v2"',
+    );
+    const wide = Object.assign(new TopicEncoder(), { dim: 9 });
+    expect(() => Router.loadSync(bytes, { encoder: wide })).toThrow('options.encoder "topic-words:v1" gives 9-dimensional rows; this router takes 6');
+    try {
+      Router.loadSync(bytes, { encoder: wide });
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('ERR_ROUTECORE_MODEL_MISMATCH');
+    }
+    expect(() => Router.loadSync(bytes, { encoder: { name: 'x', dim: 6 } as unknown as Encoder })).toThrow(
+      'Expected a function (texts) => Promise<Float32Array> for options.encoder.encode but received undefined',
+    );
+    expect(() => Router.loadSync('default', { encoder })).toThrow('options.encoder: this router encodes text with its own hashing encoder');
+  });
+
+  it('an asynchronous-only encoder serves route() and says why routeSync cannot; bad rows name the encoder', async () => {
+    const sync = new TopicEncoder();
+    const router = await trained(sync);
+    const bytes = router.serialize();
+    router.dispose();
+
+    const asyncOnly: Encoder = { name: sync.name, dim: DIM, encode: (t) => sync.encode(t) };
+    const r = Router.loadSync(bytes, { encoder: asyncOnly });
+    expect((await r.route(HISTORY_Q)).model).toBe('history-model');
+    expect(() => r.routeSync(HISTORY_Q)).toThrow('encoder "topic-words:v1" encodes asynchronously only (no encodeSync): use route() or routeChat(), not the synchronous calls');
+    r.dispose();
+
+    const short: Encoder = { name: sync.name, dim: DIM, encode: async (t) => new Float32Array(t.length * DIM - 1) };
+    const s = Router.loadSync(bytes, { encoder: short });
+    await expect(s.routeBatch([MATH_Q, HISTORY_Q])).rejects.toThrow('encoder "topic-words:v1" returned 11 floats for 2 text(s) of dimension 6 (expected 12)');
+    s.dispose();
+  });
+});
