@@ -44,3 +44,14 @@ export { reliability } from './evaluation/calibration.js';
 export type { Reliability, ReliabilityBin } from './evaluation/calibration.js';
 export type { PostprocessSpec } from './routing/postprocess.js';
 export type { Encoder } from './routing/encoder.js';
+// Learning on live traffic (docs/LEARNING.md): shadow judging, live quality, guarded learning.
+export { Shadow, strongestModel } from './learning/shadow.js';
+export type { ShadowOptions, ShadowTicket, AnsweredRequest, ShadowCounters } from './learning/shadow.js';
+export { DEFAULT_JUDGE_TEMPLATE, loadJudgeTemplate, parseVerdict, combineVerdicts } from './learning/judge.js';
+export type { JudgeTemplate, RawVerdict, PairVerdict } from './learning/judge.js';
+export { qualityReport, wilson } from './learning/stats.js';
+export type { QualityReport, Estimate } from './learning/stats.js';
+export { learnOnce, rollback } from './learning/learn.js';
+export type { LearnOptions, LearnDecision } from './learning/learn.js';
+export { readLearningLog } from './training/judged-pairs.js';
+export type { Judgment } from './training/judged-pairs.js';
