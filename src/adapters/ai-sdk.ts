@@ -141,7 +141,8 @@ export function routedModel<M extends AiSdkLanguageModel>(options: RoutedModelOp
     async doStream(call: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> {
       const run = await start(call, true);
       const { model: id, value: opened } = await run.first(async ({ model: target, signal, timeoutMs }): Promise<AttemptOutcome<OpenedSdkStream>> => {
-        // The deadline covers the first part and then each gap between parts, like undici's body timeout.
+        // The deadline covers the first part, then each read of a part the caller asks for (a slow
+        // reader is not a stuck upstream), like undici's body timeout.
         const deadline = new IdleDeadline(timeoutMs);
         let reader: ReadableStreamDefaultReader<LanguageModelV4StreamPart> | undefined;
         try {
@@ -157,7 +158,10 @@ export function routedModel<M extends AiSdkLanguageModel>(options: RoutedModelOp
             }
             if (r.value.type === 'error') throw r.value.error;
             head.push(r.value);
-            if (FIRST_TOKEN.has(r.value.type)) return { ok: true, value: { result, reader, head, deadline } };
+            if (FIRST_TOKEN.has(r.value.type)) {
+              deadline.clear();
+              return { ok: true, value: { result, reader, head, deadline } };
+            }
           }
         } catch (err) {
           deadline.clear();
@@ -198,8 +202,9 @@ export function routedModel<M extends AiSdkLanguageModel>(options: RoutedModelOp
         async pull(controller) {
           let r: Awaited<ReturnType<typeof reader.read>>;
           try {
-            r = await reader.read();
             deadline.touch();
+            r = await reader.read();
+            deadline.clear();
           } catch (err) {
             const why = deadline.fired ? `no stream part within ${runner.timeoutMs} ms` : describeError(err);
             if (run.ended) return end(controller);

@@ -178,7 +178,7 @@ export class IdleDeadline {
     this.#timer.unref?.();
   }
 
-  /** Disarms it. */
+  /** Disarms it ({@link touch} arms it again). */
   clear(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
