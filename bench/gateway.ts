@@ -1,17 +1,24 @@
 /**
- * P10: `routecore serve` against the mock upstream directly and against Portkey's open-source
- * gateway on the same mock, interleaved in one run. Each server runs in its own process; autocannon
- * drives 127.0.0.1 only, at 1…256 connections, the three targets one after another at each level
- * (the order rotates per level so no target always runs first on a warm or cold machine).
+ * P10: `routecore serve` with one worker and with N workers, against the mock upstream directly and
+ * against Portkey's open-source gateway on the same mock, in one run. Every server and the load
+ * generator (autocannon) run in their own processes; with `--pin` (default when `taskset` exists and
+ * there are at least 2 CPUs) the load generator and the mock share the last CPU and each gateway gets
+ * the others, so a gateway's figure is not its load generator's. At each connection level the targets
+ * run one after another, their order rotating per level.
  *
- * `node dist/bench/gateway.js [--connections 1,8,32,64,128,256] [--duration 3] [--json FILE]`
- * (`npm run bench:gateway`). Latency is recorded per response from autocannon's `response` event
- * (fractional milliseconds; autocannon's own histogram has 1 ms resolution, too coarse for overhead).
- * Overhead = gateway p50 − mock p50 at the same connection count, in the same run.
+ * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--workers 2] [--no-pin] [--no-portkey] [--json FILE]`
+ * (`npm run bench:gateway`).
+ *
+ * Per run it reports req/s and client-side p50/p99 (autocannon's per-response times, fractional ms),
+ * the gateway's own overhead p50 (its `routecore_gateway_overhead_seconds` histogram, upstream wait
+ * excluded, scraped before and after the run and interpolated within a bucket), and the CPU time each
+ * process group used per request (from /proc: the gateway and its workers, the load generator, the
+ * mock), which says where a 2-core machine's cycles go when N workers cannot scale.
+ * Added latency = routecore p50 − mock p50 at the same connections, same run.
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,11 +29,14 @@ import { packageRoot } from '../src/addon/native.js';
 
 const { values: args } = parseArgs({
   options: {
-    connections: { type: 'string', default: '1,8,32,64,128,256' },
+    connections: { type: 'string', default: '1,32' },
     duration: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '2' },
     json: { type: 'string' },
     child: { type: 'string' },
+    spec: { type: 'string' },
     'no-portkey': { type: 'boolean', default: false },
+    'no-pin': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -42,30 +52,17 @@ async function mockChild(): Promise<void> {
   process.on('SIGTERM', () => void mock.close().then(() => process.exit(0)));
 }
 
-interface Server {
-  name: string;
-  child: ChildProcess;
-  port: number;
-}
-
-async function start(name: string, cmd: string[], env: Record<string, string>, portFrom: RegExp, fixedPort?: number): Promise<Server> {
-  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = portFrom.exec(out);
-    if (m) return { name, child, port: fixedPort ?? Number(m[1]) };
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-interface Run {
-  target: string;
+interface LoadSpec {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
   connections: number;
+  seconds: number;
+}
+
+interface LoadResult {
+  /** CPU seconds the load generator process used (its own process.cpuUsage at the end). */
+  cpu: number;
   requests: number;
   non2xx: number;
   errors: number;
@@ -79,35 +76,134 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function load(target: string, url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<Run> {
+/** Child mode: autocannon against one target; prints one JSON result line. */
+async function loadChild(spec: LoadSpec): Promise<void> {
   const latencies: number[] = [];
-  const instance = autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, connections, duration: seconds, pipelining: 1 });
+  const instance = autocannon({ url: spec.url, method: 'POST', headers: { 'content-type': 'application/json', ...spec.headers }, body: spec.body, connections: spec.connections, duration: spec.seconds, pipelining: 1 });
   (instance as unknown as { on(e: string, f: (c: unknown, s: number, b: number, ms: number) => void): void }).on('response', (_client, status, _bytes, ms) => {
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   const result = await instance;
   const sorted = Float64Array.from(latencies).sort();
-  return {
-    target,
-    connections,
-    requests: latencies.length,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    rps: latencies.length / seconds,
-    p50: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
+  const used = process.cpuUsage();
+  const out: LoadResult = { cpu: (used.user + used.system) / 1e6, requests: latencies.length, non2xx: result.non2xx, errors: result.errors + result.timeouts, rps: latencies.length / spec.seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
+/** `taskset -c CPUS` in front of a command when pinning. */
+function pinned(cpuList: string | undefined, cmd: string[]): [string, string[]] {
+  return cpuList === undefined ? [process.execPath, cmd] : ['taskset', ['-c', cpuList, process.execPath, ...cmd]];
+}
+
+async function start(name: string, cpuList: string | undefined, cmd: string[], env: Record<string, string>, portFrom: RegExp, fixedPort?: number): Promise<Server> {
+  const [exe, argv] = pinned(cpuList, cmd);
+  const child = spawn(exe, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const m = portFrom.exec(out);
+    if (m) return { name, child, port: fixedPort ?? Number(m[1]) };
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** CPU seconds (user + system) of a process and its descendants so far, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick;
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) if (t) visit(Number(t));
+    } catch {
+      // gone
+    }
   };
+  visit(pid);
+  return total;
+}
+
+/** Bucket counts of the gateway's overhead histogram for chat completions (cumulative, by `le`). */
+async function overheadBuckets(port: number): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } })).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^routecore_gateway_overhead_seconds_bucket\{le="([^"]+)",route="\/v1\/chat\/completions"\} (\d+)/gm)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  for (const m of text.matchAll(/^routecore_gateway_overhead_seconds_bucket\{route="\/v1\/chat\/completions",le="([^"]+)"\} (\d+)/gm)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** p50 (µs) of the requests observed between two scrapes, interpolated linearly inside its bucket. */
+function overheadP50(before: Map<number, number>, after: Map<number, number>): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const delta = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const n = delta[delta.length - 1] ?? 0;
+  if (n === 0) return NaN;
+  const half = n / 2;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (let i = 0; i < les.length; i++) {
+    if (delta[i]! >= half) {
+      const le = les[i]!;
+      if (!Number.isFinite(le)) return prevLe * 1e6;
+      const inBucket = delta[i]! - prevCount;
+      return (prevLe + ((half - prevCount) / Math.max(1, inBucket)) * (le - prevLe)) * 1e6;
+    }
+    prevLe = les[i]!;
+    prevCount = delta[i]!;
+  }
+  return NaN;
+}
+
+interface Target {
+  name: string;
+  server: Server;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** The port to scrape for the overhead histogram (routecore targets). */
+  metricsPort?: number;
+}
+
+interface Run extends LoadResult {
+  target: string;
+  connections: number;
+  /** The gateway's own overhead p50, µs (routecore targets). */
+  overheadP50Us?: number;
+  /** CPU ms per 1,000 requests: the target's processes, the load generator, the mock. */
+  cpuMsPer1k: { target: number; load: number; mock: number };
 }
 
 async function main(): Promise<void> {
   if (args.child === 'mock') return mockChild();
+  if (args.child === 'load') return loadChild(JSON.parse(args.spec!) as LoadSpec);
   const levels = args.connections.split(',').map((s) => Number(s.trim()));
   const seconds = Number(args.duration);
+  const workers = Number(args.workers);
+  const n = cpus().length;
+  const pin = !args['no-pin'] && n >= 2 && existsSync('/usr/bin/taskset');
+  // The load generator and the mock on the last CPU; a one-worker gateway (and Portkey) on the first;
+  // N workers on the first N (on a 2-core machine that includes the load generator's CPU, which is the point of the CPU columns).
+  const loadCpus = pin ? String(n - 1) : undefined;
+  const oneCpu = pin ? '0' : undefined;
+  const manyCpus = pin ? (workers < n ? `0-${workers - 1}` : `0-${n - 1}`) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'routecore-bench-gw-'));
   const servers: Server[] = [];
   const self = fileURLToPath(import.meta.url);
   try {
-    const mock = await start('mock', [self, '--child', 'mock'], {}, /port (\d+)/);
+    const mock = await start('mock', loadCpus, [self, '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
     const registry = join(dir, 'models.json');
@@ -120,71 +216,106 @@ async function main(): Promise<void> {
         ],
       }),
     );
-    const config = join(dir, 'gateway.yaml');
-    writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}}\n`);
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-    const gateway = await start(
-      'routecore',
-      [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config],
-      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu' },
-      /listening on http:\/\/127\.0\.0\.1:(\d+)/,
-    );
-    servers.push(gateway);
+    const serve = async (name: string, cpuList: string | undefined, extra: string[], logName: string) => {
+      const config = join(dir, `${logName}.yaml`);
+      writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, `${logName}.sqlite`)}}\n`);
+      const ready = extra.includes('--workers') ? /listening on http:\/\/127\.0\.0\.1:(\d+) with/ : /listening on http:\/\/127\.0\.0\.1:(\d+)/;
+      return start(name, cpuList, [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config, ...extra], { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ROUTECORE_THREADS: '1' }, ready);
+    };
+    const one = await serve('routecore 1 worker', oneCpu, [], 'one');
+    servers.push(one);
+    const many = workers > 1 ? await serve(`routecore ${workers} workers`, manyCpus, ['--workers', String(workers)], 'many') : undefined;
+    if (many) servers.push(many);
     let portkey: Server | undefined;
     if (!args['no-portkey']) {
       const pkPort = 20000 + Math.floor(Math.random() * 20000);
       const pkMain = resolve(packageRoot(), 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
-      portkey = await start('portkey', [pkMain, `--port=${pkPort}`, '--headless'], { NODE_ENV: 'production' }, /(running at|Ready for connections|listening)/i, pkPort);
+      portkey = await start('portkey', oneCpu, [pkMain, `--port=${pkPort}`, '--headless'], { NODE_ENV: 'production' }, /(running at|Ready for connections|listening)/i, pkPort);
       servers.push(portkey);
     }
     const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPT }] });
-    const targets: { name: string; url: string; headers: Record<string, string>; body: string }[] = [
-      { name: 'mock direct', url: `${mockBase}/chat/completions`, headers: { authorization: 'Bearer sk-bench' }, body: JSON.stringify({ model: 'big', messages: [{ role: 'user', content: PROMPT }] }) },
-      { name: 'routecore serve (routed)', url: `http://127.0.0.1:${gateway.port}/v1/chat/completions`, headers: {}, body },
-      // The gateway's own ceiling: HTTP, hooks, JSON and the routing decision, no upstream call.
-      { name: 'routecore /v1/route only', url: `http://127.0.0.1:${gateway.port}/v1/route`, headers: {}, body },
+    const targets: Target[] = [
+      { name: 'mock direct', server: mock, url: `${mockBase}/chat/completions`, headers: { authorization: 'Bearer sk-bench' }, body: JSON.stringify({ model: 'big', messages: [{ role: 'user', content: PROMPT }] }) },
+      { name: 'routecore 1 worker', server: one, url: `http://127.0.0.1:${one.port}/v1/chat/completions`, headers: {}, body, metricsPort: one.port },
     ];
+    if (many) targets.push({ name: `routecore ${workers} workers`, server: many, url: `http://127.0.0.1:${many.port}/v1/chat/completions`, headers: {}, body });
     if (portkey) {
       targets.push({
         name: 'portkey gateway',
+        server: portkey,
         url: `http://127.0.0.1:${portkey.port}/v1/chat/completions`,
         headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': mockBase },
         body: JSON.stringify({ model: 'big', messages: [{ role: 'user', content: PROMPT }] }),
       });
     }
-    console.log(`P10 gateway benchmark: ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; ${seconds} s per run; connections ${levels.join(', ')}`);
+    const loadStart = loadavg()[0]!;
+    console.log(`P10 gateway benchmark: ${n} CPUs, load average ${loadStart.toFixed(2)} at start; ${seconds} s per run; connections ${levels.join(', ')}; ` + (pin ? `pinned: load generator + mock on CPU ${loadCpus}, 1 worker and Portkey on CPU ${oneCpu}, ${workers} workers on CPUs ${manyCpus}` : 'not pinned'));
     // Warm-up: JIT, connection pools, the router's first batches.
-    for (const t of targets) await load(t.name, t.url, t.headers, t.body, 8, 1);
+    for (const t of targets) await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: 8, seconds: 1 });
     const runs: Run[] = [];
     for (let li = 0; li < levels.length; li++) {
       const c = levels[li]!;
       const order = targets.map((_, i) => targets[(i + li) % targets.length]!);
       for (const t of order) {
-        const r = await load(t.name, t.url, t.headers, t.body, c, seconds);
-        runs.push(r);
-        console.log(`  ${String(c).padStart(3)} conn  ${t.name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  (non-2xx ${r.non2xx}, errors ${r.errors})`);
+        const before = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+        const cpu0 = { target: t.server === mock ? 0 : cpuSeconds(t.server.child.pid), mock: cpuSeconds(mock.child.pid) };
+        const r = await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: c, seconds });
+        const after = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+        const per1k = (s: number) => (r.result.requests > 0 ? (1000 * s * 1000) / r.result.requests : NaN);
+        const run: Run = {
+          target: t.name,
+          connections: c,
+          ...r.result,
+          cpuMsPer1k: { target: t.server === mock ? NaN : per1k(cpuSeconds(t.server.child.pid) - cpu0.target), load: per1k(r.loadCpu), mock: per1k(cpuSeconds(mock.child.pid) - cpu0.mock) },
+        };
+        if (before && after) run.overheadP50Us = overheadP50(before, after);
+        runs.push(run);
+        console.log(
+          `  ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms` +
+            (run.overheadP50Us !== undefined ? `  overhead p50 ${run.overheadP50Us.toFixed(0)} µs` : '') +
+            `  CPU ms/1k req: target ${run.cpuMsPer1k.target.toFixed(0)}, load ${run.cpuMsPer1k.load.toFixed(0)}, mock ${run.cpuMsPer1k.mock.toFixed(0)}  (non-2xx ${run.non2xx}, errors ${run.errors})`,
+        );
       }
     }
-    const md: string[] = ['| connections | mock req/s | mock p50 / p99 ms | routecore req/s | routecore p50 / p99 ms | p50 overhead ms | portkey req/s | portkey p50 / p99 ms | routecore / portkey |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+    const loadEnd = loadavg()[0]!;
+    const md: string[] = [
+      `| connections | mock req/s (p50 ms) | routecore 1 worker req/s (p50 ms) | added p50 ms | overhead p50 µs | routecore ${workers} workers req/s (p50 ms) | ${workers} / 1 worker | portkey req/s (p50 ms) | 1 worker / portkey |`,
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ];
     for (const c of levels) {
       const m = runs.find((r) => r.connections === c && r.target === 'mock direct')!;
-      const g = runs.find((r) => r.connections === c && r.target === 'routecore serve (routed)')!;
+      const g = runs.find((r) => r.connections === c && r.target === 'routecore 1 worker')!;
+      const w = runs.find((r) => r.connections === c && r.target === `routecore ${workers} workers`);
       const p = runs.find((r) => r.connections === c && r.target === 'portkey gateway');
       md.push(
-        `| ${c} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${g.rps.toFixed(0)} | ${g.p50.toFixed(2)} / ${g.p99.toFixed(2)} | ${(g.p50 - m.p50).toFixed(2)} | ` +
-          (p ? `${p.rps.toFixed(0)} | ${p.p50.toFixed(2)} / ${p.p99.toFixed(2)} | ${(g.rps / p.rps).toFixed(1)}x |` : '- | - | - |'),
+        `| ${c} | ${m.rps.toFixed(0)} (${m.p50.toFixed(3)}) | ${g.rps.toFixed(0)} (${g.p50.toFixed(3)}) | ${(g.p50 - m.p50).toFixed(3)} | ${g.overheadP50Us?.toFixed(0) ?? '-'} | ` +
+          (w ? `${w.rps.toFixed(0)} (${w.p50.toFixed(3)}) | ${(w.rps / g.rps).toFixed(2)}x | ` : '- | - | ') +
+          (p ? `${p.rps.toFixed(0)} (${p.p50.toFixed(3)}) | ${(g.rps / p.rps).toFixed(1)}x |` : '- | - |'),
       );
     }
-    const routeOnly = levels.map((c) => runs.find((r) => r.connections === c && r.target === 'routecore /v1/route only')!);
-    md.push('', '| connections | /v1/route only req/s | p50 / p99 ms |', '| ---: | ---: | ---: |');
-    for (const r of routeOnly) md.push(`| ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} |`);
+    md.push('', 'CPU time per 1,000 requests (ms; user + system, from /proc), the same runs:', '', '| connections | target | target processes | load generator | mock |', '| ---: | --- | ---: | ---: | ---: |');
+    for (const r of runs) md.push(`| ${r.connections} | ${r.target} | ${Number.isNaN(r.cpuMsPer1k.target) ? '-' : r.cpuMsPer1k.target.toFixed(0)} | ${r.cpuMsPer1k.load.toFixed(0)} | ${r.cpuMsPer1k.mock.toFixed(0)} |`);
+    md.push('', `Load average (1 min) ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end; ${n} CPUs.`);
     console.log('\n' + md.join('\n'));
-    if (args.json) writeFileSync(args.json, JSON.stringify({ schema: 1, startedAt: new Date().toISOString(), cpus: cpus().length, load: loadavg(), seconds, runs }, null, 2));
+    if (args.json) writeFileSync(args.json, JSON.stringify({ schema: 2, startedAt: new Date().toISOString(), cpus: n, load: [loadStart, loadEnd], pinned: pin, workers, seconds, runs }, null, 2));
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
     await Promise.all(servers.map((s) => new Promise((r) => (s.child.exitCode !== null ? r(null) : s.child.once('exit', r)))));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs the load generator in its own (pinned) process; its result includes its own CPU time. */
+async function loadWithCpu(self: string, cpuList: string | undefined, spec: LoadSpec): Promise<{ result: LoadResult; loadCpu: number }> {
+  const [exe, argv] = pinned(cpuList, [self, '--child', 'load', '--spec', JSON.stringify(spec)]);
+  const child = spawn(exe, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`the load generator exited with ${code}: ${out}`);
+  const result = JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+  return { result, loadCpu: result.cpu };
 }
 
 void main().catch((err: unknown) => {
