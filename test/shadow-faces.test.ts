@@ -19,6 +19,7 @@ import { Gateway } from '../src/serve/gateway.js';
 import { MemoryState } from '../src/state/memory.js';
 import { RedisState } from '../src/state/redis.js';
 import { readLearningLog } from '../src/training/judged-pairs.js';
+import { loadTrainingData } from '../src/training/auto-data.js';
 import { makePrompts, startLearningFixture, type LearningFixture } from './helpers/learning-fixture.js';
 import { post, until } from './helpers/gateway-fixture.js';
 import { redisUnavailable, startRedis, type TestRedis } from './helpers/redis-server.js';
@@ -155,6 +156,10 @@ describe('the in-process API', () => {
       const contents = readLearningLog(logPath);
       expect(contents.judgments).toHaveLength(prompts.length);
       expect(contents.judgments.every((j) => j.prompt !== null)).toBe(true);
+      // train --auto reads the same file: the 20 answered requests carry no score, the judged pairs train.
+      const { records, files } = loadTrainingData([{ path: logPath }]);
+      expect(files[0]!.format).toBe('outcome-log');
+      expect(records.filter((r) => r.id.startsWith('judged:'))).toHaveLength(prompts.length);
       expect(shadow.describe()).toContain('sent again to big');
     } finally {
       await shadow.close();

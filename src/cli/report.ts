@@ -20,7 +20,7 @@ export const REPORT_USAGE = `  report --log LOG [--log LOG2] [--registry M.json]
 
 /** The report of some logs; `strongest` defaults to the registry's priciest model, else the logs' most frequent strong model. */
 export function reportFromLogs(logs: readonly string[], registry?: Registry): QualityReport & { logs: string[] } {
-  const judgments: Judgment[] = logs.flatMap((p) => readLearningLog(p).judgments).sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  const judgments: Judgment[] = logs.flatMap((p) => readLearningLog(p, { withPrompts: false }).judgments).sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   let strongest = registry ? strongestModel(registry) : null;
   if (strongest === null) {
     const count = new Map<string, number>();

@@ -101,7 +101,7 @@ export class LearningService {
     }
     if (options.logPath !== undefined && existsSync(options.logPath)) {
       try {
-        this.live.seed(readLearningLog(options.logPath).judgments);
+        this.live.seed(readLearningLog(options.logPath, { withPrompts: false }).judgments);
       } catch (err) {
         options.print(`could not read the judged pairs back from ${options.logPath}: ${(err as Error).message}`);
       }

@@ -117,9 +117,14 @@ export function isSqliteFile(path: string): boolean {
   }
 }
 
-/** Reads a log (JSONL or SQLite, recognised by content) for learning. */
-export function readLearningLog(path: string): LogContents {
-  return isSqliteFile(path) ? readSqlite(path) : readJsonl(path);
+/**
+ * Reads a log (JSONL or SQLite, recognised by content) for learning. `withPrompts: false` reads the
+ * judged pairs only (prompt null, no feedback): what the estimates need, without holding every prompt
+ * of a large log in memory.
+ */
+export function readLearningLog(path: string, options: { withPrompts?: boolean } = {}): LogContents {
+  const withPrompts = options.withPrompts !== false;
+  return isSqliteFile(path) ? readSqlite(path, withPrompts) : readJsonl(path, withPrompts);
 }
 
 /** Judged pairs as pairwise training records (served vs comparison; the winner by the verdict); pairs without a prompt are left out. */
@@ -147,7 +152,7 @@ export function logTrainingRecords(path: string, separateOnly = false): { record
   return { records, judged: log.judgments.length };
 }
 
-function readJsonl(path: string): LogContents {
+function readJsonl(path: string, withPrompts: boolean): LogContents {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -173,6 +178,8 @@ function readJsonl(path: string): LogContents {
     if (typeof o !== 'object' || o === null) continue;
     if (o['type'] === 'judgment') {
       judgments.push(checkJudgment(o, `${path}:${i + 1}`));
+    } else if (!withPrompts) {
+      continue;
     } else if (o['type'] === 'feedback' || (!('model' in o) && typeof o['score'] === 'number' && typeof o['id'] === 'string')) {
       if (typeof o['id'] === 'string' && typeof o['score'] === 'number') {
         scores.set(o['id'], o['score']);
@@ -213,7 +220,7 @@ interface Db {
   close(): void;
 }
 
-function readSqlite(path: string): LogContents {
+function readSqlite(path: string, withPrompts: boolean): LogContents {
   const require = createRequire(import.meta.url);
   let db: Db;
   try {
@@ -226,9 +233,9 @@ function readSqlite(path: string): LogContents {
     const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
     if (!has('outcomes')) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path} is not a routecore log database (no outcomes table)`);
     const prompts = new Map<string, { prompt: string | null; model: string | null; costUsd: number | null }>();
-    for (const r of db.prepare("SELECT id, prompt, model, cost_usd AS costUsd FROM outcomes WHERE status = 'ok'").all() as { id: string; prompt: string | null; model: string | null; costUsd: number | null }[]) prompts.set(r.id, r);
+    if (withPrompts) for (const r of db.prepare("SELECT id, prompt, model, cost_usd AS costUsd FROM outcomes WHERE status = 'ok'").all() as { id: string; prompt: string | null; model: string | null; costUsd: number | null }[]) prompts.set(r.id, r);
     const scores = new Map<string, number>();
-    if (has('feedback')) for (const r of db.prepare('SELECT id, score FROM feedback ORDER BY seq').all() as { id: string; score: number }[]) scores.set(r.id, r.score);
+    if (withPrompts && has('feedback')) for (const r of db.prepare('SELECT id, score FROM feedback ORDER BY seq').all() as { id: string; score: number }[]) scores.set(r.id, r.score);
     const judgments: Judgment[] = [];
     if (has('judgments')) {
       for (const r of db.prepare('SELECT seq, record FROM judgments ORDER BY seq').all() as { seq: number; record: string }[]) {
