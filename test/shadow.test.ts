@@ -204,6 +204,23 @@ describe('shadow judging in the gateway', () => {
     });
   }
 
+  it('answers never wait for the judge: every client answer is in while the judging still runs', async () => {
+    fx.mode = 'rule';
+    fx.judge.fault = { kind: 'ok', delayMs: 2000 };
+    const gw = await gateway(fx, 'shadow:\n  rate: 1\n  judge: judge\n  maxConcurrent: 64\n', 'slow-judge');
+    try {
+      const prompts = makePrompts(12, 13);
+      const results = await Promise.all(prompts.map((p, i) => ask(gw, p, i % 2 === 0)));
+      for (const r of results) expect(r.status).toBe(200);
+      // Every client has its answer, and no judge has answered yet.
+      expect(gw.learning.shadow!.counters.judged).toBe(0);
+      await until(() => gw.learning.shadow!.counters.judged === prompts.length, 'the slow judge');
+    } finally {
+      fx.judge.fault = { kind: 'ok' };
+      await gw.close();
+    }
+  });
+
   it('a key that opted out is never shadowed; the daily budget stops shadow calls', async () => {
     fx.mode = 'rule';
     const file = [
