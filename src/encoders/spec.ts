@@ -52,6 +52,7 @@ export function encoderSpec(choice: EncoderChoice): string {
 }
 
 /**
+ * @internal (its result names native trainer options, which the declarations do not ship)
  * Turns a choice into what the native trainer takes (the static encoder handle, mixed, embed) and
  * the metadata that names the model in the router file. `name` prefixes error messages.
  */

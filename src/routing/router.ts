@@ -89,6 +89,7 @@ export interface TrainingSummary {
   [extra: string]: unknown;
 }
 /**
+ * @internal (its signature names the native handle, which the declarations do not ship)
  * Reads a `.router` file (or its bytes, or `'default'`, the embedded strong/weak router) into a
  * native handle and builds a router of class `make` on it; a router whose metadata is bad is
  * freed and the error names the file. The body of `Router.load()` (src/app/router.ts).
