@@ -237,6 +237,11 @@ for node in "${NODES[@]}"; do
   # The README's first command documents the default policy every face uses.
   case "$out" in *'"policy":"threshold"'*) ;; *) fail "npx routecore route did not use the documented default policy (threshold): $out" ;; esac
   say "npx routecore route \"hi\": $out"
+  # info on the prebuilt packages says truly why there is no CUDA here (the CPU package is built
+  # with ROUTECORE_CUDA=OFF; the CUDA package's test load finds no device on this machine).
+  out="$(in_app "$app" "$bin" npx --no-install routecore info)" || fail "npx routecore info failed (rc $?) on Node $version"
+  case "$out" in *'nvcc was not found'*) fail "routecore info on the prebuilt CPU package blames nvcc: $out" ;; esac
+  case "$out" in *'it was compiled CPU-only (ROUTECORE_CUDA=OFF'*) ;; *) fail "routecore info does not say the CPU package was compiled CPU-only: $out" ;; esac
   in_app "$app" "$bin" node "$ROOT/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "the strict TypeScript consumer does not compile (Node $version)"
   say "strict TypeScript consumer (skipLibCheck: false): compiles"
   # The SDKs as an app on this Node gets them; @types/json-schema because the AI SDK's own
