@@ -1051,7 +1051,9 @@ async function runChat(dataDir: string): Promise<ChatOutcome[]> {
   const am = modelIdsOf(arena);
   const ag = Int32Array.from(arena, (r) => fnv1a32(`topic/${r.task ?? r.id}`) % 5);
   log(`chat arena-hard: ${arena.length} rows, ${am.length} models, 5 folds by topic cluster`);
-  const ap = await pooledOverGroups(arena, am, ag, 5, 'quality', 5, 'arena-hard');
+  // 3 inner folds (not the default 5): five --auto runs over 17 models and three α are the page's
+  // costliest part after routellm-mmlu; set for run time, not from any figure.
+  const ap = await pooledOverGroups(arena, am, ag, 5, 'quality', 3, 'arena-hard');
   const h = headline(arena, { models: am, scores: ap.auto, options: { lambdas: [0] } }, { ridge: { models: am, scores: ap.ridge, options: { lambdas: [0] } }, knn: { models: am, scores: ap.knn, options: { lambdas: [0] } } }, 'quality');
   log(`arena-hard: ridge ${f3(h.ridge)}, kNN ${f3(h.knn)}, --auto ${f3(h.auto)}; ${headlineVerdict(h)}`);
   out.push({
