@@ -1061,7 +1061,7 @@ async function runChat(dataDir: string): Promise<ChatOutcome[]> {
     title: `chat arena-hard, ${am.length} models, 5 folds by topic cluster`,
     headline: h,
     lines: [
-      `- **arena-hard, ${am.length} models** (${arena.length} prompts, win rate against gpt-4-0314 in [0, 1]; 5 folds by \`fnv1a32("topic/" + task) mod 5\`, so every test prompt's topic cluster is unseen in its training part; pooled out-of-fold): quality (\`best\`) \`--auto\` ${f3(h.auto)}, best single ${h.single}, TF-IDF ridge ${f3(h.ridge)}, TF-IDF kNN ${f3(h.knn)}, oracle ${h.oracle}; \`--auto\` − best single ${iv(h.vs[0]!.d)}. \`--auto\` per fold: ${ap.chosen.join('; ')}.`,
+      `- **arena-hard, ${am.length} models** (${arena.length} prompts, win rate against gpt-4-0314 in [0, 1]; 5 folds by \`fnv1a32("topic/" + task) mod 5\`, so every test prompt's topic cluster is unseen in its training part; \`--auto\` with 3-fold CV inside each training part; pooled out-of-fold): quality (\`best\`) \`--auto\` ${f3(h.auto)}, best single ${h.single}, TF-IDF ridge ${f3(h.ridge)}, TF-IDF kNN ${f3(h.knn)}, oracle ${h.oracle}; \`--auto\` − best single ${iv(h.vs[0]!.d)}. \`--auto\` per fold: ${ap.chosen.join('; ')}.`,
     ],
     json: { rows: arena.length, models: am, headline: h, chosen: ap.chosen },
   });
