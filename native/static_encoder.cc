@@ -2,8 +2,15 @@
 
 #include <cmath>
 
+#include "artifact.h"
+#include "cpu_features.h"
 #include "error.h"
 #include "safetensors.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define ROUTECORE_STATIC_F16C 1
+#endif
 
 namespace routecore {
 namespace {
@@ -19,6 +26,27 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void axpy(float* acc, const float* row, float w, uint32_t dim) {
   for (uint32_t j = 0; j < dim; ++j) acc[j] += w * row[j];
+}
+
+// acc += w * (binary16 row), converted 8 at a time with F16C.
+#ifdef ROUTECORE_STATIC_F16C
+const bool kF16c = cpuHasAvxAndF16c();
+__attribute__((target("avx,f16c,fma"))) void axpyHalfF16c(float* acc, const uint16_t* row, float w, uint32_t dim) {
+  const __m256 vw = _mm256_set1_ps(w);
+  uint32_t j = 0;
+  for (; j + 8 <= dim; j += 8) {
+    const __m256 r = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j)));
+    _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(vw, r, _mm256_loadu_ps(acc + j)));
+  }
+  for (; j < dim; ++j) acc[j] += w * halfToFloat(row[j]);
+}
+#endif
+
+void axpyHalf(float* acc, const uint16_t* row, float w, uint32_t dim) {
+#ifdef ROUTECORE_STATIC_F16C
+  if (kF16c) return axpyHalfF16c(acc, row, w, dim);
+#endif
+  for (uint32_t j = 0; j < dim; ++j) acc[j] += w * halfToFloat(row[j]);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
@@ -55,6 +83,10 @@ StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uin
     bad(source, "\"weights\" has " + std::to_string(t.weights.size()) + " entries but the tokenizer has " +
                     std::to_string(vocab) + " ids");
   if (maxTokens_ == 0) maxTokens_ = UINT32_MAX;
+  if (t.storedHalf) {
+    half_.resize(t.embeddings.size());
+    floatsToHalves(t.embeddings.data(), t.embeddings.size(), half_.data());
+  }
 }
 
 std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& tokenizerJson, const std::string& tokenizerSource,
@@ -115,9 +147,12 @@ uint32_t StaticEncoder::encode(const char* text, size_t len, float* out) const {
   for (uint32_t j = 0; j < dim; ++j) out[j] = 0.f;
   const float* table = tables_.embeddings.data();
   const bool mapped = !tables_.mapping.empty(), weighted = !tables_.weights.empty();
+  const uint16_t* half = half_.empty() ? nullptr : half_.data();
   for (uint32_t id : ids) {
-    const uint32_t row = mapped ? tables_.mapping[id] : id;
-    axpy(out, table + static_cast<size_t>(row) * dim, weighted ? tables_.weights[id] : 1.f, dim);
+    const size_t row = mapped ? tables_.mapping[id] : id;
+    const float w = weighted ? tables_.weights[id] : 1.f;
+    if (half) axpyHalf(out, half + row * dim, w, dim);
+    else axpy(out, table + row * dim, w, dim);
   }
   // The mean's 1/n cancels in the normalisation.
   const float norm = std::sqrt(sumSquares(out, dim));
@@ -131,7 +166,7 @@ uint32_t StaticEncoder::encode(const char* text, size_t len, float* out) const {
 }
 
 size_t StaticEncoder::weightBytes() const {
-  return tables_.embeddings.size() * 4 + tables_.weights.size() * 4 + tables_.mapping.size() * 4 + tokenizerJson_.size();
+  return tables_.embeddings.size() * 4 + half_.size() * 2 + tables_.weights.size() * 4 + tables_.mapping.size() * 4 + tokenizerJson_.size();
 }
 
 }  // namespace routecore

@@ -57,6 +57,9 @@ class StaticEncoder {
   std::string tokenizerJson_;
   std::unique_ptr<Tokenizer> tokenizer_;
   StaticTables tables_;
+  // An F16 table is also kept as binary16 for the gather: half the memory traffic of the rows a
+  // prompt reads, which (not the arithmetic) is what a gather costs once the table leaves cache.
+  std::vector<uint16_t> half_;
   uint32_t maxTokens_;
 };
 

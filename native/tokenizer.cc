@@ -187,10 +187,16 @@ void applyNormalizer(const NormOp& op, Cps& text, Cps& tmp) {
         while (b < e && isSpace(text[b])) ++b;
       if (op.right)
         while (e > b && isSpace(text[e - 1])) --e;
-      text.assign(text.begin() + b, text.begin() + e);
+      text.erase(text.begin() + e, text.end());
+      text.erase(text.begin(), text.begin() + b);
       return;
     }
     case NormOp::Replace: {
+      if (op.pattern.size() == 1 && op.content.size() == 1) {  // one character for another: in place
+        std::replace(text.begin(), text.end(), op.pattern[0], op.content[0]);
+        return;
+      }
+      if (std::find(text.begin(), text.end(), op.pattern[0]) == text.end()) return;
       tmp.clear();
       const size_t n = op.pattern.size();
       for (size_t i = 0; i < text.size();) {
@@ -648,25 +654,28 @@ void stripAroundAdded(const std::vector<AddedToken>& added, const Cps& text, std
 // word's code points; a collision just overwrites a slot.
 class WordCache {
  public:
-  static constexpr size_t kSlots = 8192;        // ~0.5 MiB per thread once filled
-  static constexpr uint32_t kMaxWordChars = 24;  // longer words are rare and go uncached
+  static constexpr size_t kSlots = 4096;
+  static constexpr uint32_t kMaxWordChars = 16;  // longer words are rare and go uncached
+  static constexpr uint32_t kMaxIds = 16;        // so are words of more pieces than this
 
-  /// The cached ids of w[0, n) for tokenizer `owner`, or nullptr.
-  const std::vector<uint32_t>* find(uint64_t owner, const uint32_t* w, uint32_t n, uint64_t* hashOut) {
+  /// The cached ids of w[0, n) for tokenizer `owner` (count in *count), or nullptr.
+  const uint32_t* find(uint64_t owner, const uint32_t* w, uint32_t n, uint64_t* hashOut, uint32_t* count) const {
     const uint64_t h = hash(owner, w, n);
     *hashOut = h;
     const Slot& slot = slots_[h & (kSlots - 1)];
-    if (slot.hash != h || slot.owner != owner || slot.word.size() != n ||
-        !std::equal(slot.word.begin(), slot.word.end(), w))
-      return nullptr;
-    return &slot.ids;
+    if (slot.hash != h || slot.owner != owner || slot.chars != n || !std::equal(w, w + n, slot.word)) return nullptr;
+    *count = slot.count;
+    return slot.ids;
   }
   void put(uint64_t owner, uint64_t h, const uint32_t* w, uint32_t n, const uint32_t* ids, size_t count) {
+    if (n > kMaxWordChars || count > kMaxIds) return;
     Slot& slot = slots_[h & (kSlots - 1)];
     slot.owner = owner;
     slot.hash = h;
-    slot.word.assign(w, w + n);
-    slot.ids.assign(ids, ids + count);
+    slot.chars = n;
+    slot.count = static_cast<uint32_t>(count);
+    std::copy(w, w + n, slot.word);
+    std::copy(ids, ids + count, slot.ids);
   }
   static WordCache& local() {
     thread_local WordCache cache;
@@ -674,9 +683,13 @@ class WordCache {
   }
 
  private:
+  // Inline storage: one slot is one contiguous 152-byte record, so a hit costs the slot's cache
+  // lines and no pointer chase (the per-word cost that matters at ~100 words a prompt).
   struct Slot {
     uint64_t owner = 0, hash = 0;
-    std::vector<uint32_t> word, ids;
+    uint32_t chars = 0, count = 0;
+    uint32_t word[kMaxWordChars];
+    uint32_t ids[kMaxIds];
   };
   static uint64_t hash(uint64_t owner, const uint32_t* w, uint32_t n) {
     uint64_t h = owner * 0x9E3779B97F4A7C15ull ^ n;
@@ -797,8 +810,9 @@ class JsonTokenizer final : public Tokenizer {
     if (n > WordCache::kMaxWordChars) return model_->encodeWord(w, n, out);
     WordCache& cache = WordCache::local();
     uint64_t h = 0;
-    if (const std::vector<uint32_t>* hit = cache.find(instance_, w, n, &h)) {
-      out.insert(out.end(), hit->begin(), hit->end());
+    uint32_t count = 0;
+    if (const uint32_t* hit = cache.find(instance_, w, n, &h, &count)) {
+      out.insert(out.end(), hit, hit + count);
       return;
     }
     const size_t before = out.size();
