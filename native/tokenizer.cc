@@ -607,7 +607,18 @@ struct Section {
 void splitAdded(const std::vector<AddedToken>& added, const Cps& text, uint32_t begin, uint32_t end,
                 std::vector<Section>& out) {
   uint32_t start = begin;
+  if (added.empty()) {
+    if (end > start) out.push_back({start, end, kNone});
+    return;
+  }
+  // Most text holds no added token: a position is only tried when its character starts one.
+  uint32_t firstLo = UINT32_MAX, firstHi = 0;
+  for (const AddedToken& t : added) firstLo = std::min(firstLo, t.content[0]), firstHi = std::max(firstHi, t.content[0]);
   for (uint32_t i = begin; i < end;) {
+    if (text[i] < firstLo || text[i] > firstHi) {
+      ++i;
+      continue;
+    }
     const AddedToken* match = nullptr;
     for (const AddedToken& t : added) {
       const uint32_t n = static_cast<uint32_t>(t.content.size());
@@ -631,6 +642,7 @@ void splitAdded(const std::vector<AddedToken>& added, const Cps& text, uint32_t 
 
 // An added token with lstrip/rstrip swallows the whitespace before/after it.
 void stripAroundAdded(const std::vector<AddedToken>& added, const Cps& text, std::vector<Section>& sections) {
+  if (sections.size() < 2) return;
   auto find = [&](uint32_t id) -> const AddedToken* {
     for (const AddedToken& t : added)
       if (t.id == id) return &t;
@@ -654,7 +666,7 @@ void stripAroundAdded(const std::vector<AddedToken>& added, const Cps& text, std
 // word's code points; a collision just overwrites a slot.
 class WordCache {
  public:
-  static constexpr size_t kSlots = 4096;
+  static constexpr size_t kSlots = 16384;
   static constexpr uint32_t kMaxWordChars = 16;  // longer words are rare and go uncached
   static constexpr uint32_t kMaxIds = 16;        // so are words of more pieces than this
 
