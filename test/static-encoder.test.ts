@@ -118,6 +118,12 @@ describe.runIf(built)('static encoder', () => {
     );
   });
 
+  it('says that train --auto takes the hashing encoder only', async () => {
+    await expect(train(topicRecords(20), { auto: true, encoder: { kind: 'static', model: modelDir } })).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_ROUTECORE_INVALID_ARGUMENT', message: expect.stringContaining('options.encoder.kind') }),
+    );
+  });
+
   it('refuses hostile model directories with coded errors naming the file', () => {
     const bad = (name: string, write: (dir: string) => void): void => {
       const dir = join(tmp, name);

@@ -4,6 +4,7 @@
  * its members through fit.ts. This module sits above both so that neither imports the other's caller.
  * @module
  */
+import { invalidArgument } from '../errors.js';
 import type { OutcomeRecord, PairwiseRecord } from './data.js';
 import type { DataSpec } from './auto-data.js';
 import { autoTrain, type AutoOptions, type AutoReport } from './auto.js';
@@ -43,6 +44,14 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   checkTrainOptions(options);
-  if (options.auto !== undefined && options.auto !== false) return autoTrain(data, options);
+  if (options.auto !== undefined && options.auto !== false) {
+    // The --auto grid (its ridge members fit the hashing encoder's TF-IDF rows; its ensemble members
+    // ride in the file's header) is built for the hashing encoder: say so rather than train one.
+    const kind = options.encoder?.kind;
+    if (kind !== undefined && kind !== 'hashing') {
+      throw invalidArgument('options.encoder.kind', `"hashing" with options.auto (a ${kind} encoder trains with a fixed predictor; compare encoders by CV with scripts/encoder-quality.ts)`, kind);
+    }
+    return autoTrain(data, options);
+  }
   return trainPredictor(data, options);
 }
