@@ -27,7 +27,8 @@ const IR_VERSION = 8;
 const OPSET = 13;
 
 /** A growable protobuf writer (proto3 wire format: varints and length-delimited fields). */
-class Writer {
+/** @internal Also used by the encoder tests to write a tiny transformer. */
+export class Writer {
   #chunks: Uint8Array[] = [];
   #buf = new Uint8Array(256);
   #pos = 0;
