@@ -19,6 +19,7 @@ import {
   type UpstreamUsage,
 } from './attempt.js';
 import { describeError } from './runner.js';
+import { postBuffered, type BufferedAnswer } from './buffered-post.js';
 import { sseData } from './sse.js';
 
 /** Most bytes of an error body read for its message. */
@@ -40,6 +41,7 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     if (key.key !== undefined) headers['authorization'] = `Bearer ${key.key}`;
     // The body was serialised once per request; only the model differs per upstream.
     const body = call.body.replace(/^\{/, `{"model":${JSON.stringify(model)},`);
+    if (!call.stream) return complete(dispatcher, chatUrl(entry!.baseUrl!), headers, body, signal, timeoutMs);
     let res: Dispatcher.ResponseData;
     try {
       res = await undiciRequest(chatUrl(entry!.baseUrl!), { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
@@ -47,18 +49,7 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
       return fail(networkFailure(err, signal, timeoutMs));
     }
     const status = res.statusCode;
-    if (status >= 200 && status < 300) {
-      if (call.stream) return openStream(res, model, signal, timeoutMs, status);
-      let text: string;
-      try {
-        text = await res.body.text();
-      } catch (err) {
-        return fail(networkFailure(err, signal, timeoutMs));
-      }
-      const json = parseJson(text);
-      if (!json || !Array.isArray(json['choices'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a chat.completion (${preview(text)})` });
-      return { ok: true, status, value: { stream: false, response: json as ChatCompletion } };
-    }
+    if (status >= 200 && status < 300) return openStream(res, model, signal, timeoutMs, status);
     // An error status: read a bounded piece of the body for the message.
     let text = '';
     try {
@@ -73,6 +64,28 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     }
     return fail({ kind: 'status', status, message });
   };
+}
+
+/** A non-streamed call, read whole (./buffered-post.ts): the answer, or the failure classified as for streams. */
+async function complete(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, signal: AbortSignal, timeoutMs: number): Promise<AttemptOutcome<UpstreamAnswer>> {
+  let res: BufferedAnswer;
+  try {
+    res = await postBuffered(dispatcher, url, { headers, body, signal, timeoutMs });
+  } catch (err) {
+    return fail(networkFailure(err, signal, timeoutMs));
+  }
+  const status = res.status;
+  if (status >= 200 && status < 300) {
+    const json = parseJson(res.text);
+    if (!json || !Array.isArray(json['choices'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a chat.completion (${preview(res.text)})` });
+    return { ok: true, status, value: { stream: false, response: json as ChatCompletion } };
+  }
+  const message = `status ${status}${upstreamMessage(res.text.slice(0, MAX_ERROR_BODY))}`;
+  if (status === 429) {
+    const wait = retryAfterMs(res.headers['retry-after']);
+    return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
+  }
+  return fail({ kind: 'status', status, message });
 }
 
 function fail(failure: Failure): AttemptOutcome<never> {

@@ -19,6 +19,7 @@
 import { request as undiciRequest, type Dispatcher } from 'undici';
 
 import { retryAfterMs, upstreamKey, type AttemptOutcome, type Failure, type StreamChunk, type UpstreamAnswer, type UpstreamAttempt, type UpstreamCall, type UpstreamUsage } from '../execution/attempt.js';
+import { postBuffered, type BufferedAnswer } from '../execution/buffered-post.js';
 import { deltaChars, usageOf } from '../execution/openai-upstream.js';
 import { sseData } from '../execution/sse.js';
 import { ANTHROPIC_VERSION, AnthropicChunkReader, chatToMessages, isAnthropicMessage, messageToChat } from './anthropic.js';
@@ -63,16 +64,21 @@ function preview(text: string): string {
 async function statusFailure(res: Dispatcher.ResponseData): Promise<Failure> {
   let text = '';
   try {
-    text = (await res.body.text()).slice(0, MAX_ERROR_BODY);
+    text = await res.body.text();
   } catch {
     // the status says enough
   }
+  const retry = res.headers['retry-after'];
+  return statusFailureOf(res.statusCode, text, Array.isArray(retry) ? retry[0] : retry);
+}
+
+function statusFailureOf(status: number, body: string, retryAfter: string | undefined): Failure {
+  const text = body.slice(0, MAX_ERROR_BODY);
   const err = parseJsonObject(text)?.['error'];
   const msg = isObject(err) && typeof err['message'] === 'string' ? `: ${err['message'].slice(0, 300)}` : text.trim() === '' ? '' : `: ${preview(text)}`;
-  const status = res.statusCode;
   const failure: Failure = { kind: 'status', status, message: `status ${status}${msg}` };
   if (status === 429) {
-    const wait = retryAfterMs(res.headers['retry-after']);
+    const wait = retryAfterMs(retryAfter);
     if (wait !== undefined) return { ...failure, message: `${failure.message} (Retry-After ${Math.round(wait)} ms)`, retryAfterMs: wait };
   }
   return failure;
@@ -184,6 +190,21 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
     else delete payload['stream'];
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: call.stream ? 'text/event-stream' : 'application/json', 'anthropic-version': ANTHROPIC_VERSION, ...(native?.headers ?? {}) };
     if (key.key !== undefined) headers['x-api-key'] = key.key;
+    if (!call.stream) {
+      let answer: BufferedAnswer;
+      try {
+        answer = await postBuffered(dispatcher, messagesUrl(entry!.baseUrl!), { headers, body: JSON.stringify(payload), signal, timeoutMs });
+      } catch (err) {
+        return fail(networkFailure(err, signal, timeoutMs));
+      }
+      const { status, text } = answer;
+      if (status < 200 || status >= 300) return fail(statusFailureOf(status, text, answer.headers['retry-after']));
+      const message = parseJsonObject(text);
+      if (!isAnthropicMessage(message)) return fail({ kind: 'malformed', message: `status ${status} but the body is not a Messages API message (${preview(text)})` });
+      const completion = messageToChat(message, model) as Json & { model: string; choices: unknown[] };
+      if (native) (completion as { [NATIVE]?: Json })[NATIVE] = { ...message, model };
+      return { ok: true, status, value: { stream: false, response: completion } };
+    }
     let res: Dispatcher.ResponseData;
     try {
       res = await undiciRequest(messagesUrl(entry!.baseUrl!), { method: 'POST', headers, body: JSON.stringify(payload), signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
@@ -192,19 +213,6 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
     }
     const status = res.statusCode;
     if (status < 200 || status >= 300) return fail(await statusFailure(res));
-    if (!call.stream) {
-      let text: string;
-      try {
-        text = await res.body.text();
-      } catch (err) {
-        return fail(networkFailure(err, signal, timeoutMs));
-      }
-      const message = parseJsonObject(text);
-      if (!isAnthropicMessage(message)) return fail({ kind: 'malformed', message: `status ${status} but the body is not a Messages API message (${preview(text)})` });
-      const completion = messageToChat(message, model) as Json & { model: string; choices: unknown[] };
-      if (native) (completion as { [NATIVE]?: Json })[NATIVE] = { ...message, model };
-      return { ok: true, status, value: { stream: false, response: completion } };
-    }
     const reader = new AnthropicChunkReader(model);
     return openStream(res, signal, timeoutMs, status, (data) => {
       const event = parseJsonObject(data);
