@@ -363,12 +363,15 @@ export class RouterCore {
     const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     const m = this.#ids.length;
     if (this.#syncOut.length < m) this.#syncOut = new Float32Array(m);
-    const input = this.#encoder ? this.#encodeSync([prompt]) : this.#packer.pack([prompt], () => 'prompt');
-    const promptBytes = input.text ? input.text.length : Buffer.byteLength(prompt);
+    const packed = this.#encoder === undefined ? this.#packer.pack([prompt], () => 'prompt') : undefined;
+    // The encoder is the caller's code: its errors pass through as they are, not as native ones.
+    const input: ScoreInput = packed ?? this.#encodeSync([prompt]);
+    const promptBytes = packed ? packed.text.length : Buffer.byteLength(prompt);
     const cost = decider.costFor(opts);
     if (cost && this.#syncCost.length < m) this.#syncCost = new Float32Array(m);
     try {
-      scorer.scoreSync(input, 1, this.#syncOut);
+      if (packed) scorer.scoreTextSync(packed, 1, this.#syncOut);
+      else scorer.scoreSync(input, 1, this.#syncOut);
       if (cost) {
         scorer.costSharesSync(input, 1, this.#syncCost);
         scorer.toCost(this.#syncCost, 1, decider.costKeep);

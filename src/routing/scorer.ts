@@ -103,6 +103,15 @@ export class Scorer {
     if (this.#post) this.#postSync(input, count, out);
   }
 
+  /**
+   * {@link Scorer.scoreSync} for packed text, the `routeSync` hot path: the native call without
+   * the input-kind dispatch (measured: bench/routesync-ab.ts).
+   */
+  scoreTextSync(input: { text: Uint8Array; offsets: Uint32Array }, count: number, out: Float32Array): void {
+    this.#native.scoreSync(input.text, input.offsets, count, out);
+    if (this.#post) this.#postSync(input, count, out);
+  }
+
   /** Scores `count` prompts into `out` on the addon's thread; `input` must stay untouched until it settles. */
   async score(input: ScoreInput, count: number, out: Float32Array): Promise<void> {
     await scoreWith(this.#native, input, count, out);
