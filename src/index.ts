@@ -1,16 +1,19 @@
 /**
  * routecore: per-prompt LLM routing for Node.js services on a native C++/CUDA core.
  *
- * This entry point (`import … from 'routecore'`) is the application API: routers, the registry,
- * training, the policies' helpers, the data readers, backend information and the error type.
- * Evaluation lives in `routecore/eval`; the reference implementation, the artifact readers and
- * the ONNX export in `routecore/research`.
+ * This entry point (`import … from 'routecore'`) is the application API: loading and training
+ * routers, routing text and chat requests, executing them against upstreams, the registry, the
+ * encoder seam, telemetry types, live learning, backend information and the errors. Evaluation
+ * lives in `routecore/eval`; what serves the study of routers rather than serving with them
+ * (training internals, the auto grid's constants and caches, reference routers, artifact readers,
+ * the ONNX export) in `routecore/research`; the gateway in `routecore/serve`.
  * @module
  */
 export { Router } from './app/router.js';
-export { RouterCore, MAX_PROMPT_BYTES, defaultRouterPath } from './routing/router.js';
+export { MAX_PROMPT_BYTES, defaultRouterPath } from './routing/router.js';
+export type { RouterCore } from './routing/router.js';
 export type { Decision, RouteOptions, RouterOptions, RouterStats, PolicyName, ThresholdOptions, TrainingSummary } from './routing/router.js';
-export { majorityVote, strongWinProbability, calibrateThreshold, selectSubset } from './routing/selection.js';
+export { majorityVote } from './routing/selection.js';
 export type { SubsetOptions, SubsetChoice, VoteResult } from './routing/selection.js';
 export type { CostOptions } from './routing/policy.js';
 export { Registry } from './routing/registry.js';
@@ -36,12 +39,9 @@ export type { SharedState, CooldownMark, CooldownListener } from './state/shared
 export { OutcomeFile } from './execution/outcome-log.js';
 /** @deprecated The old name of {@link OutcomeFile}. */
 export { OutcomeFile as OutcomeLog } from './execution/outcome-log.js';
-export { AUTO_MEMBERS, AUTO_MEMBER_SETS, AUTO_BETAS, AUTO_LAMBDAS, autoAlphas } from './training/auto.js';
-export type { AutoOptions, AutoReport, AutoObjective, AutoProgress, AutoCandidateResult, OofCache } from './training/auto.js';
-export { loadTrainingData, parseDataSpec, readOutcomeLog } from './training/auto-data.js';
+export type { AutoOptions, AutoReport, AutoObjective, AutoProgress, AutoCandidateResult } from './training/auto.js';
+export { readOutcomeLog } from './training/auto-data.js';
 export type { DataSpec, DataFileReport } from './training/auto-data.js';
-export { reliability } from './evaluation/calibration.js';
-export type { Reliability, ReliabilityBin } from './evaluation/calibration.js';
 export type { PostprocessSpec } from './routing/postprocess.js';
 export type { Encoder } from './routing/encoder.js';
 // Learning on live traffic (docs/LEARNING.md): shadow judging, live quality, guarded learning.

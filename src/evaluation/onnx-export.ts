@@ -173,8 +173,9 @@ export interface OnnxExportOptions {
   producerVersion?: string;
 }
 
-/** The input and output names of every exported model. */
+/** The input name of every exported model: the feature rows (batch × inputDim). */
 export const ONNX_INPUT = 'features';
+/** The output name of every exported model: the scores (batch × models). */
 export const ONNX_OUTPUT = 'scores';
 
 /**
