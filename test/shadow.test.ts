@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { apgr, pgrCurve } from '../src/evaluation/metrics.js';
+import { strongWinProbability } from '../src/routing/selection.js';
 import { DEFAULT_JUDGE_TEMPLATE, checkJudgeTemplate, combineVerdicts, judgeMessages, loadJudgeTemplate, parseVerdict } from '../src/learning/judge.js';
 import { seededRandom, sortedApgr, wilson } from '../src/learning/stats.js';
 import { resolveServeConfig } from '../src/serve/config.js';
@@ -142,6 +143,8 @@ describe('shadow judging in the gateway', () => {
       inside(q.cheaperAsGood, nonCode);
       inside(q.cheaperAsGood, 1 - CODE_SHARE); // the generating rate, not only this sample's
       inside(q.routerAsGood, routerOk);
+      const fig = (e: { value: number; interval: [number, number]; n: number }) => `${e.value.toFixed(3)} [${e.interval[0].toFixed(3)}, ${e.interval[1].toFixed(3)}] n=${e.n}`;
+      process.stderr.write(`estimates after ${prompts.length} judged pairs: cheaper as good ${fig(q.cheaperAsGood)} (true: this traffic ${nonCode.toFixed(3)}, generating rate ${1 - CODE_SHARE}); router as good ${fig(q.routerAsGood)} (true ${routerOk.toFixed(3)}); APGR ${fig(q.apgr)}; saving ${fig(q.saving)}\n`);
       expect(q.cheaperAsGood.method).toBe('wilson');
       expect(q.cheaperAsGood.n).toBe(prompts.length);
       // APGR: the serving router's P(strong better) against the rule, computed here independently.
@@ -150,8 +153,7 @@ describe('shadow judging in the gateway', () => {
       const si = gw.router.models.indexOf('big'), wi = gw.router.models.indexOf('small');
       const strong = prompts.map(() => 1);
       const weak = prompts.map((p) => (hasCode(p) ? 0 : 1));
-      const pref = prompts.map((_, i) => (1 + scores[i * m + si]! - scores[i * m + wi]!) / 2);
-      // the router's objective decides the mapping; ranking is what matters, so any monotone map gives the same APGR
+      const pref = prompts.map((_, i) => strongWinProbability(scores[i * m + si]!, scores[i * m + wi]!, gw.router.objective));
       const truth = apgr(pgrCurve(strong, weak, pref, 100));
       expect(q.apgr.method).toBe('bootstrap');
       expect(q.apgr.interval[0]).toBeLessThanOrEqual(truth + 1e-3);
