@@ -113,6 +113,31 @@ describe.skipIf(redisUnavailable() !== undefined)('the shadow budget across repl
   });
 });
 
+describe('/dashboard and /v1/stats with client keys', () => {
+  it('serves the page and its chart library to anyone; the figures only with a key', async () => {
+    const { createHash } = await import('node:crypto');
+    const gw = await replica('keys', `keys:\n  - name: ops\n    sha256: ${createHash('sha256').update('sk-ops-key-123').digest('hex')}\n`);
+    try {
+      const page = await fetch(`${gw.url}/dashboard`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(await page.text()).toContain('/v1/stats');
+      const lib = await fetch(`${gw.url}/dashboard/uplot.js`);
+      expect(lib.status).toBe(200);
+      expect((await lib.text()).length).toBeGreaterThan(10_000);
+      expect((await fetch(`${gw.url}/v1/stats`)).status).toBe(401);
+      const ok = await fetch(`${gw.url}/v1/stats`, { headers: { authorization: 'Bearer sk-ops-key-123' } });
+      expect(ok.status).toBe(200);
+      const body = (await ok.json()) as { object: string; judged: number; shadow: { enabled: boolean } };
+      expect(body.object).toBe('routecore.stats');
+      expect(body.judged).toBe(0);
+      expect(body.shadow.enabled).toBe(false);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('SharedState.reserve and leases (memory)', () => {
   it('reserve adds only within the limit', async () => {
     const s = new MemoryState();
