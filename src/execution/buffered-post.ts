@@ -14,7 +14,7 @@ import type { Dispatcher } from 'undici';
 /** What came back. */
 export interface BufferedAnswer {
   status: number;
-  /** Response headers, lower-case names (the last value of a repeated header). */
+  /** Response headers of an error status (lower-case names, the last value of a repeated header); empty for a 2xx, whose headers nobody reads. */
   headers: Record<string, string>;
   /** The body as UTF-8 text (at most `maxBytes` of it). */
   text: string;
@@ -65,7 +65,7 @@ export function postBuffered(
         },
         onHeaders(statusCode: number, raw: Buffer[] | string[] | null) {
           status = statusCode;
-          if (raw) {
+          if (raw && (statusCode < 200 || statusCode >= 300)) {
             const h: Record<string, string> = {};
             for (let i = 0; i + 1 < raw.length; i += 2) h[String(raw[i]).toLowerCase()] = String(raw[i + 1]);
             headers = h;
