@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { readOutcomes, type OutcomeRecord } from '../src/index.js';
+import { BYTES_PER_TOKEN } from '../src/routing/prompt.js';
 import { distribution, type Distribution } from './common.js';
 
 export interface Corpus {
@@ -89,7 +90,7 @@ export function syntheticCorpus(trainRows = 2400, testRows = 1000, seed = 7): Co
     const costs: Record<string, number> = {};
     MODEL_IDS.forEach((id, j) => {
       scores[id] = rand() < skill[j]![t]! ? 1 : 0;
-      costs[id] = (prompt.length / 4) * 1e-6 * (j + 1);
+      costs[id] = (prompt.length / BYTES_PER_TOKEN) * 1e-6 * (j + 1);
     });
     return { id: `synthetic-${i}`, task: topics[t]!, prompt, scores, costs };
   };

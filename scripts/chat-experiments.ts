@@ -27,6 +27,7 @@ import { apgr, pgrCurve } from '../src/evaluation/metrics.js';
 import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
 import { train } from '../src/training/train.js';
 import { headAndTail } from '../src/chat/messages.js';
+import { estimateTokens } from '../src/routing/prompt.js';
 import { DEFAULT_ROUTER_OPTIONS, foldOf } from './train-default-router.js';
 
 const STRONG = 'gpt-4-1106-preview';
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   const cutRule = { rows: long.length, maxChars: CUT, full: round(apgrOf(long, 'alone')), ...Object.fromEntries(['head', 'tail', 'headTail', 'half'].map((k) => [k, round(apgrOf(long, k))])) };
 
   const cost = (r: Row, m: 'strong' | 'weak') => {
-    const tokens = Math.ceil(Buffer.byteLength(r.prompt) / 4);
+    const tokens = estimateTokens(Buffer.byteLength(r.prompt));
     return (tokens * PRICES[m].input + OUTPUT_TOKENS * PRICES[m].output) / 1e6;
   };
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;

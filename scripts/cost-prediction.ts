@@ -23,6 +23,7 @@ import { fnv1a32 } from '../src/training/hash.js';
 import { costFromShare } from '../src/routing/postprocess.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 import { train, type PredictorKind } from '../src/training/train.js';
+import { estimateTokens } from '../src/routing/prompt.js';
 
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, predictor: { type: 'string' } } });
 const dir = values['data-dir'] ?? join(packageRoot(), '..', 'shared', 'data');
@@ -48,7 +49,7 @@ const C = await costNet.scores(held.map((r) => r.prompt));
 costNet.dispose();
 
 const length = fitCostModel(fit, models)!;
-const tokens = (r: OutcomeRecord): number => Math.ceil(Buffer.byteLength(r.prompt, 'utf8') / 4);
+const tokens = (r: OutcomeRecord): number => estimateTokens(Buffer.byteLength(r.prompt, 'utf8'));
 const taskMean = new Map<string, number[]>();
 for (const task of new Set(fit.map((r) => r.task ?? ''))) {
   const rows = fit.filter((r) => (r.task ?? '') === task);

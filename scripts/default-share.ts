@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../src/addon/native.js';
 import { Router } from '../src/app/router.js';
+import { BYTES_PER_TOKEN } from '../src/routing/prompt.js';
 
 const STRONG = 'gpt-4-1106-preview';
 const WEAK = 'Mixtral-8x7B-Instruct-v0.1';
@@ -48,7 +49,7 @@ function readRows(path: string): Row[] {
 
 function cost(prompt: string, model: 'strong' | 'weak'): number {
   const p = PRICES[model];
-  return ((Buffer.byteLength(prompt, 'utf8') / 4) * p.input + OUTPUT_TOKENS * p.output) / 1e6;
+  return ((Buffer.byteLength(prompt, 'utf8') / BYTES_PER_TOKEN) * p.input + OUTPUT_TOKENS * p.output) / 1e6;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

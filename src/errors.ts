@@ -124,6 +124,11 @@ export function describe(value: unknown): string {
   return ctor?.name ? `${ctor.name} object` : 'object';
 }
 
+/** Whether `v` is an object that is neither null nor an array: a JSON object, a record of options. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /**
  * The error for a public argument of the wrong type or range:
  * `Expected ${expected} for ${name} but received ${describe(actual)}`, code `ERR_ROUTECORE_INVALID_ARGUMENT`.

@@ -19,6 +19,7 @@
  * @module
  */
 import { RoutecoreError, describe, invalidArgument } from '../errors.js';
+import { estimateTokens } from '../routing/prompt.js';
 
 /** A content part of a message (the text, image, audio and file parts the OpenAI API defines). */
 export type ContentPart =
@@ -74,7 +75,6 @@ export const CONTEXT_BUDGET_CHARS = 1000;
 export const DEFAULT_MAX_CHARS = 8000;
 /** Tokens of framing the chat format adds per message (role markers), for the estimate. */
 const TOKENS_PER_MESSAGE = 4;
-const BYTES_PER_TOKEN = 4;
 /** Messages processed per slice by {@link chatTextAsync} before it yields to the event loop. */
 const MESSAGES_PER_SLICE = 512;
 
@@ -170,7 +170,7 @@ function finish(scan: Scan, count: number, name: string, maxChars: number): Chat
     text = headAndTail(text, maxChars);
     truncated = true;
   }
-  const promptTokens = Math.ceil(scan.bytes / BYTES_PER_TOKEN) + TOKENS_PER_MESSAGE * count;
+  const promptTokens = estimateTokens(scan.bytes) + TOKENS_PER_MESSAGE * count;
   return { text, promptTokens, truncated, lastUser: last.index, userTurns: turns };
 }
 

@@ -8,7 +8,8 @@
  * @module
  */
 import { RoutecoreError, describe } from '../errors.js';
-import type { PolicyName, RouteOptions } from '../routing/router.js';
+import { POLICIES, type PolicyName } from '../routing/policy.js';
+import type { RouteOptions } from '../routing/router.js';
 import type { Registry } from '../routing/registry.js';
 
 /** What a model name asks for. */
@@ -16,7 +17,6 @@ export type ModelChoice = { kind: 'routed'; route: RouteOptions } | { kind: 'exp
 
 /** The routed model name. */
 export const ROUTED_MODEL = 'routecore';
-const POLICIES: readonly PolicyName[] = ['best', 'cost', 'threshold', 'subset'];
 
 /**
  * Reads a request's `model`. Throws ERR_ROUTECORE_INVALID_ARGUMENT (message naming `field`) for a

@@ -51,6 +51,7 @@ import { modelIdsOf, type OutcomeRecord } from '../training/data.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from './metrics.js';
 import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../routing/policy.js';
 import { Registry } from '../routing/registry.js';
+import { estimateTokens } from '../routing/prompt.js';
 import type { RouterCore } from '../routing/router.js';
 import { fnv1a32 } from '../training/hash.js';
 import { reliability, type Reliability } from './calibration.js';
@@ -65,7 +66,6 @@ export const DEFAULT_NORMALIZED_LAMBDAS: readonly number[] = Object.freeze([0.01
 export const DEFAULT_TARGETS: readonly number[] = Object.freeze([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]);
 
 /** Rough tokens per UTF-8 byte of English text (the Router's estimate). */
-const BYTES_PER_TOKEN = 4;
 /** Prompts scored per native call in {@link evaluate}, so progress can be reported. */
 const SCORE_CHUNK = 1024;
 /** Quality differences below this count as ties. */
@@ -322,7 +322,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
   const keep: number[] = [];
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    promptTokens[i] = Math.ceil(Buffer.byteLength(r.prompt, 'utf8') / BYTES_PER_TOKEN);
+    promptTokens[i] = estimateTokens(Buffer.byteLength(r.prompt, 'utf8'));
     let any = false;
     for (const j of evalCols) {
       const id = modelIds[j]!;

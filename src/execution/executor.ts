@@ -18,6 +18,7 @@ import { chatTextAsync, type ChatRequest } from '../chat/messages.js';
 import type { Decision, RouteOptions } from '../routing/router.js';
 import type { Router } from '../app/router.js';
 import type { Registry } from '../routing/registry.js';
+import { estimateTokens } from '../routing/prompt.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
 import { wireOf, type ChatCompletion, type StreamChunk, type UpstreamAttempt } from './attempt.js';
@@ -253,7 +254,7 @@ export class Executor {
           yield { data: JSON.stringify(parsed) };
         }
         if (!finished) throw run.interrupted(answering, 'the upstream closed the stream without [DONE]', usage);
-        const finalUsage: Usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: Math.ceil(textChars / 4), estimated: true };
+        const finalUsage: Usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: estimateTokens(textChars), estimated: true };
         const { costUsd, latencyMs } = run.answered(answering, finalUsage);
         await executor.#remember(options.session, answering);
         settle.resolve({ id, model: answering, routed: decision.model, decision, attempts: run.attempts, upstreamMs: run.upstreamMs, usage: finalUsage, costUsd, latencyMs });

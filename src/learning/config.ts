@@ -7,7 +7,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 
-import { RoutecoreError, describe, didYouMean } from '../errors.js';
+import { RoutecoreError, describe, didYouMean, isPlainObject } from '../errors.js';
 
 /** Shadow judging settings of a gateway (see src/learning/shadow.ts for their meaning). */
 export interface ShadowConfig {
@@ -59,10 +59,6 @@ const LEARN_FIELDS = ['everyMinutes', 'minPairs', 'holdout', 'prior', 'priorWeig
 
 function bad(message: string): RoutecoreError {
   return new RoutecoreError('ERR_ROUTECORE_BAD_CONFIG', message);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function known(obj: Record<string, unknown>, fields: readonly string[], prefix: string, source: string): void {

@@ -8,7 +8,7 @@
  * @module
  */
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { POLICIES, buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions, type PolicyName } from './policy.js';
+import { POLICIES, POLICY_CHOICES, buildCandidates, rankBest, rankCost, validateCostOptions, type CandidateTable, type CostOptions, type PolicyName } from './policy.js';
 import type { CostModel } from './postprocess.js';
 import { estimateTokens } from './prompt.js';
 import type { Registry } from './registry.js';
@@ -112,7 +112,7 @@ export class Decider {
     this.#modelIds = s.modelIds;
     this.#scoreMap = scoreMapFactory(s.ids);
     this.#objective = s.objective;
-    if (!POLICIES.includes(s.policy)) throw invalidArgument('options.policy', '"best", "cost", "threshold" or "subset"', s.policy);
+    if (!POLICIES.includes(s.policy)) throw invalidArgument('options.policy', POLICY_CHOICES, s.policy);
     this.#policy = s.policy;
     this.#cost = s.cost === undefined ? {} : validateCostOptions(s.cost, 'options.cost');
     this.#subset = validateSubsetOptions(s.subset, 'options.subset');
@@ -201,7 +201,7 @@ export class Decider {
   checkRouteOptions(options: unknown, name: string): RouteOptions {
     if (typeof options !== 'object' || options === null) throw invalidArgument(name, 'an object', options);
     const { policy, threshold, subset, ...rest } = options as RouteOptions;
-    if (policy !== undefined && !POLICIES.includes(policy)) throw invalidArgument(`${name}.policy`, '"best", "cost", "threshold" or "subset"', policy);
+    if (policy !== undefined && !POLICIES.includes(policy)) throw invalidArgument(`${name}.policy`, POLICY_CHOICES, policy);
     if (threshold !== undefined && (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))) {
       throw invalidArgument(`${name}.threshold`, 'a number in [0, 1]', threshold);
     }

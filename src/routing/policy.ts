@@ -13,6 +13,9 @@ export type PolicyName = 'best' | 'cost' | 'threshold' | 'subset';
 /** Every {@link PolicyName}, in the order messages list them; the one list routecore checks names against. */
 export const POLICIES: readonly PolicyName[] = Object.freeze(['best', 'cost', 'threshold', 'subset']);
 
+/** The policies as an error message lists them: `"best", "cost", "threshold" or "subset"`. */
+export const POLICY_CHOICES = `${POLICIES.slice(0, -1).map((p) => `"${p}"`).join(', ')} or "${POLICIES[POLICIES.length - 1]}"`;
+
 /** Predicted scores closer than this count as a tie, broken by cost and then by id. */
 export const SCORE_TIE_EPSILON = 1e-6;
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { RoutecoreError, describe, didYouMean, invalidArgument } from '../errors.js';
+import { RoutecoreError, describe, didYouMean, invalidArgument, isPlainObject } from '../errors.js';
 
 /** Output tokens assumed per query when a model sets no `expectedOutputTokens`. */
 export const DEFAULT_EXPECTED_OUTPUT_TOKENS = 256;
@@ -71,10 +71,6 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function badRegistry(message: string, cause?: unknown): RoutecoreError {
   return new RoutecoreError('ERR_ROUTECORE_BAD_REGISTRY', message, cause === undefined ? undefined : { cause });
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Validates one raw model object; messages name the source, then the model by id (or by index when the id is unusable). */

@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
-import { RoutecoreError, describe, didYouMean } from '../errors.js';
-import type { PolicyName } from '../routing/router.js';
+import { RoutecoreError, describe, didYouMean, isPlainObject } from '../errors.js';
+import { POLICIES, type PolicyName } from '../routing/policy.js';
 import { resolveLearnConfig, resolveShadowConfig, type LearnConfig, type LearningFlags, type ShadowConfig } from '../learning/config.js';
 
 /**
@@ -29,7 +29,6 @@ export const DEFAULT_PORT = 4000;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 /** A level of {@link LOG_LEVELS}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
-const POLICIES: readonly PolicyName[] = ['best', 'cost', 'threshold', 'subset'];
 
 /** One client key and what it may do. The key itself is never stored: only its SHA-256. */
 export interface ClientKey {
@@ -134,10 +133,6 @@ export interface ServeFlags extends LearningFlags {
 
 function bad(message: string): RoutecoreError {
   return new RoutecoreError('ERR_ROUTECORE_BAD_CONFIG', message);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The SHA-256 of a client key, lower-case hex: what the config stores and what requests are compared by. */

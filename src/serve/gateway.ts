@@ -23,7 +23,7 @@ import { fastify as Fastify, type FastifyBaseLogger, type FastifyError, type Fas
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Agent } from 'undici';
 
-import { RoutecoreError, describe, isRoutecoreError } from '../errors.js';
+import { RoutecoreError, describe, isRoutecoreError, isPlainObject } from '../errors.js';
 import type { Outcome } from '../app/hub.js';
 import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
@@ -114,10 +114,6 @@ function routeBody(body: unknown): unknown {
   if (typeof prompt !== 'string') throw badRequest('invalid_prompt', `body.prompt must be a string, got ${describe(prompt)}`, 'prompt');
   const { prompt: _prompt, ...rest } = body;
   return { ...rest, messages: [{ role: 'user', content: prompt }] };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Whether a key's allow-list admits a model name: exact names, or a trailing `*` as a prefix (`routecore*`). */

@@ -51,6 +51,7 @@ import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
 import { AUTO_KEY, COST_KEY, POSTPROCESS_KEY, clippedLogit, costFromShare, costShare, memberKey, type CostModel, type PostprocessSpec } from '../routing/postprocess.js';
+import { estimateTokens } from '../routing/prompt.js';
 import { META } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { battlesToOutcomes, loadTrainingData, type DataFileReport, type DataSpec } from './auto-data.js';
@@ -691,7 +692,7 @@ export function fitCostModel(records: readonly OutcomeRecord[], models: readonly
   let any = false;
   for (const r of records) {
     if (!r.costs) continue;
-    const t = Math.ceil(Buffer.byteLength(r.prompt, 'utf8') / 4);
+    const t = estimateTokens(Buffer.byteLength(r.prompt, 'utf8'));
     for (const [id, c] of Object.entries(r.costs)) {
       const j = col.get(id);
       if (j === undefined || !(c >= 0)) continue;

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
-import { RoutecoreError, describe, invalidArgument } from '../errors.js';
+import { RoutecoreError, describe, invalidArgument, isPlainObject } from '../errors.js';
 
 /** One prompt with the score each model obtained on it (and optionally what each call cost). */
 export interface OutcomeRecord {
@@ -70,10 +70,6 @@ function unreadable(what: string, file: string, err: unknown): RoutecoreError {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
   return new RoutecoreError('ERR_ROUTECORE_IO', `cannot read ${what} "${file}": ${why}`, { cause: err });
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Parses one line into an object, with the file:line prefix on failure. */

@@ -11,6 +11,7 @@ import { isRoutecoreError } from '../errors.js';
 import type { Attempt } from '../app/hub.js';
 import { ROUTED_MODEL } from '../chat/model-name.js';
 import { UpstreamError } from '../execution/runner.js';
+import { POLICIES } from '../routing/policy.js';
 import type { Registry } from '../routing/registry.js';
 
 /** The OpenAI error `type` values routecore answers with. */
@@ -146,7 +147,7 @@ export function decisionHeaders(d: { model: string | null; routed: string | null
 }
 
 /** The routed model names offered besides the registry ids: `routecore` and `routecore:<policy>`. */
-export const ROUTED_MODEL_NAMES: readonly string[] = [ROUTED_MODEL, ...['best', 'cost', 'threshold', 'subset'].map((p) => `${ROUTED_MODEL}:${p}`)];
+export const ROUTED_MODEL_NAMES: readonly string[] = [ROUTED_MODEL, ...POLICIES.map((p) => `${ROUTED_MODEL}:${p}`)];
 
 /** One entry of `GET /v1/models`. */
 export interface ModelListEntry {
