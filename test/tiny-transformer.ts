@@ -118,7 +118,7 @@ export function transformerOnnx(m: TinyTransformer, variant: 'normal' | 'wrong-s
     init('scale', [], Float32Array.of(1 / Math.sqrt(H)));
     init('one', [], Float32Array.of(1));
     init('neg_big', [], Float32Array.of(-1e9));
-    init('nan', [], Float32Array.of(Number.NaN));
+    if (variant === 'nan') init('nan', [], Float32Array.of(Number.NaN));
     initInt('axis1', [1]);
     let k = 0;
     const node = (op: string, inputs: string[], output: string, attrs: Record<string, AttrValue> = {}): void => {
