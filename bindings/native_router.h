@@ -17,6 +17,10 @@ class NativeRouter : public Napi::ObjectWrap<NativeRouter> {
   static Napi::Function Init(Napi::Env env, RoutecoreAddon* addon);
   explicit NativeRouter(const Napi::CallbackInfo& info);
   ~NativeRouter() override;
+  /// The static encoder of the router held (null for other encoders, or once disposed).
+  std::shared_ptr<const routecore::StaticEncoder> staticEncoder() const {
+    return model_ ? model_->staticEncoder() : nullptr;
+  }
 
  private:
   static Napi::Value Load(const Napi::CallbackInfo& info);

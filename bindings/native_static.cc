@@ -6,6 +6,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "native_router.h"
 
 namespace routecore_bindings {
 namespace {
@@ -153,9 +154,16 @@ Napi::Value NativeStaticEncoder::Rows(const Napi::CallbackInfo& info) {
 std::shared_ptr<const routecore::StaticEncoder> unwrapStaticEncoder(Napi::Env env, Napi::Value value, const char* name) {
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   auto* addon = env.GetInstanceData<RoutecoreAddon>();
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(addon->staticEncoderConstructor.Value()))
-    throwInvalidArgument(env, std::string(name) + " must be a NativeStaticEncoder");
-  return NativeStaticEncoder::Unwrap(value.As<Napi::Object>())->encoder();
+  if (value.IsObject() && value.As<Napi::Object>().InstanceOf(addon->staticEncoderConstructor.Value()))
+    return NativeStaticEncoder::Unwrap(value.As<Napi::Object>())->encoder();
+  // A loaded router shares its static encoder: how an ensemble's members, which name the model
+  // instead of carrying it, load beside the router that holds it.
+  if (value.IsObject() && value.As<Napi::Object>().InstanceOf(addon->routerConstructor.Value())) {
+    auto encoder = NativeRouter::Unwrap(value.As<Napi::Object>())->staticEncoder();
+    if (!encoder) throwInvalidArgument(env, std::string(name) + " is a router without a static encoder");
+    return encoder;
+  }
+  throwInvalidArgument(env, std::string(name) + " must be a NativeStaticEncoder or a NativeRouter with one");
 }
 
 }  // namespace routecore_bindings

@@ -118,10 +118,30 @@ describe.runIf(built)('static encoder', () => {
     );
   });
 
-  it('says that train --auto takes the hashing encoder only', async () => {
-    await expect(train(topicRecords(20), { auto: true, encoder: { kind: 'static', model: modelDir } })).rejects.toThrow(
-      expect.objectContaining({ code: 'ERR_ROUTECORE_INVALID_ARGUMENT', message: expect.stringContaining('options.encoder.kind') }),
-    );
+  it('train --auto considers the encoders it is given and keeps the best by CV; an ensemble of static members loads and routes', async () => {
+    const dir = join(tmp, 'auto-model');
+    writeStaticModelDir(dir, { dim: 16, seed: 21 });
+    const records = topicRecords(90);
+    const auto = { objective: 'quality' as const, memberSets: [['lin', 'mlp32']], alphas: [1], betas: [1], folds: 3, workers: 0 };
+    const result = await train(records, { auto, encoders: [{ kind: 'hashing' }, { kind: 'static', model: dir }] });
+    expect(result.encoders!.map((e) => e.encoder)).toEqual(['hashing', `static:${dir}`]);
+    expect(result.encoders!.filter((e) => e.kept)).toHaveLength(1);
+    const kept = result.encoders!.find((e) => e.kept)!;
+    const best = Math.max(...result.encoders!.map((e) => e.cv));
+    expect(kept.cv).toBe(best);
+    expect(result.encoders![0]!.kept || result.encoders![1]!.cv > result.encoders![0]!.cv).toBe(true); // ties to the earlier
+    result.router.dispose();
+    // The static grid alone: its ensemble members name the model and share the loaded router's.
+    const { router } = await train(records, { auto, encoder: { kind: 'static', model: dir } });
+    expect(router.encoder).toBe('static');
+    const file = join(tmp, 'auto-static.router');
+    await router.save(file);
+    const again = Router.loadSync(file);
+    const p = 'Please help with the matrix and the prime question';
+    expect(again.routeSync(p).scores).toEqual(router.routeSync(p).scores);
+    again.dispose();
+    router.dispose();
+    await expect(train(records, { encoders: [{ kind: 'hashing' }] })).rejects.toThrow(expect.objectContaining({ message: expect.stringContaining('options.encoders') }));
   });
 
   it('refuses hostile model directories with coded errors naming the file', () => {

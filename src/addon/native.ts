@@ -123,8 +123,11 @@ export interface NativeBinding {
     maxTokens: number,
   ) => NativeStaticEncoderHandle;
   NativeRouter: {
-    /** staticEncoder: the model of a router file that names its static model instead of carrying it. */
-    load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?: NativeStaticEncoderHandle): NativeRouterHandle;
+    /**
+     * staticEncoder: the model of a router file that names its static model instead of carrying it
+     * (a loaded model, or a loaded router whose static encoder is shared: an ensemble's members).
+     */
+    load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?: NativeStaticEncoderHandle | NativeRouterHandle): NativeRouterHandle;
     train(
       text: Uint8Array,
       offsets: Uint32Array,

@@ -8,6 +8,7 @@ import { RoutecoreError } from '../errors.js';
 import { loadTrainingData, parseDataSpec, type DataSpec } from '../training/auto-data.js';
 import { GUARD_SE, type AutoObjective, type AutoProgress, type AutoReport } from '../training/auto.js';
 import { train } from '../training/train.js';
+import { parseEncoderSpec } from '../encoders/spec.js';
 
 /** A usage mistake (exit code 2). */
 export class AutoUsageError extends Error {}
@@ -106,6 +107,7 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
       json: { type: 'boolean' },
       'max-cost-1k': { type: 'string' },
       'min-quality': { type: 'string' },
+      encoder: { type: 'string', multiple: true },
     },
   });
   if (!values.data?.length) throw new AutoUsageError('train --auto needs at least one --data F.jsonl');
@@ -140,11 +142,17 @@ export async function cmdTrainAuto(args: string[]): Promise<void> {
   for (const f of files) {
     process.stderr.write(`${f.file}: ${f.format}, ${f.records} records${f.unscored ? ` (+${f.unscored} log lines without a score, skipped)` : ''}, weight ${f.weight} → ${f.used} used\n`);
   }
+  // --encoder hashing|static:DIR|mixed:DIR, repeatable: the grid runs per encoder, the best CV kept.
+  const encoders = (values.encoder ?? []).map((e) => parseEncoderSpec(e, '--encoder'));
   const result = await train(specs, {
     seed: num(values.seed, '--seed'),
     description: values.description,
     auto: { objective, budgetS, workers, folds, onProgress: autoProgress(), ...(costTarget ? { costTarget } : {}) },
+    ...(encoders.length === 1 ? (encoders[0]!.kind === 'hashing' ? {} : { encoder: encoders[0]! }) : encoders.length > 1 ? { encoders } : {}),
   });
+  for (const e of result.encoders ?? []) {
+    process.stderr.write(`encoder ${e.encoder}: chose ${e.chosen}, CV ${e.cv.toFixed(4)}${e.kept ? ' (kept)' : ''}\n`);
+  }
   const a = result.auto!;
   try {
     await result.router.save(values.out, { halfPrecision: values.half === true });

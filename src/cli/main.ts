@@ -66,6 +66,7 @@ Commands:
       --budget-s S --workers N (default: all cores) --folds K (default 5) --seed N --json
       --half                 store the big tables (and knn references) as float16 (half the file)
       --max-cost-1k USD | --min-quality Q   calibrate the cost policy's λ to a budget on the training CV
+      --encoder hashing|static:DIR|mixed:DIR   repeatable: the selection runs per encoder, the best CV is kept
   eval --router R --data TEST.jsonl [--data T2.jsonl]   replay records through a router: quality, cost, baselines
   eval --cv K --data F.jsonl [--predictor P]   K-fold cross-validation (train on K-1 folds, pool held-out)
       --registry M.json      prices (and eligibility) of the models

@@ -75,3 +75,17 @@ export function staticTrainingOptions(choice: EncoderChoice, name = 'options.enc
     model,
   };
 }
+
+/**
+ * The encoder every member of a `train --auto` grid trains with, given the caller's
+ * `options.encoder`: undefined for hashing (the grid's own per-member hashing options apply). For
+ * `static` and `mixed` the model travels to the worker threads as its directory (a loaded
+ * StaticModel cannot cross threads) and the members name it instead of carrying the table: the
+ * ensemble's members ride in the router file's header, where a table per member would not fit.
+ */
+export function autoMemberEncoder(encoder: Partial<EncoderChoice> | undefined): EncoderChoice | undefined {
+  if (encoder?.kind === undefined || encoder.kind === 'hashing') return undefined;
+  const model = encoder.model instanceof StaticModel ? encoder.model.dir : encoder.model;
+  if (typeof model !== 'string' || model === '') throw invalidArgument('options.encoder.model', `a model directory for the ${encoder.kind} encoder`, encoder.model);
+  return { kind: encoder.kind, model, embed: false, ...(encoder.maxTokens !== undefined ? { maxTokens: encoder.maxTokens } : {}) };
+}

@@ -47,7 +47,8 @@ export class Scorer {
         }
         let member: NativeRouterHandle;
         try {
-          member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, t);
+          // Members of a static or mixed router name its model: they share the router's.
+          member = binding().NativeRouter.load(Buffer.from(raw, 'base64'), `ensemble member ${k}`, native.backend, t, native.encoder === 'static' || native.encoder === 'mixed' ? native : undefined);
         } catch (err) {
           this.#disposeMembers();
           rethrowNative(err); // the native message already names the member

@@ -46,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { binding, rethrowNative } from '../addon/native.js';
+import { binding, rethrowNative, type NativeStaticEncoderHandle } from '../addon/native.js';
 import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
@@ -63,6 +63,8 @@ import { fnv1a32 } from './hash.js';
 // aliases keep this module's names; here TrainOptions never carries `auto`.
 import { trainPredictor as train, type PredictorOptions as TrainOptions, type PredictorResult as TrainResult } from './fit.js';
 import { RIDGE_PENALTY, TfidfEncoder, overwriteTensor, ridgeFit, scoreMatrix } from './baselines.js';
+import { autoMemberEncoder } from '../encoders/spec.js';
+import { routerFileMetadata, staticModelFor } from '../encoders/static.js';
 import { chooseOperatingPoint, type CostTarget, type OperatingPoint, type SweepPointLite } from './operating-point.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -895,7 +897,10 @@ export async function autoTrain(
   if (objective === 'aiq' && !hasCosts) throw invalidArgument('options.auto.objective', '"quality": AIQ needs per-query costs in the records, and these have none', objective);
   const seed = options.seed ?? 1;
   const salt = auto.foldSalt ?? '';
-  const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS).map((s) => [...s]);
+  // A static or mixed encoder (encoders/spec.ts): every member encodes with it, and the ridge
+  // member, which fits the hashing encoder's TF-IDF rows, leaves the grid.
+  const memberEncoder = autoMemberEncoder(options.encoder);
+  const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS).map((s) => [...s]).filter((s) => !memberEncoder || s.every((m) => AUTO_RIDGE_MEMBERS[m] === undefined));
   const alphas = [...new Set(auto.alphas ?? autoAlphas(records))].sort((a, b) => b - a);
   const betas = [...new Set(auto.betas ?? AUTO_BETAS)].sort((a, b) => b - a);
   // Cost by prompt text needs the cost network to predict the models in the router's order: every
@@ -941,6 +946,7 @@ export async function autoTrain(
   const memberOptions = (m: string): TrainOptions => {
     const o: TrainOptions = { seed, ...AUTO_MEMBERS[m]! };
     if (o.encoder === undefined && buckets < 16) o.encoder = { log2Buckets: buckets };
+    if (memberEncoder) o.encoder = { ...o.encoder, ...memberEncoder };
     if (o.predictor === 'knn' && o.k !== undefined) {
       o.k = knnK(o.k, scoredShare);
       if (o.dim === undefined) o.dim = knnDim(n);
@@ -1239,7 +1245,9 @@ export async function autoTrain(
   // and the cost network ride base64 in the header, which readers cap at 16 MiB (native/artifact.cc).
   const mainIdx = finals.reduce((b, f, q) => (f.bytes!.length > finals[b]!.bytes!.length ? q : b), 0);
   const riders = [...finals.filter((_, q) => q !== mainIdx).map((f) => f.bytes!), ...(netOf ? [netOf.bytes!] : [])];
-  const riderBytes = fitHeader(riders, holder.members.filter((_, q) => q !== mainIdx).concat(netOf ? ['cost network'] : []));
+  // Members of a static or mixed grid name their model (autoMemberEncoder): load it once, for all.
+  const staticHandle = memberEncoder ? staticModelFor(routerFileMetadata(finals[mainIdx]!.bytes!), 'train --auto')?.handle : undefined;
+  const riderBytes = fitHeader(riders, holder.members.filter((_, q) => q !== mainIdx).concat(netOf ? ['cost network'] : []), staticHandle);
   const seconds = (performance.now() - started) / 1000;
   const autoReport: AutoReport = {
     version: 1,
@@ -1275,7 +1283,7 @@ export async function autoTrain(
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
   let native;
   try {
-    native = binding().NativeRouter.load(finals[mainIdx]!.bytes!, 'train --auto', backend, threads);
+    native = binding().NativeRouter.load(finals[mainIdx]!.bytes!, 'train --auto', backend, threads, staticHandle);
   } catch (err) {
     rethrowNative(err, 'train --auto');
   }
@@ -1310,7 +1318,7 @@ const HEADER_NETWORK_BUDGET = 14 * 2 ** 20;
  * budget, else with their tables in float16 (half the size; scores move in the fourth decimal).
  * Throws when even that does not fit, naming the networks, before a file no reader would open is made.
  */
-function fitHeader(networks: readonly Uint8Array[], names: readonly string[]): string[] {
+function fitHeader(networks: readonly Uint8Array[], names: readonly string[], staticHandle?: NativeStaticEncoderHandle): string[] {
   const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
   let out = networks.map(b64);
   const size = (xs: string[]): number => xs.reduce((a, x) => a + x.length, 0);
@@ -1318,7 +1326,7 @@ function fitHeader(networks: readonly Uint8Array[], names: readonly string[]): s
   out = networks.map((bytes, i) => {
     let h;
     try {
-      h = binding().NativeRouter.load(bytes, names[i] ?? 'ensemble member', 'cpu', 1);
+      h = binding().NativeRouter.load(bytes, names[i] ?? 'ensemble member', 'cpu', 1, staticHandle);
     } catch (err) {
       rethrowNative(err);
     }

@@ -113,7 +113,7 @@ export interface PredictorResult {
 // 'auto' is known here so that `train(data, { auto: false })` passes through to trainPredictor.
 const KNOWN_OPTIONS = new Set([
   'predictor', 'k', 'dim', 'clusters', 'restarts', 'hidden', 'learningRate', 'weightDecay', 'batchSize', 'maxEpochs', 'patience', 'validationFraction', 'seed',
-  'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router', 'auto',
+  'encoder', 'onEpoch', 'description', 'metadata', 'embeddings', 'backend', 'threads', 'router', 'auto', 'encoders',
 ]);
 
 /**

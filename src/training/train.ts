@@ -9,6 +9,7 @@ import type { OutcomeRecord, PairwiseRecord } from './data.js';
 import type { DataSpec } from './auto-data.js';
 import { autoTrain, type AutoOptions, type AutoReport } from './auto.js';
 import { checkTrainOptions, trainPredictor, type PredictorOptions, type PredictorResult } from './fit.js';
+import { encoderSpec, type EncoderChoice } from '../encoders/spec.js';
 
 export type { EpochInfo, PredictorKind, PredictorOptions, PredictorResult } from './fit.js';
 
@@ -20,12 +21,21 @@ export interface TrainOptions extends PredictorOptions {
    * above must then be left unset.
    */
   auto?: boolean | AutoOptions;
+  /**
+   * With `auto`: the text encoders to consider (`{ kind: 'hashing' }`, `{ kind: 'static', model }`,
+   * `{ kind: 'mixed', model }`). Each runs the whole cross-validated selection on the same folds;
+   * the encoder whose chosen candidate has the best cross-validated metric is kept (ties to the
+   * earlier one). Leave `encoder` unset with it.
+   */
+  encoders?: EncoderChoice[];
 }
 
 /** What {@link train} reports besides the router. */
 export interface TrainResult extends PredictorResult {
   /** With `auto`: what was chosen and why (also stored in the artifact). */
   auto?: AutoReport;
+  /** With `auto` and `encoders`: each encoder's chosen candidate and cross-validated metric. */
+  encoders?: Array<{ encoder: string; chosen: string; cv: number; kept: boolean }>;
 }
 
 /**
@@ -44,14 +54,40 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   checkTrainOptions(options);
+  if (options.encoders !== undefined && (options.auto === undefined || options.auto === false)) {
+    throw invalidArgument('options.encoders', 'unset without options.auto (one encoder trains with options.encoder)', options.encoders);
+  }
   if (options.auto !== undefined && options.auto !== false) {
-    // The --auto grid (its ridge members fit the hashing encoder's TF-IDF rows; its ensemble members
-    // ride in the file's header) is built for the hashing encoder: say so rather than train one.
-    const kind = options.encoder?.kind;
-    if (kind !== undefined && kind !== 'hashing') {
-      throw invalidArgument('options.encoder.kind', `"hashing" with options.auto (a ${kind} encoder trains with a fixed predictor; compare encoders by CV with scripts/encoder-quality.ts)`, kind);
-    }
+    if (options.encoders !== undefined) return autoTrainEncoders(data, options);
     return autoTrain(data, options);
   }
   return trainPredictor(data, options);
+}
+
+/** `auto` over several encoders: the whole selection per encoder, the best cross-validated kept. */
+async function autoTrainEncoders(
+  data: string | readonly string[] | readonly OutcomeRecord[] | readonly PairwiseRecord[] | readonly DataSpec[],
+  options: TrainOptions,
+): Promise<TrainResult> {
+  const { encoders, ...rest } = options;
+  if (!Array.isArray(encoders) || encoders.length === 0) throw invalidArgument('options.encoders', 'a non-empty array of encoders ({ kind, model })', encoders);
+  if (options.encoder !== undefined) throw invalidArgument('options.encoder', 'unset with options.encoders (list every encoder there)', options.encoder);
+  let best: TrainResult | undefined;
+  let bestCv = -Infinity;
+  const tried: NonNullable<TrainResult['encoders']> = [];
+  for (const [i, choice] of encoders.entries()) {
+    if (typeof choice !== 'object' || choice === null) throw invalidArgument(`options.encoders[${i}]`, 'an encoder { kind, model }', choice);
+    const result = await autoTrain(data, { ...rest, ...(choice.kind === 'hashing' ? {} : { encoder: choice }) });
+    const cv = result.auto.chosen.cv;
+    tried.push({ encoder: encoderSpec(choice), chosen: result.auto.chosen.name, cv, kept: false });
+    if (best === undefined || cv > bestCv) {
+      best?.router.dispose();
+      best = result;
+      bestCv = cv;
+    } else {
+      result.router.dispose();
+    }
+  }
+  tried[tried.findIndex((t) => t.cv === bestCv)]!.kept = true;
+  return { ...best!, encoders: tried };
 }
