@@ -15,6 +15,7 @@ import { resolveBackend, type BackendRequest } from '../addon/backend.js';
 import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
+import { coverageOf, type Coverage } from '../encoders/coverage.js';
 import { MicroBatcher, type RouterStats } from './batcher.js';
 import { Decider, type Decision, type RouteOptions, type ThresholdOptions } from './decide.js';
 import { ENCODER_META, checkEncoder, checkRows, type Encoder } from './encoder.js';
@@ -464,6 +465,18 @@ export class RouterCore {
     const scorer = this.#live();
     checkPrompts(prompts);
     return (await this.#score(scorer, prompts, (i) => `prompts[${i}]`, 'none')).scores;
+  }
+
+  /**
+   * RouteLLM's benchmark–dataset similarity: for each prompt, the largest cosine similarity to the
+   * router's sketch of its training prompts (kept in the `.router` file by routers that read text),
+   * and their mean — how much of this traffic looks like what the router was trained on. Throws
+   * ERR_ROUTECORE_INVALID_ARGUMENT for a router without a sketch (precomputed, or an older file).
+   */
+  coverage(prompts: readonly string[]): Coverage {
+    const scorer = this.#live();
+    checkPrompts(prompts);
+    return coverageOf(scorer.native, prompts);
   }
 
   /**
