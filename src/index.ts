@@ -44,6 +44,14 @@ export { readOutcomeLog } from './training/auto-data.js';
 export type { DataSpec, DataFileReport } from './training/auto-data.js';
 export type { PostprocessSpec } from './routing/postprocess.js';
 export type { Encoder } from './routing/encoder.js';
+// Encoders (docs/ENCODERS.md): model2vec-layout static models, ONNX sentence encoders, coverage.
+export { StaticModel } from './encoders/static.js';
+export type { StaticModelOptions } from './encoders/static.js';
+export { OnnxEncoder } from './encoders/onnx.js';
+export type { OnnxEncoderOptions } from './encoders/onnx.js';
+export { parseEncoderSpec } from './encoders/spec.js';
+export type { EncoderChoice, EncoderKind } from './encoders/spec.js';
+export type { Coverage } from './encoders/coverage.js';
 // Learning on live traffic (docs/LEARNING.md): shadow judging, live quality, guarded learning.
 export { Shadow, strongestModel } from './learning/shadow.js';
 export type { ShadowOptions, ShadowTicket, AnsweredRequest, ShadowCounters } from './learning/shadow.js';

@@ -13,7 +13,9 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { binding } from '../src/addon/native.js';
+import { Router } from '../src/app/router.js';
 import { OnnxEncoder } from '../src/encoders/onnx.js';
+import { train } from '../src/training/train.js';
 import { bertTokenizerJson } from './encoder-fixtures.js';
 import { randomTransformer, referenceForward, transformerOnnx } from './tiny-transformer.js';
 
@@ -102,6 +104,31 @@ describe.runIf(built)('onnx encoder', () => {
       for (let j = 0; j < 16; j++) expect(p[j]).toBeCloseTo(one[i * 16 + j]!, 5);
     });
     await enc.dispose();
+  });
+
+  it('serves a router trained on its rows through the encoder seam (route, not routeSync), and a file refuses another encoder', async () => {
+    const enc = await OnnxEncoder.load(dir, { backend: 'cpu' });
+    const records = Array.from({ length: 60 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: i % 2 ? `Please bake bread with flour ${i}` : `Please solve the integral ${i}`,
+      scores: i % 2 ? { a: 0, b: 1 } : { a: 1, b: 0 },
+    }));
+    const x = await enc.encode(records.map((r) => r.prompt));
+    const { router } = await train(records, { predictor: 'linear', embeddings: x, maxEpochs: 60, learningRate: 0.05, router: { encoder: enc } });
+    const file = join(tmp, 'onnx.router');
+    await router.save(file);
+    router.dispose();
+    const served = Router.loadSync(file, { encoder: enc });
+    const decision = await served.route('Please solve the integral 99');
+    expect(decision.models ?? [decision.model]).toContain(decision.model);
+    expect(Object.keys(decision.scores).sort()).toEqual(['a', 'b']);
+    expect(() => served.routeSync('anything')).toThrow(expect.objectContaining({ message: expect.stringContaining('encodes asynchronously only') }));
+    served.dispose();
+    const other = await OnnxEncoder.load(writeModel('other', 'normal', true), { backend: 'cpu' });
+    const renamed = { name: 'onnx:elsewhere', dim: other.dim, encode: (t: readonly string[]) => other.encode(t) };
+    expect(() => Router.loadSync(file, { encoder: renamed })).toThrow(expect.objectContaining({ code: 'ERR_ROUTECORE_MODEL_MISMATCH' }));
+    await enc.dispose();
+    await other.dispose();
   });
 
   it('refuses a model with the wrong output shape, NaN outputs, or no model file, with coded errors', async () => {
