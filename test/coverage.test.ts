@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { binding } from '../src/addon/native.js';
 import { Router } from '../src/app/router.js';
+import { evaluate, renderMarkdown } from '../src/evaluation/eval.js';
 import { train } from '../src/training/train.js';
 
 const built = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenizer === 'function';
@@ -40,6 +41,14 @@ describe.runIf(built)('coverage', () => {
     const again = Router.loadSync(file);
     expect(Array.from(again.coverage(['recipe with flour']).perPrompt)).toEqual(Array.from(router.coverage(['recipe with flour']).perPrompt));
     again.dispose();
+    router.dispose();
+  });
+
+  it('appears in eval reports (JSON and Markdown), null for a router without a sketch', async () => {
+    const { router } = await train(records, { predictor: 'linear', maxEpochs: 3 });
+    const report = await evaluate(router, records.slice(0, 30));
+    expect(report.coverage).toBeGreaterThan(0.99);
+    expect(renderMarkdown(report)).toContain("Coverage (RouteLLM's benchmark–dataset similarity): ");
     router.dispose();
   });
 

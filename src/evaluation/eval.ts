@@ -46,7 +46,7 @@
  *   router's sweep points and for the single models (the zero-router).
  * @module
  */
-import { RoutecoreError, invalidArgument } from '../errors.js';
+import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
 import { modelIdsOf, type OutcomeRecord } from '../training/data.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from './metrics.js';
 import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../routing/policy.js';
@@ -130,6 +130,12 @@ export interface EvalReport {
   router: { best: EvalPoint; sweep: SweepPoint[] };
   /** AIQ over `costRange` (cost1k); null when the single models' costs do not differ. */
   aiq: { router: number | null; zeroRouter: number | null; costRange: [number, number] | null };
+  /**
+   * RouteLLM's benchmark–dataset similarity of the evaluated prompts: the mean over them of the
+   * largest cosine similarity to the router's sketch of its training prompts (Router.coverage).
+   * Absent for reports from scores alone; null for a router without a sketch.
+   */
+  coverage?: number | null;
   /** Two models only, else null. */
   apgr: number | null;
   cpt50: number | null;
@@ -678,12 +684,31 @@ export async function evaluate(router: RouterCore, records: OutcomeRecord[], opt
       predictedCosts.set((await router.predictedCosts(recs.slice(start, end).map((r) => r.prompt)))!, start * M);
     }
   }
-  return evaluateCore(ids, scores, recs, {
+  const report = evaluateCore(ids, scores, recs, {
     ...o,
     expectedCost: (id) => training?.models[id]?.meanCost ?? undefined,
     ...(cm ? { costModel: Object.fromEntries(ids.map((id, j) => [id, { base: cm.base[j]!, perToken: cm.perToken[j]! }])) } : {}),
     ...(predictedCosts ? { predictedCosts } : {}),
   });
+  report.coverage = coverageOfRecords(router, recs);
+  return report;
+}
+
+/** Mean coverage of the records' prompts, or null when the router keeps no training sketch. */
+function coverageOfRecords(router: RouterCore, recs: readonly OutcomeRecord[]): number | null {
+  if (typeof router.coverage !== 'function' || recs.length === 0) return null;
+  let sum = 0;
+  for (let start = 0; start < recs.length; start += SCORE_CHUNK) {
+    const part = recs.slice(start, start + SCORE_CHUNK).map((r) => r.prompt);
+    try {
+      sum += router.coverage(part).mean * part.length;
+    } catch (err) {
+      // No sketch (a precomputed router, a file from before sketches): no figure, not a failure.
+      if (isRoutecoreError(err) && (err.code === 'ERR_ROUTECORE_INVALID_ARGUMENT' || err.code === 'ERR_ROUTECORE_ADDON_UNAVAILABLE')) return null;
+      throw err;
+    }
+  }
+  return sum / recs.length;
 }
 
 /** See {@link EvalReport.recommended}. */
@@ -758,6 +783,9 @@ export function renderMarkdown(report: EvalReport): string {
   }
   if (report.pgr) {
     out.push(`- Strong/weak: ${report.pgr.strong} / ${report.pgr.weak}; APGR ${fmt(report.apgr)}, CPT(50%) ${fmt(report.cpt50)}, CPT(80%) ${fmt(report.cpt80)}`);
+  }
+  if (report.coverage !== undefined && report.coverage !== null) {
+    out.push(`- Coverage (RouteLLM's benchmark–dataset similarity): ${fmt(report.coverage)}, the mean over these prompts of the largest cosine similarity to the router's training prompts`);
   }
   if (report.calibration && Number.isFinite(report.calibration.ece)) {
     out.push(`- Calibration: ECE ${fmt(report.calibration.ece)} over ${report.calibration.pairs} (prompt, model) pairs (0 = a predicted p comes true a share p of the time)`);
