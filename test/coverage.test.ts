@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { binding } from '../src/addon/native.js';
 import { Router } from '../src/app/router.js';
 import { evaluate, renderMarkdown } from '../src/evaluation/eval.js';
+import { GatewayMetrics } from '../src/serve/metrics.js';
 import { train } from '../src/training/train.js';
 
 const built = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenizer === 'function';
@@ -49,6 +50,26 @@ describe.runIf(built)('coverage', () => {
     const report = await evaluate(router, records.slice(0, 30));
     expect(report.coverage).toBeGreaterThan(0.99);
     expect(renderMarkdown(report)).toContain("Coverage (RouteLLM's benchmark–dataset similarity): ");
+    router.dispose();
+  });
+
+  it('is a gateway gauge over a sample of recent chat traffic', async () => {
+    const { router } = await train(records, { predictor: 'linear', maxEpochs: 2 });
+    expect(router.recentCoverage()).toBeNull(); // nothing routed yet
+    for (let i = 0; i < 40; i++) await router.routeChat({ messages: [{ role: 'user', content: records[i]!.prompt }] });
+    const live = router.recentCoverage();
+    expect(live).toBeGreaterThan(0.99); // the sampled texts are training prompts
+    const metrics = new GatewayMetrics({
+      log: () => ({ written: 0, queued: 0 }),
+      stateErrors: () => 0,
+      cooldowns: async () => 0,
+      redisUp: () => null,
+      draining: () => false,
+      fleetDecisions: async () => new Map(),
+      coverage: () => router.recentCoverage(),
+    });
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^routecore_router_coverage 0\.9\d*/m);
     router.dispose();
   });
 

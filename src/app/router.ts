@@ -10,6 +10,7 @@ import { routeChat, routeChatSync, type ChatDecision, type ChatRouteOptions } fr
 import type { MetricsSnapshot } from '../execution/metrics.js';
 import { RouterCore, loadRouter, type RouterOptions } from '../routing/router.js';
 import { Hub, type Feedback, type Outcome } from './hub.js';
+import { CoverageSampler } from '../encoders/coverage.js';
 
 /**
  * Routes prompts and chat requests to models. Create one with {@link Router.load} (or `train()`),
@@ -23,6 +24,7 @@ import { Hub, type Feedback, type Outcome } from './hub.js';
  */
 export class Router extends RouterCore {
   #hub: Hub | undefined;
+  readonly #sampler = new CoverageSampler();
 
   /** @internal Use {@link Router.load} or `train()`. `embedded`: this is the shipped default router. */
   constructor(native: NativeRouterHandle, options: RouterOptions = {}, embedded = false) {
@@ -54,12 +56,26 @@ export class Router extends RouterCore {
    * ERR_ROUTECORE_INVALID_ARGUMENT naming the field, e.g. `messages[2].content`.
    */
   routeChat(request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
-    return routeChat(this, request, options);
+    return routeChat(this, request, options).then((d) => {
+      this.#sampler.note(d.text);
+      return d;
+    });
   }
 
   /** {@link Router.routeChat} on the calling thread. */
   routeChatSync(request: unknown, options?: ChatRouteOptions): ChatDecision {
-    return routeChatSync(this, request, options);
+    const d = routeChatSync(this, request, options);
+    this.#sampler.note(d.text);
+    return d;
+  }
+
+  /**
+   * Coverage of recent chat traffic: the mean {@link RouterCore.coverage} of a sample of the texts
+   * routeChat routed (every 16th, the newest 256); null before any, or for a router without a
+   * training sketch. The gateway's `routecore_router_coverage` gauge.
+   */
+  recentCoverage(): number | null {
+    return this.#sampler.mean(this);
   }
 
   /** Reports the application's score in [0,1] for an executed request's answer (by its id); outcome logs record it. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { rethrowNative, type NativeRouterHandle } from '../addon/native.js';
-import { RoutecoreError, invalidArgument } from '../errors.js';
+import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
 
 /** What {@link coverageOf} returns. */
 export interface Coverage {
@@ -37,4 +37,40 @@ export function coverageOf(native: NativeRouterHandle, prompts: readonly string[
   let sum = 0;
   for (const v of out) sum += v;
   return { mean: sum / prompts.length, perPrompt: out };
+}
+
+/**
+ * Coverage of live traffic: keeps every `every`-th routed text (at most `keep`, the newest) and
+ * gives their mean coverage when asked — for a gauge read at scrape time, so routing pays only
+ * for remembering a string now and then.
+ */
+export class CoverageSampler {
+  readonly #every: number;
+  readonly #keep: number;
+  readonly #ring: string[] = [];
+  #seen = 0;
+  #next = 0;
+
+  constructor(every = 16, keep = 256) {
+    this.#every = every;
+    this.#keep = keep;
+  }
+
+  /** Notes one routed text. */
+  note(text: string): void {
+    if (this.#seen++ % this.#every !== 0 || text === '') return;
+    if (this.#ring.length < this.#keep) this.#ring.push(text);
+    else this.#ring[this.#next++ % this.#keep] = text;
+  }
+
+  /** Mean coverage of the sampled texts for `router`; null with none sampled or no sketch. */
+  mean(router: { coverage(prompts: readonly string[]): Coverage }): number | null {
+    if (this.#ring.length === 0) return null;
+    try {
+      return router.coverage(this.#ring).mean;
+    } catch (err) {
+      if (isRoutecoreError(err) && (err.code === 'ERR_ROUTECORE_INVALID_ARGUMENT' || err.code === 'ERR_ROUTECORE_ADDON_UNAVAILABLE' || err.code === 'ERR_ROUTECORE_DISPOSED')) return null;
+      throw err;
+    }
+  }
 }

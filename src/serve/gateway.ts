@@ -175,6 +175,7 @@ export class Gateway {
       },
       draining: () => this.#draining,
       fleetDecisions: () => this.#fleetDecisions(),
+      coverage: () => this.#gen.router.recentCoverage(),
     });
     this.metrics.useRouter(gen.router.hub.metrics);
     this.learning = new LearningService({

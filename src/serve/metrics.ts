@@ -26,6 +26,8 @@ export interface GatewayGauges {
   draining(): boolean;
   /** Decisions per first-choice model this hour, summed over the replicas sharing the state. */
   fleetDecisions(): Promise<Map<string, number>>;
+  /** Mean coverage of recent traffic (Router.recentCoverage); null when there is none to give. */
+  coverage?(): number | null;
 }
 
 /** The gateway's metrics and its registry. */
@@ -127,6 +129,19 @@ export class GatewayMetrics {
         this.set(gauges.draining() ? 1 : 0);
       },
     });
+    if (gauges.coverage) {
+      const coverage = gauges.coverage;
+      new Gauge({
+        name: 'routecore_router_coverage',
+        help: "Mean over a sample of recent routed texts of their largest cosine similarity to the router's training prompts (RouteLLM's benchmark-dataset similarity): how much of the traffic looks like what the router was trained on.",
+        registers,
+        collect() {
+          const v = coverage();
+          if (v === null) this.reset();
+          else this.set(v);
+        },
+      });
+    }
     new Gauge({
       name: 'routecore_fleet_decisions_hour',
       help: 'Decisions per first-choice model this hour, summed over every replica sharing the state.',
