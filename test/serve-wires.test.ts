@@ -322,6 +322,8 @@ describe('fallback across wires for every fault (both SDKs, streamed and not)', 
     ['reset', { kind: 'reset' }],
     ['malformed', { kind: 'malformed' }],
     ['stream ends before its first token', { kind: 'truncated', after: 0 }],
+    ['connection cut (half a body; a stream before its first token)', { kind: 'cut', after: 0 }],
+    ['409 conflict', { kind: 'status', status: 409 }],
   ];
   it.each(faults)('Anthropic upstream %s on /v1/messages -> answered by the OpenAI upstream', async (_n, fault) => {
     // A stream ending early is a fault of streams only; a non-streamed answer has no first token to miss.
