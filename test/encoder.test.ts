@@ -1,13 +1,16 @@
 /**
  * The encoder seam (src/routing/encoder.ts): a router trained on embeddings serves text when an
- * Encoder is given at load time — through route, routeSync, routeBatch, scores and routeChat —
- * and refuses an encoder that does not fit it, with messages naming what is wrong.
+ * Encoder is given at load time — through route, routeSync, routeBatch, scores, routeChat and the
+ * Executor — and refuses an encoder that does not fit it, with messages naming what is wrong.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Router } from '../src/app/router.js';
+import { Executor } from '../src/execution/executor.js';
 import type { Encoder } from '../src/routing/encoder.js';
+import type { RouterOptions } from '../src/routing/router.js';
 import { train } from '../src/training/train.js';
+import { PAIR_KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 
 const MATH = ['sum', 'add', 'multiply', 'equation', 'number', 'plus', 'divide', 'fraction'];
 const HISTORY = ['king', 'war', 'empire', 'century', 'revolution', 'treaty', 'dynasty', 'battle'];
@@ -54,10 +57,10 @@ function records(n: number) {
   return out;
 }
 
-async function trained(encoder: Encoder & { encodeSync(t: readonly string[]): Float32Array }) {
+async function trained(encoder: Encoder & { encodeSync(t: readonly string[]): Float32Array }, router: RouterOptions = {}) {
   const recs = records(160);
-  const { router } = await train(recs, { embeddings: encoder.encodeSync(recs.map((r) => r.prompt)), hidden: 8, seed: 7, maxEpochs: 60, router: { encoder } });
-  return router;
+  const result = await train(recs, { embeddings: encoder.encodeSync(recs.map((r) => r.prompt)), hidden: 8, seed: 7, maxEpochs: 60, router: { ...router, encoder } });
+  return result.router;
 }
 
 const MATH_Q = 'Can you add the number 12 plus 30 and multiply the sum?';
@@ -137,5 +140,34 @@ describe('a router trained on embeddings, served with an Encoder', () => {
     const s = Router.loadSync(bytes, { encoder: short });
     await expect(s.routeBatch([MATH_Q, HISTORY_Q])).rejects.toThrow('encoder "topic-words:v1" returned 11 floats for 2 text(s) of dimension 6 (expected 12)');
     s.dispose();
+  });
+});
+
+describe('the executor over a router trained on embeddings', () => {
+  let pair: UpstreamPair;
+  beforeAll(async () => {
+    pair = await startUpstreamPair();
+  });
+  afterAll(async () => {
+    await pair.close();
+  });
+
+  it('routes the chat text through the encoder and calls the chosen upstream', async () => {
+    const encoder = new TopicEncoder();
+    const router = await trained(encoder, { registry: pair.registry, aliases: { 'math-model': 'model-a', 'history-model': 'model-b' } });
+    const executor = new Executor({ router, env: PAIR_KEYS, backoffMs: 1, timeoutMs: 2000 });
+    try {
+      encoder.batches.length = 0;
+      const math = await executor.complete({ model: 'routecore', messages: [{ role: 'user', content: MATH_Q }] });
+      expect(math.routed).toBe('model-a');
+      expect(math.model).toBe('model-a');
+      const history = await executor.complete({ model: 'routecore', messages: [{ role: 'user', content: HISTORY_Q }] });
+      expect(history.routed).toBe('model-b');
+      expect(pair.b.requests).toHaveLength(1);
+      expect(encoder.batches.length).toBeGreaterThanOrEqual(2); // the executor's text went through encode()
+    } finally {
+      await executor.close();
+      router.dispose();
+    }
   });
 });
