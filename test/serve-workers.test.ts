@@ -88,6 +88,14 @@ describe.skipIf(!built)('serve --workers', () => {
     expect(err).toContain('--workers expects a positive integer or "auto", got "many"');
   }, 60_000);
 
+  it('refuses --learn with --workers (each worker would swap the router file on its own)', async () => {
+    const child = spawn(process.execPath, [cli, 'serve', ...base(), '--workers', '2', '--learn', '--router', join(fx.dir, 'learned.router')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await new Promise((r) => child.once('exit', r))).toBe(2);
+    expect(err).toContain('--learn runs one learner per process and would race with --workers N');
+  }, 60_000);
+
   it('serves on two workers without Redis, says what is per worker, and drains both on SIGTERM', async () => {
     const s = await serve([...base(), '--workers', '2']);
     let clients: Map<number, Client> | undefined;

@@ -127,7 +127,6 @@ export async function cmdServe(args: string[]): Promise<void> {
   };
   if (flags.registry === undefined && flags.config === undefined) throw new ServeUsageError('serve needs --registry M.json (or --config F.yaml naming one)');
   const config = resolveServeConfig(flags);
-  if (config.learn) await prepareLearning(config);
   const worker = isWorker();
   const say = (line: string) => process.stderr.write(`routecore serve${worker ? ` [worker ${process.pid}]` : ''}: ${line}\n`);
   let workers: number;
@@ -136,6 +135,9 @@ export async function cmdServe(args: string[]): Promise<void> {
   } catch (err) {
     throw new ServeUsageError((err as Error).message);
   }
+  // Each worker would retrain and swap the same router file on its own: one learner per deployment.
+  if (workers > 1 && config.learn) throw new ServeUsageError('--learn runs one learner per process and would race with --workers N; serve with --workers and run `routecore learn` (e.g. from cron) against the shared log instead');
+  if (config.learn) await prepareLearning(config);
   const fallback = applyLogFallback(config, sqliteProblem);
   if (fallback) say(fallback);
   if (config.hostForcedLocal) say(`no client keys are configured, so the gateway listens on 127.0.0.1 only (--host ${values.host ?? ''} ignored); set ROUTECORE_API_KEYS or "keys:" in the config to listen elsewhere`);
