@@ -626,6 +626,30 @@ class DeviceScope {
   bool switched_ = false;
 };
 
+// One whole call of a device object (the executor, the k-NN searcher, the static gatherer) on
+// its `state`'s stream and buffers: callers queue on `mu`; a device a sticky error ruined refuses at
+// once; the object's device is selected for the call and the caller's restored after; on an error
+// the stream is drained before it propagates (queued copies may still be reading the pinned
+// staging buffers, which the next caller must not overwrite); a CUDA failure is noted in `health`.
+template <typename State, typename Fn>
+void runExclusive(std::mutex& mu, DeviceHealth& health, int device, State& state, Fn&& fn) {
+  std::lock_guard<std::mutex> lock(mu);
+  health.throwIfFailed();
+  try {
+    DeviceScope scope(device);
+    const cudaStream_t stream = state.stream.get();
+    try {
+      fn(state, stream);
+    } catch (...) {
+      (void)cudaStreamSynchronize(stream);
+      throw;
+    }
+  } catch (const CudaFailure& f) {
+    health.note(f);
+    throw;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 struct DeviceLayer {
@@ -800,24 +824,7 @@ class CudaExecutor final : public NetExecutor {
   // The executor's stream and buffers for one whole call, in the queue of callers.
   template <typename Fn>
   void onDevice(Fn&& fn) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    health_->throwIfFailed();
-    try {
-      DeviceScope scope(device_);
-      DeviceState& s = *state_;
-      const cudaStream_t stream = s.stream.get();
-      try {
-        fn(s, stream);
-      } catch (...) {
-        // Queued copies may still be reading the pinned staging buffers; the next caller must
-        // not overwrite them before the stream drains.
-        (void)cudaStreamSynchronize(stream);
-        throw;
-      }
-    } catch (const CudaFailure& f) {
-      health_->note(f);
-      throw;
-    }
+    runExclusive(mu_, *health_, device_, *state_, std::forward<Fn>(fn));
   }
 
   // Rows of the parts, in order, split into passes at the kMaxPass* bounds (a 1,024-prompt
@@ -1086,28 +1093,11 @@ class CudaKnnSearcher final : public KnnSearcher {
               std::to_string(size_) + " references)");
     }
     if (rows == 0) return;
-    if (queries == nullptr || index == nullptr || similarity == nullptr)
-      invalid("knn search got a null pointer");
+    if (queries == nullptr || index == nullptr || similarity == nullptr) invalid("knn search got a null pointer");
 
     // Callers queue here for whole batches (the router hands over all its queries at once).
-    std::lock_guard<std::mutex> lock(mu_);
-    health_->throwIfFailed();
-    try {
-      DeviceScope scope(device_);
-      KnnDeviceState& s = *state_;
-      const cudaStream_t stream = s.stream.get();
-      try {
-        run(queries, rows, k, index, similarity, s, stream);
-      } catch (...) {
-        // Queued copies may still be reading the pinned staging buffers; the next caller must
-        // not overwrite them before the stream drains.
-        (void)cudaStreamSynchronize(stream);
-        throw;
-      }
-    } catch (const CudaFailure& f) {
-      health_->note(f);
-      throw;
-    }
+    runExclusive(mu_, *health_, device_, *state_,
+                 [&](KnnDeviceState& s, cudaStream_t stream) { run(queries, rows, k, index, similarity, s, stream); });
   }
 
  private:
@@ -1281,31 +1271,18 @@ class CudaStaticGatherer final : public StaticGatherer {
     const size_t rows = tokens.rows();
     if (rows == 0) return;
     if (out == nullptr) invalid("gather() got a null output pointer");
-    std::lock_guard<std::mutex> lock(mu_);
-    health_->throwIfFailed();
-    try {
-      DeviceScope scope(device_);
-      DeviceState& s = *state_;
-      const cudaStream_t stream = s.stream.get();
-      try {
-        // Passes of at most kMaxPassRows rows and kMaxPassEntries entries.
-        size_t r0 = 0;
-        while (r0 < rows) {
-          size_t r1 = r0;
-          while (r1 < rows && r1 - r0 < kMaxPassRows &&
-                 (r1 == r0 || tokens.rowStart[r1 + 1] - tokens.rowStart[r0] <= kMaxPassEntries))
-            ++r1;
-          pass(tokens, r0, r1, out + r0 * dim_, s, stream);
-          r0 = r1;
-        }
-      } catch (...) {
-        (void)cudaStreamSynchronize(stream);
-        throw;
+    runExclusive(mu_, *health_, device_, *state_, [&](DeviceState& s, cudaStream_t stream) {
+      // Passes of at most kMaxPassRows rows and kMaxPassEntries entries.
+      size_t r0 = 0;
+      while (r0 < rows) {
+        size_t r1 = r0;
+        while (r1 < rows && r1 - r0 < kMaxPassRows &&
+               (r1 == r0 || tokens.rowStart[r1 + 1] - tokens.rowStart[r0] <= kMaxPassEntries))
+          ++r1;
+        pass(tokens, r0, r1, out + r0 * dim_, s, stream);
+        r0 = r1;
       }
-    } catch (const CudaFailure& f) {
-      health_->note(f);
-      throw;
-    }
+    });
   }
 
  private:
