@@ -1317,8 +1317,9 @@ const HEADER_NETWORK_BUDGET = 14 * 2 ** 20;
  * The base64 of the networks that ride in the header: as trained (float32) when they fit its
  * budget, else with their tables in float16 (half the size; scores move in the fourth decimal).
  * Throws when even that does not fit, naming the networks, before a file no reader would open is made.
+ * @internal exported for tests.
  */
-function fitHeader(networks: readonly Uint8Array[], names: readonly string[], staticHandle?: NativeStaticEncoderHandle): string[] {
+export function fitHeader(networks: readonly Uint8Array[], names: readonly string[], staticHandle?: NativeStaticEncoderHandle): string[] {
   const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
   let out = networks.map(b64);
   const size = (xs: string[]): number => xs.reduce((a, x) => a + x.length, 0);
