@@ -66,6 +66,24 @@ describe.skipIf(missing !== undefined)('learning from the command line', () => {
     expect(bad.stderr).toContain('learn needs --router R.router');
   });
 
+  it('serve --learn refuses what cannot learn, saying why', () => {
+    const base = [CLI, 'serve', '--registry', fx.registryPath, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0'];
+    // In the fixture's folder: a gateway that gets as far as opening its default log writes it there.
+    const run = (...extra: string[]) => spawnSync(process.execPath, [...base, ...extra], { encoding: 'utf8', timeout: 60_000, cwd: fx.dir });
+    let r = run('--learn', '--shadow', '0.1', '--judge', 'judge');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--learn needs --router R.router');
+    r = run('--learn', '--router', join(fx.dir, 'x.router'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--learn learns from judged pairs: it needs --shadow RATE --judge ID');
+    r = run('--learn', '--router', join(fx.dir, 'x.router'), '--shadow', '0.1', '--judge', 'judge', '--log-content', 'none');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--learn trains on the prompts of judged requests');
+    r = run('--shadow', '0.1', '--judge', 'nope');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('options.judge');
+  });
+
   it('train --auto reads the judged pairs of a gateway log', () => {
     const { records, files } = loadTrainingData([{ path: logPath, weight: 1 }]);
     expect(files[0]!.format).toBe('outcome-log');

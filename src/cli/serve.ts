@@ -207,6 +207,7 @@ async function prepareLearning(config: import('../serve/config.js').ServeConfig)
   if (config.router === undefined || config.router === 'default') throw new ServeUsageError('--learn needs --router R.router: the file a better router is swapped into (it is created from the default router when it does not exist)');
   if (!config.shadow) throw new ServeUsageError('--learn learns from judged pairs: it needs --shadow RATE --judge ID');
   if (config.log.kind === 'none') throw new ServeUsageError('--learn reads the judged pairs from the outcome log: the log cannot be "none"');
+  if (!config.log.storePrompts) throw new ServeUsageError('--learn trains on the prompts of judged requests: the log must keep them (--log-content prompts, or log.storePrompts: true)');
   const { existsSync, copyFileSync } = await import('node:fs');
   if (!existsSync(config.router)) {
     const { defaultRouterPath } = await import('../routing/router.js');

@@ -231,11 +231,24 @@ export class Gateway {
         if (box.gateway) box.gateway.#onOutcome(o);
       });
     } catch (err) {
+      // The log may have started its writer thread: close it too, or the process cannot exit.
+      if (ownLog) await log!.close().catch(() => undefined);
       if (ownState) await state.close();
       await dispatcher.close();
       throw err;
     }
-    const gw = new Gateway(config, gen, state, ownState, log, ownLog, dispatcher, options);
+    let gw: Gateway;
+    try {
+      gw = new Gateway(config, gen, state, ownState, log, ownLog, dispatcher, options);
+    } catch (err) {
+      // A bad shadow setting (an unknown judge, an unpriced model) is found here, before listening.
+      await gen.executor.close().catch(() => undefined);
+      gen.router.dispose();
+      if (ownLog) await log.close().catch(() => undefined);
+      if (ownState) await state.close();
+      await dispatcher.close();
+      throw err;
+    }
     box.gateway = gw;
     try {
       await gw.app.listen({ port: config.port, host: config.host });
