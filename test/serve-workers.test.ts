@@ -113,6 +113,11 @@ describe.skipIf(!built)('serve --workers', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect((await postVia(b!, '/v1/route', chat())).body.model).toBe(failing);
       fx.reset();
+      // One scrape covers every worker: six /healthz on fresh connections land on both, and /metrics counts all six.
+      for (let i = 0; i < 6; i++) await (await fetch(`${s.url}/healthz`, { headers: { connection: 'close' } })).text();
+      const metrics = await (await fetch(`${s.url}/metrics`, { headers: { connection: 'close' } })).text();
+      expect(metrics).toMatch(/^routecore_http_requests_total\{route="\/healthz",status="200"\} 6$/m);
+      expect(metrics).toMatch(/^routecore_draining 0$/m);
       // Drain: a slow request in flight on each worker is answered after SIGTERM; then everything exits 0.
       fx.mock('big').fault = { kind: 'ok', delayMs: 1500 };
       fx.mock('small').fault = { kind: 'ok', delayMs: 1500 };

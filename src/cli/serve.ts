@@ -191,7 +191,7 @@ export async function cmdServe(args: string[]): Promise<void> {
     const request = (why: string) => {
       if (!stopping) stop(why);
     };
-    workerLink(gateway.url, { stop: request, reload: (why) => void gateway.reload(why) });
+    gateway.clusterMetrics = workerLink(gateway.url, { stop: request, reload: (why) => void gateway.reload(why) }, { registry: gateway.metrics.registry, local: () => gateway.metrics.prometheus() });
     // Run by npm (npx, an npm script), the server's parent is `sh -c`, which dies on SIGTERM without
     // passing it on: stop (drain) when the parent goes, instead of serving on as an orphan.
     if (!worker && process.env['npm_lifecycle_event'] !== undefined) watchParent(request);

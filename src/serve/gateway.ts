@@ -277,6 +277,12 @@ export class Gateway {
     return this.#url;
   }
 
+  /**
+   * Set by `serve --workers` in each worker: the metrics of every worker, aggregated by the primary
+   * (src/serve/workers.ts), so one scrape of `/metrics` covers the whole server. Unset: this gateway's.
+   */
+  clusterMetrics: (() => Promise<string>) | undefined;
+
   /** The router answering new requests now. */
   get router(): Router {
     return this.#gen.router;
@@ -983,7 +989,7 @@ export class Gateway {
 
     app.get('/metrics', async (_request, reply) => {
       reply.header('content-type', this.metrics.contentType);
-      return this.metrics.prometheus();
+      return this.clusterMetrics ? this.clusterMetrics() : this.metrics.prometheus();
     });
 
     registerStatsRoutes(app, this.learning);

@@ -107,6 +107,8 @@ export class GatewayMetrics {
       name: 'routecore_cooldowns_active',
       help: 'Models taken out of decisions now.',
       registers,
+      // With --workers, /metrics aggregates the workers: every worker sees the same shared cool-downs.
+      aggregator: 'max',
       async collect() {
         this.set(await gauges.cooldowns());
       },
@@ -116,12 +118,14 @@ export class GatewayMetrics {
         name: 'routecore_redis_up',
         help: '1 when both Redis connections are ready.',
         registers,
+        aggregator: 'min',
         collect() {
           this.set(gauges.redisUp() ?? 0);
         },
       });
     }
     new Gauge({
+      aggregator: 'max',
       name: 'routecore_draining',
       help: '1 while the gateway is shutting down.',
       registers,
@@ -147,6 +151,8 @@ export class GatewayMetrics {
       help: 'Decisions per first-choice model this hour, summed over every replica sharing the state.',
       labelNames: ['model'] as const,
       registers,
+      // With --workers and Redis every worker reads the same fleet counters; without Redis each counts its own.
+      aggregator: gauges.redisUp() !== null ? 'max' : 'sum',
       async collect() {
         this.reset();
         for (const [model, n] of await gauges.fleetDecisions()) this.set({ model }, n);

@@ -18,11 +18,20 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import type { Registry } from 'prom-client';
 
 import { RoutecoreError } from '../errors.js';
 
 /** Messages between the primary and its workers. */
-type WorkerMessage = { type: 'listening'; url: string; pid: number } | { type: 'shutdown' } | { type: 'reload' };
+type WorkerMessage =
+  | { type: 'listening'; url: string; pid: number }
+  | { type: 'shutdown' }
+  | { type: 'reload' }
+  /** A worker asks for every worker's metrics (a scrape of its /metrics); the primary answers with the same type and `text`. */
+  | { type: 'routecore:metrics'; id: number; text?: string; error?: string };
+
+/** How long a worker waits for the aggregated metrics before answering with its own. */
+const METRICS_TIMEOUT_MS = 5_000;
 
 /** Most replacements of crashed workers per minute before the primary gives up. */
 const MAX_RESTARTS_PER_MINUTE = 5;
@@ -70,9 +79,20 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   let announce!: () => void;
   const ready = new Promise<void>((resolve) => (announce = resolve));
 
+  // One scrape of /metrics on any worker covers them all: prom-client's cluster aggregation, asked by the worker that was scraped.
+  // Loaded here, not at the top: every CLI command imports this module, only `serve --workers` needs it.
+  const { AggregatorRegistry } = await import('prom-client');
+  const aggregator = new AggregatorRegistry();
   const fork = (): Worker => {
     const w = cluster.fork({ ROUTECORE_WORKER: '1' });
     w.on('message', (m: WorkerMessage) => {
+      if (m?.type === 'routecore:metrics') {
+        aggregator.clusterMetrics().then(
+          (text) => w.isConnected() && w.send({ type: 'routecore:metrics', id: m.id, text } satisfies WorkerMessage),
+          (err: Error) => w.isConnected() && w.send({ type: 'routecore:metrics', id: m.id, error: err.message } satisfies WorkerMessage),
+        );
+        return;
+      }
       if (m?.type !== 'listening') return;
       url = m.url;
       listening.add(w.id);
@@ -158,18 +178,48 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
 
 /**
  * In a worker: tells the primary where it listens, and turns the primary's messages into the same
- * actions as signals (`shutdown` drains, `reload` reloads). The primary going away (disconnect) drains too.
+ * actions as signals (`shutdown` drains, `reload` reloads). The primary going away (disconnect) drains
+ * too. Returns the worker's way to get every worker's metrics (for `/metrics`), or undefined outside a cluster.
  */
-export function workerLink(url: string, actions: { stop: (why: string) => void; reload: (why: string) => void }): void {
-  if (!cluster.isWorker || !process.send) return;
+export function workerLink(url: string, actions: { stop: (why: string) => void; reload: (why: string) => void }, metrics?: { registry: Registry; local: () => Promise<string> }): (() => Promise<string>) | undefined {
+  if (!cluster.isWorker || !process.send) return undefined;
+  let clusterMetrics: (() => Promise<string>) | undefined;
+  const waiting = new Map<number, (m: WorkerMessage & { type: 'routecore:metrics' }) => void>();
+  if (metrics) {
+    // Answers the primary's requests for this worker's families (prom-client installs the listener).
+    void import('prom-client').then(({ AggregatorRegistry }) => {
+      new AggregatorRegistry();
+      AggregatorRegistry.setRegistries([metrics.registry]);
+    });
+    let next = 0;
+    clusterMetrics = () =>
+      new Promise<string>((resolve) => {
+        const id = next++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          void metrics.local().then((t) => resolve(`# routecore: the other workers did not answer within ${METRICS_TIMEOUT_MS} ms; this worker's metrics only\n${t}`));
+        }, METRICS_TIMEOUT_MS);
+        waiting.set(id, (m) => {
+          clearTimeout(timer);
+          if (m.text !== undefined) resolve(m.text);
+          else void metrics.local().then((t) => resolve(`# routecore: aggregating the workers' metrics failed (${m.error ?? 'unknown'}); this worker's metrics only\n${t}`));
+        });
+        process.send!({ type: 'routecore:metrics', id } satisfies WorkerMessage);
+      });
+  }
   process.send({ type: 'listening', url, pid: process.pid } satisfies WorkerMessage);
   // The channel must not keep a drained worker alive: the gateway's server does while it serves.
   (process.channel as { unref?: () => void } | undefined)?.unref?.();
   process.on('message', (m: WorkerMessage) => {
-    if (m?.type === 'shutdown') actions.stop('shutdown requested by the primary');
+    if (m?.type === 'routecore:metrics') {
+      const settle = waiting.get(m.id);
+      waiting.delete(m.id);
+      settle?.(m);
+    } else if (m?.type === 'shutdown') actions.stop('shutdown requested by the primary');
     else if (m?.type === 'reload') actions.reload('SIGHUP (via the primary)');
   });
   process.on('disconnect', () => actions.stop('the primary process is gone'));
+  return clusterMetrics;
 }
 
 /**
