@@ -10,6 +10,7 @@ import { Executor } from '../src/execution/executor.js';
 import type { Encoder } from '../src/routing/encoder.js';
 import type { RouterOptions } from '../src/routing/router.js';
 import { train } from '../src/training/train.js';
+import { startFixture, type Fixture } from './helpers/gateway-fixture.js';
 import { PAIR_KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 
 const MATH = ['sum', 'add', 'multiply', 'equation', 'number', 'plus', 'divide', 'fraction'];
@@ -45,14 +46,14 @@ class TopicEncoder implements Encoder {
   }
 }
 
-function records(n: number) {
+function records(n: number, ids: [string, string] = ['math-model', 'history-model']) {
   const out = [];
   for (let i = 0; i < n; i++) {
     const math = i % 2 === 0;
     const prompt = math
       ? `Please ${MATH[i % MATH.length]} the number ${i} plus ${i + 3}: what is the ${MATH[(i + 3) % MATH.length]}?`
       : `Which ${HISTORY[i % HISTORY.length]} ended the ${HISTORY[(i + 5) % HISTORY.length]} of that century?`;
-    out.push({ id: `r${i}`, prompt, scores: math ? { 'math-model': 1, 'history-model': 0 } : { 'math-model': 0, 'history-model': 1 } });
+    out.push({ id: `r${i}`, prompt, scores: math ? { [ids[0]]: 1, [ids[1]]: 0 } : { [ids[0]]: 0, [ids[1]]: 1 } });
   }
   return out;
 }
@@ -169,5 +170,36 @@ describe('the executor over a router trained on embeddings', () => {
       await executor.close();
       router.dispose();
     }
+  });
+});
+
+describe('the gateway over a router trained on embeddings', () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await startFixture();
+  });
+  afterAll(async () => {
+    await fx.close();
+  });
+
+  it('serves /v1/chat/completions with the encoder given in GatewayOptions', async () => {
+    const encoder = new TopicEncoder();
+    const recs = records(160, ['big', 'small']);
+    const { router } = await train(recs, { embeddings: encoder.encodeSync(recs.map((r) => r.prompt)), hidden: 8, seed: 7, maxEpochs: 60, router: { encoder } });
+    const path = `${fx.dir}/topics.router`;
+    await router.save(path);
+    router.dispose();
+    const gw = await fx.gateway({ flags: { router: path, aliases: {} }, gateway: { encoder } });
+    const ask = async (content: string) => {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content }] }) });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { model: string }).model;
+    };
+    expect(await ask(MATH_Q)).toBe('big');
+    expect(await ask(HISTORY_Q)).toBe('small');
+    expect(fx.small.requests).toHaveLength(1);
+    // A reload builds the router again, with the same encoder.
+    expect(await gw.reload()).toBe(true);
+    expect(await ask(HISTORY_Q)).toBe('small');
   });
 });

@@ -29,7 +29,7 @@ import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.j
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import { Registry } from '../routing/registry.js';
-import { defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
@@ -57,6 +57,11 @@ export interface GatewayOptions {
   print?: (line: string) => void;
   /** Where the request log (pino JSON lines, level `config.logLevel`) goes; default stdout. */
   logStream?: { write(line: string): void };
+  /**
+   * The text encoder of a router trained on embeddings (`config.router` reads `precomputed`), used
+   * for it and for every reload (src/routing/encoder.ts).
+   */
+  encoder?: Encoder;
 }
 
 /** How often this replica's decision counts are added to the shared calibration counters. */
@@ -137,6 +142,7 @@ export class Gateway {
   /** Live statistics, shadow judging and learning (src/learning), reached through a few hooks below. */
   readonly learning: LearningService;
   readonly #env: Record<string, string | undefined>;
+  readonly #encoder: Encoder | undefined;
   readonly #print: (line: string) => void;
   readonly #ownState: boolean;
   readonly #ownLog: boolean;
@@ -163,6 +169,7 @@ export class Gateway {
     this.#ownLog = ownLog;
     this.#dispatcher = dispatcher;
     this.#env = options.env ?? process.env;
+    this.#encoder = options.encoder;
     this.#print = options.print ?? ((line) => process.stderr.write(`routecore serve: ${line}\n`));
     this.#keys = new Map(config.keys.map((k) => [k.sha256, k]));
     this.metrics = new GatewayMetrics({
@@ -227,7 +234,7 @@ export class Gateway {
       log = options.log ?? openGatewayLog(config.log);
       ownLog = options.log === undefined;
       // The executor reports outcomes to the gateway, which does not exist yet: forward through a box.
-      gen = await Gateway.#generation(config, state, dispatcher, env, (o) => {
+      gen = await Gateway.#generation(config, state, dispatcher, env, options.encoder, (o) => {
         if (box.gateway) box.gateway.#onOutcome(o);
       });
     } catch (err) {
@@ -303,9 +310,9 @@ export class Gateway {
   }
 
   /** Builds a router + executor from the config's files. */
-  static async #generation(config: ServeConfig, state: SharedState, dispatcher: Agent, env: Record<string, string | undefined>, onOutcome: ((o: Outcome) => void) | undefined): Promise<Generation> {
+  static async #generation(config: ServeConfig, state: SharedState, dispatcher: Agent, env: Record<string, string | undefined>, encoder: Encoder | undefined, onOutcome: ((o: Outcome) => void) | undefined): Promise<Generation> {
     const registry = Registry.fromFile(config.registry);
-    const router = Router.loadSync(config.router ?? 'default', { registry, aliases: config.aliases, policy: config.policy });
+    const router = Router.loadSync(config.router ?? 'default', { registry, aliases: config.aliases, policy: config.policy, ...(encoder ? { encoder } : {}) });
     try {
       // Marks set before this router existed (another replica, or the router this one replaces).
       for (const m of await state.cooldowns().catch(() => [])) {
@@ -328,7 +335,7 @@ export class Gateway {
     if (this.#reloading) return this.#reloading;
     this.#reloading = (async () => {
       try {
-        const next = await Gateway.#generation(this.config, this.state, this.#dispatcher, this.#env, (o) => this.#onOutcome(o));
+        const next = await Gateway.#generation(this.config, this.state, this.#dispatcher, this.#env, this.#encoder, (o) => this.#onOutcome(o));
         const old = this.#gen;
         this.#gen = next;
         this.metrics.useRouter(next.router.hub.metrics);
