@@ -106,7 +106,10 @@ describe('a router trained on embeddings, served with an Encoder', () => {
     again.dispose();
 
     const bare = Router.loadSync(bytes);
-    expect(() => bare.routeSync(MATH_Q)).toThrow('this router was trained on precomputed embeddings; pass embeddings, not text');
+    const hint = 'this router was trained on precomputed embeddings; pass embeddings, not text (routeEmbeddings, routeEmbeddingSync), or load it with options.encoder, the Encoder that makes its 6-dimensional rows';
+    expect(() => bare.routeSync(MATH_Q)).toThrow(hint);
+    await expect(bare.route(MATH_Q)).rejects.toThrow(hint);
+    await expect(bare.routeChat({ messages: [{ role: 'user', content: MATH_Q }] })).rejects.toThrow(hint);
     bare.dispose();
 
     expect(() => Router.loadSync(bytes, { encoder: new TopicEncoder('other:v2') })).toThrow(

@@ -162,6 +162,8 @@ export class RouterCore {
   readonly #batcher: MicroBatcher<Pending>;
   // Text -> rows for a router trained on embeddings; undefined when the artifact encodes text itself.
   readonly #encoder: Encoder | undefined;
+  // A router trained on embeddings, loaded without an Encoder: text has nothing to turn it into rows.
+  readonly #rowsOnly: boolean;
   readonly #packer = new PromptPacker();
   #syncOut = new Float32Array(0);
   #syncCost = new Float32Array(0);
@@ -229,6 +231,7 @@ export class RouterCore {
     const maxWait = checkInt(options.maxWaitMs, 'options.maxWaitMs', 0, 10_000, 0);
     this.#batcher = new MicroBatcher<Pending>(maxBatch, maxWait, (batch) => this.#runBatch(batch));
     this.#encoder = options.encoder === undefined ? undefined : checkGivenEncoder(options.encoder, native, meta);
+    this.#rowsOnly = native.encoder === 'precomputed' && this.#encoder === undefined;
   }
 
   /** Model ids as decisions name them (after aliases), in score-column order. */
@@ -360,6 +363,7 @@ export class RouterCore {
     const start = performance.now();
     const scorer = this.#live();
     checkPrompt(prompt, 'prompt');
+    this.#refuseText();
     const decider = this.#decider;
     const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     const m = this.#ids.length;
@@ -391,6 +395,7 @@ export class RouterCore {
     try {
       this.#live();
       checkPrompt(prompt, 'prompt');
+      this.#refuseText();
       const opts = options === undefined ? undefined : this.#decider.checkRouteOptions(options, 'options');
       return new Promise<Decision>((resolve, reject) => this.#batcher.push({ prompt, options: opts, resolve, reject }));
     } catch (err) {
@@ -402,6 +407,7 @@ export class RouterCore {
   async routeBatch(prompts: readonly string[], options?: RouteOptions): Promise<Decision[]> {
     const scorer = this.#live();
     checkPrompts(prompts);
+    this.#refuseText();
     const decider = this.#decider;
     const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
@@ -464,6 +470,7 @@ export class RouterCore {
   async scores(prompts: readonly string[]): Promise<Float32Array> {
     const scorer = this.#live();
     checkPrompts(prompts);
+    this.#refuseText();
     return (await this.#score(scorer, prompts, (i) => `prompts[${i}]`, 'none')).scores;
   }
 
@@ -520,6 +527,15 @@ export class RouterCore {
     this.#scorer = undefined;
     for (const p of this.#batcher.drain()) p.reject(disposedError());
     scorer.dispose();
+  }
+
+  /** Text on a router that takes rows only is refused before it reaches the scorer, saying what would fix it. */
+  #refuseText(): void {
+    if (!this.#rowsOnly) return;
+    throw new RoutecoreError(
+      'ERR_ROUTECORE_INVALID_ARGUMENT',
+      `this router was trained on precomputed embeddings; pass embeddings, not text (routeEmbeddings, routeEmbeddingSync), or load it with options.encoder, the Encoder that makes its ${this.inputDim}-dimensional rows`,
+    );
   }
 
   #live(): Scorer {
