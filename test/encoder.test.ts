@@ -3,15 +3,24 @@
  * Encoder is given at load time — through route, routeSync, routeBatch, scores, routeChat and the
  * Executor — and refuses an encoder that does not fit it, with messages naming what is wrong.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Router } from '../src/app/router.js';
+import { binding } from '../src/addon/native.js';
+import { OnnxEncoder } from '../src/encoders/onnx.js';
 import { Executor } from '../src/execution/executor.js';
 import type { Encoder } from '../src/routing/encoder.js';
 import type { RouterOptions } from '../src/routing/router.js';
 import { train } from '../src/training/train.js';
+import { bertTokenizerJson } from './encoder-fixtures.js';
 import { startFixture, type Fixture } from './helpers/gateway-fixture.js';
 import { PAIR_KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
+import { randomTransformer, transformerOnnx } from './tiny-transformer.js';
 
 const MATH = ['sum', 'add', 'multiply', 'equation', 'number', 'plus', 'divide', 'fraction'];
 const HISTORY = ['king', 'war', 'empire', 'century', 'revolution', 'treaty', 'dynasty', 'battle'];
@@ -204,5 +213,48 @@ describe('the gateway over a router trained on embeddings', () => {
     // A reload builds the router again, with the same encoder.
     expect(await gw.reload()).toBe(true);
     expect(await ask(HISTORY_Q)).toBe('small');
+  });
+});
+
+// The ONNX encoder needs the addon's tokenizer (a build that predates it skips, as test/onnx-encoder does).
+const tokenizerBuilt = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenizer === 'function';
+
+describe.skipIf(!tokenizerBuilt)('routecore route --text-encoder onnx:DIR', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'routecore-text-encoder-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+
+  it('routes text with a router trained on the ONNX encoder\'s rows, as the library does; a bad spec is a usage error', async () => {
+    const dir = join(tmp, 'model');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(bertTokenizerJson()));
+    writeFileSync(join(dir, 'model.onnx'), transformerOnnx(randomTransformer(30522, 16, 32, 5), 'normal'));
+    const enc = await OnnxEncoder.load(dir, { backend: 'cpu' });
+    const recs = Array.from({ length: 60 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: i % 2 ? `Please bake bread with flour ${i}` : `Please solve the integral ${i}`,
+      scores: i % 2 ? { a: 0, b: 1 } : { a: 1, b: 0 },
+    }));
+    const { router } = await train(recs, { predictor: 'linear', embeddings: await enc.encode(recs.map((r) => r.prompt)), maxEpochs: 60, learningRate: 0.05, router: { encoder: enc } });
+    const file = join(tmp, 'onnx.router');
+    await router.save(file);
+    const expected = await router.route('Please solve the integral 99');
+    router.dispose();
+    await enc.dispose();
+
+    const r = run(['route', '--router', file, '--text-encoder', `onnx:${dir}`, 'Please solve the integral 99']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const decision = JSON.parse(r.stdout.trim()) as { model: string; scores: Record<string, number> };
+    expect(decision.model).toBe(expected.model);
+    for (const id of ['a', 'b']) expect(decision.scores[id]).toBeCloseTo(expected.scores[id]!, 5);
+
+    const bare = run(['route', '--router', file, 'Please solve the integral 99']);
+    expect(bare.status).not.toBe(0);
+    expect(bare.stderr).toContain('or load it with options.encoder');
+    const bad = run(['route', '--router', file, '--text-encoder', 'bert:xyz', 'hello']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--text-encoder "bert:xyz" is not a text encoder: expected onnx:DIR');
   });
 });

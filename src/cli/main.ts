@@ -14,6 +14,7 @@ import { defaultRouterPath, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { train, type PredictorKind, type TrainOptions } from '../training/train.js';
 import { parseEncoderSpec } from '../encoders/spec.js';
+import { loadTextEncoder } from './text-encoder.js';
 import { evaluate, renderMarkdown, type EvalReport } from '../evaluation/eval.js';
 import { crossValidate } from '../evaluation/cross-validate.js';
 import { renderSvg } from '../evaluation/plot.js';
@@ -36,6 +37,7 @@ Commands:
                              with what train --auto chose and why
   route [PROMPT]             route a prompt (or every record of --data, or stdin lines); one JSON decision per line
       --router R             a .router file (default: the embedded strong/weak router)
+      --text-encoder onnx:DIR   the encoder of a router trained on embeddings (its rows' model)
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
       --registry M.json      the deployment's models (JSON or YAML)
       --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
@@ -150,6 +152,7 @@ async function cmdRoute(args: string[]): Promise<void> {
     strict: true,
     options: {
       router: { type: 'string' },
+      'text-encoder': { type: 'string' },
       data: { type: 'string' },
       registry: { type: 'string' },
       alias: { type: 'string', multiple: true },
@@ -205,10 +208,18 @@ async function cmdRoute(args: string[]): Promise<void> {
     throw new UsageError('--lambda, --target, --max-cost and --require apply to --policy cost');
   }
 
-  const router = Router.loadSync(values.router ?? 'default', {
-    registry: values.registry,
-    aliases: Object.keys(aliases).length ? aliases : undefined,
-  });
+  const encoder = await loadTextEncoder(values['text-encoder']);
+  let router: Router;
+  try {
+    router = Router.loadSync(values.router ?? 'default', {
+      registry: values.registry,
+      aliases: Object.keys(aliases).length ? aliases : undefined,
+      ...(encoder ? { encoder } : {}),
+    });
+  } catch (err) {
+    await encoder?.dispose();
+    throw err;
+  }
   try {
     let items: { id?: string; prompt: string }[];
     if (values.data !== undefined) {
@@ -225,13 +236,16 @@ async function cmdRoute(args: string[]): Promise<void> {
       throw new UsageError('route needs a PROMPT, --data F.jsonl, or prompts on stdin (one per line)');
     }
     if (items.length === 1) {
-      print(items[0]!.id, router.routeSync(items[0]!.prompt, options));
+      // An encoder without encodeSync (ONNX) serves the asynchronous path only.
+      const one = items[0]!;
+      print(one.id, encoder ? await router.route(one.prompt, options) : router.routeSync(one.prompt, options));
     } else {
       const decisions = await router.routeBatch(items.map((i) => i.prompt), options);
       for (let i = 0; i < items.length; i++) print(items[i]!.id, decisions[i]!);
     }
   } finally {
     router.dispose();
+    await encoder?.dispose();
   }
 }
 

@@ -13,6 +13,7 @@ import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, ty
 import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';
 import { isWorker, parseWorkers, runPrimary, watchParent, workerLink } from '../serve/workers.js';
+import { loadTextEncoder } from './text-encoder.js';
 
 /** A wrong flag: main.ts prints it with the usage text and exits 2. */
 export class ServeUsageError extends Error {}
@@ -29,6 +30,7 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
                              JSONL when better-sqlite3 is not installed); the startup line says what and where
       --log-content prompts|none   keep prompt text in the log (default prompts; answers are never kept)
       --workers N|auto       serve on N processes (auto: one per core); workers share state only through --redis
+      --text-encoder onnx:DIR   the encoder of a router trained on embeddings (its rows' model)
       --log-level L          request log on stdout, JSON with request ids: trace|debug|info|warn|error|fatal|silent (default warn)
       --shadow RATE --judge ID   judge a share (0-1) of answered requests against --compare ID (default: the
                              priciest model) with the judge model; sends those prompts and answers to both
@@ -102,6 +104,7 @@ export async function cmdServe(args: string[]): Promise<void> {
       learn: { type: 'boolean' },
       'learn-every': { type: 'string' },
       workers: { type: 'string' },
+      'text-encoder': { type: 'string' },
     },
   });
   const flags: ServeFlags = {
@@ -150,7 +153,8 @@ export async function cmdServe(args: string[]): Promise<void> {
   }
   let gateway: Awaited<ReturnType<typeof Gateway.start>>;
   try {
-    gateway = await Gateway.start(config);
+    const encoder = await loadTextEncoder(values['text-encoder']);
+    gateway = await Gateway.start(config, encoder ? { encoder } : {});
   } catch (err) {
     // The router's models are not in the registry: name the flag that maps them, with the ids on both sides.
     if ((err as { code?: string }).code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL' && config.aliases === undefined) {
