@@ -166,8 +166,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
         .map((w) => w?.process.pid)
         .join(', ')}); ` +
         (options.redis
-          ? 'cool-downs, budgets, rate limits, sessions and calibration counters are shared through Redis'
-          : 'no --redis: each worker keeps its own cool-downs, budgets, rate limits, sessions and calibration counters (a key\'s limits apply per worker; a failing model is avoided by each worker after it fails there)'),
+          ? 'cool-downs, budgets (the shadow-judging one too), rate limits, sessions and calibration counters are shared through Redis'
+          : 'no --redis: each worker keeps its own cool-downs, budgets, rate limits, sessions and calibration counters (a key\'s limits and the shadow-judging budget apply per worker; a failing model is avoided by each worker after it fails there)'),
     );
   }
   const code = await finished;
