@@ -3,7 +3,8 @@
  * gateway's event loop hands batches over and goes on; an explicit flush still returns only once the
  * rows are in the file; feedback that races a row being written is recognised; close writes the rest.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,6 +76,16 @@ describe.skipIf(!built)('SqliteLog on its writer thread', () => {
     const db = openLogDatabase(path, { readonly: true });
     expect((db.prepare('SELECT COUNT(*) AS n FROM feedback').get() as { n: number }).n).toBe(2);
     db.close();
+  });
+
+  it('does not keep the process alive when a log is left open (its thread is unref\'d)', () => {
+    const module = pathToFileURL(resolve(__dirname, '..', 'dist', 'src', 'serve', 'outcome-log.js')).href;
+    const script = `const { SqliteLog } = await import(${JSON.stringify(module)}); const log = new SqliteLog({ kind: 'sqlite', path: ${JSON.stringify(join(dir, 'open.sqlite'))}, batchSize: 10, flushMs: 50, storePrompts: true }); if (!log.threaded) process.exit(3);`;
+    const file = join(dir, 'left-open.mjs');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, [file], { timeout: 20_000, encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
   });
 
   it('close() writes what is queued and stops the thread; writer null keeps writing on this thread', async () => {

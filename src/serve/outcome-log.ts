@@ -379,8 +379,8 @@ export class SqliteLog extends BatchingLog {
     if (writer !== null && existsSync(fileURLToPath(writer))) {
       const done = new Int32Array(new SharedArrayBuffer(4));
       this.#done = done;
-      this.#worker = new Worker(writer, { workerData: { path: config.path, done: done.buffer } });
-      this.#worker.unref();
+      // execArgv: []: the writer needs none of the process's flags, and some (--input-type, --eval) would stop it starting.
+      this.#worker = new Worker(writer, { workerData: { path: config.path, done: done.buffer }, execArgv: [] });
       this.#worker.on('message', (m: { error?: string }) => {
         // One message per batch, in order; a failed batch is said at once (its rows are lost, as on this thread).
         if (m?.error !== undefined) process.stderr.write(`routecore serve: could not write a batch of log rows to ${config.path}: ${m.error}\n`);
@@ -393,6 +393,8 @@ export class SqliteLog extends BatchingLog {
         this.#batch = sqliteBatch(this.#db);
         for (const rows of this.#posted.splice(0)) this.settled(rows, 'the writer thread failed before writing this batch');
       });
+      // After the listeners: adding a 'message' listener refs the worker again. An open log must not keep the process alive.
+      this.#worker.unref();
     } else {
       this.#batch = sqliteBatch(this.#db);
     }
