@@ -121,9 +121,10 @@ NativeStaticEncoder::NativeStaticEncoder(const Napi::CallbackInfo& info) : Napi:
   const std::string stSource = stringArg(info, 3, "safetensorsSource");
   if (info.Length() <= 4 || !info[4].IsNumber()) throwInvalidArgument(env, "maxTokens must be a number");
   const uint32_t maxTokens = info[4].As<Napi::Number>().Uint32Value();
+  const bool halfTable = info.Length() > 5 && info[5].ToBoolean();
   encoder_ = guard(env, [&] {
     return std::shared_ptr<const routecore::StaticEncoder>(
-        routecore::StaticEncoder::fromFiles(json, jsonSource, st.Data(), st.ElementLength(), stSource, maxTokens));
+        routecore::StaticEncoder::fromFiles(json, jsonSource, st.Data(), st.ElementLength(), stSource, maxTokens, halfTable));
   });
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(encoder_->weightBytes()));
 }

@@ -30,7 +30,8 @@ class NativeStaticEncoder : public Napi::ObjectWrap<NativeStaticEncoder> {
  public:
   static Napi::Function Init(Napi::Env env);
   /// new NativeStaticEncoder(tokenizerJson: Uint8Array, tokenizerSource: string,
-  ///                         safetensors: Uint8Array, safetensorsSource: string, maxTokens: number)
+  ///                         safetensors: Uint8Array, safetensorsSource: string, maxTokens: number,
+  ///                         halfTable?: boolean)
   explicit NativeStaticEncoder(const Napi::CallbackInfo& info);
   const std::shared_ptr<const routecore::StaticEncoder>& encoder() const { return encoder_; }
 

@@ -59,6 +59,11 @@ std::shared_ptr<const StaticEncoder> readStaticEncoder(Artifact& a, std::shared_
     if (!external)
       throw Error(ErrorCode::ModelMismatch, "this router was trained with the static encoder " + named +
                                                 ", which the file does not carry: load it with that model directory");
+    auto precision = a.metadata.find("encoder.static.precision");
+    if (precision != a.metadata.end() && (precision->second == "f16") != external->tables().storedHalf)
+      throw Error(ErrorCode::ModelMismatch, "the static model given holds its table in " +
+                                                std::string(external->tables().storedHalf ? "f16" : "f32") +
+                                                ", but this router was trained with " + named + " in " + precision->second);
     if (external->dim() != dim || external->tables().rows != rows)
       throw Error(ErrorCode::ModelMismatch,
                   "the static model given has a " + std::to_string(external->tables().rows) + " x " +
@@ -499,6 +504,7 @@ void RouterModel::describeInMetadata() {
     metadata_["encoder.static.rows"] = std::to_string(s.tables().rows);
     metadata_["encoder.static.max_tokens"] = std::to_string(s.maxTokens() == UINT32_MAX ? 0 : s.maxTokens());
     metadata_["encoder.static.tokenizer_model"] = s.tokenizer().modelType();
+    metadata_["encoder.static.precision"] = s.tables().storedHalf ? "f16" : "f32";
     if (metadata_.find("encoder.static.embedded") == metadata_.end()) metadata_["encoder.static.embedded"] = "true";
   }
   // The tokenizer.json text rides in the file's metadata but is the encoder's, not the router's

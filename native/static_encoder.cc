@@ -91,7 +91,8 @@ StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uin
 
 std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& tokenizerJson, const std::string& tokenizerSource,
                                                         const uint8_t* bytes, size_t size,
-                                                        const std::string& source, uint32_t maxTokens) {
+                                                        const std::string& source, uint32_t maxTokens,
+                                                        bool halfTable) {
   SafetensorsFile file(bytes, size, source);
   const SafetensorsEntry* emb = file.find("embeddings");
   if (!emb) bad(source, "no \"embeddings\" tensor (a model2vec model.safetensors holds one, vocab x dim)");
@@ -103,6 +104,12 @@ std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& token
   t.dim = static_cast<uint32_t>(emb->shape[1]);
   t.storedHalf = emb->dtype == "F16";
   t.embeddings = file.floats(*emb);
+  if (halfTable && !t.storedHalf) {
+    std::vector<uint16_t> h(t.embeddings.size());
+    floatsToHalves(t.embeddings.data(), t.embeddings.size(), h.data());
+    halvesToFloats(h.data(), h.size(), t.embeddings.data());
+    t.storedHalf = true;
+  }
   if (const SafetensorsEntry* w = file.find("weights")) {
     if (w->shape.size() != 1) bad(source, "\"weights\" must be 1-D [vocab]");
     t.weights = file.floats(*w);

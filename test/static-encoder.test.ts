@@ -43,7 +43,7 @@ describe.runIf(built)('static encoder', () => {
   const fx = writeStaticModelDir(modelDir, { dim: 16, weights: true });
 
   it('embeds as model2vec does: reference tokens, unknowns dropped, weighted mean, L2', () => {
-    const model = StaticModel.loadSync(modelDir);
+    const model = StaticModel.loadSync(modelDir, { precision: 'f32' });
     expect(model.dim).toBe(16);
     expect(model.rows).toBe(30522);
     const ref = new Tokenizer(fx.tokenizer as never, {});
@@ -58,6 +58,11 @@ describe.runIf(built)('static encoder', () => {
     });
     // '' has no tokens: an all-zero row.
     expect(Array.from(got.subarray(3 * 16, 4 * 16)).every((v) => v === 0)).toBe(true);
+    // The default holds the table in binary16: the same rows to ~1e-3.
+    const half = StaticModel.loadSync(modelDir);
+    expect(half.precision).toBe('f16');
+    const rounded = half.embed(prompts);
+    for (let k = 0; k < got.length; k++) expect(Math.abs(rounded[k]! - got[k]!)).toBeLessThan(2e-3);
   });
 
   it('parses --encoder specs and names the bad ones', () => {
@@ -105,6 +110,10 @@ describe.runIf(built)('static encoder', () => {
     const copy = join(tmp, 'named-copy');
     writeStaticModelDir(copy, { dim: 16, seed: 11 });
     expect(Router.loadSync(file, { staticModel: copy }).encoder).toBe('static');
+    // The same files held at another precision are not the encoder the router was trained with.
+    expect(() => Router.loadSync(file, { staticModel: StaticModel.loadSync(copy, { precision: 'f32' }) })).toThrow(
+      expect.objectContaining({ code: 'ERR_ROUTECORE_MODEL_MISMATCH', message: expect.stringContaining('holds its table in f32') }),
+    );
     // A different table: refused, naming the file.
     const other = join(tmp, 'named-other');
     writeStaticModelDir(other, { dim: 16, seed: 12 });

@@ -121,6 +121,7 @@ export interface NativeBinding {
     safetensors: Uint8Array,
     safetensorsSource: string,
     maxTokens: number,
+    halfTable?: boolean,
   ) => NativeStaticEncoderHandle;
   NativeRouter: {
     /**

@@ -25,6 +25,8 @@ export interface EncoderChoice {
   embed?: boolean;
   /** `static`, `mixed`: tokens of a prompt averaged at most; default 512 (model2vec's). */
   maxTokens?: number;
+  /** `static`, `mixed`: the table held as `f16` (default, faster) or `f32` ({@link StaticModelOptions.precision}). */
+  precision?: 'f16' | 'f32';
 }
 
 /**
@@ -67,7 +69,7 @@ export function staticTrainingOptions(choice: EncoderChoice, name = 'options.enc
   if (choice.kind === 'hashing') return { native: {}, metadata: {} };
   if (choice.model === undefined) throw invalidArgument(`${name}.model`, `a model directory for the ${choice.kind} encoder`, choice.model);
   if (choice.embed !== undefined && typeof choice.embed !== 'boolean') throw invalidArgument(`${name}.embed`, 'true or false', choice.embed);
-  const model = choice.model instanceof StaticModel ? choice.model : StaticModel.loadSync(choice.model, { maxTokens: choice.maxTokens });
+  const model = choice.model instanceof StaticModel ? choice.model : StaticModel.loadSync(choice.model, { maxTokens: choice.maxTokens, precision: choice.precision });
   const embed = choice.embed ?? true;
   return {
     native: { staticEncoder: model.handle, mixed: choice.kind === 'mixed', embedStatic: embed },
@@ -87,5 +89,6 @@ export function autoMemberEncoder(encoder: Partial<EncoderChoice> | undefined): 
   if (encoder?.kind === undefined || encoder.kind === 'hashing') return undefined;
   const model = encoder.model instanceof StaticModel ? encoder.model.dir : encoder.model;
   if (typeof model !== 'string' || model === '') throw invalidArgument('options.encoder.model', `a model directory for the ${encoder.kind} encoder`, encoder.model);
-  return { kind: encoder.kind, model, embed: false, ...(encoder.maxTokens !== undefined ? { maxTokens: encoder.maxTokens } : {}) };
+  const precision = encoder.precision ?? (encoder.model instanceof StaticModel ? encoder.model.precision : undefined);
+  return { kind: encoder.kind, model, embed: false, ...(encoder.maxTokens !== undefined ? { maxTokens: encoder.maxTokens } : {}), ...(precision ? { precision } : {}) };
 }

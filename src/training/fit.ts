@@ -288,7 +288,7 @@ async function runNative(
 ): Promise<PredictorResult> {
   const M = models.length;
   const rows = prompts.length;
-  const { kind, model, embed, maxTokens, ...enc } = options.encoder ?? {};
+  const { kind, model, embed, maxTokens, precision, ...enc } = options.encoder ?? {};
   const nativeOptions: NativeTrainOptions = {
     ...enc,
     predictor,
@@ -329,7 +329,7 @@ async function runNative(
   if (options.embeddings !== undefined && textEncoder !== undefined) metadata[ENCODER_META] = checkEncoder(textEncoder, 'options.router.encoder').name;
 
   if (kind !== undefined) {
-    const chosen = staticTrainingOptions({ kind, model, embed, maxTokens });
+    const chosen = staticTrainingOptions({ kind, model, embed, maxTokens, precision });
     Object.assign(nativeOptions, chosen.native);
     Object.assign(metadata, chosen.metadata);
   }
