@@ -130,7 +130,27 @@ void lowerInto(const Cps& in, Cps& out) {
 void applyNormalizer(const NormOp& op, Cps& text, Cps& tmp) {
   using namespace tokunicode;
   switch (op.kind) {
-    case NormOp::Bert:
+    case NormOp::Bert: {
+      // ASCII text (most prompts): the four passes below reduce to one — drop NUL and controls,
+      // whitespace to ' ', A-Z lower-cased when asked; no CJK, accents or final sigma to handle.
+      bool ascii = true;
+      for (uint32_t cp : text) ascii &= cp < 0x80;
+      if (ascii) {
+        size_t w = 0;
+        for (uint32_t cp : text) {
+          // (\v and \f are controls before they are whitespace: clean_text drops them.)
+          if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r') {
+            text[w++] = op.cleanText ? ' ' : cp;
+          } else if (cp < 0x20 || cp == 0x7F) {
+            if (!op.cleanText) text[w++] = cp;
+          } else {
+            text[w++] = op.lowercase && cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+          }
+        }
+        text.resize(w);
+        return;
+      }
+    }
       if (op.cleanText) {
         tmp.clear();
         for (uint32_t cp : text) {

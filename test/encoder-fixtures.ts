@@ -162,6 +162,7 @@ export function parityCorpus(sharedData: string | undefined, perFile = 40): stri
     'code: const f = (a, b) => a ?? b; // comment\nif (x >= 10) { return y[i++]; }',
     'https://example.com/path?q=1&r=two#frag user@example.org',
     'tabs\tand\nnewlines\r\nand  double  spaces',
+    'vertical\vtab, form\ffeed, DEL\x7f and NUL\x00 in ASCII text',
     '    leading and trailing    ',
     '...!!!???',
     "don't won't it's o'clock",
