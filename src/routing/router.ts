@@ -363,7 +363,7 @@ export class RouterCore {
     const start = performance.now();
     const scorer = this.#live();
     checkPrompt(prompt, 'prompt');
-    this.#refuseText();
+    if (this.#rowsOnly) this.#refuseText();
     const decider = this.#decider;
     const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     const m = this.#ids.length;
@@ -395,7 +395,7 @@ export class RouterCore {
     try {
       this.#live();
       checkPrompt(prompt, 'prompt');
-      this.#refuseText();
+      if (this.#rowsOnly) this.#refuseText();
       const opts = options === undefined ? undefined : this.#decider.checkRouteOptions(options, 'options');
       return new Promise<Decision>((resolve, reject) => this.#batcher.push({ prompt, options: opts, resolve, reject }));
     } catch (err) {
@@ -407,7 +407,7 @@ export class RouterCore {
   async routeBatch(prompts: readonly string[], options?: RouteOptions): Promise<Decision[]> {
     const scorer = this.#live();
     checkPrompts(prompts);
-    this.#refuseText();
+    if (this.#rowsOnly) this.#refuseText();
     const decider = this.#decider;
     const opts = options === undefined ? undefined : decider.checkRouteOptions(options, 'options');
     if (prompts.length === 0) return [];
@@ -470,7 +470,7 @@ export class RouterCore {
   async scores(prompts: readonly string[]): Promise<Float32Array> {
     const scorer = this.#live();
     checkPrompts(prompts);
-    this.#refuseText();
+    if (this.#rowsOnly) this.#refuseText();
     return (await this.#score(scorer, prompts, (i) => `prompts[${i}]`, 'none')).scores;
   }
 
@@ -529,9 +529,8 @@ export class RouterCore {
     scorer.dispose();
   }
 
-  /** Text on a router that takes rows only is refused before it reaches the scorer, saying what would fix it. */
-  #refuseText(): void {
-    if (!this.#rowsOnly) return;
+  /** Text on a router that takes rows only (#rowsOnly) is refused before it reaches the scorer, saying what would fix it. */
+  #refuseText(): never {
     throw new RoutecoreError(
       'ERR_ROUTECORE_INVALID_ARGUMENT',
       `this router was trained on precomputed embeddings; pass embeddings, not text (routeEmbeddings, routeEmbeddingSync), or load it with options.encoder, the Encoder that makes its ${this.inputDim}-dimensional rows`,
