@@ -37,8 +37,9 @@ if (!args.other) {
   console.error('usage: node dist/bench/routesync-ab.js --other DIR (a checkout with dist/src/index.js built) [--rounds N] [--calls N] [--epochs N] [--data DIR]');
   process.exit(2);
 }
-// Which checkout's modules load first measurably matters: two identical checkouts timed this way
-// differed by up to ~2.5% at p50, favouring whichever was imported second. Run both orders.
+// One process's ratio carries a layout bias of its own: two identical checkouts timed this way
+// gave p50 ratios from 0.97 to 1.05 across processes. Run several processes of both orders
+// (--import-first this, then other) and take the geometric mean of their ratios.
 const otherIndex = pathToFileURL(join(resolve(args.other), 'dist', 'src', 'index.js')).href;
 const thisIndex = new URL('../src/index.js', import.meta.url).href;
 const order = args['import-first'] === 'other' ? [otherIndex, thisIndex] : [thisIndex, otherIndex];
