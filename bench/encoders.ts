@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { Router, train } from '../src/index.js';
+import { type Router, train } from '../src/index.js';
 import { binding, packageRoot } from '../src/addon/native.js';
 import { StaticModel } from '../src/encoders/static.js';
 import { distribution, interleavedLatency, load1, machine, sink, type IndexedCall } from './common.js';

@@ -54,7 +54,12 @@ async function main(): Promise<void> {
       const ids = batch.map((p) => ref.encode(p, { add_special_tokens: true }).ids.slice(0, 512));
       const T = Math.max(...ids.map((x) => x.length));
       const a = new BigInt64Array(batch.length * T), m = new BigInt64Array(batch.length * T), t = new BigInt64Array(batch.length * T);
-      ids.forEach((row: number[], i) => row.forEach((id: number, j: number) => ((a[i * T + j] = BigInt(id)), (m[i * T + j] = 1n))));
+      ids.forEach((row: number[], i) => {
+        row.forEach((id: number, j: number) => {
+          a[i * T + j] = BigInt(id);
+          m[i * T + j] = 1n;
+        });
+      });
       return {
         input_ids: new ort.Tensor('int64', a, [batch.length, T]),
         attention_mask: new ort.Tensor('int64', m, [batch.length, T]),

@@ -155,7 +155,8 @@ export const p3: Suite = {
       for (const rate of RATES) {
         const res = await openLoop(batched, prompts, rate, roundMs, offset);
         offset += res.routed;
-        (byRate[rate] ??= []).push(res);
+        byRate[rate] ??= [];
+        byRate[rate].push(res);
       }
       for (const level of LEVELS) {
         byLevel[level] ??= {};
@@ -164,7 +165,9 @@ export const p3: Suite = {
           const name = names[(k + round) % names.length]!;
           const res = await drive(competitors[name]!, prompts, level, roundMs, offset);
           offset += res.routed;
-          (byLevel[level]![name] ??= []).push(res);
+          const runs = byLevel[level]!;
+          runs[name] ??= [];
+          runs[name].push(res);
         }
       }
     }

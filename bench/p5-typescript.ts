@@ -63,8 +63,8 @@ export const p5: Suite = {
       let b = 0;
       results.dense![n] = await raceRounds(
         {
-          routecore: { run: () => (denseRaw.scoreEmbeddingsSync(slices[a++ & 7]!, n, DENSE_DIM, out), (sink.n += out[0]!)) },
-          typescript: { run: () => (denseRef.scoreDense(slices[b++ & 7]!, n, refOut), (sink.n += refOut[0]!)) },
+          routecore: { run: () => { denseRaw.scoreEmbeddingsSync(slices[a++ & 7]!, n, DENSE_DIM, out); sink.n += out[0]!; } },
+          typescript: { run: () => { denseRef.scoreDense(slices[b++ & 7]!, n, refOut); sink.n += refOut[0]!; } },
         },
         rounds,
         roundMs,
@@ -92,7 +92,7 @@ export const p5: Suite = {
             sink.n += hOut[0]!;
           },
         },
-        'typescript (pre-encoded rows)': { run: () => (hashRef.scoreSparse(encoded[d++ % count]!, hRef), (sink.n += hRef[0]!)) },
+        'typescript (pre-encoded rows)': { run: () => { hashRef.scoreSparse(encoded[d++ % count]!, hRef); sink.n += hRef[0]!; } },
         'native encode + typescript': {
           run: () => {
             const p = batches[e++ % count]!;

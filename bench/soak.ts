@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 import { resolveServeConfig } from '../src/serve/config.js';
 import { Gateway } from '../src/serve/gateway.js';
@@ -128,7 +128,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       faults[k] = (faults[k] ?? 0) + 1;
     }
     const ac = new AbortController();
-    let res;
+    let res: Dispatcher.ResponseData;
     try {
       res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: ac.signal });
     } catch (err) {

@@ -13,7 +13,10 @@ export function groupMeans(records: readonly OutcomeRecord[], models: readonly s
   for (const r of records) {
     const k = key(r);
     let g = sums.get(k);
-    if (!g) sums.set(k, (g = { s: new Float64Array(models.length), n: new Float64Array(models.length) }));
+    if (!g) {
+      g = { s: new Float64Array(models.length), n: new Float64Array(models.length) };
+      sums.set(k, g);
+    }
     models.forEach((id, j) => {
       const v = r.scores[id];
       if (typeof v === 'number') {

@@ -20,6 +20,7 @@ import { readOutcomes, type OutcomeRecord } from '../src/training/data.js';
 import { evaluate } from '../src/evaluation/eval.js';
 import { packageRoot } from '../src/addon/native.js';
 import { train, type PredictorKind } from '../src/training/train.js';
+import type { Router } from '../src/app/router.js';
 
 const SETS = ['arc_challenge', 'mbpp', 'winogrande'];
 const PREDICTORS: PredictorKind[] = ['mlp', 'linear', 'mf', 'knn', 'kmeans'];
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const predictor of PREDICTORS) {
     const seconds: number[] = [];
-    let router;
+    let router: Router | undefined;
     for (let r = 0; r < runs; r++) {
       router?.dispose();
       const t0 = performance.now();

@@ -48,7 +48,9 @@ function subset(s: Scored, rows: readonly number[]): { scores: Float32Array; opt
   const M = s.models.length;
   const pick = (x: Float32Array): Float32Array => {
     const out = new Float32Array(rows.length * M);
-    rows.forEach((i, t) => out.set(x.subarray(i * M, i * M + M), t * M));
+    rows.forEach((i, t) => {
+      out.set(x.subarray(i * M, i * M + M), t * M);
+    });
     return out;
   };
   const options = { ...s.options };

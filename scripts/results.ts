@@ -439,7 +439,7 @@ function ceilingLines(
     '',
     `| ceiling | knows | ${head} |`,
     '| --- | --- | --- |',
-    ...list.map(({ ceiling, report }, i) => `| ${ceiling.name} | ${ceiling.knows} | ${cells[i]!.text} |`),
+    ...list.map(({ ceiling }, i) => `| ${ceiling.name} | ${ceiling.knows} | ${cells[i]!.text} |`),
     '',
   ];
   return { cells, lines };
@@ -669,7 +669,11 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
       const ids = res.router.models;
       const sc = await res.router.scores(teIdx.map((i) => records[i]!.prompt));
       const colOf = ids.map((id) => models.indexOf(id));
-      teIdx.forEach((i, t) => ids.forEach((_, c) => { if (colOf[c]! >= 0) pooled[i * M + colOf[c]!] = sc[t * ids.length + c]!; }));
+      teIdx.forEach((i, t) => {
+        ids.forEach((_, c) => {
+          if (colOf[c]! >= 0) pooled[i * M + colOf[c]!] = sc[t * ids.length + c]!;
+        });
+      });
       perFold.push({ fold: f + 1, chosen: res.auto!.chosen.name, gain: gainText(res.auto!) });
       gridOf = res.auto!.grid;
     } finally {
@@ -856,7 +860,9 @@ async function runNested(s: NestedSetting, dataDir: string, outDir: string): Pro
     const cand = s.grid[chosen]!;
     log(`${s.id} outer fold ${f + 1}: chose [${candidateName(cand)}] (inner APGR ${f3(inner.scores[chosen])})`);
     const sc = await candidateScores(tr, models, cand, teIdx.map((i) => records[i]!.prompt));
-    teIdx.forEach((i, t) => pooled.set(sc.subarray(t * M, t * M + M), i * M));
+    teIdx.forEach((i, t) => {
+      pooled.set(sc.subarray(t * M, t * M + M), i * M);
+    });
     perFold.push({ fold: f + 1, rows: teIdx.length, chosen: candidateName(cand), innerScores: inner.scores });
   }
   const report = evaluateScores(models, pooled, records, { registry: ROUTELLM_PRICES });
@@ -994,7 +1000,9 @@ async function pooledOverGroups(records: OutcomeRecord[], models: string[], grou
     const res = await train(tr, { seed: 1, auto: { objective, folds, workers: autoWorkers, cache, onProgress: autoProgressLog(`${label} group ${g + 1}`) } });
     try {
       const sc = await scoresIn(res.router, te.map((r) => r.prompt), models);
-      teIdx.forEach((i, t) => auto.set(sc.subarray(t * M, t * M + M), i * M));
+      teIdx.forEach((i, t) => {
+        auto.set(sc.subarray(t * M, t * M + M), i * M);
+      });
       chosen.push(`${res.auto!.chosen.name} (${gainText(res.auto!)})`);
     } finally {
       res.router.dispose();
@@ -1034,7 +1042,9 @@ async function runChat(dataDir: string): Promise<ChatOutcome[]> {
     const recs = rows.map((i) => all[i]!);
     const pick = (x: Float32Array): Scored => {
       const sc = new Float32Array(rows.length * 2);
-      rows.forEach((i, t) => sc.set(x.subarray(i * 2, i * 2 + 2), t * 2));
+      rows.forEach((i, t) => {
+        sc.set(x.subarray(i * 2, i * 2 + 2), t * 2);
+      });
       return { models, scores: sc, options: opts };
     };
     const h = headline(recs, pick(pooled.auto), { ridge: pick(pooled.ridge), knn: pick(pooled.knn) }, 'apgr');
@@ -1190,7 +1200,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     '### Headline: `--auto` against best single and the TF-IDF references, same rows',
     '',
-    `Per setting, on the same test rows (RouteLLM: the pooled outer folds): the best single model (for AIQ the zero-router, the single models\' hull; for APGR random routing, 0.5 by definition), the TF-IDF ridge and TF-IDF kNN references of \`src/training/baselines.ts\` (trained on the same training split, in TypeScript on the product\'s hashing TF-IDF rows: word 1–2-grams + char 3–5-grams, 2^18 buckets; ridge λ = 1; kNN k = 20, cosine, similarity-weighted mean, each model\'s neighbours among the rows that score it), \`train --auto\` and the oracle. Last column: whether \`--auto\` ≥ max(best single, both references) within the bootstrap interval, i.e. no 95% paired bootstrap interval of \`--auto\` − competitor (${BOOTSTRAP_RESAMPLES} resamples of the test rows, seeded) lies wholly below zero; it gives the closest competitor\'s difference [interval].`,
+    `Per setting, on the same test rows (RouteLLM: the pooled outer folds): the best single model (for AIQ the zero-router, the single models' hull; for APGR random routing, 0.5 by definition), the TF-IDF ridge and TF-IDF kNN references of \`src/training/baselines.ts\` (trained on the same training split, in TypeScript on the product's hashing TF-IDF rows: word 1–2-grams + char 3–5-grams, 2^18 buckets; ridge λ = 1; kNN k = 20, cosine, similarity-weighted mean, each model's neighbours among the rows that score it), \`train --auto\` and the oracle. Last column: whether \`--auto\` ≥ max(best single, both references) within the bootstrap interval, i.e. no 95% paired bootstrap interval of \`--auto\` − competitor (${BOOTSTRAP_RESAMPLES} resamples of the test rows, seeded) lies wholly below zero; it gives the closest competitor's difference [interval].`,
     '',
     '| setting | metric | best single | TF-IDF ridge | TF-IDF kNN | `--auto` | oracle | `--auto` ≥ max(best single, ridge, kNN) within the interval |',
     '| --- | --- | --- | ---: | ---: | ---: | --- | --- |',

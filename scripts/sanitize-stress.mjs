@@ -78,7 +78,7 @@ function promptBatch(rand, n) {
 
 const detach = (buffer) => structuredClone(buffer, { transfer: [buffer] });
 
-async function stress({ addonPath, rounds, seed, id }) {
+async function stress({ addonPath, rounds, seed }) {
   const { NativeRouter } = require(addonPath);
   const rand = rng(seed);
   const defaultBytes = readFileSync(join(root, 'models', 'default.router'));

@@ -4,6 +4,7 @@
  * completions with usage and cost, streams, every fault the runner knows, and fallback across wires
  * (Anthropic failing over to an OpenAI-compatible upstream, and back).
  */
+import type OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Executor, type StreamChunk } from '../src/execution/executor.js';
@@ -54,9 +55,9 @@ async function setup() {
   return executor;
 }
 
-async function collect(stream: AsyncIterable<StreamChunk>): Promise<{ text: string; chunks: Record<string, any>[] }> {
-  const chunks: Record<string, any>[] = [];
-  for await (const c of stream) if (c.data !== '[DONE]') chunks.push(JSON.parse(c.data));
+async function collect(stream: AsyncIterable<StreamChunk>): Promise<{ text: string; chunks: OpenAI.ChatCompletionChunk[] }> {
+  const chunks: OpenAI.ChatCompletionChunk[] = [];
+  for await (const c of stream) if (c.data !== '[DONE]') chunks.push(JSON.parse(c.data) as OpenAI.ChatCompletionChunk);
   return { text: chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), chunks };
 }
 
@@ -112,7 +113,7 @@ describe('anthropic-messages upstream', () => {
     expect(s.model).toBe('claude');
     const { text, chunks } = await collect(s);
     expect(text).toBe('One two three four.');
-    const args = chunks.flatMap((c) => c.choices?.[0]?.delta?.tool_calls ?? []).map((t: any) => t.function?.arguments ?? '').join('');
+    const args = chunks.flatMap((c) => c.choices?.[0]?.delta?.tool_calls ?? []).map((t) => t.function?.arguments ?? '').join('');
     expect(args).toBe('{"q":"primes"}');
     expect(chunks.find((c) => c.choices?.[0]?.finish_reason)?.choices[0].finish_reason).toBe('tool_calls');
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 9 } });

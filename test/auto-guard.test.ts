@@ -169,7 +169,11 @@ describe('kNN finds local structure (clusters whose best model differs)', () => 
         const s = await router.scores(test.map((r) => r.prompt));
         const out = new Float32Array(test.length * models.length);
         const cols = router.models.map((id) => models.indexOf(id));
-        for (let i = 0; i < test.length; i++) cols.forEach((j, c) => (out[i * models.length + j] = s[i * cols.length + c]!));
+        for (let i = 0; i < test.length; i++) {
+          cols.forEach((j, c) => {
+            out[i * models.length + j] = s[i * cols.length + c]!;
+          });
+        }
         return out;
       } finally {
         router.dispose();

@@ -13,6 +13,7 @@ import { defaultRouterPath } from '../src/routing/router.js';
 import { resolveServeConfig } from '../src/serve/config.js';
 import { Gateway } from '../src/serve/gateway.js';
 import { makePrompts, startLearningFixture, type LearningFixture } from './helpers/learning-fixture.js';
+import type { StatsBody } from '../src/learning/live.js';
 import { post, until } from './helpers/gateway-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -67,7 +68,7 @@ describe.skipIf(why !== undefined)('GET /dashboard in headless Chromium', () => 
       // Two polls so the request rate and the charts have points.
       const first = await page.evaluate(() => document.body.dataset['updated']);
       await page.waitForFunction((f) => document.body.dataset['updated'] !== f, first, { timeout: 20_000 });
-      const stats = (await (await fetch(`${gw.url}/v1/stats`)).json()) as any;
+      const stats = (await (await fetch(`${gw.url}/v1/stats`)).json()) as StatsBody;
       const text = async (id: string) => (await page.textContent(`#${id}`))!.trim();
       expect(await text('requests-total')).toBe(String(stats.requests.total));
       expect(await text('judged')).toBe(String(stats.judged));

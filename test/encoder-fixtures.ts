@@ -202,7 +202,7 @@ export function toHalf(f: number): number {
   buf.setFloat32(0, f);
   const x = buf.getUint32(0);
   const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
   let mant = x & 0x7fffff;
   if (exp >= 31) return sign | 0x7c00;
   if (exp <= 0) {
@@ -233,7 +233,9 @@ export function safetensorsBytes(tensors: FixtureTensor[]): Buffer {
       b = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     } else {
       b = Buffer.alloc(t.data.length * 2);
-      t.data.forEach((v, i) => b.writeUInt16LE(toHalf(v), i * 2));
+      t.data.forEach((v, i) => {
+        b.writeUInt16LE(toHalf(v), i * 2);
+      });
     }
     header[t.name] = { dtype, shape: t.shape, data_offsets: [at, at + b.length] };
     bodies.push(b);

@@ -117,7 +117,7 @@ describe('evaluateScores on a hand-made example', () => {
   });
 
   it('has the JSON shape of docs/ARCHITECTURE.md', () => {
-    const j = JSON.parse(JSON.stringify(r)) as Record<string, any>;
+    const j = JSON.parse(JSON.stringify(r)) as typeof r;
     for (const k of ['rows', 'models', 'singles', 'oracle', 'router', 'aiq', 'apgr', 'cpt50', 'cpt80', 'random', 'cheapestReachingBestSingle']) {
       expect(j).toHaveProperty(k);
     }
@@ -125,7 +125,7 @@ describe('evaluateScores on a hand-made example', () => {
     expect(j['oracle']).toMatchObject({ quality: expect.any(Number), cost1k: expect.any(Number) });
     expect(j['router']['best']).toMatchObject({ quality: expect.any(Number), cost1k: expect.any(Number) });
     for (const p of j['router']['sweep']) expect(p).toMatchObject({ policy: expect.any(String), quality: expect.any(Number), cost1k: expect.any(Number), shares: expect.any(Object) });
-    expect(j['router']['sweep'].some((p: any) => typeof p.knob === 'number')).toBe(true);
+    expect(j['router']['sweep'].some((p) => typeof p.knob === 'number')).toBe(true);
     expect(j['aiq']).toMatchObject({ router: expect.any(Number), zeroRouter: expect.any(Number) });
   });
 

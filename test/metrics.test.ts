@@ -31,7 +31,7 @@ describe('pgrCurve', () => {
     expect(curve.map((p) => p.strongShare)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(curve.map((p) => p.pgr)).toEqual([0, 1, 2, 2, 2, 1]);
     const q = curve.map((p) => p.quality);
-    [0.4, 0.6, 0.8, 0.8, 0.8, 0.6].forEach((v, i) => expect(q[i]).toBeCloseTo(v, 12));
+    for (const [i, v] of [0.4, 0.6, 0.8, 0.8, 0.8, 0.6].entries()) expect(q[i]).toBeCloseTo(v, 12);
   });
 
   it('reports the share actually achieved on the default 100-step grid', () => {

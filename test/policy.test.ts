@@ -10,7 +10,7 @@ import {
   type CostOptions,
 } from '../src/routing/policy.js';
 import { Registry } from '../src/routing/registry.js';
-import { caught, expectInvalid } from './helpers/index.js';
+import { expectInvalid } from './helpers/index.js';
 
 // Costs at 1000 prompt tokens (USD per query):
 //   big   1000 × 10/1e6 + 100 × 30/1e6 = 0.013

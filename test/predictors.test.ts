@@ -25,7 +25,10 @@ function records() {
 // topic: on algebra a > b > c, on history b > a > c (strength gaps of 1.5 logits).
 function battles(): PairwiseRecord[] {
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const strength: Record<string, Record<string, number>> = { math: { a: 1.5, b: 0, c: -1.5 }, hist: { a: 0, b: 1.5, c: -1.5 } };
   const pairs = [['a', 'b'], ['b', 'c'], ['a', 'c']] as const;
   const out: PairwiseRecord[] = [];

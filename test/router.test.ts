@@ -158,7 +158,7 @@ describe('sync, async and batched paths agree', () => {
     expect(matrix).toBeInstanceOf(Float32Array);
     expect(matrix.length).toBe(prompts.length * MODELS.length);
     for (let i = 0; i < prompts.length; i++) {
-      MODELS.forEach((m, j) => expect(matrix[i * MODELS.length + j]).toBe(sync[i]!.scores[m]));
+      for (const [j, m] of MODELS.entries()) expect(matrix[i * MODELS.length + j]).toBe(sync[i]!.scores[m]);
     }
   });
 
@@ -197,7 +197,7 @@ describe('sync, async and batched paths agree', () => {
       expect(stats.routed).toBe(50);
       expect(stats.largestBatch).toBeLessThanOrEqual(16);
       expect(stats.batches).toBeGreaterThanOrEqual(4);
-      prompts.forEach((p, i) => expect(viaRoute[i]!.scores).toEqual(router.routeSync(p).scores));
+      for (const [i, p] of prompts.entries()) expect(viaRoute[i]!.scores).toEqual(router.routeSync(p).scores);
     } finally {
       router.dispose();
     }

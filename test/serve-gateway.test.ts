@@ -113,7 +113,7 @@ describe('routing and answers', () => {
 });
 
 describe('errors are OpenAI-shaped with the right status', () => {
-  const shape = (r: { body: any }, code: string) => {
+  const shape = (r: { body: { error: { message: unknown; type: unknown; code: unknown } } }, code: string) => {
     expect(Object.keys(r.body)).toEqual(['error']);
     expect(typeof r.body.error.message).toBe('string');
     expect(typeof r.body.error.type).toBe('string');

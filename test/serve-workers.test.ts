@@ -61,6 +61,7 @@ async function clientPerWorker(url: string, workers: number): Promise<Map<number
   return byPid;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the body is a wire answer under test, any shape; tests check it with expect().
 async function postVia(c: Client, path: string, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; body: any }> {
   const r = await c.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: r.statusCode, headers: r.headers, body: await r.body.json() };

@@ -21,6 +21,7 @@ import { RedisState } from '../src/state/redis.js';
 import { readLearningLog } from '../src/training/judged-pairs.js';
 import { loadTrainingData } from '../src/training/auto-data.js';
 import { makePrompts, startLearningFixture, type LearningFixture } from './helpers/learning-fixture.js';
+import type { StatsBody } from '../src/learning/live.js';
 import { post, until } from './helpers/gateway-fixture.js';
 import { redisUnavailable, startRedis, type TestRedis } from './helpers/redis-server.js';
 
@@ -231,7 +232,7 @@ describe.skipIf(!existsSync(CLI))('routecore report --log', () => {
   it('prints the figures of /v1/stats from the gateway\'s log', async () => {
     fx.mode = 'rule';
     const gw = await replica('report', 'shadow:\n  rate: 1\n  judge: judge\n  maxConcurrent: 64\n');
-    let stats;
+    let stats: StatsBody;
     try {
       const prompts = makePrompts(60, 8);
       for (const p of prompts) expect((await post(`${gw.url}/v1/chat/completions`, { model: 'routecore', messages: [{ role: 'user', content: p }] })).status).toBe(200);

@@ -15,6 +15,7 @@ import { resolveServeConfig } from '../src/serve/config.js';
 import { Gateway } from '../src/serve/gateway.js';
 import { readLearningLog } from '../src/training/judged-pairs.js';
 import { CODE_SHARE, hasCode, makePrompts, startLearningFixture, type LearningFixture } from './helpers/learning-fixture.js';
+import type { StatsBody } from '../src/learning/live.js';
 import { post, until } from './helpers/gateway-fixture.js';
 
 describe('judge prompt and verdicts', () => {
@@ -128,7 +129,7 @@ describe('shadow judging in the gateway', () => {
         });
       }
       await until(async () => (await gw.learning.stats()).judged === prompts.length, 'every answer judged');
-      const stats = (await (await fetch(`${gw.url}/v1/stats`)).json()) as any;
+      const stats = (await (await fetch(`${gw.url}/v1/stats`)).json()) as StatsBody;
       expect(stats.judged).toBe(prompts.length);
       const q = stats.quality;
       expect(q.uniform).toBe(prompts.length);

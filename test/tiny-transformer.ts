@@ -64,14 +64,18 @@ type AttrValue = { i: number } | { ints: number[] };
 function floatBytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length * 4);
   const view = new DataView(out.buffer);
-  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  data.forEach((v, i) => {
+    view.setFloat32(4 * i, v, true);
+  });
   return out;
 }
 
 function int64Bytes(values: number[]): Uint8Array {
   const out = new Uint8Array(values.length * 8);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
+  values.forEach((v, i) => {
+    view.setBigInt64(8 * i, BigInt(v), true);
+  });
   return out;
 }
 

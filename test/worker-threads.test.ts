@@ -138,7 +138,7 @@ describe('worker_threads', () => {
       for (const m of Object.keys(expected[i]!)) expect(s[m]!).toBeCloseTo(expected[i]![m]!, 6);
     });
     // The main thread's work was unaffected by the Workers.
-    many.forEach((p, i) => {
+    many.forEach((_, i) => {
       expect(mainBatch[i]!.scores).toEqual(expected[i % prompts.length]);
       expect(mainRouted[i]!.scores).toEqual(expected[i % prompts.length]);
     });

@@ -4,7 +4,7 @@
  * @module
  */
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { addonLoad, binding, rethrowNative, type AddonSource } from './native.js';
+import { addonLoad, binding, rethrowNative, type AddonSource, type NativeBackendReport } from './native.js';
 
 export type { AddonSource } from './native.js';
 
@@ -92,7 +92,7 @@ export interface BackendInfo {
  * selects. Throws ERR_ROUTECORE_BACKEND_UNAVAILABLE when `cuda` is requested and cannot be used.
  */
 export function backendInfo(settings: BackendSettings = backendFromEnv()): BackendInfo {
-  let r;
+  let r: NativeBackendReport;
   try {
     r = binding().backendInfo(settings.backend, settings.threads);
   } catch (err) {

@@ -46,7 +46,8 @@ export class Router extends RouterCore {
 
   /** @internal The metrics and outcome/feedback fan-out every face built on this router reports into. */
   get hub(): Hub {
-    return (this.#hub ??= new Hub());
+    this.#hub ??= new Hub();
+    return this.#hub;
   }
 
   /**

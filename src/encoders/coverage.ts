@@ -24,7 +24,9 @@ export function coverageOf(native: NativeRouterHandle, prompts: readonly string[
     return Buffer.from(p, 'utf8');
   });
   const offsets = new Uint32Array(prompts.length + 1);
-  parts.forEach((b, i) => (offsets[i + 1] = offsets[i]! + b.length));
+  parts.forEach((b, i) => {
+    offsets[i + 1] = offsets[i]! + b.length;
+  });
   const out = new Float32Array(prompts.length);
   if (typeof native.coverage !== 'function') {
     throw new RoutecoreError('ERR_ROUTECORE_ADDON_UNAVAILABLE', 'the loaded routecore addon predates coverage; rebuild it (npm run build:native)');

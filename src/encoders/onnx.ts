@@ -263,8 +263,10 @@ export class OnnxEncoder {
     const n = texts.length;
     const parts = texts.map((t) => Buffer.from(t, 'utf8'));
     const offsets = new Uint32Array(n + 1);
-    parts.forEach((b, i) => (offsets[i + 1] = offsets[i]! + b.length));
-    let tok;
+    parts.forEach((b, i) => {
+      offsets[i + 1] = offsets[i]! + b.length;
+    });
+    let tok: ReturnType<NativeTokenizerHandle['encode']>;
     try {
       tok = this.#tokenizer.encode(Buffer.concat(parts), offsets, n);
     } catch (err) {
@@ -290,7 +292,7 @@ export class OnnxEncoder {
       attention_mask: new this.#ort.Tensor('int64', mask, [n, T]),
     };
     if (this.#wantsTypes) feeds['token_type_ids'] = new this.#ort.Tensor('int64', types, [n, T]);
-    let result;
+    let result: Record<string, OrtTensor>;
     try {
       result = await this.#session.run(feeds);
     } catch (err) {

@@ -338,11 +338,13 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
       truth[i * M + j] = s;
       const src = sources[id]!;
       const rc = r.costs && Object.hasOwn(r.costs, id) ? r.costs[id] : undefined;
-      let c: number | undefined;
+      const fromRegistry = validCost(rc) ? undefined : registry?.expectedCost(id, promptTokens[i]!);
+      let c: number;
       if (validCost(rc)) {
         c = rc;
         src.record++;
-      } else if ((c = registry?.expectedCost(id, promptTokens[i]!)) !== undefined) {
+      } else if (fromRegistry !== undefined) {
+        c = fromRegistry;
         src.registry++;
       } else {
         const t = expectedFor(i)?.(id);
@@ -372,7 +374,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
     let q = 0, c = 0, k = 0;
     for (const i of keep) {
       const s = truth[i * M + j]!;
-      if (s !== s) continue;
+      if (Number.isNaN(s)) continue;
       q += s;
       c += cost[i * M + j]!;
       k++;
@@ -396,7 +398,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
     let best = -1;
     for (const j of evalCols) {
       const s = truth[i * M + j]!;
-      if (s !== s) continue;
+      if (Number.isNaN(s)) continue;
       if (best < 0) { best = j; continue; }
       const d = s - truth[i * M + best]!;
       if (d > QUALITY_EPSILON || (d >= -QUALITY_EPSILON && cost[i * M + j]! < cost[i * M + best]!)) best = j;
@@ -473,7 +475,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
       let chosen = -1;
       for (let k = 0; k < count; k++) {
         const j = ranked[k]!;
-        if (isEval[j] && truth[i * M + j] === truth[i * M + j]) { chosen = j; break; }
+        if (isEval[j] && !Number.isNaN(truth[i * M + j])) { chosen = j; break; }
       }
       if (chosen < 0) {
         // The cost policy's hard filters (context window) left no model this row scores: fall back
@@ -482,7 +484,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
         const c2 = rankBest(scores, i * M, table, ranked);
         for (let k = 0; k < c2 && chosen < 0; k++) {
           const j = ranked[k]!;
-          if (isEval[j] && truth[i * M + j] === truth[i * M + j]) chosen = j;
+          if (isEval[j] && !Number.isNaN(truth[i * M + j])) chosen = j;
         }
       }
       choice[i] = chosen;
@@ -521,7 +523,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
   let apgrValue: number | null = null, cpt50: number | null = null, cpt80: number | null = null;
   if (evalCols.length === 2) {
     const [ja, jb] = evalCols as [number, number];
-    const both = keep.filter((i) => truth[i * M + ja] === truth[i * M + ja] && truth[i * M + jb] === truth[i * M + jb]);
+    const both = keep.filter((i) => !Number.isNaN(truth[i * M + ja]) && !Number.isNaN(truth[i * M + jb]));
     if (both.length === 0) {
       warnings.push('no row scores both models: PGR, APGR and CPT are undefined');
     } else {
@@ -625,7 +627,7 @@ export function evaluateCore(modelIds: readonly string[], scores: Float32Array, 
   for (const i of keep) {
     for (const j of evalCols) {
       const y = truth[i * M + j]!;
-      if (y !== y) continue;
+      if (Number.isNaN(y)) continue;
       calPred.push(scores[i * M + j]!);
       calObs.push(y);
     }

@@ -155,7 +155,9 @@ export async function learnOnce(options: LearnOptions): Promise<LearnDecision> {
     const own = serving.models;
     const names = serving.metadata()['routecore.models'];
     const modelIds: string[] = names ? (JSON.parse(names) as string[]) : [...own];
-    own.forEach((id, i) => toRouterId.set(id, modelIds[i] ?? id));
+    own.forEach((id, i) => {
+      toRouterId.set(id, modelIds[i] ?? id);
+    });
     const rename = (rec: OutcomeRecord): OutcomeRecord | null => {
       const scores: Record<string, number> = {};
       for (const [m, v] of Object.entries(rec.scores)) {

@@ -278,7 +278,7 @@ export class Decider {
     const t = this.#table;
     const costOfModel = (i: number) => {
       const p = costs !== undefined ? costs[offset + i]! : NaN;
-      return p === p ? p : t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
+      return !Number.isNaN(p) ? p : t.fixedCost[i]! + promptTokens * t.inputCostPerToken[i]!;
     };
     let cost = costOfModel(chosen);
     // A subset calls all its members: its cost is theirs together.

@@ -119,7 +119,7 @@ export function buildCandidates(
   for (let i = 0; i < m; i++) {
     const id = modelIds[i]!;
     const e = registry?.get(id);
-    t.eligible[i] = registry === undefined || (e !== undefined && e.enabled) ? 1 : 0;
+    t.eligible[i] = registry === undefined || e?.enabled === true ? 1 : 0;
     const out = e?.expectedOutputTokens ?? DEFAULT_EXPECTED_OUTPUT_TOKENS;
     t.outputTokens[i] = out;
     if (e?.inputCostPer1M !== undefined && e.outputCostPer1M !== undefined) {
@@ -252,7 +252,7 @@ function checkRankArgs(scores: Float32Array, offset: number, table: CandidateTab
 /** A NaN prediction is a bug upstream; ranking it last keeps the order total instead of undefined. */
 function scoreAt(scores: Float32Array, i: number): number {
   const s = scores[i]!;
-  return s === s ? s : -Infinity;
+  return Number.isNaN(s) ? -Infinity : s;
 }
 
 /**
@@ -274,7 +274,7 @@ export function rankBest(scores: Float32Array, offset: number, table: CandidateT
     // Two stores instead of `c === c ? c : Infinity`: TurboFan boxed the ternary's result into a
     // fresh HeapNumber per model (measured: a scavenge every ~13k calls), the plain stores do not.
     costBuf[i] = c;
-    if (c !== c) costBuf[i] = Infinity;
+    if (Number.isNaN(c)) costBuf[i] = Infinity;
     ranked[n++] = i;
   }
   ranked.length = n;
@@ -438,7 +438,7 @@ export function rankCost(
     if (hasPrompt) c = table.fixedCost[i]! + pt * table.inputCostPerToken[i]!;
     if (rowCost !== undefined) {
       const p = rowCost[rowOffset + i]!;
-      if (p === p) c = p;
+      if (!Number.isNaN(p)) c = p;
     }
     if (hasMaxCost && !(c <= maxCost)) continue;
     if (hasMaxLatency && !(table.latencyMs[i]! <= maxLatency)) continue;
@@ -456,7 +456,7 @@ export function rankCost(
     }
     const s = scoreAt(scores, offset + i);
     let ec = c;
-    if (c !== c) ec = 0;
+    if (Number.isNaN(c)) ec = 0;
     scoreBuf[i] = s;
     costBuf[i] = ec;
     keyBuf[i] = s - lambda * ec;

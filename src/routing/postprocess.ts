@@ -57,7 +57,7 @@ export interface PostprocessSpec {
 
 /** Predicted USD per query from a cost network's output s (see {@link PostprocessSpec.costNetwork}). */
 export function costFromShare(s: number, mean: number): number {
-  const p = s < EPS ? EPS : s > 1 - EPS ? 1 - EPS : s;
+  const p = Math.min(Math.max(s, EPS), 1 - EPS);
   return (mean * p) / (1 - p);
 }
 
@@ -70,7 +70,7 @@ const EPS = 1e-4;
 
 /** logit of s clipped to [EPS, 1 − EPS]. */
 export function clippedLogit(s: number): number {
-  const p = s < EPS ? EPS : s > 1 - EPS ? 1 - EPS : s;
+  const p = Math.min(Math.max(s, EPS), 1 - EPS);
   return Math.log(p / (1 - p));
 }
 

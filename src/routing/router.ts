@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { resolveBackend, type BackendRequest } from '../addon/backend.js';
 import { RoutecoreError, didYouMean, invalidArgument } from '../errors.js';
 import { binding, packageRoot, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
-import { StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
+import { type StaticModel, routerFileMetadata, staticModelFor } from '../encoders/static.js';
 import { coverageOf, type Coverage } from '../encoders/coverage.js';
 import { MicroBatcher, type RouterStats } from './batcher.js';
 import { Decider, type Decision, type RouteOptions, type ThresholdOptions } from './decide.js';

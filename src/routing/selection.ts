@@ -147,7 +147,7 @@ export function selectSubset(scores: Float32Array, offset: number, table: Candid
       const i = usable[u]!;
       const q = Math.min(1, Math.max(0, scores[offset + i]!));
       const c = table.cost[i]!;
-      const nextCost = cost + (c === c ? c : 0);
+      const nextCost = cost + (Number.isNaN(c) ? 0 : c);
       if (options.maxCost !== undefined && nextCost > options.maxCost * (1 + 1e-9)) continue;
       current.push(i);
       visit(u + 1, failAll * (1 - q), nextCost, latencyOk);

@@ -551,7 +551,7 @@ export class Gateway {
       throw badRequest(missing ? 'missing_messages' : 'invalid_messages', (err as Error).message, 'messages', (err as RoutecoreError).code);
     }
     if (body['stream'] !== undefined && typeof body['stream'] !== 'boolean') throw badRequest('invalid_stream', `body.stream must be true or false`, 'stream');
-    let choice;
+    let choice: ReturnType<typeof parseModelName>;
     try {
       choice = parseModelName(body['model'], gen.registry, 'model');
     } catch (err) {
@@ -924,7 +924,7 @@ export class Gateway {
     });
 
     if (this.config.corsOrigins.length > 0) {
-      app.options('/*', (request, reply) => {
+      app.options('/*', (_request, reply) => {
         reply.code(204).send();
       });
     }

@@ -179,7 +179,10 @@ export class GatewayMetrics {
   /** One finished HTTP exchange: `route` is the route pattern (never the raw URL, which clients control). */
   answered(route: string, status: number, seconds: number): void {
     let byStatus = this.#answers.get(route);
-    if (!byStatus) this.#answers.set(route, (byStatus = new Map()));
+    if (!byStatus) {
+      byStatus = new Map();
+      this.#answers.set(route, byStatus);
+    }
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
     this.#durations.observe({ route }, seconds);
   }

@@ -46,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { RoutecoreError, invalidArgument } from '../errors.js';
-import { binding, rethrowNative, type NativeStaticEncoderHandle } from '../addon/native.js';
+import { binding, rethrowNative, type NativeRouterHandle, type NativeStaticEncoderHandle } from '../addon/native.js';
 import { resolveBackend } from '../addon/backend.js';
 import { evaluateScores, type EvalReport, type EvalScoresOptions } from '../evaluation/eval.js';
 import { reliability } from '../evaluation/calibration.js';
@@ -331,7 +331,10 @@ export function shrinkLabels(records: readonly OutcomeRecord[], alpha: number): 
   for (const r of records) {
     const t = r.task ?? '';
     let m = sums.get(t);
-    if (!m) sums.set(t, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      sums.set(t, m);
+    }
     for (const [id, s] of Object.entries(r.scores)) {
       const e = m.get(id) ?? [0, 0];
       e[0] += s;
@@ -453,7 +456,7 @@ async function ridgeRouter(linear: Router, records: readonly OutcomeRecord[], pe
   const models = [...linear.models];
   linear.dispose();
   const enc = TfidfEncoder.fromRouterBytes(bytes);
-  let fit;
+  let fit: ReturnType<typeof ridgeFit>;
   try {
     fit = ridgeFit(enc.encode(records.map((r) => r.prompt)), enc.buckets, scoreMatrix(records, models), models, { penalty });
   } finally {
@@ -463,7 +466,7 @@ async function ridgeRouter(linear: Router, records: readonly OutcomeRecord[], pe
   const b = fit.bias.map((v) => RIDGE_SLOPE * (v - 0.5));
   overwriteTensor(bytes, 'linear.weight', w);
   overwriteTensor(bytes, 'linear.bias', b);
-  let native;
+  let native: NativeRouterHandle;
   try {
     native = binding().NativeRouter.load(bytes, 'ridge', 'cpu', 1);
   } catch (err) {
@@ -614,8 +617,8 @@ export class JobPool {
     }
     for (const slot of this.#slots) {
       if (slot.running) continue;
-      let e: PoolEntry | undefined;
-      while ((e = this.#queue.shift()) !== undefined) {
+      let e = this.#queue.shift();
+      for (; e !== undefined; e = this.#queue.shift()) {
         // A retried job passed its gate when it first started; it is not asked again.
         if (e.deaths === 0 && e.gate && !e.gate()) {
           e.resolve(null);
@@ -1041,7 +1044,9 @@ export async function autoTrain(
   const baseEval: EvalScoresOptions = objective === 'aiq' ? { lambdas: [...AUTO_LAMBDAS], expectedCost: (id) => cm?.mean[col.get(id)!] } : { lambdas: [0], targets: [0.5] };
   const rowsOf = (x: Float32Array, rows: readonly number[]): Float32Array => {
     const sub = new Float32Array(rows.length * M);
-    rows.forEach((i, t) => sub.set(x.subarray(i * M, i * M + M), t * M));
+    rows.forEach((i, t) => {
+      sub.set(x.subarray(i * M, i * M + M), t * M);
+    });
     return sub;
   };
   // The evaluation options of a candidate, on all rows or on a fold's rows.
@@ -1281,7 +1286,7 @@ export async function autoTrain(
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
-  let native;
+  let native: NativeRouterHandle;
   try {
     native = binding().NativeRouter.load(finals[mainIdx]!.bytes!, 'train --auto', backend, threads, staticHandle);
   } catch (err) {
@@ -1325,7 +1330,7 @@ export function fitHeader(networks: readonly Uint8Array[], names: readonly strin
   const size = (xs: string[]): number => xs.reduce((a, x) => a + x.length, 0);
   if (size(out) <= HEADER_NETWORK_BUDGET) return out;
   out = networks.map((bytes, i) => {
-    let h;
+    let h: NativeRouterHandle;
     try {
       h = binding().NativeRouter.load(bytes, names[i] ?? 'ensemble member', 'cpu', 1, staticHandle);
     } catch (err) {

@@ -385,7 +385,9 @@ export function knnScores(train: CsrRows, y: Float32Array, M: number, buckets: n
       return den > 0 ? num / den : 0.5;
     };
     for (const j of full) out[r * M + j] = mean(0, j);
-    partial.forEach((j, t) => (out[r * M + j] = mean((full.length ? 1 : 0) + t, j)));
+    partial.forEach((j, t) => {
+      out[r * M + j] = mean((full.length ? 1 : 0) + t, j);
+    });
   }
   return out;
 }
@@ -426,7 +428,7 @@ export function overwriteTensor(bytes: Uint8Array, name: string, data: Float32Ar
   const hlen = Number(view.getBigUint64(0, true));
   const header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, hlen).toString('utf8')) as Record<string, { dtype?: string; data_offsets?: [number, number] }>;
   const t = header[name];
-  if (!t || t.dtype !== 'F32' || !t.data_offsets) throw invalidArgument('name', 'a float32 tensor of the router file', name);
+  if (t?.dtype !== 'F32' || !t.data_offsets) throw invalidArgument('name', 'a float32 tensor of the router file', name);
   const [begin, end] = t.data_offsets;
   if (end - begin !== data.length * 4) throw invalidArgument('data', `${(end - begin) / 4} floats for tensor ${name}`, data.length);
   const at = 8 + hlen + begin;

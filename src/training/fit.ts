@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { resolveBackend, type BackendRequest } from '../addon/backend.js';
 import { RoutecoreError, invalidArgument } from '../errors.js';
 import { readOutcomes, readPairwise, sniffFormat, modelIdsOf, type OutcomeRecord, type PairwiseRecord, type ReadReport } from './data.js';
-import { binding, rethrowNative, type NativeTrainOptions } from '../addon/native.js';
+import { binding, rethrowNative, type NativeBinding, type NativeTrainOptions } from '../addon/native.js';
 import { META, type RouterOptions, type TrainingSummary } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { staticTrainingOptions, type EncoderChoice } from '../encoders/spec.js';
@@ -240,7 +240,10 @@ async function trainPairwise(
   const models: string[] = [];
   const idOf = (id: string): number => {
     let j = col.get(id);
-    if (j === undefined) col.set(id, (j = models.push(id) - 1));
+    if (j === undefined) {
+      j = models.push(id) - 1;
+      col.set(id, j);
+    }
     return j;
   };
   const labels = new Float32Array(battles.length * 3);
@@ -269,7 +272,9 @@ async function trainPairwise(
     fought[b]++;
   }
   const perModel: TrainingSummary['models'] = {};
-  models.forEach((id, j) => (perModel[id] = { meanScore: fought[j] ? won[j]! / fought[j]! : 0, meanCost: null, rows: fought[j]! }));
+  models.forEach((id, j) => {
+    perModel[id] = { meanScore: fought[j] ? won[j]! / fought[j]! : 0, meanCost: null, rows: fought[j]! };
+  });
   const summary: TrainingSummary = { rows: battles.length, files: files.map((f) => basename(f.file)), models: perModel, predictor, objective: 'pairwise' };
   return runNative(prompts, labels, models, summary, files, predictor, options, started, true);
 }
@@ -335,7 +340,7 @@ async function runNative(
   }
 
   const { backend, threads } = resolveBackend({ backend: options.backend, threads: options.threads });
-  let result;
+  let result: Awaited<ReturnType<NativeBinding['NativeRouter']['train']>>;
   try {
     if (options.embeddings !== undefined) {
       const x = options.embeddings;

@@ -179,7 +179,7 @@ function readJsonl(path: string, withPrompts: boolean): LogContents {
     if (o['type'] === 'judgment') {
       judgments.push(checkJudgment(o, `${path}:${i + 1}`));
     } else if (!withPrompts) {
-      continue;
+      // A judgments-only read skips prompt and feedback lines.
     } else if (o['type'] === 'feedback' || (!('model' in o) && typeof o['score'] === 'number' && typeof o['id'] === 'string')) {
       if (typeof o['id'] === 'string' && typeof o['score'] === 'number') {
         scores.set(o['id'], o['score']);

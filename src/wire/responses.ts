@@ -245,8 +245,8 @@ function inputToMessages(input: unknown): ChatMessage[] {
           assistant = { role: 'assistant', content: null };
           out.push(assistant);
         }
-        const calls = (assistant.tool_calls ??= []);
-        calls.push({ id: callId, type: 'function', function: { name, arguments: args } });
+        assistant.tool_calls ??= [];
+        assistant.tool_calls.push({ id: callId, type: 'function', function: { name, arguments: args } });
         break;
       }
       case 'function_call_output': {

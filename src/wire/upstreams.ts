@@ -266,7 +266,7 @@ export function openAIResponsesAttempt(dispatcher: Dispatcher, env: Record<strin
         return fail(networkFailure(err, signal, timeoutMs));
       }
       const response = parseJsonObject(text);
-      if (!response || response['object'] !== 'response' || !Array.isArray(response['output'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a Responses API response (${preview(text)})` });
+      if (response?.['object'] !== 'response' || !Array.isArray(response['output'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a Responses API response (${preview(text)})` });
       const u = responsesUsage(response);
       // The executor reads usage and the model from a completion; the client gets the response itself.
       const completion: Json & { model: string; choices: unknown[] } = { object: 'chat.completion', model, choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'stop' }] };

@@ -85,6 +85,7 @@ export async function startFixture(mockOptions: MockOptions = {}): Promise<Fixtu
 }
 
 /** POSTs JSON (or raw text) and returns status, headers and the parsed body. */
+// biome-ignore lint/suspicious/noExplicitAny: the body is a wire answer under test, any shape; tests check it with expect().
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any; text: string }> {
   const res = await fetch(url, {
     method: 'POST',
