@@ -30,6 +30,7 @@ import type { Router } from '../src/app/router.js';
 import { renderSvg } from '../src/evaluation/plot.js';
 import { Registry } from '../src/routing/registry.js';
 import { train, type TrainOptions } from '../src/training/train.js';
+import { autoProgress } from '../src/cli/progress.js';
 
 // ---------------------------------------------------------------------------------------------
 // Candidate grid
@@ -559,17 +560,6 @@ interface AutoRow {
   scored: Scored;
 }
 
-function autoProgressLog(label: string): (p: { phase: string; done: number; total: number }) => void {
-  let last = -1;
-  return (p) => {
-    const d = p.phase === 'final' ? 100 : (p.phase === 'select' ? 50 : 0) + Math.floor((10 * p.done) / p.total);
-    if (d !== last) {
-      last = d;
-      log(`${label} --auto: ${p.phase} ${p.done}/${p.total}`);
-    }
-  };
-}
-
 /** The chosen candidate's CV gain and the selection procedure's (the guard's figure), each mean ± se over folds. */
 function gainText(a: AutoReport): string {
   const sg = (x: number): string => `${x >= 0 ? '+' : ''}${f3(x)}`;
@@ -580,7 +570,7 @@ function gainText(a: AutoReport): string {
 /** The split setting through `train(trainRecs, { auto })`, evaluated once on the test split. */
 async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: OutcomeRecord[], gridReport: EvalReport): Promise<AutoRow> {
   const started = performance.now();
-  const res = await train(trainRecs, { seed: 1, auto: { objective: s.metric, folds: s.folds, workers: autoWorkers, cache, onProgress: autoProgressLog(s.id) } });
+  const res = await train(trainRecs, { seed: 1, auto: { objective: s.metric, folds: s.folds, workers: autoWorkers, cache, onProgress: autoProgress(process.stderr, `${s.id} --auto: `) } });
   const a = res.auto!;
   let rep: EvalReport;
   let scored: Scored;
@@ -663,7 +653,7 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
     for (let i = 0; i < n; i++) (fold[i] === f ? teIdx : trIdx).push(i);
     const res = await train(trIdx.map((i) => records[i]!), {
       seed: 1,
-      auto: { objective: 'apgr', folds: s.innerFolds, foldSalt: 'inner/', workers: autoWorkers, cache, onProgress: autoProgressLog(`${s.id} outer fold ${f + 1}`) },
+      auto: { objective: 'apgr', folds: s.innerFolds, foldSalt: 'inner/', workers: autoWorkers, cache, onProgress: autoProgress(process.stderr, `${s.id} outer fold ${f + 1} --auto: `) },
     });
     try {
       const ids = res.router.models;
@@ -997,7 +987,7 @@ async function pooledOverGroups(records: OutcomeRecord[], models: string[], grou
     for (let i = 0; i < n; i++) (group[i] === g ? teIdx : trIdx).push(i);
     if (teIdx.length === 0 || trIdx.length === 0) continue;
     const tr = trIdx.map((i) => records[i]!), te = teIdx.map((i) => records[i]!);
-    const res = await train(tr, { seed: 1, auto: { objective, folds, workers: autoWorkers, cache, onProgress: autoProgressLog(`${label} group ${g + 1}`) } });
+    const res = await train(tr, { seed: 1, auto: { objective, folds, workers: autoWorkers, cache, onProgress: autoProgress(process.stderr, `${label} group ${g + 1} --auto: `) } });
     try {
       const sc = await scoresIn(res.router, te.map((r) => r.prompt), models);
       teIdx.forEach((i, t) => {

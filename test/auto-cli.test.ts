@@ -50,7 +50,7 @@ describe.skipIf(!built)('routecore train --auto', () => {
     const r = run(['train', '--auto', '--data', data, '--data', log, '--weight', '0.5', '--out', out, '--folds', '3', '--workers', '2', '--objective', 'quality']);
     expect(r.stderr).toMatch(/traffic\.jsonl: outcome-log, 45 records \(\+15 log lines without a score, skipped\), weight 0\.5 → \d+ used/);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/cross-validation: \d+\/\d+ jobs/);
+    expect(r.stderr).toMatch(/^cross-validation: \d+\/\d+ jobs \(\d+%\): \d+ s/m);
     expect(r.stdout).toMatch(/^objective: mean quality \(policy best\); 3-fold CV on \d+ records/m);
     expect(r.stdout).toMatch(/^chosen: /m);
     // Every figure says what it is, and they add up: the listed folds' mean is printed as such.

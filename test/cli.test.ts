@@ -78,7 +78,7 @@ describe.skipIf(!built)('routecore CLI', () => {
     const out = join(tmp, 'r.router');
     const t = run(['train', '--data', data, '--out', out, '--hidden', '8', '--epochs', '5', '--buckets', '12']);
     expect(t.code).toBe(0);
-    expect(t.stderr).toMatch(/epoch 1\/5: train loss [\d.]+, validation loss [\d.]+/);
+    expect(t.stderr).toMatch(/^epoch: 1\/5 \(20%\): train loss [\d.]+, validation loss [\d.]+$/m);
     expect(t.stderr).toMatch(/trained mlp on 120 prompts x 2 models/);
     const r = run(['route', '--router', out, '--data', data]);
     expect(r.code).toBe(0);

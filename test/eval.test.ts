@@ -347,7 +347,7 @@ describe.skipIf(!built)('routecore eval CLI', () => {
       timeout: 60_000,
       env: { ...process.env, ROUTECORE_BACKEND: 'cpu' },
     });
-    expect(p.stderr).toMatch(/folds: 100% \(2\/2\)/);
+    expect(p.stderr).toMatch(/^folds: 2\/2 \(100%\)$/m);
     expect(p.status).toBe(0);
     const r = JSON.parse(p.stdout) as EvalReport;
     expect(r.rows).toBe(40);

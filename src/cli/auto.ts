@@ -6,9 +6,10 @@ import { parseArgs } from 'node:util';
 
 import { RoutecoreError } from '../errors.js';
 import { loadTrainingData, parseDataSpec, type DataSpec } from '../training/auto-data.js';
-import { GUARD_SE, type AutoObjective, type AutoProgress, type AutoReport } from '../training/auto.js';
+import { GUARD_SE, type AutoObjective, type AutoReport } from '../training/auto.js';
 import { train } from '../training/train.js';
 import { parseEncoderSpec } from '../encoders/spec.js';
+import { autoProgress } from './progress.js';
 
 /** A usage mistake (exit code 2). */
 export class AutoUsageError extends Error {}
@@ -18,29 +19,6 @@ function num(v: string | undefined, flag: string): number | undefined {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n)) throw new AutoUsageError(`${flag} expects a number, got "${v}"`);
   return n;
-}
-
-/** Progress on stderr: a bar redrawn in place on a terminal, else a line every 10% of the jobs. */
-export function autoProgress(stream: NodeJS.WriteStream = process.stderr): (p: AutoProgress) => void {
-  const tty = stream.isTTY === true;
-  let lastDecile = -1;
-  return (p) => {
-    const frac = p.total > 0 ? p.done / p.total : 1;
-    const eta = p.done > 0 && p.phase === 'cv' ? ` eta ${Math.max(0, (p.elapsedS / p.done) * (p.total - p.done)).toFixed(0)} s` : '';
-    const what = p.phase === 'cv' ? 'cross-validation' : p.phase === 'select' ? 'scoring candidates' : 'final training';
-    if (tty) {
-      const width = 30, fill = Math.round(frac * width);
-      stream.write(`\r\x1b[K${what} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total} ${p.elapsedS.toFixed(0)} s${eta} ${p.label.slice(0, 40)}${p.done >= p.total ? '\n' : ''}`);
-      return;
-    }
-    // Phases print in order: cv tenths 0–10, select tenths 50–60, final jobs from 100.
-    const decile = p.phase === 'cv' ? Math.floor(frac * 10) : p.phase === 'select' ? 50 + Math.floor(frac * 10) : 100 + p.done;
-    if (decile > lastDecile || p.done >= p.total) {
-      if (decile === lastDecile) return;
-      lastDecile = decile;
-      stream.write(`${what}: ${p.done}/${p.total} jobs (${(frac * 100).toFixed(0)}%), ${p.elapsedS.toFixed(0)} s${eta}: ${p.label}\n`);
-    }
-  };
 }
 
 const f3 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3));

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 
 import { learnOnce, rollback, type LearnDecision } from '../learning/learn.js';
 import { parseDataSpec } from '../training/auto-data.js';
+import { ProgressBar } from './progress.js';
 
 /** A wrong flag: main.ts prints it with the usage text and exits 2. */
 export class LearnUsageError extends Error {}
@@ -75,6 +76,8 @@ export async function cmdLearn(args: string[]): Promise<void> {
     if (values.registry === undefined) throw new LearnUsageError('learn needs --registry M.json (the prices decide which model of a pair is the strong one)');
     const predictor = values.predictor;
     if (predictor !== undefined && !['mlp', 'linear', 'mf', 'knn', 'kmeans'].includes(predictor)) throw new LearnUsageError(`--predictor expects mlp, linear, mf, knn or kmeans, got "${predictor}"`);
+    // The candidate's training is the long part: a bar of its epochs (closed when it stops early).
+    const epochs = new ProgressBar('learn: candidate training', { unit: 'epochs' });
     decision = await learnOnce({
       logs: values.log,
       router: values.router,
@@ -86,8 +89,12 @@ export async function cmdLearn(args: string[]): Promise<void> {
       ...(predictor !== undefined ? { predictor: predictor as 'mlp' } : {}),
       ...(values.seed !== undefined ? { seed: num(values.seed, '--seed')! } : {}),
       dryRun: values['dry-run'] === true,
-      onProgress: (l) => process.stderr.write(`learn: ${l}\n`),
-    });
+      onProgress: (l) => {
+        epochs.end();
+        process.stderr.write(`learn: ${l}\n`);
+      },
+      onEpoch: (e) => epochs.update(e.epoch, e.maxEpochs, `validation loss ${e.validationLoss.toFixed(4)}`),
+    }).finally(() => epochs.end());
   }
   process.stdout.write(values.json ? JSON.stringify(decision) + '\n' : renderDecision(decision));
 }

@@ -15,6 +15,7 @@ import { Router } from '../app/router.js';
 import { train, type PredictorKind, type TrainOptions } from '../training/train.js';
 import { parseEncoderSpec } from '../encoders/spec.js';
 import { loadTextEncoder } from './text-encoder.js';
+import { ProgressBar, progressCallback } from './progress.js';
 import { evaluate, renderMarkdown, type EvalReport } from '../evaluation/eval.js';
 import { crossValidate } from '../evaluation/cross-validate.js';
 import { renderSvg } from '../evaluation/plot.js';
@@ -300,6 +301,8 @@ async function cmdTrain(args: string[]): Promise<void> {
   if (!values.out) throw new UsageError('train needs --out R.router');
   const predictor = parsePredictor(values.predictor);
   const buckets = num(values.buckets, '--buckets');
+  // Early stopping may end training before the last epoch: end() closes the bar either way.
+  const epochs = new ProgressBar('epoch', { lines: 'step' });
   const result = await train(values.data, {
     predictor,
     hidden: num(values.hidden, '--hidden'),
@@ -311,9 +314,8 @@ async function cmdTrain(args: string[]): Promise<void> {
     seed: num(values.seed, '--seed'),
     encoder: trainEncoder(values.encoder, values['link-model'] === true, buckets),
     description: values.description,
-    onEpoch: (e) =>
-      process.stderr.write(`epoch ${e.epoch}/${e.maxEpochs}: train loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validationLoss.toFixed(4)}\n`),
-  });
+    onEpoch: (e) => epochs.update(e.epoch, e.maxEpochs, `train loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validationLoss.toFixed(4)}`),
+  }).finally(() => epochs.end());
   await result.router.save(values.out, { halfPrecision: values.half === true });
   const { report, summary } = result;
   const iterative = predictor !== 'knn' && predictor !== 'kmeans';
@@ -323,26 +325,6 @@ async function cmdTrain(args: string[]): Promise<void> {
       `; wrote ${values.out}\n`,
   );
   result.router.dispose();
-}
-
-/** Progress on stderr: a bar redrawn with \r on a TTY, otherwise a line every 10%. */
-function progress(label: string): (done: number, total: number) => void {
-  const tty = process.stderr.isTTY === true;
-  let lastDecile = -1;
-  return (done, total) => {
-    const frac = total > 0 ? done / total : 1;
-    if (tty) {
-      const width = 30;
-      const fill = Math.round(frac * width);
-      process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% (${done}/${total})${done >= total ? '\n' : ''}`);
-      return;
-    }
-    const decile = Math.floor(frac * 10);
-    if (decile > lastDecile) {
-      lastDecile = decile;
-      process.stderr.write(`${label}: ${(frac * 100).toFixed(0)}% (${done}/${total})\n`);
-    }
-  };
 }
 
 async function cmdEval(args: string[]): Promise<void> {
@@ -401,12 +383,12 @@ async function cmdEval(args: string[]): Promise<void> {
         seed: num(values.seed, '--seed'),
         encoder: buckets === undefined ? undefined : { log2Buckets: buckets },
       },
-      onProgress: progress('folds'),
+      onProgress: progressCallback('folds'),
     });
   } else {
     const router = Router.loadSync(values.router!);
     try {
-      report = await evaluate(router, records, { registry, lambdas, targets, onProgress: progress('scoring') });
+      report = await evaluate(router, records, { registry, lambdas, targets, onProgress: progressCallback('scoring', { unit: 'prompts' }) });
       if (values.train) await addReferences(report, values.train.flatMap((f) => readOutcomes(f).records), records, { registry, lambdas, targets });
     } finally {
       router.dispose();

@@ -29,7 +29,7 @@ import { strongWinProbability } from '../routing/selection.js';
 import { battlesToOutcomes, loadTrainingData, type DataSpec } from '../training/auto-data.js';
 import type { OutcomeRecord } from '../training/data.js';
 import { judgedBattles, readLearningLog, type Judgment, type LogContents } from '../training/judged-pairs.js';
-import { train, type PredictorKind } from '../training/train.js';
+import { train, type EpochInfo, type PredictorKind } from '../training/train.js';
 import { dominantPair, pairScores, seededRandom, sortedApgr } from './stats.js';
 
 /** Options of {@link learnOnce}. */
@@ -56,6 +56,8 @@ export interface LearnOptions {
   dryRun?: boolean;
   /** Messages while it works. */
   onProgress?: (line: string) => void;
+  /** After every epoch of the candidate's training (iterative predictors), as `train`'s `onEpoch`. */
+  onEpoch?: (info: EpochInfo) => void;
 }
 
 /** One router's figure on the held-out pairs. */
@@ -184,7 +186,7 @@ export async function learnOnce(options: LearnOptions): Promise<LearnDecision> {
       }
     }
     say(`training a candidate on ${records.length} records (${trainPairs.length} judged pairs, older than the ${nHeld} held out)`);
-    const trained = await train(records, { predictor: options.predictor ?? 'mlp', seed, router: { registry, aliases } });
+    const trained = await train(records, { predictor: options.predictor ?? 'mlp', seed, router: { registry, aliases }, ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}) });
     candidate = trained.router;
     const [sServing, sCandidate] = [await preference(serving, test, pair), await preference(candidate, test, pair)];
 
