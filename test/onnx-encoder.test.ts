@@ -5,6 +5,7 @@
  * BERT framing ([CLS] … [SEP]) must be the reference tokenizer's; a model with the wrong output
  * shape or NaN outputs is a coded error, not a crash.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +130,33 @@ describe.runIf(built)('onnx encoder', () => {
     expect(() => Router.loadSync(file, { encoder: renamed })).toThrow(expect.objectContaining({ code: 'ERR_ROUTECORE_MODEL_MISMATCH' }));
     await enc.dispose();
     await other.dispose();
+  });
+
+  it('routecore train --encoder onnx:DIR trains on the encoder\'s rows; route --text-encoder serves it as the library does', async () => {
+    const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+    const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+    const data = join(tmp, 'train.jsonl');
+    writeFileSync(
+      data,
+      Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: `r${i}`, prompt: i % 2 ? `Please bake bread with flour ${i}` : `Please solve the integral ${i}`, scores: i % 2 ? { a: 0, b: 1 } : { a: 1, b: 0 } })).join('\n') + '\n',
+    );
+    const out = join(tmp, 'cli-onnx.router');
+    const t = run(['train', '--data', data, '--out', out, '--encoder', `onnx:${dir}`, '--predictor', 'linear', '--epochs', '20']);
+    expect(t.stderr).toContain('encoding 60 prompts with onnx:tiny@');
+    expect(t.status).toBe(0);
+    const enc = await OnnxEncoder.load(dir, { backend: 'cpu' });
+    const lib = Router.loadSync(out, { encoder: enc });
+    expect(lib.encoder).toBe('precomputed');
+    const expected = await lib.route('Please bake bread 7');
+    lib.dispose();
+    await enc.dispose();
+    const r = run(['route', '--router', out, '--text-encoder', `onnx:${dir}`, 'Please bake bread 7']);
+    expect(r.status).toBe(0);
+    const decision = JSON.parse(r.stdout.trim()) as { model: string; scores: Record<string, number> };
+    expect(decision.model).toBe(expected.model);
+    const bad = run(['train', '--data', data, '--out', out, '--encoder', `onnx:${dir}`, '--link-model']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--link-model and --buckets apply to the hashing, static and mixed encoders, not onnx:DIR');
   });
 
   it('refuses a model with the wrong output shape, NaN outputs, or no model file, with coded errors', async () => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { backendInfo } from '../addon/backend.js';
-import { readOutcomes } from '../training/data.js';
+import { readOutcomes, readPairwise, sniffFormat, type OutcomeRecord, type PairwiseRecord } from '../training/data.js';
 import { RoutecoreError, isRoutecoreError } from '../errors.js';
 import { packageRoot } from '../addon/native.js';
 import { defaultRouterPath, type RouteOptions } from '../routing/router.js';
@@ -57,8 +57,9 @@ Commands:
       --predictor mlp|linear|mf|knn|kmeans   default mlp
       --k N (knn neighbours, default 20) --dim N (mf width, default 64; knn projection, default 128)
       --clusters N (kmeans) --hidden N --epochs N --learning-rate X --seed N --buckets LOG2
-      --encoder hashing|static:DIR|mixed:DIR   text features: hashed n-grams (default), a model2vec-layout
-                             model (DIR with tokenizer.json + model.safetensors), or both side by side
+      --encoder hashing|static:DIR|mixed:DIR|onnx:DIR   text features: hashed n-grams (default), a model2vec-layout
+                             model (DIR with tokenizer.json + model.safetensors), or both side by side; onnx:DIR: a
+                             sentence-transformer export (route and serve it with --text-encoder onnx:DIR)
       --link-model           the router file names DIR (and its sha256) instead of carrying the table
       --half                 store the big tables (and knn references) as float16
   train --auto --data F.jsonl[:W] [--data G.jsonl --weight W] --out R.router
@@ -262,6 +263,23 @@ function parsePredictor(value: string | undefined): PredictorKind {
   return predictor;
 }
 
+/** The records of `files` (outcome or pairwise, in file order) and their rows from the `onnx:DIR` encoder. */
+async function onnxTrainingRows(files: string[], spec: string, hashingFlags: boolean) {
+  if (hashingFlags) throw new UsageError('--link-model and --buckets apply to the hashing, static and mixed encoders, not onnx:DIR');
+  const records: Array<OutcomeRecord | PairwiseRecord> = [];
+  for (const f of files) {
+    const read = sniffFormat(f) === 'pairwise' ? readPairwise(f).records : readOutcomes(f).records;
+    for (const r of read) records.push(r);
+  }
+  if (records.length > 0 && records.some((r) => ('modelA' in r) !== ('modelA' in records[0]!))) {
+    throw new UsageError('--data files hold outcome and pairwise records: train on one format at a time');
+  }
+  const encoder = (await loadTextEncoder(spec, '--encoder'))!;
+  process.stderr.write(`encoding ${records.length} prompts with ${encoder.name} (${encoder.dim} dims)\n`);
+  const rows = await encoder.encode(records.map((r) => r.prompt));
+  return { records: records as OutcomeRecord[] | PairwiseRecord[], rows, encoder };
+}
+
 /** --encoder hashing|static:DIR|mixed:DIR, --link-model and --buckets as train()'s encoder option. */
 function trainEncoder(spec: string | undefined, link: boolean, buckets: number | undefined): TrainOptions['encoder'] {
   if (spec === undefined) {
@@ -301,9 +319,12 @@ async function cmdTrain(args: string[]): Promise<void> {
   if (!values.out) throw new UsageError('train needs --out R.router');
   const predictor = parsePredictor(values.predictor);
   const buckets = num(values.buckets, '--buckets');
+  // --encoder onnx:DIR: the records' prompts through the ONNX encoder, a router on those rows that
+  // records the encoder's name (route and serve take the same model with --text-encoder onnx:DIR).
+  const onnx = values.encoder?.startsWith('onnx:') ? await onnxTrainingRows(values.data, values.encoder, values['link-model'] === true || buckets !== undefined) : undefined;
   // Early stopping may end training before the last epoch: end() closes the bar either way.
   const epochs = new ProgressBar('epoch', { lines: 'step' });
-  const result = await train(values.data, {
+  const result = await train(onnx ? onnx.records : values.data, {
     predictor,
     hidden: num(values.hidden, '--hidden'),
     clusters: num(values.clusters, '--clusters'),
@@ -312,11 +333,12 @@ async function cmdTrain(args: string[]): Promise<void> {
     maxEpochs: num(values.epochs, '--epochs'),
     learningRate: num(values['learning-rate'], '--learning-rate'),
     seed: num(values.seed, '--seed'),
-    encoder: trainEncoder(values.encoder, values['link-model'] === true, buckets),
+    ...(onnx ? { embeddings: onnx.rows, router: { encoder: onnx.encoder } } : { encoder: trainEncoder(values.encoder, values['link-model'] === true, buckets) }),
     description: values.description,
     onEpoch: (e) => epochs.update(e.epoch, e.maxEpochs, `train loss ${e.trainLoss.toFixed(4)}, validation loss ${e.validationLoss.toFixed(4)}`),
   }).finally(() => epochs.end());
   await result.router.save(values.out, { halfPrecision: values.half === true });
+  await onnx?.encoder.dispose();
   const { report, summary } = result;
   const iterative = predictor !== 'knn' && predictor !== 'kmeans';
   process.stderr.write(
