@@ -11,6 +11,7 @@ import { readOutcomes, readPairwise, sniffFormat, type OutcomeRecord, type Pairw
 import { RoutecoreError, isRoutecoreError } from '../errors.js';
 import { packageRoot } from '../addon/native.js';
 import { defaultRouterPath, type RouteOptions } from '../routing/router.js';
+import { POLICIES, type PolicyName } from '../routing/policy.js';
 import { Router } from '../app/router.js';
 import { train, type PredictorKind, type TrainOptions } from '../training/train.js';
 import { parseEncoderSpec } from '../encoders/spec.js';
@@ -42,7 +43,7 @@ Commands:
       --data F.jsonl         route the prompts of an outcome file (decisions carry the record id)
       --registry M.json      the deployment's models (JSON or YAML)
       --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
-      --policy best|cost|threshold|subset   default: the router's own (embedded router: threshold at τ 0.52;
+      --policy ${POLICIES.join('|')}   default: the router's own (embedded router: threshold at τ 0.52;
                              your own routers: best); a knob below alone implies its policy
       --threshold T          threshold policy: strong when P(strong better) >= T (default: calibrated)
       --k N --subset-target Q --max-latency MS   subset policy: at most N models reaching joint success Q
@@ -186,10 +187,11 @@ async function cmdRoute(args: string[]): Promise<void> {
   const subsetKnobs = k !== undefined || subsetTarget !== undefined || maxLatency !== undefined;
   const costKnobs = lambda !== undefined || target !== undefined || maxCost !== undefined || values.require !== undefined;
   const implied = threshold !== undefined ? 'threshold' : subsetKnobs ? 'subset' : costKnobs ? 'cost' : undefined;
-  const policy = values.policy ?? implied;
-  if (policy !== undefined && policy !== 'best' && policy !== 'cost' && policy !== 'threshold' && policy !== 'subset') {
-    throw new UsageError(`--policy expects best, cost, threshold or subset, got "${policy}"`);
+  const named = values.policy ?? implied;
+  if (named !== undefined && !POLICIES.includes(named as PolicyName)) {
+    throw new UsageError(`--policy expects ${POLICIES.slice(0, -1).join(', ')} or ${POLICIES.at(-1)}, got "${named}"`);
   }
+  const policy = named as PolicyName | undefined;
   const options: RouteOptions = policy === undefined ? {} : { policy };
   if (threshold !== undefined) {
     if (policy !== 'threshold') throw new UsageError('--threshold applies to --policy threshold');

@@ -9,6 +9,7 @@ import { packageRoot } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
 import { Registry } from '../routing/registry.js';
 import { Router } from '../app/router.js';
+import { POLICIES } from '../routing/policy.js';
 import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
 import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';
@@ -21,7 +22,7 @@ export class ServeUsageError extends Error {}
 export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible routing gateway (docs/DEPLOY.md)
       --router R             a .router file (default: the embedded router); reloaded on SIGHUP or when it changes
       --alias ID=REGISTRY_ID map a router model id to a registry id (repeatable)
-      --policy best|cost|threshold|subset   the policy of model "routecore"
+      --policy ${POLICIES.join('|')}   the policy of model "routecore"
       --port N (default 4000) --host H (default 127.0.0.1 without client keys, else 0.0.0.0)
       --config F.yaml        client keys (sha256), per-key models/budgets/rate limits, log, CORS, upstream retries
       --redis URL            share cool-downs, budgets and rate limits with other replicas (redis://host:6379)

@@ -49,7 +49,7 @@
 import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
 import { modelIdsOf, type OutcomeRecord } from '../training/data.js';
 import { aiq, apgr, convexHull, cpt, pgrCurve, type PgrPoint } from './metrics.js';
-import { buildCandidates, rankBest, rankCost, type CandidateTable } from '../routing/policy.js';
+import { buildCandidates, rankBest, rankCost, type CandidateTable, type PolicyName } from '../routing/policy.js';
 import { Registry } from '../routing/registry.js';
 import { estimateTokens } from '../routing/prompt.js';
 import type { RouterCore } from '../routing/router.js';
@@ -84,7 +84,7 @@ export interface EvalPoint {
 /** One point of the router's sweep. */
 export interface SweepPoint extends EvalPoint {
   /** The policy: `best`, `cost` (λ or target) or `threshold` (two models). */
-  policy: 'best' | 'cost' | 'threshold';
+  policy: Exclude<PolicyName, 'subset'>;
   /** Which knob `knob` is: `lambda`, `targetScore`, `strongShare`; null for `best`. */
   param: 'lambda' | 'targetScore' | 'strongShare' | null;
   /** The knob's value; null for `best`. */
