@@ -84,7 +84,7 @@ async function injectChild(oldRoot: string, newRoot: string): Promise<void> {
     const { Gateway } = (await import(resolve(root, 'dist', 'src', 'serve', 'gateway.js'))) as { Gateway: { start(c: object, o: object): Promise<(typeof gateways)[string]> } };
     const config = resolveServeConfig({ registry, aliases: { strong: 'big', weak: 'small' }, port: '0' }, {});
     config.log = { ...config.log, kind: 'sqlite', path: join(dir, `${name}.sqlite`) };
-    gateways[name] = await Gateway.start(config, { env: {}, print: () => undefined });
+    gateways[name] = await Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
   }
   const payload = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPTS[0] }] });
   const batch = async (name: string, url: string, n: number) => {

@@ -94,7 +94,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   config.log = { ...config.log, kind: 'sqlite', path: join(dir, 'soak.sqlite'), flushMs: 100 };
   // Short cool-downs keep both models in play under a steady rain of faults.
   config.upstream = { retries: 1, backoffMs: 1, maxRetryAfterMs: 20, cooldownMs: 20 };
-  const gateway = await Gateway.start(config, { env, print: () => undefined });
+  // The soak counts outcomes itself: the gateway's log lines (a warn per injected fault) would bury its report.
+  const gateway = await Gateway.start(config, { env, logStream: { write: () => undefined } });
   const pool = new Pool(gateway.url, { connections: concurrency, headersTimeout: 30_000, bodyTimeout: 30_000 });
 
   const outcomes: Record<string, number> = {};

@@ -32,7 +32,7 @@ describe.skipIf(why !== undefined)('GET /dashboard in headless Chromium', () => 
     writeFileSync(configPath, 'shadow:\n  rate: 1\n  judge: judge\n  maxConcurrent: 64\nlearn:\n  everyMinutes: 600\n  minPairs: 100\n');
     const config = resolveServeConfig({ registry: fx.registryPath, router: routerPath, aliases: { strong: 'big', weak: 'small' }, policy: 'threshold', port: '0', config: configPath }, {});
     config.log = { ...config.log, kind: 'sqlite', path: join(fx.dir, 'dash.sqlite'), flushMs: 20 };
-    gw = await Gateway.start(config, { env: {}, print: () => undefined });
+    gw = await Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
     const prompts = makePrompts(240, 31);
     for (let i = 0; i < prompts.length; i += 16) {
       await Promise.all(prompts.slice(i, i + 16).map((p, k) => post(`${gw.url}/v1/chat/completions`, { model: 'routecore', messages: [{ role: 'user', content: p }], ...((i + k) % 4 === 0 ? { stream: true } : {}) })));

@@ -33,7 +33,7 @@ describe.skipIf(missing !== undefined)('learning from the command line', () => {
     const config = resolveServeConfig({ registry: fx.registryPath, aliases: { strong: 'big', weak: 'small' }, port: '0', config: configPath }, {});
     logPath = join(fx.dir, 'fill.sqlite');
     config.log = { ...config.log, kind: 'sqlite', path: logPath, flushMs: 20 };
-    const gw = await Gateway.start(config, { env: {}, print: () => undefined });
+    const gw = await Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
     try {
       const prompts = makePrompts(300, 41);
       for (let i = 0; i < prompts.length; i += 16) await Promise.all(prompts.slice(i, i + 16).map((p) => post(`${gw.url}/v1/chat/completions`, { model: 'routecore', messages: [{ role: 'user', content: p }] })));
@@ -98,7 +98,8 @@ describe.skipIf(missing !== undefined)('learning from the command line', () => {
     const child = spawn(process.execPath, [CLI, 'serve', '--registry', fx.registryPath, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', configPath, '--router', router, '--shadow', '0.25', '--judge', 'judge', '--shadow-budget-usd', '3', '--learn', '--learn-every', '0.02'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout!.resume();
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     try {
       await until(() => err.includes('learning ON'), 'the startup lines', 60_000);
       expect(err).toMatch(/shadow judging ON: 25\.0% of answered requests \(up to 37\.5% of those the router is least sure about\) are sent again to big, and the prompt with both answers to the judge judge \(http:\/\/127\.0\.0\.1:\d+\/v1\); at most \$3\/day and 64 at once; verdicts go to the outcome log/);
@@ -108,7 +109,10 @@ describe.skipIf(missing !== undefined)('learning from the command line', () => {
       await until(() => readDecisions(router).length > 0, 'a learning round', 90_000);
       const d = readDecisions(router)[0]!;
       expect(d.action, d.reason).toBe('swap');
-      await until(() => err.includes('learning round: swap'), 'the round reported', 30_000);
+      // Reported through the gateway's logger (JSON lines on stdout), at info: seen at the default level.
+      await until(() => out.includes('learning round: swap'), 'the round reported', 30_000);
+      const line = out.split('\n').find((l) => l.includes('learning round: swap'))!;
+      expect(JSON.parse(line)).toMatchObject({ level: 30, event: 'learning' });
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -21,7 +21,7 @@ async function gateway(fx: LearningFixture, name: string, router: string): Promi
   writeFileSync(configPath, 'shadow:\n  rate: 1\n  judge: judge\n  maxConcurrent: 64\n');
   const config = resolveServeConfig({ registry: fx.registryPath, router, aliases: { strong: 'big', weak: 'small' }, policy: 'threshold', port: '0', config: configPath }, {});
   config.log = { ...config.log, kind: 'sqlite', path: join(fx.dir, `${name}.sqlite`), flushMs: 20 };
-  return Gateway.start(config, { env: {}, print: () => undefined });
+  return Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
 }
 
 /** Sends the prompts (16 at a time) and waits until each answer is judged. */

@@ -10,7 +10,7 @@ import { chat, post, startFixture, type Fixture } from './helpers/gateway-fixtur
 
 let fx: Fixture;
 let gw: Gateway;
-const printed: string[] = [];
+const logged: string[] = [];
 
 beforeAll(async () => {
   fx = await startFixture();
@@ -18,7 +18,7 @@ beforeAll(async () => {
   gw = await fx.gateway({
     file: 'log: none\nupstream: {retries: 0, backoffMs: 1, cooldownMs: 60000}\n',
     env: { SMALL_KEY: '' },
-    gateway: { print: (line) => void printed.push(line) },
+    gateway: { logStream: { write: (line) => void logged.push(line) } },
   });
 }, 60_000);
 
@@ -28,8 +28,15 @@ afterAll(async () => {
 
 describe('gateway details (issue 22 point 8)', () => {
   it('warns at start, once per model, when a model\'s apiKeyEnv is unset', () => {
-    expect(printed.filter((l) => l.startsWith('warning:'))).toEqual([
-      'warning: SMALL_KEY (apiKeyEnv of small) is not set: every call to small counts as a failed attempt (the next model is tried) until it is',
+    // Through the gateway's pino logger, at warn (level 40), seen at the default level.
+    const events = logged.map((l) => JSON.parse(l) as { level: number; event?: string; model?: string; apiKeyEnv?: string; msg: string }).filter((e) => e.event === 'upstream_key_missing');
+    expect(events).toEqual([
+      expect.objectContaining({
+        level: 40,
+        model: 'small',
+        apiKeyEnv: 'SMALL_KEY',
+        msg: 'SMALL_KEY (apiKeyEnv of small) is not set: every call to small counts as a failed attempt (the next model is tried) until it is',
+      }),
     ]);
   });
 

@@ -24,6 +24,8 @@ interface Replica {
   child: ChildProcess;
   url: string;
   stderr: () => string;
+  /** The gateway's log (pino JSON lines): requests at --log-level, operational events such as reloads. */
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
@@ -34,12 +36,14 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
+  let out = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await until(() => /listening on (http:\/\/\S+) /.test(err) || child.exitCode !== null, 'the gateway to listen', 60_000);
   const m = /listening on (http:\/\/\S+) /.exec(err);
   if (!m) throw new Error(`routecore serve did not start: ${err}`);
-  return { child, url: m[1]!, stderr: () => err, exited };
+  return { child, url: m[1]!, stderr: () => err, stdout: () => out, exited };
 }
 
 let fx: Fixture;
@@ -75,7 +79,8 @@ describe.skipIf(!built)('routecore serve (the process)', () => {
       expect(text).toMatch(/^Answer from (big|small)\.$/);
 
       r.child.kill('SIGHUP');
-      await until(() => r.stderr().includes('SIGHUP: router'), 'the reload line');
+      await until(() => r.stdout().includes('SIGHUP: router'), 'the reload line');
+      expect(r.stdout()).toMatch(/"event":"reload","ok":true,"msg":"SIGHUP: router \S+ reloaded \(models: /);
       expect((await post(`${r.url}/v1/chat/completions`, chat())).status).toBe(200);
 
       fx.big.fault = { kind: 'ok', delayMs: 500 };

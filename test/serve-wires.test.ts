@@ -48,7 +48,7 @@ beforeAll(async () => {
   const config = resolveServeConfig({ registry, aliases: { strong: 'claude', weak: 'gpt' }, port: '0', timeoutMs: '1000' }, env);
   config.log = { ...config.log, kind: 'sqlite', path: join(dir, 'log.sqlite'), flushMs: 20 };
   config.upstream = { ...config.upstream, backoffMs: 1 };
-  gw = await Gateway.start(config, { env, print: () => undefined });
+  gw = await Gateway.start(config, { env, logStream: { write: () => undefined } });
   openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: gw.url, apiKey: CLIENT_KEY, maxRetries: 0 });
 });

@@ -40,7 +40,7 @@ async function replica(name: string, file: string, redis?: string): Promise<Gate
   writeFileSync(configPath, file);
   const config = resolveServeConfig({ registry: fx.registryPath, aliases: { strong: 'big', weak: 'small' }, port: '0', config: configPath, ...(redis ? { redis } : {}) }, {});
   config.log = { ...config.log, kind: 'sqlite', path: join(fx.dir, `${name}.sqlite`), flushMs: 20 };
-  return Gateway.start(config, { env: {}, print: () => undefined });
+  return Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
 }
 
 describe.skipIf(redisUnavailable() !== undefined)('the shadow budget across replicas (redis-server)', () => {

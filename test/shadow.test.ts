@@ -97,7 +97,7 @@ async function gateway(fx: LearningFixture, file: string, name: string, extra: R
   writeFileSync(configPath, file);
   const config = resolveServeConfig({ registry: fx.registryPath, aliases: { strong: 'big', weak: 'small' }, port: '0', config: configPath, ...extra }, {});
   config.log = { ...config.log, kind: 'sqlite', path: join(fx.dir, `${name}.sqlite`), flushMs: 20 };
-  return Gateway.start(config, { env: {}, print: () => undefined });
+  return Gateway.start(config, { env: {}, logStream: { write: () => undefined } });
 }
 
 async function ask(gw: Gateway, prompt: string, stream = false): Promise<{ status: number; model: string; id: string }> {

@@ -50,7 +50,8 @@ export interface LearningServiceOptions {
   registryPath?: string;
   /** Called after a swap (the gateway reloads), and with each decision. */
   onSwap?: (d: LearnDecision) => void;
-  print: (line: string) => void;
+  /** Says what happened (a learning round's decision, a failure), at a log level; default `info`. */
+  print: (line: string, level?: 'info' | 'warn' | 'error') => void;
 }
 
 /** A sampled request whose answer is being collected. */
@@ -103,7 +104,7 @@ export class LearningService {
       try {
         this.live.seed(readLearningLog(options.logPath, { withPrompts: false }).judgments);
       } catch (err) {
-        options.print(`could not read the judged pairs back from ${options.logPath}: ${(err as Error).message}`);
+        options.print(`could not read the judged pairs back from ${options.logPath}: ${(err as Error).message}`, 'warn');
       }
     }
     if (options.routerPath !== undefined) this.#lastLearn = readDecisions(options.routerPath).at(-1) ?? null;
@@ -198,7 +199,7 @@ export class LearningService {
     if (!existsSync(fileURLToPath(WORKER_URL))) {
       // Running from sources (tests): no compiled worker file, so the round runs on this thread.
       this.#learning = learnOnce(options).then(finish, (err: unknown) => {
-        o.print(`learning round failed: ${(err as Error).message}`);
+        o.print(`learning round failed: ${(err as Error).message}`, 'error');
         return finish(null);
       });
       return this.#learning;
@@ -210,9 +211,9 @@ export class LearningService {
       let result: LearnDecision | null = null;
       worker.once('message', (m: { decision?: LearnDecision; error?: string }) => {
         if (m.decision) result = m.decision;
-        else o.print(`learning round failed: ${m.error ?? 'unknown error'}`);
+        else o.print(`learning round failed: ${m.error ?? 'unknown error'}`, 'error');
       });
-      worker.once('error', (err) => o.print(`learning round failed: ${err.message}`));
+      worker.once('error', (err) => o.print(`learning round failed: ${err.message}`, 'error'));
       worker.once('exit', () => {
         this.#worker = undefined;
         resolve(finish(result));

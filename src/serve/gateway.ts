@@ -34,7 +34,7 @@ import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
 import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList, typeForStatus } from '../wire/openai.js';
-import type { ClientKey, ServeConfig } from './config.js';
+import type { ClientKey, LogLevel, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
 import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler } from './schemas.js';
@@ -53,9 +53,11 @@ export interface GatewayOptions {
   state?: SharedState;
   /** The outcome log; default from `config.log`. */
   log?: GatewayLog;
-  /** Operational messages (start, reloads, drain); default one line each on stderr. */
-  print?: (line: string) => void;
-  /** Where the request log (pino JSON lines, level `config.logLevel`) goes; default stdout. */
+  /**
+   * Where the gateway's log goes (pino JSON lines; default stdout): the request log at `config.logLevel`,
+   * and its operational events (start warnings, reloads, drain, learning rounds, lost log rows) with
+   * `event` set, at `info` and above unless the level is quieter than `warn` ({@link operationalLevel}).
+   */
   logStream?: { write(line: string): void };
   /**
    * The text encoder of a router trained on embeddings (`config.router` reads `precomputed`), used
@@ -131,6 +133,19 @@ export function modelAllowed(allowed: readonly string[] | undefined, name: strin
   return false;
 }
 
+/** An operational event: level, name (the log line's `event`), message, extra fields. */
+type OperationalEvent = [level: 'info' | 'warn' | 'error', event: string, message: string, fields?: Record<string, unknown>];
+
+/**
+ * The level of the gateway's operational events: `info` under the default `warn` (a reload, a drain, a
+ * learning round are rare and worth a line, where every request's line is not), the configured level
+ * when it is more verbose (`debug`, `trace`) or quieter (`error`, `fatal`, `silent`: the operator asked
+ * for less).
+ */
+export function operationalLevel(level: LogLevel): LogLevel {
+  return level === 'warn' ? 'info' : level;
+}
+
 /** A running gateway. */
 export class Gateway {
   readonly app: FastifyInstance;
@@ -143,7 +158,10 @@ export class Gateway {
   readonly learning: LearningService;
   readonly #env: Record<string, string | undefined>;
   readonly #encoder: Encoder | undefined;
-  readonly #print: (line: string) => void;
+  /** The logger of operational events: a child of fastify's, at {@link operationalLevel}. */
+  #events: FastifyBaseLogger | undefined;
+  /** Events said while the constructor runs, before the logger exists. */
+  readonly #early: OperationalEvent[] = [];
   readonly #ownState: boolean;
   readonly #ownLog: boolean;
   readonly #dispatcher: Agent;
@@ -170,7 +188,6 @@ export class Gateway {
     this.#dispatcher = dispatcher;
     this.#env = options.env ?? process.env;
     this.#encoder = options.encoder;
-    this.#print = options.print ?? ((line) => process.stderr.write(`routecore serve: ${line}\n`));
     this.#keys = new Map(config.keys.map((k) => [k.sha256, k]));
     this.metrics = new GatewayMetrics({
       log: () => ({ written: this.log.written, queued: this.log.queued }),
@@ -205,10 +222,14 @@ export class Gateway {
       onSwap: () => {
         if (!this.#watched) void this.reload('learning round swapped the router');
       },
-      print: this.#print,
+      print: (line, level = 'info') => this.#event(level, 'learning', line),
     });
     this.learning.registerMetrics(this.metrics.registry);
     this.app = this.#build(options.logStream);
+    this.#events = this.app.log.child({}, { level: operationalLevel(config.logLevel) });
+    for (const e of this.#early.splice(0)) this.#event(...e);
+    // A full disk or a dead writer thread loses rows: said through the same logger.
+    log.onProblem = (message) => this.#event('error', 'outcome_log', message);
   }
 
   /** Loads the registry and router, connects the state, opens the log, and listens. */
@@ -270,7 +291,7 @@ export class Gateway {
     // A missing upstream key would otherwise surface only as a failed request; say so at start.
     for (const e of gen.registry.entries()) {
       if (e.enabled !== false && e.apiKeyEnv !== undefined && !env[e.apiKeyEnv]) {
-        gw.#print(`warning: ${e.apiKeyEnv} (apiKeyEnv of ${e.id}) is not set: every call to ${e.id} counts as a failed attempt (the next model is tried) until it is`);
+        gw.#event('warn', 'upstream_key_missing', `${e.apiKeyEnv} (apiKeyEnv of ${e.id}) is not set: every call to ${e.id} counts as a failed attempt (the next model is tried) until it is`, { model: e.id, apiKeyEnv: e.apiKeyEnv });
       }
     }
     gw.#calibrationTimer = setInterval(() => gw.#flushCalibration(), CALIBRATION_FLUSH_MS);
@@ -342,11 +363,11 @@ export class Gateway {
         old.retired = true;
         if (old.inflight === 0) void this.#dispose(old);
         this.metrics.reload('ok');
-        this.#print(`${why}: router ${this.config.router ?? defaultRouterPath()} reloaded (models: ${next.router.models.join(', ')})`);
+        this.#event('info', 'reload', `${why}: router ${this.config.router ?? defaultRouterPath()} reloaded (models: ${next.router.models.join(', ')})`, { ok: true });
         return true;
       } catch (err) {
         this.metrics.reload('failed');
-        this.#print(`${why}: reload failed, the current router stays in place: ${(err as Error).message}`);
+        this.#event('error', 'reload', `${why}: reload failed, the current router stays in place: ${(err as Error).message}`, { ok: false });
         return false;
       } finally {
         this.#reloading = undefined;
@@ -378,7 +399,7 @@ export class Gateway {
         await new Promise((r) => setTimeout(r, 25));
       }
       if (this.metrics.inflight > 0) {
-        this.#print(`drain: ${this.metrics.inflight} requests still running after ${this.config.drainMs} ms; closing them`);
+        this.#event('warn', 'drain', `drain: ${this.metrics.inflight} requests still running after ${this.config.drainMs} ms; closing them`, { cut: this.metrics.inflight });
         server.closeAllConnections();
       } else {
         server.closeIdleConnections();
@@ -604,6 +625,17 @@ export class Gateway {
   }
 
   /** The error answer for anything thrown while serving a request. */
+  /**
+   * One operational event (start warning, reload, drain, learning round, lost log rows) as a log line
+   * with `event` naming it, through fastify's logger so that it carries the process's bindings, obeys
+   * the level and goes wherever the request log goes.
+   */
+  #event(...e: OperationalEvent): void {
+    const [level, event, message, fields] = e;
+    if (this.#events === undefined) this.#early.push(e);
+    else this.#events[level]({ event, ...fields }, message);
+  }
+
   #toErrorAnswer(err: unknown, log: FastifyBaseLogger = this.app.log): OpenAIErrorAnswer {
     const known = answerFor(err);
     if (known) return known;

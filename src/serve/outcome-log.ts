@@ -76,6 +76,11 @@ export interface GatewayLog {
   readonly queued: number;
   /** Flushes and closes the store. */
   close(): Promise<void>;
+  /**
+   * Where the log says that rows were lost (a full disk, a failed writer thread); default a line on
+   * stderr. The gateway points it at its logger.
+   */
+  onProblem?: (message: string) => void;
 }
 
 /** The log that keeps nothing (`log: {kind: none}`); feedback is accepted for any id. */
@@ -102,6 +107,8 @@ abstract class BatchingLog implements GatewayLog {
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #closed = false;
+
+  onProblem: (message: string) => void = (message) => process.stderr.write(`routecore serve: ${message}\n`);
 
   constructor(protected readonly config: LogConfig) {}
 
@@ -165,7 +172,7 @@ abstract class BatchingLog implements GatewayLog {
    */
   protected settled(rows: LogRow[], error?: string): void {
     // A full disk must not take the gateway down; the rows are lost, and said so, once per batch.
-    if (error !== undefined) process.stderr.write(`routecore serve: could not write ${rows.length} log rows to ${this.config.path}: ${error}\n`);
+    if (error !== undefined) this.onProblem(`could not write ${rows.length} log rows to ${this.config.path}: ${error}`);
     else this.#written += rows.length;
     for (const r of rows) this.pendingIds.delete(r.id);
   }
@@ -383,12 +390,12 @@ export class SqliteLog extends BatchingLog {
       this.#worker = new Worker(writer, { workerData: { path: config.path, done: done.buffer }, execArgv: [] });
       this.#worker.on('message', (m: { error?: string }) => {
         // One message per batch, in order; a failed batch is said at once (its rows are lost, as on this thread).
-        if (m?.error !== undefined) process.stderr.write(`routecore serve: could not write a batch of log rows to ${config.path}: ${m.error}\n`);
+        if (m?.error !== undefined) this.onProblem(`could not write a batch of log rows to ${config.path}: ${m.error}`);
         this.#settle();
       });
       this.#worker.on('error', (err) => {
         // The writer is gone: write on this thread from now on, and say so once.
-        process.stderr.write(`routecore serve: the log writer thread failed (${err.message}); writing the log on the main thread\n`);
+        this.onProblem(`the log writer thread failed (${err.message}); writing the log on the main thread`);
         this.#worker = undefined;
         this.#batch = sqliteBatch(this.#db);
         for (const rows of this.#posted.splice(0)) this.settled(rows, 'the writer thread failed before writing this batch');

@@ -64,7 +64,7 @@ export async function startFixture(mockOptions: MockOptions = {}): Promise<Fixtu
       const env = { ...UPSTREAM_KEYS, ...(options.env ?? {}) };
       const config: ServeConfig = resolveServeConfig(flags, env);
       if (!options.file?.includes('log:')) config.log = { ...config.log, kind: 'sqlite', path: join(dir, options.logName ?? `log-${++logs}.sqlite`), flushMs: 20 };
-      const gw = await Gateway.start(config, { env, print: () => undefined, logStream: { write: (line) => void logLines.push(line) }, ...options.gateway });
+      const gw = await Gateway.start(config, { env, logStream: { write: (line) => void logLines.push(line) }, ...options.gateway });
       started.push(gw);
       return gw;
     },
