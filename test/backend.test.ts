@@ -11,6 +11,7 @@ import { backendFromEnv, backendInfo, resolveBackend } from '../src/addon/backen
 import { RoutecoreError } from '../src/errors.js';
 import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
+import { caught } from './helpers/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -133,14 +134,6 @@ describe('backendInfo()', () => {
 });
 
 describe('ROUTECORE_BACKEND / ROUTECORE_THREADS parsing', () => {
-  function codeOf(fn: () => unknown): string | undefined {
-    try {
-      fn();
-    } catch (err) {
-      return (err as RoutecoreError).code;
-    }
-    return undefined;
-  }
 
   it('unset or blank means auto and 0 (all hardware threads)', () => {
     expect(backendFromEnv({})).toEqual({ backend: 'auto', threads: 0 });
@@ -158,7 +151,7 @@ describe('ROUTECORE_BACKEND / ROUTECORE_THREADS parsing', () => {
   it('refuses other backend names with ERR_ROUTECORE_BAD_BACKEND quoting the raw value', () => {
     for (const raw of ['gpu', 'cpu,cuda', 'opencl']) {
       expect(() => backendFromEnv({ ROUTECORE_BACKEND: raw })).toThrow(`ROUTECORE_BACKEND="${raw}" is not a backend: expected one of auto, cpu, cuda`);
-      expect(codeOf(() => backendFromEnv({ ROUTECORE_BACKEND: raw }))).toBe('ERR_ROUTECORE_BAD_BACKEND');
+      expect(caught(() => backendFromEnv({ ROUTECORE_BACKEND: raw })).code).toBe('ERR_ROUTECORE_BAD_BACKEND');
     }
   });
 
@@ -172,7 +165,7 @@ describe('ROUTECORE_BACKEND / ROUTECORE_THREADS parsing', () => {
   it('refuses non-integers and out-of-range thread counts, naming the variable and value', () => {
     for (const raw of ['many', '0', '-2', '1.5', '1025', 'NaN', '4 threads']) {
       expect(() => backendFromEnv({ ROUTECORE_THREADS: raw })).toThrow(`ROUTECORE_THREADS="${raw}" must be an integer from 1 to 1024`);
-      expect(codeOf(() => backendFromEnv({ ROUTECORE_THREADS: raw }))).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+      expect(caught(() => backendFromEnv({ ROUTECORE_THREADS: raw })).code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
     }
   });
 
@@ -184,12 +177,12 @@ describe('ROUTECORE_BACKEND / ROUTECORE_THREADS parsing', () => {
     expect(resolveBackend({ backend: 'cpu', threads: 0 })).toEqual({ backend: 'cpu', threads: 0 });
     expect(() => resolveBackend({ backend: 'tpu' })).toThrow(/Expected "auto", "cpu" or "cuda" for options\.backend but received string "tpu"/);
     expect(() => resolveBackend({ threads: 2.5 })).toThrow(/options\.threads but received number 2\.5/);
-    expect(codeOf(() => resolveBackend({ threads: 2000 }))).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+    expect(caught(() => resolveBackend({ threads: 2000 })).code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
   });
 
   it('a bad ROUTECORE_THREADS makes backendInfo() fail the same way', () => {
     vi.stubEnv('ROUTECORE_THREADS', 'many');
     expect(() => backendInfo()).toThrow(/ROUTECORE_THREADS="many"/);
-    expect(codeOf(() => backendInfo())).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+    expect(caught(() => backendInfo()).code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
   });
 });

@@ -11,10 +11,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 
 import { backendFromEnv, backendInfo } from '../src/addon/backend.js';
 import type { OutcomeRecord } from '../src/training/data.js';
-import { RoutecoreError, type ErrorCode } from '../src/errors.js';
+import type { ErrorCode, RoutecoreError } from '../src/errors.js';
 import { MAX_PROMPT_BYTES } from '../src/routing/router.js';
 import { Router } from '../src/app/router.js';
 import { train } from '../src/training/train.js';
+import { caughtAsync } from './helpers/index.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const SMALL = { hidden: 8, encoder: { log2Buckets: 12 }, maxEpochs: 3, seed: 3 } as const;
@@ -50,21 +51,9 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-/** Runs fn (sync, or returning a promise) and returns the RoutecoreError it throws or rejects with. */
-async function failure(fn: () => unknown): Promise<RoutecoreError> {
-  let result: unknown;
-  try {
-    result = await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RoutecoreError);
-    return err as RoutecoreError;
-  }
-  throw new Error(`expected a RoutecoreError, but got a result: ${String(result).slice(0, 100)}`);
-}
-
 /** Asserts the code and message of the error fn throws (or rejects with). */
 async function expectError(fn: () => unknown, code: ErrorCode, message: RegExp): Promise<RoutecoreError> {
-  const err = await failure(fn);
+  const err = await caughtAsync(fn);
   expect(err.code).toBe(code);
   expect(err.message).toMatch(message);
   return err;
@@ -384,7 +373,7 @@ describe('training input', () => {
   it('in-memory records whose score is NaN or not a number are refused, naming the record', async () => {
     for (const s of [NaN, 'high']) {
       const bad = [...records.slice(0, 4), { id: 'z', prompt: 'odd', scores: { strong: s as number, weak: 0 } }];
-      const err = await failure(async () => {
+      const err = await caughtAsync(async () => {
         const r = await train(bad, SMALL);
         r.router.dispose();
         return `trained; summary meanScore = ${r.summary.models['strong']!.meanScore}`;

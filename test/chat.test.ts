@@ -9,6 +9,7 @@ import { parseModelName } from '../src/chat/model-name.js';
 import { RoutecoreError } from '../src/errors.js';
 import { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/app/router.js';
+import { caught } from './helpers/index.js';
 
 let router: Router;
 beforeAll(async () => {
@@ -16,14 +17,6 @@ beforeAll(async () => {
 });
 afterAll(() => router.dispose());
 
-function refusal(fn: () => unknown): RoutecoreError {
-  try {
-    fn();
-  } catch (e) {
-    return e as RoutecoreError;
-  }
-  throw new Error('did not throw');
-}
 
 describe('chatText: which text is encoded', () => {
   it('encodes the last user turn, without the system prompt or assistant/tool turns', () => {
@@ -106,14 +99,14 @@ describe('chatText refusals name the field', () => {
     [{ messages: [{ role: 'user', content: [{ type: 'video' }] }] }, 'Expected "text", "image_url", "input_audio", "file" or "refusal" for messages[0].content[0].type but received string "video"'],
     [{ messages: ['hi'] }, 'Expected a message object with role and content for messages[0] but received string "hi"'],
   ])('%j', (request, message) => {
-    const e = refusal(() => chatText(request));
+    const e = caught(() => chatText(request));
     expect(e).toBeInstanceOf(RoutecoreError);
     expect(e.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
     expect(e.message).toBe(message);
   });
 
   it('rejects a bad maxChars', () => {
-    expect(refusal(() => chatText({ messages: [{ role: 'user', content: 'x' }] }, { maxChars: 3 })).message).toBe('Expected an integer from 64 to 200000 for options.maxChars but received number 3');
+    expect(caught(() => chatText({ messages: [{ role: 'user', content: 'x' }] }, { maxChars: 3 })).message).toBe('Expected an integer from 64 to 200000 for options.maxChars but received number 3');
   });
 });
 
@@ -187,7 +180,7 @@ describe('parseModelName', () => {
     ['routecore:best:1', 'ERR_ROUTECORE_INVALID_ARGUMENT', 'model "routecore:best:1": the best policy takes no knob'],
     ['gpt-5', 'ERR_ROUTECORE_UNKNOWN_MODEL', 'model "gpt-5" is not routecore, routecore:<policy>[:<knob>] or a registry id (gpt-4o)'],
   ])('%s is refused', (name, code, message) => {
-    const e = refusal(() => parseModelName(name, registry));
+    const e = caught(() => parseModelName(name, registry));
     expect(e.code).toBe(code);
     expect(e.message).toBe(message);
   });

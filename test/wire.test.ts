@@ -20,6 +20,7 @@ import {
   responsesToChat,
   type Json,
 } from '../src/wire/index.js';
+import { caught } from './helpers/index.js';
 
 /** Parses SSE text into [event name, data] pairs. */
 function events(text: string): [string | null, Json][] {
@@ -37,15 +38,6 @@ function events(text: string): [string | null, Json][] {
   return out;
 }
 
-function refused(fn: () => unknown): WireError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(WireError);
-    return err as WireError;
-  }
-  throw new Error('expected a WireError');
-}
 
 const completion = (message: Json, finish = 'stop', usage: Json = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 }) => ({
   id: 'chatcmpl-1',
@@ -131,7 +123,7 @@ describe('Responses -> chat request', () => {
     [{ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].type', 'item_reference'],
     [{ input: [{ role: 'assistant', content: 'only me' }] }, 'input', 'at least one user message'],
   ])('refuses %j (param %s)', (body, param, message) => {
-    const e = refused(() => responsesToChat(body));
+    const e = caught(() => responsesToChat(body), WireError);
     expect(e.param).toBe(param);
     expect(e.message).toContain(message);
     expect(e.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
@@ -269,7 +261,7 @@ describe('Messages -> chat request (face)', () => {
     [{ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], foo: 1 }, 'foo', 'Extra inputs are not permitted'],
     [{ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], system: 7 }, 'system', 'body.system must be a string or an array of text blocks'],
   ])('refuses %j (param %s)', (body, param, message) => {
-    const e = refused(() => messagesToChat(body));
+    const e = caught(() => messagesToChat(body), WireError);
     expect(e.param).toBe(param);
     expect(e.message).toContain(message);
   });

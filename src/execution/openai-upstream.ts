@@ -18,6 +18,7 @@ import {
   type UpstreamCall,
   type UpstreamUsage,
 } from './attempt.js';
+import { isPlainObject } from '../errors.js';
 import { describeError } from './runner.js';
 import { postBuffered, type BufferedAnswer } from './buffered-post.js';
 import { sseData } from './sse.js';
@@ -141,7 +142,7 @@ function networkFailure(err: unknown, signal: AbortSignal, timeoutMs: number): F
 function parseJson(text: string): Record<string, unknown> | undefined {
   try {
     const v = JSON.parse(text) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return isPlainObject(v) ? v : undefined;
   } catch {
     return undefined;
   }

@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
-import { RoutecoreError, describe, invalidArgument } from '../errors.js';
+import { RoutecoreError, describe, invalidArgument, isPlainObject } from '../errors.js';
 import { fnv1a32 } from './hash.js';
 import { readOutcomes, readPairwise, sniffFormat, type OutcomeRecord, type PairwiseRecord } from './data.js';
 import { isSqliteFile, logTrainingRecords } from './judged-pairs.js';
@@ -153,7 +153,7 @@ function sniffLog(path: string): boolean {
   if (first === undefined) return false;
   try {
     const o: unknown = JSON.parse(first);
-    return typeof o === 'object' && o !== null && !Array.isArray(o) && isLogLine(o as Record<string, unknown>);
+    return isPlainObject(o) && isLogLine(o);
   } catch {
     return false;
   }

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { RoutecoreError, describe } from '../errors.js';
+import { RoutecoreError, describe, isPlainObject } from '../errors.js';
 
 /** A request body a wire cannot accept: `param` names the field (`input[2].content[0].type`). */
 export class WireError extends RoutecoreError {
@@ -28,10 +28,8 @@ export class WireError extends RoutecoreError {
 /** A plain JSON object (not an array, not null). */
 export type Json = Record<string, unknown>;
 
-/** Whether `v` is a plain object. */
-export function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+/** Whether `v` is a plain object: the wire modules' name for {@link isPlainObject}, the one definition. */
+export const isObject: (v: unknown) => v is Json = isPlainObject;
 
 /** Throws a {@link WireError} for field `param` that should have been `expected`. */
 export function badField(param: string, expected: string, actual: unknown, reason = 'invalid_request'): never {

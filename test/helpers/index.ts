@@ -9,15 +9,32 @@ import { expect } from 'vitest';
 
 import { RoutecoreError } from '../../src/errors.js';
 
-/** The RoutecoreError `fn` throws; fails the test when it throws something else or nothing. */
-export function caught(fn: () => unknown): RoutecoreError {
+/** A class of errors a test expects (RoutecoreError, WireError, ...). */
+type ErrorClass<E extends Error> = new (...args: never[]) => E;
+
+/** The RoutecoreError (or `type`) `fn` throws; fails the test when it throws something else or nothing. */
+export function caught(fn: () => unknown): RoutecoreError;
+export function caught<E extends Error>(fn: () => unknown, type: ErrorClass<E>): E;
+export function caught(fn: () => unknown, type: ErrorClass<Error> = RoutecoreError): Error {
   try {
     fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(type);
+    return err as Error;
+  }
+  throw new Error(`expected a ${type.name}, but nothing was thrown`);
+}
+
+/** {@link caught} for work that may be async: the RoutecoreError `fn` throws or rejects with. */
+export async function caughtAsync(fn: () => unknown): Promise<RoutecoreError> {
+  let result: unknown;
+  try {
+    result = await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(RoutecoreError);
     return err as RoutecoreError;
   }
-  throw new Error('expected a RoutecoreError, but nothing was thrown');
+  throw new Error(`expected a RoutecoreError, but got a result: ${String(result).slice(0, 100)}`);
 }
 
 /** Asserts that `fn` throws ERR_ROUTECORE_INVALID_ARGUMENT with exactly `message`. */
