@@ -16,7 +16,7 @@ export interface Coverage {
   perPrompt: Float32Array;
 }
 
-/** The coverage of `prompts` for the router whose native handle is `native`. */
+/** @internal The coverage of `prompts` for the router whose native handle is `native` (Router.coverage is the public face). */
 export function coverageOf(native: NativeRouterHandle, prompts: readonly string[]): Coverage {
   if (!Array.isArray(prompts) || prompts.length === 0) throw invalidArgument('prompts', 'a non-empty array of prompts', prompts);
   const parts = prompts.map((p, i) => {
