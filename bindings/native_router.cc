@@ -79,8 +79,8 @@ float* parseOut(const Napi::CallbackInfo& info, size_t index, size_t needed) {
     throwInvalidArgument(env, "out must be a Float32Array");
   auto out = info[index].As<Napi::Float32Array>();
   if (out.ElementLength() < needed)
-    throwInvalidArgument(env, "out has " + std::to_string(out.ElementLength()) + " elements, needs " +
-                                  std::to_string(needed));
+    throwInvalidArgument(
+        env, "out has " + std::to_string(out.ElementLength()) + " elements, needs " + std::to_string(needed));
   return out.Data();
 }
 
@@ -248,8 +248,8 @@ Napi::Function NativeRouter::Init(Napi::Env env, RoutecoreAddon* addon) {
        InstanceAccessor<&NativeRouter::EncoderKind>("encoder"), InstanceAccessor<&NativeRouter::InputDim>("inputDim"),
        InstanceMethod<&NativeRouter::ScoreSync>("scoreSync"), InstanceMethod<&NativeRouter::Score>("score"),
        InstanceMethod<&NativeRouter::Encode>("encode"), InstanceMethod<&NativeRouter::Coverage>("coverage"),
-       InstanceMethod<&NativeRouter::Serialize>("serialize"),
-       InstanceMethod<&NativeRouter::Metadata>("metadata"), InstanceMethod<&NativeRouter::SetMetadata>("setMetadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
+       InstanceMethod<&NativeRouter::Serialize>("serialize"), InstanceMethod<&NativeRouter::Metadata>("metadata"),
+       InstanceMethod<&NativeRouter::SetMetadata>("setMetadata"), InstanceMethod<&NativeRouter::Dispose>("dispose"),
        InstanceAccessor<&NativeRouter::Outputs>("outputs"), InstanceAccessor<&NativeRouter::Predictor>("predictor"),
        InstanceAccessor<&NativeRouter::BackendName>("backend")},
       addon);
@@ -285,7 +285,8 @@ Napi::Value NativeRouter::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* addon = env.GetInstanceData<RoutecoreAddon>();
   if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsString())
-    throwInvalidArgument(env, "load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?)");
+    throwInvalidArgument(env,
+                         "load(bytes: Uint8Array, source: string, backend: string, threads: number, staticEncoder?)");
   auto bytes = info[0].As<Napi::Uint8Array>();
   std::string source = info[1].As<Napi::String>();
   unsigned threads = 0;
@@ -321,7 +322,8 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   const bool pairwise = o.Get("pairwise").ToBoolean();
   const size_t perRow = pairwise ? 3 : in.models;
   if (in.models == 0 || labels.ElementLength() != rows * perRow)
-    throwInvalidArgument(env, pairwise ? "pairwise labels must hold rows x 3 values" : "labels must hold rows x models values");
+    throwInvalidArgument(
+        env, pairwise ? "pairwise labels must hold rows x 3 values" : "labels must hold rows x models values");
   const float* l = labels.As<Napi::Float32Array>().Data();
   if (pairwise) {
     for (size_t r = 0; r < rows; ++r) {
@@ -360,7 +362,8 @@ Napi::Value submitTraining(const Napi::CallbackInfo& info, size_t first, size_t 
   in.mixed = o.Get("mixed").ToBoolean();
   in.embedStatic = !o.Has("embedStatic") || o.Get("embedStatic").IsUndefined() || o.Get("embedStatic").ToBoolean();
   if (in.mixed && !in.staticEncoder) throwInvalidArgument(env, "options.mixed needs options.staticEncoder");
-  if (in.staticEncoder && in.prompts.empty()) throwInvalidArgument(env, "a static encoder reads prompts, not embeddings");
+  if (in.staticEncoder && in.prompts.empty())
+    throwInvalidArgument(env, "a static encoder reads prompts, not embeddings");
   Napi::Value predictor = o.Get("predictor");
   if (!predictor.IsUndefined()) {
     if (!predictor.IsString()) throwInvalidArgument(env, "options.predictor must be a string");

@@ -43,14 +43,16 @@ Texts parseTexts(const Napi::CallbackInfo& info) {
 }
 
 std::string bytesArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throwInvalidArgument(info.Env(), std::string(name) + " must be a Uint8Array");
   auto a = info[i].As<Napi::Uint8Array>();
   return std::string(reinterpret_cast<const char*>(a.Data()), a.ElementLength());
 }
 
 std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsString()) throwInvalidArgument(info.Env(), std::string(name) + " must be a string");
+  if (info.Length() <= i || !info[i].IsString())
+    throwInvalidArgument(info.Env(), std::string(name) + " must be a string");
   return info[i].As<Napi::String>();
 }
 
@@ -115,7 +117,8 @@ NativeStaticEncoder::NativeStaticEncoder(const Napi::CallbackInfo& info) : Napi:
   Napi::Env env = info.Env();
   const std::string json = bytesArg(info, 0, "tokenizerJson");
   const std::string jsonSource = stringArg(info, 1, "tokenizerSource");
-  if (info.Length() <= 2 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+  if (info.Length() <= 2 || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throwInvalidArgument(env, "safetensors must be a Uint8Array");
   auto st = info[2].As<Napi::Uint8Array>();
   const std::string stSource = stringArg(info, 3, "safetensorsSource");
@@ -123,8 +126,8 @@ NativeStaticEncoder::NativeStaticEncoder(const Napi::CallbackInfo& info) : Napi:
   const uint32_t maxTokens = info[4].As<Napi::Number>().Uint32Value();
   const bool halfTable = info.Length() > 5 && info[5].ToBoolean();
   encoder_ = guard(env, [&] {
-    return std::shared_ptr<const routecore::StaticEncoder>(
-        routecore::StaticEncoder::fromFiles(json, jsonSource, st.Data(), st.ElementLength(), stSource, maxTokens, halfTable));
+    return std::shared_ptr<const routecore::StaticEncoder>(routecore::StaticEncoder::fromFiles(
+        json, jsonSource, st.Data(), st.ElementLength(), stSource, maxTokens, halfTable));
   });
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(encoder_->weightBytes()));
 }
@@ -133,11 +136,13 @@ Napi::Value NativeStaticEncoder::Embed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Texts t = parseTexts(info);
   const uint32_t dim = encoder_->dim();
-  if (info.Length() < 4 || !info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+  if (info.Length() < 4 || !info[3].IsTypedArray() ||
+      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throwInvalidArgument(env, "out must be a Float32Array");
   auto out = info[3].As<Napi::Float32Array>();
   if (out.ElementLength() < t.count * dim)
-    throwInvalidArgument(env, "out has " + std::to_string(out.ElementLength()) + " floats, needs " + std::to_string(t.count * dim));
+    throwInvalidArgument(
+        env, "out has " + std::to_string(out.ElementLength()) + " floats, needs " + std::to_string(t.count * dim));
   auto used = Napi::Uint32Array::New(env, t.count);
   guard(env, [&] {
     for (size_t i = 0; i < t.count; ++i)
@@ -147,12 +152,15 @@ Napi::Value NativeStaticEncoder::Embed(const Napi::CallbackInfo& info) {
   return used;
 }
 
-Napi::Value NativeStaticEncoder::Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), encoder_->dim()); }
+Napi::Value NativeStaticEncoder::Dim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), encoder_->dim());
+}
 Napi::Value NativeStaticEncoder::Rows(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), encoder_->tables().rows);
 }
 
-std::shared_ptr<const routecore::StaticEncoder> unwrapStaticEncoder(Napi::Env env, Napi::Value value, const char* name) {
+std::shared_ptr<const routecore::StaticEncoder> unwrapStaticEncoder(Napi::Env env, Napi::Value value,
+                                                                    const char* name) {
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   auto* addon = env.GetInstanceData<RoutecoreAddon>();
   if (value.IsObject() && value.As<Napi::Object>().InstanceOf(addon->staticEncoderConstructor.Value()))

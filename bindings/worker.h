@@ -35,8 +35,8 @@ class Job : public Message {
   /// Keeps a JS value (input buffer, owning object) alive until the job settles.
   void keepAlive(const Napi::Value& v) { refs_.push_back(Napi::Persistent(v.As<Napi::Object>())); }
 
-  virtual void execute() = 0;                          // worker thread; may throw
-  virtual Napi::Value result(Napi::Env env) = 0;       // JS thread, after a successful execute()
+  virtual void execute() = 0;                     // worker thread; may throw
+  virtual Napi::Value result(Napi::Env env) = 0;  // JS thread, after a successful execute()
   void deliver(Napi::Env env) final;
 
   std::exception_ptr error;

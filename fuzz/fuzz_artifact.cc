@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::shared_ptr<routecore::Backend> backend = routecore::makeCpuBackend(1);
   static const std::shared_ptr<routecore::ThreadPool> pool = routecore::ThreadPool::shared(1);
   try {
-    auto model = routecore::RouterModel::fromArtifact(routecore::readArtifact(data, size, "fuzz.router"), backend, pool);
+    auto model =
+        routecore::RouterModel::fromArtifact(routecore::readArtifact(data, size, "fuzz.router"), backend, pool);
     std::vector<float> out(2 * model->outputs());
     if (std::string(model->encoderKind()) == "hashing") {
       const std::string text = "Compute 12 + 30, then explain the result. Ünïcödé ǅ ß";

@@ -51,7 +51,8 @@ size_t walk(const routecore::JsonValue& v, int depth) {
         n += 1 + walk(v.valueAt(i), depth + 1);
       }
       break;
-    default: break;
+    default:
+      break;
   }
   return n;
 }

@@ -223,7 +223,9 @@ bool mulFits(uint64_t a, uint64_t b, uint64_t* out) {
 }
 
 // The one tensor whose NaNs carry meaning: a knn reference with no score for a model.
-bool nanMeansMissing(const std::string& name) { return name == "knn.scores"; }
+bool nanMeansMissing(const std::string& name) {
+  return name == "knn.scores";
+}
 
 }  // namespace
 
@@ -234,8 +236,9 @@ void requireFiniteTensor(const Tensor& t, const std::string& source) {
     if (std::isnan(v) && nanAllowed) continue;
     if (!std::isfinite(v) || std::fabs(v) > kMaxTensorMagnitude)
       bad(source, "tensor \"" + t.name + "\" holds " +
-                      (std::isnan(v) ? std::string("NaN") : !std::isfinite(v) ? std::string("an infinity")
-                                                                               : std::to_string(v)) +
+                      (std::isnan(v)       ? std::string("NaN")
+                       : !std::isfinite(v) ? std::string("an infinity")
+                                           : std::to_string(v)) +
                       " at index " + std::to_string(i) + "; router weights must be finite and within +-1e6");
   }
 }
@@ -251,8 +254,7 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
   if (hlen > size - 8)
     bad(source, "truncated: the header needs " + std::to_string(hlen) + " bytes but the file has " +
                     std::to_string(size - 8) + " after the length prefix");
-  const JsonDocument doc =
-      JsonDocument::parse(std::string_view(reinterpret_cast<const char*>(data + 8), hlen), source);
+  const JsonDocument doc = JsonDocument::parse(std::string_view(reinterpret_cast<const char*>(data + 8), hlen), source);
   const JsonValue header = doc.root();
   if (!header.isObject()) bad(source, "header is not a JSON object");
 
@@ -277,10 +279,10 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
   if (v.empty() || v[0] == '-' || parsed.ec != std::errc() || parsed.ptr != v.data() + v.size() || version < 1)
     bad(source, "metadata \"format_version\" is not a positive integer: \"" + v + "\"");
   if (version > kArtifactFormatVersion)
-    throw Error(ErrorCode::ArtifactVersion,
-                source + ": written by a newer routecore (router format version " + v +
-                    "; this build reads up to version " + std::to_string(kArtifactFormatVersion) +
-                    "). Upgrade routecore to load it.");
+    throw Error(ErrorCode::ArtifactVersion, source + ": written by a newer routecore (router format version " + v +
+                                                "; this build reads up to version " +
+                                                std::to_string(kArtifactFormatVersion) +
+                                                "). Upgrade routecore to load it.");
 
   const uint8_t* body = data + 8 + hlen;
   const uint64_t bodySize = size - 8 - hlen;
@@ -293,10 +295,13 @@ Artifact readArtifact(const uint8_t* data, size_t size, const std::string& sourc
         !shape.isArray() || !info.find("data_offsets", &offs) || !offs.isArray() || offs.size() != 2)
       bad(source, "tensor \"" + name + "\" lacks dtype, shape or data_offsets");
     unsigned width;
-    if (dtype.string() == "F32") width = 4;
-    else if (dtype.string() == "F16") width = 2;
-    else bad(source, "tensor \"" + name + "\" has dtype " + std::string(dtype.string().substr(0, 32)) +
-                         "; routecore reads F32 and F16 only");
+    if (dtype.string() == "F32")
+      width = 4;
+    else if (dtype.string() == "F16")
+      width = 2;
+    else
+      bad(source, "tensor \"" + name + "\" has dtype " + std::string(dtype.string().substr(0, 32)) +
+                      "; routecore reads F32 and F16 only");
     if (shape.size() > 8) bad(source, "tensor \"" + name + "\" has " + std::to_string(shape.size()) + " dimensions");
     Tensor t;
     t.name = name;

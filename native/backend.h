@@ -114,8 +114,7 @@ struct BackendReport {
 /// request: "auto", "cpu" or "cuda". "cuda" without a usable device throws
 /// ErrorCode::BackendUnavailable; an unknown name throws ErrorCode::BadBackend.
 /// threads caps the CPU backend's worker threads (0 = hardware concurrency).
-std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads,
-                                       BackendReport* report);
+std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads, BackendReport* report);
 
 std::shared_ptr<Backend> makeCpuBackend(unsigned threads);
 

@@ -44,14 +44,12 @@ BackendFallbacks backendFallbacks() {
   return gFallbacks;
 }
 
-std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads,
-                                       BackendReport* report) {
+std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned threads, BackendReport* report) {
   BackendReport local;
   BackendReport& r = report ? *report : local;
   r.cpuThreads = threads == 0 ? defaultThreadCount() : threads;
   if (request != "auto" && request != "cpu" && request != "cuda")
-    throw Error(ErrorCode::BadBackend,
-                "unknown backend \"" + request + "\": expected one of auto, cpu, cuda");
+    throw Error(ErrorCode::BadBackend, "unknown backend \"" + request + "\": expected one of auto, cpu, cuda");
 
   std::shared_ptr<Backend> cuda;
 #ifdef ROUTECORE_WITH_CUDA
@@ -77,8 +75,7 @@ std::shared_ptr<Backend> selectBackend(const std::string& request, unsigned thre
 
   if (request == "cuda") {
     if (!cuda)
-      throw Error(ErrorCode::BackendUnavailable,
-                  "the cuda backend was requested but cannot be used: " + r.cudaDetail);
+      throw Error(ErrorCode::BackendUnavailable, "the cuda backend was requested but cannot be used: " + r.cudaDetail);
     r.chosen = "cuda";
     r.reason = "the cuda backend was requested";
     return cuda;

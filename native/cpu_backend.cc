@@ -14,7 +14,6 @@
 #endif
 
 #include "artifact.h"  // floatsToHalves
-
 #include "backend.h"
 #include "error.h"
 #include "thread_pool.h"
@@ -30,8 +29,8 @@ namespace {
 #endif
 
 ROUTECORE_MULTIVERSION
-void gatherRows(const uint32_t* index, const float* value, size_t count, const float* table,
-                uint32_t width, float* acc) {
+void gatherRows(const uint32_t* index, const float* value, size_t count, const float* table, uint32_t width,
+                float* acc) {
   // Rows are scattered over a table far larger than cache: ask for a row a few features ahead
   // so several misses are in flight at once instead of one at a time.
   constexpr size_t kAhead = 8;
@@ -70,7 +69,9 @@ void denseLayer(const float* in, const DenseLayer& layer, float* out) {
 __attribute__((target("avx2,fma,f16c"))) inline __m256 loadRow8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-__attribute__((target("avx2,fma,f16c"))) inline __m256 loadRow8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma,f16c"))) inline __m256 loadRow8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
 
 template <typename T>
 inline void prefetchRow(const T* table, uint32_t index, uint32_t width) {
@@ -80,8 +81,8 @@ inline void prefetchRow(const T* table, uint32_t index, uint32_t width) {
 
 template <typename T, uint32_t kVecs>
 __attribute__((target("avx2,fma,f16c"))) void gatherRowsAvx2Fixed(const uint32_t* index, const float* value,
-                                                                 size_t count, const T* table, uint32_t width,
-                                                                 float* acc) {
+                                                                  size_t count, const T* table, uint32_t width,
+                                                                  float* acc) {
   constexpr size_t kAhead = 8;
   auto row = [table, width](uint32_t i) { return table + static_cast<size_t>(i) * width; };
   if constexpr (kVecs == 0) {
@@ -126,15 +127,24 @@ template <typename T>
 void gatherRowsAvx2(const uint32_t* index, const float* value, size_t count, const T* table, uint32_t width,
                     float* acc) {
   switch (width / 8) {
-    case 1: return gatherRowsAvx2Fixed<T, 1>(index, value, count, table, width, acc);
-    case 2: return gatherRowsAvx2Fixed<T, 2>(index, value, count, table, width, acc);
-    case 3: return gatherRowsAvx2Fixed<T, 3>(index, value, count, table, width, acc);
-    case 4: return gatherRowsAvx2Fixed<T, 4>(index, value, count, table, width, acc);
-    case 5: return gatherRowsAvx2Fixed<T, 5>(index, value, count, table, width, acc);
-    case 6: return gatherRowsAvx2Fixed<T, 6>(index, value, count, table, width, acc);
-    case 7: return gatherRowsAvx2Fixed<T, 7>(index, value, count, table, width, acc);
-    case 8: return gatherRowsAvx2Fixed<T, 8>(index, value, count, table, width, acc);
-    default: return gatherRowsAvx2Fixed<T, 0>(index, value, count, table, width, acc);
+    case 1:
+      return gatherRowsAvx2Fixed<T, 1>(index, value, count, table, width, acc);
+    case 2:
+      return gatherRowsAvx2Fixed<T, 2>(index, value, count, table, width, acc);
+    case 3:
+      return gatherRowsAvx2Fixed<T, 3>(index, value, count, table, width, acc);
+    case 4:
+      return gatherRowsAvx2Fixed<T, 4>(index, value, count, table, width, acc);
+    case 5:
+      return gatherRowsAvx2Fixed<T, 5>(index, value, count, table, width, acc);
+    case 6:
+      return gatherRowsAvx2Fixed<T, 6>(index, value, count, table, width, acc);
+    case 7:
+      return gatherRowsAvx2Fixed<T, 7>(index, value, count, table, width, acc);
+    case 8:
+      return gatherRowsAvx2Fixed<T, 8>(index, value, count, table, width, acc);
+    default:
+      return gatherRowsAvx2Fixed<T, 0>(index, value, count, table, width, acc);
   }
 }
 
@@ -144,7 +154,9 @@ bool cpuHasF16c() {
 }
 #endif
 
-inline float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
+inline float sigmoid(float z) {
+  return 1.f / (1.f + std::exp(-z));
+}
 
 // Dense first layer for precomputed embeddings: z[r][j] = bias[j] + sum_k x[r][k] W[k][j] for a
 // block of up to 4 rows, 16 columns at a time, so each table row loaded serves 4 embeddings and
@@ -209,8 +221,8 @@ __attribute__((target("avx2,fma"))) inline __m256 load256(const float* p, __m256
 // Masked (C = 1): only the columns in `mask` are read and written, for a width's last < 16.
 template <int R, int C, bool Masked = false>
 __attribute__((target("avx512f,avx2,fma"))) inline void denseTile512(const float* x, uint32_t dim, const float* w,
-                                                                   uint32_t width, const float* bias, float* z,
-                                                                   __mmask16 mask = 0xffff) {
+                                                                     uint32_t width, const float* bias, float* z,
+                                                                     __mmask16 mask = 0xffff) {
   __m512 acc[R][C];
   for (int c = 0; c < C; ++c) {
     const __m512 b = load512<Masked>(bias + 16 * c, mask);
@@ -227,15 +239,17 @@ __attribute__((target("avx512f,avx2,fma"))) inline void denseTile512(const float
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       float* dst = z + static_cast<size_t>(r) * width + 16 * c;
-      if (Masked) _mm512_mask_storeu_ps(dst, mask, acc[r][c]);
-      else _mm512_storeu_ps(dst, acc[r][c]);
+      if (Masked)
+        _mm512_mask_storeu_ps(dst, mask, acc[r][c]);
+      else
+        _mm512_storeu_ps(dst, acc[r][c]);
     }
 }
 
 template <int R, int C, bool Masked = false>
 __attribute__((target("avx2,fma"))) inline void denseTileAvx2(const float* x, uint32_t dim, const float* w,
-                                                             uint32_t width, const float* bias, float* z,
-                                                             __m256i mask = _mm256_set1_epi32(-1)) {
+                                                              uint32_t width, const float* bias, float* z,
+                                                              __m256i mask = _mm256_set1_epi32(-1)) {
   __m256 acc[R][C];
   for (int c = 0; c < C; ++c) {
     const __m256 b = load256<Masked>(bias + 8 * c, mask);
@@ -252,24 +266,27 @@ __attribute__((target("avx2,fma"))) inline void denseTileAvx2(const float* x, ui
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       float* dst = z + static_cast<size_t>(r) * width + 8 * c;
-      if (Masked) _mm256_maskstore_ps(dst, mask, acc[r][c]);
-      else _mm256_storeu_ps(dst, acc[r][c]);
+      if (Masked)
+        _mm256_maskstore_ps(dst, mask, acc[r][c]);
+      else
+        _mm256_storeu_ps(dst, acc[r][c]);
     }
 }
 
 template <int R>
 __attribute__((target("avx512f,avx2,fma"))) void denseRows512(const float* x, uint32_t dim, const float* table,
-                                                            const float* bias, uint32_t width, float* z) {
+                                                              const float* bias, uint32_t width, float* z) {
   uint32_t j = 0;
   for (; j + 32 <= width; j += 32) denseTile512<R, 2>(x, dim, table + j, width, bias + j, z + j);
   for (; j + 16 <= width; j += 16) denseTile512<R, 1>(x, dim, table + j, width, bias + j, z + j);
   if (j < width)
-    denseTile512<R, 1, true>(x, dim, table + j, width, bias + j, z + j, static_cast<__mmask16>((1u << (width - j)) - 1));
+    denseTile512<R, 1, true>(x, dim, table + j, width, bias + j, z + j,
+                             static_cast<__mmask16>((1u << (width - j)) - 1));
 }
 
 template <int R>
 __attribute__((target("avx2,fma"))) void denseRowsAvx2(const float* x, uint32_t dim, const float* table,
-                                                     const float* bias, uint32_t width, float* z) {
+                                                       const float* bias, uint32_t width, float* z) {
   uint32_t j = 0;
   for (; j + 16 <= width; j += 16) denseTileAvx2<R, 2>(x, dim, table + j, width, bias + j, z + j);
   for (; j + 8 <= width; j += 8) denseTileAvx2<R, 1>(x, dim, table + j, width, bias + j, z + j);
@@ -281,16 +298,15 @@ __attribute__((target("avx2,fma"))) void denseRowsAvx2(const float* x, uint32_t 
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void denseProduct512(const float* x, size_t rows, uint32_t dim,
-                                                               const float* table, const float* bias,
-                                                               uint32_t width, float* z) {
+                                                                 const float* table, const float* bias, uint32_t width,
+                                                                 float* z) {
   size_t r = 0;
   for (; r + 8 <= rows; r += 8) denseRows512<8>(x + r * dim, dim, table, bias, width, z + r * width);
   for (; r < rows; ++r) denseRows512<1>(x + r * dim, dim, table, bias, width, z + r * width);
 }
 
-__attribute__((target("avx2,fma"))) void denseProductAvx2(const float* x, size_t rows, uint32_t dim,
-                                                        const float* table, const float* bias, uint32_t width,
-                                                        float* z) {
+__attribute__((target("avx2,fma"))) void denseProductAvx2(const float* x, size_t rows, uint32_t dim, const float* table,
+                                                          const float* bias, uint32_t width, float* z) {
   size_t r = 0;
   for (; r + 4 <= rows; r += 4) denseRowsAvx2<4>(x + r * dim, dim, table, bias, width, z + r * width);
   for (; r < rows; ++r) denseRowsAvx2<1>(x + r * dim, dim, table, bias, width, z + r * width);
@@ -355,13 +371,17 @@ class CpuExecutor final : public NetExecutor {
     maxWidth_ = std::max({maxWidth_, net_.width0, halfWidth_});
   }
 
-  uint32_t inputDim() const override { return net_.inputDim; }
+  uint32_t inputDim() const override {
+    return net_.inputDim;
+  }
 
   // A padded table is not the router's layout: the router then keeps its own copy.
   const std::vector<uint16_t>* hostHalfTable() const override {
     return tableHalf_.empty() || halfWidth_ != net_.width0 ? nullptr : &tableHalf_;
   }
-  const std::vector<float>* hostFloatTable() const override { return net_.table.empty() ? nullptr : &net_.table; }
+  const std::vector<float>* hostFloatTable() const override {
+    return net_.table.empty() ? nullptr : &net_.table;
+  }
 
   void forwardDense(const float* x, size_t rows, float* out) const override {
     if (!tableHalf_.empty()) return NetExecutor::forwardDense(x, rows, out);
@@ -460,7 +480,7 @@ __attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
 // ports busy (4 chains left the loop bound by FMA latency: perf showed 4x fewer FMAs per cycle).
 template <int Q, int R>
 __attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, const float* ref, uint32_t dim,
-                                                              size_t count, float* out) {
+                                                                size_t count, float* out) {
   const uint32_t body = dim - dim % 8;
   __m256 a[Q][R];
   for (int r = 0; r < Q; ++r)
@@ -483,7 +503,7 @@ __attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, 
 
 template <int Q>
 __attribute__((target("avx2,fma"))) void knnDotsAvx2(const float* q, const float* refs, size_t count, uint32_t dim,
-                                                   float* out) {
+                                                     float* out) {
   constexpr int R = Q == 1 ? 8 : 2;  // 8 accumulator chains either way
   size_t i = 0;
   for (; i + R <= count; i += R) knnDotsAvx2Step<Q, R>(q, refs + i * dim, dim, count, out + i);
@@ -504,7 +524,7 @@ __attribute__((target("avx512f,avx2,fma"))) inline float hsum512(__m512 v) {
 
 template <int Q, int R>
 __attribute__((target("avx512f,avx2,fma"))) inline void knnDotsAvx512Step(const float* q, const float* ref,
-                                                                        uint32_t dim, size_t count, float* out) {
+                                                                          uint32_t dim, size_t count, float* out) {
   const uint32_t body = dim - dim % 16;
   __m512 a[Q][R];
   for (int r = 0; r < Q; ++r)
@@ -527,7 +547,7 @@ __attribute__((target("avx512f,avx2,fma"))) inline void knnDotsAvx512Step(const 
 
 template <int Q>
 __attribute__((target("avx512f,avx2,fma"))) void knnDotsAvx512(const float* q, const float* refs, size_t count,
-                                                             uint32_t dim, float* out) {
+                                                               uint32_t dim, float* out) {
   // A lone query takes 8 references per step so it too has 8 chains in flight.
   constexpr int R = Q == 1 ? 8 : 4;
   size_t i = 0;
@@ -581,7 +601,9 @@ class TopK {
 
  private:
   using Entry = std::pair<float, uint32_t>;
-  static bool better(const Entry& a, const Entry& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); }
+  static bool better(const Entry& a, const Entry& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  }
   uint32_t k_ = 0;
   std::vector<Entry> heap_;
 };

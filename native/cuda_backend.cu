@@ -69,8 +69,8 @@ class CudaFailure : public Error {
 
 void check(cudaError_t e, const char* call) {
   if (e != cudaSuccess) {
-    throw CudaFailure(e, std::string("CUDA ") + call + " failed: " + cudaGetErrorString(e) + " [" +
-                             cudaGetErrorName(e) + "]");
+    throw CudaFailure(
+        e, std::string("CUDA ") + call + " failed: " + cudaGetErrorString(e) + " [" + cudaGetErrorName(e) + "]");
   }
 }
 
@@ -116,8 +116,8 @@ class DeviceHealth {
   void throwIfFailed() const {
     if (!failed_.load(std::memory_order_acquire)) return;
     std::lock_guard<std::mutex> lock(mu_);
-    throw Error(ErrorCode::BackendUnavailable, "CUDA device " + std::to_string(device_) +
-                                                   " is unusable after an earlier error: " + reason_);
+    throw Error(ErrorCode::BackendUnavailable,
+                "CUDA device " + std::to_string(device_) + " is unusable after an earlier error: " + reason_);
   }
   // The sticky error that made the device unusable, or "".
   std::string failure() const {
@@ -155,7 +155,9 @@ __device__ __forceinline__ float activate(float z, int act) {
 
 // Weights are float32, or binary16 for a table that the router file stored as F16 (the values
 // are exactly those halves, so widening each load gives the float path's numbers bit for bit).
-__device__ __forceinline__ float loadWeight(const float* __restrict__ p, size_t i) { return p[i]; }
+__device__ __forceinline__ float loadWeight(const float* __restrict__ p, size_t i) {
+  return p[i];
+}
 __device__ __forceinline__ float loadWeight(const __half* __restrict__ p, size_t i) {
   return __half2float(p[i]);
 }
@@ -169,9 +171,8 @@ __device__ __forceinline__ float loadWeight(const __half* __restrict__ p, size_t
 template <typename T>
 __global__ void __launch_bounds__(kBagThreads, 4)
     embeddingBagKernel(const uint32_t* __restrict__ rowStart, const uint32_t* __restrict__ index,
-                       const float* __restrict__ value, const T* __restrict__ table,
-                       const float* __restrict__ bias, uint32_t rows, uint32_t width, int act,
-                       float* __restrict__ out) {
+                       const float* __restrict__ value, const T* __restrict__ table, const float* __restrict__ bias,
+                       uint32_t rows, uint32_t width, int act, float* __restrict__ out) {
   const uint32_t r = blockIdx.x * blockDim.y + threadIdx.y;
   if (r >= rows) return;
   const uint32_t begin = rowStart[r];
@@ -191,8 +192,7 @@ __global__ void __launch_bounds__(kBagThreads, 4)
       acc = fmaf(value[k + 2], t2, acc);
       acc = fmaf(value[k + 3], t3, acc);
     }
-    for (; k < end; ++k)
-      acc = fmaf(value[k], loadWeight(col, static_cast<size_t>(index[k]) * width), acc);
+    for (; k < end; ++k) acc = fmaf(value[k], loadWeight(col, static_cast<size_t>(index[k]) * width), acc);
     out[static_cast<size_t>(r) * width + j] = activate(bias[j] + acc, act);
   }
 }
@@ -220,10 +220,9 @@ __global__ void l2NormalizeKernel(float* __restrict__ x, uint32_t dim) {
 // dense layers (float weights) and, for dense input rows (embeddings), the first layer, whose
 // weights are the table (float or half).
 template <typename T>
-__global__ void __launch_bounds__(kDenseTile * kDenseTile)
-    denseKernel(const float* __restrict__ a, const T* __restrict__ w,
-                const float* __restrict__ bias, uint32_t rows, uint32_t in, uint32_t out, int act,
-                float* __restrict__ z) {
+__global__ void __launch_bounds__(kDenseTile* kDenseTile)
+    denseKernel(const float* __restrict__ a, const T* __restrict__ w, const float* __restrict__ bias, uint32_t rows,
+                uint32_t in, uint32_t out, int act, float* __restrict__ z) {
   __shared__ float sa[kDenseTile][kDenseTile + 1];
   __shared__ float sw[kDenseTile][kDenseTile + 1];
   const uint32_t tx = threadIdx.x;
@@ -246,7 +245,9 @@ __global__ void __launch_bounds__(kDenseTile * kDenseTile)
 
 // Test hook (cudaInjectFaultForTesting): a kernel that traps, which leaves the context in the
 // sticky error state a real fault (an illegal address, an ECC error) would.
-__global__ void trapKernel() { __trap(); }
+__global__ void trapKernel() {
+  __trap();
+}
 
 // ---------------------------------------------------------------------------------------------
 // knn kernels
@@ -288,8 +289,8 @@ constexpr uint32_t kNoIndex = 0xffffffffu;  // an exhausted candidate list; neve
 // Every thread reaches both barriers: the loop bound depends only on `dim`.
 template <int MQ, int MN, typename TR>
 __global__ void __launch_bounds__(kSimThreads)
-    similarityKernel(const float* __restrict__ q, const TR* __restrict__ ref, uint32_t rows,
-                     uint32_t n, uint32_t dim, float* __restrict__ sim) {
+    similarityKernel(const float* __restrict__ q, const TR* __restrict__ ref, uint32_t rows, uint32_t n, uint32_t dim,
+                     float* __restrict__ sim) {
   constexpr unsigned kTileQ = kSimSide * MQ;
   constexpr unsigned kTileN = kSimSide * MN;
   __shared__ float sq[kSimK][kTileQ + kSimPad];
@@ -384,8 +385,8 @@ __device__ __forceinline__ bool knnBefore(float av, uint32_t ai, float bv, uint3
 // finished reading round r. All threads run all k rounds (k is uniform), so every thread reaches
 // every barrier and every shuffle has its full warp.
 __global__ void __launch_bounds__(kTopkMaxThreads)
-    topkKernel(const float* __restrict__ sim, uint32_t n, uint32_t k, uint32_t cap,
-               uint32_t* __restrict__ outIndex, float* __restrict__ outSim) {
+    topkKernel(const float* __restrict__ sim, uint32_t n, uint32_t k, uint32_t cap, uint32_t* __restrict__ outIndex,
+               float* __restrict__ outSim) {
   extern __shared__ float topkShared[];
   const unsigned T = blockDim.x;
   const unsigned t = threadIdx.x;
@@ -512,8 +513,7 @@ class DeviceBuffer {
   DeviceBuffer() = default;
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept
-      : p_(o.p_), cap_(o.cap_), stream_(o.stream_), async_(o.async_) {
+  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), cap_(o.cap_), stream_(o.stream_), async_(o.async_) {
     o.p_ = nullptr;
     o.cap_ = 0;
   }
@@ -526,8 +526,10 @@ class DeviceBuffer {
     release();
     stream_ = stream;
     async_ = streamOrderedAllocation();
-    if (async_) check(cudaMallocAsync(&p_, want, stream), "cudaMallocAsync");
-    else check(cudaMalloc(&p_, want), "cudaMalloc");
+    if (async_)
+      check(cudaMallocAsync(&p_, want, stream), "cudaMallocAsync");
+    else
+      check(cudaMalloc(&p_, want), "cudaMalloc");
     cap_ = want;
   }
 
@@ -536,8 +538,7 @@ class DeviceBuffer {
   void upload(const void* src, size_t bytes, cudaStream_t stream) {
     if (bytes == 0) return;
     reserve(bytes, stream);
-    check(cudaMemcpyAsync(p_, src, bytes, cudaMemcpyHostToDevice, stream),
-          "cudaMemcpyAsync (weights upload)");
+    check(cudaMemcpyAsync(p_, src, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync (weights upload)");
   }
 
   template <typename T>
@@ -682,8 +683,7 @@ void validateNet(const DenseNet& net) {
   if (net.width0 == 0) invalid("net has width0 = 0");
   if (net.table.size() != static_cast<size_t>(net.inputDim) * net.width0)
     invalid("table has " + std::to_string(net.table.size()) +
-            " floats, expected inputDim x width0 = " +
-            std::to_string(static_cast<size_t>(net.inputDim) * net.width0));
+            " floats, expected inputDim x width0 = " + std::to_string(static_cast<size_t>(net.inputDim) * net.width0));
   if (net.tableBias.size() != net.width0)
     invalid("tableBias has " + std::to_string(net.tableBias.size()) + " floats, expected " +
             std::to_string(net.width0));
@@ -691,15 +691,13 @@ void validateNet(const DenseNet& net) {
   for (size_t i = 0; i < net.layers.size(); ++i) {
     const DenseLayer& L = net.layers[i];
     const std::string name = "layer " + std::to_string(i);
-    if (L.in != prevOut)
-      invalid(name + " has in = " + std::to_string(L.in) + ", expected " + std::to_string(prevOut));
+    if (L.in != prevOut) invalid(name + " has in = " + std::to_string(L.in) + ", expected " + std::to_string(prevOut));
     if (L.out == 0) invalid(name + " has out = 0");
     if (L.weight.size() != static_cast<size_t>(L.in) * L.out)
       invalid(name + " weight has " + std::to_string(L.weight.size()) + " floats, expected " +
               std::to_string(static_cast<size_t>(L.in) * L.out));
     if (L.bias.size() != L.out)
-      invalid(name + " bias has " + std::to_string(L.bias.size()) + " floats, expected " +
-              std::to_string(L.out));
+      invalid(name + " bias has " + std::to_string(L.bias.size()) + " floats, expected " + std::to_string(L.out));
     prevOut = L.out;
   }
 }
@@ -709,21 +707,18 @@ void validateBatch(const CsrBatch& batch, uint32_t inputDim) {
   const size_t rows = batch.rows();
   const size_t nnz = batch.index.size();
   if (batch.value.size() != nnz)
-    invalid("batch has " + std::to_string(nnz) + " indices but " +
-            std::to_string(batch.value.size()) + " values");
+    invalid("batch has " + std::to_string(nnz) + " indices but " + std::to_string(batch.value.size()) + " values");
   for (size_t r = 0; r < rows; ++r)
-    if (batch.rowStart[r + 1] < batch.rowStart[r])
-      invalid("batch.rowStart decreases at row " + std::to_string(r));
+    if (batch.rowStart[r + 1] < batch.rowStart[r]) invalid("batch.rowStart decreases at row " + std::to_string(r));
   if (batch.rowStart[rows] > nnz)
-    invalid("batch.rowStart ends at " + std::to_string(batch.rowStart[rows]) +
-            " but the batch has " + std::to_string(nnz) + " entries");
+    invalid("batch.rowStart ends at " + std::to_string(batch.rowStart[rows]) + " but the batch has " +
+            std::to_string(nnz) + " entries");
   // An out-of-range bucket would make the kernel read outside the table and poison the context.
   uint32_t maxIndex = 0;
-  for (size_t k = batch.rowStart[0]; k < batch.rowStart[rows]; ++k)
-    maxIndex = std::max(maxIndex, batch.index[k]);
+  for (size_t k = batch.rowStart[0]; k < batch.rowStart[rows]; ++k) maxIndex = std::max(maxIndex, batch.index[k]);
   if (batch.rowStart[rows] > batch.rowStart[0] && maxIndex >= inputDim)
-    invalid("feature index " + std::to_string(maxIndex) + " is out of range (inputDim " +
-            std::to_string(inputDim) + ")");
+    invalid("feature index " + std::to_string(maxIndex) + " is out of range (inputDim " + std::to_string(inputDim) +
+            ")");
 }
 
 // Whole batches: takesWholeBatch() tells the router to hand over a batch in one call (encoded in
@@ -735,8 +730,7 @@ class CudaExecutor final : public NetExecutor {
   uint32_t inputDim() const override { return inputDim_; }
   bool takesWholeBatch() const override { return true; }
 
-  CudaExecutor(int device, const DenseNet& net)
-      : device_(device), health_(&DeviceHealth::of(device)) {
+  CudaExecutor(int device, const DenseNet& net) : device_(device), health_(&DeviceHealth::of(device)) {
     validateNet(net);
     health_->throwIfFailed();
     inputDim_ = net.inputDim;
@@ -829,8 +823,7 @@ class CudaExecutor final : public NetExecutor {
 
   // Rows of the parts, in order, split into passes at the kMaxPass* bounds (a 1,024-prompt
   // batch is one pass). A single row longer than kMaxPassEntries is a pass of its own.
-  void runSparse(const CsrBatch* const* parts, size_t count, float* out, DeviceState& s,
-                 cudaStream_t stream) const {
+  void runSparse(const CsrBatch* const* parts, size_t count, float* out, DeviceState& s, cudaStream_t stream) const {
     std::vector<Span> pass;
     size_t passRows = 0, passEntries = 0;
     auto flush = [&] {
@@ -844,8 +837,7 @@ class CudaExecutor final : public NetExecutor {
       const CsrBatch& b = *parts[p];
       for (size_t r = 0; r < b.rows(); ++r) {
         const size_t entries = b.rowStart[r + 1] - b.rowStart[r];
-        if (passRows > 0 && (passRows == kMaxPassRows || passEntries + entries > kMaxPassEntries))
-          flush();
+        if (passRows > 0 && (passRows == kMaxPassRows || passEntries + entries > kMaxPassEntries)) flush();
         if (pass.empty() || pass.back().part != &b || pass.back().end != r) pass.push_back({&b, r, r});
         ++pass.back().end;
         ++passRows;
@@ -855,8 +847,8 @@ class CudaExecutor final : public NetExecutor {
     flush();
   }
 
-  void sparsePass(const std::vector<Span>& spans, size_t rows, size_t nnz, float* out,
-                  DeviceState& s, cudaStream_t stream) const {
+  void sparsePass(const std::vector<Span>& spans, size_t rows, size_t nnz, float* out, DeviceState& s,
+                  cudaStream_t stream) const {
     // Packed as one CSR batch in pinned memory: rowStart | index | value.
     const size_t inBytes = (rows + 1 + 2 * nnz) * sizeof(uint32_t);
     s.hostInput.reserve(inBytes);
@@ -879,8 +871,7 @@ class CudaExecutor final : public NetExecutor {
     }
 
     s.input.reserve(inBytes, stream);
-    check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), inBytes,
-                          cudaMemcpyHostToDevice, stream),
+    check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), inBytes, cudaMemcpyHostToDevice, stream),
           "cudaMemcpyAsync (batch upload)");
     const uint32_t* dRowStart = s.input.as<uint32_t>();
     const uint32_t* dIndex = dRowStart + rows + 1;
@@ -897,13 +888,13 @@ class CudaExecutor final : public NetExecutor {
     const dim3 grid(static_cast<unsigned>((rows + rowsPerBlock - 1) / rowsPerBlock));
     const int act = s.layers.empty() ? kActSigmoid : hiddenAct_;
     if (tableIsHalf_)
-      embeddingBagKernel<__half><<<grid, block, 0, stream>>>(
-          dRowStart, dIndex, dValue, s.table.as<__half>(), s.tableBias.as<float>(), rows32,
-          width0_, act, s.act[0].as<float>());
+      embeddingBagKernel<__half><<<grid, block, 0, stream>>>(dRowStart, dIndex, dValue, s.table.as<__half>(),
+                                                             s.tableBias.as<float>(), rows32, width0_, act,
+                                                             s.act[0].as<float>());
     else
-      embeddingBagKernel<float><<<grid, block, 0, stream>>>(
-          dRowStart, dIndex, dValue, s.table.as<float>(), s.tableBias.as<float>(), rows32,
-          width0_, act, s.act[0].as<float>());
+      embeddingBagKernel<float><<<grid, block, 0, stream>>>(dRowStart, dIndex, dValue, s.table.as<float>(),
+                                                            s.tableBias.as<float>(), rows32, width0_, act,
+                                                            s.act[0].as<float>());
     check(cudaGetLastError(), "embeddingBagKernel launch");
     finishPass(rows, out, s, stream);
   }
@@ -918,8 +909,7 @@ class CudaExecutor final : public NetExecutor {
       s.hostInput.reserve(n * rowBytes);
       std::memcpy(s.hostInput.as<void>(), x + r0 * inputDim_, n * rowBytes);
       s.input.reserve(n * rowBytes, stream);
-      check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), n * rowBytes,
-                            cudaMemcpyHostToDevice, stream),
+      check(cudaMemcpyAsync(s.input.as<void>(), s.hostInput.as<void>(), n * rowBytes, cudaMemcpyHostToDevice, stream),
             "cudaMemcpyAsync (dense batch upload)");
       reserveActivations(s, n);
       const uint32_t n32 = static_cast<uint32_t>(n);
@@ -929,12 +919,12 @@ class CudaExecutor final : public NetExecutor {
       const int act = s.layers.empty() ? kActSigmoid : hiddenAct_;
       if (tableIsHalf_)
         denseKernel<__half><<<grid, block, 0, stream>>>(s.input.as<float>(), s.table.as<__half>(),
-                                                        s.tableBias.as<float>(), n32, inputDim_,
-                                                        width0_, act, s.act[0].as<float>());
+                                                        s.tableBias.as<float>(), n32, inputDim_, width0_, act,
+                                                        s.act[0].as<float>());
       else
         denseKernel<float><<<grid, block, 0, stream>>>(s.input.as<float>(), s.table.as<float>(),
-                                                       s.tableBias.as<float>(), n32, inputDim_,
-                                                       width0_, act, s.act[0].as<float>());
+                                                       s.tableBias.as<float>(), n32, inputDim_, width0_, act,
+                                                       s.act[0].as<float>());
       check(cudaGetLastError(), "denseKernel launch (first layer)");
       finishPass(n, out + r0 * outputs_, s, stream);
     }
@@ -956,17 +946,15 @@ class CudaExecutor final : public NetExecutor {
       const dim3 block(kDenseTile, kDenseTile);
       const dim3 grid(static_cast<unsigned>((rows + kDenseTile - 1) / kDenseTile),
                       (L.out + kDenseTile - 1) / kDenseTile);
-      denseKernel<float><<<grid, block, 0, stream>>>(s.act[cur].as<float>(), L.weight.as<float>(),
-                                                     L.bias.as<float>(), rows32, L.in, L.out,
-                                                     last ? kActSigmoid : hiddenAct_,
+      denseKernel<float><<<grid, block, 0, stream>>>(s.act[cur].as<float>(), L.weight.as<float>(), L.bias.as<float>(),
+                                                     rows32, L.in, L.out, last ? kActSigmoid : hiddenAct_,
                                                      s.act[cur ^ 1].as<float>());
       check(cudaGetLastError(), "denseKernel launch");
       cur ^= 1;
     }
     const size_t outBytes = rows * outputs_ * sizeof(float);
     s.hostOutput.reserve(outBytes);
-    check(cudaMemcpyAsync(s.hostOutput.as<void>(), s.act[cur].as<void>(), outBytes,
-                          cudaMemcpyDeviceToHost, stream),
+    check(cudaMemcpyAsync(s.hostOutput.as<void>(), s.act[cur].as<void>(), outBytes, cudaMemcpyDeviceToHost, stream),
           "cudaMemcpyAsync (result download)");
     check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     std::memcpy(out, s.hostOutput.as<void>(), outBytes);
@@ -1057,8 +1045,7 @@ struct KnnDeviceState {
 // reads the whole table per query group, with the same similarities (each load widens exactly).
 class CudaKnnSearcher final : public KnnSearcher {
  public:
-  CudaKnnSearcher(int device, const KnnTable& table)
-      : device_(device), health_(&DeviceHealth::of(device)) {
+  CudaKnnSearcher(int device, const KnnTable& table) : device_(device), health_(&DeviceHealth::of(device)) {
     validateKnnTable(table);
     health_->throwIfFailed();
     size_ = table.rows;
@@ -1085,12 +1072,10 @@ class CudaKnnSearcher final : public KnnSearcher {
   // The whole batch in one call: search() splits it into device-sized groups itself.
   size_t rowsPerCall() const override { return std::numeric_limits<size_t>::max(); }
 
-  void search(const float* queries, size_t rows, uint32_t k, uint32_t* index,
-              float* similarity) const override {
+  void search(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity) const override {
     if (k == 0 || k > kMaxKnnK || k > size_) {
       invalid("knn search: k = " + std::to_string(k) + " is out of range (1.." +
-              std::to_string(std::min(size_, kMaxKnnK)) + " for a table of " +
-              std::to_string(size_) + " references)");
+              std::to_string(std::min(size_, kMaxKnnK)) + " for a table of " + std::to_string(size_) + " references)");
     }
     if (rows == 0) return;
     if (queries == nullptr || index == nullptr || similarity == nullptr) invalid("knn search got a null pointer");
@@ -1119,10 +1104,8 @@ class CudaKnnSearcher final : public KnnSearcher {
     // Refuse now, not at the first search, if the largest k cannot be served.
     if (planTopk(kMaxKnnExtent, kMaxKnnK, topkSharedLimit_).threads == 0)
       throw Error(ErrorCode::BackendUnavailable,
-                  "CUDA device " + std::to_string(device_) + " offers " +
-                      std::to_string(topkSharedLimit_) +
-                      " bytes of shared memory per block, too few for a knn top-" +
-                      std::to_string(kMaxKnnK));
+                  "CUDA device " + std::to_string(device_) + " offers " + std::to_string(topkSharedLimit_) +
+                      " bytes of shared memory per block, too few for a knn top-" + std::to_string(kMaxKnnK));
 
     auto state = std::make_unique<KnnDeviceState>();
     const cudaStream_t stream = state->stream.get();
@@ -1139,13 +1122,12 @@ class CudaKnnSearcher final : public KnnSearcher {
     state_ = std::move(state);
   }
 
-  void run(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity,
-           KnnDeviceState& s, cudaStream_t stream) const {
+  void run(const float* queries, size_t rows, uint32_t k, uint32_t* index, float* similarity, KnnDeviceState& s,
+           cudaStream_t stream) const {
     const size_t queryRowBytes = static_cast<size_t>(dim_) * sizeof(float);
     const size_t simRowBytes = static_cast<size_t>(size_) * sizeof(float);
     size_t group = std::min({rows, std::max<size_t>(1, kSimBudgetBytes / simRowBytes),
-                             std::max<size_t>(1, kQueryBudgetBytes / queryRowBytes),
-                             kMaxGroupRows});
+                             std::max<size_t>(1, kQueryBudgetBytes / queryRowBytes), kMaxGroupRows});
     // Even groups: 1024 queries at 671 per group run as 512 + 512, not 671 + 353.
     const size_t groups = (rows + group - 1) / group;
     group = (rows + groups - 1) / groups;
@@ -1165,12 +1147,11 @@ class CudaKnnSearcher final : public KnnSearcher {
       const size_t g = std::min(group, rows - r0);
       const uint32_t g32 = static_cast<uint32_t>(g);  // g <= kMaxGroupRows
       std::memcpy(s.hostQueries.as<void>(), queries + r0 * dim_, g * queryRowBytes);
-      check(cudaMemcpyAsync(s.queries.as<void>(), s.hostQueries.as<void>(), g * queryRowBytes,
-                            cudaMemcpyHostToDevice, stream),
+      check(cudaMemcpyAsync(s.queries.as<void>(), s.hostQueries.as<void>(), g * queryRowBytes, cudaMemcpyHostToDevice,
+                            stream),
             "cudaMemcpyAsync (knn queries upload)");
 
-      const unsigned refTiles = (size_ + kSimSide * kSimRefsPerThread - 1) /
-                                (kSimSide * kSimRefsPerThread);
+      const unsigned refTiles = (size_ + kSimSide * kSimRefsPerThread - 1) / (kSimSide * kSimRefsPerThread);
       if (tableIsHalf_)
         launchSimilarity(s.table.as<__half>(), g32, refTiles, s, stream);
       else
@@ -1179,13 +1160,12 @@ class CudaKnnSearcher final : public KnnSearcher {
 
       uint32_t* dIndex = s.result.as<uint32_t>();
       float* dSim = reinterpret_cast<float*>(dIndex + g * k);
-      topkKernel<<<g32, plan.threads, plan.sharedBytes, stream>>>(s.sim.as<float>(), size_, k,
-                                                                  plan.cap, dIndex, dSim);
+      topkKernel<<<g32, plan.threads, plan.sharedBytes, stream>>>(s.sim.as<float>(), size_, k, plan.cap, dIndex, dSim);
       check(cudaGetLastError(), "topkKernel launch");
 
       const size_t n = g * k;
-      check(cudaMemcpyAsync(s.hostResult.as<void>(), s.result.as<void>(),
-                            n * (sizeof(uint32_t) + sizeof(float)), cudaMemcpyDeviceToHost, stream),
+      check(cudaMemcpyAsync(s.hostResult.as<void>(), s.result.as<void>(), n * (sizeof(uint32_t) + sizeof(float)),
+                            cudaMemcpyDeviceToHost, stream),
             "cudaMemcpyAsync (knn result download)");
       // The next group reuses the staging buffers, and the caller's arrays are filled from them.
       check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (knn search)");
@@ -1200,15 +1180,13 @@ class CudaKnnSearcher final : public KnnSearcher {
                         cudaStream_t stream) const {
     const dim3 simBlock(kSimSide, kSimSide);
     if (g32 < kSmallGroupRows) {
-      const dim3 grid(refTiles, (g32 + kSimSide * kSimSmallQueries - 1) /
-                                    (kSimSide * kSimSmallQueries));
-      similarityKernel<kSimSmallQueries, kSimRefsPerThread, TR><<<grid, simBlock, 0, stream>>>(
-          s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
+      const dim3 grid(refTiles, (g32 + kSimSide * kSimSmallQueries - 1) / (kSimSide * kSimSmallQueries));
+      similarityKernel<kSimSmallQueries, kSimRefsPerThread, TR>
+          <<<grid, simBlock, 0, stream>>>(s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
     } else {
-      const dim3 grid(refTiles,
-                      (g32 + kSimSide * kSimBigQueries - 1) / (kSimSide * kSimBigQueries));
-      similarityKernel<kSimBigQueries, kSimRefsPerThread, TR><<<grid, simBlock, 0, stream>>>(
-          s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
+      const dim3 grid(refTiles, (g32 + kSimSide * kSimBigQueries - 1) / (kSimSide * kSimBigQueries));
+      similarityKernel<kSimBigQueries, kSimRefsPerThread, TR>
+          <<<grid, simBlock, 0, stream>>>(s.queries.as<float>(), table, g32, size_, dim_, s.sim.as<float>());
     }
   }
 
@@ -1397,23 +1375,18 @@ bool probeDevice(int* device, std::string* why) {
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, embeddingBagKernel<__half>);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel<float>);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, denseKernel<__half>);
-  if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, float>);
-  if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, float>);
-  if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, __half>);
-  if (e == cudaSuccess)
-    e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, __half>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, float>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, float>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, similarityKernel<kSimSmallQueries, kSimRefsPerThread, __half>);
+  if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, similarityKernel<kSimBigQueries, kSimRefsPerThread, __half>);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, topkKernel);
   if (e == cudaSuccess) e = cudaFuncGetAttributes(&attr, l2NormalizeKernel);
   if (e != cudaSuccess) {
     int major = 0, minor = 0;
     (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, *device);
     (void)cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, *device);
-    *why = "CUDA device " + std::to_string(*device) + " (compute capability " +
-           std::to_string(major) + "." + std::to_string(minor) +
-           ") cannot run routecore's kernels: " + describe(e) +
+    *why = "CUDA device " + std::to_string(*device) + " (compute capability " + std::to_string(major) + "." +
+           std::to_string(minor) + ") cannot run routecore's kernels: " + describe(e) +
            "; rebuild with CMAKE_CUDA_ARCHITECTURES covering it";
     return false;
   }
@@ -1449,15 +1422,12 @@ std::string cudaDeviceSummary() {
     cudaDeviceProp prop;
     const cudaError_t e = cudaGetDeviceProperties(&prop, device);
     if (e != cudaSuccess)
-      return "CUDA device " + std::to_string(device) + ": cudaGetDeviceProperties returned " +
-             describe(e);
+      return "CUDA device " + std::to_string(device) + ": cudaGetDeviceProperties returned " + describe(e);
     int count = 0;
     (void)cudaGetDeviceCount(&count);
     char buf[512];
-    std::snprintf(buf, sizeof buf, "%s, compute capability %d.%d, %.1f GiB (device %d of %d)",
-                  prop.name, prop.major, prop.minor,
-                  static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), device,
-                  count);
+    std::snprintf(buf, sizeof buf, "%s, compute capability %d.%d, %.1f GiB (device %d of %d)", prop.name, prop.major,
+                  prop.minor, static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), device, count);
     return buf;
   } catch (...) {
     // Only std::string allocation can throw here; a summary is not worth terminating over.

@@ -19,10 +19,10 @@ struct DenseLayer {
 };
 
 struct DenseNet {
-  uint32_t inputDim = 0;        // number of hash buckets
-  uint32_t width0 = 0;          // columns of the sparse table
-  std::vector<float> table;     // row-major [inputDim x width0]
-  std::vector<float> tableBias; // [width0]
+  uint32_t inputDim = 0;         // number of hash buckets
+  uint32_t width0 = 0;           // columns of the sparse table
+  std::vector<float> table;      // row-major [inputDim x width0]
+  std::vector<float> tableBias;  // [width0]
   // True when every table value is exactly a binary16 number (the router file stored the table
   // as F16): a backend may then keep the table in half precision with identical results.
   bool tableIsHalf = false;

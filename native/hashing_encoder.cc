@@ -26,14 +26,18 @@ inline uint64_t finalize(uint64_t h) {
   return h;
 }
 
-inline uint64_t step(uint64_t h, uint32_t cp) { return (h ^ cp) * kFnvPrime; }
+inline uint64_t step(uint64_t h, uint32_t cp) {
+  return (h ^ cp) * kFnvPrime;
+}
 
 // Prompts are mostly ASCII: classify those inline and call into the Unicode tables only beyond.
 inline bool wordChar(uint32_t c) {
   if (c < 128) return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z');
   return isWordChar(c);
 }
-inline bool standalone(uint32_t c) { return c >= 0x0E00 && isStandaloneWordChar(c); }
+inline bool standalone(uint32_t c) {
+  return c >= 0x0E00 && isStandaloneWordChar(c);
+}
 
 // Every n-gram's bucket is appended to `touched`, repeats included: testing "first time in this
 // bucket?" was a branch the CPU mispredicted on most n-grams. Readers of `touched` zero each count
@@ -115,12 +119,11 @@ HashingEncoder::HashingEncoder(const HashingConfig& config, std::vector<float> i
   config_.validate();
   if (idf_.size() != config_.buckets())
     throw Error(ErrorCode::BadArtifact, "encoder.idf has " + std::to_string(idf_.size()) +
-                                            " entries but the encoder has " +
-                                            std::to_string(config_.buckets()) + " buckets");
+                                            " entries but the encoder has " + std::to_string(config_.buckets()) +
+                                            " buckets");
 }
 
-void HashingEncoder::countBuckets(const HashingConfig& config, const char* text, size_t len,
-                                  EncodeScratch& s) {
+void HashingEncoder::countBuckets(const HashingConfig& config, const char* text, size_t len, EncodeScratch& s) {
   s.codepoints.clear();
   // Pad with spaces so character n-grams see word starts and ends.
   s.codepoints.push_back(' ');
@@ -171,9 +174,12 @@ void HashingEncoder::countBuckets(const HashingConfig& config, const char* text,
     // Positions with a full window of hi characters, for the usual ranges, with the lengths known
     // to the compiler: the unrolled loop has no per-length branch (11% less counting time, measured
     // on the P1 prompts). Same n-grams, same order as the loop below.
-    if (lo == 3 && hi == 5) i = countCharNgramsFixed<3, 5>(cp, n, counter);
-    else if (lo == 2 && hi == 4) i = countCharNgramsFixed<2, 4>(cp, n, counter);
-    else if (lo == 3 && hi == 4) i = countCharNgramsFixed<3, 4>(cp, n, counter);
+    if (lo == 3 && hi == 5)
+      i = countCharNgramsFixed<3, 5>(cp, n, counter);
+    else if (lo == 2 && hi == 4)
+      i = countCharNgramsFixed<2, 4>(cp, n, counter);
+    else if (lo == 3 && hi == 4)
+      i = countCharNgramsFixed<3, 4>(cp, n, counter);
     for (; i + lo <= n; ++i) {
       uint64_t h = kSeedChar;
       size_t end = i + hi <= n ? hi : n - i;

@@ -26,8 +26,8 @@ struct HashingConfig {
 /// Per-thread scratch space, reused across calls so encoding allocates nothing once warm.
 struct EncodeScratch {
   std::vector<uint32_t> codepoints;
-  std::vector<int32_t> counts;      // [buckets], zero between calls
-  std::vector<uint32_t> touched;    // every bucket counted, in order, repeats included
+  std::vector<int32_t> counts;    // [buckets], zero between calls
+  std::vector<uint32_t> touched;  // every bucket counted, in order, repeats included
 };
 
 class HashingEncoder {
@@ -45,8 +45,7 @@ class HashingEncoder {
   static std::vector<float> fitIdf(const HashingConfig& config, const std::vector<std::string>& docs);
 
   /// Signed bucket counts before weighting (what fitIdf and encode share). Exposed for tests.
-  static void countBuckets(const HashingConfig& config, const char* text, size_t len,
-                           EncodeScratch& scratch);
+  static void countBuckets(const HashingConfig& config, const char* text, size_t len, EncodeScratch& scratch);
 
  private:
   HashingConfig config_;

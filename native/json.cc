@@ -9,8 +9,12 @@ namespace routecore {
 
 // ---- views -------------------------------------------------------------------------------------
 
-JsonValue::Type JsonValue::type() const { return doc_->nodes_[node_].type; }
-bool JsonValue::boolean() const { return (doc_->nodes_[node_].flags & 1) != 0; }
+JsonValue::Type JsonValue::type() const {
+  return doc_->nodes_[node_].type;
+}
+bool JsonValue::boolean() const {
+  return (doc_->nodes_[node_].flags & 1) != 0;
+}
 bool JsonValue::isUint64() const {
   const auto& n = doc_->nodes_[node_];
   return n.type == Type::Number && (n.flags & 2) != 0;
@@ -20,7 +24,9 @@ double JsonValue::number() const {
   if (n.type != Type::Number) return 0;
   return (n.flags & 2) ? static_cast<double>(n.u) : n.d;
 }
-uint64_t JsonValue::uint64() const { return isUint64() ? doc_->nodes_[node_].u : 0; }
+uint64_t JsonValue::uint64() const {
+  return isUint64() ? doc_->nodes_[node_].u : 0;
+}
 std::string_view JsonValue::string() const {
   const auto& n = doc_->nodes_[node_];
   if (n.type != Type::String) return {};
@@ -30,11 +36,15 @@ uint32_t JsonValue::size() const {
   const auto& n = doc_->nodes_[node_];
   return n.type == Type::Array || n.type == Type::Object ? n.size : 0;
 }
-JsonValue JsonValue::at(uint32_t i) const { return JsonValue(doc_, doc_->nodes_[node_].first + i); }
+JsonValue JsonValue::at(uint32_t i) const {
+  return JsonValue(doc_, doc_->nodes_[node_].first + i);
+}
 std::string_view JsonValue::keyAt(uint32_t i) const {
   return JsonValue(doc_, doc_->nodes_[node_].first + 2 * i).string();
 }
-JsonValue JsonValue::valueAt(uint32_t i) const { return JsonValue(doc_, doc_->nodes_[node_].first + 2 * i + 1); }
+JsonValue JsonValue::valueAt(uint32_t i) const {
+  return JsonValue(doc_, doc_->nodes_[node_].first + 2 * i + 1);
+}
 bool JsonValue::find(std::string_view key, JsonValue* out) const {
   if (type() != Type::Object) return false;
   for (uint32_t i = 0; i < size(); ++i)
@@ -66,8 +76,7 @@ class JsonParser {
   using Node = JsonDocument::Node;
 
   [[noreturn]] void fail(const std::string& why) {
-    throw Error(ErrorCode::BadArtifact,
-                what_ + ": malformed JSON header at byte " + std::to_string(pos_) + ": " + why);
+    throw Error(ErrorCode::BadArtifact, what_ + ": malformed JSON header at byte " + std::to_string(pos_) + ": " + why);
   }
   void skipWs() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
@@ -180,8 +189,10 @@ class JsonParser {
     } else {
       while (digitAt(pos_)) {
         const uint64_t d = static_cast<uint64_t>(s_[pos_] - '0');
-        if (u > (UINT64_MAX - d) / 10) exact = false;  // past 2^64 - 1: only the double is kept
-        else u = u * 10 + d;
+        if (u > (UINT64_MAX - d) / 10)
+          exact = false;  // past 2^64 - 1: only the double is kept
+        else
+          u = u * 10 + d;
         ++pos_;
       }
     }
@@ -241,10 +252,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       const char h = s_[pos_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<uint32_t>(h - 'A' + 10);
-      else fail("bad \\u escape");
+      if (h >= '0' && h <= '9')
+        v |= static_cast<uint32_t>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      else
+        fail("bad \\u escape");
     }
     return v;
   }
@@ -257,8 +272,10 @@ class JsonParser {
     const unsigned char b0 = byteAt(pos_);
     size_t len;
     unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (b0 < 0x80) len = 1;
-    else if (b0 >= 0xC2 && b0 <= 0xDF) len = 2;
+    if (b0 < 0x80)
+      len = 1;
+    else if (b0 >= 0xC2 && b0 <= 0xDF)
+      len = 2;
     else if (b0 >= 0xE0 && b0 <= 0xEF) {
       len = 3;
       if (b0 == 0xE0) lo = 0xA0;
@@ -299,14 +316,30 @@ class JsonParser {
       if (pos_ >= s_.size()) fail("unterminated string");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': doc_.strings_ += '"'; break;
-        case '\\': doc_.strings_ += '\\'; break;
-        case '/': doc_.strings_ += '/'; break;
-        case 'b': doc_.strings_ += '\b'; break;
-        case 'f': doc_.strings_ += '\f'; break;
-        case 'n': doc_.strings_ += '\n'; break;
-        case 'r': doc_.strings_ += '\r'; break;
-        case 't': doc_.strings_ += '\t'; break;
+        case '"':
+          doc_.strings_ += '"';
+          break;
+        case '\\':
+          doc_.strings_ += '\\';
+          break;
+        case '/':
+          doc_.strings_ += '/';
+          break;
+        case 'b':
+          doc_.strings_ += '\b';
+          break;
+        case 'f':
+          doc_.strings_ += '\f';
+          break;
+        case 'n':
+          doc_.strings_ += '\n';
+          break;
+        case 'r':
+          doc_.strings_ += '\r';
+          break;
+        case 't':
+          doc_.strings_ += '\t';
+          break;
         case 'u': {
           uint32_t cp = parseHex4();
           if (cp >= 0xDC00 && cp < 0xE000) fail("unpaired low surrogate escape");
@@ -320,7 +353,9 @@ class JsonParser {
           appendUtf8(cp);
           break;
         }
-        default: --pos_; fail("bad escape");
+        default:
+          --pos_;
+          fail("bad escape");
       }
     }
     n.size = static_cast<uint32_t>(doc_.strings_.size() - n.first);
@@ -348,11 +383,21 @@ void appendJsonString(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";

@@ -18,8 +18,8 @@
 namespace routecore {
 
 struct JsonLimits {
-  uint32_t maxDepth = 64;          // nested arrays/objects
-  uint32_t maxValues = 1u << 20;   // values of every kind, keys included
+  uint32_t maxDepth = 64;         // nested arrays/objects
+  uint32_t maxValues = 1u << 20;  // values of every kind, keys included
 };
 
 class JsonDocument;
@@ -44,7 +44,7 @@ class JsonValue {
   std::string_view string() const;
   /// Elements of an array, members of an object.
   uint32_t size() const;
-  JsonValue at(uint32_t i) const;         // array element i
+  JsonValue at(uint32_t i) const;            // array element i
   std::string_view keyAt(uint32_t i) const;  // object member i's key
   JsonValue valueAt(uint32_t i) const;       // object member i's value
   /// The member named key, if this is an object that has one.

@@ -122,7 +122,8 @@ KmeansModel trainKmeans(const CsrBatch& x, uint32_t dim, const std::vector<float
     for (uint32_t j = unit.rowStart[r]; j < unit.rowStart[r + 1]; ++j)
       norm2 += static_cast<double>(unit.value[j]) * unit.value[j];
     if (!(norm2 > 0) || !std::isfinite(norm2)) {
-      if (!std::isfinite(norm2)) throw Error(ErrorCode::BadData, "training row " + std::to_string(r) + " is not finite");
+      if (!std::isfinite(norm2))
+        throw Error(ErrorCode::BadData, "training row " + std::to_string(r) + " is not finite");
       continue;
     }
     const double inv = 1.0 / std::sqrt(norm2);
@@ -146,7 +147,8 @@ KmeansModel trainKmeans(const CsrBatch& x, uint32_t dim, const std::vector<float
   m.objective = best.objective;
   m.centroidTable.assign(static_cast<size_t>(dim) * k, 0.f);
   for (uint32_t c = 0; c < k; ++c)
-    for (uint32_t j = 0; j < dim; ++j) m.centroidTable[static_cast<size_t>(j) * k + c] = best.centroids[static_cast<size_t>(c) * dim + j];
+    for (uint32_t j = 0; j < dim; ++j)
+      m.centroidTable[static_cast<size_t>(j) * k + c] = best.centroids[static_cast<size_t>(c) * dim + j];
   // Cluster scores: members' mean per model; a model no member scored gets its global mean.
   std::vector<double> sum(static_cast<size_t>(k) * M, 0), globalSum(M, 0);
   std::vector<uint32_t> cnt(static_cast<size_t>(k) * M, 0), globalCnt(M, 0);
@@ -163,7 +165,8 @@ KmeansModel trainKmeans(const CsrBatch& x, uint32_t dim, const std::vector<float
   for (uint32_t c = 0; c < k; ++c)
     for (uint32_t j = 0; j < M; ++j) {
       size_t i = static_cast<size_t>(c) * M + j;
-      m.clusterScores[i] = static_cast<float>(cnt[i] ? sum[i] / cnt[i] : (globalCnt[j] ? globalSum[j] / globalCnt[j] : 0.5));
+      m.clusterScores[i] =
+          static_cast<float>(cnt[i] ? sum[i] / cnt[i] : (globalCnt[j] ? globalSum[j] / globalCnt[j] : 0.5));
     }
   return m;
 }

@@ -10,9 +10,11 @@
 namespace routecore {
 
 void KnnOptions::validate() const {
-  if (k < 1 || k > 256) throw Error(ErrorCode::InvalidArgument, "options.k must be in [1, 256], got " + std::to_string(k));
+  if (k < 1 || k > 256)
+    throw Error(ErrorCode::InvalidArgument, "options.k must be in [1, 256], got " + std::to_string(k));
   if (dim < 8 || dim > 4096 || dim % 8 != 0)
-    throw Error(ErrorCode::InvalidArgument, "options.dim must be a multiple of 8 in [8, 4096], got " + std::to_string(dim));
+    throw Error(ErrorCode::InvalidArgument,
+                "options.dim must be a multiple of 8 in [8, 4096], got " + std::to_string(dim));
 }
 
 namespace {
@@ -112,7 +114,9 @@ void solveSpd(std::vector<double>& A, std::vector<double>& b, uint32_t n) {
   }
 }
 
-inline double sigmoidD(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+inline double sigmoidD(double z) {
+  return 1.0 / (1.0 + std::exp(-z));
+}
 
 }  // namespace
 
@@ -122,8 +126,8 @@ void knnBradleyTerry(const uint32_t* index, const float* similarity, uint32_t k,
   for (uint32_t i = 0; i < k; ++i) {
     const float* p = refPairs + static_cast<size_t>(index[i]) * 3;
     if (!(p[0] >= 0 && p[0] < M && p[1] >= 0 && p[1] < M))
-      throw Error(ErrorCode::Internal, "knn battle " + std::to_string(index[i]) + " names a model outside [0, " +
-                                           std::to_string(M) + ")");
+      throw Error(ErrorCode::Internal,
+                  "knn battle " + std::to_string(index[i]) + " names a model outside [0, " + std::to_string(M) + ")");
   }
   // Maximise sum_i w_i [y_i log s(d_i) + (1 - y_i) log s(-d_i)] - prior/2 |s|^2, d_i = s_a - s_b.
   // Concave with a positive-definite Hessian (the prior), so Newton converges in a few steps.

@@ -30,7 +30,7 @@ struct KnnOptions {
   // within noise, and a lone query reads every reference, so half the width is half the memory
   // traffic (2,225 references x 256 floats = 2.2 MB, past L2).
   uint32_t dim = 128;
-  uint64_t seed = 1;   // projection seed
+  uint64_t seed = 1;      // projection seed
   void validate() const;  // throws InvalidArgument naming the option
 };
 
@@ -47,7 +47,9 @@ void normalizeRows(float* x, size_t rows, uint32_t dim);
 
 /// Similarity weight of one neighbour: its cosine, floored just above zero so that a query far
 /// from everything still gets the plain mean of its neighbours.
-inline float knnWeight(float similarity) { return similarity > 0.f ? similarity + 1e-6f : 1e-6f; }
+inline float knnWeight(float similarity) {
+  return similarity > 0.f ? similarity + 1e-6f : 1e-6f;
+}
 
 /// Outcome records: out[m] = weighted mean over neighbours with a score for m (refScores is
 /// references x M, NaN = missing), else fallback[m]. Throws Internal for a neighbour index outside

@@ -63,12 +63,13 @@ std::shared_ptr<const StaticEncoder> readStaticEncoder(Artifact& a, std::shared_
     if (precision != a.metadata.end() && (precision->second == "f16") != external->tables().storedHalf)
       throw Error(ErrorCode::ModelMismatch, "the static model given holds its table in " +
                                                 std::string(external->tables().storedHalf ? "f16" : "f32") +
-                                                ", but this router was trained with " + named + " in " + precision->second);
+                                                ", but this router was trained with " + named + " in " +
+                                                precision->second);
     if (external->dim() != dim || external->tables().rows != rows)
-      throw Error(ErrorCode::ModelMismatch,
-                  "the static model given has a " + std::to_string(external->tables().rows) + " x " +
-                      std::to_string(external->dim()) + " table, but this router was trained with " + named + " (" +
-                      std::to_string(rows) + " x " + std::to_string(dim) + ")");
+      throw Error(ErrorCode::ModelMismatch, "the static model given has a " + std::to_string(external->tables().rows) +
+                                                " x " + std::to_string(external->dim()) +
+                                                " table, but this router was trained with " + named + " (" +
+                                                std::to_string(rows) + " x " + std::to_string(dim) + ")");
     return external;
   }
   StaticTables t;
@@ -107,8 +108,10 @@ void writeStaticEncoder(const StaticEncoder& s, Artifact& a, bool halfPrecision)
   if (!t.weights.empty())
     a.tensors.push_back({"encoder.static.weights", {static_cast<int64_t>(t.weights.size())}, t.weights, false});
   if (!t.mapping.empty())
-    a.tensors.push_back({"encoder.static.mapping", {static_cast<int64_t>(t.mapping.size())},
-                         std::vector<float>(t.mapping.begin(), t.mapping.end()), false});
+    a.tensors.push_back({"encoder.static.mapping",
+                         {static_cast<int64_t>(t.mapping.size())},
+                         std::vector<float>(t.mapping.begin(), t.mapping.end()),
+                         false});
 }
 
 // Per-thread scratch so concurrent score() calls never share buffers.
@@ -124,7 +127,8 @@ void validatePrompts(const char* utf8, size_t bytes, const uint32_t* offsets, si
   if (offsets[0] != 0) throw Error(ErrorCode::InvalidArgument, "offsets[0] must be 0");
   for (size_t i = 0; i < n; ++i) {
     if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes)
-      throw Error(ErrorCode::InvalidArgument, "offsets[" + std::to_string(i + 1) + "] is out of order or past the text");
+      throw Error(ErrorCode::InvalidArgument,
+                  "offsets[" + std::to_string(i + 1) + "] is out of order or past the text");
     size_t len = offsets[i + 1] - offsets[i];
     if (len == 0) throw Error(ErrorCode::InvalidArgument, "prompt " + std::to_string(i) + " is empty");
     if (len > kMaxPromptBytes)
@@ -146,7 +150,8 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
       pool_(std::move(pool)),
       backend_(std::move(backend)) {
   if (readsText()) {
-    const uint32_t features = (encoder_ ? encoder_->config().buckets() : 0) + (staticEncoder_ ? staticEncoder_->dim() : 0);
+    const uint32_t features =
+        (encoder_ ? encoder_->config().buckets() : 0) + (staticEncoder_ ? staticEncoder_->dim() : 0);
     if (net_.inputDim != features)
       throw Error(ErrorCode::BadArtifact, "predictor input dimension " + std::to_string(net_.inputDim) +
                                               " does not match the " + encoderKind() + " encoder's " +
@@ -192,8 +197,10 @@ RouterModel::RouterModel(std::unique_ptr<HashingEncoder> encoder, std::string pr
 
 void RouterModel::prepareOn(const Backend& backend) {
   // knn has no network: the projection is hashed on the CPU and the backend does the search.
-  if (predictor_ == "knn") searcher_ = backend.prepareKnn(tables_.references);
-  else executor_ = backend.prepare(net_);
+  if (predictor_ == "knn")
+    searcher_ = backend.prepareKnn(tables_.references);
+  else
+    executor_ = backend.prepare(net_);
   if (staticEncoder_ && predictor_ != "knn") {
     const StaticTables& t = staticEncoder_->tables();
     staticGatherer_ = backend.prepareStatic(t.embeddings.data(), t.rows, t.dim, t.storedHalf);
@@ -256,8 +263,7 @@ void RouterModel::fallBackToCpu(const std::string& reason) const {
       if (const std::vector<float>* full = failed ? failed->hostFloatTable() : nullptr) {
         net.table = *full;
       } else {
-        const std::vector<uint16_t>* half =
-            tableHalf_.empty() && failed ? failed->hostHalfTable() : &tableHalf_;
+        const std::vector<uint16_t>* half = tableHalf_.empty() && failed ? failed->hostHalfTable() : &tableHalf_;
         if (!half || half->empty()) throw Error(ErrorCode::Internal, "no host copy of the table to fall back on");
         net.table.resize(half->size());
         halvesToFloats(half->data(), half->size(), net.table.data());
@@ -288,8 +294,10 @@ void RouterModel::validateKnnTables() {
   auto bad = [](const std::string& m) { throw Error(ErrorCode::BadArtifact, "knn router: " + m); };
   if (!t.references) bad("no reference table");
   const KnnTable& refs = *t.references;
-  if (refs.rows == 0 || (!readsText() && refs.dim != net_.inputDim) || refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
-    bad("the reference table must hold references x " + std::to_string(readsText() ? refs.dim : net_.inputDim) + " floats");
+  if (refs.rows == 0 || (!readsText() && refs.dim != net_.inputDim) ||
+      refs.data.size() != static_cast<size_t>(refs.rows) * refs.dim)
+    bad("the reference table must hold references x " + std::to_string(readsText() ? refs.dim : net_.inputDim) +
+        " floats");
   if (t.k < 1 || t.k > std::min(refs.rows, kMaxKnnK))
     bad("k = " + std::to_string(t.k) + " is outside [1, min(references, " + std::to_string(kMaxKnnK) + ")]");
   // Unit rows (or all-zero ones, which a prompt with no features projects to): the searcher's dot
@@ -320,7 +328,8 @@ void RouterModel::validateKnnTables() {
       if (!(std::isnan(t.referenceScores[i]) || (t.referenceScores[i] >= 0 && t.referenceScores[i] <= 1)))
         bad("score " + std::to_string(i) + " is " + std::to_string(t.referenceScores[i]) + ", outside [0, 1]");
     for (size_t m = 0; m < t.modelMeans.size(); ++m)
-      if (!(t.modelMeans[m] >= 0 && t.modelMeans[m] <= 1)) bad("model mean " + std::to_string(m) + " is outside [0, 1]");
+      if (!(t.modelMeans[m] >= 0 && t.modelMeans[m] <= 1))
+        bad("model mean " + std::to_string(m) + " is outside [0, 1]");
     models_ = static_cast<uint32_t>(t.modelMeans.size());
   }
 }
@@ -345,7 +354,8 @@ std::shared_ptr<const KnnTable> readCoverageSketch(Artifact& a, uint64_t* seed) 
   table->data = std::move(t->data);
   for (uint32_t i = 0; i < table->rows; ++i) {
     double norm2 = 0;
-    for (uint32_t j = 0; j < kCoverageDim; ++j) norm2 += static_cast<double>(table->data[i * kCoverageDim + j]) * table->data[i * kCoverageDim + j];
+    for (uint32_t j = 0; j < kCoverageDim; ++j)
+      norm2 += static_cast<double>(table->data[i * kCoverageDim + j]) * table->data[i * kCoverageDim + j];
     if (!(norm2 == 0 || std::fabs(std::sqrt(norm2) - 1) <= 2e-2))
       throw Error(ErrorCode::BadArtifact, "coverage sketch row " + std::to_string(i) + " is not a unit vector");
   }
@@ -358,9 +368,11 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifact(Artifact a, std::shared_p
                                                        std::shared_ptr<const StaticEncoder> external) {
   uint64_t seed = 0;
   std::shared_ptr<const KnnTable> sketch = readCoverageSketch(a, &seed);
-  std::unique_ptr<RouterModel> model = fromArtifactBody(std::move(a), std::move(backend), std::move(pool), std::move(external));
+  std::unique_ptr<RouterModel> model =
+      fromArtifactBody(std::move(a), std::move(backend), std::move(pool), std::move(external));
   if (sketch) {
-    if (!model->readsText()) throw Error(ErrorCode::BadArtifact, "a coverage sketch in a router that does not read text");
+    if (!model->readsText())
+      throw Error(ErrorCode::BadArtifact, "a coverage sketch in a router that does not read text");
     model->setCoverageSketch(std::move(sketch), seed);
   }
   return model;
@@ -394,8 +406,9 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifactBody(Artifact a, std::shar
     V = metaUint(a, "encoder.dim");
     if (V == 0 || V > (1 << 20)) throw Error(ErrorCode::BadArtifact, "metadata \"encoder.dim\" must be in [1, 2^20]");
   } else {
-    throw Error(ErrorCode::BadArtifact,
-                "encoder \"" + enc + "\" is not supported by this build (expected hashing, static, mixed or precomputed)");
+    throw Error(
+        ErrorCode::BadArtifact,
+        "encoder \"" + enc + "\" is not supported by this build (expected hashing, static, mixed or precomputed)");
   }
 
   const std::string& predictor = a.requireMeta("predictor");
@@ -410,7 +423,8 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifactBody(Artifact a, std::shar
     net.table = std::move(table.data);
     net.tableBias = std::move(a.require("linear.bias", {models}).data);
   } else if (predictor == "mlp") {
-    readTableAndLayer(a, "predictor.hidden", {"mlp.table", "mlp.table_bias", "mlp.out_weight", "mlp.out_bias"}, models, net);
+    readTableAndLayer(a, "predictor.hidden", {"mlp.table", "mlp.table_bias", "mlp.out_weight", "mlp.out_bias"}, models,
+                      net);
   } else if (predictor == "kmeans") {
     const uint32_t clusters = metaUint(a, "predictor.clusters");
     if (clusters == 0) throw Error(ErrorCode::BadArtifact, "metadata \"predictor.clusters\" is 0");
@@ -424,8 +438,8 @@ std::unique_ptr<RouterModel> RouterModel::fromArtifactBody(Artifact a, std::shar
     return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), a.metadata, std::move(backend),
                                          std::move(pool), std::move(tables), std::move(staticEncoder));
   } else if (predictor == "mf") {
-    readTableAndLayer(a, "predictor.dim", {"mf.projection", "mf.projection_bias", "mf.model_embedding", "mf.model_bias"},
-                      models, net);
+    readTableAndLayer(a, "predictor.dim",
+                      {"mf.projection", "mf.projection_bias", "mf.model_embedding", "mf.model_bias"}, models, net);
     net.hiddenRelu = false;
   } else if (predictor == "knn") {
     PredictorTables tables;
@@ -493,8 +507,8 @@ size_t RouterModel::weightBytes() const {
 
 void RouterModel::requireHashing(const char* what) const {
   if (!readsText())
-    throw Error(ErrorCode::InvalidArgument, std::string(what) +
-                                                ": this router was trained on precomputed embeddings; pass embeddings, not text");
+    throw Error(ErrorCode::InvalidArgument,
+                std::string(what) + ": this router was trained on precomputed embeddings; pass embeddings, not text");
 }
 
 void RouterModel::describeInMetadata() {
@@ -549,7 +563,8 @@ Artifact RouterModel::toArtifact(bool halfPrecision) const {
   if (encoder_) a.tensors.push_back({"encoder.idf", {encoder_->config().buckets()}, encoder_->idf(), false});
   if (staticEncoder_) writeStaticEncoder(*staticEncoder_, a, halfPrecision);
   if (coverageSketch_) {
-    a.tensors.push_back({"coverage.sketch", {coverageSketch_->rows, coverageSketch_->dim}, coverageSketch_->data, true});
+    a.tensors.push_back(
+        {"coverage.sketch", {coverageSketch_->rows, coverageSketch_->dim}, coverageSketch_->data, true});
   }
   if (predictor_ == "kmeans") {
     a.tensors.push_back({"kmeans.centroids", {V, net_.width0}, table, halfPrecision});
@@ -586,7 +601,8 @@ void RouterModel::encode(const char* utf8, const uint32_t* offsets, size_t n, Cs
   requireHashing("encode");
   EncodeScratch& scratch = threadScratch();
   for (size_t i = 0; i < n; ++i)
-    appendTextFeatures(encoder_.get(), staticEncoder_.get(), utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, out);
+    appendTextFeatures(encoder_.get(), staticEncoder_.get(), utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch,
+                       out);
 }
 
 void appendTextFeatures(const HashingEncoder* hashing, const StaticEncoder* stat, const char* text, size_t len,
@@ -636,9 +652,9 @@ void validateEmbeddings(const float* x, size_t rows, uint32_t dim) {
   if (!anyNonFinite(x, rows * dim)) return;
   for (size_t i = 0; i < rows * dim; ++i)
     if (!std::isfinite(x[i]))
-      throw Error(ErrorCode::InvalidArgument, "embedding row " + std::to_string(i / dim) + ", column " +
-                                                  std::to_string(i % dim) + " is " +
-                                                  (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
+      throw Error(ErrorCode::InvalidArgument,
+                  "embedding row " + std::to_string(i / dim) + ", column " + std::to_string(i % dim) + " is " +
+                      (std::isnan(x[i]) ? "NaN" : "infinite") + "; embeddings must be finite");
 }
 
 void RouterModel::runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense,
@@ -651,9 +667,12 @@ void RouterModel::runNet(const NetExecutor& ex, const CsrBatch* const* parts, si
   thread_local std::vector<float> sims;
   if (kmeans) sims.resize(rows * k);
   float* target = kmeans ? sims.data() : out;
-  if (!parts) ex.forwardDense(dense, rows, target);
-  else if (count == 1) ex.forward(*parts[0], target);
-  else ex.forwardParts(parts, count, target);
+  if (!parts)
+    ex.forwardDense(dense, rows, target);
+  else if (count == 1)
+    ex.forward(*parts[0], target);
+  else
+    ex.forwardParts(parts, count, target);
   if (!kmeans) return;
   for (size_t r = 0; r < rows; ++r) {
     const float* s = sims.data() + r * k;
@@ -747,7 +766,8 @@ void RouterModel::scoreGathered(const NetExecutor& ex, const StaticGatherer& gat
     CsrBatch& t = tokens[begin / kRowsPerTask];
     for (size_t i = begin; i < end; ++i) {
       staticEncoder_->tokenRow(utf8 + offsets[i], offsets[i + 1] - offsets[i], t);
-      if (encoder_) encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, hashed[begin / kRowsPerTask]);
+      if (encoder_)
+        encoder_->encode(utf8 + offsets[i], offsets[i + 1] - offsets[i], scratch, hashed[begin / kRowsPerTask]);
     }
   });
   CsrBatch all;
@@ -796,8 +816,10 @@ void RouterModel::setCoverageSketch(std::shared_ptr<const KnnTable> sketch, uint
 
 void RouterModel::coverage(const char* utf8, const uint32_t* offsets, size_t n, float* out) const {
   if (!coverageSketch_)
-    throw Error(ErrorCode::InvalidArgument, readsText() ? "this router file has no coverage sketch (it was written before routecore kept one); retrain it to measure coverage"
-                                                        : "coverage needs a router that reads text; this one takes precomputed embeddings");
+    throw Error(ErrorCode::InvalidArgument,
+                readsText() ? "this router file has no coverage sketch (it was written before routecore kept one); "
+                              "retrain it to measure coverage"
+                            : "coverage needs a router that reads text; this one takes precomputed embeddings");
   std::vector<float> queries(n * kCoverageDim);
   forEachSlice(n, kRowsPerTask, [&](size_t begin, size_t end) {
     thread_local CsrBatch batch;
@@ -873,8 +895,7 @@ void RouterModel::searchKnn(float* queries, size_t n, float* out) const {
                           tables_.references->rows, M, row);
         else
           knnWeightedMean(index.data() + r * k, sims.data() + r * k, k, tables_.referenceScores.data(),
-                          tables_.references->rows, M,
-                          tables_.modelMeans.data(), row);
+                          tables_.references->rows, M, tables_.modelMeans.data(), row);
       }
     });
   });
@@ -919,7 +940,8 @@ static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::s
       encoder = std::make_unique<HashingEncoder>(in.encoder, HashingEncoder::fitIdf(in.encoder, in.prompts));
     }
     EncodeScratch scratch;
-    for (const auto& p : in.prompts) appendTextFeatures(encoder.get(), in.staticEncoder.get(), p.data(), p.size(), scratch, x);
+    for (const auto& p : in.prompts)
+      appendTextFeatures(encoder.get(), in.staticEncoder.get(), p.data(), p.size(), scratch, x);
     inputDim = (hashing ? in.encoder.buckets() : 0) + (in.staticEncoder ? in.staticEncoder->dim() : 0);
   } else {
     if (in.embeddingDim == 0 || in.embeddings.empty() || in.embeddings.size() % in.embeddingDim != 0)
@@ -933,8 +955,8 @@ static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::s
   }
   const bool pairwise = in.pairs.size() > 0;
   if (pairwise ? in.pairs.size() != rows : in.labels.size() != rows * in.models)
-    throw Error(ErrorCode::InvalidArgument, pairwise ? "pairwise data must hold one battle per prompt"
-                                                     : "labels must hold rows x models values");
+    throw Error(ErrorCode::InvalidArgument,
+                pairwise ? "pairwise data must hold one battle per prompt" : "labels must hold rows x models values");
   std::string predictor = !in.predictor.empty() ? in.predictor : in.options.hidden == 0 ? "linear" : "mlp";
   if (report) {
     *report = TrainReport{};
@@ -945,7 +967,8 @@ static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::s
   metadata["predictor.objective"] = pairwise ? "pairwise" : "scores";
   if (in.staticEncoder) metadata["encoder.static.embedded"] = in.embedStatic ? "true" : "false";
   if (predictor == "kmeans") {
-    if (pairwise) throw Error(ErrorCode::InvalidArgument, "the kmeans predictor trains on per-model scores, not pairwise battles");
+    if (pairwise)
+      throw Error(ErrorCode::InvalidArgument, "the kmeans predictor trains on per-model scores, not pairwise battles");
     KmeansModel km = trainKmeans(x, inputDim, in.labels, in.models, in.kmeans);
     DenseNet net;
     net.inputDim = inputDim;
@@ -954,32 +977,38 @@ static std::unique_ptr<RouterModel> trainRouterBody(const TrainInput& in, std::s
     net.tableBias.assign(km.clusters, 0.f);
     PredictorTables tables;
     tables.clusterScores = std::move(km.clusterScores);
-    auto model = std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata,
-                                               std::move(backend), std::move(pool), std::move(tables), in.staticEncoder);
+    auto model =
+        std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata, std::move(backend),
+                                      std::move(pool), std::move(tables), in.staticEncoder);
     model->setMetadata("kmeans.objective", std::to_string(km.objective));
     return model;
   }
   if (predictor == "knn")
     return trainKnn(in, std::move(encoder), x, rows, inputDim, metadata, std::move(backend), std::move(pool));
   if (predictor != "mlp" && predictor != "linear" && predictor != "mf")
-    throw Error(ErrorCode::InvalidArgument, "unknown predictor \"" + predictor + "\": expected mlp, linear, mf, knn or kmeans");
+    throw Error(ErrorCode::InvalidArgument,
+                "unknown predictor \"" + predictor + "\": expected mlp, linear, mf, knn or kmeans");
   if ((predictor == "linear") != (in.options.hidden == 0))
-    throw Error(ErrorCode::InvalidArgument, predictor == "linear" ? "options.hidden must be 0 for linear"
-                                                                  : "options.hidden (mf: dim) must be > 0 for " + predictor);
+    throw Error(ErrorCode::InvalidArgument, predictor == "linear"
+                                                ? "options.hidden must be 0 for linear"
+                                                : "options.hidden (mf: dim) must be > 0 for " + predictor);
   TrainOptions options = in.options;
   options.hiddenRelu = predictor != "mf";
   TrainTargets targets;
   targets.models = in.models;
-  if (pairwise) targets.pairs = &in.pairs;
-  else targets.labels = &in.labels;
+  if (pairwise)
+    targets.pairs = &in.pairs;
+  else
+    targets.labels = &in.labels;
   DenseNet net = trainNet(x, targets, inputDim, options, report, progress);
   return std::make_unique<RouterModel>(std::move(encoder), predictor, std::move(net), metadata, std::move(backend),
                                        std::move(pool), PredictorTables{}, in.staticEncoder);
 }
 
 static std::unique_ptr<RouterModel> trainKnn(const TrainInput& in, std::unique_ptr<HashingEncoder> encoder,
-                                             const CsrBatch& x, size_t rows, uint32_t inputDim, const std::map<std::string, std::string>& metadata,
-                                      std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool) {
+                                             const CsrBatch& x, size_t rows, uint32_t inputDim,
+                                             const std::map<std::string, std::string>& metadata,
+                                             std::shared_ptr<Backend> backend, std::shared_ptr<ThreadPool> pool) {
   in.knn.validate();
   const uint32_t M = in.models;
   PredictorTables tables;

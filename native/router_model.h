@@ -41,7 +41,7 @@ struct PredictorTables {
   std::vector<float> modelMeans;  // knn on scores: a model no neighbour scored gets its mean
   uint32_t models = 0;            // knn on battles: how many models the battles name
   uint32_t k = 0;
-  uint64_t projectionSeed = 0;    // knn on hashing features: seed of the ±1 projection
+  uint64_t projectionSeed = 0;  // knn on hashing features: seed of the ±1 projection
 };
 
 class RouterModel {
@@ -124,8 +124,8 @@ class RouterModel {
                                                        std::shared_ptr<const StaticEncoder> external);
   // Runs `ex` on sparse rows (the parts, one after another) or on dense ones (parts null) and
   // writes model scores (kmeans: maps centroid similarities to the nearest centroid's scores).
-  void runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense,
-              size_t rows, float* out) const;
+  void runNet(const NetExecutor& ex, const CsrBatch* const* parts, size_t count, const float* dense, size_t rows,
+              float* out) const;
   // fn(executor, searcher) on the current backend. When a backend other than the CPU one throws
   // ErrorCode::BackendUnavailable (it can no longer compute: a CUDA error), the router moves to
   // the CPU backend for good and runs fn again there; any other error propagates. fn must not
@@ -166,8 +166,8 @@ class RouterModel {
   bool mayFallBack_ = false;
   mutable std::mutex backendMu_;
   mutable std::shared_ptr<Backend> backend_;
-  mutable std::shared_ptr<const NetExecutor> executor_;   // all but knn
-  mutable std::shared_ptr<const KnnSearcher> searcher_;   // knn only
+  mutable std::shared_ptr<const NetExecutor> executor_;  // all but knn
+  mutable std::shared_ptr<const KnnSearcher> searcher_;  // knn only
   // static/mixed on a backend that gathers the table itself (CUDA); null on the CPU backend.
   mutable std::shared_ptr<const StaticGatherer> staticGatherer_;
   // The coverage sketch and its searcher (always the CPU one: k = 1 over ~1k rows).

@@ -88,7 +88,8 @@ SafetensorsFile::SafetensorsFile(const uint8_t* data, size_t size, std::string s
     uint64_t count = 1;
     for (uint32_t i = 0; i < shape.size(); ++i) {
       const JsonValue d = shape.at(i);
-      if (!d.isUint64()) bad(source_, "tensor \"" + name + "\": dimension " + std::to_string(i) + " is not a non-negative integer");
+      if (!d.isUint64())
+        bad(source_, "tensor \"" + name + "\": dimension " + std::to_string(i) + " is not a non-negative integer");
       t.shape.push_back(d.uint64());
       if (!mulFits(count, d.uint64(), &count) || count > bodySize_)
         bad(source_, "truncated or lying header: tensor \"" + name + "\" has a shape that needs more than the " +
@@ -96,8 +97,8 @@ SafetensorsFile::SafetensorsFile(const uint8_t* data, size_t size, std::string s
     }
     uint64_t bytes = 0;
     if (!mulFits(count, width, &bytes) || bytes > bodySize_)
-      bad(source_, "truncated or lying header: tensor \"" + name + "\" needs more than the " + std::to_string(bodySize_) +
-                       " bytes of the data section");
+      bad(source_, "truncated or lying header: tensor \"" + name + "\" needs more than the " +
+                       std::to_string(bodySize_) + " bytes of the data section");
     const JsonValue b = offs.at(0), e = offs.at(1);
     if (!b.isUint64() || !e.isUint64() || e.uint64() < b.uint64())
       bad(source_, "tensor \"" + name + "\" has bad data_offsets (two non-negative integers, begin <= end)");

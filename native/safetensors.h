@@ -13,7 +13,7 @@ namespace routecore {
 
 struct SafetensorsEntry {
   std::string name;
-  std::string dtype;            // "F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", ...
+  std::string dtype;  // "F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", ...
   std::vector<uint64_t> shape;
   uint64_t begin = 0, end = 0;  // byte range in the data section
   uint64_t elements() const;

@@ -60,7 +60,8 @@ float sumSquares(const float* x, uint32_t dim) {
 
 }  // namespace
 
-StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uint32_t maxTokens, const std::string& source)
+StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uint32_t maxTokens,
+                             const std::string& source)
     : tokenizerJson_(std::move(tokenizerJson)), tables_(std::move(tables)), maxTokens_(maxTokens) {
   tokenizer_ = Tokenizer::fromJson(tokenizerJson_, source + " (tokenizer.json)");
   const StaticTables& t = tables_;
@@ -76,8 +77,8 @@ StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uin
         bad(source, "\"mapping\"[" + std::to_string(i) + "] = " + std::to_string(t.mapping[i]) +
                         " is past the embedding table's " + std::to_string(t.rows) + " rows");
   } else if (t.rows < vocab) {
-    bad(source, "\"embeddings\" has " + std::to_string(t.rows) + " rows but the tokenizer has " + std::to_string(vocab) +
-                    " ids: this table does not belong to this tokenizer");
+    bad(source, "\"embeddings\" has " + std::to_string(t.rows) + " rows but the tokenizer has " +
+                    std::to_string(vocab) + " ids: this table does not belong to this tokenizer");
   }
   if (!t.weights.empty() && t.weights.size() < vocab)
     bad(source, "\"weights\" has " + std::to_string(t.weights.size()) + " entries but the tokenizer has " +
@@ -89,9 +90,9 @@ StaticEncoder::StaticEncoder(std::string tokenizerJson, StaticTables tables, uin
   }
 }
 
-std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& tokenizerJson, const std::string& tokenizerSource,
-                                                        const uint8_t* bytes, size_t size,
-                                                        const std::string& source, uint32_t maxTokens,
+std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& tokenizerJson,
+                                                        const std::string& tokenizerSource, const uint8_t* bytes,
+                                                        size_t size, const std::string& source, uint32_t maxTokens,
                                                         bool halfTable) {
   SafetensorsFile file(bytes, size, source);
   const SafetensorsEntry* emb = file.find("embeddings");
@@ -118,7 +119,8 @@ std::unique_ptr<StaticEncoder> StaticEncoder::fromFiles(const std::string& token
     if (m->shape.size() != 1) bad(source, "\"mapping\" must be 1-D [vocab]");
     for (int64_t v : file.integers(*m)) {
       if (v < 0 || v >= static_cast<int64_t>(t.rows))
-        bad(source, "\"mapping\" holds " + std::to_string(v) + ", outside the table's " + std::to_string(t.rows) + " rows");
+        bad(source,
+            "\"mapping\" holds " + std::to_string(v) + ", outside the table's " + std::to_string(t.rows) + " rows");
       t.mapping.push_back(static_cast<uint32_t>(v));
     }
   }
@@ -158,8 +160,10 @@ uint32_t StaticEncoder::encode(const char* text, size_t len, float* out) const {
   for (uint32_t id : ids) {
     const size_t row = mapped ? tables_.mapping[id] : id;
     const float w = weighted ? tables_.weights[id] : 1.f;
-    if (half) axpyHalf(out, half + row * dim, w, dim);
-    else axpy(out, table + row * dim, w, dim);
+    if (half)
+      axpyHalf(out, half + row * dim, w, dim);
+    else
+      axpy(out, table + row * dim, w, dim);
   }
   // The mean's 1/n cancels in the normalisation.
   const float norm = std::sqrt(sumSquares(out, dim));
@@ -173,7 +177,8 @@ uint32_t StaticEncoder::encode(const char* text, size_t len, float* out) const {
 }
 
 size_t StaticEncoder::weightBytes() const {
-  return tables_.embeddings.size() * 4 + half_.size() * 2 + tables_.weights.size() * 4 + tables_.mapping.size() * 4 + tokenizerJson_.size();
+  return tables_.embeddings.size() * 4 + half_.size() * 2 + tables_.weights.size() * 4 + tables_.mapping.size() * 4 +
+         tokenizerJson_.size();
 }
 
 }  // namespace routecore

@@ -20,10 +20,10 @@ namespace routecore {
 
 struct StaticTables {
   uint32_t rows = 0, dim = 0;
-  std::vector<float> embeddings;   // rows x dim
-  std::vector<float> weights;      // empty, or one per token id
-  std::vector<uint32_t> mapping;   // empty, or token id -> row
-  bool storedHalf = false;         // the source held F16 values (a router may store them so again)
+  std::vector<float> embeddings;  // rows x dim
+  std::vector<float> weights;     // empty, or one per token id
+  std::vector<uint32_t> mapping;  // empty, or token id -> row
+  bool storedHalf = false;        // the source held F16 values (a router may store them so again)
 };
 
 class StaticEncoder {

@@ -268,10 +268,14 @@ void parsePreTokenizer(const Reader& r, JsonValue v, const std::string& where, s
     JsonValue scheme = v;
     if (r.has(v, "prepend_scheme", &scheme)) {
       const std::string s = r.string(v, "prepend_scheme", where);
-      if (s == "always") op.prepend = PreOp::Always;
-      else if (s == "first") op.prepend = PreOp::First;
-      else if (s == "never") op.prepend = PreOp::Never;
-      else bad(r.source, where + ".prepend_scheme \"" + s + "\" is not always, first or never");
+      if (s == "always")
+        op.prepend = PreOp::Always;
+      else if (s == "first")
+        op.prepend = PreOp::First;
+      else if (s == "never")
+        op.prepend = PreOp::Never;
+      else
+        bad(r.source, where + ".prepend_scheme \"" + s + "\" is not always, first or never");
     } else {
       // Files written before prepend_scheme existed say add_prefix_space.
       op.prepend = r.boolOr(v, "add_prefix_space", where, true) ? PreOp::Always : PreOp::Never;
@@ -524,7 +528,8 @@ class UnigramModel : public Model {
     if (r.boolOr(model, "byte_fallback", "model", false))
       bad(r.source, "model.byte_fallback is true: Unigram byte fallback is not supported");
     JsonValue unk = model;
-    if (!r.has(model, "unk_id", &unk)) bad(r.source, "model.unk_id is missing: a Unigram model without an unknown token is not supported");
+    if (!r.has(model, "unk_id", &unk))
+      bad(r.source, "model.unk_id is missing: a Unigram model without an unknown token is not supported");
     unk_ = r.id(unk, "model.unk_id");
     if (unk_ >= vocab.size()) bad(r.source, "model.unk_id " + std::to_string(unk_) + " is past the vocabulary");
     scores_.resize(vocab.size());
@@ -592,9 +597,9 @@ class UnigramModel : public Model {
 
  private:
   struct Lattice {
-    std::vector<double> best;     // best score of a segmentation of the first e code points
-    std::vector<uint32_t> from;   // where the last piece of that segmentation starts
-    std::vector<uint32_t> id;     // and which piece it is
+    std::vector<double> best;    // best score of a segmentation of the first e code points
+    std::vector<uint32_t> from;  // where the last piece of that segmentation starts
+    std::vector<uint32_t> id;    // and which piece it is
     std::vector<uint32_t> cpAt, rev;
     void relax(uint32_t s, uint32_t e, uint32_t piece, double score) {
       if (from[e] == kNone || score > best[e]) {
@@ -633,7 +638,8 @@ void splitAdded(const std::vector<AddedToken>& added, const Cps& text, uint32_t 
   }
   // Most text holds no added token: a position is only tried when its character starts one.
   uint32_t firstLo = UINT32_MAX, firstHi = 0;
-  for (const AddedToken& t : added) firstLo = std::min(firstLo, t.content[0]), firstHi = std::max(firstHi, t.content[0]);
+  for (const AddedToken& t : added)
+    firstLo = std::min(firstLo, t.content[0]), firstHi = std::max(firstHi, t.content[0]);
   for (uint32_t i = begin; i < end;) {
     if (text[i] < firstLo || text[i] > firstHi) {
       ++i;
@@ -644,7 +650,8 @@ void splitAdded(const std::vector<AddedToken>& added, const Cps& text, uint32_t 
       const uint32_t n = static_cast<uint32_t>(t.content.size());
       if (n == 0 || i + n > end || (match && n <= match->content.size())) continue;
       if (!std::equal(t.content.begin(), t.content.end(), text.begin() + i)) continue;
-      if (t.singleWord && ((i > begin && isWordChar(text[i - 1])) || (i + n < end && isWordChar(text[i + n])))) continue;
+      if (t.singleWord && ((i > begin && isWordChar(text[i - 1])) || (i + n < end && isWordChar(text[i + n]))))
+        continue;
       match = &t;
     }
     if (!match) {
@@ -673,9 +680,11 @@ void stripAroundAdded(const std::vector<AddedToken>& added, const Cps& text, std
     const AddedToken* t = find(sections[j].id);
     if (!t) continue;
     if (t->lstrip && j > 0 && sections[j - 1].id == kNone)
-      while (sections[j - 1].end > sections[j - 1].begin && tokunicode::isSpace(text[sections[j - 1].end - 1])) --sections[j - 1].end;
+      while (sections[j - 1].end > sections[j - 1].begin && tokunicode::isSpace(text[sections[j - 1].end - 1]))
+        --sections[j - 1].end;
     if (t->rstrip && j + 1 < sections.size() && sections[j + 1].id == kNone)
-      while (sections[j + 1].begin < sections[j + 1].end && tokunicode::isSpace(text[sections[j + 1].begin])) ++sections[j + 1].begin;
+      while (sections[j + 1].begin < sections[j + 1].end && tokunicode::isSpace(text[sections[j + 1].begin]))
+        ++sections[j + 1].begin;
   }
 }
 

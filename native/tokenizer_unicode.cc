@@ -23,8 +23,10 @@ bool inRanges(const CpRange (&ranges)[N], uint32_t cp) {
   size_t lo = 0, hi = N;
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (ranges[mid].lo <= cp) lo = mid + 1;
-    else hi = mid;
+    if (ranges[mid].lo <= cp)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo > 0 && cp <= ranges[lo - 1].hi;
 }
@@ -34,8 +36,10 @@ const CpMapping* findMapping(const CpMapping (&table)[N], uint32_t cp) {
   size_t lo = 0, hi = N;
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (table[mid].cp < cp) lo = mid + 1;
-    else hi = mid;
+    if (table[mid].cp < cp)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < N && table[lo].cp == cp ? &table[lo] : nullptr;
 }
@@ -60,13 +64,18 @@ bool isControl(uint32_t cp) {
 }
 
 bool isBertPunctuation(uint32_t cp) {
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126))
+    return true;
   if (cp < 0x80) return false;
   return inRanges(kTokPunct, cp);
 }
 
-bool isNonspacingMark(uint32_t cp) { return cp >= 0x300 && inRanges(kTokMn, cp); }
-bool isMark(uint32_t cp) { return cp >= 0x300 && inRanges(kTokMark, cp); }
+bool isNonspacingMark(uint32_t cp) {
+  return cp >= 0x300 && inRanges(kTokMn, cp);
+}
+bool isMark(uint32_t cp) {
+  return cp >= 0x300 && inRanges(kTokMark, cp);
+}
 
 bool isCjkIdeograph(uint32_t cp) {
   return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF) ||

@@ -12,7 +12,9 @@ namespace routecore {
 
 namespace {
 
-inline float sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
+inline float sigmoid(float z) {
+  return 1.f / (1.f + std::exp(-z));
+}
 
 // Numerically stable BCE from the logit: log(1+e^z) - y z.
 inline double bceFromLogit(float z, float y) {
@@ -39,8 +41,7 @@ struct Adam {
 };
 
 // Forward pass for one row keeping the intermediates backprop needs.
-void forwardRow(const DenseNet& net, const CsrBatch& x, uint32_t row, std::vector<float>& z0,
-                std::vector<float>& z1) {
+void forwardRow(const DenseNet& net, const CsrBatch& x, uint32_t row, std::vector<float>& z0, std::vector<float>& z1) {
   const uint32_t w0 = net.width0;
   std::memcpy(z0.data(), net.tableBias.data(), w0 * sizeof(float));
   for (uint32_t k = x.rowStart[row]; k < x.rowStart[row + 1]; ++k) {
@@ -79,10 +80,11 @@ void validatePairwise(const PairwiseTargets& p, size_t rows, uint32_t M) {
   for (size_t i = 0; i < rows; ++i) {
     if (p.a[i] >= M || p.b[i] >= M || p.a[i] == p.b[i])
       throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " names models " + std::to_string(p.a[i]) +
-                                          " and " + std::to_string(p.b[i]) + ": they must differ and be < " + std::to_string(M));
+                                          " and " + std::to_string(p.b[i]) + ": they must differ and be < " +
+                                          std::to_string(M));
     if (!(p.y[i] >= 0.f && p.y[i] <= 1.f))
-      throw Error(ErrorCode::BadData, "battle of row " + std::to_string(i) + " has outcome " + std::to_string(p.y[i]) +
-                                          ", outside [0,1]");
+      throw Error(ErrorCode::BadData,
+                  "battle of row " + std::to_string(i) + " has outcome " + std::to_string(p.y[i]) + ", outside [0,1]");
   }
 }
 
@@ -133,8 +135,10 @@ DenseNet trainNet(const CsrBatch& x, const TrainTargets& targets, uint32_t input
   static const std::vector<float> kNoLabels;
   const std::vector<float>& labels = targets.labels ? *targets.labels : kNoLabels;
   const PairwiseTargets* pairs = targets.pairs;
-  if (pairs) validatePairwise(*pairs, rows, M);
-  else validateLabels(labels, rows, M);
+  if (pairs)
+    validatePairwise(*pairs, rows, M);
+  else
+    validateLabels(labels, rows, M);
   for (uint32_t b : x.index)
     if (b >= inputDim) throw Error(ErrorCode::InvalidArgument, "feature index beyond the input dimension");
 
@@ -302,7 +306,8 @@ DenseNet trainNet(const CsrBatch& x, const TrainTargets& targets, uint32_t input
     info.epoch = epoch;
     info.maxEpochs = opt.maxEpochs;
     info.trainLoss = epochCount ? epochLoss / epochCount : 0;
-    info.validationLoss = val.empty() ? std::numeric_limits<double>::quiet_NaN() : meanCrossEntropy(net, x, targets, val);
+    info.validationLoss =
+        val.empty() ? std::numeric_limits<double>::quiet_NaN() : meanCrossEntropy(net, x, targets, val);
     rep.history.push_back(info);
     rep.epochs = epoch;
     rep.finalTrainLoss = info.trainLoss;

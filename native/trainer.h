@@ -12,16 +12,16 @@
 namespace routecore {
 
 struct TrainOptions {
-  uint32_t hidden = 64;          // 0 trains the `linear` predictor (no hidden layer)
-  bool hiddenRelu = true;        // false: no ReLU after the table (the `mf` predictor)
+  uint32_t hidden = 64;    // 0 trains the `linear` predictor (no hidden layer)
+  bool hiddenRelu = true;  // false: no ReLU after the table (the `mf` predictor)
   float learningRate = 2e-3f;
-  float weightDecay = 1e-4f;     // decoupled (AdamW), applied to weights, not biases
+  float weightDecay = 1e-4f;  // decoupled (AdamW), applied to weights, not biases
   uint32_t batchSize = 64;
   uint32_t maxEpochs = 30;
-  uint32_t patience = 4;         // epochs without validation improvement before stopping
+  uint32_t patience = 4;  // epochs without validation improvement before stopping
   float validationFraction = 0.1f;
   uint64_t seed = 1;
-  void validate() const;         // throws InvalidArgument naming the option
+  void validate() const;  // throws InvalidArgument naming the option
 };
 
 struct EpochInfo {

@@ -117,8 +117,7 @@ inline uint32_t decodeMultiByte(const uint8_t*& p, const uint8_t* end) {
     p += 3;
     return kReplacement;
   }
-  const uint32_t cp =
-      ((b0 & 0x07) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3F);
+  const uint32_t cp = ((b0 & 0x07) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3F);
   p += 4;
   return cp;
 }
@@ -200,8 +199,10 @@ void decodeUtf8(const char* text, size_t len, std::vector<uint32_t>& out) {
   const uint8_t* end = p + len;
   out.reserve(out.size() + len);
   while (p < end) {
-    if (*p < 0x80) out.push_back(*p++);
-    else out.push_back(decodeMultiByte(p, end));
+    if (*p < 0x80)
+      out.push_back(*p++);
+    else
+      out.push_back(decodeMultiByte(p, end));
   }
 }
 

@@ -60,10 +60,10 @@ struct Prompts {
 
 // ≈500-character prompts of words drawn from a small vocabulary with numbers mixed in.
 Prompts syntheticPrompts(uint64_t seed, size_t n) {
-  static const char* words[] = {"explain", "the",   "difference", "between", "python", "list",   "tuple",
-                                "solve",   "for",   "x",          "in",      "equation", "history", "of",
-                                "rome",    "write", "a",          "function", "that",   "returns", "sum",
-                                "prove",   "theorem", "matrix",   "derivative", "translate", "into", "french"};
+  static const char* words[] = {"explain", "the",     "difference", "between",    "python",    "list",    "tuple",
+                                "solve",   "for",     "x",          "in",         "equation",  "history", "of",
+                                "rome",    "write",   "a",          "function",   "that",      "returns", "sum",
+                                "prove",   "theorem", "matrix",     "derivative", "translate", "into",    "french"};
   constexpr uint32_t kWords = sizeof(words) / sizeof(words[0]);
   SplitMix64 rng(seed);
   Prompts p;
@@ -186,11 +186,15 @@ int main(int argc, char** argv) {
   int rounds = 7;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--threads" && i + 1 < argc) threads = static_cast<unsigned>(std::atoi(argv[++i]));
-    else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
+    if (a == "--quick")
+      quick = true;
+    else if (a == "--threads" && i + 1 < argc)
+      threads = static_cast<unsigned>(std::atoi(argv[++i]));
+    else if (a == "--rounds" && i + 1 < argc)
+      rounds = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_cuda [--quick] [--threads N] [--rounds N] (unknown argument \"%s\")\n", a.c_str());
+      std::fprintf(stderr, "usage: bench_cuda [--quick] [--threads N] [--rounds N] (unknown argument \"%s\")\n",
+                   a.c_str());
       return 2;
     }
   }
@@ -209,8 +213,10 @@ int main(int argc, char** argv) {
     cuda = makeCudaBackend(&why);
     if (cuda) why = cudaDeviceSummary();
 #endif
-    std::printf("P6 setup: %u references x 128 dims (F16), k=20, 11 models, batches of %zu prompts, %u CPU threads, %d rounds%s\n",
-                references, batch, threads, rounds, quick ? " (--quick: not a P6 figure)" : "");
+    std::printf(
+        "P6 setup: %u references x 128 dims (F16), k=20, 11 models, batches of %zu prompts, %u CPU threads, %d "
+        "rounds%s\n",
+        references, batch, threads, rounds, quick ? " (--quick: not a P6 figure)" : "");
     std::printf("P6 device: %s\n", cuda ? why.c_str() : ("none (" + why + ")").c_str());
 
     // Three different batches, cycled, so no round reuses the previous one's caches.
@@ -235,11 +241,14 @@ int main(int argc, char** argv) {
       });
     const auto ms = race(fns, rounds);
     const double cpuMs = median(ms[0]);
-    std::printf("P6 knn router score, batch %zu: cpu median %.2f ms (%.0f prompts/s)\n", batch, cpuMs, batch * 1000.0 / cpuMs);
+    std::printf("P6 knn router score, batch %zu: cpu median %.2f ms (%.0f prompts/s)\n", batch, cpuMs,
+                batch * 1000.0 / cpuMs);
     if (cudaRouter) {
       const double cudaMs = median(ms[1]);
-      std::printf("P6 knn router score, batch %zu: cuda median %.2f ms (%.0f prompts/s); cpu/cuda %.1fx; cuda router on \"%s\"\n",
-                  batch, cudaMs, batch * 1000.0 / cudaMs, cpuMs / cudaMs, cudaRouter->backendName().c_str());
+      std::printf(
+          "P6 knn router score, batch %zu: cuda median %.2f ms (%.0f prompts/s); cpu/cuda %.1fx; cuda router on "
+          "\"%s\"\n",
+          batch, cudaMs, batch * 1000.0 / cudaMs, cpuMs / cudaMs, cudaRouter->backendName().c_str());
       // Agreement on the last batch both scored (the same one: rounds are interleaved).
       const Prompts& p = batches[0];
       cpuRouter->score(p.text.data(), p.offsets.data(), batch, outs[0].data());
@@ -251,8 +260,10 @@ int main(int argc, char** argv) {
         worst = std::max(worst, d);
         over += d > 1e-5;
       }
-      std::printf("P6 agreement cuda vs cpu: max |score diff| %.3g, %zu of %zu scores differ by > 1e-5 (near-ties among neighbours may swap)\n",
-                  worst, over, outs[0].size());
+      std::printf(
+          "P6 agreement cuda vs cpu: max |score diff| %.3g, %zu of %zu scores differ by > 1e-5 (near-ties among "
+          "neighbours may swap)\n",
+          worst, over, outs[0].size());
     } else {
       std::printf("P6 knn router score, batch %zu: cuda not run: %s\n", batch, why.c_str());
     }
@@ -283,7 +294,8 @@ int main(int argc, char** argv) {
           });
         });
       const auto sms = race(s, rounds);
-      std::printf("P6 knn search only, %zu queries x %u refs x 128, k=20: cpu median %.2f ms", batch, references, median(sms[0]));
+      std::printf("P6 knn search only, %zu queries x %u refs x 128, k=20: cpu median %.2f ms", batch, references,
+                  median(sms[0]));
       if (cuda) std::printf(", cuda median %.2f ms, cpu/cuda %.1fx", median(sms[1]), median(sms[0]) / median(sms[1]));
       std::printf("\n");
       if (cuda) {
@@ -312,15 +324,18 @@ int main(int argc, char** argv) {
         std::vector<std::function<void()>> f;
         for (size_t i = 0; i < rs.size(); ++i)
           f.push_back([&, i] {
-            if (dense) rs[i]->scoreEmbeddings(embeddings.data(), batch, o[i].data());
-            else rs[i]->score(fwdPrompts.text.data(), fwdPrompts.offsets.data(), batch, o[i].data());
+            if (dense)
+              rs[i]->scoreEmbeddings(embeddings.data(), batch, o[i].data());
+            else
+              rs[i]->score(fwdPrompts.text.data(), fwdPrompts.offsets.data(), batch, o[i].data());
           });
         const auto fms = race(f, rounds);
         std::printf("FWD %s %s batch %zu: cpu median %.2f ms", predictor, dense ? "dense-1536" : "hashing", batch,
                     median(fms[0]));
         if (cuda) {
           double worst = 0;
-          for (size_t i = 0; i < o[0].size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(o[0][i]) - o[1][i]));
+          for (size_t i = 0; i < o[0].size(); ++i)
+            worst = std::max(worst, std::fabs(static_cast<double>(o[0][i]) - o[1][i]));
           std::printf(", cuda median %.2f ms, cpu/cuda %.1fx, max |diff| %.3g, on \"%s\"", median(fms[1]),
                       median(fms[0]) / median(fms[1]), worst, rs[1]->backendName().c_str());
         }
@@ -328,7 +343,9 @@ int main(int argc, char** argv) {
       }
     }
     const BackendFallbacks fb = backendFallbacks();
-    if (fb.routers) std::printf("P6 WARNING: %llu router(s) fell back to cpu: %s\n", static_cast<unsigned long long>(fb.routers), fb.firstReason.c_str());
+    if (fb.routers)
+      std::printf("P6 WARNING: %llu router(s) fell back to cpu: %s\n", static_cast<unsigned long long>(fb.routers),
+                  fb.firstReason.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());
     return 1;

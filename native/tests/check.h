@@ -53,48 +53,50 @@ inline int runAll() {
 
 #define CHECK_CAT2(a, b) a##b
 #define CHECK_CAT(a, b) CHECK_CAT2(a, b)
-#define TEST(name)                                                          \
-  static void name();                                                       \
-  static check::Register CHECK_CAT(reg_, name)(#name, name);                \
+#define TEST(name)                                           \
+  static void name();                                        \
+  static check::Register CHECK_CAT(reg_, name)(#name, name); \
   static void name()
 
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);          \
-      ++check::failures();                                                            \
-    }                                                                                 \
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::printf("  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+      ++check::failures();                                                   \
+    }                                                                        \
   } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                                  \
-  do {                                                                                         \
-    double va_ = (a), vb_ = (b);                                                               \
-    if (!(std::fabs(va_ - vb_) <= (tol))) {                                                    \
-      std::printf("  %s:%d: %s = %.8g, %s = %.8g, tolerance %g\n", __FILE__, __LINE__, #a, va_, \
-                  #b, vb_, (double)(tol));                                                     \
-      ++check::failures();                                                                     \
-    }                                                                                          \
+#define CHECK_NEAR(a, b, tol)                                                                            \
+  do {                                                                                                   \
+    double va_ = (a), vb_ = (b);                                                                         \
+    if (!(std::fabs(va_ - vb_) <= (tol))) {                                                              \
+      std::printf("  %s:%d: %s = %.8g, %s = %.8g, tolerance %g\n", __FILE__, __LINE__, #a, va_, #b, vb_, \
+                  (double)(tol));                                                                        \
+      ++check::failures();                                                                               \
+    }                                                                                                    \
   } while (0)
 
 // Runs `stmt` and checks that it throws routecore::Error with the given code and a message
 // containing `fragment`.
-#define CHECK_THROWS(stmt, errcode, fragment)                                                  \
-  do {                                                                                         \
-    bool threw_ = false;                                                                       \
-    try {                                                                                      \
-      stmt;                                                                                    \
-    } catch (const routecore::Error& e_) {                                                     \
-      threw_ = true;                                                                           \
+#define CHECK_THROWS(stmt, errcode, fragment)                                                     \
+  do {                                                                                            \
+    bool threw_ = false;                                                                          \
+    try {                                                                                         \
+      stmt;                                                                                       \
+    } catch (const routecore::Error& e_) {                                                        \
+      threw_ = true;                                                                              \
       if (e_.code() != (errcode) || std::string(e_.what()).find(fragment) == std::string::npos) { \
-        std::printf("  %s:%d: wrong error: %s\n", __FILE__, __LINE__, e_.what());             \
-        ++check::failures();                                                                   \
-      }                                                                                        \
-    }                                                                                          \
-    if (!threw_) {                                                                             \
-      std::printf("  %s:%d: %s did not throw\n", __FILE__, __LINE__, #stmt);                  \
-      ++check::failures();                                                                     \
-    }                                                                                          \
+        std::printf("  %s:%d: wrong error: %s\n", __FILE__, __LINE__, e_.what());                 \
+        ++check::failures();                                                                      \
+      }                                                                                           \
+    }                                                                                             \
+    if (!threw_) {                                                                                \
+      std::printf("  %s:%d: %s did not throw\n", __FILE__, __LINE__, #stmt);                      \
+      ++check::failures();                                                                        \
+    }                                                                                             \
   } while (0)
 
-#define CHECK_MAIN() \
-  int main() { return check::runAll(); }
+#define CHECK_MAIN()        \
+  int main() {              \
+    return check::runAll(); \
+  }

@@ -103,16 +103,19 @@ inline RouterParts makeParts(const RouterSpec& spec) {
     p.tables.projectionSeed = spec.seed;
     p.tables.referenceScores = uniformVector(rng, static_cast<size_t>(kKnnRefs) * kModels, 0.0, 1.0);
     // A tenth of the scores missing (NaN in a knn.scores tensor means "not scored").
-    for (size_t i = 0; i < p.tables.referenceScores.size(); i += 10)
-      p.tables.referenceScores[i] = std::nanf("");
+    for (size_t i = 0; i < p.tables.referenceScores.size(); i += 10) p.tables.referenceScores[i] = std::nanf("");
     p.tables.modelMeans = uniformVector(rng, kModels, 0.3, 0.7);
     return p;
   }
   uint32_t width0 = 0;
-  if (kind == "linear") width0 = kModels;
-  else if (kind == "mlp") width0 = 48;
-  else if (kind == "mf") width0 = 16;
-  else if (kind == "kmeans") width0 = kClusters;
+  if (kind == "linear")
+    width0 = kModels;
+  else if (kind == "mlp")
+    width0 = 48;
+  else if (kind == "mf")
+    width0 = 16;
+  else if (kind == "kmeans")
+    width0 = kClusters;
   net.width0 = width0;
   // Sparse rows are L2-normalised TF-IDF (a few hundred entries), dense ones unit embeddings:
   // weights of this size put the logits at order 1, away from the sigmoid's flat tails.
@@ -122,9 +125,11 @@ inline RouterParts makeParts(const RouterSpec& spec) {
     // Centroid columns of unit length: the product is a cosine.
     for (uint32_t c = 0; c < width0; ++c) {
       double n2 = 0;
-      for (uint32_t i = 0; i < inputDim; ++i) n2 += double(net.table[size_t(i) * width0 + c]) * net.table[size_t(i) * width0 + c];
+      for (uint32_t i = 0; i < inputDim; ++i)
+        n2 += double(net.table[size_t(i) * width0 + c]) * net.table[size_t(i) * width0 + c];
       const double inv = 1.0 / std::sqrt(n2);
-      for (uint32_t i = 0; i < inputDim; ++i) net.table[size_t(i) * width0 + c] = static_cast<float>(net.table[size_t(i) * width0 + c] * inv);
+      for (uint32_t i = 0; i < inputDim; ++i)
+        net.table[size_t(i) * width0 + c] = static_cast<float>(net.table[size_t(i) * width0 + c] * inv);
     }
     net.tableBias.assign(width0, 0.f);
     p.tables.clusterScores = uniformVector(rng, static_cast<size_t>(width0) * kModels, 0.0, 1.0);
@@ -156,9 +161,9 @@ struct Prompts {
 };
 
 inline Prompts makePrompts(uint64_t seed, size_t n) {
-  static const char* words[] = {"route",  "the",     "prompt", "model", "solve", "equation", "history",
-                                "emperor", "rome",   "sum",    "code",  "python", "déjà",    "vu",
-                                "naïve",   "数学",    "问题",   "war",   "treaty", "compute", "x"};
+  static const char* words[] = {"route",   "the",  "prompt", "model", "solve",  "equation", "history",
+                                "emperor", "rome", "sum",    "code",  "python", "déjà",     "vu",
+                                "naïve",   "数学", "问题",   "war",   "treaty", "compute",  "x"};
   constexpr uint32_t kWords = sizeof(words) / sizeof(words[0]);
   routecore::SplitMix64 rng(seed);
   Prompts p;
@@ -187,8 +192,10 @@ inline std::vector<float> makeEmbeddings(uint64_t seed, size_t n, uint32_t dim) 
 inline std::vector<float> scoreInputs(const routecore::RouterModel& m, const Prompts& prompts,
                                       const std::vector<float>& embeddings, size_t n) {
   std::vector<float> out(n * m.outputs(), -1.f);
-  if (std::string(m.encoderKind()) == "hashing") m.score(prompts.text.data(), prompts.offsets.data(), n, out.data());
-  else m.scoreEmbeddings(embeddings.data(), n, out.data());
+  if (std::string(m.encoderKind()) == "hashing")
+    m.score(prompts.text.data(), prompts.offsets.data(), n, out.data());
+  else
+    m.scoreEmbeddings(embeddings.data(), n, out.data());
   return out;
 }
 

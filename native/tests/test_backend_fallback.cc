@@ -179,7 +179,8 @@ TEST(a_failing_backend_moves_each_router_to_cpu_with_the_reason) {
     CHECK(control->runCalls == callsBefore);
     // The router still writes itself out with its weights (from its own host copy).
     const std::vector<uint8_t> bytes = writeArtifact(router->toArtifact(spec.half));
-    auto back = RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "t.router"), makeCpuBackend(2), pool);
+    auto back =
+        RouterModel::fromArtifact(readArtifact(bytes.data(), bytes.size(), "t.router"), makeCpuBackend(2), pool);
     if (!sameBits(scoreN(*back, 7), scoreN(*cpuRouter, 7))) {
       std::printf("  %s: the fallen-back router's artifact scores differently\n", label.c_str());
       CHECK(false);
@@ -243,8 +244,8 @@ TEST(a_whole_batch_executor_gets_the_batch_in_one_call) {
       }
       std::lock_guard<std::mutex> lock(control->mu);
       if (control->rowsPerCall != std::vector<size_t>{n}) {
-        std::printf("  %s n=%zu: %zu calls instead of one of %zu rows\n", label.c_str(), n,
-                    control->rowsPerCall.size(), n);
+        std::printf("  %s n=%zu: %zu calls instead of one of %zu rows\n", label.c_str(), n, control->rowsPerCall.size(),
+                    n);
         CHECK(false);
       }
     }
@@ -316,4 +317,6 @@ TEST(concurrent_callers_see_one_fallback_and_correct_scores) {
   }
 }
 
-int main() { return check::runAll(); }
+int main() {
+  return check::runAll();
+}

@@ -48,7 +48,6 @@ double dot(const CsrBatch& a, const CsrBatch& b, uint32_t dim) {
   return s;
 }
 
-
 }  // namespace
 
 TEST(encoder_rows_are_unit_length_and_deterministic) {
@@ -240,7 +239,9 @@ TEST(mlp_learns_two_topics_and_survives_a_round_trip) {
     auto model = trainRouter(in, backend, pool, &report, [&](const EpochInfo&) { return ++epochsSeen > 0; });
     CHECK(epochsSeen == static_cast<int>(report.epochs));
     CHECK(report.bestValidationLoss < 0.2);
-    std::string text = "what is the product of 12 and 5" "which emperor ruled rome during the third century";
+    std::string text =
+        "what is the product of 12 and 5"
+        "which emperor ruled rome during the third century";
     uint32_t offsets[] = {0, 31, static_cast<uint32_t>(text.size())};
     float out[4];
     model->score(text.data(), offsets, 2, out);
@@ -435,7 +436,9 @@ TEST(kmeans_routes_each_topic_to_its_model_and_round_trips) {
   auto model = trainRouter(in, makeCpuBackend(1), ThreadPool::shared(1), nullptr, nullptr);
   CHECK(model->predictor() == "kmeans");
   CHECK(model->outputs() == 2);
-  std::string text = "matrix equation sum" "treaty of the medieval kingdom";
+  std::string text =
+      "matrix equation sum"
+      "treaty of the medieval kingdom";
   uint32_t offsets[] = {0, 19, static_cast<uint32_t>(text.size())};
   float out[4];
   model->score(text.data(), offsets, 2, out);
@@ -499,7 +502,8 @@ TEST(precomputed_embeddings_train_score_and_round_trip) {
   in.options.hidden = 8;
   for (int i = 0; i < 200; ++i) {
     int c = i % 2;
-    for (int j = 0; j < 8; ++j) in.embeddings.push_back((j == c ? 1.f : 0.f) + 0.05f * ((i * 7 + j * 3) % 11 - 5) / 5.f);
+    for (int j = 0; j < 8; ++j)
+      in.embeddings.push_back((j == c ? 1.f : 0.f) + 0.05f * ((i * 7 + j * 3) % 11 - 5) / 5.f);
     in.labels.push_back(c == 0 ? 1.f : 0.f);
     in.labels.push_back(c == 1 ? 1.f : 0.f);
   }
@@ -519,7 +523,8 @@ TEST(precomputed_embeddings_train_score_and_round_trip) {
   CHECK_THROWS(model->scoreEmbeddings(x, 2, out), ErrorCode::InvalidArgument, "embedding row 1, column 3 is NaN");
   std::string text = "hello";
   uint32_t offsets[] = {0, 5};
-  CHECK_THROWS(model->score(text.data(), offsets, 1, out), ErrorCode::InvalidArgument, "trained on precomputed embeddings");
+  CHECK_THROWS(model->score(text.data(), offsets, 1, out), ErrorCode::InvalidArgument,
+               "trained on precomputed embeddings");
 }
 
 TEST(training_rejects_bad_labels_and_options) {
@@ -556,7 +561,8 @@ TEST(backend_selection) {
   if (!a.cudaUsable) {
     CHECK(a.chosen == "cpu");
     CHECK(a.reason.find("auto: CUDA unavailable") == 0);
-    CHECK_THROWS(selectBackend("cuda", 0, nullptr), ErrorCode::BackendUnavailable, "the cuda backend was requested but cannot be used");
+    CHECK_THROWS(selectBackend("cuda", 0, nullptr), ErrorCode::BackendUnavailable,
+                 "the cuda backend was requested but cannot be used");
   }
 }
 
@@ -567,9 +573,11 @@ TEST(thread_pool_runs_every_task_once_and_propagates_errors) {
   bool all = true;
   for (int h : hits) all = all && h == 1;
   CHECK(all);
-  CHECK_THROWS(pool.parallelFor(10, [](size_t i) {
-    if (i == 7) throw Error(ErrorCode::Internal, "task 7 failed");
-  }), ErrorCode::Internal, "task 7 failed");
+  CHECK_THROWS(pool.parallelFor(10,
+                                [](size_t i) {
+                                  if (i == 7) throw Error(ErrorCode::Internal, "task 7 failed");
+                                }),
+               ErrorCode::Internal, "task 7 failed");
   std::vector<int> again(50, 0);
   pool.parallelFor(again.size(), [&](size_t i) { again[i]++; });
   CHECK(again[49] == 1);

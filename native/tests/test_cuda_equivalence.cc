@@ -33,11 +33,11 @@
 // Exits 77 (ctest SKIP) when built without CUDA or when no usable device is present.
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -72,7 +72,9 @@ std::shared_ptr<routecore::Backend> gCuda;
 bool gDryRun = false;  // main(): --dry-run-on-cpu
 const char* const kDeviceName = "cuda";
 // The backend name a router on gCuda reports ("cpu" in a dry run).
-std::string deviceName() { return gDryRun ? "cpu" : kDeviceName; }
+std::string deviceName() {
+  return gDryRun ? "cpu" : kDeviceName;
+}
 
 struct Rng {
   uint64_t state;
@@ -90,8 +92,7 @@ struct Rng {
 };
 
 // sizes: the widths after the table; empty gives a linear net whose width0 is the output count.
-DenseNet makeNet(uint64_t seed, uint32_t width0, const std::vector<uint32_t>& sizes,
-                 uint32_t inputDim = kInputDim) {
+DenseNet makeNet(uint64_t seed, uint32_t width0, const std::vector<uint32_t>& sizes, uint32_t inputDim = kInputDim) {
   Rng rng(seed);
   DenseNet net;
   net.inputDim = inputDim;
@@ -143,16 +144,24 @@ CsrBatch makeBatch(uint64_t seed, size_t rows) {
   for (size_t r = 0; r < rows; ++r) {
     uint32_t entries;
     switch (r % 5) {
-      case 1: entries = 0; break;
-      case 3: entries = 990 + rng.below(21); break;
-      default: entries = 1 + rng.below(40); break;
+      case 1:
+        entries = 0;
+        break;
+      case 3:
+        entries = 990 + rng.below(21);
+        break;
+      default:
+        entries = 1 + rng.below(40);
+        break;
     }
     appendRow(rng, entries, &b);
   }
   return b;
 }
 
-double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+double sigmoid(double z) {
+  return 1.0 / (1.0 + std::exp(-z));
+}
 
 std::vector<float> referenceForward(const DenseNet& net, const CsrBatch& batch) {
   const size_t rows = batch.rows();
@@ -175,8 +184,7 @@ std::vector<float> referenceForward(const DenseNet& net, const CsrBatch& batch) 
         std::vector<double> z(L.out);
         for (uint32_t o = 0; o < L.out; ++o) {
           double s = L.bias[o];
-          for (uint32_t i = 0; i < L.in; ++i)
-            s += a[i] * L.weight[static_cast<size_t>(i) * L.out + o];
+          for (uint32_t i = 0; i < L.in; ++i) s += a[i] * L.weight[static_cast<size_t>(i) * L.out + o];
           z[o] = s;
         }
         if (li + 1 < net.layers.size() && net.hiddenRelu)
@@ -184,14 +192,12 @@ std::vector<float> referenceForward(const DenseNet& net, const CsrBatch& batch) 
         a.swap(z);
       }
     }
-    for (uint32_t o = 0; o < outputs; ++o)
-      out[r * outputs + o] = static_cast<float>(sigmoid(a[o]));
+    for (uint32_t o = 0; o < outputs; ++o) out[r * outputs + o] = static_cast<float>(sigmoid(a[o]));
   }
   return out;
 }
 
-std::vector<float> runForward(const routecore::NetExecutor& ex, const DenseNet& net,
-                              const CsrBatch& batch) {
+std::vector<float> runForward(const routecore::NetExecutor& ex, const DenseNet& net, const CsrBatch& batch) {
   std::vector<float> out(batch.rows() * net.outputs(), -1.0f);
   ex.forward(batch, out.data());
   return out;
@@ -212,8 +218,8 @@ void expectClose(const std::vector<float>& got, const std::vector<float>& want, 
     }
   }
   if (!(worst <= kTolerance)) {
-    std::printf("  %s: max |diff| %.3g at row %zu output %zu (got %.8g, want %.8g)\n",
-                label.c_str(), worst, at / outputs, at % outputs, got[at], want[at]);
+    std::printf("  %s: max |diff| %.3g at row %zu output %zu (got %.8g, want %.8g)\n", label.c_str(), worst,
+                at / outputs, at % outputs, got[at], want[at]);
   }
   CHECK(worst <= kTolerance);
 }
@@ -238,7 +244,9 @@ void compareAllBatches(const DenseNet& net, uint64_t seed) {
   }
 }
 
-TEST(backend_is_named_cuda) { CHECK(std::string(gCuda->name()) == "cuda"); }
+TEST(backend_is_named_cuda) {
+  CHECK(std::string(gCuda->name()) == "cuda");
+}
 
 TEST(linear_matches_reference_and_cpu) {
   // 300 exceeds one block's columns, so the column loop of the bag kernel runs twice.
@@ -410,8 +418,7 @@ TEST(rejects_malformed_batches_and_keeps_working) {
   CHECK_THROWS(ex->forward(overrun, out.data()), ErrorCode::InvalidArgument, "entries");
 
   const CsrBatch good = makeBatch(94, 7);
-  expectClose(runForward(*ex, net, good), referenceForward(net, good), net.outputs(),
-              "after rejected batches");
+  expectClose(runForward(*ex, net, good), referenceForward(net, good), net.outputs(), "after rejected batches");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,8 +437,8 @@ std::vector<float> referenceForwardDense(const DenseNet& net, const std::vector<
   return referenceForward(net, b);
 }
 
-std::vector<float> runForwardDense(const routecore::NetExecutor& ex, const DenseNet& net,
-                                   const std::vector<float>& x, size_t rows) {
+std::vector<float> runForwardDense(const routecore::NetExecutor& ex, const DenseNet& net, const std::vector<float>& x,
+                                   size_t rows) {
   std::vector<float> out(rows * net.outputs(), -1.0f);
   ex.forwardDense(x.data(), rows, out.data());
   return out;
@@ -444,7 +451,9 @@ DenseNet halfTable(DenseNet net) {
   return net;
 }
 
-TEST(executor_takes_whole_batches) { CHECK(gCuda->prepare(makeNet(1, 8, {}))->takesWholeBatch()); }
+TEST(executor_takes_whole_batches) {
+  CHECK(gCuda->prepare(makeNet(1, 8, {}))->takesWholeBatch());
+}
 
 TEST(dense_rows_match_reference_and_cpu) {
   // Widths of common embedding models (384, 1536) and one off every tile (37); linear, mlp and
@@ -566,9 +575,9 @@ TEST(rejects_inconsistent_nets) {
 // ---------------------------------------------------------------------------------------------
 // knn
 
+using routecore::kMaxKnnK;
 using routecore::KnnSearcher;
 using routecore::KnnTable;
-using routecore::kMaxKnnK;
 
 constexpr double kKnnTolerance = 1e-5;
 
@@ -607,11 +616,9 @@ double exactDot(const float* a, const float* b, uint32_t dim) {
 // Runs fn(begin, end) over [0, n) split across the machine's cores.
 template <typename Fn>
 void parallelFor(size_t n, Fn fn) {
-  const size_t workers =
-      std::max<size_t>(1, std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency())));
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency())));
   std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] { fn(n * w / workers, n * (w + 1) / workers); });
+  for (size_t w = 0; w < workers; ++w) threads.emplace_back([&, w] { fn(n * w / workers, n * (w + 1) / workers); });
   for (auto& th : threads) th.join();
 }
 
@@ -623,8 +630,7 @@ struct KnnReference {
   std::vector<double> sim;      // rows x keep
 };
 
-KnnReference referenceKnn(const KnnTable& t, const std::vector<float>& q, size_t rows,
-                          uint32_t keep) {
+KnnReference referenceKnn(const KnnTable& t, const std::vector<float>& q, size_t rows, uint32_t keep) {
   KnnReference ref;
   ref.keep = keep;
   ref.index.resize(rows * keep);
@@ -634,10 +640,9 @@ KnnReference referenceKnn(const KnnTable& t, const std::vector<float>& q, size_t
     for (size_t r = begin; r < end; ++r) {
       for (uint32_t j = 0; j < t.rows; ++j)
         all[j] = {exactDot(&q[r * t.dim], &t.data[static_cast<size_t>(j) * t.dim], t.dim), j};
-      std::partial_sort(all.begin(), all.begin() + keep, all.end(),
-                        [](const auto& a, const auto& b) {
-                          return a.first > b.first || (a.first == b.first && a.second < b.second);
-                        });
+      std::partial_sort(all.begin(), all.begin() + keep, all.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
       for (uint32_t i = 0; i < keep; ++i) {
         ref.sim[r * keep + i] = all[i].first;
         ref.index[r * keep + i] = all[i].second;
@@ -663,9 +668,8 @@ KnnOut runSearch(const KnnSearcher& s, const std::vector<float>& q, size_t rows,
 // Compares `got` (rows x k) with `want` (rows x k, a reference or another backend), using `ref`
 // (the double brute force, >= k per row, k + 1 where the table has them) to tell near-ties.
 // Counts every kind of failure and prints the first of each; one CHECK per kind.
-void expectKnnClose(const KnnOut& got, const std::vector<uint32_t>& wantIndex,
-                    const std::vector<double>& wantSim, uint32_t k, const KnnReference& ref,
-                    const KnnTable& t, const std::vector<float>& q, size_t rows,
+void expectKnnClose(const KnnOut& got, const std::vector<uint32_t>& wantIndex, const std::vector<double>& wantSim,
+                    uint32_t k, const KnnReference& ref, const KnnTable& t, const std::vector<float>& q, size_t rows,
                     const std::string& label) {
   CHECK(got.index.size() == rows * k && got.sim.size() == rows * k);
   CHECK(wantIndex.size() == rows * k && wantSim.size() == rows * k);
@@ -694,44 +698,42 @@ void expectKnnClose(const KnnOut& got, const std::vector<uint32_t>& wantIndex,
         ++badSim;
         worstSim = std::max(worstSim, std::isnan(d) ? INFINITY : d);
         char buf[160];
-        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g, want %.9g", r, i, gs,
-                      wantSim[at]);
+        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g, want %.9g", r, i, gs, wantSim[at]);
         note(buf);
       }
       if (gi >= t.rows) {
         ++badRange;
-        note("row " + std::to_string(r) + " rank " + std::to_string(i) + ": index " +
-             std::to_string(gi) + " out of range");
+        note("row " + std::to_string(r) + " rank " + std::to_string(i) + ": index " + std::to_string(gi) +
+             " out of range");
         continue;
       }
       const double exact = exactDot(&q[r * t.dim], &t.data[static_cast<size_t>(gi) * t.dim], t.dim);
       if (!(std::fabs(gs - exact) <= kKnnTolerance)) {
         ++badPair;
         char buf[160];
-        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g but reference %u has %.9g",
-                      r, i, gs, gi, exact);
+        std::snprintf(buf, sizeof buf, "row %zu rank %u: similarity %.9g but reference %u has %.9g", r, i, gs, gi,
+                      exact);
         note(buf);
       }
       if (gi != wantIndex[at]) {
         const double* rs = &ref.sim[r * ref.keep];
-        const bool nearTie = (i > 0 && rs[i - 1] - rs[i] <= kKnnTolerance) ||
-                             (i + 1 < ref.keep && rs[i] - rs[i + 1] <= kKnnTolerance);
+        const bool nearTie =
+            (i > 0 && rs[i - 1] - rs[i] <= kKnnTolerance) || (i + 1 < ref.keep && rs[i] - rs[i + 1] <= kKnnTolerance);
         if (!nearTie) {
           ++badIndex;
           char buf[200];
-          std::snprintf(buf, sizeof buf,
-                        "row %zu rank %u: index %u (similarity %.9g), want %u (%.9g), no near-tie",
-                        r, i, gi, gs, wantIndex[at], wantSim[at]);
+          std::snprintf(buf, sizeof buf, "row %zu rank %u: index %u (similarity %.9g), want %u (%.9g), no near-tie", r,
+                        i, gi, gs, wantIndex[at], wantSim[at]);
           note(buf);
         }
       }
     }
   }
   if (!first.empty()) {
-    std::printf("  %s: %zu out of range, %zu rows with repeats, %zu similarities off (worst %.3g),"
-                " %zu index/similarity mismatches, %zu wrong indices; first: %s\n",
-                label.c_str(), badRange, duplicates, badSim, worstSim, badPair, badIndex,
-                first.c_str());
+    std::printf(
+        "  %s: %zu out of range, %zu rows with repeats, %zu similarities off (worst %.3g),"
+        " %zu index/similarity mismatches, %zu wrong indices; first: %s\n",
+        label.c_str(), badRange, duplicates, badSim, worstSim, badPair, badIndex, first.c_str());
   }
   CHECK(badRange == 0);
   CHECK(duplicates == 0);
@@ -741,8 +743,8 @@ void expectKnnClose(const KnnOut& got, const std::vector<uint32_t>& wantIndex,
 }
 
 // The reference's first k of `keep` per row, as a rows x k "want".
-std::pair<std::vector<uint32_t>, std::vector<double>> referencePrefix(const KnnReference& ref,
-                                                                      size_t rows, uint32_t k) {
+std::pair<std::vector<uint32_t>, std::vector<double>> referencePrefix(const KnnReference& ref, size_t rows,
+                                                                      uint32_t k) {
   std::pair<std::vector<uint32_t>, std::vector<double>> w;
   w.first.resize(rows * k);
   w.second.resize(rows * k);
@@ -754,16 +756,14 @@ std::pair<std::vector<uint32_t>, std::vector<double>> referencePrefix(const KnnR
   return w;
 }
 
-void expectKnnMatchesReference(const KnnOut& got, const KnnReference& ref, uint32_t k,
-                               const KnnTable& t, const std::vector<float>& q, size_t rows,
-                               const std::string& label) {
+void expectKnnMatchesReference(const KnnOut& got, const KnnReference& ref, uint32_t k, const KnnTable& t,
+                               const std::vector<float>& q, size_t rows, const std::string& label) {
   const auto want = referencePrefix(ref, rows, k);
   expectKnnClose(got, want.first, want.second, k, ref, t, q, rows, label);
 }
 
-void expectKnnMatchesOther(const KnnOut& got, const KnnOut& other, const KnnReference& ref,
-                           uint32_t k, const KnnTable& t, const std::vector<float>& q, size_t rows,
-                           const std::string& label) {
+void expectKnnMatchesOther(const KnnOut& got, const KnnOut& other, const KnnReference& ref, uint32_t k,
+                           const KnnTable& t, const std::vector<float>& q, size_t rows, const std::string& label) {
   const std::vector<double> otherSim(other.sim.begin(), other.sim.end());
   expectKnnClose(got, other.index, otherSim, k, ref, t, q, rows, label);
 }
@@ -779,8 +779,8 @@ std::vector<uint32_t> knnKs(uint32_t n) {
 }
 
 std::string knnLabel(const KnnTable& t, size_t rows, uint32_t k) {
-  return "knn n=" + std::to_string(t.rows) + " dim=" + std::to_string(t.dim) +
-         " rows=" + std::to_string(rows) + " k=" + std::to_string(k);
+  return "knn n=" + std::to_string(t.rows) + " dim=" + std::to_string(t.dim) + " rows=" + std::to_string(rows) +
+         " k=" + std::to_string(k);
 }
 
 // CUDA against the reference at every k, and against the CPU backend (at every k when the batch
@@ -801,8 +801,7 @@ void compareKnnAllBatches(const KnnTable& table, uint64_t seed) {
       const KnnOut got = runSearch(*cuda, q, rows, k);
       expectKnnMatchesReference(got, ref, k, table, q, rows, label + " vs reference");
       if (cpuEveryK || k == ks.back())
-        expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows,
-                              label + " vs cpu backend");
+        expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows, label + " vs cpu backend");
     }
   }
 }
@@ -811,8 +810,7 @@ TEST(knn_matches_reference_and_cpu) {
   // Sizes off every tile grid (37 references, dim 3), one reference, a dim that is a multiple of
   // the 16-wide slice (256) and one that is not a multiple of 128 (384), and 100k references
   // whose 1024-query batch needs two query groups (1024 x 100k floats > 256 MiB).
-  const std::pair<uint32_t, uint32_t> cases[] = {{1, 3},      {37, 3},     {37, 64},
-                                                 {5000, 256}, {5000, 384}, {100000, 64}};
+  const std::pair<uint32_t, uint32_t> cases[] = {{1, 3}, {37, 3}, {37, 64}, {5000, 256}, {5000, 384}, {100000, 64}};
   uint64_t seed = 1000;
   for (const auto& c : cases) {
     compareKnnAllBatches(makeTable(seed, c.first, c.second), seed * 13);
@@ -833,8 +831,7 @@ TEST(knn_millions_of_references_run_in_query_groups) {
       const std::string label = knnLabel(table, rows, k);
       const KnnOut got = runSearch(*cuda, q, rows, k);
       expectKnnMatchesReference(got, ref, k, table, q, rows, label + " vs reference");
-      expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows,
-                            label + " vs cpu backend");
+      expectKnnMatchesOther(got, runSearch(*cpu, q, rows, k), ref, k, table, q, rows, label + " vs cpu backend");
     }
   }
 }
@@ -852,8 +849,7 @@ TEST(knn_exact_ties_go_to_the_lower_index) {
   table.dim = kDim;
   for (uint32_t i = 0; i < kRefs; ++i) {
     group[i] = rng.below(kDistinct);
-    table.data.insert(table.data.end(), distinct.begin() + group[i] * kDim,
-                      distinct.begin() + (group[i] + 1) * kDim);
+    table.data.insert(table.data.end(), distinct.begin() + group[i] * kDim, distinct.begin() + (group[i] + 1) * kDim);
   }
   auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   for (size_t rows : {size_t{1}, size_t{7}, size_t{1024}}) {
@@ -866,10 +862,8 @@ TEST(knn_exact_ties_go_to_the_lower_index) {
         // Rank the groups in double; skip queries where two groups the top k reaches are within
         // the tolerance of each other (float rounding could then order them either way).
         std::vector<std::pair<double, uint32_t>> g(kDistinct);
-        for (uint32_t d = 0; d < kDistinct; ++d)
-          g[d] = {exactDot(&q[r * kDim], &distinct[d * kDim], kDim), d};
-        std::sort(g.begin(), g.end(),
-                  [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (uint32_t d = 0; d < kDistinct; ++d) g[d] = {exactDot(&q[r * kDim], &distinct[d * kDim], kDim), d};
+        std::sort(g.begin(), g.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         std::vector<uint32_t> want;
         bool clear = true;
         for (size_t gi = 0; gi < g.size() && want.size() < k; ++gi) {
@@ -896,8 +890,8 @@ TEST(knn_exact_ties_go_to_the_lower_index) {
         }
       }
       if (wrong > 0)
-        std::printf("  ties rows=%zu k=%u: %zu wrong of %zu checked queries; first: %s\n", rows, k,
-                    wrong, checked, first.c_str());
+        std::printf("  ties rows=%zu k=%u: %zu wrong of %zu checked queries; first: %s\n", rows, k, wrong, checked,
+                    first.c_str());
       CHECK(wrong == 0);
       CHECK(checked * 2 >= rows);  // the setup must leave most queries checkable
     }
@@ -921,8 +915,7 @@ TEST(knn_all_neighbours_in_one_thread) {
     }
     for (uint32_t d = 0; d < kDim; ++d) v[d] = static_cast<float>(x[d] / std::sqrt(norm2));
   };
-  for (uint32_t j = 0; j < kRefs; j += 256)
-    nearAxis(&table.data[static_cast<size_t>(j) * kDim], 0.05);
+  for (uint32_t j = 0; j < kRefs; j += 256) nearAxis(&table.data[static_cast<size_t>(j) * kDim], 0.05);
   auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   for (size_t rows : {size_t{1}, size_t{7}}) {
     std::vector<float> q(rows * kDim);
@@ -934,8 +927,7 @@ TEST(knn_all_neighbours_in_one_thread) {
     CHECK(offStride == 0);  // the setup: the reference's top 256 are all on the stride
     for (uint32_t k : {10u, kMaxKnnK})
       expectKnnMatchesReference(runSearch(*cuda, q, rows, k), ref, k, table, q, rows,
-                                "one-thread neighbours rows=" + std::to_string(rows) +
-                                    " k=" + std::to_string(k));
+                                "one-thread neighbours rows=" + std::to_string(rows) + " k=" + std::to_string(k));
   }
 }
 
@@ -946,7 +938,7 @@ TEST(knn_non_finite_queries_still_give_distinct_references) {
   auto cuda = gCuda->prepareKnn(std::make_shared<const routecore::KnnTable>(table));
   std::vector<float> q = unitRows(2101, 2, 8);
   q[3] = std::numeric_limits<float>::quiet_NaN();  // row 0: every similarity NaN
-  q[8] = std::numeric_limits<float>::infinity();  // row 1: every similarity +-inf, many tied
+  q[8] = std::numeric_limits<float>::infinity();   // row 1: every similarity +-inf, many tied
   q[9] = 0.0f;
   for (uint32_t k : {1u, 10u, kMaxKnnK}) {
     const KnnOut got = runSearch(*cuda, q, 2, k);
@@ -959,8 +951,8 @@ TEST(knn_non_finite_queries_still_give_distinct_references) {
   }
   // And the searcher is unharmed.
   const std::vector<float> good = unitRows(2102, 3, 8);
-  expectKnnMatchesReference(runSearch(*cuda, good, 3, 10), referenceKnn(table, good, 3, 11), 10,
-                            table, good, 3, "after non-finite queries");
+  expectKnnMatchesReference(runSearch(*cuda, good, 3, 10), referenceKnn(table, good, 3, 11), 10, table, good, 3,
+                            "after non-finite queries");
 }
 
 TEST(knn_rejects_bad_k_and_keeps_working) {
@@ -972,12 +964,9 @@ TEST(knn_rejects_bad_k_and_keeps_working) {
   const std::vector<float> qb = unitRows(1503, 3, 8);
   std::vector<uint32_t> idx(3 * (kMaxKnnK + 1));
   std::vector<float> sim(3 * (kMaxKnnK + 1));
-  CHECK_THROWS(s->search(q.data(), 3, 0, idx.data(), sim.data()), ErrorCode::InvalidArgument,
-               "k = 0");
-  CHECK_THROWS(s->search(q.data(), 3, 38, idx.data(), sim.data()), ErrorCode::InvalidArgument,
-               "k = 38");
-  CHECK_THROWS(b->search(qb.data(), 3, kMaxKnnK + 1, idx.data(), sim.data()),
-               ErrorCode::InvalidArgument, "k = 257");
+  CHECK_THROWS(s->search(q.data(), 3, 0, idx.data(), sim.data()), ErrorCode::InvalidArgument, "k = 0");
+  CHECK_THROWS(s->search(q.data(), 3, 38, idx.data(), sim.data()), ErrorCode::InvalidArgument, "k = 38");
+  CHECK_THROWS(b->search(qb.data(), 3, kMaxKnnK + 1, idx.data(), sim.data()), ErrorCode::InvalidArgument, "k = 257");
   // A zero-row search writes nothing.
   uint32_t sentinelIndex = 7;
   float sentinelSim = 42.0f;
@@ -986,11 +975,9 @@ TEST(knn_rejects_bad_k_and_keeps_working) {
   // Still working after the rejections, at the edges k = n and k = kMaxKnnK.
   const KnnReference ref = referenceKnn(small, q, 3, 37);
   for (uint32_t k : {5u, 37u})
-    expectKnnMatchesReference(runSearch(*s, q, 3, k), ref, k, small, q, 3,
-                              "after rejected k, k=" + std::to_string(k));
+    expectKnnMatchesReference(runSearch(*s, q, 3, k), ref, k, small, q, 3, "after rejected k, k=" + std::to_string(k));
   const KnnReference refb = referenceKnn(big, qb, 3, kMaxKnnK + 1);
-  expectKnnMatchesReference(runSearch(*b, qb, 3, kMaxKnnK), refb, kMaxKnnK, big, qb, 3,
-                            "after rejected k, k=256");
+  expectKnnMatchesReference(runSearch(*b, qb, 3, kMaxKnnK), refb, kMaxKnnK, big, qb, 3, "after rejected k, k=256");
 }
 
 TEST(knn_rejects_inconsistent_tables) {
@@ -1040,8 +1027,7 @@ TEST(knn_concurrent_searches) {
   for (int t = 0; t < kThreads; ++t) {
     if (!errors[t].empty()) std::printf("  thread %d threw: %s\n", t, errors[t].c_str());
     CHECK(errors[t].empty());
-    if (mismatches[t] != 0)
-      std::printf("  thread %d: %d of 10 results differ from the solo run\n", t, mismatches[t]);
+    if (mismatches[t] != 0) std::printf("  thread %d: %d of 10 results differ from the solo run\n", t, mismatches[t]);
     CHECK(mismatches[t] == 0);
   }
 }
@@ -1061,8 +1047,7 @@ TEST(knn_searcher_outlives_backend_and_table) {
     ref = referenceKnn(table, q, 9, 11);
     copy = table;
   }
-  expectKnnMatchesReference(runSearch(*s, q, 9, 10), ref, 10, copy, q, 9,
-                            "after backend and table were freed");
+  expectKnnMatchesReference(runSearch(*s, q, 9, 10), ref, 10, copy, q, 9, "after backend and table were freed");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1158,8 +1143,10 @@ RowTies findNearTies(const fixtures::RouterParts& parts, const routecore::Router
   if (kind == "kmeans") {
     auto ex = routecore::makeCpuBackend(1)->prepare(parts.net);
     std::vector<float> sims(n * parts.net.width0);
-    if (hashing) ex->forward(encoded, sims.data());
-    else ex->forwardDense(embeddings.data(), n, sims.data());
+    if (hashing)
+      ex->forward(encoded, sims.data());
+    else
+      ex->forwardDense(embeddings.data(), n, sims.data());
     for (size_t r = 0; r < n; ++r) {
       std::vector<float> s(sims.begin() + r * parts.net.width0, sims.begin() + (r + 1) * parts.net.width0);
       std::sort(s.begin(), s.end(), std::greater<float>());
@@ -1322,7 +1309,8 @@ TEST(static_gather_matches_reference) {
       for (size_t r = 0; r < batch; ++r) {
         std::vector<double> sum(dim, 0.0);
         for (uint32_t k = b.rowStart[r]; k < b.rowStart[r + 1]; ++k)
-          for (uint32_t j = 0; j < dim; ++j) sum[j] += static_cast<double>(b.value[k]) * t[static_cast<size_t>(b.index[k]) * dim + j];
+          for (uint32_t j = 0; j < dim; ++j)
+            sum[j] += static_cast<double>(b.value[k]) * t[static_cast<size_t>(b.index[k]) * dim + j];
         double norm = 0;
         for (double v : sum) norm += v * v;
         norm = std::sqrt(norm);

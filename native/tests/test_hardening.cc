@@ -37,13 +37,17 @@ std::vector<uint8_t> fileOf(const std::string& header, const std::vector<uint8_t
 const std::string kMeta = "\"__metadata__\":{\"format\":\"routecore.router\",\"format_version\":\"1\"}";
 
 // One tensor "w" with the given JSON fields, plus routecore metadata.
-std::string headerWith(const std::string& tensorFields) { return "{\"w\":{" + tensorFields + "}," + kMeta + "}"; }
+std::string headerWith(const std::string& tensorFields) {
+  return "{\"w\":{" + tensorFields + "}," + kMeta + "}";
+}
 
 Artifact readBytes(const std::vector<uint8_t>& f, const std::string& name = "bad.router") {
   return readArtifact(f.data(), f.size(), name);
 }
 
-JsonDocument parse(const std::string& s, const JsonLimits& limits = {}) { return JsonDocument::parse(s, "h", limits); }
+JsonDocument parse(const std::string& s, const JsonLimits& limits = {}) {
+  return JsonDocument::parse(s, "h", limits);
+}
 
 }  // namespace
 
@@ -51,8 +55,8 @@ JsonDocument parse(const std::string& s, const JsonLimits& limits = {}) { return
 
 TEST(json_refuses_what_strtod_accepted) {
   // Each of these parsed as a number before (strtod): none is JSON.
-  for (const char* s : {"[-inf]", "[0x10]", "[1e999]", "[00012]", "[-.5]", "[NaN]", "[-nan]", "[+1]", "[.5]",
-                        "[1.]", "[1e]", "[-]", "[01]", "[inf]", "[Infinity]", "[1e+]", "[--1]"})
+  for (const char* s : {"[-inf]", "[0x10]", "[1e999]", "[00012]", "[-.5]", "[NaN]", "[-nan]", "[+1]", "[.5]", "[1.]",
+                        "[1e]", "[-]", "[01]", "[inf]", "[Infinity]", "[1e+]", "[--1]"})
     CHECK_THROWS(parse(s), ErrorCode::BadArtifact, "malformed JSON header");
   CHECK_THROWS(parse("[1e999]"), ErrorCode::BadArtifact, "outside the range of a double");
   CHECK_THROWS(parse("[00012]"), ErrorCode::BadArtifact, "leading zero");
@@ -88,8 +92,8 @@ TEST(json_strings_escapes_surrogates_and_utf8) {
   CHECK_THROWS(parse(R"(["\u12g4"])"), ErrorCode::BadArtifact, "bad \\u escape");
   CHECK_THROWS(parse("[\"a\tb\"]"), ErrorCode::BadArtifact, "control character");
   // Raw bytes must be UTF-8: overlong, encoded surrogate, past U+10FFFF, truncated, stray continuation.
-  for (const char* s : {"[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]", "[\"\xe2\x82\"]", "[\"\x80\"]",
-                        "[\"\xff\"]", "[\"\xe0\x80\xaf\"]"})
+  for (const char* s : {"[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]", "[\"\xe2\x82\"]",
+                        "[\"\x80\"]", "[\"\xff\"]", "[\"\xe0\x80\xaf\"]"})
     CHECK_THROWS(parse(s), ErrorCode::BadArtifact, "UTF-8");
   JsonDocument max = parse("[\"\xf4\x8f\xbf\xbf\"]");
   CHECK(max.root().at(0).string().size() == 4);  // U+10FFFF is fine
@@ -180,15 +184,18 @@ TEST(artifact_shape_products_are_checked_before_they_wrap) {
     CHECK(threw);
   }
   auto f = fileOf(headerWith("\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]"), body);
-  CHECK_THROWS(readBytes(f), ErrorCode::BadArtifact, "truncated: tensor \"w\" has a shape that needs more than the 16 bytes");
+  CHECK_THROWS(readBytes(f), ErrorCode::BadArtifact,
+               "truncated: tensor \"w\" has a shape that needs more than the 16 bytes");
 }
 
 TEST(artifact_zero_size_tensors_load_without_touching_memory) {
   // shape [0] and [3, 0] at offsets [0,0]: an empty vector's data() may be null, which memcpy
   // must not be handed (UBSan's nonnull-attribute check fired here).
-  auto f = fileOf("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},\"b\":{\"dtype\":\"F16\",\"shape\":[3,0],"
-                  "\"data_offsets\":[0,0]}," + kMeta + "}",
-                  {});
+  auto f = fileOf(
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},\"b\":{\"dtype\":\"F16\",\"shape\":[3,0],"
+      "\"data_offsets\":[0,0]}," +
+          kMeta + "}",
+      {});
   Artifact a = readBytes(f);
   CHECK(a.find("a")->data.empty() && a.find("b")->data.empty());
 }
@@ -199,7 +206,8 @@ TEST(artifact_files_shorter_than_nine_bytes_are_refused_without_reading_past_the
     std::unique_ptr<uint8_t[]> bytes(new uint8_t[n ? n : 1]);
     std::memset(bytes.get(), 0, n ? n : 1);
     if (n >= 1) bytes[0] = 1;  // header length 1
-    CHECK_THROWS(readArtifact(bytes.get(), n, "tiny.router"), ErrorCode::BadArtifact, "tiny.router: not a routecore router file");
+    CHECK_THROWS(readArtifact(bytes.get(), n, "tiny.router"), ErrorCode::BadArtifact,
+                 "tiny.router: not a routecore router file");
   }
 }
 
@@ -319,7 +327,9 @@ std::unique_ptr<RouterModel> load(Artifact a) {
                                    ThreadPool::shared(1));
 }
 
-Tensor& tensor(Artifact& a, const std::string& name) { return const_cast<Tensor&>(*a.find(name)); }
+Tensor& tensor(Artifact& a, const std::string& name) {
+  return const_cast<Tensor&>(*a.find(name));
+}
 
 }  // namespace
 
@@ -418,8 +428,10 @@ TEST(kmeans_trains_on_embeddings_that_are_not_unit_length) {
   in.kmeans.clusters = 2;
   for (int i = 0; i < 20; ++i) {
     const float scale = i % 4 < 2 ? 1e3f : 1e-3f;
-    if (i % 2) in.embeddings.insert(in.embeddings.end(), {scale, 0});
-    else in.embeddings.insert(in.embeddings.end(), {0, -scale});
+    if (i % 2)
+      in.embeddings.insert(in.embeddings.end(), {scale, 0});
+    else
+      in.embeddings.insert(in.embeddings.end(), {0, -scale});
     in.labels.push_back(i % 2 ? 1.f : 0.f);
     in.labels.push_back(i % 2 ? 0.f : 1.f);
   }

@@ -33,8 +33,9 @@ KnnTable randomTable(uint32_t rows, uint32_t dim, uint64_t seed) {
   return t;
 }
 
-
-const std::string kProbe = "solve for x in the equation 3x = 9" "which emperor ruled rome during the war";
+const std::string kProbe =
+    "solve for x in the equation 3x = 9"
+    "which emperor ruled rome during the war";
 const uint32_t kProbeOffsets[] = {0, 34, static_cast<uint32_t>(kProbe.size())};
 
 std::unique_ptr<RouterModel> roundTrip(const RouterModel& m, bool half) {
@@ -247,9 +248,15 @@ void topicBattles(TrainInput& in, int perTopic) {
     uint32_t a, b;
     float y;
     switch (rng.below(3)) {
-      case 0: a = 0, b = 1, y = math ? 1.f : 0.f; break;
-      case 1: a = 2, b = 0, y = math ? 0.f : 0.5f; break;
-      default: a = 1, b = 2, y = 1.f; break;
+      case 0:
+        a = 0, b = 1, y = math ? 1.f : 0.f;
+        break;
+      case 1:
+        a = 2, b = 0, y = math ? 0.f : 0.5f;
+        break;
+      default:
+        a = 1, b = 2, y = 1.f;
+        break;
     }
     in.prompts.push_back(topics.prompts[i]);
     in.pairs.a.push_back(a);

@@ -64,8 +64,8 @@ std::vector<float> table10x2() {
 
 std::string tensorHeader(const std::string& dtype, const std::string& shape, uint64_t begin, uint64_t end,
                          const std::string& extra = "") {
-  return "{\"embeddings\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" + std::to_string(begin) +
-         "," + std::to_string(end) + "]}" + extra + "}";
+  return "{\"embeddings\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+         std::to_string(begin) + "," + std::to_string(end) + "]}" + extra + "}";
 }
 
 }  // namespace
@@ -76,10 +76,10 @@ TEST(wordpiece_greedy_longest_match_with_bert_normalizer) {
   CHECK(t->vocabSize() == 10);
   CHECK((ids(*t, "Hello, WORLD!") == std::vector<uint32_t>{2, 1, 3, 7}));  // ',' is not in the vocabulary
   CHECK((ids(*t, "unaffable") == std::vector<uint32_t>{4, 5, 6}));
-  CHECK((ids(*t, "Café") == std::vector<uint32_t>{8}));                    // lower-cased, accent stripped
-  CHECK((ids(*t, "unaffablex") == std::vector<uint32_t>{1}));              // one failed piece: the word is [UNK]
-  CHECK((ids(*t, "helloworldhello") == std::vector<uint32_t>{1}));         // 15 chars > max_input_chars_per_word
-  CHECK((ids(*t, "x中x") == std::vector<uint32_t>{1, 9, 1}));              // CJK padded with spaces
+  CHECK((ids(*t, "Café") == std::vector<uint32_t>{8}));                     // lower-cased, accent stripped
+  CHECK((ids(*t, "unaffablex") == std::vector<uint32_t>{1}));               // one failed piece: the word is [UNK]
+  CHECK((ids(*t, "helloworldhello") == std::vector<uint32_t>{1}));          // 15 chars > max_input_chars_per_word
+  CHECK((ids(*t, "x中x") == std::vector<uint32_t>{1, 9, 1}));               // CJK padded with spaces
   CHECK((ids(*t, "hello [UNK] world") == std::vector<uint32_t>{2, 1, 3}));  // added token split from raw text
   CHECK(ids(*t, "").empty());
   CHECK(ids(*t, " \t\n ").empty());
@@ -100,20 +100,24 @@ TEST(unigram_viterbi_and_unknown_fusing) {
 
 TEST(tokenizer_refuses_what_it_does_not_support) {
   CHECK_THROWS(Tokenizer::fromJson("{", "t.json"), ErrorCode::BadModel, "not a valid tokenizer.json");
-  CHECK_THROWS(Tokenizer::fromJson(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", "t.json"), ErrorCode::BadModel,
-               "model.type \"BPE\" is not supported");
-  CHECK_THROWS(Tokenizer::fromJson(R"({"normalizer": {"type": "Precompiled"}, "model": {"type": "WordPiece"}})", "t.json"),
-               ErrorCode::BadModel, "normalizer.type \"Precompiled\" is not supported");
-  CHECK_THROWS(Tokenizer::fromJson(R"({"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "WordPiece"}})", "t.json"),
-               ErrorCode::BadModel, "pre_tokenizer.type \"ByteLevel\" is not supported");
-  CHECK_THROWS(Tokenizer::fromJson(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})", "t.json"),
-               ErrorCode::BadModel, "\"[UNK]\" is not in model.vocab");
+  CHECK_THROWS(Tokenizer::fromJson(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", "t.json"),
+               ErrorCode::BadModel, "model.type \"BPE\" is not supported");
+  CHECK_THROWS(
+      Tokenizer::fromJson(R"({"normalizer": {"type": "Precompiled"}, "model": {"type": "WordPiece"}})", "t.json"),
+      ErrorCode::BadModel, "normalizer.type \"Precompiled\" is not supported");
+  CHECK_THROWS(
+      Tokenizer::fromJson(R"({"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "WordPiece"}})", "t.json"),
+      ErrorCode::BadModel, "pre_tokenizer.type \"ByteLevel\" is not supported");
+  CHECK_THROWS(
+      Tokenizer::fromJson(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})", "t.json"),
+      ErrorCode::BadModel, "\"[UNK]\" is not in model.vocab");
   CHECK_THROWS(Tokenizer::fromJson(R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["a", null]]}})", "t.json"),
                ErrorCode::BadModel, "model.vocab[0] is not [piece, score]");
   CHECK_THROWS(Tokenizer::fromJson(R"({"model": {"type": "Unigram", "unk_id": 5, "vocab": [["a", -1]]}})", "t.json"),
                ErrorCode::BadModel, "past the vocabulary");
   CHECK_THROWS(
-      Tokenizer::fromJson(R"({"normalizer": {"type": "Replace", "pattern": {"Regex": " +"}, "content": " "}, "model": {}})", "t.json"),
+      Tokenizer::fromJson(
+          R"({"normalizer": {"type": "Replace", "pattern": {"Regex": " +"}, "content": " "}, "model": {}})", "t.json"),
       ErrorCode::BadModel, "Regex pattern is not");
 }
 
@@ -122,20 +126,25 @@ TEST(safetensors_refuses_hostile_files) {
   auto open = [](const std::vector<uint8_t>& f) { SafetensorsFile s(f.data(), f.size(), "model.safetensors"); };
   open(fileOf(tensorHeader("F32", "[10,2]", 0, 80), body));  // the good file
   CHECK_THROWS(open(std::vector<uint8_t>{1, 2, 3}), ErrorCode::BadModel, "truncated?");
-  CHECK_THROWS(open(fileOf(tensorHeader("F32", "[10,2]", 0, 80), std::vector<uint8_t>(body.begin(), body.begin() + 40))),
-               ErrorCode::BadModel, "model.safetensors: truncated");
+  CHECK_THROWS(
+      open(fileOf(tensorHeader("F32", "[10,2]", 0, 80), std::vector<uint8_t>(body.begin(), body.begin() + 40))),
+      ErrorCode::BadModel, "model.safetensors: truncated");
   auto cut = fileOf(tensorHeader("F32", "[10,2]", 0, 80), body);
   cut.resize(20);  // inside the header
   CHECK_THROWS(open(cut), ErrorCode::BadModel, "truncated: the header needs");
   CHECK_THROWS(open(fileOf(tensorHeader("F32", "[10,3]", 0, 80), body)), ErrorCode::BadModel, "lying header");
   CHECK_THROWS(open(fileOf(tensorHeader("F16", "[10,2]", 0, 80), body)), ErrorCode::BadModel, "shape needs 40");
   CHECK_THROWS(open(fileOf(tensorHeader("Q4", "[10,2]", 0, 80), body)), ErrorCode::BadModel, "unknown dtype \"Q4\"");
-  CHECK_THROWS(open(fileOf(tensorHeader("F32", "[18446744073709551615,2]", 0, 80), body)), ErrorCode::BadModel, "lying header");
+  CHECK_THROWS(open(fileOf(tensorHeader("F32", "[18446744073709551615,2]", 0, 80), body)), ErrorCode::BadModel,
+               "lying header");
   CHECK_THROWS(open(fileOf(tensorHeader("F32", "[10,2]", 80, 0), body)), ErrorCode::BadModel, "bad data_offsets");
-  CHECK_THROWS(open(fileOf(tensorHeader("F32", "[10,2]", 0, 80, ",\"weights\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[40,80]}"), body)),
+  CHECK_THROWS(open(fileOf(tensorHeader("F32", "[10,2]", 0, 80,
+                                        ",\"weights\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[40,80]}"),
+                           body)),
                ErrorCode::BadModel, "overlap");
   CHECK_THROWS(open(fileOf("[1,2]", body)), ErrorCode::BadModel, "not a safetensors file");
-  CHECK_THROWS(open(fileOf("{\"embeddings\":{\"dtype\":\"F32\"}}", body)), ErrorCode::BadModel, "lacks dtype, shape or data_offsets");
+  CHECK_THROWS(open(fileOf("{\"embeddings\":{\"dtype\":\"F32\"}}", body)), ErrorCode::BadModel,
+               "lacks dtype, shape or data_offsets");
   auto nan = table10x2();
   nan[7] = std::numeric_limits<float>::quiet_NaN();
   const auto nanFile = fileOf(tensorHeader("F32", "[10,2]", 0, 80), floatsBytes(nan));
@@ -167,7 +176,9 @@ TEST(static_encoder_gathers_weights_and_normalises) {
   std::memcpy(body.data(), half.data(), 40);
   auto w = floatsBytes({0, 0, 1, 3, 0, 0, 0, 0, 0, 0});
   body.insert(body.end(), w.begin(), w.end());
-  const auto f16 = fileOf(tensorHeader("F16", "[10,2]", 0, 40, ",\"weights\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[40,80]}"), body);
+  const auto f16 = fileOf(
+      tensorHeader("F16", "[10,2]", 0, 40, ",\"weights\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[40,80]}"),
+      body);
   auto weighted = StaticEncoder::fromFiles(kWordPiece, "wp.json", f16.data(), f16.size(), "model.safetensors", 512);
   CHECK(weighted->tables().storedHalf);
   weighted->encode("hello world", 11, out);  // (2,1) + 3 (3,1) = (11,4)
@@ -178,7 +189,8 @@ TEST(static_encoder_refuses_a_table_of_another_tokenizer) {
   const auto small = fileOf(tensorHeader("F32", "[5,2]", 0, 40), floatsBytes(std::vector<float>(10, 1.f)));
   CHECK_THROWS(StaticEncoder::fromFiles(kWordPiece, "wp.json", small.data(), small.size(), "model.safetensors", 512),
                ErrorCode::BadModel, "\"embeddings\" has 5 rows but the tokenizer has 10 ids");
-  const auto noEmb = fileOf("{\"table\":{\"dtype\":\"F32\",\"shape\":[10,2],\"data_offsets\":[0,80]}}", floatsBytes(table10x2()));
+  const auto noEmb =
+      fileOf("{\"table\":{\"dtype\":\"F32\",\"shape\":[10,2],\"data_offsets\":[0,80]}}", floatsBytes(table10x2()));
   CHECK_THROWS(StaticEncoder::fromFiles(kWordPiece, "wp.json", noEmb.data(), noEmb.size(), "model.safetensors", 512),
                ErrorCode::BadModel, "no \"embeddings\" tensor");
   const auto ints = fileOf(tensorHeader("I32", "[10,2]", 0, 80), floatsBytes(table10x2()));

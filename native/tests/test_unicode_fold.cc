@@ -44,7 +44,9 @@ std::string toUtf8(const std::vector<uint32_t>& cps) {
 }
 
 // Folded text re-encoded as UTF-8, so expectations read as text.
-std::string fold(const std::string& s) { return toUtf8(foldRaw(s)); }
+std::string fold(const std::string& s) {
+  return toUtf8(foldRaw(s));
+}
 
 }  // namespace
 
@@ -89,35 +91,46 @@ TEST(compatibility_forms) {
   CHECK(fold("x²") == "x2");
   CHECK(fold("①") == "1");
   CHECK(fold("™") == "tm");
-  CHECK(fold("½") == "1\xE2\x81\x84" "2");  // 1 U+2044 2
+  CHECK(fold("½") ==
+        "1\xE2\x81\x84"
+        "2");  // 1 U+2044 2
   CHECK(fold("…") == "...");
-  CHECK(fold("Ω") == "ω");  // U+2126 OHM SIGN
-  CHECK(fold("K") == "k");  // U+212A KELVIN SIGN
+  CHECK(fold("Ω") == "ω");   // U+2126 OHM SIGN
+  CHECK(fold("K") == "k");   // U+212A KELVIN SIGN
   CHECK(fold("ｶ") == "カ");  // half-width katakana
 }
 
 TEST(spacing_accents_are_kept_whole) {
   // Their compatibility decomposition is space + mark; folding that would invent a word break.
-  CHECK(fold("a\xC2\xB4" "b") == "a\xC2\xB4" "b");  // U+00B4 ACUTE ACCENT
-  CHECK(fold("\xC2\xA8") == "\xC2\xA8");             // U+00A8 DIAERESIS
+  CHECK(fold("a\xC2\xB4"
+             "b") ==
+        "a\xC2\xB4"
+        "b");                             // U+00B4 ACUTE ACCENT
+  CHECK(fold("\xC2\xA8") == "\xC2\xA8");  // U+00A8 DIAERESIS
 }
 
 TEST(whitespace_collapses_and_trims) {
-  CHECK(fold("  a \t\n b\xC2\xA0\xC2\xA0" "c\xE3\x80\x80" "d\r\n") == "a b c d");
+  CHECK(fold("  a \t\n b\xC2\xA0\xC2\xA0"
+             "c\xE3\x80\x80"
+             "d\r\n") == "a b c d");
   CHECK(fold("one\xE2\x80\xA8two\xE2\x80\xA9three") == "one two three");  // U+2028, U+2029
-  CHECK(fold("x\xC2\x85y") == "x y");                                       // U+0085 NEL
-  CHECK(fold("x\xE2\x80\x83\xE2\x80\xAFy") == "x y");                       // em space, NNBSP
+  CHECK(fold("x\xC2\x85y") == "x y");                                     // U+0085 NEL
+  CHECK(fold("x\xE2\x80\x83\xE2\x80\xAFy") == "x y");                     // em space, NNBSP
   CHECK(fold(" \t\n\xC2\xA0\xE3\x80\x80 ") == "");
   CHECK(fold("\x0B\x0C") == "");
 }
 
 TEST(invisible_and_control_characters_are_dropped) {
-  CHECK(fold("a\xE2\x80\x8B" "b") == "ab");        // U+200B ZERO WIDTH SPACE
-  CHECK(fold("\xEF\xBB\xBFhello") == "hello");     // U+FEFF BOM
+  CHECK(fold("a\xE2\x80\x8B"
+             "b") == "ab");                     // U+200B ZERO WIDTH SPACE
+  CHECK(fold("\xEF\xBB\xBFhello") == "hello");  // U+FEFF BOM
   CHECK(fold("a \xE2\x80\x8B b") == "a b");
   CHECK(fold("\xE2\x80\x8B a \xE2\x80\x8B") == "a");
-  CHECK(fold("co\xC2\xADop") == "coop");            // U+00AD SOFT HYPHEN
-  CHECK(fold("a\x01" "b\x7F" "c\x1F" "d") == "abcd");
+  CHECK(fold("co\xC2\xADop") == "coop");  // U+00AD SOFT HYPHEN
+  CHECK(fold("a\x01"
+             "b\x7F"
+             "c\x1F"
+             "d") == "abcd");
   CHECK(fold("\xE2\x80\x8Fx\xE2\x80\x8D") == "x");  // RLM, ZWJ
   CHECK(fold(std::string("a\0b", 3)) == "ab");
 }
@@ -152,21 +165,23 @@ TEST(cjk_and_other_standalone_scripts) {
 TEST(invalid_utf8_becomes_replacement_characters) {
   // One U+FFFD per maximal ill-formed subpart, matching the WHATWG decoder (JS TextDecoder).
   const uint32_t R = 0xFFFD;
-  CHECK((foldRaw("ab\xC3") == std::vector<uint32_t>{'a', 'b', R}));            // truncated 2-byte
-  CHECK((foldRaw("\xC0\xAF") == std::vector<uint32_t>{R, R}));                 // overlong '/'
-  CHECK((foldRaw("\xE0\x80\xAF") == std::vector<uint32_t>{R, R, R}));          // overlong 3-byte
-  CHECK((foldRaw("\xED\xA0\x80") == std::vector<uint32_t>{R, R, R}));          // encoded surrogate
+  CHECK((foldRaw("ab\xC3") == std::vector<uint32_t>{'a', 'b', R}));             // truncated 2-byte
+  CHECK((foldRaw("\xC0\xAF") == std::vector<uint32_t>{R, R}));                  // overlong '/'
+  CHECK((foldRaw("\xE0\x80\xAF") == std::vector<uint32_t>{R, R, R}));           // overlong 3-byte
+  CHECK((foldRaw("\xED\xA0\x80") == std::vector<uint32_t>{R, R, R}));           // encoded surrogate
   CHECK((foldRaw("\xED\xA0\x80\xED\xB0\x80") == std::vector<uint32_t>(6, R)));  // CESU-8 pair
   CHECK((foldRaw("\xFF") == std::vector<uint32_t>{R}));
   CHECK((foldRaw("\xFE\xFF") == std::vector<uint32_t>{R, R}));
-  CHECK((foldRaw("\x80x") == std::vector<uint32_t>{R, 'x'}));                  // lone continuation
-  CHECK((foldRaw("a\xE2\x82" "b") == std::vector<uint32_t>{'a', R, 'b'}));      // truncated 3-byte
-  CHECK((foldRaw("\xF0\x9F\x98") == std::vector<uint32_t>{R}));                // truncated 4-byte
-  CHECK((foldRaw("\xF4\x90\x80\x80") == std::vector<uint32_t>{R, R, R, R}));   // > U+10FFFF
-  CHECK((foldRaw("\xF8\x88\x80\x80\x80") == std::vector<uint32_t>(5, R)));     // 5-byte form
+  CHECK((foldRaw("\x80x") == std::vector<uint32_t>{R, 'x'}));  // lone continuation
+  CHECK((foldRaw("a\xE2\x82"
+                 "b") == std::vector<uint32_t>{'a', R, 'b'}));                // truncated 3-byte
+  CHECK((foldRaw("\xF0\x9F\x98") == std::vector<uint32_t>{R}));               // truncated 4-byte
+  CHECK((foldRaw("\xF4\x90\x80\x80") == std::vector<uint32_t>{R, R, R, R}));  // > U+10FFFF
+  CHECK((foldRaw("\xF8\x88\x80\x80\x80") == std::vector<uint32_t>(5, R)));    // 5-byte form
   CHECK((foldRaw("\xC3\xA9\xC3") == std::vector<uint32_t>{'e', R}));
   // The byte that ends a bad sequence starts the next one, so valid text after it survives.
-  CHECK((foldRaw("\xE2\x82" "\xC3\xA9") == std::vector<uint32_t>{R, 'e'}));
+  CHECK((foldRaw("\xE2\x82"
+                 "\xC3\xA9") == std::vector<uint32_t>{R, 'e'}));
   CHECK(fold("\xEF\xBF\xBD") == "\xEF\xBF\xBD");  // a real U+FFFD passes through
 }
 
@@ -181,7 +196,8 @@ TEST(four_byte_sequences) {
 TEST(word_chars) {
   const uint32_t word[] = {'a', 'Z', '0', '9', '_', 0xE9, 0xDF, 0x0436, 0x03B1, 0x4E2D, 0x0301, 0x0663, 0x1D7CE};
   for (uint32_t cp : word) CHECK(isWordChar(cp));
-  const uint32_t notWord[] = {'!', ' ', '-', '.', ',', '\'', '/', '@', 0, 0x7F, 0xA0, 0x2014, 0x3001, 0x1F600, 0xFFFD, 0x10FFFF};
+  const uint32_t notWord[] = {'!', ' ',  '-',  '.',    ',',    '\'',    '/',    '@',
+                              0,   0x7F, 0xA0, 0x2014, 0x3001, 0x1F600, 0xFFFD, 0x10FFFF};
   for (uint32_t cp : notWord) CHECK(!isWordChar(cp));
 }
 

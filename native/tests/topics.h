@@ -12,7 +12,8 @@ inline void makeTopicData(routecore::TrainInput& in, int perTopic) {
                         "who led the revolution in", "describe the causes of the war of",
                         "which dynasty built the wall in"};
   for (int i = 0; i < perTopic; ++i) {
-    in.prompts.push_back(std::string(math[i % 5]) + " " + std::to_string(i * 7 % 97) + " and " + std::to_string(i % 13));
+    in.prompts.push_back(std::string(math[i % 5]) + " " + std::to_string(i * 7 % 97) + " and " +
+                         std::to_string(i % 13));
     in.labels.insert(in.labels.end(), {1.f, 0.f});
     in.prompts.push_back(std::string(hist[i % 5]) + " period " + std::to_string(i % 11));
     in.labels.insert(in.labels.end(), {0.f, 1.f});
