@@ -80,10 +80,26 @@ function int64Bytes(values: number[]): Uint8Array {
 }
 
 /**
- * The model as ONNX bytes. `output` overrides the output (for hostile-model tests): 'pooled-1d'
- * makes a rank-1 output (a wrong shape), 'nan' multiplies the last state by NaN.
+ * A classification head on the transformer's first ([CLS]) state: `logits = cls · weight + bias`,
+ * one column per model (RouteLLM's BERT classifier router has this shape).
  */
-export function transformerOnnx(m: TinyTransformer, variant: 'normal' | 'wrong-shape' | 'nan' = 'normal'): Uint8Array {
+export interface ClassifierHead {
+  models: number;
+  weight: Float32Array; // hidden x models
+  bias: Float32Array; // models
+}
+
+export function randomHead(m: TinyTransformer, models: number, seed = 21): ClassifierHead {
+  return { models, weight: randomFloats(m.hidden * models, seed).map((v) => v * 0.8), bias: randomFloats(models, seed + 1).map((v) => v * 0.2) };
+}
+
+/**
+ * The model as ONNX bytes. `variant` makes hostile models: 'wrong-shape' a rank-0 output (the
+ * encoder) or a [batch, tokens, models] one (with a head), 'nan' multiplies the output by NaN.
+ * With `head`, the output is `logits` [batch, models] (a classifier for the onnx predictor)
+ * instead of `last_hidden_state`.
+ */
+export function transformerOnnx(m: TinyTransformer, variant: 'normal' | 'wrong-shape' | 'nan' = 'normal', head?: ClassifierHead): Uint8Array {
   const w = new Writer();
   w.int(Model.irVersion, 8);
   w.string(Model.producerName, 'routecore-test');
@@ -167,10 +183,29 @@ export function transformerOnnx(m: TinyTransformer, variant: 'normal' | 'wrong-s
     node('Relu', ['f1'], 'r');
     node('MatMul', ['r', 'w2'], 'f2');
     node('Add', ['n1', 'f2'], 'h2');
-    const last = variant === 'nan' ? 'n2' : 'last_hidden_state';
-    node('LayerNormalization', ['h2', 'g2', 'b2'], variant === 'wrong-shape' ? 'n2' : last, { axis: { i: 2 } });
-    if (variant === 'nan') node('Mul', ['n2', 'nan'], 'last_hidden_state');
-    if (variant === 'wrong-shape') node('ReduceSum', ['n2'], 'last_hidden_state', { keepdims: { i: 0 } });
+    if (head) {
+      // [CLS] state (index 0 of the tokens axis) -> logits; 'wrong-shape' keeps every token.
+      init('head_w', [H, head.models], head.weight);
+      init('head_b', [head.models], head.bias);
+      node('LayerNormalization', ['h2', 'g2', 'b2'], 'n2', { axis: { i: 2 } });
+      if (variant === 'wrong-shape') node('MatMul', ['n2', 'head_w'], 'hw');
+      else {
+        g.message(Graph.initializer, (t) => {
+          t.int(Tensor.dataType, DT.INT64); // a scalar: no dims
+          t.string(Tensor.name, 'first');
+          t.bytes(Tensor.rawData, int64Bytes([0]));
+        });
+        node('Gather', ['n2', 'first'], 'cls', { axis: { i: 1 } });
+        node('MatMul', ['cls', 'head_w'], 'hw');
+      }
+      node('Add', ['hw', 'head_b'], variant === 'nan' ? 'raw' : 'logits');
+      if (variant === 'nan') node('Mul', ['raw', 'nan'], 'logits');
+    } else {
+      const last = variant === 'nan' ? 'n2' : 'last_hidden_state';
+      node('LayerNormalization', ['h2', 'g2', 'b2'], variant === 'wrong-shape' ? 'n2' : last, { axis: { i: 2 } });
+      if (variant === 'nan') node('Mul', ['n2', 'nan'], 'last_hidden_state');
+      if (variant === 'wrong-shape') node('ReduceSum', ['n2'], 'last_hidden_state', { keepdims: { i: 0 } });
+    }
     const io = (field: number, name: string, elem: number, dims: Array<string | number>): void => {
       g.message(field, (v) => {
         v.string(1, name);
@@ -187,7 +222,8 @@ export function transformerOnnx(m: TinyTransformer, variant: 'normal' | 'wrong-s
     io(Graph.input, 'input_ids', DT.INT64, ['batch', 'tokens']);
     io(Graph.input, 'attention_mask', DT.INT64, ['batch', 'tokens']);
     io(Graph.input, 'token_type_ids', DT.INT64, ['batch', 'tokens']);
-    io(Graph.output, 'last_hidden_state', DT.FLOAT, variant === 'wrong-shape' ? [] : ['batch', 'tokens', H]);
+    if (head) io(Graph.output, 'logits', DT.FLOAT, variant === 'wrong-shape' ? ['batch', 'tokens', head.models] : ['batch', head.models]);
+    else io(Graph.output, 'last_hidden_state', DT.FLOAT, variant === 'wrong-shape' ? [] : ['batch', 'tokens', H]);
   });
   return w.finish();
 }
@@ -227,4 +263,16 @@ export function referenceForward(m: TinyTransformer, ids: readonly number[], typ
   const n1 = layerNorm(x.map((r, t) => r.map((val, j) => val + o[t]![j]!)), m.g1, m.b1);
   const f = matmul(matmul(n1, m.w1, H, m.ffn).map((r) => r.map((z) => Math.max(0, z))), m.w2, m.ffn, H);
   return layerNorm(n1.map((r, t) => r.map((val, j) => val + f[t]![j]!)), m.g2, m.b2);
+}
+
+/** The classifier's logits for one sequence in float64: the [CLS] state through the head. */
+export function referenceLogits(m: TinyTransformer, head: ClassifierHead, ids: readonly number[]): Float64Array {
+  const cls = referenceForward(m, ids)[0]!;
+  const out = new Float64Array(head.models);
+  for (let k = 0; k < head.models; k++) {
+    let s = head.bias[k]!;
+    for (let j = 0; j < m.hidden; j++) s += cls[j]! * head.weight[j * head.models + k]!;
+    out[k] = s;
+  }
+  return out;
 }

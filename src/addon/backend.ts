@@ -85,6 +85,25 @@ export interface BackendInfo {
    * CPU backend: how many, and the error that moved the first. `null` while none has.
    */
   fallback: { routers: number; reason: string } | null;
+  /**
+   * The onnxruntime execution provider of the onnx encoders and predictors this process has
+   * created (`OnnxEncoder.load`, `Router.load` of an onnx predictor directory): the provider of the
+   * latest (`cpu` or `cuda`), why it was chosen, and how many sessions were made on each. `null`
+   * while none has been created: onnxruntime-node is an optional peer loaded only then, so its
+   * providers are not known before (each encoder's `executionProvider` says the same per session).
+   */
+  onnx: { provider: 'cpu' | 'cuda'; reason: string; sessions: { cpu: number; cuda: number } } | null;
+}
+
+// The onnx sessions of this process (see BackendInfo.onnx); written by src/encoders/onnx.ts.
+let onnxSessions: { provider: 'cpu' | 'cuda'; reason: string; sessions: { cpu: number; cuda: number } } | null = null;
+
+/** @internal Records that an onnx session was created on `provider` (for {@link backendInfo}). */
+export function noteOnnxSession(provider: 'cpu' | 'cuda', reason: string): void {
+  onnxSessions ??= { provider, reason, sessions: { cpu: 0, cuda: 0 } };
+  onnxSessions.provider = provider;
+  onnxSessions.reason = reason;
+  onnxSessions.sessions[provider]++;
 }
 
 /**
@@ -107,5 +126,6 @@ export function backendInfo(settings: BackendSettings = backendFromEnv()): Backe
     cpuThreads: r.cpuThreads,
     addon: addonLoad(),
     fallback: r.fallbackRouters > 0 ? { routers: r.fallbackRouters, reason: r.fallbackReason } : null,
+    onnx: onnxSessions === null ? null : { ...onnxSessions, sessions: { ...onnxSessions.sessions } },
   };
 }

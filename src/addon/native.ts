@@ -79,8 +79,10 @@ export interface NativeRouterHandle {
   readonly outputs: number;
   readonly predictor: string;
   readonly backend: string;
-  readonly encoder: 'hashing' | 'static' | 'mixed' | 'precomputed';
+  readonly encoder: 'hashing' | 'static' | 'mixed' | 'precomputed' | 'onnx';
   readonly inputDim: number;
+  /** True for a handle that scores only asynchronously (the onnx predictor's): the router never calls scoreSync for small batches. */
+  readonly asyncOnly?: boolean;
   scoreEmbeddingsSync(x: Float32Array, count: number, dim: number, out: Float32Array): void;
   scoreEmbeddings(x: Float32Array, count: number, dim: number, out: Float32Array): Promise<void>;
   scoreSync(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): void;

@@ -11,6 +11,8 @@ import type { MetricsSnapshot } from '../execution/metrics.js';
 import { RouterCore, loadRouter, type RouterOptions } from '../routing/router.js';
 import { Hub, type Feedback, type Outcome } from './hub.js';
 import { CoverageSampler } from '../encoders/coverage.js';
+import { loadOnnxPredictorRouter, onnxPredictorDir } from '../encoders/onnx-predictor.js';
+import { RoutecoreError } from '../errors.js';
 
 /**
  * Routes prompts and chat requests to models. Create one with {@link Router.load} (or `train()`),
@@ -33,14 +35,21 @@ export class Router extends RouterCore {
 
   /**
    * Loads a router. `source`: `'default'` (the embedded strong/weak router), a path to a `.router`
-   * file, or its bytes.
+   * file, or its bytes; or an onnx predictor, a directory (or `onnx:DIR`) holding a classifier with
+   * one output per model (`model.onnx`, `tokenizer.json`, `routecore-predictor.json`; docs/ENCODERS.md).
    */
   static async load(source: string | Uint8Array = 'default', options: RouterOptions = {}): Promise<Router> {
+    const onnx = onnxPredictorDir(source);
+    if (onnx !== undefined) return loadOnnxPredictorRouter(Router, onnx, options);
     return loadRouter(Router, source, options);
   }
 
-  /** Synchronous {@link Router.load}, for start-up code. */
+  /** Synchronous {@link Router.load}, for start-up code (not for an onnx predictor, which loads asynchronously). */
   static loadSync(source: string | Uint8Array = 'default', options: RouterOptions = {}): Router {
+    const onnx = onnxPredictorDir(source);
+    if (onnx !== undefined) {
+      throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${onnx} is an onnx predictor directory: onnxruntime loads it asynchronously, so use await Router.load(), not Router.loadSync()`);
+    }
     return loadRouter(Router, source, options);
   }
 

@@ -18,6 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
+import { noteOnnxSession } from '../addon/backend.js';
 import { binding, rethrowNative, type NativeTokenizerHandle } from '../addon/native.js';
 import { RoutecoreError, invalidArgument } from '../errors.js';
 
@@ -126,61 +127,75 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-/** A sentence-transformer ONNX export as a text encoder. */
-export class OnnxEncoder {
-  /** `onnx:<directory name>@<sha256 prefix of model.onnx>`: what a router file records. */
-  readonly name: string;
-  /** Floats per text. */
-  readonly dim: number;
-  readonly pooling: 'mean' | 'cls';
+/** Options of {@link OnnxTextSession.load}: what the encoder and the predictor share. */
+export interface OnnxSessionOptions {
+  /** Tokens per text at most, special tokens included. */
+  maxTokens: number;
+  /** Texts per session run at most. */
+  maxBatch: number;
+  /** `cpu`, `cuda` or `auto` (see {@link OnnxEncoderOptions.backend}); undefined: ROUTECORE_BACKEND, else `auto`. */
+  backend?: unknown;
+}
+
+/**
+ * @internal What the onnx encoder and the onnx predictor (onnx-predictor.ts) share: a transformer
+ * over text in a directory (`model.onnx` or `onnx/model.onnx`, and `tokenizer.json`), its session
+ * on the chosen execution provider, and {@link OnnxTextSession.run}: tokenize with the native
+ * tokenizer, frame with the post-processor's special tokens, pad, run. {@link OnnxTextSession.coalesce}
+ * turns a per-batch step into calls that concurrent callers share.
+ */
+export class OnnxTextSession {
+  /** Absolute paths of the directory, the model file and the tokenizer file. */
+  readonly dir: string;
+  readonly modelPath: string;
+  readonly tokenizerPath: string;
+  /** sha256 of model.onnx, hex. */
+  readonly modelHash: string;
   /** The execution provider the session was created with, and why. */
   readonly executionProvider: 'cpu' | 'cuda';
   readonly providerReason: string;
+  readonly maxBatch: number;
+  /** Session runs so far, and texts run (coalescing shows as texts > runs). */
+  readonly stats = { runs: 0, texts: 0 };
   readonly #session: OrtSession;
   readonly #ort: Ort;
   readonly #tokenizer: NativeTokenizerHandle;
   readonly #framing: Framing;
   readonly #padId: number;
   readonly #maxTokens: number;
-  readonly #maxBatch: number;
-  readonly #normalize: boolean;
-  readonly #output: string;
   readonly #wantsTypes: boolean;
-  #queue: Pending[] = [];
-  #scheduled = false;
-  /** Session runs so far, and texts encoded (coalescing shows as texts > runs). */
-  readonly stats = { runs: 0, texts: 0 };
 
   private constructor(init: {
-    name: string; dim: number; session: OrtSession; ort: Ort; tokenizer: NativeTokenizerHandle; framing: Framing; padId: number;
-    options: Required<Pick<OnnxEncoderOptions, 'pooling' | 'normalize' | 'maxTokens' | 'maxBatch'>>; output: string; provider: { chosen: 'cpu' | 'cuda'; why: string };
+    dir: string; modelPath: string; tokenizerPath: string; modelHash: string; session: OrtSession; ort: Ort; tokenizer: NativeTokenizerHandle;
+    framing: Framing; padId: number; maxTokens: number; maxBatch: number; provider: { chosen: 'cpu' | 'cuda'; why: string };
   }) {
-    this.name = init.name;
-    this.dim = init.dim;
+    this.dir = init.dir;
+    this.modelPath = init.modelPath;
+    this.tokenizerPath = init.tokenizerPath;
+    this.modelHash = init.modelHash;
     this.#session = init.session;
     this.#ort = init.ort;
     this.#tokenizer = init.tokenizer;
     this.#framing = init.framing;
     this.#padId = init.padId;
-    this.pooling = init.options.pooling;
-    this.#normalize = init.options.normalize;
-    this.#maxTokens = init.options.maxTokens;
-    this.#maxBatch = init.options.maxBatch;
-    this.#output = init.output;
+    this.#maxTokens = init.maxTokens;
+    this.maxBatch = init.maxBatch;
     this.#wantsTypes = init.session.inputNames.includes('token_type_ids');
     this.executionProvider = init.provider.chosen;
     this.providerReason = init.provider.why;
   }
 
-  /** Loads `dir` (model.onnx or onnx/model.onnx, and tokenizer.json) and probes the output width. */
-  static async load(dir: string, options: OnnxEncoderOptions = {}): Promise<OnnxEncoder> {
-    if (typeof dir !== 'string' || dir === '') throw invalidArgument('dir', 'a directory holding model.onnx and tokenizer.json', dir);
-    const pooling = options.pooling ?? 'mean';
-    if (pooling !== 'mean' && pooling !== 'cls') throw invalidArgument('options.pooling', '"mean" or "cls"', options.pooling);
-    const maxTokens = options.maxTokens ?? 512;
-    if (!Number.isInteger(maxTokens) || maxTokens < 2 || maxTokens > 65536) throw invalidArgument('options.maxTokens', 'an integer from 2 to 65536', options.maxTokens);
-    const maxBatch = options.maxBatch ?? 64;
-    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) throw invalidArgument('options.maxBatch', 'an integer from 1 to 4096', options.maxBatch);
+  /** The session's output names. */
+  get outputNames(): readonly string[] {
+    return this.#session.outputNames;
+  }
+
+  /**
+   * Loads `dir`. `what` names the caller in messages (`the onnx encoder`, `the onnx predictor`).
+   * Missing files, an unloadable model and a model without `input_ids`/`attention_mask` inputs
+   * are ERR_ROUTECORE_BAD_MODEL naming the file; no onnxruntime-node is ERR_ROUTECORE_ADDON_UNAVAILABLE.
+   */
+  static async load(dir: string, options: OnnxSessionOptions, what: string): Promise<OnnxTextSession> {
     const envBackend = (process.env['ROUTECORE_BACKEND'] ?? '').trim().toLowerCase();
     const backend = options.backend ?? (envBackend === 'cpu' || envBackend === 'cuda' ? envBackend : 'auto');
     if (backend !== 'cpu' && backend !== 'cuda' && backend !== 'auto') throw invalidArgument('options.backend', '"cpu", "cuda" or "auto"', options.backend);
@@ -188,7 +203,7 @@ export class OnnxEncoder {
     const modelPath = [join(abs, 'model.onnx'), join(abs, 'onnx', 'model.onnx')].find((p) => existsSync(p));
     if (!modelPath) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${abs} holds no model.onnx (nor onnx/model.onnx)`);
     const tokPath = join(abs, 'tokenizer.json');
-    if (!existsSync(tokPath)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${tokPath} is missing: the onnx encoder tokenizes with the model's tokenizer.json`);
+    if (!existsSync(tokPath)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${tokPath} is missing: ${what} tokenizes with the model's tokenizer.json`);
     const tokBytes = readFileSync(tokPath);
     let tokenizer: NativeTokenizerHandle;
     try {
@@ -196,7 +211,12 @@ export class OnnxEncoder {
     } catch (err) {
       rethrowNative(err);
     }
-    const json = JSON.parse(tokBytes.toString('utf8')) as Record<string, unknown>;
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(tokBytes.toString('utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${tokPath} is not JSON: ${(err as Error).message}`, { cause: err });
+    }
     const framing = framingOf(json, tokPath);
     const padding = json['padding'] as { pad_id?: number } | null | undefined;
     const padId = typeof padding?.pad_id === 'number' ? padding.pad_id : 0;
@@ -210,56 +230,20 @@ export class OnnxEncoder {
       throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath}: onnxruntime cannot load it: ${(err as Error).message}`, { cause: err });
     }
     for (const input of ['input_ids', 'attention_mask']) {
-      if (!session.inputNames.includes(input)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath} has no input "${input}" (inputs: ${session.inputNames.join(', ')}): not a transformer text encoder export`);
+      if (!session.inputNames.includes(input)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath} has no input "${input}" (inputs: ${session.inputNames.join(', ')}): not a transformer text model export`);
     }
-    const output = options.output ?? ['last_hidden_state', 'token_embeddings'].find((o) => session.outputNames.includes(o)) ?? session.outputNames[0]!;
-    if (!session.outputNames.includes(output)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath} has no output "${output}" (outputs: ${session.outputNames.join(', ')})`);
-    const name = `onnx:${abs.split(/[\\/]/).pop()}@${createHash('sha256').update(modelBytes).digest('hex').slice(0, 12)}`;
-    const encoder = new OnnxEncoder({ name, dim: 0, session, ort, tokenizer, framing, padId, options: { pooling, normalize: options.normalize ?? true, maxTokens, maxBatch }, output, provider });
-    // The width, from one probe run (and a first check that the output has a usable shape).
-    const probe = await encoder.#run(['probe']);
-    (encoder as { dim: number }).dim = probe.width;
-    return encoder;
-  }
-
-  /** Encodes texts into `texts.length x dim` floats (coalesced with concurrent calls). */
-  encode(texts: readonly string[]): Promise<Float32Array> {
-    if (!Array.isArray(texts)) return Promise.reject(invalidArgument('texts', 'an array of strings', texts));
-    for (let i = 0; i < texts.length; i++) if (typeof texts[i] !== 'string') return Promise.reject(invalidArgument(`texts[${i}]`, 'a string', texts[i]));
-    return new Promise((resolvePromise, reject) => {
-      this.#queue.push({ texts, resolve: resolvePromise, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#drain());
-      }
+    noteOnnxSession(provider.chosen, provider.why);
+    return new OnnxTextSession({
+      dir: abs, modelPath, tokenizerPath: tokPath, modelHash: createHash('sha256').update(modelBytes).digest('hex'), session, ort, tokenizer, framing, padId,
+      maxTokens: options.maxTokens, maxBatch: options.maxBatch, provider,
     });
   }
 
-  async #drain(): Promise<void> {
-    this.#scheduled = false;
-    const queue = this.#queue;
-    this.#queue = [];
-    const all = queue.flatMap((p) => p.texts);
-    try {
-      const rows = new Float32Array(all.length * this.dim);
-      for (let start = 0; start < all.length; start += this.#maxBatch) {
-        const part = all.slice(start, start + this.#maxBatch);
-        const r = await this.#run(part);
-        if (r.width !== this.dim) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${this.name} returned rows of ${r.width} floats, then ${this.dim}`);
-        rows.set(r.rows, start * this.dim);
-      }
-      let at = 0;
-      for (const p of queue) {
-        p.resolve(rows.slice(at * this.dim, (at + p.texts.length) * this.dim));
-        at += p.texts.length;
-      }
-    } catch (err) {
-      for (const p of queue) p.reject(err);
-    }
-  }
-
-  // One session run over `texts`: tokenize, frame, pad, run, pool, normalise.
-  async #run(texts: readonly string[]): Promise<{ rows: Float32Array; width: number }> {
+  /**
+   * One session run over `texts`: tokenize, frame, pad, run; returns the output `output` (float32,
+   * else ERR_ROUTECORE_BAD_MODEL naming `name`), the padded length `T` and each text's length.
+   */
+  async run(texts: readonly string[], output: string, name: string): Promise<{ data: Float32Array; dims: readonly number[]; T: number; lengths: number[] }> {
     const n = texts.length;
     const parts = texts.map((t) => Buffer.from(t, 'utf8'));
     const offsets = new Uint32Array(n + 1);
@@ -296,14 +280,133 @@ export class OnnxEncoder {
     try {
       result = await this.#session.run(feeds);
     } catch (err) {
-      throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${this.name}: onnxruntime failed: ${(err as Error).message}`, { cause: err });
+      throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${name}: onnxruntime failed: ${(err as Error).message}`, { cause: err });
     }
     this.stats.runs++;
     this.stats.texts += n;
-    const out = result[this.#output]!;
-    const data = out.data;
-    if (!(data instanceof Float32Array)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${this.name}: output "${this.#output}" is not float32`);
-    const dims = out.dims;
+    const out = result[output]!;
+    if (!(out.data instanceof Float32Array)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${name}: output "${output}" is not float32`);
+    return { data: out.data, dims: out.dims, T, lengths };
+  }
+
+  /**
+   * Turns `step` (one batch of at most maxBatch texts → rows of `width()` floats each) into a
+   * function whose concurrent calls in one event-loop turn share session runs.
+   */
+  coalesce(step: (texts: readonly string[]) => Promise<{ rows: Float32Array; width: number }>, width: () => number, name: string): (texts: readonly string[]) => Promise<Float32Array> {
+    let queue: Pending[] = [];
+    let scheduled = false;
+    const drain = async (): Promise<void> => {
+      scheduled = false;
+      const batch = queue;
+      queue = [];
+      const all = batch.flatMap((p) => p.texts);
+      const w = width();
+      try {
+        const rows = new Float32Array(all.length * w);
+        for (let start = 0; start < all.length; start += this.maxBatch) {
+          const r = await step(all.slice(start, start + this.maxBatch));
+          if (r.width !== w) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${name} returned rows of ${r.width} floats, then ${w}`);
+          rows.set(r.rows, start * w);
+        }
+        let at = 0;
+        for (const p of batch) {
+          p.resolve(rows.slice(at * w, (at + p.texts.length) * w));
+          at += p.texts.length;
+        }
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    };
+    return (texts) =>
+      new Promise((resolvePromise, reject) => {
+        queue.push({ texts, resolve: resolvePromise, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void drain());
+        }
+      });
+  }
+
+  /** Releases the onnxruntime session. */
+  async dispose(): Promise<void> {
+    await this.#session.release?.();
+  }
+}
+
+/** Checks `maxTokens`/`maxBatch` options (`prefix` names them in errors). */
+export function sessionLimits(maxTokens: unknown, maxBatch: unknown, prefix: string): { maxTokens: number; maxBatch: number } {
+  const t = maxTokens ?? 512;
+  if (!Number.isInteger(t) || (t as number) < 2 || (t as number) > 65536) throw invalidArgument(`${prefix}maxTokens`, 'an integer from 2 to 65536', maxTokens);
+  const b = maxBatch ?? 64;
+  if (!Number.isInteger(b) || (b as number) < 1 || (b as number) > 4096) throw invalidArgument(`${prefix}maxBatch`, 'an integer from 1 to 4096', maxBatch);
+  return { maxTokens: t as number, maxBatch: b as number };
+}
+
+/** A sentence-transformer ONNX export as a text encoder. */
+export class OnnxEncoder {
+  /** `onnx:<directory name>@<sha256 prefix of model.onnx>`: what a router file records. */
+  readonly name: string;
+  /** Floats per text. */
+  readonly dim: number;
+  readonly pooling: 'mean' | 'cls';
+  readonly #core: OnnxTextSession;
+  readonly #normalize: boolean;
+  readonly #output: string;
+  readonly #encode: (texts: readonly string[]) => Promise<Float32Array>;
+
+  private constructor(core: OnnxTextSession, name: string, pooling: 'mean' | 'cls', normalize: boolean, output: string) {
+    this.#core = core;
+    this.name = name;
+    this.dim = 0;
+    this.pooling = pooling;
+    this.#normalize = normalize;
+    this.#output = output;
+    this.#encode = core.coalesce((texts) => this.#run(texts), () => this.dim, name);
+  }
+
+  /** The execution provider the session was created with (`cpu` or `cuda`), and why. */
+  get executionProvider(): 'cpu' | 'cuda' {
+    return this.#core.executionProvider;
+  }
+
+  get providerReason(): string {
+    return this.#core.providerReason;
+  }
+
+  /** Session runs so far, and texts encoded (coalescing shows as texts > runs). */
+  get stats(): { runs: number; texts: number } {
+    return this.#core.stats;
+  }
+
+  /** Loads `dir` (model.onnx or onnx/model.onnx, and tokenizer.json) and probes the output width. */
+  static async load(dir: string, options: OnnxEncoderOptions = {}): Promise<OnnxEncoder> {
+    if (typeof dir !== 'string' || dir === '') throw invalidArgument('dir', 'a directory holding model.onnx and tokenizer.json', dir);
+    const pooling = options.pooling ?? 'mean';
+    if (pooling !== 'mean' && pooling !== 'cls') throw invalidArgument('options.pooling', '"mean" or "cls"', options.pooling);
+    const limits = sessionLimits(options.maxTokens, options.maxBatch, 'options.');
+    const core = await OnnxTextSession.load(dir, { ...limits, backend: options.backend }, 'the onnx encoder');
+    const output = options.output ?? ['last_hidden_state', 'token_embeddings'].find((o) => core.outputNames.includes(o)) ?? core.outputNames[0]!;
+    if (!core.outputNames.includes(output)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${core.modelPath} has no output "${output}" (outputs: ${core.outputNames.join(', ')})`);
+    const name = `onnx:${core.dir.split(/[\\/]/).pop()}@${core.modelHash.slice(0, 12)}`;
+    const encoder = new OnnxEncoder(core, name, pooling, options.normalize ?? true, output);
+    // The width, from one probe run (and a first check that the output has a usable shape).
+    const probe = await encoder.#run(['probe']);
+    (encoder as { dim: number }).dim = probe.width;
+    return encoder;
+  }
+
+  /** Encodes texts into `texts.length x dim` floats (coalesced with concurrent calls). */
+  encode(texts: readonly string[]): Promise<Float32Array> {
+    if (!Array.isArray(texts)) return Promise.reject(invalidArgument('texts', 'an array of strings', texts));
+    for (let i = 0; i < texts.length; i++) if (typeof texts[i] !== 'string') return Promise.reject(invalidArgument(`texts[${i}]`, 'a string', texts[i]));
+    return this.#encode(texts);
+  }
+
+  // One session run over `texts`, pooled and normalised.
+  async #run(texts: readonly string[]): Promise<{ rows: Float32Array; width: number }> {
+    const n = texts.length;
+    const { data, dims, T, lengths } = await this.#core.run(texts, this.#output, this.name);
     let width: number;
     const rows = (w: number): Float32Array => new Float32Array(n * w);
     let pooled: Float32Array;
@@ -350,6 +453,6 @@ export class OnnxEncoder {
 
   /** Releases the onnxruntime session. */
   async dispose(): Promise<void> {
-    await this.#session.release?.();
+    await this.#core.dispose();
   }
 }

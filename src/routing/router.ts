@@ -256,9 +256,10 @@ export class RouterCore {
   /**
    * The artifact's encoder: `hashing`, `static` or `mixed`, applied by the addon to prompt text;
    * `precomputed`: the router scores embeddings of {@link RouterCore.inputDim} floats, from your
-   * own embedding service or from the {@link RouterCore.textEncoder} given at load time.
+   * own embedding service or from the {@link RouterCore.textEncoder} given at load time; `onnx`:
+   * an onnx predictor directory, whose classifier reads the text itself (src/encoders/onnx-predictor.ts).
    */
-  get encoder(): 'hashing' | 'static' | 'mixed' | 'precomputed' {
+  get encoder(): 'hashing' | 'static' | 'mixed' | 'precomputed' | 'onnx' {
     return this.#live().native.encoder;
   }
 
@@ -565,7 +566,7 @@ export class RouterCore {
     // The encoder is the caller's code: its errors pass through as they are, not as native ones.
     const rows = this.#encoder ? checkRows(await this.#encoder.encode(prompts), this.#encoder, n) : undefined;
     try {
-      if (rows === undefined && n <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
+      if (rows === undefined && !scorer.native.asyncOnly && n <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const input = this.#packer.pack(prompts, names);
         if (scoring) scorer.scoreSync(input, n, out);
         if (costs) scorer.costSharesSync(input, n, costs);

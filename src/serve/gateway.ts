@@ -333,7 +333,7 @@ export class Gateway {
   /** Builds a router + executor from the config's files. */
   static async #generation(config: ServeConfig, state: SharedState, dispatcher: Agent, env: Record<string, string | undefined>, encoder: Encoder | undefined, onOutcome: ((o: Outcome) => void) | undefined): Promise<Generation> {
     const registry = Registry.fromFile(config.registry);
-    const router = Router.loadSync(config.router ?? 'default', { registry, aliases: config.aliases, policy: config.policy, ...(encoder ? { encoder } : {}) });
+    const router = await Router.load(config.router ?? 'default', { registry, aliases: config.aliases, policy: config.policy, ...(encoder ? { encoder } : {}) });
     try {
       // Marks set before this router existed (another replica, or the router this one replaces).
       for (const m of await state.cooldowns().catch(() => [])) {

@@ -1,0 +1,227 @@
+/**
+ * The onnx predictor on a tiny random classifier generated here (test/tiny-transformer.ts with a
+ * head on the [CLS] state): onnxruntime-node's scores must match a TypeScript forward pass of the
+ * same weights; `Router.load(dir)` must route, batch, chat-route and execute with it (the executor
+ * against the mock upstream pair); hostile directories are coded errors naming the file; and
+ * `backendInfo().onnx` reports the execution provider once a session exists.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Tokenizer } from '@huggingface/tokenizers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { backendInfo } from '../src/addon/backend.js';
+import { binding } from '../src/addon/native.js';
+import { Router } from '../src/app/router.js';
+import { OnnxPredictor, PREDICTOR_CONFIG } from '../src/encoders/onnx-predictor.js';
+import { Executor } from '../src/execution/executor.js';
+import { bertTokenizerJson } from './encoder-fixtures.js';
+import { caught, caughtAsync } from './helpers/index.js';
+import { PAIR_ALIASES, PAIR_KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
+import { randomHead, randomTransformer, referenceLogits, transformerOnnx, type ClassifierHead } from './tiny-transformer.js';
+
+const built = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenizer === 'function';
+if (!built) console.warn('onnx predictor: the loaded addon predates NativeTokenizer; rebuild it (npm run build) to run these tests');
+
+const tmp = mkdtempSync(join(tmpdir(), 'routecore-onnxp-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const tokenizerJson = bertTokenizerJson();
+const model = randomTransformer(30522, 16, 32, 7);
+const head3 = randomHead(model, 3, 31);
+
+interface DirSpec {
+  head?: ClassifierHead;
+  variant?: 'normal' | 'wrong-shape' | 'nan';
+  config?: unknown;
+  omit?: 'model' | 'tokenizer' | 'config';
+}
+function writeDir(name: string, spec: DirSpec = {}): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  if (spec.omit !== 'tokenizer') writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+  if (spec.omit !== 'model') writeFileSync(join(dir, 'model.onnx'), transformerOnnx(model, spec.variant ?? 'normal', spec.head ?? head2));
+  if (spec.omit !== 'config') writeFileSync(join(dir, PREDICTOR_CONFIG), typeof spec.config === 'string' ? spec.config : JSON.stringify(spec.config ?? { models: ['strong', 'weak'] }));
+  return dir;
+}
+
+const texts = [
+  'How do I bake sourdough bread at home?',
+  'Solve the integral of x squared from 0 to 3.',
+  'Café déjà vu — 中文',
+  'a',
+  'The quick brown fox jumps over the lazy dog. '.repeat(6),
+  '[CLS] special tokens in the text [SEP]',
+  'Prove that there are infinitely many primes.',
+];
+
+const ref = new Tokenizer(tokenizerJson as never, {});
+/** The reference scores of one text: sigmoid (or softmax) of the float64 logits. */
+function referenceScores(text: string, head: ClassifierHead, activation: 'sigmoid' | 'softmax' = 'sigmoid'): number[] {
+  const logits = Array.from(referenceLogits(model, head, ref.encode(text, { add_special_tokens: true }).ids));
+  if (activation === 'sigmoid') return logits.map((z) => 1 / (1 + Math.exp(-z)));
+  const mx = Math.max(...logits);
+  const e = logits.map((z) => Math.exp(z - mx));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+// A two-model head that prefers each model for some of the texts (the first such seed from 21), so
+// the routing tests see both decisions.
+const head2 = (() => {
+  for (let seed = 21; seed < 121; seed++) {
+    const h = randomHead(model, 2, seed);
+    const wins = new Set(texts.map((t) => (referenceScores(t, h)[0]! >= referenceScores(t, h)[1]! ? 0 : 1)));
+    if (wins.size === 2) return h;
+  }
+  throw new Error('no seed gives a head that prefers each model somewhere');
+})();
+
+describe.runIf(built)('onnx predictor', () => {
+  const dir = writeDir('tiny');
+
+  it('scores as a TypeScript forward pass of the same weights; backendInfo() reports the execution provider', async () => {
+    expect(backendInfo().onnx).toBeNull(); // no onnx session in this process yet
+    const p = await OnnxPredictor.load(dir, { backend: 'cpu' });
+    expect(p.models).toEqual(['strong', 'weak']);
+    expect(p.name).toMatch(/^onnx-predictor:tiny@[0-9a-f]{12}$/);
+    const info = backendInfo();
+    expect(info.onnx).toEqual({ provider: 'cpu', reason: 'cpu requested', sessions: { cpu: 1, cuda: 0 } });
+    expect(p.executionProvider).toBe('cpu');
+    const scores = await p.score(texts);
+    texts.forEach((t, i) => {
+      const want = referenceScores(t, head2);
+      for (let k = 0; k < 2; k++) expect(scores[i * 2 + k]).toBeCloseTo(want[k]!, 4);
+    });
+    // One text at a time gives what the padded batch gave.
+    for (let i = 0; i < texts.length; i++) {
+      const one = await p.score([texts[i]!]);
+      for (let k = 0; k < 2; k++) expect(one[k]).toBeCloseTo(scores[i * 2 + k]!, 5);
+    }
+    await p.dispose();
+  });
+
+  it('serves route, routeBatch, scores and the policies through Router.load(dir) and Router.load("onnx:DIR")', async () => {
+    const router = await Router.load(dir, { backend: 'cpu', policy: 'best' });
+    expect(router.models).toEqual(['strong', 'weak']);
+    expect(router.predictor).toBe('onnx');
+    expect(router.encoder).toBe('onnx');
+    expect(router.backend).toBe('cpu');
+    const s = await router.scores(texts);
+    const decisions = await router.routeBatch(texts);
+    const single = await Promise.all(texts.map((t) => router.route(t)));
+    texts.forEach((t, i) => {
+      const want = referenceScores(t, head2);
+      expect(s[i * 2]).toBeCloseTo(want[0]!, 4);
+      const best = want[0]! >= want[1]! ? 'strong' : 'weak';
+      expect(decisions[i]!.model).toBe(best);
+      expect(single[i]!.model).toBe(best);
+      expect(decisions[i]!.scores['weak']).toBeCloseTo(want[1]!, 4);
+    });
+    // The threshold policy on the same scores: τ = 0 sends everything to the strong model, τ = 1 to the weak one.
+    const all = await router.routeBatch(texts, { policy: 'threshold', threshold: 0 } as never);
+    expect(new Set(all.map((d) => d.model))).toEqual(new Set(['strong']));
+    expect(caught(() => router.routeSync(texts[0]!)).message).toBe(`${router.metadata()['routecore.encoder']} (an onnx predictor) scores asynchronously only: use route(), routeBatch() or routeChat(), not routeSync() or routeChatSync()`);
+    expect(caught(() => router.serialize()).message).toMatch(/\(an onnx predictor\) has no \.router file: its directory .*tiny is the artifact$/);
+    expect(router.recentCoverage()).toBeNull();
+    router.dispose();
+    const spec = await Router.load(`onnx:${dir}`, { backend: 'cpu' });
+    expect((await spec.route(texts[1]!)).scores['strong']).toBeCloseTo(referenceScores(texts[1]!, head2)[0]!, 4);
+    spec.dispose();
+    const e = caught(() => Router.loadSync(dir));
+    expect(e.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+    expect(e.message).toBe(`${dir} is an onnx predictor directory: onnxruntime loads it asynchronously, so use await Router.load(), not Router.loadSync()`);
+  });
+
+  it('applies softmax over three models when the config says so', async () => {
+    const d3 = writeDir('three', { head: head3, config: { models: ['a', 'b', 'c'], activation: 'softmax' } });
+    const router = await Router.load(d3, { backend: 'cpu' });
+    const s = await router.scores(texts);
+    texts.forEach((t, i) => {
+      const want = referenceScores(t, head3, 'softmax');
+      for (let k = 0; k < 3; k++) expect(s[i * 3 + k]).toBeCloseTo(want[k]!, 4);
+      expect(s[i * 3]! + s[i * 3 + 1]! + s[i * 3 + 2]!).toBeCloseTo(1, 5);
+    });
+    router.dispose();
+  });
+
+  describe('behind routeChat and the executor, with mock upstreams', () => {
+    let pair: UpstreamPair;
+    beforeAll(async () => {
+      pair = await startUpstreamPair();
+    });
+    afterAll(async () => {
+      await pair.close();
+    });
+
+    it('routes a chat request to the model the classifier scores higher and calls that upstream', async () => {
+      const router = await Router.load(dir, { backend: 'cpu', registry: pair.registry, aliases: PAIR_ALIASES, policy: 'best' });
+      const executor = new Executor({ router, env: PAIR_KEYS, backoffMs: 1, timeoutMs: 5000 });
+      try {
+        const seen = new Set<string>();
+        for (const t of texts) {
+          const request = { model: 'routecore', messages: [{ role: 'user' as const, content: t }] };
+          const d = await router.routeChat(request);
+          const want = referenceScores(d.text, head2);
+          const best = want[0]! >= want[1]! ? PAIR_ALIASES.strong : PAIR_ALIASES.weak;
+          expect(d.model).toBe(best);
+          expect(d.scores[PAIR_ALIASES.strong]).toBeCloseTo(want[0]!, 4);
+          pair.reset();
+          const r = await executor.complete(request);
+          expect(r.routed).toBe(best);
+          expect(r.model).toBe(best);
+          expect(pair.mockOf(best).requests).toHaveLength(1);
+          expect(pair.mockOf(best).requests[0]!.authorization).toBe(`Bearer ${pair.keyOf(best)}`);
+          expect(r.response.choices[0]!.message.content).toContain(best === 'model-a' ? 'Answer from a' : 'Answer from b');
+          seen.add(best);
+        }
+        expect(seen.size).toBe(2); // the random head prefers each model for some of the prompts
+      } finally {
+        await executor.close();
+        router.dispose();
+      }
+    });
+  });
+
+  it('refuses hostile directories with coded errors naming the file', async () => {
+    const load = (d: string) => caughtAsync(() => Router.load(d, { backend: 'cpu' }));
+    const wrong = writeDir('wrong', { variant: 'wrong-shape' });
+    let e = await load(wrong);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${join(wrong, 'model.onnx')}: output "logits" has shape [1, 3, 2]; an onnx predictor's must be [batch 1, models 2]`);
+    const nan = writeDir('nan', { variant: 'nan' });
+    e = await load(nan);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${join(nan, 'model.onnx')}: the model output NaN for text 0 (model strong)`);
+    const three = writeDir('count', { config: { models: ['a', 'b', 'c'] } });
+    e = await load(three);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${join(three, 'model.onnx')}: output "logits" has 2 columns, but ${join(three, PREDICTOR_CONFIG)} names 3 models (a, b, c)`);
+    const noConfig = writeDir('no-config', { omit: 'config' });
+    e = await load(noConfig);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${join(noConfig, PREDICTOR_CONFIG)} is missing: an onnx predictor directory names its models there, in output order, e.g. {"models": ["gpt-4o", "gpt-4o-mini"]}`);
+    const noTok = writeDir('no-tokenizer', { omit: 'tokenizer' });
+    e = await load(noTok);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${join(noTok, 'tokenizer.json')} is missing: the onnx predictor tokenizes with the model's tokenizer.json`);
+    const noModel = writeDir('no-model', { omit: 'model' });
+    e = await load(noModel);
+    expect(e.code).toBe('ERR_ROUTECORE_BAD_MODEL');
+    expect(e.message).toBe(`${noModel} holds no model.onnx (nor onnx/model.onnx)`);
+    const typo = writeDir('typo', { config: { models: ['strong', 'weak'], activaton: 'softmax' } });
+    e = await load(typo);
+    expect(e.message).toBe(`${join(typo, PREDICTOR_CONFIG)}: "activaton" must be absent (known fields: models, activation, output, maxTokens), got "softmax"`);
+    const dup = writeDir('dup', { config: { models: ['x', 'x'] } });
+    expect((await load(dup)).message).toBe(`${join(dup, PREDICTOR_CONFIG)}: "models" must be distinct model ids, got ["x","x"]`);
+    const notJson = writeDir('not-json', { config: '{models' });
+    expect((await load(notJson)).message).toMatch(new RegExp(`^${join(notJson, PREDICTOR_CONFIG).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not JSON: `));
+    const output = writeDir('output', { config: { models: ['strong', 'weak'], output: 'scores' } });
+    expect((await load(output)).message).toBe(`${join(output, 'model.onnx')} has no output "scores" (outputs: logits), which ${join(output, PREDICTOR_CONFIG)} names`);
+    e = await caughtAsync(() => Router.load(dir, { backend: 'cpu', encoder: { name: 'x', dim: 2, encode: async () => new Float32Array(2) } }));
+    expect(e.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
+    expect(e.message).toContain('options.encoder');
+  });
+});
