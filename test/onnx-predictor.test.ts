@@ -18,6 +18,7 @@ import { Router } from '../src/app/router.js';
 import { OnnxPredictor, PREDICTOR_CONFIG } from '../src/encoders/onnx-predictor.js';
 import { Executor } from '../src/execution/executor.js';
 import { bertTokenizerJson } from './encoder-fixtures.js';
+import { post, startFixture } from './helpers/gateway-fixture.js';
 import { caught, caughtAsync } from './helpers/index.js';
 import { PAIR_ALIASES, PAIR_KEYS, startUpstreamPair, type UpstreamPair } from './helpers/upstream-pair.js';
 import { randomHead, randomTransformer, referenceLogits, transformerOnnx, type ClassifierHead } from './tiny-transformer.js';
@@ -103,6 +104,31 @@ describe.runIf(built)('onnx predictor', () => {
     await p.dispose();
   });
 
+  it('auto takes CUDA only where its session works, else the CPU and says why; cuda is CUDA or a coded error', async () => {
+    const p = await OnnxPredictor.load(dir, { backend: 'auto' });
+    const info = backendInfo().onnx!;
+    expect(info.provider).toBe(p.executionProvider);
+    expect(info.reason).toBe(p.providerReason);
+    expect(info.reason).toMatch(/^auto: /);
+    expect(info.sessions.cpu + info.sessions.cuda).toBe(2);
+    // Where onnxruntime-node lists CUDA but cannot run it (this machine: no CUDA libraries), auto
+    // used to fail the load; now it falls back and the reason names the failure.
+    if (p.executionProvider === 'cpu') expect(info.reason).toMatch(/^auto: (this onnxruntime-node offers no CUDA execution provider|onnxruntime-node offers CUDA, but it failed here \(.+\); CPU)$/);
+    expect((await p.score([texts[0]!]))[0]).toBeCloseTo(referenceScores(texts[0]!, head2)[0]!, 4);
+    await p.dispose();
+    let cuda: OnnxPredictor | undefined;
+    try {
+      cuda = await OnnxPredictor.load(dir, { backend: 'cuda' });
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('ERR_ROUTECORE_BACKEND_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/CUDA/);
+    }
+    if (cuda) {
+      expect(cuda.executionProvider).toBe('cuda');
+      await cuda.dispose();
+    }
+  });
+
   it('serves route, routeBatch, scores and the policies through Router.load(dir) and Router.load("onnx:DIR")', async () => {
     const router = await Router.load(dir, { backend: 'cpu', policy: 'best' });
     expect(router.models).toEqual(['strong', 'weak']);
@@ -183,6 +209,28 @@ describe.runIf(built)('onnx predictor', () => {
         router.dispose();
       }
     });
+  });
+
+  it('serves behind the gateway (routecore serve --router DIR): each chat request answered by the model the classifier prefers', async () => {
+    const fx = await startFixture();
+    try {
+      const gw = await fx.gateway({ flags: { router: dir, policy: 'best' } }); // backend auto
+      expect(gw.router.predictor).toBe('onnx');
+      expect(gw.router.backend).toBe(backendInfo().onnx!.provider);
+      const seen = new Set<string>();
+      for (const t of texts) {
+        const want = referenceScores(t, head2);
+        const best = want[0]! >= want[1]! ? 'big' : 'small'; // the fixture's aliases: strong -> big, weak -> small
+        const r = await post(`${gw.url}/v1/chat/completions`, { model: 'routecore', messages: [{ role: 'user', content: t }] });
+        expect(r.status).toBe(200);
+        expect(r.headers.get('x-routecore-routed')).toBe(best);
+        expect(r.body.choices[0].message.content).toBe(`Answer from ${best}.`);
+        seen.add(best);
+      }
+      expect(seen.size).toBe(2);
+    } finally {
+      await fx.close();
+    }
   });
 
   it('refuses hostile directories with coded errors naming the file', async () => {

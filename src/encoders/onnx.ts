@@ -221,13 +221,28 @@ export class OnnxTextSession {
     const padding = json['padding'] as { pad_id?: number } | null | undefined;
     const padId = typeof padding?.pad_id === 'number' ? padding.pad_id : 0;
     const ort = loadOrt();
-    const provider = providersFor(ort, backend);
+    let provider = providersFor(ort, backend);
     const modelBytes = readFileSync(modelPath);
+    const create = (providers: string[]) => ort.InferenceSession.create(modelBytes, { executionProviders: providers, graphOptimizationLevel: 'all' });
     let session: OrtSession;
     try {
-      session = await ort.InferenceSession.create(modelBytes, { executionProviders: provider.providers, graphOptimizationLevel: 'all' });
+      session = await create(provider.providers);
     } catch (err) {
-      throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath}: onnxruntime cannot load it: ${(err as Error).message}`, { cause: err });
+      const message = (err as Error).message;
+      if (provider.chosen !== 'cuda') throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath}: onnxruntime cannot load it: ${message}`, { cause: err });
+      // onnxruntime-node's Linux x64 build lists CUDA even where its CUDA libraries or a device are
+      // missing, and then fails to create the session. Whether the model or CUDA is at fault: a
+      // CPU session tells. `auto` means "CUDA where it works", so it keeps the CPU session.
+      try {
+        session = await create(['cpu']);
+      } catch (cpuErr) {
+        throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath}: onnxruntime cannot load it: ${(cpuErr as Error).message}`, { cause: cpuErr });
+      }
+      if (backend === 'cuda') {
+        await session.release?.();
+        throw new RoutecoreError('ERR_ROUTECORE_BACKEND_UNAVAILABLE', `${modelPath}: ${what} was asked for CUDA, and onnxruntime's CUDA execution provider failed: ${message.split('\n')[0]}`, { cause: err });
+      }
+      provider = { providers: ['cpu'], chosen: 'cpu', why: `auto: onnxruntime-node offers CUDA, but it failed here (${message.split('\n')[0]}); CPU` };
     }
     for (const input of ['input_ids', 'attention_mask']) {
       if (!session.inputNames.includes(input)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath} has no input "${input}" (inputs: ${session.inputNames.join(', ')}): not a transformer text model export`);
