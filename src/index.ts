@@ -49,6 +49,8 @@ export { StaticModel } from './encoders/static.js';
 export type { StaticModelOptions } from './encoders/static.js';
 export { OnnxEncoder } from './encoders/onnx.js';
 export type { OnnxEncoderOptions } from './encoders/onnx.js';
+export { OnnxPredictor, PREDICTOR_CONFIG } from './encoders/onnx-predictor.js';
+export type { OnnxPredictorConfig, OnnxPredictorOptions } from './encoders/onnx-predictor.js';
 export { parseEncoderSpec } from './encoders/spec.js';
 export type { EncoderChoice, EncoderKind } from './encoders/spec.js';
 export type { Coverage } from './encoders/coverage.js';

@@ -349,7 +349,7 @@ export class OnnxTextSession {
   }
 }
 
-/** Checks `maxTokens`/`maxBatch` options (`prefix` names them in errors). */
+/** @internal Checks `maxTokens`/`maxBatch` options (`prefix` names them in errors). */
 export function sessionLimits(maxTokens: unknown, maxBatch: unknown, prefix: string): { maxTokens: number; maxBatch: number } {
   const t = maxTokens ?? 512;
   if (!Number.isInteger(t) || (t as number) < 2 || (t as number) > 65536) throw invalidArgument(`${prefix}maxTokens`, 'an integer from 2 to 65536', maxTokens);
