@@ -3,6 +3,7 @@
  * replica's listeners hear a mark exactly once, fixed-window counters, values with TTL), a replica
  * that joins late, and failing fast while Redis is down.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { RedisState } from '../src/state/redis.js';
@@ -49,6 +50,28 @@ describe.skipIf(why !== undefined)('RedisState', () => {
     expect(heardB[0]!.reason).toBe('status 503');
     expect(heardB[0]!.until).toBeGreaterThan(Date.now());
     expect((await b.cooldowns()).map((m) => m.model)).toEqual(['model-x']);
+    await a.close();
+    await b.close();
+  });
+
+  it('a mark that reaches a replica twice (announcement and a replay that raced it) is heard once; a later mark is news', async () => {
+    const prefix = `t1b-${Date.now()}:`;
+    const a = await RedisState.connect({ url: redis.url, prefix });
+    const b = await RedisState.connect({ url: redis.url, prefix });
+    const heardB: CooldownMark[] = [];
+    b.onCooldown((m) => heardB.push(m));
+    await a.setCooldown('model-x', 5_000, 'status 503');
+    await until(() => heardB.length === 1, 'replica b to hear the mark');
+    // The same mark again, as a third replica's announcement (what a replay racing the message amounts to).
+    const raw = new Redis(redis.url);
+    const [mark] = await b.cooldowns();
+    await raw.publish(`${prefix}cooldown`, `another-replica ${JSON.stringify(mark)}`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heardB).toHaveLength(1);
+    await raw.publish(`${prefix}cooldown`, `another-replica ${JSON.stringify({ ...mark, until: mark!.until + 1000 })}`);
+    await until(() => heardB.length === 2, 'replica b to hear the later mark');
+    expect(heardB[1]!.until).toBe(mark!.until + 1000);
+    raw.disconnect();
     await a.close();
     await b.close();
   });

@@ -93,7 +93,13 @@ export class RedisState implements SharedState {
   readonly #channel: string;
   /** Identifies this replica's own announcements, which it has already delivered locally. */
   readonly #replica = randomUUID();
-  readonly #listeners = new Set<CooldownListener>();
+  /**
+   * Each listener with the newest `until` it has heard per model. A mark can reach a replica twice
+   * (its pub/sub message and a replay of the hash that raced it: a late listener's first read, a
+   * reconnect), and a listener hears each mark once: a mark no later than one it already heard is
+   * not news.
+   */
+  readonly #listeners = new Map<CooldownListener, Map<string, number>>();
   #closed = false;
   /** State calls that failed (Redis unreachable, script error), for the gateway's metrics. */
   errors = 0;
@@ -210,11 +216,11 @@ export class RedisState implements SharedState {
 
   onCooldown(listener: CooldownListener): () => void {
     if (typeof listener !== 'function') throw invalidArgument('listener', 'a function', listener);
-    this.#listeners.add(listener);
+    this.#listeners.set(listener, new Map());
     // A listener that joins late (an executor built after connect) learns what is already cooling down.
     void this.cooldowns().then(
       (marks) => {
-        if (this.#listeners.has(listener)) for (const m of marks) safeCall(listener, m);
+        for (const m of marks) this.#deliverTo(listener, m);
       },
       () => undefined,
     );
@@ -319,7 +325,15 @@ export class RedisState implements SharedState {
   }
 
   #deliver(mark: CooldownMark): void {
-    for (const l of this.#listeners) safeCall(l, mark);
+    for (const l of this.#listeners.keys()) this.#deliverTo(l, mark);
+  }
+
+  #deliverTo(listener: CooldownListener, mark: CooldownMark): void {
+    const heard = this.#listeners.get(listener);
+    if (!heard) return; // removed meanwhile
+    if ((heard.get(mark.model) ?? -Infinity) >= mark.until) return;
+    heard.set(mark.model, mark.until);
+    safeCall(listener, mark);
   }
 
   async #replay(): Promise<void> {
