@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, isObject, optBoolean, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+import { WireError, badField, chatUsage, chunkDelta, firstChoice, isObject, optBoolean, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -248,7 +248,7 @@ export interface MessageMeta {
 
 /** A `chat.completion` as a Messages `message`. */
 export function chatToMessage(completion: Json, meta: MessageMeta): Json {
-  const choice = (Array.isArray(completion['choices']) ? completion['choices'][0] : undefined) as Json | undefined;
+  const choice = firstChoice(completion);
   const message = (isObject(choice?.['message']) ? choice['message'] : {}) as Json;
   const content: Json[] = [];
   const text = typeof message['content'] === 'string' ? message['content'] : typeof message['refusal'] === 'string' ? message['refusal'] : '';
@@ -314,10 +314,9 @@ export class MessagesStreamWriter {
     let events = '';
     const u = chatUsage(chunk['usage']);
     if (u) this.#usage = u;
-    const choice = (Array.isArray(chunk['choices']) ? chunk['choices'][0] : undefined) as Json | undefined;
-    if (!isObject(choice)) return events;
-    const delta = isObject(choice['delta']) ? choice['delta'] : {};
-    const piece = typeof delta['content'] === 'string' ? delta['content'] : typeof delta['refusal'] === 'string' ? delta['refusal'] : '';
+    const choice = firstChoice(chunk);
+    if (!choice) return events;
+    const { delta, piece } = chunkDelta(choice);
     if (piece !== '') {
       if (this.#open !== 'text') {
         events += this.#close();

@@ -83,6 +83,22 @@ export function parseJsonObject(text: string): Json | undefined {
   }
 }
 
+/** The first choice of a chat completion or chunk, when it is an object. */
+export function firstChoice(body: Json): Json | undefined {
+  const choice = Array.isArray(body['choices']) ? body['choices'][0] : undefined;
+  return isObject(choice) ? choice : undefined;
+}
+
+/**
+ * A streamed choice's delta and its text piece (the content, or a refusal's text): what both stream
+ * translators (Responses events, Anthropic events) read first from every chunk.
+ */
+export function chunkDelta(choice: Json): { delta: Json; piece: string } {
+  const delta = isObject(choice['delta']) ? choice['delta'] : {};
+  const piece = typeof delta['content'] === 'string' ? delta['content'] : typeof delta['refusal'] === 'string' ? delta['refusal'] : '';
+  return { delta, piece };
+}
+
 /** The chat usage of a completion or chunk, when it has a usable one. */
 export function chatUsage(u: unknown): { prompt_tokens: number; completion_tokens: number; cached_tokens: number; reasoning_tokens: number } | null {
   if (!isObject(u)) return null;

@@ -19,7 +19,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+import { WireError, badField, chatUsage, chunkDelta, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -340,7 +340,7 @@ export interface ResponseMeta {
 /** A `chat.completion` as a Responses `response` object for the request it answers. */
 export function chatToResponse(completion: Json, request: Json, meta: ResponseMeta): Json {
   const res = responseShell(request, meta.id ?? wireId('resp_'), meta.createdAt ?? Math.floor(Date.now() / 1000), meta.model);
-  const choice = (Array.isArray(completion['choices']) ? completion['choices'][0] : undefined) as Json | undefined;
+  const choice = firstChoice(completion);
   const message = (isObject(choice?.['message']) ? choice['message'] : {}) as Json;
   const output: Json[] = [];
   const content = message['content'];
@@ -463,10 +463,9 @@ export class ResponsesStreamWriter {
     let events = '';
     const u = chatUsage(chunk['usage']);
     if (u) this.#usage = u;
-    const choice = (Array.isArray(chunk['choices']) ? chunk['choices'][0] : undefined) as Json | undefined;
-    if (!isObject(choice)) return events;
-    const delta = isObject(choice['delta']) ? choice['delta'] : {};
-    const piece = typeof delta['content'] === 'string' ? delta['content'] : typeof delta['refusal'] === 'string' ? delta['refusal'] : '';
+    const choice = firstChoice(chunk);
+    if (!choice) return events;
+    const { delta, piece } = chunkDelta(choice);
     if (piece !== '') {
       if (!this.#text || this.#text.done) {
         const opened = this.#open('message');
