@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, chunkDelta, firstChoice, isObject, optBoolean, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+import { WireError, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -67,14 +67,7 @@ export function messagesToChat(body: unknown): ChatRequest {
   for (let i = 0; i < raw.length; i++) messages.push(...turnToChat(raw[i], i));
 
   const chat: ChatRequest = { messages, max_completion_tokens: max };
-  if (typeof body['model'] === 'string') chat.model = body['model'];
-  else if (body['model'] !== undefined) badField('model', 'a string', body['model']);
-  const stream = optBoolean(body, 'stream');
-  if (stream !== undefined) chat.stream = stream;
-  const temperature = optNumber(body, 'temperature', 0, 1);
-  if (temperature !== undefined) chat['temperature'] = temperature;
-  const topP = optNumber(body, 'top_p', 0, 1);
-  if (topP !== undefined) chat['top_p'] = topP;
+  copySamplingFields(body, chat, 1);
   optNumber(body, 'top_k', 0, 1_000_000, 'top_k', true); // validated; chat completions has no top_k
   const stops = body['stop_sequences'];
   if (stops !== undefined && stops !== null) {

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import type { ChatRequest } from '../chat/messages.js';
 import { RoutecoreError, describe, isPlainObject } from '../errors.js';
 
 /** A request body a wire cannot accept: `param` names the field (`input[2].content[0].type`). */
@@ -81,6 +82,21 @@ export function parseJsonObject(text: string): Json | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The fields a Responses body and a Messages body both carry over to the chat request as they are:
+ * `model`, `stream`, `temperature` (0 to `maxTemperature`: the client wire's own range) and `top_p`.
+ */
+export function copySamplingFields(body: Json, chat: ChatRequest, maxTemperature: number): void {
+  if (typeof body['model'] === 'string') chat.model = body['model'];
+  else if (body['model'] !== undefined) badField('model', 'a string', body['model']);
+  const stream = optBoolean(body, 'stream');
+  if (stream !== undefined) chat.stream = stream;
+  const temperature = optNumber(body, 'temperature', 0, maxTemperature);
+  if (temperature !== undefined) chat['temperature'] = temperature;
+  const topP = optNumber(body, 'top_p', 0, 1);
+  if (topP !== undefined) chat['top_p'] = topP;
 }
 
 /** The first choice of a chat completion or chunk, when it is an object. */

@@ -19,7 +19,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, chunkDelta, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+import { WireError, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -56,14 +56,7 @@ export function responsesToChat(body: unknown): ChatRequest {
   if (!messages.some((m) => m.role === 'user')) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
 
   const chat: ChatRequest = { messages };
-  if (typeof body['model'] === 'string') chat.model = body['model'];
-  else if (body['model'] !== undefined) badField('model', 'a string', body['model']);
-  const stream = optBoolean(body, 'stream');
-  if (stream !== undefined) chat.stream = stream;
-  const temperature = optNumber(body, 'temperature', 0, 2);
-  if (temperature !== undefined) chat['temperature'] = temperature;
-  const topP = optNumber(body, 'top_p', 0, 1);
-  if (topP !== undefined) chat['top_p'] = topP;
+  copySamplingFields(body, chat, 2);
   const maxOut = optNumber(body, 'max_output_tokens', 1, 10_000_000, 'max_output_tokens', true);
   // max_completion_tokens is the chat field OpenAI's current models accept (max_tokens is refused by reasoning models).
   if (maxOut !== undefined) chat['max_completion_tokens'] = maxOut;
