@@ -19,13 +19,14 @@
  * Both trees must be built (`npm run build:ts`) with a loadable addon in build/Release.
  * @module
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { startServer, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -107,27 +108,6 @@ async function injectChild(oldRoot: string, newRoot: string): Promise<void> {
   clearInterval(clear);
   await mock.close();
   rmSync(dir, { recursive: true, force: true });
-}
-
-interface Server {
-  name: string;
-  child: ChildProcess;
-  port: number;
-}
-
-async function start(name: string, cmd: string[], env: Record<string, string>, portFrom: RegExp): Promise<Server> {
-  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = portFrom.exec(out);
-    if (m) return { name, child, port: Number(m[1]) };
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 interface Run {
@@ -212,7 +192,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-'));
   const servers: Server[] = [];
   try {
-    const mock = await start('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
+    const mock = await startServer('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
     const registry = join(dir, 'models.json');
@@ -230,7 +210,7 @@ async function main(): Promise<void> {
       const config = join(dir, `${t.name}.yaml`);
       writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, `${t.name}.sqlite`)}}\n`);
       const cli = join(t.root, 'dist', 'src', 'cli', 'main.js');
-      gateways[t.name] = await start(
+      gateways[t.name] = await startServer(
         `${t.name} gateway`,
         [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config],
         { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu' },

@@ -17,13 +17,14 @@
  * Added latency = routecore p50 − mock p50 at the same connections, same run.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { pinned, startServer, type Server } from './servers.js';
 
 import { packageRoot } from '../src/addon/native.js';
 
@@ -90,31 +91,9 @@ async function loadChild(spec: LoadSpec): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-interface Server {
-  name: string;
-  child: ChildProcess;
-  port: number;
-}
-
-/** `taskset -c CPUS` in front of a command when pinning. */
-function pinned(cpuList: string | undefined, cmd: string[]): [string, string[]] {
-  return cpuList === undefined ? [process.execPath, cmd] : ['taskset', ['-c', cpuList, process.execPath, ...cmd]];
-}
-
-async function start(name: string, cpuList: string | undefined, cmd: string[], env: Record<string, string>, portFrom: RegExp, fixedPort?: number): Promise<Server> {
-  const [exe, argv] = pinned(cpuList, cmd);
-  const child = spawn(exe, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const m = portFrom.exec(out);
-    if (m) return { name, child, port: fixedPort ?? Number(m[1]) };
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Starts a benchmark server pinned to `cpuList` (undefined: not pinned); the gateways may take 90 s to get ready on a loaded machine. */
+function start(name: string, cpuList: string | undefined, cmd: string[], env: Record<string, string>, portFrom: RegExp, fixedPort?: number): Promise<Server> {
+  return startServer(name, cmd, env, portFrom, { cpuList, fixedPort, timeoutMs: 90_000 });
 }
 
 /** CPU seconds (user + system) of a process and its descendants so far, from /proc. */

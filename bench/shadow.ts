@@ -12,13 +12,13 @@
  * case for the client (real upstreams spend their time waiting on the network, not on this CPU).
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { startServer, type Server } from './servers.js';
 
 import { packageRoot } from '../src/addon/native.js';
 
@@ -47,27 +47,6 @@ async function mockChild(name: string): Promise<void> {
   setInterval(() => (mock.requests.length = 0), 200).unref();
   process.stdout.write(`port ${mock.port}\n`);
   process.on('SIGTERM', () => void mock.close().then(() => process.exit(0)));
-}
-
-interface Server {
-  name: string;
-  child: ChildProcess;
-  port: number;
-}
-
-async function start(name: string, cmd: string[], env: Record<string, string>, portFrom: RegExp): Promise<Server> {
-  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = portFrom.exec(out);
-    if (m) return { name, child, port: Number(m[1]) };
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
-    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 interface Run {
@@ -121,9 +100,9 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   const self = fileURLToPath(import.meta.url);
   try {
-    const models = await start('mock', [self, '--child', 'models'], {}, /port (\d+)/);
+    const models = await startServer('mock', [self, '--child', 'models'], {}, /port (\d+)/);
     servers.push(models);
-    const judge = await start('judge', [self, '--child', 'judge'], {}, /port (\d+)/);
+    const judge = await startServer('judge', [self, '--child', 'judge'], {}, /port (\d+)/);
     servers.push(judge);
     const registry = join(dir, 'models.json');
     writeFileSync(
@@ -142,7 +121,7 @@ async function main(): Promise<void> {
       const name = rate === 0 ? 'shadow 0%' : `shadow ${rate * 100}%`;
       const config = join(dir, `g-${rate}.yaml`);
       writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, `log-${rate}.sqlite`)}}\n` + (rate > 0 ? `shadow: {rate: ${rate}, judge: judge, maxConcurrent: 256, budgetUsdPerDay: 100000}\n` : ''));
-      const g = await start(name, [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config], { ROUTECORE_BACKEND: 'cpu' }, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      const g = await startServer(name, [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config], { ROUTECORE_BACKEND: 'cpu' }, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
       servers.push(g);
       targets.push(g);
     }

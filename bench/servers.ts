@@ -1,0 +1,48 @@
+/**
+ * Server processes for the HTTP benchmarks (gateway, shadow, ab-trees): a Node script started as a
+ * child, optionally pinned to CPUs, and its port read from what it prints once it listens.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A started server: its name in the tables, its process and the port it listens on. */
+export interface Server {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
+/** `taskset -c CPUS` in front of a Node command when pinning (`cpuList` undefined: not pinned). */
+export function pinned(cpuList: string | undefined, cmd: string[]): [string, string[]] {
+  return cpuList === undefined ? [process.execPath, cmd] : ['taskset', ['-c', cpuList, process.execPath, ...cmd]];
+}
+
+/** How {@link startServer} starts and waits. */
+export interface StartOptions {
+  /** CPUs to pin the process to (taskset's list syntax). */
+  cpuList?: string;
+  /** The port when the server's ready line does not print one (`portFrom` then only says it is ready). */
+  fixedPort?: number;
+  /** How long to wait for the ready line; 60 s by default. */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `node cmd...` with `env` added, and resolves once its stdout or stderr matches `portFrom`
+ * (group 1: the port). Fails with everything it printed when it exits first or is not ready in time.
+ */
+export async function startServer(name: string, cmd: string[], env: Record<string, string>, portFrom: RegExp, options: StartOptions = {}): Promise<Server> {
+  const [exe, argv] = pinned(options.cpuList, cmd);
+  const child = spawn(exe, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const m = portFrom.exec(out);
+    if (m) return { name, child, port: options.fixedPort ?? Number(m[1]) };
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${out}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
