@@ -20,6 +20,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
+import { floatToHalf } from '../src/evaluation/reference.js';
+
 const require = createRequire(import.meta.url);
 
 /**
@@ -97,30 +99,6 @@ function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vector
   const values = new Float64Array(n);
   for (let i = 0; i < n; i++) values[i] = a[i * n + i]!;
   return { values, vectors: v };
-}
-
-/** float -> binary16 bits, round to nearest even. */
-function toHalf(f: number): number {
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, f);
-  const x = view.getUint32(0);
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (exp >= 31) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (exp << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
 }
 
 function safetensors(tensors: Array<{ name: string; dtype: 'F16' | 'F32'; shape: number[]; bytes: Buffer }>, metadata: Record<string, string>): Buffer {
@@ -223,7 +201,7 @@ async function main(): Promise<void> {
   const weights = new Float32Array(V);
   for (let r = 0; r < V; r++) weights[r] = Math.log(1 + r + 1); // log(1 + rank), ranks from 1
   const emb16 = Buffer.alloc(V * dims * 2);
-  for (let i = 0; i < reduced.length; i++) emb16.writeUInt16LE(toHalf(reduced[i]!), i * 2);
+  for (let i = 0; i < reduced.length; i++) emb16.writeUInt16LE(floatToHalf(reduced[i]!), i * 2);
   const dir = resolve(out);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(useTokenizerJson()));

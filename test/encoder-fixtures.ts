@@ -13,6 +13,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
+import { floatToHalf, halfToFloat } from '../src/evaluation/reference.js';
+
 const require = createRequire(import.meta.url);
 
 /** The bert-base-uncased vocabulary, in id order, with its '##' continuation pieces restored. */
@@ -196,31 +198,6 @@ export interface FixtureTensor {
   dtype?: 'F32' | 'F16';
 }
 
-/** float -> binary16 bits, round to nearest even (for writing F16 fixtures). */
-export function toHalf(f: number): number {
-  const buf = new DataView(new ArrayBuffer(4));
-  buf.setFloat32(0, f);
-  const x = buf.getUint32(0);
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (exp >= 31) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (exp << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  return sign | h;
-}
-
 /** A safetensors file holding `tensors` in order. */
 export function safetensorsBytes(tensors: FixtureTensor[]): Buffer {
   const header: Record<string, unknown> = {};
@@ -234,7 +211,7 @@ export function safetensorsBytes(tensors: FixtureTensor[]): Buffer {
     } else {
       b = Buffer.alloc(t.data.length * 2);
       t.data.forEach((v, i) => {
-        b.writeUInt16LE(toHalf(v), i * 2);
+        b.writeUInt16LE(floatToHalf(v), i * 2);
       });
     }
     header[t.name] = { dtype, shape: t.shape, data_offsets: [at, at + b.length] };
@@ -277,7 +254,7 @@ export function writeStaticModelDir(
   const rows = Array.isArray(model.vocab) ? model.vocab.length : Object.keys(model.vocab).length;
   const dim = options.dim ?? 16;
   const embeddings = randomFloats(rows * dim, options.seed ?? 7);
-  if (options.dtype === 'F16') for (let i = 0; i < embeddings.length; i++) embeddings[i] = halfToFloat(toHalf(embeddings[i]!));
+  if (options.dtype === 'F16') for (let i = 0; i < embeddings.length; i++) embeddings[i] = halfToFloat(floatToHalf(embeddings[i]!));
   const tensors: FixtureTensor[] = [{ name: 'embeddings', shape: [rows, dim], data: embeddings, dtype: options.dtype ?? 'F32' }];
   let weights: Float32Array | undefined;
   if (options.weights) {
@@ -289,14 +266,4 @@ export function writeStaticModelDir(
   writeFileSync(join(dir, 'model.safetensors'), safetensorsBytes(tensors));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'model2vec', architectures: ['StaticModel'], hidden_dim: dim, normalize: true }));
   return { tokenizer, embeddings, weights, dim };
-}
-
-/** binary16 bits -> float. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { OutcomeRecord } from '../src/training/data.js';
 import { binding, type NativeRouterHandle } from '../src/addon/native.js';
-import { ReferenceRouter, halfToFloat, readRouterFile, routerNetwork } from '../src/evaluation/reference.js';
+import { ReferenceRouter, floatToHalf, halfToFloat, readRouterFile, routerNetwork } from '../src/evaluation/reference.js';
 import { train, type PredictorKind } from '../src/training/train.js';
 import { rng } from '../bench/corpus.js';
 
@@ -126,6 +126,17 @@ describe('reference on the shipped default router', () => {
 });
 
 describe('router file parsing', () => {
+  it('converts floats to binary16 and back: every finite half round-trips, halfway cases round to even, overflow is Infinity', () => {
+    for (let bits = 0; bits < 0x10000; bits++) {
+      if ((bits & 0x7c00) === 0x7c00) continue; // Infinity and NaN patterns
+      expect(floatToHalf(halfToFloat(bits))).toBe(bits);
+    }
+    expect(floatToHalf(1 + 2 ** -11)).toBe(0x3c00); // halfway between 1 and the next half: to even
+    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(floatToHalf(1e6)).toBe(0x7c00);
+    expect(floatToHalf(-1e6)).toBe(0xfc00);
+  });
+
   it('converts binary16 exactly', () => {
     expect(halfToFloat(0x3c00)).toBe(1);
     expect(halfToFloat(0xc000)).toBe(-2);

@@ -65,6 +65,31 @@ export function halfToFloat(bits: number): number {
   return halves()[bits & 0xffff]!;
 }
 
+/** Converts a float to its binary16 bit pattern, rounding to nearest even (overflow to ±Infinity). */
+export function floatToHalf(f: number): number {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, f);
+  const x = view.getUint32(0);
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
 /** Parses a `.router` file (safetensors layout) without the native addon. */
 export function readRouterFile(bytes: Uint8Array): RouterFile {
   if (!(bytes instanceof Uint8Array)) bad('expected the file bytes as a Uint8Array');
