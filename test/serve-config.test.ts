@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { ConfigFileSchema } from '../src/serve/config-schema.js';
 import { DEFAULT_BODY_LIMIT_BYTES, hashKey, keysFromEnv, resolveServeConfig } from '../src/serve/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routecore-serve-config-'));
@@ -128,6 +129,37 @@ describe('resolveServeConfig', () => {
     ['aliases', 'registry: m.json\naliases: [a]', 'field "aliases" must be a mapping of router model id to registry id, got array of length 1'],
     ['top level', '- a\n- b', 'the top level must be a mapping of fields'],
     ['bad YAML', 'registry: [unclosed', /c\d+\.yaml:\d+:\d+: not valid YAML/],
+    // Messages first asserted when the checks moved onto the schema (src/serve/config-schema.ts).
+    ['empty registry', 'registry: "  "', 'field "registry" must be a non-empty string, got string "  "'],
+    ['key not a mapping', 'registry: m.json\nkeys: [abc]', 'field "keys[0]" must be a mapping with name and sha256, got string "abc"'],
+    ['key without sha256', 'registry: m.json\nkeys:\n  - {name: a}', 'field "keys[0].sha256" must be the 64-character hex SHA-256 of the key, got undefined'],
+    ['plain key before a missing sha256', 'registry: m.json\nkeys:\n  - {name: a, key: sk-123}', /field "keys\[0\]\.key": plain client keys are not accepted in the config; store "sha256: <hex>"/],
+    ['misspelt key field before what it leaves missing', `registry: m.json\nkeys:\n  - {nme: a, sha256: ${SHA}}`, 'unknown field "keys[0].nme" (did you mean "name"?)'],
+    ['same key in two cases', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}}\n  - {name: b, sha256: ${SHA.toUpperCase()}}`, 'field "keys[1].sha256": the same key is listed twice'],
+    ['model name', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, models: [routecore, 3]}`, 'field "keys[0].models[1]" must be a non-empty string, got number 3'],
+    ['key shadow', `registry: m.json\nkeys:\n  - {name: a, sha256: ${SHA}, shadow: 1}`, 'field "keys[0].shadow" must be true or false, got number 1'],
+    ['alias target', 'registry: m.json\naliases: {strong: 3}', 'field "aliases.strong" must be a non-empty string, got number 3'],
+    ['cors without origins', 'registry: m.json\ncors: {}', 'field "cors.origins" must be a non-empty list of origins (https://app.example.com, or "*"), got undefined'],
+    ['cors field', 'registry: m.json\ncors: {origin: ["*"]}', 'unknown field "cors.origin" (did you mean "origins"?)'],
+    ['log type', 'registry: m.json\nlog: 5', 'field "log" must be false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path, got number 5'],
+    ['log spec in the file', 'registry: m.json\nlog: "jsonl:"', 'field "log" must be sqlite:PATH, jsonl:PATH, sqlite, jsonl or none (a path after "jsonl:"), got string "jsonl:"'],
+    ['log path', 'registry: m.json\nlog: {path: ""}', 'field "log.path" must be a non-empty string, got string ""'],
+    ['log flush', 'registry: m.json\nlog: {flushMs: 60001}', 'field "log.flushMs" must be an integer from 1 to 60000, got number 60001'],
+    ['log prompts', 'registry: m.json\nlog: {storePrompts: "no"}', 'field "log.storePrompts" must be true or false, got string "no"'],
+    ['upstream type', 'registry: m.json\nupstream: 3', 'field "upstream" must be a mapping of retries, backoffMs, maxRetryAfterMs, cooldownMs, maxAttempts, got number 3'],
+    ['file timeout', 'registry: m.json\ntimeoutMs: 0', 'field "timeoutMs" must be an integer from 1 to 3600000, got number 0'],
+    ['drain', 'registry: m.json\ndrainMs: -1', 'field "drainMs" must be an integer from 0 to 3600000, got number -1'],
+    ['watch', 'registry: m.json\nwatchRouter: yes please', 'field "watchRouter" must be true or false, got string "yes please"'],
+    ['empty port', 'registry: m.json\nport:', 'field "port" must be an integer from 0 to 65535, got null'],
+    ['shadow type', 'registry: m.json\nshadow: true', 'field "shadow" must be false or a mapping of rate, judge, comparison, focus, budgetUsdPerDay, maxConcurrent, maxTokens, judgeMaxTokens, template, got boolean true'],
+    ['shadow rate', 'registry: m.json\nshadow: {rate: 2, judge: j}', 'field "shadow.rate" must be a number from 0 to 1, got number 2'],
+    ['shadow rate as text', 'registry: m.json\nshadow: {rate: "0.1", judge: j}', 'field "shadow.rate" must be a number from 0 to 1, got string "0.1"'],
+    ['shadow concurrency', 'registry: m.json\nshadow: {rate: 0.1, judge: j, maxConcurrent: 1.5}', 'field "shadow.maxConcurrent" must be an integer from 1 to 10000, got number 1.5'],
+    ['shadow without rate', 'registry: m.json\nshadow: {judge: j}', 'field "shadow.rate" is missing: the share of answered requests to judge, 0 to 1'],
+    ['shadow without judge', 'registry: m.json\nshadow: {rate: 0.5}', 'field "shadow.judge" is missing: the judge model, a registry id'],
+    ['learn type', 'registry: m.json\nlearn: 3', 'field "learn" must be false or a mapping of everyMinutes, minPairs, holdout, prior, priorWeight, got number 3'],
+    ['learn field', 'registry: m.json\nlearn: {minPair: 10}', 'unknown field "learn.minPair" (did you mean "minPairs"?)'],
+    ['learn holdout', 'registry: m.json\nlearn: {holdout: 1}', 'field "learn.holdout" must be a number from 0.05 to 0.95, got number 1'],
   ];
   for (const [name, text, message] of cases) {
     it(`refuses ${name}, naming the file and field`, () => {
@@ -146,7 +178,61 @@ describe('resolveServeConfig', () => {
     });
   }
 
+  it('takes a $schema pointer for editors and says nothing of it in hints', () => {
+    const p = file('$schema: ./routecore-config.schema.json\nregistry: m.json');
+    expect(resolveServeConfig({ config: p }, {}).registry).toBe(join(dir, 'm.json'));
+    expect(() => resolveServeConfig({ config: file('registry: m.json\nzzzzzz: 1') }, {})).toThrow(/known fields: registry, router, aliases, policy, host, port, timeoutMs, redis, bodyLimitBytes, cors, keys, log, upstream, drainMs, watchRouter, logLevel, shadow, learn\)$/);
+  });
+
+  it('refuses an unknown field of a JSON file by name', () => {
+    const p = file(JSON.stringify({ registry: 'm.json', upstream: { cooldown: 5 } }), '.json');
+    expect(() => resolveServeConfig({ config: p }, {})).toThrow(`${p}: unknown field "upstream.cooldown" (did you mean "cooldownMs"?)`);
+  });
+
+  it('reads a file with every section, keeping values and defaults', () => {
+    const p = file(
+      [
+        'registry: m.json',
+        'cors: false',
+        'log: "jsonl:out.jsonl"',
+        'drainMs: 0',
+        'watchRouter: false',
+        'bodyLimitBytes: 2048',
+        'shadow: {rate: 0.25, judge: j, template: t.txt}',
+        'learn: {minPairs: 50, prior: p.jsonl}',
+      ].join('\n'),
+    );
+    const c = resolveServeConfig({ config: p }, {});
+    expect(c.corsOrigins).toEqual([]);
+    expect(c.log).toMatchObject({ kind: 'jsonl', path: join(dir, 'out.jsonl'), explicit: true });
+    expect(c.drainMs).toBe(0);
+    expect(c.watchRouter).toBe(false);
+    expect(c.bodyLimitBytes).toBe(2048);
+    expect(c.shadow).toEqual({ rate: 0.25, judge: 'j', template: join(dir, 't.txt'), focus: 0.5, budgetUsdPerDay: 1, maxConcurrent: 4, maxTokens: 1024, judgeMaxTokens: 512 });
+    expect(c.learn).toEqual({ everyMinutes: 60, minPairs: 50, holdout: 0.3, priorWeight: 1, prior: join(dir, 'p.jsonl') });
+  });
+
+  it('says in every field of the schema what it expects, so no message falls back to a generic text', () => {
+    const missing: string[] = [];
+    const walk = (s: Record<string, unknown>, at: string): void => {
+      if (s['expected'] === undefined && s['refused'] === undefined) missing.push(at);
+      const props = s['properties'] as Record<string, Record<string, unknown>> | undefined;
+      if (props) for (const [k, v] of Object.entries(props)) walk(v, `${at}.${k}`);
+      const items = s['items'] as Record<string, unknown> | undefined;
+      if (items) walk(items, `${at}[]`);
+      const pattern = s['patternProperties'] as Record<string, Record<string, unknown>> | undefined;
+      if (pattern) for (const v of Object.values(pattern)) walk(v, `${at}.*`);
+      // A union's own `expected` speaks for its literals; its mapping variants are walked for their fields.
+      const anyOf = s['anyOf'] as Record<string, unknown>[] | undefined;
+      if (anyOf) for (const v of anyOf) if (v['type'] === 'object') walk(v, at);
+    };
+    walk(ConfigFileSchema as unknown as Record<string, unknown>, 'file');
+    expect(missing).toEqual([]);
+  });
+
   it('refuses bad flags, naming the flag', () => {
+    expect(() => resolveServeConfig({ registry: 'm', host: ' ' }, {})).toThrow('command line: field "--host" must be a non-empty string, got string " "');
+    expect(() => resolveServeConfig({ registry: 'm', port: '' }, {})).toThrow('command line: field "--port" must be an integer from 0 to 65535, got string ""');
     expect(() => resolveServeConfig({ registry: 'm', port: 'abc' }, {})).toThrow('command line: field "--port" must be an integer from 0 to 65535, got string "abc"');
     expect(() => resolveServeConfig({ registry: 'm', timeoutMs: '0' }, {})).toThrow('command line: field "--timeout-ms" must be an integer from 1 to 3600000, got string "0"');
     expect(() => resolveServeConfig({ registry: 'm', policy: 'fast' }, {})).toThrow('command line: field "--policy" must be one of best, cost, threshold, subset');

@@ -1,13 +1,14 @@
 /**
  * The `shadow:` and `learn:` sections of the gateway's config file and their command-line flags
  * (`--shadow RATE`, `--judge ID`, `--compare ID`, `--shadow-budget-usd N`, `--judge-template F`,
- * `--learn`, `--learn-every MIN`). Flags win over the file. Every message names the file or
- * `command line` and the field, like the rest of src/serve/config.ts.
+ * `--learn`, `--learn-every MIN`). Flags win over the file. The file's sections arrive checked against
+ * the config file's schema (src/serve/config-schema.ts); what is here are the rules between fields and
+ * flags, each message naming the file or `command line` and the field.
  * @module
  */
 import { isAbsolute, resolve } from 'node:path';
 
-import { RoutecoreError, describe, didYouMean, isPlainObject } from '../errors.js';
+import { RoutecoreError, describe } from '../errors.js';
 
 /** Shadow judging settings of a gateway (see src/learning/shadow.ts for their meaning). */
 export interface ShadowConfig {
@@ -54,31 +55,41 @@ export interface LearningFlags {
   learnEvery?: string;
 }
 
-const SHADOW_FIELDS = ['rate', 'judge', 'comparison', 'focus', 'budgetUsdPerDay', 'maxConcurrent', 'maxTokens', 'judgeMaxTokens', 'template'];
-const LEARN_FIELDS = ['everyMinutes', 'minPairs', 'holdout', 'prior', 'priorWeight'];
+/** The file's `shadow:` mapping, already checked against the config file's schema (src/serve/config-schema.ts). */
+export interface ShadowFileSection {
+  rate?: number;
+  judge?: string;
+  comparison?: string;
+  focus?: number;
+  budgetUsdPerDay?: number;
+  maxConcurrent?: number;
+  maxTokens?: number;
+  judgeMaxTokens?: number;
+  template?: string;
+}
+
+/** The file's `learn:` mapping, already checked against the config file's schema. */
+export interface LearnFileSection {
+  everyMinutes?: number;
+  minPairs?: number;
+  holdout?: number;
+  prior?: string;
+  priorWeight?: number;
+}
 
 function bad(message: string): RoutecoreError {
   return new RoutecoreError('ERR_ROUTECORE_BAD_CONFIG', message);
 }
 
-function known(obj: Record<string, unknown>, fields: readonly string[], prefix: string, source: string): void {
-  for (const k of Object.keys(obj)) {
-    if (fields.includes(k)) continue;
-    const hint = didYouMean(k, fields);
-    throw bad(`${source}: unknown field "${prefix}.${k}"` + (hint ? ` (did you mean "${hint}"?)` : ` (known fields: ${fields.join(', ')})`));
-  }
-}
-
-function num(v: unknown, where: string, lo: number, hi: number, integer = false): number {
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < lo || n > hi || (integer && !Number.isInteger(n))) {
-    throw bad(`${where} must be ${integer ? 'an integer' : 'a number'} from ${lo} to ${hi}, got ${describe(v)}`);
-  }
+/** A flag's number (flags are strings), checked against its range. */
+function num(v: string, where: string, lo: number, hi: number): number {
+  const n = v.trim() === '' ? Number.NaN : Number(v);
+  if (!Number.isFinite(n) || n < lo || n > hi) throw bad(`${where} must be a number from ${lo} to ${hi}, got ${describe(v)}`);
   return n;
 }
 
-function str(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v.trim() === '') throw bad(`${where} must be a non-empty string, got ${describe(v)}`);
+function str(v: string, where: string): string {
+  if (v.trim() === '') throw bad(`${where} must be a non-empty string, got ${describe(v)}`);
   return v;
 }
 
@@ -86,15 +97,10 @@ function str(v: unknown, where: string): string {
  * The shadow settings from the file's `shadow:` section and the flags; undefined when shadowing is off
  * (no rate anywhere, or rate 0). `base`: the folder relative file paths of the file are resolved against.
  */
-export function resolveShadowConfig(file: unknown, flags: LearningFlags, source: string, base: string): ShadowConfig | undefined {
-  let f: Record<string, unknown> = {};
-  if (file !== undefined && file !== false) {
-    if (!isPlainObject(file)) throw bad(`${source}: field "shadow" must be false or a mapping of ${SHADOW_FIELDS.join(', ')}, got ${describe(file)}`);
-    known(file, SHADOW_FIELDS, 'shadow', source);
-    f = file;
-  }
+export function resolveShadowConfig(file: ShadowFileSection | false | undefined, flags: LearningFlags, source: string, base: string): ShadowConfig | undefined {
+  const f: ShadowFileSection = file === undefined || file === false ? {} : file;
   const field = (name: string) => `${source}: field "shadow.${name}"`;
-  const rate = flags.shadow !== undefined ? num(flags.shadow, 'command line: --shadow', 0, 1) : f['rate'] !== undefined ? num(f['rate'], field('rate'), 0, 1) : undefined;
+  const rate = flags.shadow !== undefined ? num(flags.shadow, 'command line: --shadow', 0, 1) : f.rate;
   const anyFlag = flags.judge !== undefined || flags.compare !== undefined || flags.shadowBudgetUsd !== undefined || flags.judgeTemplate !== undefined;
   if (rate === undefined) {
     if (anyFlag) throw bad('command line: --judge, --compare, --shadow-budget-usd and --judge-template need --shadow RATE (the share of answered requests to judge)');
@@ -102,49 +108,37 @@ export function resolveShadowConfig(file: unknown, flags: LearningFlags, source:
     return undefined;
   }
   if (rate === 0) return undefined;
-  const judge = flags.judge !== undefined ? str(flags.judge, 'command line: --judge') : f['judge'] !== undefined ? str(f['judge'], field('judge')) : undefined;
+  const judge = flags.judge !== undefined ? str(flags.judge, 'command line: --judge') : f.judge;
   if (judge === undefined) throw bad(flags.shadow !== undefined ? 'command line: --shadow needs --judge ID (a registry id of the judge model)' : `${field('judge')} is missing: the judge model, a registry id`);
   const config: ShadowConfig = {
     rate,
     judge,
-    focus: f['focus'] !== undefined ? num(f['focus'], field('focus'), 0, 100) : 0.5,
-    budgetUsdPerDay: flags.shadowBudgetUsd !== undefined ? num(flags.shadowBudgetUsd, 'command line: --shadow-budget-usd', 0, 1e9) : f['budgetUsdPerDay'] !== undefined ? num(f['budgetUsdPerDay'], field('budgetUsdPerDay'), 0, 1e9) : 1,
-    maxConcurrent: f['maxConcurrent'] !== undefined ? num(f['maxConcurrent'], field('maxConcurrent'), 1, 10_000, true) : 4,
-    maxTokens: f['maxTokens'] !== undefined ? num(f['maxTokens'], field('maxTokens'), 1, 1_000_000, true) : 1024,
-    judgeMaxTokens: f['judgeMaxTokens'] !== undefined ? num(f['judgeMaxTokens'], field('judgeMaxTokens'), 16, 1_000_000, true) : 512,
+    focus: f.focus ?? 0.5,
+    budgetUsdPerDay: flags.shadowBudgetUsd !== undefined ? num(flags.shadowBudgetUsd, 'command line: --shadow-budget-usd', 0, 1e9) : (f.budgetUsdPerDay ?? 1),
+    maxConcurrent: f.maxConcurrent ?? 4,
+    maxTokens: f.maxTokens ?? 1024,
+    judgeMaxTokens: f.judgeMaxTokens ?? 512,
   };
   if (flags.compare !== undefined) config.comparison = str(flags.compare, 'command line: --compare');
-  else if (f['comparison'] !== undefined) config.comparison = str(f['comparison'], field('comparison'));
+  else if (f.comparison !== undefined) config.comparison = f.comparison;
   if (flags.judgeTemplate !== undefined) config.template = resolve(str(flags.judgeTemplate, 'command line: --judge-template'));
-  else if (f['template'] !== undefined) {
-    const t = str(f['template'], field('template'));
-    config.template = isAbsolute(t) ? t : resolve(base, t);
-  }
+  else if (f.template !== undefined) config.template = isAbsolute(f.template) ? f.template : resolve(base, f.template);
   return config;
 }
 
 /** The learning settings from the file's `learn:` section and the flags; undefined when `--learn` is not given and the file has no section. */
-export function resolveLearnConfig(file: unknown, flags: LearningFlags, source: string, base: string): LearnConfig | undefined {
-  let f: Record<string, unknown> = {};
-  if (file !== undefined && file !== false) {
-    if (!isPlainObject(file)) throw bad(`${source}: field "learn" must be false or a mapping of ${LEARN_FIELDS.join(', ')}, got ${describe(file)}`);
-    known(file, LEARN_FIELDS, 'learn', source);
-    f = file;
-  }
+export function resolveLearnConfig(file: LearnFileSection | false | undefined, flags: LearningFlags, base: string): LearnConfig | undefined {
   if (!flags.learn && (file === undefined || file === false)) {
     if (flags.learnEvery !== undefined) throw bad('command line: --learn-every needs --learn');
     return undefined;
   }
-  const field = (name: string) => `${source}: field "learn.${name}"`;
+  const f: LearnFileSection = file === undefined || file === false ? {} : file;
   const config: LearnConfig = {
-    everyMinutes: flags.learnEvery !== undefined ? num(flags.learnEvery, 'command line: --learn-every', 0.01, 10_080) : f['everyMinutes'] !== undefined ? num(f['everyMinutes'], field('everyMinutes'), 0.01, 10_080) : 60,
-    minPairs: f['minPairs'] !== undefined ? num(f['minPairs'], field('minPairs'), 10, 1e9, true) : 200,
-    holdout: f['holdout'] !== undefined ? num(f['holdout'], field('holdout'), 0.05, 0.95) : 0.3,
-    priorWeight: f['priorWeight'] !== undefined ? num(f['priorWeight'], field('priorWeight'), 0, 1000) : 1,
+    everyMinutes: flags.learnEvery !== undefined ? num(flags.learnEvery, 'command line: --learn-every', 0.01, 10_080) : (f.everyMinutes ?? 60),
+    minPairs: f.minPairs ?? 200,
+    holdout: f.holdout ?? 0.3,
+    priorWeight: f.priorWeight ?? 1,
   };
-  if (f['prior'] !== undefined) {
-    const p = str(f['prior'], field('prior'));
-    config.prior = isAbsolute(p) ? p : resolve(base, p);
-  }
+  if (f.prior !== undefined) config.prior = isAbsolute(f.prior) ? f.prior : resolve(base, f.prior);
   return config;
 }

@@ -1,0 +1,249 @@
+/**
+ * What a gateway config file is: one TypeBox schema for every field of the YAML/JSON file, compiled
+ * once, and the translation of its first problem into the message an operator reads
+ * (`gateway.yaml: field "keys[1].sha256" must be the 64-character hex SHA-256 of the key, got string "abc"`).
+ *
+ * Each leaf of the schema carries `expected`, the words that finish "must be ..."; a field that is
+ * refused outright (a plain client key) carries `refused`, the reason. Domain rules that a schema cannot
+ * say well (duplicate keys, the log spec's grammar, the Redis URL, which flags a section needs) stay as
+ * code in src/serve/config.ts and src/learning/config.ts, with the same message shape ({@link fieldProblem}).
+ * @module
+ */
+import { type Static, type TLiteral, type TObject, type TProperties, type TSchema, type TUnion, Type } from '@sinclair/typebox';
+import { TypeCompiler, type ValueError, ValueErrorType } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+
+import { RoutecoreError, describe, didYouMean, isPlainObject } from '../errors.js';
+import { POLICIES } from '../routing/policy.js';
+
+/** The request log's levels (fastify's pino logger), quietest last; the default `warn` logs no request that went well. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** A key's budget windows and their length in milliseconds (fixed windows; a "month" is 30 days). */
+export const BUDGET_WINDOWS: Readonly<Record<string, number>> = {
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000,
+  week: 7 * 86_400_000,
+  month: 30 * 86_400_000,
+};
+
+// ---- building blocks: each says in `expected` what a message tells the operator ----
+
+/** An integer in [min, max]. */
+const int = (min: number, max: number) => Type.Integer({ minimum: min, maximum: max, expected: `an integer from ${min} to ${max}` });
+/** A finite number in [min, max]. */
+const num = (min: number, max: number) => Type.Number({ minimum: min, maximum: max, expected: `a number from ${min} to ${max}` });
+/** A string with something other than white space in it. */
+const text = (expected = 'a non-empty string') => Type.String({ pattern: '\\S', expected });
+const bool = Type.Boolean({ expected: 'true or false' });
+/** One of a few strings; `expected` defaults to "one of a, b, c". */
+const oneOf = <const T extends readonly string[]>(values: T, expected = `one of ${values.join(', ')}`) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { expected },
+  ) as unknown as TUnion<TLiteral<T[number]>[]>;
+/** A mapping of exactly these fields (an unknown one is refused by name, with a did-you-mean hint). */
+const mapping = <P extends TProperties>(properties: P, expected: string) => Type.Object(properties, { additionalProperties: false, expected });
+const opt = Type.Optional;
+
+/** Field names a mapping offers in hints: `$schema` (an editor's pointer) and refused fields are not offered. */
+function offered(schema: TObject): string[] {
+  return Object.entries(schema.properties)
+    .filter(([name, s]) => !name.startsWith('$') && (s as TSchema)['refused'] === undefined)
+    .map(([name]) => name);
+}
+
+/** `false` (the section is off) or the mapping; a message lists the mapping's fields. */
+const offOr = <P extends TProperties>(properties: P) => {
+  const fields = Object.keys(properties).filter((k) => !k.startsWith('$'));
+  return Type.Union([Type.Literal(false), mapping(properties, `a mapping of ${fields.join(', ')}`)], { expected: `false or a mapping of ${fields.join(', ')}` });
+};
+
+/** The refusal of a field that must not be there, with why (`field "keys[0].key": plain client keys are not accepted ...`). */
+const refused = (why: string) => opt(Type.Never({ refused: why }));
+
+/** One entry of `keys:`; the key itself is never in the file, only its SHA-256. */
+const KeyEntry = mapping(
+  {
+    name: text(),
+    sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$', expected: 'the 64-character hex SHA-256 of the key' }),
+    key: refused('plain client keys are not accepted in the config; store "sha256: <hex>" (printf %s "$KEY" | sha256sum) or pass keys in ROUTECORE_API_KEYS'),
+    models: opt(Type.Array(text(), { minItems: 1, expected: 'a non-empty list of model names' })),
+    budgetUsd: opt(Type.Number({ exclusiveMinimum: 0, expected: 'a number > 0' })),
+    budgetWindow: opt(oneOf(Object.keys(BUDGET_WINDOWS))),
+    requestsPerMinute: opt(int(1, 10_000_000)),
+    shadow: opt(bool),
+  },
+  'a mapping with name and sha256',
+);
+
+/** `cors.origins`: scheme and host, or `*`. */
+const Origins = Type.Array(Type.String({ pattern: '^(\\*|https?://[^/\\s]+)$', expected: 'an origin like https://app.example.com (scheme and host, no path) or "*"' }), {
+  minItems: 1,
+  expected: 'a non-empty list of origins (https://app.example.com, or "*")',
+});
+
+/** The `log:` mapping (its string form, `sqlite:PATH` and friends, is parsed by src/serve/config.ts). */
+const LogMapping = mapping(
+  {
+    kind: opt(oneOf(['sqlite', 'jsonl', 'none'], 'sqlite, jsonl or none')),
+    path: opt(text()),
+    batchSize: opt(int(1, 100_000)),
+    flushMs: opt(int(1, 60_000)),
+    storePrompts: opt(bool),
+  },
+  'a mapping with kind and path',
+);
+
+const UpstreamFields = {
+  retries: opt(int(0, 10)),
+  backoffMs: opt(int(0, 60_000)),
+  maxRetryAfterMs: opt(int(0, 600_000)),
+  cooldownMs: opt(int(0, 86_400_000)),
+  maxAttempts: opt(int(1, 100)),
+};
+
+/**
+ * The gateway config file (`routecore serve --config F`, YAML or JSON). Every field is optional here;
+ * which ones are needed together (a registry from flag or file, a judge with a shadow rate) is decided
+ * where flags and file meet, in src/serve/config.ts.
+ */
+export const ConfigFileSchema = mapping(
+  {
+    $schema: opt(Type.String({ expected: 'a string (the path or URL of a JSON schema, for editors)' })),
+    registry: opt(text()),
+    router: opt(text()),
+    aliases: opt(Type.Record(Type.String(), text(), { expected: 'a mapping of router model id to registry id' })),
+    policy: opt(oneOf(POLICIES)),
+    host: opt(text()),
+    port: opt(int(0, 65535)),
+    timeoutMs: opt(int(1, 3_600_000)),
+    redis: opt(text('a redis:// or rediss:// URL')),
+    bodyLimitBytes: opt(int(1024, 1024 * 1024 * 1024)),
+    cors: opt(Type.Union([Type.Literal(false), mapping({ origins: Origins }, 'a mapping with origins')], { expected: 'false or a mapping with origins' })),
+    keys: opt(Type.Array(KeyEntry, { expected: 'a list of {name, sha256, ...} entries' })),
+    log: opt(Type.Union([Type.Literal(false), Type.String(), LogMapping], { expected: 'false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path' })),
+    upstream: opt(mapping(UpstreamFields, `a mapping of ${Object.keys(UpstreamFields).join(', ')}`)),
+    drainMs: opt(int(0, 3_600_000)),
+    watchRouter: opt(bool),
+    logLevel: opt(oneOf(LOG_LEVELS)),
+    shadow: opt(
+      offOr({
+        rate: opt(num(0, 1)),
+        judge: opt(text()),
+        comparison: opt(text()),
+        focus: opt(num(0, 100)),
+        budgetUsdPerDay: opt(num(0, 1e9)),
+        maxConcurrent: opt(int(1, 10_000)),
+        maxTokens: opt(int(1, 1_000_000)),
+        judgeMaxTokens: opt(int(16, 1_000_000)),
+        template: opt(text()),
+      }),
+    ),
+    learn: opt(
+      offOr({
+        everyMinutes: opt(num(0.01, 10_080)),
+        minPairs: opt(int(10, 1e9)),
+        holdout: opt(num(0.05, 0.95)),
+        prior: opt(text()),
+        priorWeight: opt(num(0, 1000)),
+      }),
+    ),
+  },
+  'a mapping of fields (registry, keys, log, ...)',
+);
+
+/** A config file that passed {@link ConfigFileSchema}. */
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+/** The file's `shadow:` mapping. */
+export type ShadowSection = Exclude<NonNullable<ConfigFile['shadow']>, false>;
+/** The file's `learn:` mapping. */
+export type LearnSection = Exclude<NonNullable<ConfigFile['learn']>, false>;
+/** A key entry of the file. */
+export type KeyEntry = Static<typeof KeyEntry>;
+
+/** The compiled check, built once at module load (a gateway reads its file once, a reload again). */
+const fileCheck = TypeCompiler.Compile(ConfigFileSchema);
+
+function bad(message: string): RoutecoreError {
+  return new RoutecoreError('ERR_ROUTECORE_BAD_CONFIG', message);
+}
+
+/** `/keys/0/name` → `keys[0].name` (JSON-pointer escapes undone). */
+function fieldOf(path: string): string {
+  let out = '';
+  for (const raw of path.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+/**
+ * The errors of one value, a union's replaced by those of the variant the value was meant to be (an
+ * object for the mapping variant, an array for a list), so `log: {kind: postgres}` says `log.kind`,
+ * not "log must be false, a string or a mapping". A value no variant's kind fits stays one union error.
+ */
+function flatten(errors: Iterable<ValueError>): ValueError[] {
+  const out: ValueError[] = [];
+  for (const e of errors) {
+    if (e.type === ValueErrorType.Union) {
+      const kind = Array.isArray(e.value) ? 'array' : isPlainObject(e.value) ? 'object' : undefined;
+      const at = kind === undefined ? -1 : (e.schema['anyOf'] as TSchema[]).findIndex((v) => v['type'] === kind);
+      if (at >= 0) {
+        out.push(...flatten(e.errors[at]!));
+        continue;
+      }
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+/** How early a problem is told: a refused field first, then an unknown field (a typo explains what looks missing), then the rest in file order. */
+function rank(e: ValueError): number {
+  if (e.schema['refused'] !== undefined) return 0;
+  if (e.type === ValueErrorType.ObjectAdditionalProperties) return 1;
+  return 2;
+}
+
+/** The message of one schema error, naming `source` (the file, or `command line`) and the field. */
+function messageOf(e: ValueError, source: string, field: string): string {
+  if (e.schema['refused'] !== undefined) return `${source}: field "${field}": ${e.schema['refused'] as string}`;
+  if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+    const name = e.path.slice(e.path.lastIndexOf('/') + 1).replace(/~1/g, '/').replace(/~0/g, '~');
+    const known = offered(e.schema as TObject);
+    const hint = didYouMean(name, known);
+    return `${source}: unknown field "${field}"` + (hint ? ` (did you mean "${hint}"?)` : ` (known fields: ${known.join(', ')})`);
+  }
+  const expected = (e.schema['expected'] as string | undefined) ?? e.message;
+  return `${source}: field "${field}" must be ${expected}, got ${describe(e.value)}`;
+}
+
+/**
+ * Checks a parsed config file against {@link ConfigFileSchema}; throws `ERR_ROUTECORE_BAD_CONFIG`
+ * naming `source` (the file's path) and the first field at fault.
+ */
+export function checkConfigFile(value: Record<string, unknown>, source: string): ConfigFile {
+  if (fileCheck.Check(value)) return value as ConfigFile;
+  const errors = flatten(fileCheck.Errors(value));
+  const first = errors.reduce((a, b) => (rank(b) < rank(a) ? b : a));
+  throw bad(messageOf(first, source, fieldOf(first.path)));
+}
+
+/**
+ * Checks one value (a flag, converted) against a schema of the file; throws naming `source` and
+ * `field` (`command line: field "--port" must be an integer from 0 to 65535, got string "abc"`).
+ * `shown` is what the message quotes (the flag as typed), default the value.
+ */
+export function checkField<T>(schema: TSchema, value: unknown, source: string, field: string, shown: unknown = value): T {
+  if (Value.Check(schema, value)) return value as T;
+  const first = flatten(Value.Errors(schema, value))[0]!;
+  throw bad(messageOf({ ...first, value: shown }, source, field + fieldOf(first.path)));
+}
+
+/** The one-line refusal in the shape every config message has, for rules kept as code. */
+export function fieldProblem(source: string, field: string, expected: string, value: unknown, hint = ''): RoutecoreError {
+  return bad(`${source}: field "${field}" must be ${expected}, got ${describe(value)}${hint}`);
+}
