@@ -6,7 +6,8 @@
  * | route | what |
  * | --- | --- |
  * | `POST /v1/chat/completions` | routed (`routecore`, `routecore:<policy>[:<knob>]`) or explicit (a registry id, with fallbacks); JSON or SSE |
- * | `GET /v1/models` | `routecore`, each `routecore:<policy>`, every registry id (those the key may use) |
+ * | `GET /v1/models`, `GET /v1/models/{id}` | `routecore`, each `routecore:<policy>`, every registry id (those the key may use); Anthropic's shape for Anthropic clients (models-route.ts) |
+ * | `POST /v1/messages/count_tokens` | Anthropic's token count: the upstream's own for an Anthropic model, else routecore's estimate (count-tokens-route.ts) |
  * | `POST /v1/route` | the decision only, no upstream call |
  * | `POST /v1/feedback` | `{id, score}`: a score in [0,1] for an answered request |
  * | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (503 while draining), Prometheus |
@@ -33,7 +34,7 @@ import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/r
 import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
-import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, modelList, typeForStatus } from '../wire/openai.js';
+import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, typeForStatus } from '../wire/openai.js';
 import type { ClientKey, LogLevel, ServeConfig } from './config.js';
 import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
@@ -44,6 +45,11 @@ import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
 import { discardBytesFor, discardRequestBody } from './body-drain.js';
 import { LearningService } from '../learning/service.js';
 import { registerStatsRoutes } from './stats-routes.js';
+import { errorFaceOf, modelAllowed, type RouteContext } from './route-context.js';
+import { registerModelRoutes } from './models-route.js';
+import { registerCountTokensRoute } from './count-tokens-route.js';
+
+export { modelAllowed };
 
 /** Options of {@link Gateway.start} beyond the configuration. */
 export interface GatewayOptions {
@@ -121,16 +127,6 @@ function routeBody(body: unknown): unknown {
   if (typeof prompt !== 'string') throw badRequest('invalid_prompt', `body.prompt must be a string, got ${describe(prompt)}`, 'prompt');
   const { prompt: _prompt, ...rest } = body;
   return { ...rest, messages: [{ role: 'user', content: prompt }] };
-}
-
-/** Whether a key's allow-list admits a model name: exact names, or a trailing `*` as a prefix (`routecore*`). */
-export function modelAllowed(allowed: readonly string[] | undefined, name: string): boolean {
-  if (allowed === undefined) return true;
-  for (const a of allowed) {
-    if (a === name) return true;
-    if (a.endsWith('*') && name.startsWith(a.slice(0, -1))) return true;
-  }
-  return false;
 }
 
 /** An operational event: level, name (the log line's `event`), message, extra fields. */
@@ -933,9 +929,10 @@ export class Gateway {
         reply.removeHeader('connection');
         discardRequestBody(request.raw, { maxBytes: discardBytesFor(this.config.bodyLimitBytes), maxMs: 10_000 });
       }
-      if (ctx?.face) {
+      const face = ctx?.face ?? errorFaceOf(request);
+      if (face) {
         // Each wire's errors keep its own shape (Anthropic's {type: "error", error: {type, message}} on /v1/messages).
-        const answer = ctx.face.error({ status: ge.status, body: ge.body(ctx.id) as unknown as { error: Json } });
+        const answer = face.error({ status: ge.status, body: ge.body(ctx.id) as unknown as { error: Json } });
         reply.code(answer.status).send(answer.body);
         return;
       }
@@ -966,10 +963,10 @@ export class Gateway {
     typed.post('/v1/chat/completions', { schema: { body: ChatBody }, validatorCompiler }, (request, reply) => this.#chat(request, reply));
     for (const face of WIRE_FACES) app.post(face.path, (request, reply) => this.#chat(request, reply, face));
 
-    app.get('/v1/models', async (request) => {
-      const key = request.rc.key;
-      return modelList(this.#gen.registry, this.#gen.router.models, (id) => modelAllowed(key?.models, id));
-    });
+    // Routes in their own files: /v1/models in OpenAI's or Anthropic's shape, Anthropic's count_tokens.
+    const routes: RouteContext = { acquire: (r) => this.#acquire(r.rc), release: (r) => this.#release(r.rc), dispatcher: this.#dispatcher, env: this.#env, timeoutMs: this.config.timeoutMs ?? 60_000 };
+    registerModelRoutes(app, routes);
+    registerCountTokensRoute(app, routes);
 
     typed.post('/v1/route', { schema: { body: RouteBody }, validatorCompiler }, async (request, reply) => {
       const ctx = request.rc;

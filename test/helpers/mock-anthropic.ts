@@ -1,5 +1,6 @@
 /**
- * The project's own test double of Anthropic's Messages API (`POST /v1/messages`) on 127.0.0.1, with
+ * The project's own test double of Anthropic's Messages API (`POST /v1/messages`, and
+ * `POST /v1/messages/count_tokens` answering `{input_tokens}`) on 127.0.0.1, with
  * the same fault kinds as ./mock-upstream.ts plus Anthropic's in-stream `error` event. It records
  * every request (path, headers — `x-api-key`, `anthropic-version` — and body), answers text or, when
  * the fault asks for it, a `tool_use` block; streams use Anthropic's named events.
@@ -32,6 +33,8 @@ export interface MockAnthropicOptions {
   chunks?: number;
   /** `input_tokens` reported; default 12. */
   inputTokens?: number;
+  /** `input_tokens` of a count_tokens answer; default 321 (far from any estimate a test would make). */
+  countTokens?: number;
 }
 
 /** A running mock. */
@@ -52,6 +55,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
   const name = options.name ?? 'claude';
   const chunks = options.chunks ?? 4;
   const inputTokens = options.inputTokens ?? 12;
+  const countTokens = options.countTokens ?? 321;
   const requests: AnthropicRequest[] = [];
   const pending: AnthropicFault[] = [];
   const sockets = new Set<Socket>();
@@ -81,8 +85,19 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } }));
     };
-    if (req.method !== 'POST' || !(req.url ?? '').endsWith('/messages')) return error(404, `no route ${req.method} ${req.url}`);
+    const counting = (req.url ?? '').endsWith('/messages/count_tokens');
+    if (req.method !== 'POST' || !((req.url ?? '').endsWith('/messages') || counting)) return error(404, `no route ${req.method} ${req.url}`);
     if (typeof req.headers['x-api-key'] !== 'string' || typeof req.headers['anthropic-version'] !== 'string') return error(401, 'x-api-key and anthropic-version headers are required');
+    if (counting) {
+      // Anthropic's count_tokens: model and messages required, no max_tokens; the faults that answer without a body apply.
+      if (fault.kind === 'status') return error(fault.status, fault.message ?? `injected status ${fault.status} from ${name}`);
+      if (fault.kind === 'reset') return void req.socket.destroy();
+      if (typeof body?.['model'] !== 'string' || !Array.isArray(body?.['messages'])) return error(400, 'model and messages are required');
+      if (body['max_tokens'] !== undefined) return error(400, 'max_tokens: Extra inputs are not permitted');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ input_tokens: countTokens }));
+      return;
+    }
     if (typeof body?.['max_tokens'] !== 'number' || !Array.isArray(body?.['messages'])) return error(400, 'max_tokens and messages are required');
     const stream = body['stream'] === true;
     const model = typeof body['model'] === 'string' ? body['model'] : name;
