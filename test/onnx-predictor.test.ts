@@ -5,7 +5,8 @@
  * against the mock upstream pair); hostile directories are coded errors naming the file; and
  * `backendInfo().onnx` reports the execution provider once a session exists.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,6 +28,8 @@ const built = typeof (binding() as { NativeTokenizer?: unknown }).NativeTokenize
 if (!built) console.warn('onnx predictor: the loaded addon predates NativeTokenizer; rebuild it (npm run build) to run these tests');
 
 const tmp = mkdtempSync(join(tmpdir(), 'routecore-onnxp-'));
+/** The built CLI (`npm run build:ts`), for the one test that runs `routecore serve`. */
+const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const tokenizerJson = bertTokenizerJson();
@@ -271,5 +274,13 @@ describe.runIf(built)('onnx predictor', () => {
     e = await caughtAsync(() => Router.load(dir, { backend: 'cpu', encoder: { name: 'x', dim: 2, encode: async () => new Float32Array(2) } }));
     expect(e.code).toBe('ERR_ROUTECORE_INVALID_ARGUMENT');
     expect(e.message).toContain('options.encoder');
+  });
+  it.runIf(existsSync(CLI))('routecore serve names --alias for an onnx predictor directory whose models the registry lacks', () => {
+    const registry = join(tmp, 'alias-models.json');
+    writeFileSync(registry, JSON.stringify({ models: [{ id: 'gpt-4o', baseUrl: 'http://127.0.0.1:9/v1' }, { id: 'gpt-4o-mini', baseUrl: 'http://127.0.0.1:9/v1' }] }));
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--router', dir, '--registry', registry, '--port', '0', '--log', 'none'], { encoding: 'utf8', timeout: 120_000, cwd: tmp, env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+    expect(r.status).toBe(2);
+    // Before: the hint's own Router.loadSync refused the directory and hid the hint.
+    expect(r.stderr).toContain(`routecore: the router's models (strong, weak) are not in the registry ${registry} (gpt-4o, gpt-4o-mini): map each to a registry id, e.g. --alias strong=gpt-4o --alias weak=gpt-4o-mini\n`);
   });
 });

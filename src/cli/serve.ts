@@ -9,6 +9,7 @@ import { packageRoot } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
 import { Registry } from '../routing/registry.js';
 import { Router } from '../app/router.js';
+import type { Encoder } from '../routing/router.js';
 import { POLICIES } from '../routing/policy.js';
 import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
 import { loadSqlite } from '../serve/outcome-log.js';
@@ -65,9 +66,13 @@ function sqliteProblem(): string | undefined {
   }
 }
 
-/** The registry lacks the router's model ids and no --alias maps them: say which flags to pass. */
-function aliasHint(config: ServeConfig): string {
-  const router = Router.loadSync(config.router ?? 'default', { backend: 'cpu' });
+/**
+ * The registry lacks the router's model ids and no --alias maps them: say which flags to pass. The
+ * router is loaded the way the gateway loads it (`Router.load`, which reads every kind: a `.router`
+ * file, the embedded router, an onnx predictor directory), without a registry so its own ids remain.
+ */
+async function aliasHint(config: ServeConfig, encoder: Encoder | undefined): Promise<string> {
+  const router = await Router.load(config.router ?? 'default', { backend: 'cpu', ...(encoder ? { encoder } : {}) });
   const ids = router.models;
   router.dispose();
   const registry = Registry.fromFile(config.registry);
@@ -153,13 +158,13 @@ export async function cmdServe(args: string[]): Promise<void> {
     return;
   }
   let gateway: Awaited<ReturnType<typeof Gateway.start>>;
+  const encoder = await loadTextEncoder(values['text-encoder']);
   try {
-    const encoder = await loadTextEncoder(values['text-encoder']);
     gateway = await Gateway.start(config, encoder ? { encoder } : {});
   } catch (err) {
     // The router's models are not in the registry: name the flag that maps them, with the ids on both sides.
     if ((err as { code?: string }).code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL' && config.aliases === undefined) {
-      throw new ServeUsageError(`${aliasHint(config)}`);
+      throw new ServeUsageError(await aliasHint(config, encoder));
     }
     throw err;
   }
