@@ -114,9 +114,11 @@ export class LiveStats {
     if (this.#judgments.length > MAX_JUDGMENTS * 1.25) this.#judgments = this.#judgments.slice(-MAX_JUDGMENTS);
   }
 
-  /** Judged pairs read back from the log at start (oldest first). */
+  /** Judged pairs read back from the log at start (oldest first), before those of this run. */
   seed(judgments: readonly Judgment[]): void {
     this.#judgments = [...judgments.slice(-MAX_JUDGMENTS), ...this.#judgments];
+    // The read ends while the gateway already answers: a report cached from before it is stale at once.
+    this.#quality = undefined;
   }
 
   /** The judged-quality estimates, recomputed when pairs arrived and at most every 2 s. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Dispatcher } from 'undici';
@@ -15,7 +16,7 @@ import type { Registry } from '../routing/registry.js';
 import type { Decision } from '../routing/router.js';
 import type { Router } from '../app/router.js';
 import type { SharedState } from '../state/shared-state.js';
-import { readLearningLog, type Judgment } from '../training/judged-pairs.js';
+import { readJudgmentsAsync, type Judgment } from '../training/judged-pairs.js';
 import type { LearnConfig, ShadowConfig } from './config.js';
 import { completionText, loadJudgeTemplate } from './judge.js';
 import { learnOnce, readDecisions, type LearnDecision, type LearnOptions } from './learn.js';
@@ -64,6 +65,13 @@ export interface ShadowCollector {
 export class LearningService {
   readonly live: LiveStats;
   readonly shadow: Shadow | undefined;
+  /**
+   * Settles once the judged pairs of an earlier run are read back from the log into {@link live}
+   * (resolves whether or not there were any, or the read failed, which is said through `print`). The
+   * read streams the file after the constructor returns, so a gateway answers from its first request
+   * on; until then `/v1/stats` counts this run's pairs only.
+   */
+  readonly restored: Promise<void>;
   readonly #options: LearningServiceOptions;
   #lastLearn: LearnDecision | null = null;
   #learnTimer: NodeJS.Timeout | undefined;
@@ -100,14 +108,20 @@ export class LearningService {
         },
       });
     }
-    if (options.logPath !== undefined && existsSync(options.logPath)) {
-      try {
-        this.live.seed(readLearningLog(options.logPath, { withPrompts: false }).judgments);
-      } catch (err) {
-        options.print(`could not read the judged pairs back from ${options.logPath}: ${(err as Error).message}`, 'warn');
-      }
-    }
+    this.restored = this.#restore(options);
     if (options.routerPath !== undefined) this.#lastLearn = readDecisions(options.routerPath).at(-1) ?? null;
+  }
+
+  async #restore(options: LearningServiceOptions): Promise<void> {
+    const path = options.logPath;
+    // Not a byte in the constructor's turn: the gateway starts listening first.
+    await nextTurn();
+    if (path === undefined || !existsSync(path)) return;
+    try {
+      this.live.seed(await readJudgmentsAsync(path));
+    } catch (err) {
+      options.print(`could not read the judged pairs back from ${path}: ${(err as Error).message}`, 'warn');
+    }
   }
 
   /** Registers the judged-quality gauges in a prom-client registry (the gateway's `/metrics`). */

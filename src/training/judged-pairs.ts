@@ -9,7 +9,9 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { RoutecoreError, describe } from '../errors.js';
 import type { OutcomeRecord, PairwiseRecord } from './data.js';
@@ -152,6 +154,46 @@ export function logTrainingRecords(path: string, separateOnly = false): { record
   return { records, judged: log.judgments.length };
 }
 
+/** Rows of the judgments table read between two turns of the event loop. */
+const ROWS_PER_TURN = 500;
+
+/**
+ * The judged pairs of a log (JSONL or SQLite), oldest first, read without holding the event loop: a
+ * JSONL file is streamed (only lines that can be judgments are parsed), the SQLite table is read
+ * {@link ROWS_PER_TURN} rows a turn. What a gateway reads back at start while it already answers; the
+ * same pairs, order and errors as `readLearningLog(path, { withPrompts: false }).judgments`, except that
+ * a malformed line that is not a judgment is skipped unread here.
+ */
+export async function readJudgmentsAsync(path: string): Promise<Judgment[]> {
+  if (isSqliteFile(path)) return readSqliteJudgments(path);
+  const judgments: Judgment[] = [];
+  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  let n = 0;
+  let torn: RoutecoreError | undefined;
+  try {
+    for await (const line of lines) {
+      n++;
+      // A line that did not parse is a torn last line (the process died mid-write) only if nothing follows it.
+      if (torn) throw torn;
+      if (!line.includes('"judgment"')) continue;
+      let o: unknown;
+      try {
+        o = JSON.parse(line);
+      } catch (err) {
+        torn = new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path}:${n}: not valid JSON (${(err as Error).message.slice(0, 100)})`, { cause: err });
+        continue;
+      }
+      if (typeof o === 'object' && o !== null && (o as Record<string, unknown>)['type'] === 'judgment') judgments.push(checkJudgment(o, `${path}:${n}`));
+    }
+  } catch (err) {
+    if (err instanceof RoutecoreError) throw err;
+    throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot read the log ${path}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    lines.close();
+  }
+  return byTime(judgments);
+}
+
 function readJsonl(path: string, withPrompts: boolean): LogContents {
   let text: string;
   try {
@@ -196,8 +238,13 @@ function readJsonl(path: string, withPrompts: boolean): LogContents {
   return assemble(judgments, prompts, scores, inline);
 }
 
+/** Oldest first, by verdict time (the order every reader returns). */
+function byTime(judgments: Judgment[]): Judgment[] {
+  return judgments.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+}
+
 function assemble(judgments: Judgment[], prompts: Map<string, { prompt: string | null; model: string | null; costUsd: number | null }>, scores: Map<string, number>, inlineScores: ReadonlySet<string> = new Set()): LogContents {
-  judgments.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  byTime(judgments);
   let withoutPrompt = 0;
   const joined = judgments.map((j) => {
     const p = prompts.get(j.id)?.prompt ?? null;
@@ -220,7 +267,8 @@ interface Db {
   close(): void;
 }
 
-function readSqlite(path: string, withPrompts: boolean): LogContents {
+/** Opens a log database read-only and checks it is one; `has` tells whether a table exists. */
+function openLogDb(path: string): { db: Db; has: (table: string) => boolean } {
   const require = createRequire(import.meta.url);
   let db: Db;
   try {
@@ -229,24 +277,56 @@ function readSqlite(path: string, withPrompts: boolean): LogContents {
   } catch (err) {
     throw new RoutecoreError('ERR_ROUTECORE_IO', `cannot open the log database ${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
+  const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
+  if (!has('outcomes')) {
+    db.close();
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path} is not a routecore log database (no outcomes table)`);
+  }
+  return { db, has };
+}
+
+/** One row of the judgments table as a judgment. */
+function judgmentRow(path: string, r: { seq: number; record: string }): Judgment {
+  let o: unknown;
   try {
-    const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
-    if (!has('outcomes')) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path} is not a routecore log database (no outcomes table)`);
+    o = JSON.parse(r.record);
+  } catch {
+    throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path}: judgments row ${r.seq} is not JSON`);
+  }
+  return checkJudgment(o, `${path}: judgments row ${r.seq}`);
+}
+
+/** {@link readJudgmentsAsync} of a log database: {@link ROWS_PER_TURN} rows a turn, by `seq` ranges (no statement held open across turns). */
+async function readSqliteJudgments(path: string): Promise<Judgment[]> {
+  const { db, has } = openLogDb(path);
+  try {
+    const judgments: Judgment[] = [];
+    if (!has('judgments')) return judgments;
+    const page = db.prepare('SELECT seq, record FROM judgments WHERE seq > ? ORDER BY seq LIMIT ?');
+    let after = Number.MIN_SAFE_INTEGER;
+    for (;;) {
+      const rows = page.all(after, ROWS_PER_TURN) as { seq: number; record: string }[];
+      for (const r of rows) judgments.push(judgmentRow(path, r));
+      if (rows.length < ROWS_PER_TURN) break;
+      after = rows[rows.length - 1]!.seq;
+      await nextTurn();
+    }
+    return byTime(judgments);
+  } finally {
+    db.close();
+  }
+}
+
+function readSqlite(path: string, withPrompts: boolean): LogContents {
+  const { db, has } = openLogDb(path);
+  try {
     const prompts = new Map<string, { prompt: string | null; model: string | null; costUsd: number | null }>();
     if (withPrompts) for (const r of db.prepare("SELECT id, prompt, model, cost_usd AS costUsd FROM outcomes WHERE status = 'ok'").all() as { id: string; prompt: string | null; model: string | null; costUsd: number | null }[]) prompts.set(r.id, r);
     const scores = new Map<string, number>();
     if (withPrompts && has('feedback')) for (const r of db.prepare('SELECT id, score FROM feedback ORDER BY seq').all() as { id: string; score: number }[]) scores.set(r.id, r.score);
     const judgments: Judgment[] = [];
     if (has('judgments')) {
-      for (const r of db.prepare('SELECT seq, record FROM judgments ORDER BY seq').all() as { seq: number; record: string }[]) {
-        let o: unknown;
-        try {
-          o = JSON.parse(r.record);
-        } catch {
-          throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `${path}: judgments row ${r.seq} is not JSON`);
-        }
-        judgments.push(checkJudgment(o, `${path}: judgments row ${r.seq}`));
-      }
+      for (const r of db.prepare('SELECT seq, record FROM judgments ORDER BY seq').all() as { seq: number; record: string }[]) judgments.push(judgmentRow(path, r));
     }
     return assemble(judgments, prompts, scores);
   } finally {
