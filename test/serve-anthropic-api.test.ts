@@ -135,8 +135,12 @@ describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
     expect(data).toEqual({ input_tokens: 15 });
     expect(response.headers.get('x-routecore-token-count')).toBe('estimate');
     expect(response.headers.get('x-routecore-attempts')).toBe('1');
-    claude.fault = { kind: 'reset' };
-    expect((await anthropic.messages.countTokens({ model: 'claude', messages: MESSAGES })).input_tokens).toBe(15);
+    for (const fault of [{ kind: 'reset' }, { kind: 'malformed' }] as const) {
+      claude.fault = fault;
+      const r = await anthropic.messages.countTokens({ model: 'claude', messages: MESSAGES }).withResponse();
+      expect(r.data.input_tokens).toBe(15);
+      expect(r.response.headers.get('x-routecore-token-count')).toBe('estimate');
+    }
   });
 
   it('passes on the upstream\'s refusal of the body (400), in Anthropic\'s shape', async () => {

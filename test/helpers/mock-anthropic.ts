@@ -14,7 +14,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import type { Fault as OpenAIFault, RecordedRequest } from './mock-upstream.js';
+import { type Fault as OpenAIFault, answerFault, endStreamByFault, piecesBeforeFault, sendJson, split, write } from './faults.js';
+import type { RecordedRequest } from './mock-upstream.js';
 
 /** What the mock does with one request: the OpenAI mock's faults, and an `error` event inside a stream. */
 export type AnthropicFault =
@@ -85,13 +86,14 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } }));
     };
+    // The error-event fault is this wire's own; the shared player answers it as no fault (`ok` until the stream stops).
+    const wire = { error, malformed: { stream: 'event: message_start\ndata: {"this is": not json\n\n', json: '<html>502 Bad Gateway from a proxy</html>' } };
     const counting = (req.url ?? '').endsWith('/messages/count_tokens');
     if (req.method !== 'POST' || !((req.url ?? '').endsWith('/messages') || counting)) return error(404, `no route ${req.method} ${req.url}`);
     if (typeof req.headers['x-api-key'] !== 'string' || typeof req.headers['anthropic-version'] !== 'string') return error(401, 'x-api-key and anthropic-version headers are required');
     if (counting) {
-      // Anthropic's count_tokens: model and messages required, no max_tokens; the faults that answer without a body apply.
-      if (fault.kind === 'status') return error(fault.status, fault.message ?? `injected status ${fault.status} from ${name}`);
-      if (fault.kind === 'reset') return void req.socket.destroy();
+      // Anthropic's count_tokens: model and messages required, no max_tokens; the faults that answer without content apply.
+      if (answerFault(fault as OpenAIFault, req, res, false, name, held, wire)) return;
       if (typeof body?.['model'] !== 'string' || !Array.isArray(body?.['messages'])) return error(400, 'model and messages are required');
       if (body['max_tokens'] !== undefined) return error(400, 'max_tokens: Extra inputs are not permitted');
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -103,28 +105,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     const model = typeof body['model'] === 'string' ? body['model'] : name;
     const id = `msg_${name}_${++created}`;
 
-    switch (fault.kind) {
-      case 'status':
-        return error(fault.status, fault.message ?? `injected status ${fault.status} from ${name}`, fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {});
-      case 'timeout':
-        held.add(res);
-        res.on('close', () => held.delete(res));
-        return;
-      case 'reset':
-        req.socket.destroy();
-        return;
-      case 'malformed':
-        if (stream) {
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          res.end('event: message_start\ndata: {"this is": not json\n\n');
-        } else {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('<html>502 Bad Gateway from a proxy</html>');
-        }
-        return;
-      default:
-        break;
-    }
+    if (answerFault(fault as OpenAIFault, req, res, stream, name, held, wire)) return;
     if (fault.kind === 'ok' && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     const tool = fault.kind === 'ok' ? fault.tool : undefined;
     const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : `Answer from ${name}.`;
@@ -135,13 +116,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
       const content: unknown[] = [{ type: 'text', text }];
       if (tool) content.push({ type: 'tool_use', id: `toolu_${name}_${created}`, name: tool.name, input: JSON.parse(tool.arguments) });
       const payload = JSON.stringify({ id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: outputTokens } });
-      if (fault.kind === 'cut') {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
-        res.write(payload.slice(0, payload.length >> 1), () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(payload);
+      sendJson(fault as OpenAIFault, req, res, payload);
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -149,20 +124,9 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     await ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } } });
     await ev('ping', {});
     await ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-    const stopAfter = fault.kind === 'cut' || fault.kind === 'truncated' || fault.kind === 'error-event' ? (fault.after ?? 2) : Infinity;
-    for (let i = 0; i < pieces.length; i++) {
-      if (i >= stopAfter) break;
-      await ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: pieces[i] } });
-    }
-    if (fault.kind === 'cut') {
-      await new Promise((r) => setTimeout(r, 20));
-      req.socket.destroy();
-      return;
-    }
-    if (fault.kind === 'truncated') {
-      res.end();
-      return;
-    }
+    const stopAfter = piecesBeforeFault(fault, ['error-event']);
+    for (let i = 0; i < pieces.length && i < stopAfter; i++) await ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: pieces[i] } });
+    if (await endStreamByFault(fault, req, res)) return;
     if (fault.kind === 'error-event') {
       await write(res, `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: fault.type ?? 'overloaded_error', message: 'Overloaded' } })}\n\n`);
       res.end();
@@ -202,20 +166,4 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function write(res: ServerResponse, s: string): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.write(s)) resolve();
-    else res.once('drain', () => resolve());
-  });
-}
-
-function split(text: string, n: number): string[] {
-  const words = text.split(/(?<=\s)/);
-  if (words.length <= n) return words.length > 0 ? words : [text];
-  const per = Math.ceil(words.length / n);
-  const out: string[] = [];
-  for (let i = 0; i < words.length; i += per) out.push(words.slice(i, i + per).join(''));
-  return out;
 }

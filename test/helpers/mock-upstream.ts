@@ -14,22 +14,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-/** What the mock does with one request. */
-export type Fault =
-  /** Answers normally (the default). */
-  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string } }
-  /** Answers with this status and an OpenAI-shaped error body; `retryAfter` sets the header (seconds, or any string). */
-  | { kind: 'status'; status: number; retryAfter?: string | number; message?: string }
-  /** Reads the request and never answers (the client's timeout must fire). */
-  | { kind: 'timeout' }
-  /** Destroys the connection without an answer (ECONNRESET / socket closed). */
-  | { kind: 'reset' }
-  /** 200 with a body that is not a chat completion; for streams, an event that is not JSON. */
-  | { kind: 'malformed' }
-  /** Streams `after` content chunks, then destroys the connection (no finish, no [DONE]). Non-streaming: sends half a JSON body, then resets. */
-  | { kind: 'cut'; after?: number }
-  /** Streams normally but ends the response before [DONE] after `after` chunks (a clean close, no error). */
-  | { kind: 'truncated'; after?: number };
+import { type Fault, answerFault, endStreamByFault, piecesBeforeFault, sendJson, split, write } from './faults.js';
+
+export type { Fault };
 
 /** One request as the mock saw it. */
 export interface RecordedRequest {
@@ -124,33 +111,11 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
     const model = typeof body?.['model'] === 'string' ? (body['model'] as string) : name;
     const id = `chatcmpl-${name}-${++created}`;
 
-    switch (fault.kind) {
-      case 'status': {
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
-        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
-        res.writeHead(fault.status, headers);
-        res.end(JSON.stringify({ error: { message: fault.message ?? `injected status ${fault.status} from ${name}`, type: 'server_error', code: null } }));
-        return;
-      }
-      case 'timeout':
-        held.add(res);
-        res.on('close', () => held.delete(res));
-        return;
-      case 'reset':
-        req.socket.destroy();
-        return;
-      case 'malformed':
-        if (stream) {
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          res.end('data: {"this is": not json\n\n');
-        } else {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end('<html>502 Bad Gateway from a proxy</html>');
-        }
-        return;
-      default:
-        break;
-    }
+    const wire = {
+      error: (status: number, message: string, headers: Record<string, string>) => json(res, status, { error: { message, type: 'server_error', code: null } }, headers),
+      malformed: { stream: 'data: {"this is": not json\n\n', json: '<html>502 Bad Gateway from a proxy</html>' },
+    };
+    if (answerFault(fault, req, res, stream, name, held, wire)) return;
     if (fault.kind === 'ok' && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : (options.answer?.(body) ?? `Answer from ${name}.`);
     const pieces = split(text, chunks);
@@ -168,34 +133,16 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
         ],
         usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
       });
-      if (fault.kind === 'cut') {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
-        res.write(payload.slice(0, payload.length >> 1), () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(payload);
+      sendJson(fault, req, res, payload);
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
-    const stopAfter = fault.kind === 'cut' || fault.kind === 'truncated' ? (fault.after ?? 2) : Infinity;
-    for (let i = 0; i < pieces.length; i++) {
-      if (i >= stopAfter) break;
-      await write(res, chunk({ content: pieces[i] }, null));
-    }
-    if (fault.kind === 'cut') {
-      // Let the chunks leave before the connection dies, as a real mid-stream failure does.
-      await new Promise((r) => setTimeout(r, 20));
-      req.socket.destroy();
-      return;
-    }
-    if (fault.kind === 'truncated') {
-      res.end();
-      return;
-    }
+    const stopAfter = piecesBeforeFault(fault);
+    for (let i = 0; i < pieces.length && i < stopAfter; i++) await write(res, chunk({ content: pieces[i] }, null));
+    if (await endStreamByFault(fault, req, res)) return;
     const tool = fault.kind === 'ok' ? fault.tool : undefined;
     if (tool) {
       const half = tool.arguments.length >> 1;
@@ -253,24 +200,7 @@ async function responses(res: ServerResponse, body: Record<string, unknown>, nam
   res.end();
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
-}
-
-function write(res: ServerResponse, s: string): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.write(s)) resolve();
-    else res.once('drain', () => resolve());
-  });
-}
-
-/** Splits text into about `n` pieces on word boundaries (at least one). */
-function split(text: string, n: number): string[] {
-  const words = text.split(/(?<=\s)/);
-  if (words.length <= n) return words.length > 0 ? words : [text];
-  const per = Math.ceil(words.length / n);
-  const out: string[] = [];
-  for (let i = 0; i < words.length; i += per) out.push(words.slice(i, i + per).join(''));
-  return out;
 }
