@@ -8,7 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo } from '../src/addon/backend.js';
 import { binding } from '../src/addon/native.js';
 import { Router } from '../src/app/router.js';
+import { cudaMissing } from '../src/encoders/onnx.js';
 import { OnnxPredictor, PREDICTOR_CONFIG } from '../src/encoders/onnx-predictor.js';
 import { Executor } from '../src/execution/executor.js';
 import { bertTokenizerJson } from './encoder-fixtures.js';
@@ -116,7 +118,7 @@ describe.runIf(built)('onnx predictor', () => {
     expect(info.sessions.cpu + info.sessions.cuda).toBe(2);
     // Where onnxruntime-node lists CUDA but cannot run it (this machine: no CUDA libraries), auto
     // used to fail the load; now it falls back and the reason names the failure.
-    if (p.executionProvider === 'cpu') expect(info.reason).toMatch(/^auto: (this onnxruntime-node offers no CUDA execution provider|onnxruntime-node offers CUDA, but it failed here \(.+\); CPU)$/);
+    if (p.executionProvider === 'cpu') expect(info.reason).toMatch(/^auto: (this onnxruntime-node offers no CUDA execution provider|(no NVIDIA GPU driver here|this onnxruntime-node has no CUDA provider library) \(no .+\), so CUDA was not tried; CPU|onnxruntime-node offers CUDA, but it failed here \(.+\); CPU)$/);
     expect((await p.score([texts[0]!]))[0]).toBeCloseTo(referenceScores(texts[0]!, head2)[0]!, 4);
     await p.dispose();
     let cuda: OnnxPredictor | undefined;
@@ -282,5 +284,29 @@ describe.runIf(built)('onnx predictor', () => {
     expect(r.status).toBe(2);
     // Before: the hint's own Router.loadSync refused the directory and hid the hint.
     expect(r.stderr).toContain(`routecore: the router's models (strong, weak) are not in the registry ${registry} (gpt-4o, gpt-4o-mini): map each to a registry id, e.g. --alias strong=gpt-4o --alias weak=gpt-4o-mini\n`);
+  });
+  it('knows without asking onnxruntime when CUDA cannot run: no NVIDIA driver, or no CUDA provider library', () => {
+    if (process.platform !== 'linux') return;
+    expect(cudaMissing(join(tmp, 'no-such-driver'))).toBe(`no NVIDIA GPU driver here (no ${join(tmp, 'no-such-driver')})`);
+    // With a driver, what is left to know is whether onnxruntime-node's CUDA provider library is installed.
+    const driver = join(tmp, 'driver-version');
+    writeFileSync(driver, 'NVRM version: test\n');
+    const lib = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', 'linux', process.arch, 'libonnxruntime_providers_cuda.so');
+    expect(cudaMissing(driver)).toBe(existsSync(lib) ? undefined : `this onnxruntime-node has no CUDA provider library (no ${lib})`);
+  });
+
+  it.runIf(existsSync(CLI))('under ROUTECORE_BACKEND=auto a process says once, in one line, which provider runs; without a GPU onnxruntime prints nothing', () => {
+    const script = `const { Router } = await import(${JSON.stringify(join(dirname(CLI), '..', 'app', 'router.js'))});
+      for (let i = 0; i < 2; i++) (await Router.load(${JSON.stringify(dir)})).dispose();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ROUTECORE_BACKEND: 'auto' } });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    const said = lines.filter((l) => l.startsWith('routecore: onnxruntime runs on '));
+    expect(said).toHaveLength(1);
+    if (!existsSync('/proc/driver/nvidia/version')) {
+      // Before: onnxruntime's "[E:onnxruntime:...] Failed to load library libonnxruntime_providers_shared.so" on every start.
+      expect(said[0]).toMatch(/^routecore: onnxruntime runs on the CPU \(auto: (no NVIDIA GPU driver here \(no \/proc\/driver\/nvidia\/version\), so CUDA was not tried; CPU|this onnxruntime-node offers no CUDA execution provider)\)$/);
+      expect(lines).toEqual(said);
+    }
   });
 });

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { noteOnnxSession } from '../addon/backend.js';
 import { binding, rethrowNative, type NativeTokenizerHandle } from '../addon/native.js';
@@ -110,15 +110,52 @@ function framingOf(json: Record<string, unknown>, file: string): Framing {
   throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${file}: post_processor type ${JSON.stringify(pp['type'])} is not supported (BertProcessing, RobertaProcessing, TemplateProcessing)`);
 }
 
+/** Where Linux shows a loaded NVIDIA driver; none means no GPU CUDA could use. */
+const NVIDIA_DRIVER = '/proc/driver/nvidia/version';
+
+/**
+ * Why onnxruntime's CUDA execution provider cannot run here, found without asking onnxruntime (a
+ * failed attempt prints onnxruntime's own error lines on stderr, in every process that tries): on
+ * Linux, no NVIDIA driver, or an onnxruntime-node installed without its CUDA provider library (its
+ * Linux x64 package lists CUDA either way). undefined: nothing known against CUDA, so it is tried.
+ */
+export function cudaMissing(driver = NVIDIA_DRIVER): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  if (!existsSync(driver)) return `no NVIDIA GPU driver here (no ${driver})`;
+  let binDir: string;
+  try {
+    binDir = join(dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', 'linux', process.arch);
+  } catch {
+    return undefined;
+  }
+  const lib = join(binDir, 'libonnxruntime_providers_cuda.so');
+  return existsSync(lib) ? undefined : `this onnxruntime-node has no CUDA provider library (no ${lib})`;
+}
+
 /** Resolves `auto`/`cpu`/`cuda` (ROUTECORE_BACKEND when unset) to the providers to ask for. */
 function providersFor(ort: Ort, request: 'cpu' | 'cuda' | 'auto'): { providers: string[]; chosen: 'cpu' | 'cuda'; why: string } {
   const offered = new Set((ort.listSupportedBackends?.() ?? []).map((b) => b.name));
   if (request === 'cpu') return { providers: ['cpu'], chosen: 'cpu', why: 'cpu requested' };
   if (request === 'cuda') {
     if (!offered.has('cuda')) throw new RoutecoreError('ERR_ROUTECORE_BACKEND_UNAVAILABLE', 'the onnx encoder was asked for CUDA, but this onnxruntime-node offers no CUDA execution provider');
+    const missing = cudaMissing();
+    if (missing !== undefined) throw new RoutecoreError('ERR_ROUTECORE_BACKEND_UNAVAILABLE', `the onnx encoder was asked for CUDA, but ${missing}`);
     return { providers: ['cuda'], chosen: 'cuda', why: 'cuda requested' };
   }
-  return offered.has('cuda') ? { providers: ['cuda', 'cpu'], chosen: 'cuda', why: 'auto: onnxruntime-node offers CUDA' } : { providers: ['cpu'], chosen: 'cpu', why: 'auto: this onnxruntime-node offers no CUDA execution provider' };
+  if (!offered.has('cuda')) return { providers: ['cpu'], chosen: 'cpu', why: 'auto: this onnxruntime-node offers no CUDA execution provider' };
+  const missing = cudaMissing();
+  if (missing !== undefined) return { providers: ['cpu'], chosen: 'cpu', why: `auto: ${missing}, so CUDA was not tried; CPU` };
+  return { providers: ['cuda', 'cpu'], chosen: 'cuda', why: 'auto: onnxruntime-node offers CUDA' };
+}
+
+/** Whether this process has said which execution provider `auto` chose (once per process). */
+let providerSaid = false;
+
+/** Says once per process, in one line on stderr, which execution provider `auto` chose and why. */
+function sayProvider(provider: { chosen: 'cpu' | 'cuda'; why: string }): void {
+  if (providerSaid) return;
+  providerSaid = true;
+  process.stderr.write(`routecore: onnxruntime runs on ${provider.chosen === 'cuda' ? 'CUDA' : 'the CPU'} (${provider.why})\n`);
 }
 
 interface Pending {
@@ -248,6 +285,7 @@ export class OnnxTextSession {
       if (!session.inputNames.includes(input)) throw new RoutecoreError('ERR_ROUTECORE_BAD_MODEL', `${modelPath} has no input "${input}" (inputs: ${session.inputNames.join(', ')}): not a transformer text model export`);
     }
     noteOnnxSession(provider.chosen, provider.why);
+    if (backend === 'auto') sayProvider(provider);
     return new OnnxTextSession({
       dir: abs, modelPath, tokenizerPath: tokPath, modelHash: createHash('sha256').update(modelBytes).digest('hex'), session, ort, tokenizer, framing, padId,
       maxTokens: options.maxTokens, maxBatch: options.maxBatch, provider,
