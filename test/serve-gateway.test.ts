@@ -474,6 +474,11 @@ describe('client keys, limits and budgets', () => {
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const no = await fetch(`${g.url}/healthz`, { headers: { origin: 'https://evil.example' } });
     expect(no.headers.get('access-control-allow-origin')).toBeNull();
+    // A browser's preflight for the Anthropic SDK: its version headers are allowed, routecore's answer headers readable.
+    const pre = await fetch(`${g.url}/v1/messages/count_tokens`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key, anthropic-version, content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-headers')!.split(', ')).toEqual(expect.arrayContaining(['x-api-key', 'anthropic-version', 'anthropic-beta', 'content-type']));
+    expect(pre.headers.get('access-control-expose-headers')!.split(', ')).toEqual(expect.arrayContaining(['x-request-id', 'x-routecore-model', 'x-routecore-token-count']));
   });
 });
 

@@ -47,7 +47,7 @@ import { LearningService } from '../learning/service.js';
 import { registerStatsRoutes } from './stats-routes.js';
 import { errorFaceOf, modelAllowed, type RouteContext } from './route-context.js';
 import { registerModelRoutes } from './models-route.js';
-import { registerCountTokensRoute } from './count-tokens-route.js';
+import { TOKEN_COUNT_HEADER, registerCountTokensRoute } from './count-tokens-route.js';
 
 export { modelAllowed };
 
@@ -1039,9 +1039,10 @@ export class Gateway {
     if (!any && !this.config.corsOrigins.includes(origin)) return;
     reply.header('access-control-allow-origin', any ? '*' : origin);
     reply.header('vary', 'origin');
-    reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, x-routecore-session');
+    // The Anthropic SDK in a browser sends anthropic-version (and anthropic-beta) on every call.
+    reply.header('access-control-allow-headers', 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-routecore-session');
     reply.header('access-control-allow-methods', 'GET, POST, OPTIONS');
-    reply.header('access-control-expose-headers', ['x-request-id', ...DECISION_HEADERS, 'x-routecore-overhead-us'].join(', '));
+    reply.header('access-control-expose-headers', ['x-request-id', ...DECISION_HEADERS, 'x-routecore-overhead-us', TOKEN_COUNT_HEADER].join(', '));
   }
 }
 
