@@ -15,7 +15,7 @@
  * - `routeSync` p50: each tree's `Router.loadSync('default')` in a fresh process, 20,000 single-prompt
  *   calls after a warm-up, timed one by one; processes alternate between the trees `--rounds` times.
  *
- * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2]`
+ * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2] [--only routesync,inject,http]`
  * Both trees must be built (`npm run build:ts`) with a loadable addon in build/Release.
  * @module
  */
@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     child: { type: 'string' },
     root: { type: 'string' },
+    /** Phases to run (comma-separated: routesync, inject, http); default all three. */
+    only: { type: 'string', default: 'routesync,inject,http' },
   },
   strict: true,
 });
@@ -166,29 +168,31 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   console.log(`A/B old=${trees[0]!.root} new=${trees[1]!.root}: ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; ${seconds} s per run, connections ${levels.join(', ')}, ${rounds} rounds`);
 
+  const phases = new Set(args.only.split(',').map((s) => s.trim()));
   // routeSync p50, fresh processes alternating.
   const sync: Record<string, { p50us: number; p99us: number }[]> = { old: [], new: [] };
-  for (let r = 0; r < rounds * 2; r++) {
+  for (let r = 0; r < (phases.has('routesync') ? rounds * 2 : 0); r++) {
     for (const t of r % 2 ? [...trees].reverse() : trees) {
       const out = spawnSync(process.execPath, [self, '--child', 'routesync', '--root', t.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
       if (out.status !== 0) throw new Error(`routeSync child (${t.name}) failed: ${out.stderr}`);
       sync[t.name]!.push(JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { p50us: number; p99us: number });
     }
   }
-  for (const t of trees) {
+  for (const t of phases.has('routesync') ? trees : []) {
     const s = sync[t.name]!;
     console.log(`  routeSync ${t.name}: p50 ${median(s.map((x) => x.p50us)).toFixed(2)} µs (runs: ${s.map((x) => x.p50us.toFixed(2)).join(', ')}), p99 ${median(s.map((x) => x.p99us)).toFixed(2)} µs`);
   }
 
   // Gateway CPU per request in-process, both trees in one child.
-  const inj = spawnSync(process.execPath, [self, '--child', 'inject', '--old', trees[0]!.root, '--new', trees[1]!.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+  const inj = !phases.has('inject') ? { status: 0, stdout: '', stderr: '' } : spawnSync(process.execPath, [self, '--child', 'inject', '--old', trees[0]!.root, '--new', trees[1]!.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
   if (inj.status !== 0) throw new Error(`inject child failed: ${inj.stderr}`);
-  for (const line of inj.stdout.trim().split('\n')) {
+  for (const line of inj.stdout.trim().split('\n').filter((l) => l !== '')) {
     const { url, cpu } = JSON.parse(line) as { url: string; cpu: Record<string, number[]> };
     const higher = cpu['new']!.filter((v, i) => v > cpu['old']![i]!).length;
     console.log(`  in-process ${url}: old ${median(cpu['old']!).toFixed(1)} µs CPU/request, new ${median(cpu['new']!).toFixed(1)} (medians of ${cpu['old']!.length} alternating batches; new higher in ${higher} of them)`);
   }
 
+  if (!phases.has('http')) return;
   const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-'));
   const servers: Server[] = [];
   try {

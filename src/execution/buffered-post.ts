@@ -34,6 +34,8 @@ function target(url: string): { origin: string; path: string } {
   return t;
 }
 
+const ONCE = { once: true } as const;
+
 /** POSTs `body` to `url` and reads the whole answer; `signal` cancels; `timeoutMs` bounds the wait for headers and between body bytes. */
 export function postBuffered(
   dispatcher: Dispatcher,
@@ -54,7 +56,7 @@ export function postBuffered(
     let headers: Record<string, string> = {};
     let abort: ((err?: Error) => void) | undefined;
     const onAbort = () => abort?.(Object.assign(new Error('the caller cancelled the request'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, ONCE);
     const done = () => signal.removeEventListener('abort', onAbort);
     dispatcher.dispatch(
       { origin, path, method: 'POST', headers: options.headers, body: options.body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs },

@@ -32,6 +32,20 @@ export function chatUrl(baseUrl: string): string {
   return trimmed.endsWith('/chat/completions') ? trimmed : `${trimmed}/chat/completions`;
 }
 
+/** Per upstream base URL and model, what a call needs and does not change per request (registry entries are few). */
+const perTarget = new Map<string, { url: string; modelField: string }>();
+
+function targetOf(baseUrl: string, model: string): { url: string; modelField: string } {
+  const k = `${baseUrl}\n${model}`;
+  let t = perTarget.get(k);
+  if (!t) {
+    t = { url: chatUrl(baseUrl), modelField: `{"model":${JSON.stringify(model)},` };
+    if (perTarget.size > 1000) perTarget.clear();
+    perTarget.set(k, t);
+  }
+  return t;
+}
+
 /** The OpenAI chat-completions attempt over `dispatcher`, keys read from `env`. */
 export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, string | undefined>): UpstreamAttempt {
   return async (call: UpstreamCall): Promise<AttemptOutcome<UpstreamAnswer>> => {
@@ -40,12 +54,13 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     if ('kind' in key) return { ok: false, failure: key };
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: call.stream ? 'text/event-stream' : 'application/json' };
     if (key.key !== undefined) headers['authorization'] = `Bearer ${key.key}`;
-    // The body was serialised once per request; only the model differs per upstream.
-    const body = call.body.replace(/^\{/, `{"model":${JSON.stringify(model)},`);
-    if (!call.stream) return complete(dispatcher, chatUrl(entry!.baseUrl!), headers, body, signal, timeoutMs);
+    // The body was serialised once per request (an object's JSON text, so it starts with `{`); only the model differs per upstream.
+    const target = targetOf(entry!.baseUrl!, model);
+    const body = target.modelField + call.body.slice(1);
+    if (!call.stream) return complete(dispatcher, target.url, headers, body, signal, timeoutMs);
     let res: Dispatcher.ResponseData;
     try {
-      res = await undiciRequest(chatUrl(entry!.baseUrl!), { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      res = await undiciRequest(target.url, { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     } catch (err) {
       return fail(networkFailure(err, signal, timeoutMs));
     }

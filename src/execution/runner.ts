@@ -187,8 +187,15 @@ export class Run {
   readonly #runner: AttemptRunner;
   readonly #prompt: string;
   readonly #session: string | undefined;
-  readonly #controller = new AbortController();
-  readonly #cleanup: () => void;
+  /**
+   * The run's own cancellation, linked to the caller's signal: streams only (their iterator and
+   * `cancel()` stop a call the caller cannot see). A completion's attempts get the caller's signal as
+   * is, which saves an AbortController and a listener per request (2-3 µs of CPU on the gateway's
+   * path, `node --cpu-prof`); it is made here too if {@link cancel} is called.
+   */
+  #controller: AbortController | undefined;
+  readonly #outer: AbortSignal | undefined;
+  #cleanup: (() => void) | undefined;
   #answerStarted = 0;
   #ended = false;
 
@@ -200,23 +207,38 @@ export class Run {
     this.stream = start.stream;
     this.#prompt = start.prompt;
     this.#session = start.session;
-    const outer = start.signal;
-    const onAbort = () => this.#controller.abort(outer?.reason);
+    this.#outer = start.signal;
+    if (start.stream || start.signal === undefined) this.#own();
+  }
+
+  /** Makes the run's own controller, aborted when the caller's signal is. */
+  #own(): AbortController {
+    const controller = new AbortController();
+    this.#controller = controller;
+    const outer = this.#outer;
     if (outer) {
-      if (outer.aborted) this.#controller.abort(outer.reason);
-      else outer.addEventListener('abort', onAbort, { once: true });
+      const onAbort = () => controller.abort(outer.reason);
+      if (outer.aborted) controller.abort(outer.reason);
+      else {
+        outer.addEventListener('abort', onAbort, ONCE);
+        this.#cleanup = () => outer.removeEventListener('abort', onAbort);
+      }
     }
-    this.#cleanup = () => outer?.removeEventListener('abort', onAbort);
+    return controller;
   }
 
   /** Fires when the caller cancels or {@link cancel} is called; attempts get it. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#controller ? this.#controller.signal : this.#outer!;
   }
 
-  /** Cancels the run (the attempt in flight, any wait, the stream being read). */
+  /**
+   * Cancels the run (the attempt in flight, any wait, the stream being read). A completion run given
+   * the caller's signal cancels what follows (waits, later attempts); its attempt in flight stops with
+   * the caller's signal.
+   */
   cancel(reason?: unknown): void {
-    this.#controller.abort(reason);
+    (this.#controller ?? this.#own()).abort(reason);
   }
 
   /** Whether the outcome has been recorded. */
@@ -406,7 +428,7 @@ export class Run {
   #emit(status: OutcomeStatus, model: string | null, usage: Usage | null, costUsd: number | null, error?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#cleanup();
+    this.#cleanup?.();
     const runner = this.#runner;
     const outcome: Outcome = {
       id: this.id,
@@ -462,6 +484,9 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
+/** `{ once: true }`, one object for every listener added. */
+const ONCE = { once: true } as const;
+
 function sleep(ms: number, signal: AbortSignal, aborted: () => Error): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(aborted());
@@ -473,7 +498,7 @@ function sleep(ms: number, signal: AbortSignal, aborted: () => Error): Promise<v
       clearTimeout(t);
       reject(aborted());
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, ONCE);
   });
 }
 

@@ -88,7 +88,8 @@ interface Generation {
 interface RequestContext {
   id: string;
   started: number;
-  ts: string;
+  /** Date.now() at the start; written as the row's ISO time only for a row without an outcome (refusals). */
+  startedAt: number;
   route: string;
   key: ClientKey | null;
   requested: string | null;
@@ -108,6 +109,8 @@ interface RequestContext {
   upstreamMs: number | undefined;
   /** A stream's overhead (ms), fixed when its headers leave: the rest of a stream is upstream pace. */
   overheadMs: number | undefined;
+  /** Cancels the executor's work for the request when the client goes away before its answer. */
+  controller: AbortController | undefined;
 }
 
 declare module 'fastify' {
@@ -683,7 +686,7 @@ export class Gateway {
           }
         : {
             id: ctx.id,
-            ts: ctx.ts,
+            ts: new Date(ctx.startedAt).toISOString(),
             prompt: null,
             routed: ctx.routed,
             model: null,
@@ -715,12 +718,10 @@ export class Gateway {
       if (ctx.key) await this.#limits(ctx.key);
       const session = request.headers['x-routecore-session'];
       if (typeof session === 'string' && session !== '') options.session = session;
+      // Aborted by the request's close listener (onRequest) when the client leaves before the answer.
       const controller = new AbortController();
+      ctx.controller = controller;
       options.signal = controller.signal;
-      const res = reply.raw;
-      res.once('close', () => {
-        if (!res.writableFinished) controller.abort();
-      });
       if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply, face, request.body as Json);
       const running = gen.executor.complete(body as never, options);
       ctx.running = running;
@@ -866,7 +867,7 @@ export class Gateway {
       const ctx: RequestContext = {
         id: request.id,
         started,
-        ts: new Date().toISOString(),
+        startedAt: Date.now(),
         route,
         key: null,
         requested: null,
@@ -881,6 +882,7 @@ export class Gateway {
         face: faceOf(route),
         upstreamMs: undefined,
         overheadMs: undefined,
+        controller: undefined,
       };
       request.rc = ctx;
       this.metrics.inflight++;
@@ -892,6 +894,7 @@ export class Gateway {
         const overheadMs = ctx.overheadMs ?? (ctx.upstreamMs === undefined ? undefined : now - started - ctx.upstreamMs);
         if (overheadMs !== undefined && res.writableFinished) this.metrics.overhead(route, overheadMs / 1000);
         if (route === '/v1/chat/completions' || ctx.face) this.#logRow(ctx, res);
+        if (ctx.controller !== undefined && !res.writableFinished) ctx.controller.abort();
       });
       if (route === '/v1/chat/completions' || ctx.face) this.#contexts.set(ctx.id, ctx);
       reply.header('x-request-id', ctx.id);

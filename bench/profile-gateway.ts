@@ -1,0 +1,174 @@
+/**
+ * Where a warm gateway's CPU goes: `routecore serve` (one worker, the embedded router, SQLite log) in
+ * front of the mock upstream, autocannon load on one route, and
+ * - the gateway process's CPU time per answered request (utime + stime from /proc), the figure the
+ *   ratio to Portkey depends on and the one a machine loaded by other work disturbs least;
+ * - with `--cpu-prof DIR`, a V8 CPU profile of the gateway (`node --cpu-prof`, written when it exits)
+ *   summarised by self time per package / area and per function.
+ *
+ * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--top 30] [--root OTHER_TREE]`
+ *
+ * The profile covers start-up and warm-up too; the summary keeps only samples taken during the
+ * measured load window (the profile's timestamps), so it is the warm gateway's.
+ * @module
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+import { packageRoot } from '../src/addon/native.js';
+import { startServer, type Server } from './servers.js';
+
+const { values: args } = parseArgs({
+  options: {
+    route: { type: 'string', default: 'chat' },
+    connections: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '10' },
+    'cpu-prof': { type: 'string' },
+    top: { type: 'string', default: '30' },
+    'log-level': { type: 'string' },
+    /** Another built checkout whose gateway to run (an older commit in a git worktree), with this one's mock and load. */
+    root: { type: 'string' },
+  },
+  strict: true,
+});
+
+const PROMPT = 'A train leaves the station at 3pm travelling at 60 miles per hour. A second train leaves the same station at 4pm at 80 miles per hour on the same track. At what time does the second train catch up with the first, and how far from the station?';
+
+/** utime and stime of one process, µs (Linux /proc; clock ticks of 10 ms). */
+function cpuUs(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) * 10_000, system: Number(f[12]) * 10_000 };
+}
+
+async function load(url: string, body: string, connections: number, seconds: number): Promise<{ requests: number; bad: number }> {
+  const r = await autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
+  return { requests: r['2xx'], bad: r.non2xx + r.errors + r.timeouts };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** The area a function belongs to, from its script URL. */
+function area(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(program)' || fn === '(idle)' || fn === '(root)') return fn;
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return nm[1]!;
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]!.replace(/^internal$/, 'internal/' + (url.split('/')[1] ?? ''))}`;
+  const src = /dist\/src\/([^/]+)\/([^/.]+)/.exec(url);
+  if (src) return `routecore ${src[1]}/${src[2]}`;
+  if (url === '') return fn.startsWith('(') ? fn : '(native)';
+  return url;
+}
+
+/** Self time per area and per function, samples inside [t0, t1] (µs of the profile's clock). */
+function summarise(path: string, fromUs: number, toUs: number, top: number): string {
+  const p = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const areas = new Map<string, number>();
+  const fns = new Map<string, number>();
+  let t = p.startTime;
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i]!;
+    if (t < fromUs || t > toUs) continue;
+    const n = byId.get(p.samples[i]!)!;
+    const { functionName, url, lineNumber } = n.callFrame;
+    if (functionName === '(idle)') continue;
+    total++;
+    const a = area(url, functionName);
+    areas.set(a, (areas.get(a) ?? 0) + 1);
+    const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^.*dist\//, '')}:${lineNumber + 1}`;
+    fns.set(key, (fns.get(key) ?? 0) + 1);
+  }
+  const pct = (n: number) => ((100 * n) / Math.max(1, total)).toFixed(1).padStart(5) + '%';
+  const lines = [`busy samples in the load window: ${total}`, '', 'self time by area:'];
+  for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
+  lines.push('', 'self time by function:');
+  for (const [k, v] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const connections = Number(args.connections);
+  const seconds = Number(args.seconds);
+  const dir = mkdtempSync(join(tmpdir(), 'routecore-prof-gw-'));
+  const profDir = args['cpu-prof'];
+  const servers: Server[] = [];
+  const self = join(fileURLToPath(import.meta.url), '..', 'gateway.js');
+  let gateway: Server | undefined;
+  try {
+    const mock = await startServer('mock', [self, '--child', 'mock'], {}, /port (\d+)/);
+    servers.push(mock);
+    const mockBase = `http://127.0.0.1:${mock.port}/v1`;
+    const registry = join(dir, 'models.json');
+    writeFileSync(
+      registry,
+      JSON.stringify({
+        models: [
+          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
+          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
+        ],
+      }),
+    );
+    const config = join(dir, 'serve.yaml');
+    writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}}\n`);
+    const cli = join(args.root ? resolve(args.root) : packageRoot(), 'dist', 'src', 'cli', 'main.js');
+    const node = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const extra = args['log-level'] ? ['--log-level', args['log-level']] : [];
+    gateway = await startServer(
+      'gateway',
+      [...node, cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config, ...extra],
+      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ROUTECORE_THREADS: '1' },
+      /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    );
+    servers.push(gateway);
+    const pid = gateway.child.pid!;
+    const path = args.route === 'route' ? '/v1/route' : '/v1/chat/completions';
+    const url = `http://127.0.0.1:${gateway.port}${path}`;
+    const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPT }] });
+    await load(url, body, 8, 3); // warm-up: JIT, pools
+    const load0 = loadavg()[0]!;
+    const c0 = cpuUs(pid);
+    const w0 = Date.now();
+    const r = await load(url, body, connections, seconds);
+    const w1 = Date.now();
+    const c1 = cpuUs(pid);
+    const per = (us: number) => (us / Math.max(1, r.requests)).toFixed(1);
+    console.log(
+      `${path} ${connections} conn ${seconds} s: ${(r.requests / seconds).toFixed(0)} req/s, gateway CPU ${per(c1.user + c1.system - c0.user - c0.system)} µs/request ` +
+        `(user ${per(c1.user - c0.user)}, system ${per(c1.system - c0.system)}; bad ${r.bad}); load average ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`,
+    );
+    gateway.child.kill('SIGTERM');
+    await new Promise((res) => (gateway!.child.exitCode !== null ? res(null) : gateway!.child.once('exit', res)));
+    const endWall = Date.now();
+    if (profDir) {
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f));
+      const latest = files.sort().at(-1);
+      if (!latest || !existsSync(latest)) throw new Error(`no profile in ${profDir}`);
+      // The profile's clock is the process's monotonic clock in µs; find the window by the wall-clock offset of the end.
+      const prof = JSON.parse(readFileSync(latest, 'utf8')) as { endTime: number };
+      const to = prof.endTime - (endWall - w1) * 1000;
+      const from = to - (w1 - w0) * 1000;
+      console.log(`profile ${latest}`);
+      console.log(summarise(latest, from, to, Number(args.top)));
+    }
+  } finally {
+    for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => new Promise((res) => (s.child.exitCode !== null ? res(null) : s.child.once('exit', res)))));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
