@@ -6,7 +6,7 @@
  * - with `--cpu-prof DIR`, a V8 CPU profile of the gateway (`node --cpu-prof`, written when it exits)
  *   summarised by self time per package / area and per function.
  *
- * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--top 30] [--root OTHER_TREE]`
+ * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--top 30] [--root OTHER_TREE] [--threads 1|N|all]`
  *
  * The profile covers start-up and warm-up too; the summary keeps only samples taken during the
  * measured load window (the profile's timestamps), so it is the warm gateway's.
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     'log-level': { type: 'string' },
     /** Another built checkout whose gateway to run (an older commit in a git worktree), with this one's mock and load. */
     root: { type: 'string' },
+    /** The gateway's ROUTECORE_THREADS (`all`: unset, every hardware thread); 1 by default, as bench/gateway.ts. */
+    threads: { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
     gateway = await startServer(
       'gateway',
       [...node, cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config, ...extra],
-      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ROUTECORE_THREADS: '1' },
+      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ...(args.threads === 'all' ? {} : { ROUTECORE_THREADS: args.threads }) },
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
     );
     servers.push(gateway);

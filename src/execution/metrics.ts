@@ -2,11 +2,13 @@
  * Per-model counters of routing and execution: `router.metrics()` (a plain snapshot) and their
  * Prometheus families through prom-client. The snapshot is the one source of truth for the counters
  * (prom-client reads them at scrape time through `collect`, so the request path pays nothing for the
- * exposition); the latency histogram is a prom-client Histogram observed once per answer, whose
- * buckets the snapshot repeats so `router.metrics()` stays synchronous.
+ * exposition); the latency histogram (./histogram.ts, read by prom-client like its own) is observed
+ * once per answer, and the snapshot repeats its buckets so `router.metrics()` stays synchronous.
  * @module
  */
-import { Counter, Histogram, Registry, type CounterConfiguration, type Metric } from 'prom-client';
+import { Counter, Registry, type CounterConfiguration, type Metric } from 'prom-client';
+
+import { LabelledHistogram } from './histogram.js';
 
 /** Upper bounds (seconds) of the upstream latency histogram's buckets. */
 export const LATENCY_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -60,7 +62,7 @@ function empty(): ModelMetrics {
 export class Metrics {
   readonly #models = new Map<string, ModelMetrics>();
   readonly #requests: Record<string, number> = {};
-  readonly #latency: Histogram<'model'>;
+  readonly #latency: LabelledHistogram;
   /** The Prometheus families, ready to be registered in a registry (the gateway's, or {@link registry}). */
   readonly families: readonly Metric[];
   /** Their names (the gateway swaps them on reload). */
@@ -88,7 +90,7 @@ export class Metrics {
         },
       });
     names.push('routecore_upstream_latency_seconds');
-    this.#latency = new Histogram({ name: 'routecore_upstream_latency_seconds', help: 'Latency of answered upstream calls.', labelNames: ['model'] as const, buckets: [...LATENCY_BUCKETS_S], registers: [] });
+    this.#latency = new LabelledHistogram({ name: 'routecore_upstream_latency_seconds', help: 'Latency of answered upstream calls.', labelName: 'model', buckets: LATENCY_BUCKETS_S });
     this.families = [
       perModel('routecore_decisions_total', 'Requests the router sent to this model first.', (m) => m.decisions),
       perModel('routecore_upstream_calls_total', 'Upstream calls, retries included.', (m) => m.calls),
@@ -103,7 +105,7 @@ export class Metrics {
       }),
       perModel('routecore_answers_total', 'Requests this model answered.', (m) => m.answers),
       perModel('routecore_fallbacks_total', 'Requests this model answered as a fallback.', (m) => m.fallbacks),
-      this.#latency,
+      this.#latency.asMetric(),
       counter({
         name: 'routecore_tokens_total',
         help: 'Tokens billed, by kind (prompt, completion).',
@@ -166,7 +168,7 @@ export class Metrics {
         break;
       }
     }
-    this.#latency.observe({ model }, s);
+    this.#latency.observe(model, s);
     m.promptTokens += promptTokens;
     m.completionTokens += completionTokens;
     if (costUsd !== null) m.costUsd += costUsd;

@@ -6,7 +6,9 @@
  * reload replaces the router. Gauges are read at scrape time.
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+import { LabelledHistogram } from '../execution/histogram.js';
 
 import type { Metrics } from '../execution/metrics.js';
 
@@ -38,8 +40,9 @@ export class GatewayMetrics {
   inflight = 0;
   /** Answers by route and status, counted in a map and read by prom-client at scrape time (nothing to hash per request). */
   readonly #answers = new Map<string, Map<number, number>>();
-  readonly #durations: Histogram<'route'>;
-  readonly #overhead: Histogram<'route'>;
+  /** By route; read by prom-client at scrape time (../execution/histogram.ts: no label hashing per request). */
+  readonly #durations: LabelledHistogram;
+  readonly #overhead: LabelledHistogram;
   readonly #refusals: Counter<'reason'>;
   readonly #reloads: Counter<'result'>;
   #router: Metrics | undefined;
@@ -58,7 +61,8 @@ export class GatewayMetrics {
         for (const [route, byStatus] of answers) for (const [status, n] of byStatus) this.inc({ route, status }, n);
       },
     });
-    this.#durations = new Histogram({ name: 'routecore_http_request_duration_seconds', help: 'Time from request to the end of the answer, by route.', labelNames: ['route'] as const, buckets: [...REQUEST_BUCKETS_S], registers });
+    this.#durations = new LabelledHistogram({ name: 'routecore_http_request_duration_seconds', help: 'Time from request to the end of the answer, by route.', labelName: 'route', buckets: REQUEST_BUCKETS_S });
+    this.registry.registerMetric(this.#durations.asMetric());
     const self = this;
     new Gauge({
       name: 'routecore_http_inflight_requests',
@@ -68,13 +72,13 @@ export class GatewayMetrics {
         this.set(self.inflight);
       },
     });
-    this.#overhead = new Histogram({
+    this.#overhead = new LabelledHistogram({
       name: 'routecore_gateway_overhead_seconds',
       help: "The gateway's own time per answered request (routing, parsing, translating, formatting, I/O), upstream wait excluded, by route.",
-      labelNames: ['route'] as const,
+      labelName: 'route',
       buckets: [25e-6, 50e-6, 75e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3],
-      registers,
     });
+    this.registry.registerMetric(this.#overhead.asMetric());
     this.#refusals = new Counter({ name: 'routecore_client_refusals_total', help: 'Requests refused before any upstream call, by reason.', labelNames: ['reason'] as const, registers });
     this.#reloads = new Counter({ name: 'routecore_router_reloads_total', help: 'Router reloads (SIGHUP or a changed router file), by result.', labelNames: ['result'] as const, registers });
     new Counter({
@@ -173,7 +177,7 @@ export class GatewayMetrics {
    * minus the time inside upstream attempts), by route.
    */
   overhead(route: string, seconds: number): void {
-    this.#overhead.observe({ route }, seconds);
+    this.#overhead.observe(route, seconds);
   }
 
   /** One finished HTTP exchange: `route` is the route pattern (never the raw URL, which clients control). */
@@ -184,7 +188,7 @@ export class GatewayMetrics {
       this.#answers.set(route, byStatus);
     }
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-    this.#durations.observe({ route }, seconds);
+    this.#durations.observe(route, seconds);
   }
 
   /** A request refused before any upstream call (`auth`, `rate_limit`, `budget`, `model_not_allowed`, ...). */
