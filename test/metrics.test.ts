@@ -43,10 +43,18 @@ describe('pgrCurve', () => {
     expect(curve[100]!.pgr).toBe(1);
   });
 
-  it('breaks routeScore ties by index, deterministically', () => {
+  it('counts tied routeScores at their mean gain (the expectation over their order)', () => {
     const curve = pgrCurve([0, 1, 1], [0, 0, 0], [0.5, 0.5, 0.5], 3);
-    // Index order 0, 1, 2: gains 0, 1, 1 over a total of 2.
-    expect(curve.map((p) => p.pgr)).toEqual([0, 0, 0.5, 1]);
+    // One run of three ties with gains 0, 1, 1 (total 2): each counts 2/3 whatever the row order.
+    const pgr = curve.map((p) => p.pgr);
+    for (const [i, v] of [0, 1 / 3, 2 / 3, 1].entries()) expect(pgr[i]).toBeCloseTo(v, 12);
+    const reversed = pgrCurve([1, 1, 0], [0, 0, 0], [0.5, 0.5, 0.5], 3).map((p) => p.pgr);
+    for (const [i, v] of pgr.entries()) expect(reversed[i]).toBeCloseTo(v, 12);
+    // A constant router is random routing: APGR 0.5 (index order would give 0.25 here).
+    expect(apgr(curve)).toBeCloseTo(0.5, 12);
+    // Ties only within a run: the perfect router's curve is unchanged where scores differ.
+    const partial = pgrCurve([1, 0, 1, 0], [0, 0, 0, 0], [2, 1, 1, 0], 4).map((p) => p.pgr);
+    for (const [i, v] of [0, 0.5, 0.75, 1, 1].entries()) expect(partial[i]).toBeCloseTo(v, 12);
   });
 
   it('accepts typed arrays', () => {

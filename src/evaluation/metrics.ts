@@ -41,8 +41,10 @@ function checkNumbers(values: unknown, name: string, n: number | undefined): num
 
 /**
  * PGR curve of a two-model router (RouteLLM). At each nominal share s = 0, 1/steps, …, 1 the
- * `round(s × n)` prompts with the highest `routeScore` go to the strong model (ties by lower index,
- * so the curve is deterministic) and the rest to the weak one; `strongShare` is the share actually
+ * `round(s × n)` prompts with the highest `routeScore` go to the strong model and the rest to the
+ * weak one; where the cut falls inside a run of equal `routeScore`, the run's prompts count at
+ * their mean gain (the expectation over which of them go first), so the curve is deterministic and
+ * a constant router's APGR is 0.5 whatever the row order; `strongShare` is the share actually
  * achieved, k/n. PGR is `(quality − weakQuality) / (strongQuality − weakQuality)` with the all-strong
  * and all-weak mean scores; it is 0 at share 0 and exactly 1 at share 1.
  * @param strong score of the strong model on each prompt
@@ -75,6 +77,18 @@ export function pgrCurve(
   for (let k = 0; k < n; k++) {
     const i = order[k]!;
     gain[k + 1] = gain[k]! + (strong[i]! - weak[i]!);
+  }
+  // Prompts of equal routeScore are one decision: which of them go first is arbitrary, so within a
+  // run of ties the gain rises by the run's mean per prompt (its expectation over the orders of the
+  // run). Otherwise a constant router's APGR would be that of the file's row order, not 0.5.
+  for (let s = 0; s < n; ) {
+    let e = s + 1;
+    while (e < n && routeScore[order[e]!]! === routeScore[order[s]!]!) e++;
+    if (e - s > 1) {
+      const step = (gain[e]! - gain[s]!) / (e - s);
+      for (let k = s + 1; k < e; k++) gain[k] = gain[s]! + step * (k - s);
+    }
+    s = e;
   }
   const gap = gain[n]!;
   if (Math.abs(gap / n) < 1e-12) {
