@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { chooseOperatingPoint, lambdaFor } from '../src/training/operating-point.js';
+import { BUDGET_Z, chooseOperatingPoint, lambdaFor } from '../src/training/operating-point.js';
 import { train } from '../src/training/train.js';
 import type { OutcomeRecord } from '../src/training/data.js';
 
@@ -49,6 +49,26 @@ describe('chooseOperatingPoint', () => {
     const low = chooseOperatingPoint(SWEEP, { maxCost1k: 0.05 });
     expect(low).toMatchObject({ lambda: 100, met: false });
     expect(low.text).toMatch(/the target cannot be met/);
+  });
+
+  it('with standard errors on the costs, a budget holds at the upper bound cost + BUDGET_Z·se', () => {
+    // se 0.2 $/1k at λ=10 and 0.1 at λ=30: upper bounds 2.329 and 0.6645.
+    const withSe = SWEEP.map((p) => ({ ...p, cost1kSe: p.lambda === 10 ? 0.2 : p.lambda === 30 ? 0.1 : p.cost1k / 10 }));
+    const op = chooseOperatingPoint(withSe, { maxCost1k: 1.5 });
+    expect([op.lambda, op.mixWith]).toEqual([30, 10]);
+    const lo = 0.5 + BUDGET_Z * 0.1, hi = 2 + BUDGET_Z * 0.2;
+    const share = (1.5 - lo) / (hi - lo);
+    expect(op.share).toBeCloseTo(share, 12);
+    // The bound is spent exactly; the expected cost is below the budget by the margin.
+    expect(op.cost1kUpper).toBeCloseTo(1.5, 12);
+    expect(op.cost1k).toBeCloseTo(0.5 + share * 1.5, 12);
+    expect(op.cost1k).toBeLessThan(1.5 - BUDGET_Z * 0.1);
+    expect(op.quality).toBeCloseTo(0.8 + share * 0.06, 12);
+    expect(op.text).toMatch(/its 95% upper bound \$1\.50\)$/);
+    // Without standard errors the point is the one of the means, as before.
+    expect(chooseOperatingPoint(SWEEP, { maxCost1k: 1.5 }).cost1kUpper).toBeUndefined();
+    // A quality floor is not a budget: the errors on the costs do not move it.
+    expect(chooseOperatingPoint(withSe, { minQuality: 0.85 }).share).toBeCloseTo(chooseOperatingPoint(SWEEP, { minQuality: 0.85 }).share, 12);
   });
 
   it('a quality floor takes the least cost that reaches it (mixed when between points)', () => {
