@@ -13,7 +13,7 @@
  * their 5 outer folds are evaluated with the choice made by an inner cross-validation on each
  * outer training part (nested CV). Progress goes to stderr.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,8 @@ import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
 import { AUTO_LAMBDAS, GUARD_SE, JobPool, cvLambdaPoints, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
-import { chooseOperatingPoint } from '../src/training/operating-point.js';
+import { BUDGET_Z, chooseOperatingPoint } from '../src/training/operating-point.js';
+import { DiskCache, codeKeyedCache } from './results-cache.js';
 import { BOOTSTRAP_RESAMPLES, bootstrap, evalRows, routerScored, tfidfScored, type Interval, type Scored } from './results-baselines.js';
 import { packageRoot } from '../src/addon/native.js';
 import type { Router } from '../src/app/router.js';
@@ -275,36 +276,9 @@ function evalOptions(records: OutcomeRecord[], costTarget: boolean) {
 
 let pool: JobPool;
 
-/**
- * Out-of-fold and test scores on disk, keyed by what was trained on which records and what it
- * scored (`oofKey`): a rerun with unchanged data, grid and trainer skips those trainings. Delete
- * the folder for a cold run.
- */
-class DiskCache implements OofCache {
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-  }
-  get(key: string): { models: string[]; scores: Float32Array } | undefined {
-    const f = join(this.dir, `${key}.bin`);
-    if (!existsSync(f)) return undefined;
-    const buf = readFileSync(f);
-    const hl = buf.readUInt32LE(0);
-    const models = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8')) as string[];
-    const body = buf.subarray(4 + hl);
-    const scores = new Float32Array(body.byteLength / 4);
-    new Uint8Array(scores.buffer).set(body);
-    return { models, scores };
-  }
-  set(key: string, value: { models: string[]; scores: Float32Array }): void {
-    const head = Buffer.from(JSON.stringify(value.models), 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(head.length, 0);
-    const tmp = join(this.dir, `${key}.tmp${process.pid}`);
-    writeFileSync(tmp, Buffer.concat([len, head, Buffer.from(value.scores.buffer, value.scores.byteOffset, value.scores.byteLength)]));
-    renameSync(tmp, join(this.dir, `${key}.bin`));
-  }
-}
 let cache: DiskCache | undefined;
+/** Fingerprint of the code that computed the cached scores (results-cache.ts), for the page. */
+let codeId = 'none (--no-cache)';
 let autoWorkers = 1;
 
 /** Trains `member` on `records` (labels shrunk by alpha) and returns its scores of `prompts`, columns in `models` order. */
@@ -560,11 +534,11 @@ interface AutoRow {
   scored: Scored;
 }
 
-/** The chosen candidate's CV gain and the selection procedure's (the guard's figure), each mean ± se over folds. */
+/** The chosen candidate's CV gain (mean ± se over folds) and the selection procedure's (the guard's figure: mean ± row-bootstrap se, and the se over folds). */
 function gainText(a: AutoReport): string {
   const sg = (x: number): string => `${x >= 0 ? '+' : ''}${f3(x)}`;
   const p = a.procedure;
-  return `best candidate ${sg(a.gain.mean)} ± ${f3(a.gain.se)}; procedure ${p ? `${sg(p.mean)} ± ${f3(p.se)}` : '—'} (${a.gain.verdict})`;
+  return `best candidate ${sg(a.gain.mean)} ± ${f3(a.gain.se)}; procedure ${p ? `${sg(p.mean)} ± ${f3(p.rowSe ?? p.se)} (rows; folds ± ${f3(p.se)})` : '—'} (${a.gain.verdict})`;
 }
 
 /** The split setting through `train(trainRecs, { auto })`, evaluated once on the test split. */
@@ -599,7 +573,8 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     const onTest = (p: { param: string | null; knob: number | null } | undefined) => (p ? rep.router.sweep.find((q) => q.param === p.param && q.knob === p.knob) : undefined);
     const tReach = onTest(reach);
     const pt = (p: SweepPoint | undefined) => (p ? `${f3(p.quality)} at ${money(p.cost1k)}/1k (${knob(p)})` : '—');
-    // The budget point: λ calibrated on the CV sweep for ≤ costCap, mixing the two neighbouring λ
+    // The budget point: λ calibrated on the CV sweep for ≤ costCap — held at each point's 95% upper
+    // bound (CV cost + BUDGET_Z·se, se from a bootstrap of the training rows) — mixing the two neighbouring λ
     // per request when no grid point lands on the budget (src/training/operating-point.ts); on the
     // test split the mix's expected quality and cost are the same mixture of the two λ points.
     const op = chooseOperatingPoint(cvLambdaPoints(cvs), { maxCost1k: t.costCap ?? 1.5 });
@@ -612,7 +587,7 @@ async function autoSplit(s: SplitSetting, trainRecs: OutcomeRecord[], testRecs: 
     const ptCap = tCap ? `${f3(tCap.quality)} at ${money(tCap.cost1k)}/1k (${opText})` : '—';
     lines.push(
       `  - Test: AIQ **${f3(rep.aiq.router)}** (zero-router ${f3(rep.aiq.zeroRouter)}; grid router ${f3(gridReport.aiq.router)}); \`best\` ${f3(rep.router.best.quality)} at ${money(rep.router.best.cost1k)}/1k; best single ${rep.bestSingle} ${f3(bs.quality)} at ${money(bs.cost1k)}/1k.`,
-      `  - Operating points fixed on the CV sweep, read on test: cheapest CV point reaching the CV best single → ${pt(tReach)}; ≤ $${t.costCap ?? 1.5}/1k calibrated on the CV sweep (${op.text}) → ${ptCap}.`,
+      `  - Operating points fixed on the CV sweep, read on test: cheapest CV point reaching the CV best single → ${pt(tReach)}; ≤ $${t.costCap ?? 1.5}/1k calibrated on the CV sweep, the budget held at the CV cost's one-sided 95% upper bound (CV cost + ${BUDGET_Z}·se, se from a bootstrap of the training rows: an estimate from a few thousand rows overshoots on half of the data sets at its mean) (${op.text}) → ${ptCap}.`,
       `  - Cost per query predicted from the prompt (the better of by length and by text: ${a.costModel?.kind ?? '—'}): ${a.costModel ? `CV gain ${f3(a.costModel.gain)} ± ${f3(a.costModel.sd)} on ${a.costModel.candidate}: ${a.costModel.kept ? 'kept' : 'not kept'}` : 'not tried'}.`,
     );
     test = `AIQ ${f3(rep.aiq.router)}; ${ptCap} (≤ $${t.costCap ?? 1.5} point fixed by CV)`;
@@ -681,7 +656,7 @@ async function autoNested(s: NestedSetting, records: OutcomeRecord[], models: st
   return {
     chosen: perFold.map((p) => p.chosen).join('; '),
     verdict: perFold.map((p) => (p.gain.endsWith('(gain)') ? 'gain' : 'no gain')).join('/'),
-    gain: perFold.map((p) => p.gain.replace(/ \(.*\)$/, '')).join('; '),
+    gain: perFold.map((p) => p.gain.replace(/ \((gain|no gain)\)$/, '')).join('; '),
     test: `APGR ${f3(rep.apgr)}`,
     grid: `APGR ${f3(gridReport.apgr)}`,
     ece: `${f3(gridReport.calibration.ece)} → ${f3(rep.calibration.ece)}`,
@@ -1125,7 +1100,12 @@ async function main(): Promise<void> {
   const workers = Math.max(1, Math.min(4, os.availableParallelism()));
   pool = new JobPool(workers);
   autoWorkers = workers;
-  if (!values['no-cache']) cache = new DiskCache(resolve(values.cache ?? join(root, 'node_modules', '.cache', 'routecore-results')));
+  if (!values['no-cache']) {
+    const keyed = codeKeyedCache(resolve(values.cache ?? join(root, 'node_modules', '.cache', 'routecore-results')), root);
+    cache = keyed.cache;
+    codeId = keyed.fingerprint;
+    log(`cache ${cache.dir} (code fingerprint over ${keyed.files} files)`);
+  }
   log(`${workers} worker threads; data from ${dataDir}`);
 
   // Settings run cheapest first (a long run that is stopped still leaves the most rows), and the
@@ -1145,7 +1125,11 @@ async function main(): Promise<void> {
     writeFileSync(join(outDir, 'chat.json'), JSON.stringify(chat.map((c) => ({ id: c.id, title: c.title, ...c.json })), null, 1) + '\n');
     // Alone (--only chat) the chat part is its own page, docs/results/chat.md, and RESULTS.md is left as it is.
     if (wanted.length === 0) writeFileSync(join(outDir, 'chat.md'), chatPage(chat, started));
-    else writePage(wanted.map((w) => done.get(w.id)!), wanted.length + 1, only, started, workers, root, docs, outDir, chat, true);
+    else {
+      writePage(wanted.map((w) => done.get(w.id)!), wanted.length + 1, only, started, workers, root, docs, outDir, chat, true);
+      // The chat rows are on the page now: a chat.md of an earlier `--only chat` run would be a second, older copy.
+      rmSync(join(outDir, 'chat.md'), { force: true });
+    }
   }
   await pool.close();
 }
@@ -1175,7 +1159,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '- **Selection metric:** open7: mean quality of policy `best`; routerbench: AIQ of the sweep (area under the cost–quality hull over the single models\' cost range); RouteLLM: APGR with routing score P(strong) − P(weak).',
     '- **Routerbench operating point:** the `cost` policy knob (λ on a fixed log grid, or target score) is also fixed on the training CV — the cheapest CV point reaching the CV best single model\'s quality — and then read on the test split; cost decisions use the training split\'s mean cost per model, quality and cost use each test row\'s real score and USD cost.',
     '- **TF-IDF references and intervals:** TF-IDF ridge and TF-IDF kNN (`src/training/baselines.ts`) are trained on exactly the training rows the routers see and scored on the same test rows; the headline table compares `--auto` with them and with the best single model by 95% paired bootstrap intervals over the test rows (the resampling seed and count were fixed before any run). No hyper-parameter of the references was chosen on these data (ridge λ = 1, kNN k = 20 are the README\'s).',
-    '- **Cache:** out-of-fold and test scores are cached on disk (`node_modules/.cache/routecore-results`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts), so the `--auto` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; `--no-cache` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.',
+    '- **Cache:** out-of-fold and test scores are cached on disk (`node_modules/.cache/routecore-results`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts, in a sub-folder named by a fingerprint of the compiled library and the native addon — this run: \`${codeId}\` — so a code change starts a cold cache), so the `--auto` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; `--no-cache` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.',
     '- **Candidate members** (hashing encoder 2^16 buckets, word 1–2-grams, char 3–5-grams, seed 1 unless stated; training defaults otherwise: Adam, batch 64, ≤ 30 epochs, early stopping on 10% held out, patience 4):',
     '',
     '| member | train options |',
@@ -1217,7 +1201,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '',
     '### `routecore train --auto` on the same splits',
     '',
-    `Each setting's training split (RouteLLM: each outer training part) through \`train(records, { auto: { objective } })\` — the product's cross-validated selection (\`src/training/auto.ts\`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows with the setting's 2 or 3 inner folds), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the best candidate's per-fold gain over always calling the best single model, and the selection procedure's gain with each fold read by the candidate chosen on the other folds (the guard's figure, free of the winner's curse), each mean ± se over folds; the router keeps the best candidate only when the procedure's gain is more than ${GUARD_SE} se above zero ("gain"), else its decisions stay on the best single model ("no gain").`,
+    `Each setting's training split (RouteLLM: each outer training part) through \`train(records, { auto: { objective } })\` — the product's cross-validated selection (\`src/training/auto.ts\`: its default grid of members, ensembles, label shrinkage α, prior blend β, cross-fitted Platt calibration, cost predicted by prompt length or text; RouteLLM rows with the setting's 2 or 3 inner folds), its guard against doing worse than the best single model, and the router it writes, evaluated once on the test split exactly as the grid router above. CV gain: the best candidate's per-fold gain over always calling the best single model, and the selection procedure's gain with each fold read by the candidate chosen on the other folds (the guard's figure, free of the winner's curse), each mean over folds ± se (the best candidate's from the spread of the folds; the procedure's from a bootstrap of each fold's test rows, and from the spread of the folds beside it); the router keeps the best candidate only when the procedure's gain is more than ${GUARD_SE} row-bootstrap se above zero with most folds positive ("gain"), else its decisions stay on the best single model ("no gain").`,
     '',
     '| setting | chosen by `--auto` (CV on training data) | CV gain over best single: best candidate; selection procedure (mean ± se) | test: `--auto` | test: grid router | ECE grid → `--auto` | `--auto` target | met |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

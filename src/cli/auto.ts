@@ -48,7 +48,7 @@ export function describeAuto(a: AutoReport): string[] {
   ];
   if (a.procedure) {
     const p = a.procedure;
-    lines.push(`guard (selection bias removed): gain of the selection procedure above always calling ${a.baseline.model}, each fold read with the candidate chosen on the other folds: ${p.folds.map(signed).join(', ')}, mean ${signed(p.mean)} ± ${f3(p.se)} (se) → ${a.gain.verdict}${a.gain.verdict === 'gain' ? ` (more than ${GUARD_SE} se above zero)` : ` (not more than ${GUARD_SE} se above zero: the router keeps the baseline model)`}`);
+    lines.push(`guard (selection bias removed): gain of the selection procedure above always calling ${a.baseline.model}, each fold read with the candidate chosen on the other folds: ${p.folds.map(signed).join(', ')}, mean ${signed(p.mean)} ± ${f3(p.rowSe ?? p.se)} (${p.rowSe !== undefined ? `se from a bootstrap of each fold's test rows; ${f3(p.se)} from the spread of the folds` : 'se'}) → ${a.gain.verdict}${a.gain.verdict === 'gain' ? ` (more than ${GUARD_SE} se above zero)` : ` (not more than ${GUARD_SE} se above zero${p.rowSe !== undefined ? ' with most folds positive' : ''}: the router keeps the baseline model)`}`);
   } else {
     lines.push(`guard: chosen candidate's gain ${signed(a.gain.mean)} ± ${f3(a.gain.se)} (se) → ${a.gain.verdict} (a file from before the selection-procedure guard)`);
   }
