@@ -22,9 +22,9 @@ import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/da
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
-import { AUTO_LAMBDAS, GUARD_SE, JobPool, cvLambdaPoints, meanScores, oofKey, type AutoReport, type OofCache } from '../src/training/auto.js';
+import { AUTO_LAMBDAS, GUARD_SE, JobPool, cvLambdaPoints, meanScores, oofKey, type AutoReport } from '../src/training/auto.js';
 import { BUDGET_Z, chooseOperatingPoint } from '../src/training/operating-point.js';
-import { DiskCache, codeKeyedCache } from './results-cache.js';
+import { type DiskCache, codeKeyedCache } from './results-cache.js';
 import { BOOTSTRAP_RESAMPLES, bootstrap, evalRows, routerScored, tfidfScored, type Interval, type Scored } from './results-baselines.js';
 import { packageRoot } from '../src/addon/native.js';
 import type { Router } from '../src/app/router.js';
@@ -1159,7 +1159,7 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
     '- **Selection metric:** open7: mean quality of policy `best`; routerbench: AIQ of the sweep (area under the cost–quality hull over the single models\' cost range); RouteLLM: APGR with routing score P(strong) − P(weak).',
     '- **Routerbench operating point:** the `cost` policy knob (λ on a fixed log grid, or target score) is also fixed on the training CV — the cheapest CV point reaching the CV best single model\'s quality — and then read on the test split; cost decisions use the training split\'s mean cost per model, quality and cost use each test row\'s real score and USD cost.',
     '- **TF-IDF references and intervals:** TF-IDF ridge and TF-IDF kNN (`src/training/baselines.ts`) are trained on exactly the training rows the routers see and scored on the same test rows; the headline table compares `--auto` with them and with the best single model by 95% paired bootstrap intervals over the test rows (the resampling seed and count were fixed before any run). No hyper-parameter of the references was chosen on these data (ridge λ = 1, kNN k = 20 are the README\'s).',
-    '- **Cache:** out-of-fold and test scores are cached on disk (`node_modules/.cache/routecore-results`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts, in a sub-folder named by a fingerprint of the compiled library and the native addon — this run: \`${codeId}\` — so a code change starts a cold cache), so the `--auto` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; `--no-cache` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.',
+    `- **Cache:** out-of-fold and test scores are cached on disk (\`node_modules/.cache/routecore-results\`, keyed by a SHA-256 of the member options, α, seed, the training records and the scored prompts, in a sub-folder named by a fingerprint of the compiled library and the native addon — this run: \`${codeId}\` — so a code change starts a cold cache), so the \`--auto\` rows reuse the trainings they share with the grids and a rerun with unchanged data and code skips them; \`--no-cache\` (or deleting the folder) gives a cold run. The run time above is for the cache as it was.`,
     '- **Candidate members** (hashing encoder 2^16 buckets, word 1–2-grams, char 3–5-grams, seed 1 unless stated; training defaults otherwise: Adam, batch 64, ≤ 30 epochs, early stopping on 10% held out, patience 4):',
     '',
     '| member | train options |',

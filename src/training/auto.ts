@@ -1397,7 +1397,9 @@ export async function autoTrain(
         continue;
       }
       if (r.router.sweep.length !== costs.length) continue;
-      r.router.sweep.forEach((p, x) => costs[x]!.push(p.cost1k));
+      r.router.sweep.forEach((p, x) => {
+        costs[x]!.push(p.cost1k);
+      });
     }
     autoReport.cvSweep = rep.router.sweep.map((p, x) => ({ policy: p.policy, param: p.param, knob: p.knob, quality: p.quality, cost1k: p.cost1k, ...(costs[x]!.length >= 2 ? { cost1kSe: sd(costs[x]!) } : {}) }));
     const bs = rep.singles[rep.bestSingle]!;
