@@ -22,7 +22,7 @@ import { modelIdsOf, readOutcomes, type OutcomeRecord } from '../src/training/da
 import { averageScores, constantSource } from '../src/routing/ensemble.js';
 import { cvKnownTask, splitCeilings, type Ceiling } from './ceilings.js';
 import { evaluate, evaluateScores, fnv1a32, renderMarkdown, type EvalReport, type SweepPoint } from '../src/evaluation/eval.js';
-import { AUTO_LAMBDAS, GUARD_SE, JobPool, cvLambdaPoints, meanScores, oofKey, type AutoReport } from '../src/training/auto.js';
+import { AUTO_LAMBDAS, GUARD_SE, JobPool, bestByCv, cvFolds, cvLambdaPoints, meanScores, oofKey, outOfFoldScores, type AutoReport, type OofSpec } from '../src/training/auto.js';
 import { BUDGET_Z, chooseOperatingPoint } from '../src/training/operating-point.js';
 import { type DiskCache, codeKeyedCache } from './results-cache.js';
 import { BOOTSTRAP_RESAMPLES, bootstrap, evalRows, routerScored, tfidfScored, type Interval, type Scored } from './results-baselines.js';
@@ -311,8 +311,11 @@ async function candidateScores(records: OutcomeRecord[], models: readonly string
 }
 
 /**
- * k-fold CV over `records` for every candidate of `cands`: out-of-fold predictions of each
- * (member, alpha) are computed once and shared by the candidates that use them.
+ * k-fold CV over `records` for every candidate of `cands`, on the library's cross-validation engine
+ * (`cvFolds` and `outOfFoldScores` of src/training/auto.ts, as `train --auto` runs it): out-of-fold
+ * predictions of each (member, alpha) are computed once and shared by the candidates that use them;
+ * each candidate is then the mean of its members' out-of-fold scores, blended with the per-fold
+ * prior by beta (the grid's own candidates: no calibration, no guard), evaluated pooled.
  */
 async function crossValidateGrid(
   records: OutcomeRecord[],
@@ -325,45 +328,34 @@ async function crossValidateGrid(
   label: string,
 ): Promise<{ scores: number[]; reports: EvalReport[]; seconds: Record<string, number> }> {
   const n = records.length, M = models.length;
-  const fold = Int32Array.from(records, (r) => foldOf(salt, r.id, k));
+  const { fold, folds } = cvFolds(records, k, salt);
   // Per-row prior: the model means of the row's training part.
   const prior = new Float32Array(n * M);
-  for (let f = 0; f < k; f++) {
+  for (const { f, test } of folds) {
     const means = meanScores(records.filter((_, i) => fold[i] !== f), models);
-    for (let i = 0; i < n; i++) if (fold[i] === f) for (let j = 0; j < M; j++) prior[i * M + j] = means[j]!;
+    for (const i of test) for (let j = 0; j < M; j++) prior[i * M + j] = means[j]!;
   }
-  const cache = new Map<string, Float32Array>();
-  const seconds: Record<string, number> = {};
-  const keys: { key: string; member: string; alpha: number }[] = [];
+  const specs: OofSpec[] = [];
   for (const c of cands) {
     for (const member of c.members) {
       const key = `${member}@${c.alpha}`;
-      if (!keys.some((x) => x.key === key)) keys.push({ key, member, alpha: c.alpha });
+      if (!specs.some((x) => x.key === key)) specs.push({ key, name: member, options: { seed: 1, ...MEMBERS[member] }, alpha: c.alpha });
     }
   }
-  const folds = Array.from({ length: k }, (_, f) => {
-    const test: number[] = [];
-    const tr: OutcomeRecord[] = [];
-    for (let i = 0; i < n; i++) (fold[i] === f ? test.push(i) : tr.push(records[i]!));
-    return { test, tr, prompts: test.map((i) => records[i]!.prompt) };
+  const started = performance.now();
+  const seconds: Record<string, number> = {};
+  const oof = await outOfFoldScores(records, models, folds, specs, pool, {
+    cache,
+    onSpec: (spec) => {
+      seconds[spec.key] = (performance.now() - started) / 1000;
+      log(`${label}: ${k}-fold out-of-fold scores of ${spec.key} done`);
+    },
   });
-  await Promise.all(keys.map(async ({ key, member, alpha }) => {
-    const started = performance.now();
-    const out = new Float32Array(n * M).fill(NaN);
-    await Promise.all(folds.map(async ({ test, tr, prompts }) => {
-      if (test.length === 0) return;
-      const s = await memberScores(tr, models, member, alpha, prompts);
-      for (let t = 0; t < test.length; t++) out.set(s.subarray(t * M, t * M + M), test[t]! * M);
-    }));
-    cache.set(key, out);
-    seconds[key] = (performance.now() - started) / 1000;
-    log(`${label}: ${k}-fold out-of-fold scores of ${key} done`);
-  }));
   const opts = evalOptions(records, costTarget);
   const scores: number[] = [];
   const reports: EvalReport[] = [];
   for (const c of cands) {
-    let s = averageScores(c.members.map((m) => cache.get(`${m}@${c.alpha}`)!));
+    let s = averageScores(c.members.map((m) => oof.scores.get(`${m}@${c.alpha}`)!));
     if (c.beta < 1) s = averageScores([s, prior], [c.beta, 1 - c.beta]);
     const r = evaluateScores(models, s, records, opts);
     reports.push(r);
@@ -372,10 +364,9 @@ async function crossValidateGrid(
   return { scores, reports, seconds };
 }
 
-/** Index of the best finite score; ties (within 1e-9) go to the earlier, simpler candidate. */
+/** The CV winner by the library's rule (`bestByCv`: best finite value, ties to the earlier). */
 function argmax(xs: number[]): number {
-  let b = -1;
-  for (let i = 0; i < xs.length; i++) if (Number.isFinite(xs[i]!) && (b < 0 || xs[i]! > xs[b]! + 1e-9)) b = i;
+  const b = bestByCv(xs);
   if (b < 0) throw new Error('no candidate has a finite CV score');
   return b;
 }

@@ -669,6 +669,123 @@ export class JobPool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The cross-validation engine: folds, and out-of-fold scores of (member, α) pairs on the pool.
+// `train --auto` and the results page's fixed grids (scripts/results.ts) both run on it.
+
+/** One fold: its test rows (indices into the records), its training records, its test prompts. */
+export interface OofFold {
+  f: number;
+  test: number[];
+  tr: OutcomeRecord[];
+  prompts: string[];
+}
+
+/**
+ * The folds of `records`: record i is in fold `fnv1a32(salt + id) mod k` (as `crossValidate`;
+ * copies of a record share its fold); folds with no test row or no training record are left out.
+ */
+export function cvFolds(records: readonly OutcomeRecord[], k: number, salt: string): { fold: Int32Array; folds: OofFold[] } {
+  const n = records.length;
+  const fold = Int32Array.from(records, (r) => fnv1a32(salt + r.id) % k);
+  const folds = Array.from({ length: k }, (_, f) => {
+    const test: number[] = [];
+    const tr: OutcomeRecord[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === f ? test.push(i) : tr.push(records[i]!));
+    return { f, test, tr, prompts: test.map((i) => records[i]!.prompt) };
+  }).filter((x) => x.test.length > 0 && x.tr.length > 0);
+  return { fold, folds };
+}
+
+/** One (member, α) whose out-of-fold scores {@link outOfFoldScores} computes. */
+export interface OofSpec {
+  /** Key of the result (`member@α` in `train --auto`). */
+  key: string;
+  /** The member's name, for progress labels. */
+  name: string;
+  /** Trainer options, exactly as the job trains (they are part of the cache key). */
+  options: TrainOptions;
+  alpha: number;
+  /** Closed-form TF-IDF ridge with this penalty instead of the trainer (see {@link runAutoJob}). */
+  ridge?: number;
+}
+
+/**
+ * One training job's scores: from `cache` when it holds them (key {@link oofKey}), else trained on
+ * `pool` and stored; null when `gate` refused the job as it was about to start.
+ */
+export async function cachedJob(
+  pool: JobPool,
+  job: { train: OutcomeRecord[]; options: TrainOptions; alpha: number; prompts: string[]; ridge?: number },
+  cache?: OofCache,
+  gate?: () => boolean,
+): Promise<{ models: string[]; scores: Float32Array } | null> {
+  const { train, options, alpha, prompts, ridge } = job;
+  const ck = cache ? oofKey(ridge === undefined ? options : ({ ...options, ridge } as TrainOptions), alpha, train, prompts) : '';
+  const hit = cache?.get(ck);
+  if (hit) return hit;
+  const r = await pool.run({ train, options, alpha, prompts, keep: false, threads: pool.threadsPerJob, ...(ridge !== undefined ? { ridge } : {}) }, gate);
+  if (r === null) return null;
+  const res = { models: r.models, scores: r.scores };
+  cache?.set(ck, res);
+  return res;
+}
+
+/** A job's scores into rows `test` of `out` (n × M, columns by `col`: model id → column), each through `map`. */
+function scatterScores(res: { models: string[]; scores: Float32Array }, test: readonly number[], out: Float32Array, col: ReadonlyMap<string, number>, map: (v: number, j: number) => number): void {
+  const m = res.models.length, M = col.size;
+  for (let c = 0; c < m; c++) {
+    const j = col.get(res.models[c]!);
+    if (j === undefined) continue;
+    for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = map(res.scores[t * m + c]!, j);
+  }
+}
+
+/**
+ * Out-of-fold scores of each spec: for every fold, the spec trained on the fold's training records
+ * scores the fold's test prompts (jobs queued on `pool` in spec order, fold order; from `cache`
+ * where it has them). Result per spec key: an n × M matrix in `models` order, NaN where the
+ * fold's training part never scored a model; a spec with a job refused by `gate` is `incomplete`.
+ * `onFold` is called as each fold's job finishes, `onSpec` as each spec's last one does.
+ */
+export async function outOfFoldScores(
+  records: readonly OutcomeRecord[],
+  models: readonly string[],
+  folds: readonly OofFold[],
+  specs: readonly OofSpec[],
+  pool: JobPool,
+  options: { cache?: OofCache; gate?: () => boolean; onFold?: (spec: OofSpec, f: number) => void; onSpec?: (spec: OofSpec) => void } = {},
+): Promise<{ scores: Map<string, Float32Array>; incomplete: Set<string> }> {
+  const n = records.length, M = models.length;
+  const col = new Map(models.map((id, j) => [id, j]));
+  const scores = new Map<string, Float32Array>();
+  const incomplete = new Set<string>();
+  await Promise.all(specs.map(async (spec) => {
+    const out = new Float32Array(n * M).fill(NaN);
+    let complete = true;
+    await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
+      const res = await cachedJob(pool, { train: tr, options: spec.options, alpha: spec.alpha, prompts, ...(spec.ridge !== undefined ? { ridge: spec.ridge } : {}) }, options.cache, options.gate);
+      if (res === null) {
+        complete = false;
+        return;
+      }
+      scatterScores(res, test, out, col, (v) => v);
+      options.onFold?.(spec, f);
+    }));
+    if (complete) scores.set(spec.key, out);
+    else incomplete.add(spec.key);
+    options.onSpec?.(spec);
+  }));
+  return { scores, incomplete };
+}
+
+/** The index of the best finite value (ties within 1e-9: the earlier), or −1 when none is finite: how a CV winner is picked. */
+export function bestByCv(values: readonly number[]): number {
+  let b = -1;
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!) && (b < 0 || values[i]! > values[b]! + 1e-9)) b = i;
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Evaluation of candidates
 
 interface Cand {
@@ -990,15 +1107,9 @@ export async function autoTrain(
   const budget = auto.budgetS ?? null;
 
   // Folds and their training parts.
-  const fold = Int32Array.from(records, (r) => fnv1a32(salt + r.id) % k);
+  const { fold, folds } = cvFolds(records, k, salt);
   const foldRows = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++) foldRows[fold[i]!]!++;
-  const folds = Array.from({ length: k }, (_, f) => {
-    const test: number[] = [];
-    const tr: OutcomeRecord[] = [];
-    for (let i = 0; i < n; i++) (fold[i] === f ? test.push(i) : tr.push(records[i]!));
-    return { f, test, tr, prompts: test.map((i) => records[i]!.prompt) };
-  }).filter((x) => x.test.length > 0 && x.tr.length > 0);
   if (folds.length < 2) throw new RoutecoreError('ERR_ROUTECORE_BAD_DATA', `the record ids fall into fewer than two of the ${k} folds: give the records distinct ids`);
 
   // Per-row prior: the model means of the row's training part.
@@ -1055,58 +1166,30 @@ export async function autoTrain(
   };
   // One fold's job: its scores from the cache, else trained on the pool; null when the budget
   // refused it (checked as the job is about to start: the pool queues jobs in grid order).
-  const cachedOrRun = async (train: OutcomeRecord[], opts: TrainOptions, alpha: number, prompts: string[], ridge?: number): Promise<{ models: string[]; scores: Float32Array } | null> => {
-    const ck = auto.cache ? oofKey(ridge === undefined ? opts : { ...opts, ridge } as TrainOptions, alpha, train, prompts) : '';
-    const hit = auto.cache?.get(ck);
-    if (hit) return hit;
-    const r = await pool.run({ train, options: opts, alpha, prompts, keep: false, threads: pool.threadsPerJob, ...(ridge !== undefined ? { ridge } : {}) }, gate);
-    if (r === null) return null;
-    const res = { models: r.models, scores: r.scores };
-    auto.cache?.set(ck, res);
-    return res;
-  };
-  // A fold's scores into its rows of `out` (columns in `models` order), each through `map`.
-  const scatter = (res: { models: string[]; scores: Float32Array }, test: readonly number[], out: Float32Array, map: (v: number, j: number) => number): void => {
-    const m = res.models.length;
-    for (let c = 0; c < m; c++) {
-      const j = col.get(res.models[c]!);
-      if (j === undefined) continue;
-      for (let t = 0; t < test.length; t++) out[test[t]! * M + j] = map(res.scores[t * m + c]!, j);
-    }
-  };
   const costJobs = async (): Promise<void> => {
     const out = new Float32Array(n * M).fill(NaN);
     let complete = true;
     await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
       const part = costShareRecords(tr, models);
       if (part.records.length === 0) return;
-      const res = await cachedOrRun(part.records, { seed, ...AUTO_COST_MEMBER }, 1, prompts);
+      const res = await cachedJob(pool, { train: part.records, options: { seed, ...AUTO_COST_MEMBER }, alpha: 1, prompts }, auto.cache, gate);
       if (res === null) {
         complete = false;
         return;
       }
-      scatter(res, test, out, (v, j) => costFromShare(v, part.mean[j]!));
+      scatterScores(res, test, out, col, (v, j) => costFromShare(v, part.mean[j]!));
       report('cv', ++done, totalJobs, `cost by prompt text, fold ${f + 1}/${k}`);
     }));
     if (complete) textCost = out;
   };
   try {
-    await Promise.all([...groups.map(async ({ key, member, alpha }) => {
-      const out = new Float32Array(n * M).fill(NaN);
-      const opts: TrainOptions = memberOptions(member);
-      let complete = true;
-      await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
-        const res = await cachedOrRun(tr, opts, alpha, prompts, AUTO_RIDGE_MEMBERS[member]);
-        if (res === null) {
-          complete = false;
-          return;
-        }
-        scatter(res, test, out, (v) => v);
-        report('cv', ++done, totalJobs, `${member}, α=${alpha}, fold ${f + 1}/${k}`);
-      }));
-      if (complete) oof.set(key, out);
-      else skippedJobs.add(key);
-    }), ...(costModels.includes('text') ? [costJobs()] : [])]);
+    const specs: OofSpec[] = groups.map(({ key, member, alpha }) => ({ key, name: member, options: memberOptions(member), alpha, ...(AUTO_RIDGE_MEMBERS[member] !== undefined ? { ridge: AUTO_RIDGE_MEMBERS[member] } : {}) }));
+    const [members] = await Promise.all([
+      outOfFoldScores(records, models, folds, specs, pool, { cache: auto.cache, gate, onFold: (spec, f) => report('cv', ++done, totalJobs, `${spec.name}, α=${spec.alpha}, fold ${f + 1}/${k}`) }),
+      ...(costModels.includes('text') ? [costJobs()] : []),
+    ]);
+    for (const [key, v] of members.scores) oof.set(key, v);
+    for (const key of members.incomplete) skippedJobs.add(key);
   } catch (err) {
     await pool.close();
     throw err;
