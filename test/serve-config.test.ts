@@ -2,12 +2,14 @@
  * The gateway's configuration: flags, the YAML/JSON file and ROUTECORE_API_KEYS, and one assertion per
  * validation message (each names the file and the field).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { ConfigFileSchema } from '../src/serve/config-schema.js';
+import { ConfigFileSchema, configJsonSchema } from '../src/serve/config-schema.js';
 import { DEFAULT_BODY_LIMIT_BYTES, hashKey, keysFromEnv, resolveServeConfig } from '../src/serve/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routecore-serve-config-'));
@@ -21,6 +23,8 @@ function file(text: string, ext = '.yaml'): string {
 }
 
 const SHA = hashKey('sk-test-key-1');
+/** The built CLI (`npm run build:ts`). */
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 describe('resolveServeConfig', () => {
   it('needs only --registry; defaults are local, 32 MiB bodies, SQLite log, CORS off', () => {
@@ -228,6 +232,28 @@ describe('resolveServeConfig', () => {
     };
     walk(ConfigFileSchema as unknown as Record<string, unknown>, 'file');
     expect(missing).toEqual([]);
+  });
+
+  it('exports the file\'s schema as JSON Schema (serve --config-schema) that a standard validator agrees with', () => {
+    const json = configJsonSchema();
+    expect(json).toMatchObject({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false });
+    expect((json['properties'] as Record<string, { description: string }>)['port']!.description).toBe('the port (default 4000); must be an integer from 0 to 65535');
+    // ajv (fastify's JSON Schema validator) reads it as written, without TypeBox.
+    const Ajv = createRequire(import.meta.url)('ajv') as new (o: object) => { compile(s: object): ((v: unknown) => boolean) & { errors?: { instancePath: string }[] } };
+    const validate = new Ajv({ strict: false }).compile(json);
+    const good = { $schema: './schema.json', registry: 'm.json', port: 8080, keys: [{ name: 'a', sha256: SHA, models: ['routecore'], budgetUsd: 5, budgetWindow: 'hour' }], log: { kind: 'jsonl', path: 'x.jsonl' }, cors: false, shadow: { rate: 0.1, judge: 'j' }, learn: false };
+    expect(validate(good)).toBe(true);
+    expect(() => resolveServeConfig({ config: file(JSON.stringify(good), '.json') }, {})).not.toThrow();
+    for (const bad of [{ port: 70000 }, { regsitry: 'x' }, { keys: [{ name: 'a', sha256: SHA, key: 'sk-1' }] }, { log: { kind: 'postgres' } }, { shadow: { rate: '0.1' } }, { cors: { origins: ['app.example.com'] } }]) {
+      expect(validate({ registry: 'm.json', ...bad })).toBe(false);
+      expect(() => resolveServeConfig({ config: file(JSON.stringify({ registry: 'm.json', ...bad }), '.json') }, {})).toThrow();
+    }
+  });
+
+  it.runIf(existsSync(CLI))('routecore serve --config-schema prints it', () => {
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--config-schema'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(configJsonSchema());
   });
 
   it('refuses bad flags, naming the flag', () => {

@@ -12,6 +12,7 @@ import { Router } from '../app/router.js';
 import type { Encoder } from '../routing/router.js';
 import { POLICIES } from '../routing/policy.js';
 import { applyLogFallback, describeLog, resolveServeConfig, type ServeConfig, type ServeFlags } from '../serve/config.js';
+import { configJsonSchema } from '../serve/config-schema.js';
 import { loadSqlite } from '../serve/outcome-log.js';
 import { writeExport, type ExportFormat } from '../serve/log-export.js';
 import { isWorker, parseWorkers, runPrimary, watchParent, workerLink } from '../serve/workers.js';
@@ -26,6 +27,7 @@ export const SERVE_USAGE = `  serve --registry M.json     the OpenAI-compatible 
       --policy ${POLICIES.join('|')}   the policy of model "routecore"
       --port N (default 4000) --host H (default 127.0.0.1 without client keys, else 0.0.0.0)
       --config F.yaml        client keys (sha256), per-key models/budgets/rate limits, log, CORS, upstream retries
+      --config-schema        print the config file's JSON Schema (for an editor's $schema) and exit
       --redis URL            share cool-downs, budgets and rate limits with other replicas (redis://host:6379)
       --timeout-ms N         per upstream attempt (default 60000)
       --log sqlite:PATH|jsonl:PATH|none   where decisions and outcomes go (default sqlite:routecore-log.sqlite,
@@ -111,8 +113,13 @@ export async function cmdServe(args: string[]): Promise<void> {
       'learn-every': { type: 'string' },
       workers: { type: 'string' },
       'text-encoder': { type: 'string' },
+      'config-schema': { type: 'boolean' },
     },
   });
+  if (values['config-schema']) {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return;
+  }
   const flags: ServeFlags = {
     registry: values.registry,
     router: values.router,

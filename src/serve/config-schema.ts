@@ -46,6 +46,8 @@ const oneOf = <const T extends readonly string[]>(values: T, expected = `one of 
 /** A mapping of exactly these fields (an unknown one is refused by name, with a did-you-mean hint). */
 const mapping = <P extends TProperties>(properties: P, expected: string) => Type.Object(properties, { additionalProperties: false, expected });
 const opt = Type.Optional;
+/** What a field means, for people and editors (`description`; the JSON Schema export adds what it must be). */
+const doc = <T extends TSchema>(schema: T, description: string): T => ({ ...schema, description });
 
 /** Field names a mapping offers in hints: `$schema` (an editor's pointer) and refused fields are not offered. */
 function offered(schema: TObject): string[] {
@@ -55,9 +57,9 @@ function offered(schema: TObject): string[] {
 }
 
 /** `false` (the section is off) or the mapping; a message lists the mapping's fields. */
-const offOr = <P extends TProperties>(properties: P) => {
+const offOr = <P extends TProperties>(description: string, properties: P) => {
   const fields = Object.keys(properties).filter((k) => !k.startsWith('$'));
-  return Type.Union([Type.Literal(false), mapping(properties, `a mapping of ${fields.join(', ')}`)], { expected: `false or a mapping of ${fields.join(', ')}` });
+  return Type.Union([Type.Literal(false), mapping(properties, `a mapping of ${fields.join(', ')}`)], { expected: `false or a mapping of ${fields.join(', ')}`, description });
 };
 
 /** The refusal of a field that must not be there, with why (`field "keys[0].key": plain client keys are not accepted ...`). */
@@ -66,14 +68,14 @@ const refused = (why: string) => opt(Type.Never({ refused: why }));
 /** One entry of `keys:`; the key itself is never in the file, only its SHA-256. */
 const KeyEntry = mapping(
   {
-    name: text(),
-    sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$', expected: 'the 64-character hex SHA-256 of the key' }),
+    name: doc(text(), 'a label for logs and metrics (team-a); never the key'),
+    sha256: doc(Type.String({ pattern: '^[0-9a-fA-F]{64}$', expected: 'the 64-character hex SHA-256 of the key' }), 'the SHA-256 of the key as the client sends it (printf %s "$KEY" | sha256sum)'),
     key: refused('plain client keys are not accepted in the config; store "sha256: <hex>" (printf %s "$KEY" | sha256sum) or pass keys in ROUTECORE_API_KEYS'),
-    models: opt(Type.Array(text(), { minItems: 1, expected: 'a non-empty list of model names' })),
-    budgetUsd: opt(Type.Number({ exclusiveMinimum: 0, expected: 'a number > 0' })),
-    budgetWindow: opt(oneOf(Object.keys(BUDGET_WINDOWS))),
-    requestsPerMinute: opt(int(1, 10_000_000)),
-    shadow: opt(bool),
+    models: opt(doc(Type.Array(text(), { minItems: 1, expected: 'a non-empty list of model names' }), 'model names this key may ask for (a trailing * is a prefix: routecore*); default all')),
+    budgetUsd: opt(doc(Type.Number({ exclusiveMinimum: 0, expected: 'a number > 0' }), 'USD this key may spend per budget window; default unlimited')),
+    budgetWindow: opt(doc(oneOf(Object.keys(BUDGET_WINDOWS)), 'the budget window (fixed windows; default day)')),
+    requestsPerMinute: opt(doc(int(1, 10_000_000), 'requests per minute; default unlimited')),
+    shadow: opt(doc(bool, 'false: this key\'s requests are never shadow-judged')),
   },
   'a mapping with name and sha256',
 );
@@ -112,24 +114,24 @@ const UpstreamFields = {
 export const ConfigFileSchema = mapping(
   {
     $schema: opt(Type.String({ expected: 'a string (the path or URL of a JSON schema, for editors)' })),
-    registry: opt(text()),
-    router: opt(text()),
-    aliases: opt(Type.Record(Type.String(), text(), { expected: 'a mapping of router model id to registry id' })),
-    policy: opt(oneOf(POLICIES)),
-    host: opt(text()),
-    port: opt(int(0, 65535)),
-    timeoutMs: opt(int(1, 3_600_000)),
-    redis: opt(text('a redis:// or rediss:// URL')),
-    bodyLimitBytes: opt(int(1024, 1024 * 1024 * 1024)),
-    cors: opt(Type.Union([Type.Literal(false), mapping({ origins: Origins }, 'a mapping with origins')], { expected: 'false or a mapping with origins' })),
-    keys: opt(Type.Array(KeyEntry, { expected: 'a list of {name, sha256, ...} entries' })),
-    log: opt(Type.Union([Type.Literal(false), Type.String(), LogMapping], { expected: 'false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path' })),
-    upstream: opt(mapping(UpstreamFields, `a mapping of ${Object.keys(UpstreamFields).join(', ')}`)),
-    drainMs: opt(int(0, 3_600_000)),
-    watchRouter: opt(bool),
-    logLevel: opt(oneOf(LOG_LEVELS)),
+    registry: opt(doc(text(), 'the registry file (models, baseUrl, apiKeyEnv, prices), relative to this file')),
+    router: opt(doc(text(), 'a .router file or an onnx predictor directory (default: the embedded router), relative to this file')),
+    aliases: opt(doc(Type.Record(Type.String(), text(), { expected: 'a mapping of router model id to registry id' }), 'router model id to registry id (strong: gpt-4o)')),
+    policy: opt(doc(oneOf(POLICIES), 'the policy of model "routecore" (default: the router\'s own)')),
+    host: opt(doc(text(), 'the address to listen on (127.0.0.1 whatever this says while no client key is configured)')),
+    port: opt(doc(int(0, 65535), 'the port (default 4000)')),
+    timeoutMs: opt(doc(int(1, 3_600_000), 'per upstream attempt, in ms (default 60000)')),
+    redis: opt(doc(text('a redis:// or rediss:// URL'), 'share cool-downs, budgets and rate limits with other replicas')),
+    bodyLimitBytes: opt(doc(int(1024, 1024 * 1024 * 1024), 'request bodies above this are refused with 413 (default 32 MiB)')),
+    cors: opt(Type.Union([Type.Literal(false), mapping({ origins: Origins }, 'a mapping with origins')], { expected: 'false or a mapping with origins', description: 'allowed browser origins (default: CORS off)' })),
+    keys: opt(doc(Type.Array(KeyEntry, { expected: 'a list of {name, sha256, ...} entries' }), 'client keys (by SHA-256) and what each may do')),
+    log: opt(Type.Union([Type.Literal(false), Type.String(), LogMapping], { expected: 'false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path', description: 'where decisions and outcomes are logged (default sqlite:routecore-log.sqlite)' })),
+    upstream: opt(doc(mapping(UpstreamFields, `a mapping of ${Object.keys(UpstreamFields).join(', ')}`), 'retries, backoff and cool-downs of upstream calls')),
+    drainMs: opt(doc(int(0, 3_600_000), 'how long SIGTERM waits for in-flight requests, in ms (default 30000)')),
+    watchRouter: opt(doc(bool, 'reload the router when its file changes (default true; SIGHUP always reloads)')),
+    logLevel: opt(doc(oneOf(LOG_LEVELS), 'the request log\'s level (default warn)')),
     shadow: opt(
-      offOr({
+      offOr('shadow judging of a share of answered requests (docs/LEARNING.md)', {
         rate: opt(num(0, 1)),
         judge: opt(text()),
         comparison: opt(text()),
@@ -142,7 +144,7 @@ export const ConfigFileSchema = mapping(
       }),
     ),
     learn: opt(
-      offOr({
+      offOr('guarded retraining on the judged pairs (docs/LEARNING.md)', {
         everyMinutes: opt(num(0.01, 10_080)),
         minPairs: opt(int(10, 1e9)),
         holdout: opt(num(0.05, 0.95)),
@@ -241,6 +243,28 @@ export function checkField<T>(schema: TSchema, value: unknown, source: string, f
   if (Value.Check(schema, value)) return value as T;
   const first = flatten(Value.Errors(schema, value))[0]!;
   throw bad(messageOf({ ...first, value: shown }, source, field + fieldOf(first.path)));
+}
+
+/**
+ * The config file's schema as plain JSON Schema (draft 07) for editors and other tools: what
+ * `routecore serve --config-schema` prints. Each field's `expected` becomes its `description` (the
+ * hover text of an editor), a refused field is `not: {}` with the reason; TypeBox's own markers are
+ * symbols and are left behind.
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  const plain = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(plain);
+    if (!isPlainObject(node)) return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) if (k !== 'expected' && k !== 'refused' && k !== 'description') out[k] = plain(v);
+    const what = node['description'] as string | undefined;
+    const must = node['expected'] as string | undefined;
+    const refused = node['refused'] as string | undefined;
+    const text = refused !== undefined ? `refused: ${refused}` : what !== undefined && must !== undefined ? `${what}; must be ${must}` : (what ?? (must !== undefined ? `must be ${must}` : undefined));
+    if (text !== undefined) out['description'] = text;
+    return out;
+  };
+  return { $schema: 'http://json-schema.org/draft-07/schema#', title: 'routecore serve --config file', ...(plain(ConfigFileSchema) as Record<string, unknown>) };
 }
 
 /** The one-line refusal in the shape every config message has, for rules kept as code. */
