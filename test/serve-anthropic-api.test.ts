@@ -21,6 +21,7 @@ import { type MockUpstream, startMockUpstream } from './helpers/mock-upstream.js
 const ENV = { ANTHROPIC_KEY: 'sk-ant-upstream-count-0123456789', OPENAI_KEY: 'sk-openai-upstream-count-9876543210' };
 const CLIENT_KEY = 'sk-client-anthropic-api-00000001';
 const LIMITED_KEY = 'sk-client-anthropic-api-limited-2';
+const SLOW_KEY = 'sk-client-anthropic-api-slow-00003';
 const ROUTED = ['routecore', 'routecore:best', 'routecore:cost', 'routecore:threshold', 'routecore:subset'];
 
 let dir: string;
@@ -46,7 +47,7 @@ beforeAll(async () => {
     }),
   );
   const file = join(dir, 'gateway.yaml');
-  writeFileSync(file, `keys:\n  - {name: all, sha256: ${hashKey(CLIENT_KEY)}}\n  - {name: limited, sha256: ${hashKey(LIMITED_KEY)}, models: [gpt, "routecore:*"]}\n`);
+  writeFileSync(file, `keys:\n  - {name: all, sha256: ${hashKey(CLIENT_KEY)}}\n  - {name: limited, sha256: ${hashKey(LIMITED_KEY)}, models: [gpt, "routecore:*"]}\n  - {name: slow, sha256: ${hashKey(SLOW_KEY)}, requestsPerMinute: 2}\n`);
   const config = resolveServeConfig({ registry, config: file, aliases: { strong: 'claude', weak: 'gpt' }, port: '0', timeoutMs: '2000', log: 'none' }, ENV);
   gw = await Gateway.start(config, { env: ENV, logStream: { write: () => undefined } });
   anthropic = new Anthropic({ baseURL: gw.url, apiKey: CLIENT_KEY, maxRetries: 0 });
@@ -170,6 +171,22 @@ describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
     expect(await anthropicFailure(stranger.messages.countTokens({ model: 'claude', messages: MESSAGES }))).toMatchObject({ status: 401, type: 'authentication_error' });
     expect(await anthropicFailure(limited.messages.countTokens({ model: 'claude', messages: MESSAGES }))).toMatchObject({ status: 403, type: 'permission_error', message: expect.stringContaining('key "limited" may not use model "claude"') });
     expect((await limited.messages.countTokens({ model: 'gpt', messages: MESSAGES })).input_tokens).toBe(15);
+  });
+
+  it('counts against the key\'s requests per minute, refusing the one over it with 429 and retry-after in Anthropic\'s shape', async () => {
+    const slow = new Anthropic({ baseURL: gw.url, apiKey: SLOW_KEY, maxRetries: 0 });
+    // Two a minute: the third is refused; a minute boundary between the calls starts a fresh window, hence up to six tries.
+    let refused: InstanceType<typeof Anthropic.APIError> | undefined;
+    for (let i = 0; i < 6 && !refused; i++) {
+      try {
+        await slow.messages.countTokens({ model: 'gpt', messages: MESSAGES });
+      } catch (err) {
+        refused = err as InstanceType<typeof Anthropic.APIError>;
+      }
+    }
+    expect(refused?.status).toBe(429);
+    expect(refused?.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringContaining('key "slow" is over its limit of 2 requests per minute') } });
+    expect(Number(refused?.headers?.get('retry-after'))).toBeGreaterThan(0);
   });
 });
 

@@ -158,10 +158,6 @@ export const ConfigFileSchema = mapping(
 
 /** A config file that passed {@link ConfigFileSchema}. */
 export type ConfigFile = Static<typeof ConfigFileSchema>;
-/** The file's `shadow:` mapping. */
-export type ShadowSection = Exclude<NonNullable<ConfigFile['shadow']>, false>;
-/** The file's `learn:` mapping. */
-export type LearnSection = Exclude<NonNullable<ConfigFile['learn']>, false>;
 /** A key entry of the file. */
 export type KeyEntry = Static<typeof KeyEntry>;
 

@@ -126,6 +126,8 @@ export function registerCountTokensRoute(app: FastifyInstance, routes: RouteCont
       if (key && !modelAllowed(key.models, name)) {
         throw new OpenAIErrorAnswer(403, 'permission_error', 'model_not_allowed', `key "${key.name}" may not use model "${name}" (allowed: ${key.models!.join(', ')})`, { param: 'model' });
       }
+      // A count may reach the operator's Anthropic account: the key's rate limit and budget apply as to chat.
+      if (key) await routes.limits(key);
       let model: string;
       let routed: string | null = null;
       let policy: string | null = null;

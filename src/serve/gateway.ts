@@ -967,7 +967,7 @@ export class Gateway {
     for (const face of WIRE_FACES) app.post(face.path, (request, reply) => this.#chat(request, reply, face));
 
     // Routes in their own files: /v1/models in OpenAI's or Anthropic's shape, Anthropic's count_tokens.
-    const routes: RouteContext = { acquire: (r) => this.#acquire(r.rc), release: (r) => this.#release(r.rc), dispatcher: this.#dispatcher, env: this.#env, timeoutMs: this.config.timeoutMs ?? 60_000 };
+    const routes: RouteContext = { acquire: (r) => this.#acquire(r.rc), release: (r) => this.#release(r.rc), dispatcher: this.#dispatcher, env: this.#env, timeoutMs: this.config.timeoutMs ?? 60_000, limits: (k) => this.#limits(k) };
     registerModelRoutes(app, routes);
     registerCountTokensRoute(app, routes);
 

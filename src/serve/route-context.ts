@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 
 import type { Router } from '../app/router.js';
 import type { Registry } from '../routing/registry.js';
+import type { ClientKey } from './config.js';
 import type { Face } from './wire-faces.js';
 
 /** The router and registry a request is answered with. */
@@ -28,6 +29,8 @@ export interface RouteContext {
   readonly env: Record<string, string | undefined>;
   /** Per upstream call, as for the executor's attempts. */
   readonly timeoutMs: number;
+  /** Refuses (429, with retry-after) a key over its requests per minute or its budget, as for chat. */
+  limits(key: ClientKey): Promise<void>;
 }
 
 /** A route's `config.errorFace`: the wire its errors are answered in, decided per request (undefined: OpenAI's). */
