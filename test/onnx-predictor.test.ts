@@ -309,4 +309,18 @@ describe.runIf(built)('onnx predictor', () => {
       expect(lines).toEqual(said);
     }
   });
+  it.runIf(existsSync(CLI))('routecore route, info and eval take an onnx predictor directory as --router', () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd: tmp, env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
+    const route = cli(['route', '--router', dir, '--policy', 'best', texts[1]!]);
+    expect(route.stderr).toBe('');
+    const want = referenceScores(texts[1]!, head2);
+    expect(JSON.parse(route.stdout)).toMatchObject({ model: want[0]! >= want[1]! ? 'strong' : 'weak', policy: 'best' });
+    const info = cli(['info', '--router', dir]);
+    expect(info.status).toBe(0);
+    expect(info.stdout).toContain(`router ${dir}: onnx (onnx encoder, cpu backend), 2 models: strong, weak`);
+    const data = join(tmp, 'eval.jsonl');
+    writeFileSync(data, texts.map((t, i) => JSON.stringify({ prompt: t, scores: { strong: i % 2, weak: 1 - (i % 2) } })).join('\n'));
+    const ev = cli(['eval', '--router', dir, '--data', data]);
+    expect(ev.status).toBe(0);
+  });
 });

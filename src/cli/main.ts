@@ -103,7 +103,8 @@ async function cmdInfo(args: string[]): Promise<void> {
   let defaultRouter: Record<string, unknown> | string;
   if (values.router !== undefined) {
     // A router the user names must load: a bad file is an error (exit 1 with its code), not a line of output.
-    const r = Router.loadSync(values.router);
+    // Router.load, not loadSync: it reads every kind of router, an onnx predictor directory included.
+    const r = await Router.load(values.router);
     try {
       const described = { path: values.router, models: r.models, predictor: r.predictor, encoder: r.encoder, backend: r.backend, training: r.training };
       const auto = r.auto;
@@ -215,7 +216,7 @@ async function cmdRoute(args: string[]): Promise<void> {
   const encoder = await loadTextEncoder(values['text-encoder']);
   let router: Router;
   try {
-    router = Router.loadSync(values.router ?? 'default', {
+    router = await Router.load(values.router ?? 'default', {
       registry: values.registry,
       aliases: Object.keys(aliases).length ? aliases : undefined,
       ...(encoder ? { encoder } : {}),
@@ -240,9 +241,9 @@ async function cmdRoute(args: string[]): Promise<void> {
       throw new UsageError('route needs a PROMPT, --data F.jsonl, or prompts on stdin (one per line)');
     }
     if (items.length === 1) {
-      // An encoder without encodeSync (ONNX) serves the asynchronous path only.
+      // The asynchronous path serves every router (an ONNX text encoder or an onnx predictor has no synchronous one).
       const one = items[0]!;
-      print(one.id, encoder ? await router.route(one.prompt, options) : router.routeSync(one.prompt, options));
+      print(one.id, await router.route(one.prompt, options));
     } else {
       const decisions = await router.routeBatch(items.map((i) => i.prompt), options);
       for (let i = 0; i < items.length; i++) print(items[i]!.id, decisions[i]!);
@@ -410,7 +411,7 @@ async function cmdEval(args: string[]): Promise<void> {
       onProgress: progressCallback('folds'),
     });
   } else {
-    const router = Router.loadSync(values.router!);
+    const router = await Router.load(values.router!);
     try {
       report = await evaluate(router, records, { registry, lambdas, targets, onProgress: progressCallback('scoring', { unit: 'prompts' }) });
       if (values.train) await addReferences(report, values.train.flatMap((f) => readOutcomes(f).records), records, { registry, lambdas, targets });
