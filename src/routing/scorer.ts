@@ -10,6 +10,7 @@ import { resolveBackend } from '../addon/backend.js';
 import { binding, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
 import { COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
+import { KnnIndex, TFIDF_KNN_KEY, encodeRows, parseTfidfKnn } from './tfidf-knn.js';
 
 /**
  * One batch of features: packed UTF-8 prompts for a router whose artifact encodes text (hashing,
@@ -25,6 +26,8 @@ export class Scorer {
   readonly #spec: PostprocessSpec | undefined;
   readonly #costNet: NativeRouterHandle | undefined;
   readonly #costMean: Float64Array;
+  /** A TF-IDF kNN router file (tfidf-knn.ts): the native handle encodes, this index scores. */
+  readonly #knn: KnnIndex | undefined;
   #memberOut = new Float32Array(0);
 
   /**
@@ -34,6 +37,11 @@ export class Scorer {
    */
   constructor(native: NativeRouterHandle, meta: Readonly<Record<string, string>>, threads: number | undefined) {
     this.#native = native;
+    if (meta[TFIDF_KNN_KEY] !== undefined) {
+      if (native.encoder !== 'hashing') throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `router file metadata "${TFIDF_KNN_KEY}" needs a hashing router (its TF-IDF encoder), not a ${native.encoder} one`);
+      const spec = parseTfidfKnn(meta[TFIDF_KNN_KEY]!, native.outputs);
+      this.#knn = new KnnIndex(encodeRows(native, spec.prompts), spec.y, native.outputs, native.inputDim, spec.k);
+    }
     let costNet: NativeRouterHandle | undefined;
     let costMean = new Float64Array(0);
     if (meta[POSTPROCESS_KEY] !== undefined) {
@@ -54,6 +62,10 @@ export class Scorer {
           rethrowNative(err); // the native message already names the member
         }
         this.#members.push(member);
+        if (member.metadata()[TFIDF_KNN_KEY] !== undefined) {
+          this.#disposeMembers();
+          throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} is a TF-IDF kNN router; members must be native predictors (a TF-IDF kNN is served alone)`);
+        }
         if (member.outputs !== native.outputs || member.encoder !== native.encoder) {
           this.#disposeMembers();
           throw new RoutecoreError('ERR_ROUTECORE_BAD_ARTIFACT', `ensemble member ${k} scores ${member.outputs} models with a ${member.encoder} encoder, not ${native.outputs} with ${native.encoder}`);
@@ -100,7 +112,8 @@ export class Scorer {
 
   /** Scores `count` prompts into `out` (count × models) on the calling thread. */
   scoreSync(input: ScoreInput, count: number, out: Float32Array): void {
-    scoreSyncWith(this.#native, input, count, out);
+    if (this.#knn) this.#knnSync(input, count, out);
+    else scoreSyncWith(this.#native, input, count, out);
     if (this.#post) this.#postSync(input, count, out);
   }
 
@@ -109,13 +122,17 @@ export class Scorer {
    * the input-kind dispatch (measured: bench/routesync-ab.ts).
    */
   scoreTextSync(input: { text: Uint8Array; offsets: Uint32Array }, count: number, out: Float32Array): void {
-    this.#native.scoreSync(input.text, input.offsets, count, out);
+    if (this.#knn) this.#knnSync(input, count, out);
+    else this.#native.scoreSync(input.text, input.offsets, count, out);
     if (this.#post) this.#postSync(input, count, out);
   }
 
   /** Scores `count` prompts into `out` on the addon's thread; `input` must stay untouched until it settles. */
   async score(input: ScoreInput, count: number, out: Float32Array): Promise<void> {
-    await scoreWith(this.#native, input, count, out);
+    // The kNN search runs on this thread (a sparse dot product per training row: sub-millisecond
+    // per prompt on thousands of rows); the encoding is the native handle's.
+    if (this.#knn) this.#knnSync(input, count, out);
+    else await scoreWith(this.#native, input, count, out);
     if (!this.#post) return;
     if (this.#members.length > 0) {
       const parts = await Promise.all(this.#members.map(async (mh) => {
@@ -159,6 +176,13 @@ export class Scorer {
     this.#native.dispose();
     this.#disposeMembers();
     this.#costNet?.dispose();
+  }
+
+  /** TF-IDF kNN scores of `count` prompts into `out` (a hashing router's input is always text). */
+  #knnSync(input: ScoreInput, count: number, out: Float32Array): void {
+    if (input.text === undefined) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'a TF-IDF kNN router scores prompt text, not embeddings');
+    const rows = this.#native.encode(input.text, input.offsets, count);
+    this.#knn!.score(rows, out.length === count * this.#native.outputs ? out : out.subarray(0, count * this.#native.outputs));
   }
 
   #disposeMembers(): void {

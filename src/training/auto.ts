@@ -65,7 +65,7 @@ import { fnv1a32 } from './hash.js';
 // train() (train.ts dispatches to this module, so importing it back would close a circle). The
 // aliases keep this module's names; here TrainOptions never carries `auto`.
 import { trainPredictor as train, type PredictorOptions as TrainOptions, type PredictorResult as TrainResult } from './fit.js';
-import { RIDGE_PENALTY, TfidfEncoder, overwriteTensor, ridgeFit, scoreMatrix } from './baselines.js';
+import { KNN_K, RIDGE_PENALTY, TfidfEncoder, overwriteTensor, ridgeFit, scoreMatrix, tfidfKnnRouter } from './baselines.js';
 import { autoMemberEncoder } from '../encoders/spec.js';
 import { routerFileMetadata, staticModelFor } from '../encoders/static.js';
 import { chooseOperatingPoint, type CostTarget, type OperatingPoint, type SweepPointLite } from './operating-point.js';
@@ -83,7 +83,21 @@ export const AUTO_MEMBERS: Readonly<Record<string, TrainOptions>> = Object.freez
   knn20: { predictor: 'knn', k: 20 },
   // TF-IDF ridge (baselines.ts), served as a `linear` network: see runAutoJob.
   ridge: { predictor: 'linear', maxEpochs: 1 },
+  // TF-IDF kNN (routing/tfidf-knn.ts): a one-neighbour knn router fits the encoder; the file then
+  // carries the training prompts and scores and is scored by exact sparse cosine. Alone in its set:
+  // it is served as the whole router, never as an ensemble member.
+  'tfidf-knn': { predictor: 'knn', k: 1, dim: 8, encoder: { log2Buckets: 18 } },
 });
+
+/** Members served as TF-IDF kNN routers (routing/tfidf-knn.ts): member name → k. */
+export const AUTO_TFIDF_KNN_MEMBERS: Readonly<Record<string, number>> = Object.freeze({ 'tfidf-knn': KNN_K });
+
+/**
+ * Largest TF-IDF kNN metadata (training prompts and scores as JSON) a member may write: a router
+ * file's header holds at most 16 MiB (native/artifact.cc), and the reports need room too. Above
+ * it the member's sets leave the grid.
+ */
+export const TFIDF_KNN_MAX_BYTES = 12 * 2 ** 20;
 
 /**
  * Members fitted by closed-form ridge regression on the hashing encoder's TF-IDF rows instead of
@@ -94,7 +108,7 @@ export const AUTO_RIDGE_MEMBERS: Readonly<Record<string, number>> = Object.freez
 
 /** Member sets of the grid, simplest first; more than one member = the mean of their scores. */
 export const AUTO_MEMBER_SETS: readonly (readonly string[])[] = Object.freeze([
-  ['lin'], ['lin-lr.005'], ['ridge'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['lin', 'mlp32'], ['lin', 'mf64'], ['ridge', 'knn20'],
+  ['lin'], ['lin-lr.005'], ['ridge'], ['mlp32'], ['mlp32-lr.01'], ['mf64'], ['knn20'], ['tfidf-knn'], ['lin', 'mlp32'], ['lin', 'mf64'], ['ridge', 'knn20'],
 ]);
 
 /** The network that predicts each model's cost share from the prompt text (cost by prompt text). */
@@ -432,6 +446,8 @@ export interface AutoJob {
   description?: string;
   /** Fit the `linear` network's weights by ridge regression with this penalty (AUTO_RIDGE_MEMBERS). */
   ridge?: number;
+  /** Serve the router as a TF-IDF kNN with this k (AUTO_TFIDF_KNN_MEMBERS). */
+  tfidfKnn?: number;
 }
 
 /** @internal */
@@ -450,6 +466,7 @@ export async function runAutoJob(job: AutoJob): Promise<AutoJobResult> {
   const shrunk = shrinkLabels(job.train, job.alpha);
   let { router, report } = await train(shrunk, opts);
   if (job.ridge !== undefined) router = await ridgeRouter(router, shrunk, job.ridge);
+  if (job.tfidfKnn !== undefined) router = tfidfKnnRouter(router, shrunk, job.tfidfKnn);
   try {
     const scores = job.prompts.length ? await router.scores(job.prompts) : new Float32Array(0);
     const out: AutoJobResult = { models: [...router.models], scores };
@@ -707,6 +724,8 @@ export interface OofSpec {
   alpha: number;
   /** Closed-form TF-IDF ridge with this penalty instead of the trainer (see {@link runAutoJob}). */
   ridge?: number;
+  /** Served as a TF-IDF kNN with this k (see {@link runAutoJob}). */
+  tfidfKnn?: number;
 }
 
 /**
@@ -715,15 +734,16 @@ export interface OofSpec {
  */
 export async function cachedJob(
   pool: JobPool,
-  job: { train: OutcomeRecord[]; options: TrainOptions; alpha: number; prompts: string[]; ridge?: number },
+  job: { train: OutcomeRecord[]; options: TrainOptions; alpha: number; prompts: string[]; ridge?: number; tfidfKnn?: number },
   cache?: OofCache,
   gate?: () => boolean,
 ): Promise<{ models: string[]; scores: Float32Array } | null> {
-  const { train, options, alpha, prompts, ridge } = job;
-  const ck = cache ? oofKey(ridge === undefined ? options : ({ ...options, ridge } as TrainOptions), alpha, train, prompts) : '';
+  const { train, options, alpha, prompts, ridge, tfidfKnn } = job;
+  const extra = { ...(ridge !== undefined ? { ridge } : {}), ...(tfidfKnn !== undefined ? { tfidfKnn } : {}) };
+  const ck = cache ? oofKey({ ...options, ...extra } as TrainOptions, alpha, train, prompts) : '';
   const hit = cache?.get(ck);
   if (hit) return hit;
-  const r = await pool.run({ train, options, alpha, prompts, keep: false, threads: pool.threadsPerJob, ...(ridge !== undefined ? { ridge } : {}) }, gate);
+  const r = await pool.run({ train, options, alpha, prompts, keep: false, threads: pool.threadsPerJob, ...extra }, gate);
   if (r === null) return null;
   const res = { models: r.models, scores: r.scores };
   cache?.set(ck, res);
@@ -763,7 +783,7 @@ export async function outOfFoldScores(
     const out = new Float32Array(n * M).fill(NaN);
     let complete = true;
     await Promise.all(folds.map(async ({ f, test, tr, prompts }) => {
-      const res = await cachedJob(pool, { train: tr, options: spec.options, alpha: spec.alpha, prompts, ...(spec.ridge !== undefined ? { ridge: spec.ridge } : {}) }, options.cache, options.gate);
+      const res = await cachedJob(pool, { train: tr, options: spec.options, alpha: spec.alpha, prompts, ...(spec.ridge !== undefined ? { ridge: spec.ridge } : {}), ...(spec.tfidfKnn !== undefined ? { tfidfKnn: spec.tfidfKnn } : {}) }, options.cache, options.gate);
       if (res === null) {
         complete = false;
         return;
@@ -1021,6 +1041,9 @@ function checkAutoOptions(a: unknown): AutoOptions {
     o.memberSets.forEach((set, i) => {
       if (!Array.isArray(set) || set.length === 0) throw invalidArgument(`options.auto.memberSets[${i}]`, 'a non-empty array of member names', set);
       for (const m of set) if (!(m in AUTO_MEMBERS)) throw invalidArgument(`options.auto.memberSets[${i}]`, `member names from ${Object.keys(AUTO_MEMBERS).join(', ')}`, m);
+      if (set.length > 1 && set.some((m: string) => AUTO_TFIDF_KNN_MEMBERS[m] !== undefined)) {
+        throw invalidArgument(`options.auto.memberSets[${i}]`, 'a set naming tfidf-knn alone (a TF-IDF kNN router is served alone, not as an ensemble member)', set);
+      }
     });
   }
   const unit = (v: unknown, name: string): void => {
@@ -1096,7 +1119,14 @@ export async function autoTrain(
   // A static or mixed encoder (encoders/spec.ts): every member encodes with it, and the ridge
   // member, which fits the hashing encoder's TF-IDF rows, leaves the grid.
   const memberEncoder = autoMemberEncoder(options.encoder);
-  const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS).map((s) => [...s]).filter((s) => !memberEncoder || s.every((m) => AUTO_RIDGE_MEMBERS[m] === undefined));
+  // The TF-IDF kNN member's file carries the training prompts and scores: past TFIDF_KNN_MAX_BYTES
+  // (or with a static encoder, which has no TF-IDF rows) its sets leave the grid.
+  const knnBytes = records.reduce((a, r) => a + Buffer.byteLength(r.prompt, 'utf8') + 8 + 12 * Object.keys(r.scores).length, 0);
+  const memberSets = (auto.memberSets ?? AUTO_MEMBER_SETS)
+    .map((s) => [...s])
+    .filter((s) => !memberEncoder || s.every((m) => AUTO_RIDGE_MEMBERS[m] === undefined && AUTO_TFIDF_KNN_MEMBERS[m] === undefined))
+    .filter((s) => knnBytes <= TFIDF_KNN_MAX_BYTES || s.every((m) => AUTO_TFIDF_KNN_MEMBERS[m] === undefined));
+  if (memberSets.length === 0) throw invalidArgument('options.auto.memberSets', `member sets this data can train: the TF-IDF kNN member's file would carry ${(knnBytes / 2 ** 20).toFixed(1)} MiB of prompts and scores, more than ${TFIDF_KNN_MAX_BYTES / 2 ** 20} MiB`, auto.memberSets);
   const alphas = [...new Set(auto.alphas ?? autoAlphas(records))].sort((a, b) => b - a);
   const betas = [...new Set(auto.betas ?? AUTO_BETAS)].sort((a, b) => b - a);
   // Cost by prompt text needs the cost network to predict the models in the router's order: every
@@ -1137,7 +1167,7 @@ export async function autoTrain(
     const o: TrainOptions = { seed, ...AUTO_MEMBERS[m]! };
     if (o.encoder === undefined && buckets < 16) o.encoder = { log2Buckets: buckets };
     if (memberEncoder) o.encoder = { ...o.encoder, ...memberEncoder };
-    if (o.predictor === 'knn' && o.k !== undefined) {
+    if (o.predictor === 'knn' && o.k !== undefined && AUTO_TFIDF_KNN_MEMBERS[m] === undefined) {
       o.k = knnK(o.k, scoredShare);
       if (o.dim === undefined) o.dim = knnDim(n);
     }
@@ -1183,7 +1213,7 @@ export async function autoTrain(
     if (complete) textCost = out;
   };
   try {
-    const specs: OofSpec[] = groups.map(({ key, member, alpha }) => ({ key, name: member, options: memberOptions(member), alpha, ...(AUTO_RIDGE_MEMBERS[member] !== undefined ? { ridge: AUTO_RIDGE_MEMBERS[member] } : {}) }));
+    const specs: OofSpec[] = groups.map(({ key, member, alpha }) => ({ key, name: member, options: memberOptions(member), alpha, ...(AUTO_RIDGE_MEMBERS[member] !== undefined ? { ridge: AUTO_RIDGE_MEMBERS[member] } : {}), ...(AUTO_TFIDF_KNN_MEMBERS[member] !== undefined ? { tfidfKnn: AUTO_TFIDF_KNN_MEMBERS[member] } : {}) }));
     const [members] = await Promise.all([
       outOfFoldScores(records, models, folds, specs, pool, { cache: auto.cache, gate, onFold: (spec, f) => report('cv', ++done, totalJobs, `${spec.name}, α=${spec.alpha}, fold ${f + 1}/${k}`) }),
       ...(costModels.includes('text') ? [costJobs()] : []),
@@ -1398,6 +1428,7 @@ export async function autoTrain(
         train: records,
         options: memberOptions(m),
         ...(AUTO_RIDGE_MEMBERS[m] !== undefined ? { ridge: AUTO_RIDGE_MEMBERS[m] } : {}),
+        ...(AUTO_TFIDF_KNN_MEMBERS[m] !== undefined ? { tfidfKnn: AUTO_TFIDF_KNN_MEMBERS[m] } : {}),
         alpha: holder.alpha,
         prompts: [],
         keep: true,

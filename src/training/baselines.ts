@@ -26,36 +26,20 @@
  * @module
  */
 import { binding, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
+import { TFIDF_KNN_KEY, encodeRows, knnScores, tfidfKnnMetadata, type CsrRows } from '../routing/tfidf-knn.js';
+import { Router } from '../app/router.js';
 import { invalidArgument } from '../errors.js';
 import { modelIdsOf, type OutcomeRecord } from './data.js';
 import { trainPredictor, type PredictorOptions } from './fit.js';
 
-/** Sparse rows in CSR layout (row r owns entries `rowStart[r] .. rowStart[r+1]`). */
-export interface CsrRows {
-  rowStart: Uint32Array;
-  index: Uint32Array;
-  value: Float32Array;
-}
+export { knnScores, type CsrRows };
 
 /** Encoder options of the reference baselines: the product's n-grams in 2^18 buckets. */
 export const BASELINE_ENCODER: Readonly<NonNullable<PredictorOptions['encoder']>> = Object.freeze({ log2Buckets: 18 });
 /** Ridge penalty of the TF-IDF ridge baseline (scikit-learn's default). */
 export const RIDGE_PENALTY = 1;
 /** Neighbours of the TF-IDF kNN baseline. */
-export const KNN_K = 20;
-
-/** The UTF-8 bytes and offsets of `prompts`, as the native encoder takes them. */
-function packPrompts(prompts: readonly string[]): { text: Buffer; offsets: Uint32Array } {
-  const bufs = prompts.map((p) => Buffer.from(p, 'utf8'));
-  const offsets = new Uint32Array(prompts.length + 1);
-  let at = 0;
-  bufs.forEach((b, i) => {
-    offsets[i] = at;
-    at += b.length;
-  });
-  offsets[prompts.length] = at;
-  return { text: Buffer.concat(bufs), offsets };
-}
+export { KNN_K } from '../routing/tfidf-knn.js';
 
 /** A hashing encoder fitted (IDF) on `records`' prompts; `encode` gives their TF-IDF rows. */
 export class TfidfEncoder {
@@ -94,37 +78,12 @@ export class TfidfEncoder {
 
   /** The TF-IDF rows of `prompts` (unit L2 norm; an empty row for a prompt with no n-gram). */
   encode(prompts: readonly string[]): CsrRows {
-    const out: CsrRows[] = [];
-    // Chunks keep the native call's text buffer small on large sets.
-    for (let s = 0; s < prompts.length; s += 4096) {
-      const part = prompts.slice(s, s + 4096);
-      const { text, offsets } = packPrompts(part);
-      const r = this.#handle.encode(text, offsets, part.length);
-      out.push({ rowStart: r.rowStart, index: r.index, value: r.value });
-    }
-    return concatRows(out, prompts.length);
+    return encodeRows(this.#handle, prompts);
   }
 
   dispose(): void {
     this.#handle.dispose();
   }
-}
-
-function concatRows(parts: CsrRows[], n: number): CsrRows {
-  if (parts.length === 1) return parts[0]!;
-  const nnz = parts.reduce((a, p) => a + p.index.length, 0);
-  const rowStart = new Uint32Array(n + 1), index = new Uint32Array(nnz), value = new Float32Array(nnz);
-  let r = 0, at = 0;
-  for (const p of parts) {
-    const rows = p.rowStart.length - 1;
-    for (let i = 0; i < rows; i++) rowStart[r + i] = at + p.rowStart[i]!;
-    index.set(p.index, at);
-    value.set(p.value, at);
-    at += p.index.length;
-    r += rows;
-  }
-  rowStart[n] = at;
-  return { rowStart, index, value };
 }
 
 /** Scores as a row-major n × M matrix, NaN where a record does not score the model. */
@@ -293,105 +252,6 @@ export function ridgePredict(model: RidgeModel, x: CsrRows): Float32Array {
   return out;
 }
 
-/**
- * kNN scores (see the module notes): for each query row and model, the similarity-weighted mean
- * of the model's scores over the k most similar training rows that score it.
- */
-export function knnScores(train: CsrRows, y: Float32Array, M: number, buckets: number, queries: CsrRows, k = KNN_K): Float32Array {
-  const n = train.rowStart.length - 1;
-  if (y.length !== n * M) throw invalidArgument('y', `${n} × ${M} scores`, y.length);
-  if (!Number.isInteger(k) || k < 1) throw invalidArgument('k', 'an integer >= 1', k);
-  // Inverted index: for each bucket, the training rows using it and their values.
-  const count = new Uint32Array(buckets + 1);
-  for (const c of train.index) count[c + 1]++;
-  for (let c = 0; c < buckets; c++) count[c + 1] += count[c]!;
-  const postRow = new Uint32Array(train.index.length), postVal = new Float32Array(train.index.length);
-  const fill = count.slice(0, buckets);
-  for (let i = 0; i < n; i++) {
-    for (let e = train.rowStart[i]!, end = train.rowStart[i + 1]!; e < end; e++) {
-      const c = train.index[e]!, at = fill[c]!++;
-      postRow[at] = i;
-      postVal[at] = train.value[e]!;
-    }
-  }
-  // Models scored on every row share one neighbour list; the others get their own.
-  const full: number[] = [], partial: number[] = [];
-  for (let j = 0; j < M; j++) {
-    let all = true;
-    for (let i = 0; i < n && all; i++) if (!Number.isFinite(y[i * M + j]!)) all = false;
-    (all ? full : partial).push(j);
-  }
-  const lists = (full.length ? 1 : 0) + partial.length;
-  const heapSim = new Float32Array(lists * k), heapIdx = new Int32Array(lists * k), heapLen = new Int32Array(lists);
-  const push = (h: number, s: number, i: number): void => {
-    const base = h * k;
-    let len = heapLen[h]!;
-    if (len < k) {
-      // sift up
-      let at = len++;
-      heapLen[h] = len;
-      while (at > 0) {
-        const parent = (at - 1) >> 1;
-        if (heapSim[base + parent]! <= s) break;
-        heapSim[base + at] = heapSim[base + parent]!;
-        heapIdx[base + at] = heapIdx[base + parent]!;
-        at = parent;
-      }
-      heapSim[base + at] = s;
-      heapIdx[base + at] = i;
-      return;
-    }
-    if (s <= heapSim[base]!) return;
-    // replace the root and sift down
-    let at = 0;
-    for (;;) {
-      const l = 2 * at + 1;
-      if (l >= k) break;
-      const rgt = l + 1;
-      const c = rgt < k && heapSim[base + rgt]! < heapSim[base + l]! ? rgt : l;
-      if (heapSim[base + c]! >= s) break;
-      heapSim[base + at] = heapSim[base + c]!;
-      heapIdx[base + at] = heapIdx[base + c]!;
-      at = c;
-    }
-    heapSim[base + at] = s;
-    heapIdx[base + at] = i;
-  };
-  const q = queries.rowStart.length - 1;
-  const out = new Float32Array(q * M);
-  const sim = new Float32Array(n);
-  for (let r = 0; r < q; r++) {
-    sim.fill(0);
-    for (let e = queries.rowStart[r]!, end = queries.rowStart[r + 1]!; e < end; e++) {
-      const c = queries.index[e]!;
-      if (c >= buckets) continue;
-      const v = queries.value[e]!;
-      for (let p = count[c]!, pe = count[c + 1]!; p < pe; p++) sim[postRow[p]!] += v * postVal[p]!;
-    }
-    heapLen.fill(0);
-    // Rows are visited in order, so among equal similarities the earlier row stays (deterministic).
-    for (let i = 0; i < n; i++) {
-      const s = sim[i]!;
-      if (full.length) push(0, s, i);
-      for (let t = 0; t < partial.length; t++) if (Number.isFinite(y[i * M + partial[t]!]!)) push((full.length ? 1 : 0) + t, s, i);
-    }
-    const mean = (h: number, j: number): number => {
-      let num = 0, den = 0;
-      for (let t = 0; t < heapLen[h]!; t++) {
-        const i = heapIdx[h * k + t]!, w = Math.max(heapSim[h * k + t]!, 0) + 1e-6;
-        num += w * y[i * M + j]!;
-        den += w;
-      }
-      return den > 0 ? num / den : 0.5;
-    };
-    for (const j of full) out[r * M + j] = mean(0, j);
-    partial.forEach((j, t) => {
-      out[r * M + j] = mean((full.length ? 1 : 0) + t, j);
-    });
-  }
-  return out;
-}
-
 /** Both reference routers' scores for `prompts`, trained on `records`; columns in `models` order. */
 export interface BaselineScores {
   models: string[];
@@ -433,4 +293,29 @@ export function overwriteTensor(bytes: Uint8Array, name: string, data: Float32Ar
   if (end - begin !== data.length * 4) throw invalidArgument('data', `${(end - begin) / 4} floats for tensor ${name}`, data.length);
   const at = 8 + hlen + begin;
   for (let i = 0; i < data.length; i++) view.setFloat32(at + 4 * i, data[i]!, true);
+}
+
+/**
+ * `router` (a hashing router trained on `records`, whose encoder fitted the IDF) as a TF-IDF kNN
+ * router (routing/tfidf-knn.ts): its file carries `records`' prompts and scores (columns in the
+ * router's model order) under TFIDF_KNN_KEY, and it scores by exact sparse cosine with `k`
+ * neighbours. Disposes `router`.
+ */
+export function tfidfKnnRouter(router: Router, records: readonly OutcomeRecord[], k: number): Router {
+  const bytes = new Uint8Array(router.serialize());
+  const models = [...router.models];
+  router.dispose();
+  let native: NativeRouterHandle;
+  try {
+    native = binding().NativeRouter.load(bytes, 'TF-IDF kNN', 'cpu', 1);
+  } catch (err) {
+    rethrowNative(err, 'TF-IDF kNN');
+  }
+  try {
+    native.setMetadata(TFIDF_KNN_KEY, tfidfKnnMetadata(records.map((r) => r.prompt), scoreMatrix(records, models), models.length, k));
+    return new Router(native);
+  } catch (err) {
+    native.dispose();
+    throw err;
+  }
 }
