@@ -6,8 +6,13 @@
  * the others, so a gateway's figure is not its load generator's. At each connection level the targets
  * run one after another, their order rotating per level.
  *
- * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--workers 2] [--no-pin] [--no-portkey] [--json FILE]`
+ * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--workers 2] [--no-pin] [--no-portkey] [--rates 1000,3000] [--json FILE]`
  * (`npm run bench:gateway`).
+ *
+ * `--rates`: after the saturated runs, the mock and the one-worker gateway at each fixed offered rate
+ * (open loop, evenly spaced requests; see {@link pacedChild}), reported in a table of their own: the
+ * overhead of a request that does not queue behind the others' work, the figure peers publish at a
+ * fixed rate (e.g. Bifrost at 5,000 RPS). The saturated overhead column stays what it was.
  *
  * Per run it reports req/s and client-side p50/p99 (autocannon's per-response times, fractional ms),
  * the gateway's own overhead p50 (its `routecore_gateway_overhead_seconds` histogram, upstream wait
@@ -38,6 +43,8 @@ const { values: args } = parseArgs({
     spec: { type: 'string' },
     'no-portkey': { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
+    /** Offered rates (req/s) for the one-worker gateway's overhead below saturation; `''` skips them. */
+    rates: { type: 'string', default: '1000,3000' },
   },
   strict: true,
 });
@@ -91,6 +98,66 @@ async function loadChild(spec: LoadSpec): Promise<void> {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
+/** What a paced (open-loop) run sends: `rate` requests per second, evenly spaced, whatever the answers' pace. */
+interface PacedSpec {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  rate: number;
+  seconds: number;
+}
+
+/**
+ * Child mode: an open-loop load at a fixed offered rate (requests sent on a schedule, each at its time
+ * whether or not earlier ones were answered, in 1 ms steps, over up to 256 keep-alive connections), so that the
+ * gateway is measured below saturation, where a request does not wait for the others' work. autocannon's
+ * own rate limit sends each second's budget in a burst, which is saturation again. Prints one JSON line.
+ */
+async function pacedChild(spec: PacedSpec): Promise<void> {
+  const { Pool } = await import('undici');
+  const u = new URL(spec.url);
+  const pool = new Pool(u.origin, { connections: 256, pipelining: 1 });
+  const total = Math.round(spec.rate * spec.seconds);
+  const latencies: number[] = [];
+  let errors = 0;
+  let non2xx = 0;
+  const t0 = performance.now();
+  const inflight: Promise<void>[] = [];
+  let sent = 0;
+  const send = () => {
+    const start = performance.now();
+    return pool
+      .request({ path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', ...spec.headers }, body: spec.body })
+      .then(async (res) => {
+        await res.body.dump();
+        if (res.statusCode >= 200 && res.statusCode < 300) latencies.push(performance.now() - start);
+        else non2xx++;
+      })
+      .catch(() => {
+        errors++;
+      });
+  };
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * spec.rate) + 1);
+    while (sent < due) {
+      inflight.push(send());
+      sent++;
+    }
+    // Sleep until the next send is due, at least 1 ms (a timer's granularity): above 1,000 req/s the
+    // requests due in each millisecond go together. Spinning on setImmediate instead would take the
+    // CPU this process shares with the mock.
+    const wait = t0 + (sent / spec.rate) * 1000 - performance.now();
+    await new Promise((r) => setTimeout(r, Math.max(1, Math.floor(wait))));
+  }
+  const sendSeconds = (performance.now() - t0) / 1000;
+  await Promise.all(inflight);
+  await pool.close();
+  const sorted = Float64Array.from(latencies).sort();
+  const used = process.cpuUsage();
+  const out: LoadResult = { cpu: (used.user + used.system) / 1e6, requests: latencies.length, non2xx, errors, rps: latencies.length / sendSeconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 /** Starts a benchmark server pinned to `cpuList` (undefined: not pinned); the gateways may take 90 s to get ready on a loaded machine. */
 function start(name: string, cpuList: string | undefined, cmd: string[], env: Record<string, string>, portFrom: RegExp, fixedPort?: number): Promise<Server> {
   return startServer(name, cmd, env, portFrom, { cpuList, fixedPort, timeoutMs: 90_000 });
@@ -126,11 +193,16 @@ async function overheadBuckets(port: number): Promise<Map<number, number>> {
 
 /** p50 (µs) of the requests observed between two scrapes, interpolated linearly inside its bucket. */
 function overheadP50(before: Map<number, number>, after: Map<number, number>): number {
+  return overheadQuantile(before, after, 0.5);
+}
+
+/** Quantile `q` (µs) of the requests observed between two scrapes, interpolated linearly inside its bucket. */
+function overheadQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
   const les = [...after.keys()].sort((a, b) => a - b);
   const delta = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
   const n = delta[delta.length - 1] ?? 0;
   if (n === 0) return NaN;
-  const half = n / 2;
+  const half = n * q;
   let prevLe = 0;
   let prevCount = 0;
   for (let i = 0; i < les.length; i++) {
@@ -168,6 +240,7 @@ interface Run extends LoadResult {
 async function main(): Promise<void> {
   if (args.child === 'mock') return mockChild();
   if (args.child === 'load') return loadChild(JSON.parse(args.spec!) as LoadSpec);
+  if (args.child === 'paced') return pacedChild(JSON.parse(args.spec!) as PacedSpec);
   const levels = args.connections.split(',').map((s) => Number(s.trim()));
   const seconds = Number(args.duration);
   const workers = Number(args.workers);
@@ -257,6 +330,30 @@ async function main(): Promise<void> {
         );
       }
     }
+    // Below saturation: the one-worker gateway (and the mock, for the added latency) at fixed offered rates.
+    const rates = args.rates.split(',').map((x) => Number(x.trim())).filter((x) => x > 0);
+    const paced: PacedRun[] = [];
+    const one1 = targets.find((t) => t.name === 'routecore 1 worker')!;
+    const mockT = targets.find((t) => t.name === 'mock direct')!;
+    for (const rate of rates) {
+      for (const t of [mockT, one1]) {
+        const before = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+        const cpu0 = t.server === mock ? 0 : cpuSeconds(t.server.child.pid);
+        const r = await pacedWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, rate, seconds });
+        const after = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+        const run: PacedRun = { target: t.name, offered: rate, ...r, cpuUsPerRequest: t.server === mock ? NaN : ((cpuSeconds(t.server.child.pid) - cpu0) * 1e6) / Math.max(1, r.requests) };
+        if (before && after) {
+          run.overheadP50Us = overheadQuantile(before, after, 0.5);
+          run.overheadP99Us = overheadQuantile(before, after, 0.99);
+        }
+        paced.push(run);
+        console.log(
+          `  offered ${String(rate).padStart(5)}/s  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms` +
+            (run.overheadP50Us !== undefined ? `  overhead p50 ${run.overheadP50Us.toFixed(0)} µs, p99 ${run.overheadP99Us!.toFixed(0)} µs` : '') +
+            `  (non-2xx ${run.non2xx}, errors ${run.errors})`,
+        );
+      }
+    }
     const loadEnd = loadavg()[0]!;
     const md: string[] = [
       `| connections | mock req/s (p50 ms) | routecore 1 worker req/s (p50 ms) | added p50 ms | overhead p50 µs | routecore ${workers} workers req/s (p50 ms) | ${workers} / 1 worker | portkey req/s (p50 ms) | 1 worker / portkey |`,
@@ -275,6 +372,20 @@ async function main(): Promise<void> {
     }
     md.push('', 'CPU time per 1,000 requests (ms; user + system, from /proc), the same runs:', '', '| connections | target | target processes | load generator | mock |', '| ---: | --- | ---: | ---: | ---: |');
     for (const r of runs) md.push(`| ${r.connections} | ${r.target} | ${Number.isNaN(r.cpuMsPer1k.target) ? '-' : r.cpuMsPer1k.target.toFixed(0)} | ${r.cpuMsPer1k.load.toFixed(0)} | ${r.cpuMsPer1k.mock.toFixed(0)} |`);
+    if (paced.length > 0) {
+      md.push(
+        '',
+        'Below saturation (open loop: requests sent at a fixed offered rate, evenly spaced; a separate measurement, not the saturated overhead above):',
+        '',
+        '| offered req/s | mock p50 ms | routecore 1 worker req/s (p50 ms) | added p50 ms | overhead p50 µs at this rate | overhead p99 µs at this rate | gateway CPU µs/request |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      );
+      for (const rate of rates) {
+        const m = paced.find((r) => r.offered === rate && r.target === 'mock direct')!;
+        const g = paced.find((r) => r.offered === rate && r.target === 'routecore 1 worker')!;
+        md.push(`| ${rate} | ${m.p50.toFixed(3)} | ${g.rps.toFixed(0)} (${g.p50.toFixed(3)}) | ${(g.p50 - m.p50).toFixed(3)} | ${g.overheadP50Us?.toFixed(0) ?? '-'} | ${g.overheadP99Us?.toFixed(0) ?? '-'} | ${g.cpuUsPerRequest.toFixed(0)} |`);
+      }
+    }
     md.push('', `Load average (1 min) ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end; ${n} CPUs.`);
     console.log('\n' + md.join('\n'));
     if (args.json) writeFileSync(args.json, JSON.stringify({ schema: 2, startedAt: new Date().toISOString(), cpus: n, load: [loadStart, loadEnd], pinned: pin, workers, seconds, runs }, null, 2));
@@ -283,6 +394,28 @@ async function main(): Promise<void> {
     await Promise.all(servers.map((s) => new Promise((r) => (s.child.exitCode !== null ? r(null) : s.child.once('exit', r)))));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** One open-loop run at a fixed offered rate. */
+interface PacedRun extends LoadResult {
+  target: string;
+  /** Requests per second offered. */
+  offered: number;
+  overheadP50Us?: number;
+  overheadP99Us?: number;
+  /** The target's CPU µs per answered request (NaN for the mock). */
+  cpuUsPerRequest: number;
+}
+
+/** Runs the paced load generator in its own (pinned) process. */
+async function pacedWithCpu(self: string, cpuList: string | undefined, spec: PacedSpec): Promise<LoadResult> {
+  const [exe, argv] = pinned(cpuList, [self, '--child', 'paced', '--spec', JSON.stringify(spec)]);
+  const child = spawn(exe, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`the paced load generator exited with ${code}: ${out}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
 }
 
 /** Runs the load generator in its own (pinned) process; its result includes its own CPU time. */
