@@ -34,6 +34,8 @@ const { values: args } = parseArgs({
     root: { type: 'string' },
     /** The gateway's ROUTECORE_THREADS (`all`: unset, every hardware thread); 1 by default, as bench/gateway.ts. */
     threads: { type: 'string', default: '1' },
+    /** Extra node flags for the gateway process, space-separated (e.g. `--max-semi-space-size=64`). */
+    'node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
     const config = join(dir, 'serve.yaml');
     writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}}\n`);
     const cli = join(args.root ? resolve(args.root) : packageRoot(), 'dist', 'src', 'cli', 'main.js');
-    const node = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const node = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...args['node-args'].split(' ').filter((a) => a !== '')];
     const extra = args['log-level'] ? ['--log-level', args['log-level']] : [];
     gateway = await startServer(
       'gateway',

@@ -200,7 +200,7 @@ export class Executor {
     const usage: Usage = usageOf(response.usage) ?? { prompt_tokens: promptTokens, completion_tokens: 0, estimated: true };
     response.model = model;
     const { costUsd, latencyMs } = run.answered(model, usage);
-    await this.#remember(options.session, model);
+    if (options.session !== undefined) await this.#remember(options.session, model);
     return { id: run.id, model, routed: run.decision.model, decision: run.decision, attempts: run.attempts, upstreamMs: run.upstreamMs, response, usage, costUsd, latencyMs };
   }
 
@@ -256,7 +256,7 @@ export class Executor {
         if (!finished) throw run.interrupted(answering, 'the upstream closed the stream without [DONE]', usage);
         const finalUsage: Usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: estimateTokens(textChars), estimated: true };
         const { costUsd, latencyMs } = run.answered(answering, finalUsage);
-        await executor.#remember(options.session, answering);
+        if (options.session !== undefined) await executor.#remember(options.session, answering);
         settle.resolve({ id, model: answering, routed: decision.model, decision, attempts: run.attempts, upstreamMs: run.upstreamMs, usage: finalUsage, costUsd, latencyMs });
         yield { data: '[DONE]' };
       } catch (err) {

@@ -734,7 +734,6 @@ export class Gateway {
       // Judged only once the client has the whole answer ('finish': the response left this process).
       if (shadowed) reply.raw.once('finish', () => this.learning.answered(shadowed, body, result.model, result.costUsd, result.response));
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
-      reply.header('x-request-id', ctx.id);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
       const answer = face ? face.answer(result.response, request.body as Json, result.model) : result.response;
       ctx.upstreamMs = result.upstreamMs;
