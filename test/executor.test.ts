@@ -13,7 +13,7 @@ import { readOutcomes } from '../src/training/data.js';
 import { train } from '../src/training/train.js';
 
 import { RoutecoreError } from '../src/errors.js';
-import { Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
+import { Canceller, Executor, UpstreamError, type Outcome, type StreamChunk } from '../src/execution/executor.js';
 import type { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/app/router.js';
 import { MemoryState } from '../src/state/memory.js';
@@ -230,6 +230,52 @@ describe('Executor.complete', () => {
     expect(err.code).toBe('ERR_ROUTECORE_ABORTED');
     expect(err.status).toBe(499);
     expect(b.requests).toHaveLength(0);
+  });
+
+  it('cancels the upstream call when a Canceller (the gateway\'s cancellation) aborts; refuses another object', async () => {
+    const { executor } = await setup({ timeoutMs: 10_000 });
+    a.fault = { kind: 'timeout' };
+    const c = new Canceller();
+    const p = executor.complete({ messages: MESSAGES }, { model: 'model-a', cancellation: c });
+    while (a.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    c.abort();
+    const err = (await p.catch((e) => e)) as UpstreamError;
+    expect(err.code).toBe('ERR_ROUTECORE_ABORTED');
+    expect(err.status).toBe(499);
+    expect(b.requests).toHaveLength(0);
+    // The mock sees the cancelled call's connection close (a loaded machine may take a while).
+    for (const deadline = Date.now() + 5000; a.openConnections() > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    expect(a.openConnections()).toBe(0);
+    // (A stream given one: the gateway's mid-stream disconnect test, test/serve-gateway.test.ts.)
+    const { executor: e3 } = await setup({});
+    await expect(e3.complete({ messages: MESSAGES }, { cancellation: { aborted: false } as never })).rejects.toThrow(
+      'Expected a Canceller (or an object with aborted, onAbort and signal) for options.cancellation but received object',
+    );
+  });
+
+  it('Canceller: callbacks run once, removed ones not at all; its signal, made before or after, is aborted with its reason', () => {
+    const c = new Canceller();
+    const before = c.signal;
+    const calls: string[] = [];
+    c.onAbort(() => calls.push('one'));
+    const off = c.onAbort(() => calls.push('removed'));
+    c.onAbort(() => {
+      throw new Error('a failing callback does not stop the others');
+    });
+    c.onAbort(() => calls.push('after a throw'));
+    off();
+    expect(c.aborted).toBe(false);
+    c.abort('why');
+    c.abort('again');
+    expect(calls).toEqual(['one', 'after a throw']);
+    expect(c.aborted).toBe(true);
+    expect(c.reason).toBe('why');
+    expect(before.aborted).toBe(true);
+    expect(before.reason).toBe('why');
+    const late = new Canceller();
+    late.abort();
+    expect(late.signal.aborted).toBe(true);
+    expect((late.reason as Error).name).toBe('AbortError');
   });
 
   it('emits one outcome record per request, in the outcome-log format', async () => {

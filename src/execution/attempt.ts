@@ -13,6 +13,7 @@
 import type { Attempt } from '../app/hub.js';
 import type { ChatRequest } from '../chat/messages.js';
 import type { ModelEntry } from '../routing/registry.js';
+import type { Cancellation } from './cancellation.js';
 
 /**
  * Why one attempt failed, as the transport saw it. The runner alone turns this into an action
@@ -41,8 +42,10 @@ export interface AttemptTarget {
   model: string;
   /** Its registry entry (baseUrl, apiKeyEnv, prices, wire); undefined when the registry does not list it. */
   entry: ModelEntry | undefined;
-  /** Fires when the caller cancels; the attempt must stop its call and answer `{ kind: 'aborted' }`. */
+  /** Fires when the caller cancels; the attempt must stop its call and answer `{ kind: 'aborted' }`. Made when first read: an attempt that can use {@link cancellation} should. */
   signal: AbortSignal;
+  /** The same cancellation without an AbortSignal (./cancellation.ts): `aborted`, `onAbort(fn)`. */
+  cancellation: Cancellation;
   /** The attempt's timeout (ms): for headers or the first token, and between body bytes / stream parts. */
   timeoutMs: number;
 }

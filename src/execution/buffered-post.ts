@@ -11,6 +11,8 @@
  */
 import type { Dispatcher } from 'undici';
 
+import type { Cancellation } from './cancellation.js';
+
 /** What came back. */
 export interface BufferedAnswer {
   status: number;
@@ -34,20 +36,18 @@ function target(url: string): { origin: string; path: string } {
   return t;
 }
 
-const ONCE = { once: true } as const;
-
-/** POSTs `body` to `url` and reads the whole answer; `signal` cancels; `timeoutMs` bounds the wait for headers and between body bytes. */
+/** POSTs `body` to `url` and reads the whole answer; `cancellation` cancels; `timeoutMs` bounds the wait for headers and between body bytes. */
 export function postBuffered(
   dispatcher: Dispatcher,
   url: string,
-  options: { headers: Record<string, string>; body: string; signal: AbortSignal; timeoutMs: number; maxBytes?: number },
+  options: { headers: Record<string, string>; body: string; cancellation: Cancellation; timeoutMs: number; maxBytes?: number },
 ): Promise<BufferedAnswer> {
   const { origin, path } = target(url);
-  const { signal } = options;
+  const { cancellation } = options;
   const maxBytes = options.maxBytes ?? Infinity;
   return new Promise<BufferedAnswer>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
+    if (cancellation.aborted) {
+      reject(cancellation.reason ?? new Error('aborted'));
       return;
     }
     const chunks: Buffer[] = [];
@@ -56,14 +56,13 @@ export function postBuffered(
     let headers: Record<string, string> = {};
     let abort: ((err?: Error) => void) | undefined;
     const onAbort = () => abort?.(Object.assign(new Error('the caller cancelled the request'), { name: 'AbortError', code: 'UND_ERR_ABORTED' }));
-    signal.addEventListener('abort', onAbort, ONCE);
-    const done = () => signal.removeEventListener('abort', onAbort);
+    const done = cancellation.onAbort(onAbort);
     dispatcher.dispatch(
       { origin, path, method: 'POST', headers: options.headers, body: options.body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs },
       {
         onConnect(a: (err?: Error) => void) {
           abort = a;
-          if (signal.aborted) onAbort();
+          if (cancellation.aborted) onAbort();
         },
         onHeaders(statusCode: number, raw: Buffer[] | string[] | null) {
           status = statusCode;

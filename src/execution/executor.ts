@@ -21,7 +21,8 @@ import type { Registry } from '../routing/registry.js';
 import { estimateTokens } from '../routing/prompt.js';
 import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
-import { wireOf, type ChatCompletion, type StreamChunk, type UpstreamAttempt } from './attempt.js';
+import { wireOf, type AttemptTarget, type ChatCompletion, type StreamChunk, type UpstreamAttempt, type UpstreamCall } from './attempt.js';
+import { isCancellation, type Cancellation } from './cancellation.js';
 import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
@@ -31,6 +32,7 @@ export type { ChatCompletion, StreamChunk, UpstreamAttempt } from './attempt.js'
 export { retryAfterMs } from './attempt.js';
 export { chatUrl } from './openai-upstream.js';
 export { UpstreamError } from './runner.js';
+export { Canceller, type Cancellation } from './cancellation.js';
 
 /** Options of {@link Executor}; the retry and fallback knobs are the runner's ({@link RunnerSettings}). */
 export interface ExecutorOptions extends RunnerSettings {
@@ -61,6 +63,11 @@ export interface ExecutorOptions extends RunnerSettings {
 export interface ExecuteOptions {
   /** Cancels the upstream call (and any wait) when aborted. */
   signal?: AbortSignal;
+  /**
+   * The same as {@link signal} without an AbortSignal: a {@link Canceller} the caller aborts (the
+   * gateway's, one per request, cheaper than an AbortController). Given both, this one is used.
+   */
+  cancellation?: Cancellation;
   /** Policy and knobs for this request's decision. */
   route?: RouteOptions;
   /** A registry id to call first instead of the router's choice; the decision's other models follow as fallbacks. */
@@ -194,7 +201,7 @@ export class Executor {
   async complete(request: ChatRequest, options: ExecuteOptions = {}): Promise<ChatResult> {
     const { run, promptTokens } = await this.#begin(request, options, false);
     const body = upstreamBody(request, false);
-    const { model, value } = await run.first((target) => this.#call({ model: target.model, entry: target.entry, signal: target.signal, timeoutMs: target.timeoutMs, request, body, stream: false }));
+    const { model, value } = await run.first((target) => this.#call(upstreamCall(target, request, body, false)));
     if (value.stream) throw run.failed(new RoutecoreError('ERR_ROUTECORE_INTERNAL', 'a non-streaming call came back as a stream'));
     const response = value.response;
     const usage: Usage = usageOf(response.usage) ?? { prompt_tokens: promptTokens, completion_tokens: 0, estimated: true };
@@ -212,7 +219,7 @@ export class Executor {
     const { run, promptTokens } = await this.#begin(request, options, true);
     const clientWantsUsage = (request as { stream_options?: { include_usage?: unknown } }).stream_options?.include_usage === true;
     const body = upstreamBody(request, true);
-    const { model: answering, value } = await run.first((target) => this.#call({ model: target.model, entry: target.entry, signal: target.signal, timeoutMs: target.timeoutMs, request, body, stream: true }));
+    const { model: answering, value } = await run.first((target) => this.#call(upstreamCall(target, request, body, true)));
     if (!value.stream) throw run.failed(new RoutecoreError('ERR_ROUTECORE_INTERNAL', 'a streaming call came back as a completion'));
     const opened = value.opened;
     const { id, decision } = run;
@@ -312,6 +319,7 @@ export class Executor {
     const id = options.id ?? `rc-${randomUUID()}`;
     if (typeof id !== 'string' || id === '') throw invalidArgument('options.id', 'a non-empty string', id);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', options.signal);
+    if (options.cancellation !== undefined && !isCancellation(options.cancellation)) throw invalidArgument('options.cancellation', 'a Canceller (or an object with aborted, onAbort and signal)', options.cancellation);
     if (options.session !== undefined && (typeof options.session !== 'string' || options.session === '')) throw invalidArgument('options.session', 'a non-empty string', options.session);
     if (options.model !== undefined && (typeof options.model !== 'string' || !this.#registry.has(options.model))) {
       throw invalidArgument('options.model', `a model id listed in the registry (${this.#registry.ids().join(', ')})`, options.model);
@@ -340,7 +348,7 @@ export class Executor {
     } else if (options.session !== undefined) {
       order = await this.#sessionOrder(options.session, decision, order);
     }
-    const run = this.#runner.start({ id, decision, order, prompt: chat.text, stream, session: options.session, signal: options.signal });
+    const run = this.#runner.start({ id, decision, order, prompt: chat.text, stream, session: options.session, signal: options.signal, cancellation: options.cancellation });
     return { run, promptTokens: chat.promptTokens };
   }
 
@@ -382,6 +390,22 @@ export class Executor {
     }
     return out;
   }
+}
+
+/** One attempt's call: the target's fields (its AbortSignal still made only when read) and the request. */
+function upstreamCall(target: AttemptTarget, request: ChatRequest, body: string, stream: boolean): UpstreamCall {
+  return {
+    model: target.model,
+    entry: target.entry,
+    cancellation: target.cancellation,
+    get signal() {
+      return target.signal;
+    },
+    timeoutMs: target.timeoutMs,
+    request,
+    body,
+    stream,
+  };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
 import { isPlainObject } from '../errors.js';
 import { describeError } from './runner.js';
 import { postBuffered, type BufferedAnswer } from './buffered-post.js';
+import type { Cancellation } from './cancellation.js';
 import { sseData } from './sse.js';
 
 /** Most bytes of an error body read for its message. */
@@ -49,7 +50,7 @@ function targetOf(baseUrl: string, model: string): { url: string; modelField: st
 /** The OpenAI chat-completions attempt over `dispatcher`, keys read from `env`. */
 export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, string | undefined>): UpstreamAttempt {
   return async (call: UpstreamCall): Promise<AttemptOutcome<UpstreamAnswer>> => {
-    const { model, entry, signal, timeoutMs } = call;
+    const { model, entry, timeoutMs } = call;
     const key = upstreamKey(model, entry, env);
     if ('kind' in key) return { ok: false, failure: key };
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: call.stream ? 'text/event-stream' : 'application/json' };
@@ -57,7 +58,9 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     // The body was serialised once per request (an object's JSON text, so it starts with `{`); only the model differs per upstream.
     const target = targetOf(entry!.baseUrl!, model);
     const body = target.modelField + call.body.slice(1);
-    if (!call.stream) return complete(dispatcher, target.url, headers, body, signal, timeoutMs);
+    if (!call.stream) return complete(dispatcher, target.url, headers, body, call.cancellation, timeoutMs);
+    // undici's request() takes an AbortSignal (made here, on first read).
+    const signal = call.signal;
     let res: Dispatcher.ResponseData;
     try {
       res = await undiciRequest(target.url, { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
@@ -83,12 +86,12 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
 }
 
 /** A non-streamed call, read whole (./buffered-post.ts): the answer, or the failure classified as for streams. */
-async function complete(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, signal: AbortSignal, timeoutMs: number): Promise<AttemptOutcome<UpstreamAnswer>> {
+async function complete(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, cancellation: Cancellation, timeoutMs: number): Promise<AttemptOutcome<UpstreamAnswer>> {
   let res: BufferedAnswer;
   try {
-    res = await postBuffered(dispatcher, url, { headers, body, signal, timeoutMs });
+    res = await postBuffered(dispatcher, url, { headers, body, cancellation, timeoutMs });
   } catch (err) {
-    return fail(networkFailure(err, signal, timeoutMs));
+    return fail(networkFailure(err, cancellation, timeoutMs));
   }
   const status = res.status;
   if (status >= 200 && status < 300) {
@@ -145,7 +148,7 @@ async function openStream(res: Dispatcher.ResponseData, model: string, signal: A
 }
 
 /** A thrown transport error as a failure: the caller's abort, undici's timeouts, else a broken connection. */
-function networkFailure(err: unknown, signal: AbortSignal, timeoutMs: number): Failure {
+function networkFailure(err: unknown, signal: { readonly aborted: boolean }, timeoutMs: number): Failure {
   if (signal.aborted) return { kind: 'aborted', message: 'the caller cancelled the request' };
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {

@@ -28,6 +28,7 @@ import type { Router } from '../app/router.js';
 import type { Registry } from '../routing/registry.js';
 import type { SharedState } from '../state/shared-state.js';
 import { attemptStatus, type AttemptFn, type AttemptOutcome, type Failure } from './attempt.js';
+import { Canceller, signalCancellation, type Cancellation } from './cancellation.js';
 
 /** The error an executed request ends in: every attempt, why it failed, and an HTTP status a gateway can answer with. */
 export class UpstreamError extends RoutecoreError {
@@ -88,8 +89,10 @@ export interface RunStart {
   prompt: string;
   stream: boolean;
   session?: string | undefined;
-  /** The caller's cancellation. */
+  /** The caller's cancellation, as an AbortSignal ... */
   signal?: AbortSignal | undefined;
+  /** ... or as a {@link Cancellation} (cheaper: no EventTarget; the gateway's). Given both, this one is used. */
+  cancellation?: Cancellation | undefined;
 }
 
 /** The model that answered an attempt and its answer. */
@@ -188,14 +191,15 @@ export class Run {
   readonly #prompt: string;
   readonly #session: string | undefined;
   /**
-   * The run's own cancellation, linked to the caller's signal: streams only (their iterator and
-   * `cancel()` stop a call the caller cannot see). A completion's attempts get the caller's signal as
-   * is, which saves an AbortController and a listener per request (2-3 µs of CPU on the gateway's
-   * path, `node --cpu-prof`); it is made here too if {@link cancel} is called.
+   * The run's own cancellation, linked to the caller's: streams only (their iterator and `cancel()`
+   * stop a call the caller cannot see), or a run the caller gave none. A completion's attempts get the
+   * caller's cancellation as is (no second one, no listener linking them); it is made here too if
+   * {@link cancel} is called.
    */
-  #controller: AbortController | undefined;
-  readonly #outer: AbortSignal | undefined;
-  #cleanup: (() => void) | undefined;
+  #own: Canceller | undefined;
+  /** The caller's: `cancellation`, or its `signal` read as one. */
+  readonly #caller: Cancellation | undefined;
+  #unlink: (() => void) | undefined;
   #answerStarted = 0;
   #ended = false;
 
@@ -207,38 +211,39 @@ export class Run {
     this.stream = start.stream;
     this.#prompt = start.prompt;
     this.#session = start.session;
-    this.#outer = start.signal;
-    if (start.stream || start.signal === undefined) this.#own();
+    this.#caller = start.cancellation ?? (start.signal !== undefined ? signalCancellation(start.signal) : undefined);
+    if (start.stream || this.#caller === undefined) this.#makeOwn();
   }
 
-  /** Makes the run's own controller, aborted when the caller's signal is. */
-  #own(): AbortController {
-    const controller = new AbortController();
-    this.#controller = controller;
-    const outer = this.#outer;
-    if (outer) {
-      const onAbort = () => controller.abort(outer.reason);
-      if (outer.aborted) controller.abort(outer.reason);
-      else {
-        outer.addEventListener('abort', onAbort, ONCE);
-        this.#cleanup = () => outer.removeEventListener('abort', onAbort);
-      }
+  /** Makes the run's own cancellation, cancelled when the caller's is. */
+  #makeOwn(): Canceller {
+    const own = new Canceller();
+    this.#own = own;
+    const caller = this.#caller;
+    if (caller) {
+      if (caller.aborted) own.abort(caller.reason);
+      else this.#unlink = caller.onAbort(() => own.abort(caller.reason));
     }
-    return controller;
+    return own;
   }
 
-  /** Fires when the caller cancels or {@link cancel} is called; attempts get it. */
+  /** What attempts and waits are cancelled by: the run's own, else the caller's. */
+  get cancellation(): Cancellation {
+    return this.#own ?? this.#caller!;
+  }
+
+  /** Fires when the caller cancels or {@link cancel} is called (an AbortSignal, made when first read). */
   get signal(): AbortSignal {
-    return this.#controller ? this.#controller.signal : this.#outer!;
+    return this.cancellation.signal;
   }
 
   /**
    * Cancels the run (the attempt in flight, any wait, the stream being read). A completion run given
-   * the caller's signal cancels what follows (waits, later attempts); its attempt in flight stops with
-   * the caller's signal.
+   * the caller's cancellation cancels what follows (waits, later attempts); its attempt in flight
+   * stops with the caller's.
    */
   cancel(reason?: unknown): void {
-    (this.#controller ?? this.#own()).abort(reason);
+    (this.#own ?? this.#makeOwn()).abort(reason);
   }
 
   /** Whether the outcome has been recorded. */
@@ -257,13 +262,23 @@ export class Run {
       for (let i = 0; i < this.order.length && this.attempts.length < runner.maxAttempts; ) {
         const model = this.order[i]!;
         const t0 = performance.now();
-        if (this.signal.aborted) throw this.#abortedError();
+        const cancellation = this.cancellation;
+        if (cancellation.aborted) throw this.#abortedError();
         let out: AttemptOutcome<T>;
         try {
-          out = await attempt({ model, entry: runner.registry?.get(model), signal: this.signal, timeoutMs: runner.timeoutMs });
+          out = await attempt({
+            model,
+            entry: runner.registry?.get(model),
+            cancellation,
+            // Made only if the attempt reads it (transports that take an AbortSignal).
+            get signal() {
+              return cancellation.signal;
+            },
+            timeoutMs: runner.timeoutMs,
+          });
         } catch (err) {
           // An attempt must classify; a throw is a bug in it, unless the caller cancelled meanwhile.
-          if (!this.signal.aborted) throw err;
+          if (!cancellation.aborted) throw err;
           out = { ok: false, failure: { kind: 'aborted', message: 'the caller cancelled the request' } };
         }
         const elapsed = performance.now() - t0;
@@ -277,7 +292,7 @@ export class Run {
         }
         const failure = out.failure;
         if (failure.kind !== 'config') metrics.call(model);
-        if (this.signal.aborted && failure.kind !== 'config') {
+        if (this.cancellation.aborted && failure.kind !== 'config') {
           this.#record(model, { kind: 'aborted', message: 'the caller cancelled the request' }, ms);
           throw this.#abortedError();
         }
@@ -285,7 +300,7 @@ export class Run {
         const action = this.#decide(model, failure);
         if (action.next === 'stop') throw action.error;
         if (action.next === 'same') {
-          await sleep(action.waitMs, this.signal, () => this.#abortedError());
+          await sleep(action.waitMs, this.cancellation, () => this.#abortedError());
           continue;
         }
         await runner.cool(model, action.cooldownMs, reasonOf(failure));
@@ -319,7 +334,7 @@ export class Run {
    * Records the outcome and returns the error to surface (`ERR_ROUTECORE_STREAM_INTERRUPTED`).
    */
   interrupted(model: string, why: string, usage: Usage | null, cause?: unknown): UpstreamError {
-    if (this.signal.aborted) return this.aborted(model, usage);
+    if (this.cancellation.aborted) return this.aborted(model, usage);
     const text = this.#runner.redact(why);
     const last = this.attempts.length - 1;
     if (last >= 0) this.attempts[last] = { ...this.attempts[last]!, status: 'interrupted', error: text };
@@ -428,7 +443,7 @@ export class Run {
   #emit(status: OutcomeStatus, model: string | null, usage: Usage | null, costUsd: number | null, error?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#cleanup?.();
+    this.#unlink?.();
     const runner = this.#runner;
     const outcome: Outcome = {
       id: this.id,
@@ -484,21 +499,17 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** `{ once: true }`, one object for every listener added. */
-const ONCE = { once: true } as const;
-
-function sleep(ms: number, signal: AbortSignal, aborted: () => Error): Promise<void> {
+function sleep(ms: number, cancellation: Cancellation, aborted: () => Error): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(aborted());
+    if (cancellation.aborted) return reject(aborted());
     const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      off();
       resolve();
     }, ms);
-    const onAbort = () => {
+    const off = cancellation.onAbort(() => {
       clearTimeout(t);
       reject(aborted());
-    };
-    signal.addEventListener('abort', onAbort, ONCE);
+    });
   });
 }
 

@@ -28,7 +28,7 @@ import { RoutecoreError, describe, isRoutecoreError, isPlainObject } from '../er
 import type { Outcome } from '../app/hub.js';
 import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
-import { Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
+import { Canceller, Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import { Registry } from '../routing/registry.js';
 import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
@@ -110,7 +110,7 @@ interface RequestContext {
   /** A stream's overhead (ms), fixed when its headers leave: the rest of a stream is upstream pace. */
   overheadMs: number | undefined;
   /** Cancels the executor's work for the request when the client goes away before its answer. */
-  controller: AbortController | undefined;
+  canceller: Canceller | undefined;
 }
 
 declare module 'fastify' {
@@ -719,9 +719,10 @@ export class Gateway {
       const session = request.headers['x-routecore-session'];
       if (typeof session === 'string' && session !== '') options.session = session;
       // Aborted by the request's close listener (onRequest) when the client leaves before the answer.
-      const controller = new AbortController();
-      ctx.controller = controller;
-      options.signal = controller.signal;
+      // A Canceller, not an AbortController: no EventTarget per request (src/execution/cancellation.ts).
+      const canceller = new Canceller();
+      ctx.canceller = canceller;
+      options.cancellation = canceller;
       if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply, face, request.body as Json);
       const running = gen.executor.complete(body as never, options);
       ctx.running = running;
@@ -881,7 +882,7 @@ export class Gateway {
         face: faceOf(route),
         upstreamMs: undefined,
         overheadMs: undefined,
-        controller: undefined,
+        canceller: undefined,
       };
       request.rc = ctx;
       this.metrics.inflight++;
@@ -893,7 +894,7 @@ export class Gateway {
         const overheadMs = ctx.overheadMs ?? (ctx.upstreamMs === undefined ? undefined : now - started - ctx.upstreamMs);
         if (overheadMs !== undefined && res.writableFinished) this.metrics.overhead(route, overheadMs / 1000);
         if (route === '/v1/chat/completions' || ctx.face) this.#logRow(ctx, res);
-        if (ctx.controller !== undefined && !res.writableFinished) ctx.controller.abort();
+        if (ctx.canceller !== undefined && !res.writableFinished) ctx.canceller.abort();
       });
       if (route === '/v1/chat/completions' || ctx.face) this.#contexts.set(ctx.id, ctx);
       reply.header('x-request-id', ctx.id);

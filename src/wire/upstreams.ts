@@ -193,7 +193,7 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
     if (!call.stream) {
       let answer: BufferedAnswer;
       try {
-        answer = await postBuffered(dispatcher, messagesUrl(entry!.baseUrl!), { headers, body: JSON.stringify(payload), signal, timeoutMs });
+        answer = await postBuffered(dispatcher, messagesUrl(entry!.baseUrl!), { headers, body: JSON.stringify(payload), cancellation: call.cancellation, timeoutMs });
       } catch (err) {
         return fail(networkFailure(err, signal, timeoutMs));
       }
