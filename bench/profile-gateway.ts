@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1' },
     /** Extra node flags for the gateway process, space-separated (e.g. `--max-semi-space-size=64`). */
     'node-args': { type: 'string', default: '' },
+    /** Also warm up with this route's traffic first (chat|route), as a gateway serving both has been. */
+    'warm-also': { type: 'string' },
   },
   strict: true,
 });
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     const path = args.route === 'route' ? '/v1/route' : '/v1/chat/completions';
     const url = `http://127.0.0.1:${gateway.port}${path}`;
     const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPT }] });
+    if (args['warm-also']) await load(`http://127.0.0.1:${gateway.port}${args['warm-also'] === 'route' ? '/v1/route' : '/v1/chat/completions'}`, body, 8, 3);
     await load(url, body, 8, 3); // warm-up: JIT, pools
     const load0 = loadavg()[0]!;
     const c0 = cpuUs(pid);
