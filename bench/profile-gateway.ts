@@ -44,6 +44,22 @@ const { values: args } = parseArgs({
 
 const PROMPT = 'A train leaves the station at 3pm travelling at 60 miles per hour. A second train leaves the same station at 4pm at 80 miles per hour on the same track. At what time does the second train catch up with the first, and how far from the station?';
 
+/** CPU µs (utime + stime) of each thread of a process, by thread id and name (Linux /proc). */
+function threadsCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid} ${name}`, (Number(f[11]) + Number(f[12])) * 10_000);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
 /** utime and stime of one process, µs (Linux /proc; clock ticks of 10 ms). */
 function cpuUs(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -145,15 +161,19 @@ async function main(): Promise<void> {
     await load(url, body, 8, 3); // warm-up: JIT, pools
     const load0 = loadavg()[0]!;
     const c0 = cpuUs(pid);
+    const t0 = threadsCpu(pid);
     const w0 = Date.now();
     const r = await load(url, body, connections, seconds);
     const w1 = Date.now();
     const c1 = cpuUs(pid);
+    const t1 = threadsCpu(pid);
     const per = (us: number) => (us / Math.max(1, r.requests)).toFixed(1);
     console.log(
       `${path} ${connections} conn ${seconds} s: ${(r.requests / seconds).toFixed(0)} req/s, gateway CPU ${per(c1.user + c1.system - c0.user - c0.system)} µs/request ` +
         `(user ${per(c1.user - c0.user)}, system ${per(c1.system - c0.system)}; bad ${r.bad}); load average ${load0.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`,
     );
+    const byThread = [...t1].map(([k, v]) => [k, v - (t0.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+    console.log(`  per thread, µs/request: ${byThread.map(([k, v]) => `${k} ${(v / Math.max(1, r.requests)).toFixed(1)}`).join('; ')}`);
     gateway.child.kill('SIGTERM');
     await new Promise((res) => (gateway!.child.exitCode !== null ? res(null) : gateway!.child.once('exit', res)));
     const endWall = Date.now();
