@@ -12,10 +12,11 @@
  * - Gateway CPU in-process: both trees' `Gateway` in one child process, answering through fastify's
  *   `inject` (no client sockets) in alternating batches, CPU time (process.cpuUsage) per request for
  *   `/v1/route` and `/v1/chat/completions` (to an in-process mock upstream, counted for both alike).
+ * - Routing under concurrency in-process: both trees' routers, `routeChat` 32 at a time, CPU per prompt.
  * - `routeSync` p50: each tree's `Router.loadSync('default')` in a fresh process, 20,000 single-prompt
  *   calls after a warm-up, timed one by one; processes alternate between the trees `--rounds` times.
  *
- * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2] [--only routesync,inject,http]`
+ * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2] [--only routesync,inject,batched,http]`
  * Both trees must be built (`npm run build:ts`) with a loadable addon in build/Release.
  * @module
  */
@@ -37,8 +38,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     child: { type: 'string' },
     root: { type: 'string' },
-    /** Phases to run (comma-separated: routesync, inject, http); default all three. */
-    only: { type: 'string', default: 'routesync,inject,http' },
+    /** Phases to run (comma-separated: routesync, inject, batched, http); default all four. */
+    only: { type: 'string', default: 'routesync,inject,batched,http' },
   },
   strict: true,
 });
@@ -70,6 +71,36 @@ async function routeSyncChild(root: string): Promise<void> {
   t.sort();
   router.dispose();
   process.stdout.write(JSON.stringify({ p50us: t[n >> 1]! * 1000, p99us: t[Math.floor(n * 0.99)]! * 1000 }) + '\n');
+}
+
+/**
+ * Child mode: both trees' `Router.loadSync('default')` in this process, `routeChat` with 32 callers at
+ * a time (batches above the synchronous limit go to the addon's thread), CPU µs per prompt in
+ * alternating rounds; prints one JSON line. The gateway's `/v1/route` under load routes this way,
+ * where the one-at-a-time `inject` phase scores batches of one.
+ */
+async function batchedChild(oldRoot: string, newRoot: string): Promise<void> {
+  type R = { routeChat(r: unknown): Promise<unknown>; dispose(): void };
+  const routers: Record<string, R> = {};
+  for (const [name, root] of [['old', oldRoot], ['new', newRoot]] as const) {
+    const { Router } = (await import(resolve(root, 'dist', 'src', 'index.js'))) as { Router: { loadSync(s: string): R } };
+    routers[name] = Router.loadSync('default');
+  }
+  const round = async (r: R, n: number) => {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i += 32) {
+      const ps: Promise<unknown>[] = [];
+      for (let j = 0; j < 32; j++) ps.push(r.routeChat({ messages: [{ role: 'user', content: PROMPTS[(i + j) % PROMPTS.length] }] }));
+      await Promise.all(ps);
+    }
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  for (const name of ['old', 'new']) await round(routers[name]!, 10_000);
+  const cpu: Record<string, number[]> = { old: [], new: [] };
+  for (let r = 0; r < 10; r++) for (const name of r % 2 ? ['new', 'old'] : ['old', 'new']) cpu[name]!.push(await round(routers[name]!, 10_000));
+  for (const r of Object.values(routers)) r.dispose();
+  process.stdout.write(JSON.stringify({ url: 'routeChat x32 concurrent', cpu }) + '\n');
 }
 
 /** Child mode: both trees' gateways in this process, CPU µs per request through inject; prints JSON lines. */
@@ -157,6 +188,7 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   if (args.child === 'routesync') return routeSyncChild(args.root!);
   if (args.child === 'inject') return injectChild(args.old!, args.new);
+  if (args.child === 'batched') return batchedChild(args.old!, args.new);
   if (!args.old) throw new Error('--old DIR (a built checkout to compare against) is required');
   const trees = [
     { name: 'old', root: resolve(args.old) },
@@ -186,10 +218,13 @@ async function main(): Promise<void> {
   // Gateway CPU per request in-process, both trees in one child.
   const inj = !phases.has('inject') ? { status: 0, stdout: '', stderr: '' } : spawnSync(process.execPath, [self, '--child', 'inject', '--old', trees[0]!.root, '--new', trees[1]!.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu' } });
   if (inj.status !== 0) throw new Error(`inject child failed: ${inj.stderr}`);
-  for (const line of inj.stdout.trim().split('\n').filter((l) => l !== '')) {
+  // Routing under concurrency in one process (the addon's thread for batches above 8).
+  const bat = !phases.has('batched') ? { status: 0, stdout: '', stderr: '' } : spawnSync(process.execPath, [self, '--child', 'batched', '--old', trees[0]!.root, '--new', trees[1]!.root], { encoding: 'utf8', env: { ...process.env, ROUTECORE_BACKEND: 'cpu', ROUTECORE_THREADS: '1' } });
+  if (bat.status !== 0) throw new Error(`batched child failed: ${bat.stderr}`);
+  for (const line of [...inj.stdout.trim().split('\n'), ...bat.stdout.trim().split('\n')].filter((l) => l !== '')) {
     const { url, cpu } = JSON.parse(line) as { url: string; cpu: Record<string, number[]> };
     const higher = cpu['new']!.filter((v, i) => v > cpu['old']![i]!).length;
-    console.log(`  in-process ${url}: old ${median(cpu['old']!).toFixed(1)} µs CPU/request, new ${median(cpu['new']!).toFixed(1)} (medians of ${cpu['old']!.length} alternating batches; new higher in ${higher} of them)`);
+    console.log(`  in-process ${url}: old ${median(cpu['old']!).toFixed(2)} µs CPU/request, new ${median(cpu['new']!).toFixed(2)} (medians of ${cpu['old']!.length} alternating batches; new higher in ${higher} of them)`);
   }
 
   if (!phases.has('http')) return;

@@ -91,17 +91,19 @@ function area(url: string, fn: string): string {
   return url;
 }
 
-/** Self time per area and per function, samples inside [t0, t1] (µs of the profile's clock). */
-function summarise(path: string, fromUs: number, toUs: number, top: number): string {
+/** Self time per area and per function, samples inside [t0, t1] (µs of the profile's clock); µs per request when `requests` is given. */
+function summarise(path: string, fromUs: number, toUs: number, top: number, requests = 0): string {
   const p = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const areas = new Map<string, number>();
   const fns = new Map<string, number>();
   let t = p.startTime;
   let total = 0;
+  let windowUs = 0;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i]!;
     if (t < fromUs || t > toUs) continue;
+    windowUs += p.timeDeltas[i]!;
     const n = byId.get(p.samples[i]!)!;
     const { functionName, url, lineNumber } = n.callFrame;
     if (functionName === '(idle)') continue;
@@ -111,12 +113,25 @@ function summarise(path: string, fromUs: number, toUs: number, top: number): str
     const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^.*dist\//, '')}:${lineNumber + 1}`;
     fns.set(key, (fns.get(key) ?? 0) + 1);
   }
-  const pct = (n: number) => ((100 * n) / Math.max(1, total)).toFixed(1).padStart(5) + '%';
+  // Wall µs per sample in the window (idle ones included), so a count of samples is µs per request too.
+  const perSample = windowUs / Math.max(1, countIn(p, fromUs, toUs));
+  const pct = (n: number) => ((100 * n) / Math.max(1, total)).toFixed(1).padStart(5) + '%' + (requests > 0 ? ` ${((n * perSample) / requests).toFixed(2).padStart(6)} µs/req` : '');
   const lines = [`busy samples in the load window: ${total}`, '', 'self time by area:'];
   for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
   lines.push('', 'self time by function:');
   for (const [k, v] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
   return lines.join('\n');
+}
+
+/** Samples (idle included) whose time falls inside [fromUs, toUs]. */
+function countIn(p: { startTime: number; timeDeltas: number[] }, fromUs: number, toUs: number): number {
+  let t = p.startTime;
+  let n = 0;
+  for (const d of p.timeDeltas) {
+    t += d;
+    if (t >= fromUs && t <= toUs) n++;
+  }
+  return n;
 }
 
 async function main(): Promise<void> {
@@ -186,7 +201,7 @@ async function main(): Promise<void> {
       const to = prof.endTime - (endWall - w1) * 1000;
       const from = to - (w1 - w0) * 1000;
       console.log(`profile ${latest}`);
-      console.log(summarise(latest, from, to, Number(args.top)));
+      console.log(summarise(latest, from, to, Number(args.top), r.requests));
     }
   } finally {
     for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGTERM');
