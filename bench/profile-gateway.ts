@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     'node-args': { type: 'string', default: '' },
     /** Also warm up with this route's traffic first (chat|route), as a gateway serving both has been. */
     'warm-also': { type: 'string' },
+    /** Extra fields of the `log:` section (YAML flow, e.g. `flushMs: 5`), or the whole section when it names a kind (`kind: none`); default the SQLite log as served. */
+    log: { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
       }),
     );
     const config = join(dir, 'serve.yaml');
-    writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}}\n`);
+    writeFileSync(config, args.log.includes('kind:') ? `log: {${args.log}}\n` : `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}${args.log ? `, ${args.log}` : ''}}\n`);
     const cli = join(args.root ? resolve(args.root) : packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const node = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...args['node-args'].split(' ').filter((a) => a !== '')];
     const extra = args['log-level'] ? ['--log-level', args['log-level']] : [];
