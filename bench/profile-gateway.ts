@@ -6,7 +6,13 @@
  * - with `--cpu-prof DIR`, a V8 CPU profile of the gateway (`node --cpu-prof`, written when it exits)
  *   summarised by self time per package / area and per function.
  *
- * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--top 30] [--root OTHER_TREE] [--threads 1|N|all]`
+ * - with `--heap-prof FILE`, V8's sampling heap profiler over the load window, collected objects
+ *   included (bench/heap-sampler.ts), summarised as bytes allocated per request, by allocating
+ *   function and by the first routecore (or package) frame on the allocation's stack; the profile is
+ *   written to FILE; with `--survivors`, only what outlived the young generation (promoted objects).
+ *   Sampling costs CPU: take CPU figures from a run without it.
+ *
+ * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--heap-prof FILE] [--top 30] [--root OTHER_TREE] [--threads 1|N|all]`
  *
  * The profile covers start-up and warm-up too; the summary keeps only samples taken during the
  * measured load window (the profile's timestamps), so it is the warm gateway's.
@@ -15,7 +21,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
@@ -28,6 +34,10 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '1' },
     seconds: { type: 'string', default: '10' },
     'cpu-prof': { type: 'string' },
+    /** Where to write the sampling heap profile of the load window (see the module comment). */
+    'heap-prof': { type: 'string' },
+    /** With --heap-prof: only what survived the young generation (see bench/heap-sampler.ts). */
+    survivors: { type: 'boolean', default: false },
     top: { type: 'string', default: '30' },
     'log-level': { type: 'string' },
     /** Another built checkout whose gateway to run (an older commit in a git worktree), with this one's mock and load. */
@@ -125,6 +135,44 @@ function summarise(path: string, fromUs: number, toUs: number, top: number, requ
   return lines.join('\n');
 }
 
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/**
+ * Bytes allocated per request in a sampling heap profile (sizes are the sampler's estimates), by the
+ * allocating function (self) and by the innermost frame of routecore's own code on the stack (else the
+ * innermost package's), which is where a cut would be made.
+ */
+function summariseHeap(path: string, requests: number, top: number): string {
+  const head = (JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode }).head;
+  const self = new Map<string, number>();
+  const owner = new Map<string, number>();
+  let total = 0;
+  const name = (f: HeapNode['callFrame']) => `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*node_modules\//, '').replace(/^.*dist\//, '')}:${f.lineNumber + 1}`;
+  const walk = (n: HeapNode, stack: HeapNode['callFrame'][]) => {
+    const here = [...stack, n.callFrame];
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      const k = name(n.callFrame);
+      self.set(k, (self.get(k) ?? 0) + n.selfSize);
+      const own = here.findLast((f) => f.url.includes('/dist/src/')) ?? here.findLast((f) => f.url.includes('node_modules/')) ?? n.callFrame;
+      const o = own === n.callFrame ? k : `${name(own)} (${area(own.url, own.functionName)})`;
+      owner.set(o, (owner.get(o) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, here);
+  };
+  walk(head, []);
+  const per = (b: number) => `${(b / Math.max(1, requests)).toFixed(0).padStart(6)} B/req`;
+  const lines = [`${process.env['ROUTECORE_HEAP_SURVIVORS'] === '1' || args.survivors ? 'survived the young generation' : 'allocated'} in the load window: ${(total / 1e6).toFixed(1)} MB, ${per(total)} (${requests} requests)`, '', 'by allocating function:'];
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${per(v)}  ${k}`);
+  lines.push('', 'by the innermost routecore frame (else package frame) on the stack:');
+  for (const [k, v] of [...owner].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${per(v)}  ${k}`);
+  return lines.join('\n');
+}
+
 /** Samples (idle included) whose time falls inside [fromUs, toUs]. */
 function countIn(p: { startTime: number; timeDeltas: number[] }, fromUs: number, toUs: number): number {
   let t = p.startTime;
@@ -161,12 +209,18 @@ async function main(): Promise<void> {
     const config = join(dir, 'serve.yaml');
     writeFileSync(config, args.log.includes('kind:') ? `log: {${args.log}}\n` : `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}${args.log ? `, ${args.log}` : ''}}\n`);
     const cli = join(args.root ? resolve(args.root) : packageRoot(), 'dist', 'src', 'cli', 'main.js');
-    const node = [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...args['node-args'].split(' ').filter((a) => a !== '')];
+    const heapOut = args['heap-prof'] ? resolve(args['heap-prof']) : undefined;
+    const sampler = join(fileURLToPath(import.meta.url), '..', 'heap-sampler.js');
+    const node = [
+      ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      ...(heapOut ? ['--import', pathToFileURL(sampler).href] : []),
+      ...args['node-args'].split(' ').filter((a) => a !== ''),
+    ];
     const extra = args['log-level'] ? ['--log-level', args['log-level']] : [];
     gateway = await startServer(
       'gateway',
       [...node, cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config, ...extra],
-      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ...(args.threads === 'all' ? {} : { ROUTECORE_THREADS: args.threads }) },
+      { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ...(args.threads === 'all' ? {} : { ROUTECORE_THREADS: args.threads }), ...(heapOut ? { ROUTECORE_HEAP_PROFILE: heapOut, ROUTECORE_HEAP_SURVIVORS: args.survivors ? '1' : '0' } : {}) },
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
     );
     servers.push(gateway);
@@ -176,6 +230,12 @@ async function main(): Promise<void> {
     const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPT }] });
     if (args['warm-also']) await load(`http://127.0.0.1:${gateway.port}${args['warm-also'] === 'route' ? '/v1/route' : '/v1/chat/completions'}`, body, 8, 3);
     await load(url, body, 8, 3); // warm-up: JIT, pools
+    let heapWritten: Promise<unknown> | undefined;
+    if (heapOut) {
+      heapWritten = new Promise((res) => gateway!.child.stderr!.on('data', (d: Buffer) => d.toString().includes('heap profile written') && res(null)));
+      process.kill(pid, 'SIGUSR2');
+      await new Promise((r) => setTimeout(r, 200)); // the sampler starts on the gateway's next turn
+    }
     const load0 = loadavg()[0]!;
     const c0 = cpuUs(pid);
     const t0 = threadsCpu(pid);
@@ -191,6 +251,12 @@ async function main(): Promise<void> {
     );
     const byThread = [...t1].map(([k, v]) => [k, v - (t0.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
     console.log(`  per thread, µs/request: ${byThread.map(([k, v]) => `${k} ${(v / Math.max(1, r.requests)).toFixed(1)}`).join('; ')}`);
+    if (heapOut) {
+      process.kill(pid, 'SIGUSR2');
+      await heapWritten;
+      console.log(`heap profile ${heapOut} (sampling on: the CPU figures above include its cost)`);
+      console.log(summariseHeap(heapOut, r.requests, Number(args.top)));
+    }
     gateway.child.kill('SIGTERM');
     await new Promise((res) => (gateway!.child.exitCode !== null ? res(null) : gateway!.child.once('exit', res)));
     const endWall = Date.now();
