@@ -77,21 +77,32 @@ export class Canceller implements Cancellation {
 
 const ONCE = { once: true } as const;
 
+/**
+ * A caller's AbortSignal as a {@link Cancellation}. A class rather than an object literal with getters:
+ * V8 keeps a literal's accessors in its hidden class, in the old generation, which kept what they
+ * captured alive past the request (see the runner's `Target`).
+ */
+class SignalCancellation implements Cancellation {
+  constructor(readonly signal: AbortSignal) {}
+
+  get aborted(): boolean {
+    return this.signal.aborted;
+  }
+
+  get reason(): unknown {
+    return this.signal.reason;
+  }
+
+  onAbort(fn: () => void): () => void {
+    const signal = this.signal;
+    signal.addEventListener('abort', fn, ONCE);
+    return () => signal.removeEventListener('abort', fn);
+  }
+}
+
 /** A caller's AbortSignal as a {@link Cancellation} (listeners go on the signal itself). */
 export function signalCancellation(signal: AbortSignal): Cancellation {
-  return {
-    get aborted() {
-      return signal.aborted;
-    },
-    get reason() {
-      return signal.reason;
-    },
-    onAbort(fn) {
-      signal.addEventListener('abort', fn, ONCE);
-      return () => signal.removeEventListener('abort', fn);
-    },
-    signal,
-  };
+  return new SignalCancellation(signal);
 }
 
 /** Whether a value is a {@link Cancellation} (the executor's option check). */

@@ -392,20 +392,38 @@ export class Executor {
   }
 }
 
-/** One attempt's call: the target's fields (its AbortSignal still made only when read) and the request. */
+/**
+ * One attempt's call: the target's fields (its AbortSignal still made only when read) and the request.
+ * A class, not an object literal with a getter, for the reason given at the runner's `Target`: a
+ * literal's accessor lives in its hidden class and kept the request's objects alive past the request.
+ */
+class Call implements UpstreamCall {
+  readonly model: string;
+  readonly entry: AttemptTarget['entry'];
+  readonly cancellation: AttemptTarget['cancellation'];
+  readonly timeoutMs: number;
+  readonly #target: AttemptTarget;
+
+  constructor(
+    target: AttemptTarget,
+    readonly request: ChatRequest,
+    readonly body: string,
+    readonly stream: boolean,
+  ) {
+    this.model = target.model;
+    this.entry = target.entry;
+    this.cancellation = target.cancellation;
+    this.timeoutMs = target.timeoutMs;
+    this.#target = target;
+  }
+
+  get signal(): AbortSignal {
+    return this.#target.signal;
+  }
+}
+
 function upstreamCall(target: AttemptTarget, request: ChatRequest, body: string, stream: boolean): UpstreamCall {
-  return {
-    model: target.model,
-    entry: target.entry,
-    cancellation: target.cancellation,
-    get signal() {
-      return target.signal;
-    },
-    timeoutMs: target.timeoutMs,
-    request,
-    body,
-    stream,
-  };
+  return new Call(target, request, body, stream);
 }
 
 /**
