@@ -16,7 +16,7 @@
  *   fastify (what any gateway that reports the answering model and the cost does).
  * - `routecore`: `routecore serve` (one worker, `ROUTECORE_THREADS=1`, the embedded router, the
  *   default SQLite outcome log), every request routed (`model: "routecore"`).
- * - `routecore, log none`: the same with `log: {kind: none}` (no outcome row).
+ * - `routecore log:none`: the same with `log: {kind: none}` (no outcome row).
  *
  * Per run: the target process's CPU time (user + system of all its threads, from /proc; also its
  * main thread's alone, the rest being V8's GC helpers, the log writer and the addon's thread) per answered
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
       'fastify+log': () => startServer('fastify+log', [self, '--child', 'fastify+log', '--upstream', `${mockBase}/chat/completions`], {}, ready),
       'fastify+log+answer': () => startServer('fastify+log+answer', [self, '--child', 'fastify+log+answer', '--upstream', `${mockBase}/chat/completions`], {}, ready),
       routecore: () => routecore('routecore', `{kind: sqlite, path: ${join(dir, 'log.sqlite')}}`),
-      'routecore, log none': () => routecore('routecore, log none', '{kind: none}'),
+      'routecore log:none': () => routecore('routecore log:none', '{kind: none}'),
     };
     const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(all);
     for (const n of names) if (!all[n]) throw new Error(`--only: unknown target "${n}" (known: ${Object.keys(all).join(', ')})`);
