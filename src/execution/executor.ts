@@ -9,7 +9,6 @@
  * request body per upstream, the session rule, and reading an OpenAI stream after its first token.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 
 import { RoutecoreError, invalidArgument, isRoutecoreError } from '../errors.js';
@@ -26,6 +25,7 @@ import { isCancellation, type Cancellation } from './cancellation.js';
 import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
+import { requestId } from './request-id.js';
 
 export type { Attempt, Outcome, Usage } from '../app/hub.js';
 export type { ChatCompletion, StreamChunk, UpstreamAttempt } from './attempt.js';
@@ -74,7 +74,7 @@ export interface ExecuteOptions {
   model?: string;
   /** A conversation key: the conversation stays on its first model unless the policy escalates. */
   session?: string;
-  /** The request id (for feedback); default a random UUID. */
+  /** The request id (for feedback); default a new time-ordered id (./request-id.ts). */
   id?: string;
   /** A decision already made for this request (skips routing). */
   decision?: Decision;
@@ -316,7 +316,7 @@ export class Executor {
   /** Validates, decides, applies the session rule; starts the run. */
   async #begin(request: ChatRequest, options: ExecuteOptions, stream: boolean): Promise<{ run: Run; promptTokens: number }> {
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    const id = options.id ?? `rc-${randomUUID()}`;
+    const id = options.id ?? requestId();
     if (typeof id !== 'string' || id === '') throw invalidArgument('options.id', 'a non-empty string', id);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', options.signal);
     if (options.cancellation !== undefined && !isCancellation(options.cancellation)) throw invalidArgument('options.cancellation', 'a Canceller (or an object with aborted, onAbort and signal)', options.cancellation);

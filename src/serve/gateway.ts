@@ -17,7 +17,6 @@
  * `x-routecore-attempts` (upstream calls made), plus `x-request-id` (the id feedback refers to).
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { fastify as Fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -29,6 +28,7 @@ import type { Outcome } from '../app/hub.js';
 import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Canceller, Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
+import { requestId } from '../execution/request-id.js';
 import { Registry } from '../routing/registry.js';
 import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
@@ -838,7 +838,7 @@ export class Gateway {
       // completed" with reqId = x-request-id), failures at `warn`/`error`. Its serializers log method,
       // URL and addresses, never headers, so keys stay out of the log.
       logger: { level: this.config.logLevel, ...(logStream ? { stream: logStream } : {}) },
-      genReqId: () => `rc-${randomUUID()}`,
+      genReqId: () => requestId(),
       // The gateway answers 503 during drain itself, in the OpenAI shape.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
