@@ -141,6 +141,26 @@ describe('TF-IDF kNN served from a router file', () => {
     ok.dispose();
   });
 
+  it('a file whose ensemble member is a TF-IDF kNN router is refused (members are native predictors)', { timeout: T }, async () => {
+    const { router: ens } = await train(trainRecs.slice(0, 80), { auto: { folds: 2, workers: 0, memberSets: [['lin', 'mlp32']], alphas: [1], betas: [1], objective: 'quality' } });
+    const { router: base } = await train(trainRecs.slice(0, 80), { predictor: 'knn', k: 1, dim: 8, encoder: { log2Buckets: 18 } });
+    const knn = tfidfKnnRouter(base, trainRecs.slice(0, 80), 20);
+    const h = binding().NativeRouter.load(new Uint8Array(ens.serialize()), 'test', 'cpu', 1);
+    ens.dispose();
+    let bytes: Uint8Array;
+    try {
+      expect(h.metadata()['routecore.member.1']).toBeDefined();
+      h.setMetadata('routecore.member.1', Buffer.from(knn.serialize()).toString('base64'));
+      bytes = new Uint8Array(h.serialize());
+    } finally {
+      h.dispose();
+      knn.dispose();
+    }
+    const err = caught(() => Router.loadSync(bytes));
+    expect(err.code).toBe('ERR_ROUTECORE_BAD_ARTIFACT');
+    expect(err.message).toContain('ensemble member 1 is a TF-IDF kNN router');
+  });
+
   it('train --auto refuses tfidf-knn inside an ensemble, with the set named', async () => {
     await expect(train(trainRecs, { auto: { memberSets: [['lin', 'tfidf-knn']] } })).rejects.toMatchObject({
       code: 'ERR_ROUTECORE_INVALID_ARGUMENT',
