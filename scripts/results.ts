@@ -1142,6 +1142,8 @@ function writePage(outcomes: Outcome[], wantedCount: number, only: Set<string> |
       `Total run time ${total.toFixed(0)} s${only ? ` (only: ${[...only].join(', ')})` : ''}. Data: \`../shared/data\` (see its README for sources and licences).` +
       (partial ? ` **Partial page: ${outcomes.length} of ${wantedCount} settings finished when it was written** (settings run cheapest first: ${RUN_ORDER.join(', ')}).` : ''),
     '',
+    'What was looked at to choose the rules behind these figures (the guard, the budget bound) and why the routerbench budget point misses is written by hand in [results/auto-notes.md](results/auto-notes.md).',
+    '',
     '## Protocol',
     '',
     '- **Nothing is tuned on a test split.** For each setting the candidate (predictor, width, learning rate, buckets, n-grams, ensemble, label shrinkage α, prior blend β) is chosen from the small fixed grid listed in its section by k-fold cross-validation **on the training split only** (folds by `fnv1a32(id) mod k`, as `crossValidate`); the chosen candidate is trained once on the whole training split and evaluated once on the test split. Ties go to the simpler candidate (earlier in the list).',
