@@ -27,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { startServer, type Server } from './servers.js';
+import { startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -234,16 +234,7 @@ async function main(): Promise<void> {
     const mock = await startServer('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
-    const registry = join(dir, 'models.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        models: [
-          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
-        ],
-      }),
-    );
+    const registry = writeBenchRegistry(dir, mockBase);
     const gateways: Record<string, Server> = {};
     for (const t of trees) {
       const config = join(dir, `${t.name}.yaml`);

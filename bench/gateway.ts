@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { pinned, startServer, type Server } from './servers.js';
+import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 import { packageRoot } from '../src/addon/native.js';
 
@@ -258,16 +258,7 @@ async function main(): Promise<void> {
     const mock = await start('mock', loadCpus, [self, '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
-    const registry = join(dir, 'models.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        models: [
-          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
-        ],
-      }),
-    );
+    const registry = writeBenchRegistry(dir, mockBase);
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const serve = async (name: string, cpuList: string | undefined, extra: string[], logName: string) => {
       const config = join(dir, `${logName}.yaml`);

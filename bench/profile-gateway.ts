@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 import { packageRoot } from '../src/addon/native.js';
-import { startServer, type Server } from './servers.js';
+import { startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -196,16 +196,7 @@ async function main(): Promise<void> {
     const mock = await startServer('mock', [self, '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
-    const registry = join(dir, 'models.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        models: [
-          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
-        ],
-      }),
-    );
+    const registry = writeBenchRegistry(dir, mockBase);
     const config = join(dir, 'serve.yaml');
     writeFileSync(config, args.log.includes('kind:') ? `log: {${args.log}}\n` : `log: {kind: sqlite, path: ${join(dir, 'log.sqlite')}${args.log ? `, ${args.log}` : ''}}\n`);
     const cli = join(args.root ? resolve(args.root) : packageRoot(), 'dist', 'src', 'cli', 'main.js');

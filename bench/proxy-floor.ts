@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 import { packageRoot } from '../src/addon/native.js';
-import { startServer, type Server } from './servers.js';
+import { startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -162,16 +162,7 @@ async function main(): Promise<void> {
     const mock = await startServer('mock', [join(self, '..', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
-    const registry = join(dir, 'models.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        models: [
-          { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
-          { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
-        ],
-      }),
-    );
+    const registry = writeBenchRegistry(dir, mockBase);
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const ready = /listening on (?:port |http:\/\/127\.0\.0\.1:)(\d+)/;
     const routecore = (name: string, log: string) => {

@@ -4,6 +4,8 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A started server: its name in the tables, its process and the port it listens on. */
 export interface Server {
@@ -45,4 +47,19 @@ export async function startServer(name: string, cmd: string[], env: Record<strin
     if (Date.now() > deadline) throw new Error(`${name} did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Writes the registry the gateway benchmarks serve: models `big` and `small` on one mock upstream
+ * (`mockBase`, e.g. http://127.0.0.1:PORT/v1), priced like a strong and a weak model, keyed by the
+ * environment variable BENCH_KEY. Returns the file's path (`DIR/models.json`).
+ */
+export function writeBenchRegistry(dir: string, mockBase: string): string {
+  const registry = join(dir, 'models.json');
+  const models = [
+    { id: 'big', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 10, outputCostPer1M: 30 },
+    { id: 'small', baseUrl: mockBase, apiKeyEnv: 'BENCH_KEY', inputCostPer1M: 0.5, outputCostPer1M: 1.5 },
+  ];
+  writeFileSync(registry, JSON.stringify({ models }));
+  return registry;
 }
