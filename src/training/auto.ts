@@ -729,6 +729,7 @@ export interface OofSpec {
 }
 
 /**
+ * @internal Like {@link JobPool}, which it takes (the results script's and `train --auto`'s engine).
  * One training job's scores: from `cache` when it holds them (key {@link oofKey}), else trained on
  * `pool` and stored; null when `gate` refused the job as it was about to start.
  */
@@ -761,6 +762,7 @@ function scatterScores(res: { models: string[]; scores: Float32Array }, test: re
 }
 
 /**
+ * @internal Like {@link JobPool}, which it takes (the results script's and `train --auto`'s engine).
  * Out-of-fold scores of each spec: for every fold, the spec trained on the fold's training records
  * scores the fold's test prompts (jobs queued on `pool` in spec order, fold order; from `cache`
  * where it has them). Result per spec key: an n × M matrix in `models` order, NaN where the
