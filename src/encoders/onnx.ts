@@ -423,6 +423,7 @@ export class OnnxEncoder {
     return this.#core.executionProvider;
   }
 
+  /** Why that provider runs (e.g. `auto: no NVIDIA GPU driver here`), as the one startup line says. */
   get providerReason(): string {
     return this.#core.providerReason;
   }
