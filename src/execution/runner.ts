@@ -101,6 +101,9 @@ export interface Answered<T> {
   value: T;
 }
 
+/** How long one upstream attempt may take when no `timeoutMs` is given (ms); the gateway's routes share it. */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 60_000;
+
 /**
  * Carries out decisions with one rule set. One per face instance (an Executor, a routed AI SDK
  * model); cheap to create. Validates its settings with errors naming `<prefix>.<field>`.
@@ -122,7 +125,7 @@ export class AttemptRunner {
     this.router = options.router;
     this.registry = options.registry ?? options.router.registry;
     this.state = options.state;
-    this.timeoutMs = num(options.timeoutMs, `${prefix}.timeoutMs`, 1, 3_600_000, 60_000);
+    this.timeoutMs = num(options.timeoutMs, `${prefix}.timeoutMs`, 1, 3_600_000, DEFAULT_ATTEMPT_TIMEOUT_MS);
     this.retries = num(options.retries, `${prefix}.retries`, 0, 10, 1, true);
     this.backoffMs = num(options.backoffMs, `${prefix}.backoffMs`, 0, 60_000, 100);
     this.maxRetryAfterMs = num(options.maxRetryAfterMs, `${prefix}.maxRetryAfterMs`, 0, 600_000, 2_000);

@@ -29,6 +29,7 @@ import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.j
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Canceller, Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
 import { requestId } from '../execution/request-id.js';
+import { DEFAULT_ATTEMPT_TIMEOUT_MS } from '../execution/runner.js';
 import { Registry } from '../routing/registry.js';
 import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
@@ -967,7 +968,7 @@ export class Gateway {
     for (const face of WIRE_FACES) app.post(face.path, (request, reply) => this.#chat(request, reply, face));
 
     // Routes in their own files: /v1/models in OpenAI's or Anthropic's shape, Anthropic's count_tokens.
-    const routes: RouteContext = { acquire: (r) => this.#acquire(r.rc), release: (r) => this.#release(r.rc), dispatcher: this.#dispatcher, env: this.#env, timeoutMs: this.config.timeoutMs ?? 60_000, limits: (k) => this.#limits(k) };
+    const routes: RouteContext = { acquire: (r) => this.#acquire(r.rc), release: (r) => this.#release(r.rc), dispatcher: this.#dispatcher, env: this.#env, timeoutMs: this.config.timeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS, limits: (k) => this.#limits(k) };
     registerModelRoutes(app, routes);
     registerCountTokensRoute(app, routes);
 
