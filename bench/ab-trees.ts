@@ -16,7 +16,9 @@
  * - `routeSync` p50: each tree's `Router.loadSync('default')` in a fresh process, 20,000 single-prompt
  *   calls after a warm-up, timed one by one; processes alternate between the trees `--rounds` times.
  *
- * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2] [--only routesync,inject,batched,http]`
+ * `node dist/bench/ab-trees.js --old /tmp/rc-old [--new .] [--connections 1,8,32] [--duration 3] [--rounds 2] [--only routesync,inject,batched,http] [--routes chat,route] [--pin] [--old-node-args=...] [--new-node-args=...]`
+ * The HTTP table gives the median and the minimum over rounds: on a shared machine, interference only
+ * adds CPU time, so the minimum is the steadier figure.
  * Both trees must be built (`npm run build:ts`) with a loadable addon in build/Release.
  * @module
  */
@@ -27,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { startServer, writeBenchRegistry, type Server } from './servers.js';
+import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +42,17 @@ const { values: args } = parseArgs({
     root: { type: 'string' },
     /** Phases to run (comma-separated: routesync, inject, batched, http); default all four. */
     only: { type: 'string', default: 'routesync,inject,batched,http' },
+    /** HTTP phase: routes to drive (comma-separated: chat, route); default both. */
+    routes: { type: 'string', default: 'chat,route' },
+    /**
+     * HTTP phase: both gateways on CPU 0, the mock and this process (autocannon) on CPU 1, as
+     * bench/gateway.ts pins; on a machine whose speed swings with its neighbours' load, same-core
+     * gateways see the same swings.
+     */
+    pin: { type: 'boolean', default: false },
+    /** Extra node flags for the old / new tree's gateway, space-separated (the same tree twice compares flags). */
+    'old-node-args': { type: 'string', default: '' },
+    'new-node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -190,6 +203,13 @@ async function main(): Promise<void> {
   if (args.child === 'inject') return injectChild(args.old!, args.new);
   if (args.child === 'batched') return batchedChild(args.old!, args.new);
   if (!args.old) throw new Error('--old DIR (a built checkout to compare against) is required');
+  if (args.pin && process.env['ROUTECORE_AB_PINNED'] !== '1') {
+    // This process runs autocannon: on the mock's CPU, away from the gateways'.
+    const [exe, argv] = pinned('1', process.argv.slice(1));
+    const r = spawnSync(exe, argv, { stdio: 'inherit', env: { ...process.env, ROUTECORE_AB_PINNED: '1' } });
+    process.exitCode = r.status ?? 1;
+    return;
+  }
   const trees = [
     { name: 'old', root: resolve(args.old) },
     { name: 'new', root: resolve(args.new) },
@@ -231,7 +251,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'routecore-ab-'));
   const servers: Server[] = [];
   try {
-    const mock = await startServer('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/);
+    const mock = await startServer('mock', [join(trees[1]!.root, 'dist', 'bench', 'gateway.js'), '--child', 'mock'], {}, /port (\d+)/, args.pin ? { cpuList: '1' } : {});
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
     const registry = writeBenchRegistry(dir, mockBase);
@@ -240,19 +260,22 @@ async function main(): Promise<void> {
       const config = join(dir, `${t.name}.yaml`);
       writeFileSync(config, `log: {kind: sqlite, path: ${join(dir, `${t.name}.sqlite`)}}\n`);
       const cli = join(t.root, 'dist', 'src', 'cli', 'main.js');
+      const nodeArgs = args[t.name === 'old' ? 'old-node-args' : 'new-node-args'].split(' ').filter((a) => a !== '');
       gateways[t.name] = await startServer(
         `${t.name} gateway`,
-        [cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config],
+        [...nodeArgs, cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config],
         { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu' },
         /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+        args.pin ? { cpuList: '0' } : {},
       );
       servers.push(gateways[t.name]!);
     }
     const body = JSON.stringify({ model: 'routecore', messages: [{ role: 'user', content: PROMPTS[0] }] });
+    const kinds = args.routes.split(',').map((s) => s.trim());
     const targets = trees.flatMap((t) => [
       { name: `${t.name} chat`, url: `http://127.0.0.1:${gateways[t.name]!.port}/v1/chat/completions`, pid: gateways[t.name]!.child.pid! },
       { name: `${t.name} route`, url: `http://127.0.0.1:${gateways[t.name]!.port}/v1/route`, pid: gateways[t.name]!.child.pid! },
-    ]);
+    ].filter((x) => kinds.includes(x.name.split(' ')[1]!)));
     for (const t of targets) await load(t.name, t.url, body, 8, 1); // warm-up
     const runs: Run[] = [];
     let turn = 0;
@@ -267,12 +290,12 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log('\n| target | connections | req/s (median of rounds) | p50 ms | p99 ms | gateway CPU µs/request |\n| --- | ---: | ---: | ---: | ---: | ---: |');
-    for (const kind of ['chat', 'route']) {
+    console.log('\n| target | connections | req/s (median of rounds) | p50 ms | p99 ms | gateway CPU µs/request (median) | (min) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const kind of kinds) {
       for (const c of levels) {
         for (const t of trees) {
           const rs = runs.filter((x) => x.target === `${t.name} ${kind}` && x.connections === c);
-          console.log(`| ${t.name} ${kind === 'chat' ? '/v1/chat/completions' : '/v1/route'} | ${c} | ${median(rs.map((x) => x.rps)).toFixed(0)} | ${median(rs.map((x) => x.p50)).toFixed(3)} | ${median(rs.map((x) => x.p99)).toFixed(3)} | ${median(rs.map((x) => x.cpuUs)).toFixed(0)} |`);
+          console.log(`| ${t.name} ${kind === 'chat' ? '/v1/chat/completions' : '/v1/route'} | ${c} | ${median(rs.map((x) => x.rps)).toFixed(0)} | ${median(rs.map((x) => x.p50)).toFixed(3)} | ${median(rs.map((x) => x.p99)).toFixed(3)} | ${median(rs.map((x) => x.cpuUs)).toFixed(0)} | ${Math.min(...rs.map((x) => x.cpuUs)).toFixed(0)} |`);
         }
       }
     }

@@ -12,12 +12,13 @@
  *   written to FILE; with `--survivors`, only what outlived the young generation (promoted objects).
  *   Sampling costs CPU: take CPU figures from a run without it.
  *
- * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--heap-prof FILE] [--top 30] [--root OTHER_TREE] [--threads 1|N|all]`
+ * `node dist/bench/profile-gateway.js [--route chat|route] [--connections 1] [--seconds 10] [--cpu-prof DIR] [--heap-prof FILE] [--top 30] [--root OTHER_TREE] [--threads 1|N|all] [--pin] [--node-args '...']`
  *
  * The profile covers start-up and warm-up too; the summary keeps only samples taken during the
  * measured load window (the profile's timestamps), so it is the warm gateway's.
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 import { packageRoot } from '../src/addon/native.js';
-import { startServer, writeBenchRegistry, type Server } from './servers.js';
+import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,6 +51,11 @@ const { values: args } = parseArgs({
     'warm-also': { type: 'string' },
     /** Extra fields of the `log:` section (YAML flow, e.g. `flushMs: 5`), or the whole section when it names a kind (`kind: none`); default the SQLite log as served. */
     log: { type: 'string', default: '' },
+    /**
+     * Pin the gateway to CPU 0, and the mock and this process (autocannon) to CPU 1, as bench/gateway.ts
+     * pins: then the gateway's own threads (GC helpers, the log writer, the addon's) share its one core.
+     */
+    pin: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -185,6 +191,13 @@ function countIn(p: { startTime: number; timeDeltas: number[] }, fromUs: number,
 }
 
 async function main(): Promise<void> {
+  if (args.pin && process.env['ROUTECORE_PROFILE_PINNED'] !== '1') {
+    // This process runs autocannon: on the mock's CPU, away from the gateway's.
+    const [exe, argv] = pinned('1', process.argv.slice(1));
+    const r = spawnSync(exe, argv, { stdio: 'inherit', env: { ...process.env, ROUTECORE_PROFILE_PINNED: '1' } });
+    process.exitCode = r.status ?? 1;
+    return;
+  }
   const connections = Number(args.connections);
   const seconds = Number(args.seconds);
   const dir = mkdtempSync(join(tmpdir(), 'routecore-prof-gw-'));
@@ -193,7 +206,7 @@ async function main(): Promise<void> {
   const self = join(fileURLToPath(import.meta.url), '..', 'gateway.js');
   let gateway: Server | undefined;
   try {
-    const mock = await startServer('mock', [self, '--child', 'mock'], {}, /port (\d+)/);
+    const mock = await startServer('mock', [self, '--child', 'mock'], {}, /port (\d+)/, args.pin ? { cpuList: '1' } : {});
     servers.push(mock);
     const mockBase = `http://127.0.0.1:${mock.port}/v1`;
     const registry = writeBenchRegistry(dir, mockBase);
@@ -213,6 +226,7 @@ async function main(): Promise<void> {
       [...node, cli, 'serve', '--registry', registry, '--alias', 'strong=big', '--alias', 'weak=small', '--port', '0', '--config', config, ...extra],
       { BENCH_KEY: 'sk-bench-0000000000', ROUTECORE_BACKEND: 'cpu', ...(args.threads === 'all' ? {} : { ROUTECORE_THREADS: args.threads }), ...(heapOut ? { ROUTECORE_HEAP_PROFILE: heapOut, ROUTECORE_HEAP_SURVIVORS: args.survivors ? '1' : '0' } : {}) },
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+      args.pin ? { cpuList: '0' } : {},
     );
     servers.push(gateway);
     const pid = gateway.child.pid!;

@@ -114,7 +114,7 @@ describe('prompts', () => {
     expect(Buffer.byteLength(euros)).toBe(300_000);
     expectThrowSync(() => router.routeSync(euros), 'ERR_ROUTECORE_INVALID_ARGUMENT', /^prompt is 300000 bytes of UTF-8, over the limit of 262144/);
     await expectError(() => router.routeBatch(['ok', euros]), 'ERR_ROUTECORE_INVALID_ARGUMENT', /^prompts\[1\] is 300000 bytes of UTF-8/);
-    // Both paths of routeBatch: <= 8 prompts on the calling thread, more on the addon thread.
+    // Both paths of routeBatch: little text on the calling thread, over 16 Ki characters on the addon thread.
     const many = Array.from({ length: 20 }, (_, i) => `prompt ${i}`);
     many[13] = euros;
     await expectError(() => router.routeBatch(many), 'ERR_ROUTECORE_INVALID_ARGUMENT', /^prompts\[13\] is 300000 bytes of UTF-8/);

@@ -140,11 +140,12 @@ describe('routing quality on held-out prompts (policy best)', () => {
 describe('sync, async and batched paths agree', () => {
   it('routeSync, route and routeBatch give identical scores and models for the same prompts', async () => {
     const router = mlp.router;
-    const prompts = mixed.slice(0, 20); // > 8: routeBatch takes the addon-thread path
+    // Over 16 Ki characters of text in all: routeBatch (and route's micro-batch) take the addon-thread path.
+    const prompts = [...mixed.slice(0, 20), `${mixed[0]} `.repeat(Math.ceil(17_000 / (mixed[0]!.length + 1)))];
     const sync = prompts.map((p) => router.routeSync(p));
     const viaRoute = await Promise.all(prompts.map((p) => router.route(p)));
     const batched = await router.routeBatch(prompts);
-    const small = await router.routeBatch(prompts.slice(0, 3)); // <= 8: the calling-thread path
+    const small = await router.routeBatch(prompts.slice(0, 3)); // little text: the calling-thread path
     for (let i = 0; i < prompts.length; i++) {
       expect(viaRoute[i]!.scores).toEqual(sync[i]!.scores);
       expect(batched[i]!.scores).toEqual(sync[i]!.scores);

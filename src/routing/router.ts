@@ -65,11 +65,14 @@ export interface RouterOptions {
    */
   encoder?: Encoder;
 }
-/** Batches at most this size are scored on the calling thread; larger ones on the addon's thread. */
-const SYNC_BATCH_LIMIT = 8;
 /**
- * Batches with more text than this (UTF-16 units) are scored on the addon's thread even when small:
- * hashing a 256 KiB prompt takes milliseconds, which `route()` must not spend on the event loop.
+ * Batches with at most this much text (UTF-16 units) are scored on the calling thread, whatever their
+ * count; more text goes to the addon's thread: hashing a 256 KiB prompt takes milliseconds, which
+ * `route()` must not spend on the event loop, and 16 Ki characters bound that block at a few hundred µs.
+ * Below the bound the hand-off costs more than it frees: a gateway at 32 connections sent batches of
+ * 9–32 short prompts to the thread, which cost 10 µs of CPU per prompt against 6 on the calling
+ * thread (submit, wake-up and callback; one process, 32 `routeChat` at a time), and on a one-core
+ * deployment the thread only takes turns with the event loop. See docs/PERFORMANCE.md.
  */
 const SYNC_TEXT_LIMIT = 16 * 1024;
 
@@ -404,7 +407,7 @@ export class RouterCore {
     }
   }
 
-  /** Routes many prompts in one native call, scored off the JS thread when the batch is large. */
+  /** Routes many prompts in one native call, scored off the JS thread when their text is long (over 16 Ki characters). */
   async routeBatch(prompts: readonly string[], options?: RouteOptions): Promise<Decision[]> {
     const scorer = this.#live();
     checkPrompts(prompts);
@@ -566,7 +569,7 @@ export class RouterCore {
     // The encoder is the caller's code: its errors pass through as they are, not as native ones.
     const rows = this.#encoder ? checkRows(await this.#encoder.encode(prompts), this.#encoder, n) : undefined;
     try {
-      if (rows === undefined && !scorer.native.asyncOnly && n <= SYNC_BATCH_LIMIT && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
+      if (rows === undefined && !scorer.native.asyncOnly && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const input = this.#packer.pack(prompts, names);
         if (scoring) scorer.scoreSync(input, n, out);
         if (costs) scorer.costSharesSync(input, n, costs);
