@@ -6,7 +6,7 @@
  * the others, so a gateway's figure is not its load generator's. At each connection level the targets
  * run one after another, their order rotating per level.
  *
- * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--workers 2] [--no-pin] [--no-portkey] [--rates 1000,3000] [--json FILE]`
+ * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--rounds 1] [--workers 2] [--no-pin] [--no-portkey] [--rates 1000,3000] [--json FILE]`
  * (`npm run bench:gateway`).
  *
  * `--rates`: after the saturated runs, the mock and the one-worker gateway at each fixed offered rate
@@ -45,6 +45,12 @@ const { values: args } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     /** Offered rates (req/s) for the one-worker gateway's overhead below saturation; `''` skips them. */
     rates: { type: 'string', default: '1000,3000' },
+    /**
+     * Saturated runs repeated this many times (target order rotating). The tables give medians over
+     * rounds, and the ratio to Portkey is the median of each round's ratio: a round's two runs are
+     * seconds apart, so a slow phase of a shared machine moves both.
+     */
+    rounds: { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -231,6 +237,8 @@ interface Target {
 interface Run extends LoadResult {
   target: string;
   connections: number;
+  /** Which repetition (0-based) of the saturated runs. */
+  round: number;
   /** The gateway's own overhead p50, µs (routecore targets). */
   overheadP50Us?: number;
   /** CPU ms per 1,000 requests: the target's processes, the load generator, the mock. */
@@ -297,9 +305,13 @@ async function main(): Promise<void> {
     // Warm-up: JIT, connection pools, the router's first batches.
     for (const t of targets) await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: 8, seconds: 1 });
     const runs: Run[] = [];
+    const rounds = Number(args.rounds);
+    let turn = 0;
+    for (let round = 0; round < rounds; round++)
     for (let li = 0; li < levels.length; li++) {
       const c = levels[li]!;
-      const order = targets.map((_, i) => targets[(i + li) % targets.length]!);
+      const order = targets.map((_, i) => targets[(i + turn) % targets.length]!);
+      turn++;
       for (const t of order) {
         const before = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
         const cpu0 = { target: t.server === mock ? 0 : cpuSeconds(t.server.child.pid), mock: cpuSeconds(mock.child.pid) };
@@ -309,12 +321,14 @@ async function main(): Promise<void> {
         const run: Run = {
           target: t.name,
           connections: c,
+          round,
           ...r.result,
           cpuMsPer1k: { target: t.server === mock ? NaN : per1k(cpuSeconds(t.server.child.pid) - cpu0.target), load: per1k(r.loadCpu), mock: per1k(cpuSeconds(mock.child.pid) - cpu0.mock) },
         };
         if (before && after) run.overheadP50Us = overheadP50(before, after);
         runs.push(run);
         console.log(
+          (rounds > 1 ? `  round ${round + 1}` : '') +
           `  ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms` +
             (run.overheadP50Us !== undefined ? `  overhead p50 ${run.overheadP50Us.toFixed(0)} µs` : '') +
             `  CPU ms/1k req: target ${run.cpuMsPer1k.target.toFixed(0)}, load ${run.cpuMsPer1k.load.toFixed(0)}, mock ${run.cpuMsPer1k.mock.toFixed(0)}  (non-2xx ${run.non2xx}, errors ${run.errors})`,
@@ -350,19 +364,31 @@ async function main(): Promise<void> {
       `| connections | mock req/s (p50 ms) | routecore 1 worker req/s (p50 ms) | added p50 ms | overhead p50 µs | routecore ${workers} workers req/s (p50 ms) | ${workers} / 1 worker | portkey req/s (p50 ms) | 1 worker / portkey |`,
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
+    // Per connection level and target, the median over rounds of each figure; ratios are medians of each round's ratio.
+    const median = (xs: number[]) => {
+      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length === 0 ? NaN : v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    };
+    const of = (c: number, target: string) => runs.filter((r) => r.connections === c && r.target === target);
+    const med = (rs: Run[]) => (rs.length === 0 ? undefined : { rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), overhead: median(rs.map((r) => r.overheadP50Us ?? NaN)) });
+    const ratio = (a: Run[], b: Run[]) => median(a.map((r) => r.rps / (b.find((x) => x.round === r.round)?.rps ?? NaN)));
+    const ratios: string[] = [];
     for (const c of levels) {
-      const m = runs.find((r) => r.connections === c && r.target === 'mock direct')!;
-      const g = runs.find((r) => r.connections === c && r.target === 'routecore 1 worker')!;
-      const w = runs.find((r) => r.connections === c && r.target === `routecore ${workers} workers`);
-      const p = runs.find((r) => r.connections === c && r.target === 'portkey gateway');
+      const [mr, gr, wr, pr] = ['mock direct', 'routecore 1 worker', `routecore ${workers} workers`, 'portkey gateway'].map((t) => of(c, t));
+      const m = med(mr!)!;
+      const g = med(gr!)!;
+      const w = med(wr!);
+      const p = med(pr!);
       md.push(
-        `| ${c} | ${m.rps.toFixed(0)} (${m.p50.toFixed(3)}) | ${g.rps.toFixed(0)} (${g.p50.toFixed(3)}) | ${(g.p50 - m.p50).toFixed(3)} | ${g.overheadP50Us?.toFixed(0) ?? '-'} | ` +
-          (w ? `${w.rps.toFixed(0)} (${w.p50.toFixed(3)}) | ${(w.rps / g.rps).toFixed(2)}x | ` : '- | - | ') +
-          (p ? `${p.rps.toFixed(0)} (${p.p50.toFixed(3)}) | ${(g.rps / p.rps).toFixed(1)}x |` : '- | - |'),
+        `| ${c} | ${m.rps.toFixed(0)} (${m.p50.toFixed(3)}) | ${g.rps.toFixed(0)} (${g.p50.toFixed(3)}) | ${median(gr!.map((r) => r.p50 - (mr!.find((x) => x.round === r.round)?.p50 ?? NaN))).toFixed(3)} | ${Number.isNaN(g.overhead) ? '-' : g.overhead.toFixed(0)} | ` +
+          (w ? `${w.rps.toFixed(0)} (${w.p50.toFixed(3)}) | ${ratio(wr!, gr!).toFixed(2)}x | ` : '- | - | ') +
+          (p ? `${p.rps.toFixed(0)} (${p.p50.toFixed(3)}) | ${ratio(gr!, pr!).toFixed(1)}x |` : '- | - |'),
       );
+      if (rounds > 1 && pr!.length > 0) ratios.push(`${c} conn: ${gr!.map((r) => (r.rps / (pr!.find((x) => x.round === r.round)?.rps ?? NaN)).toFixed(1) + 'x').join(', ')}`);
     }
+    if (ratios.length > 0) md.push('', `1 worker / Portkey in each round: ${ratios.join('; ')}.`);
     md.push('', 'CPU time per 1,000 requests (ms; user + system, from /proc), the same runs:', '', '| connections | target | target processes | load generator | mock |', '| ---: | --- | ---: | ---: | ---: |');
-    for (const r of runs) md.push(`| ${r.connections} | ${r.target} | ${Number.isNaN(r.cpuMsPer1k.target) ? '-' : r.cpuMsPer1k.target.toFixed(0)} | ${r.cpuMsPer1k.load.toFixed(0)} | ${r.cpuMsPer1k.mock.toFixed(0)} |`);
+    for (const r of runs) md.push(`| ${r.connections}${rounds > 1 ? ` (round ${r.round + 1})` : ''} | ${r.target} | ${Number.isNaN(r.cpuMsPer1k.target) ? '-' : r.cpuMsPer1k.target.toFixed(0)} | ${r.cpuMsPer1k.load.toFixed(0)} | ${r.cpuMsPer1k.mock.toFixed(0)} |`);
     if (paced.length > 0) {
       md.push(
         '',
