@@ -6,7 +6,7 @@
  * the others, so a gateway's figure is not its load generator's. At each connection level the targets
  * run one after another, their order rotating per level.
  *
- * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--rounds 1] [--workers 2] [--no-pin] [--no-portkey] [--rates 1000,3000] [--json FILE]`
+ * `node dist/bench/gateway.js [--connections 1,32] [--duration 3] [--rounds 1] [--warmup 10] [--workers 2] [--no-pin] [--no-portkey] [--rates 1000,3000] [--json FILE]`
  * (`npm run bench:gateway`).
  *
  * `--rates`: after the saturated runs, the mock and the one-worker gateway at each fixed offered rate
@@ -51,6 +51,12 @@ const { values: args } = parseArgs({
      * seconds apart, so a slow phase of a shared machine moves both.
      */
     rounds: { type: 'string', default: '1' },
+    /**
+     * Warm-up per target before any measured run (seconds at 32 connections). Portkey's CPU per request
+     * kept falling for its first ~10,000 requests (JIT); 1 s at 8 connections, the old warm-up, left it
+     * 1.5-3x above its steady state, and every ratio measured after it too high.
+     */
+    warmup: { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -302,8 +308,8 @@ async function main(): Promise<void> {
     }
     const loadStart = loadavg()[0]!;
     console.log(`P10 gateway benchmark: ${n} CPUs, load average ${loadStart.toFixed(2)} at start; ${seconds} s per run; connections ${levels.join(', ')}; ` + (pin ? `pinned: load generator + mock on CPU ${loadCpus}, 1 worker and Portkey on CPU ${oneCpu}, ${workers} workers on CPUs ${manyCpus}` : 'not pinned'));
-    // Warm-up: JIT, connection pools, the router's first batches.
-    for (const t of targets) await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: 8, seconds: 1 });
+    // Warm-up: JIT, connection pools, the router's first batches (see --warmup).
+    for (const t of targets) await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: 32, seconds: Number(args.warmup) });
     const runs: Run[] = [];
     const rounds = Number(args.rounds);
     let turn = 0;
