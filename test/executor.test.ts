@@ -57,6 +57,32 @@ function mockOf(model: string): MockUpstream {
   return pair.mockOf(model);
 }
 
+describe('routing inside the executor', () => {
+  it('routes a request at once where the router can score its text on the calling thread, and through the micro-batch otherwise', async () => {
+    const { router, executor } = await setup();
+    // Short text: routeSync at once, so the micro-batcher (route()) never sees it.
+    const short = await executor.complete({ model: 'routecore', messages: MESSAGES });
+    expect(router.stats().routed).toBe(0);
+    // Over the calling-thread bound (16 Ki characters; the text rule cuts at 8,000 by default, so the
+    // bound is raised here): batched, scored on the addon's thread.
+    const content = 'Prove the theorem again, step by step. '.repeat(500);
+    const long = await executor.complete({ model: 'routecore', messages: [{ role: 'user', content }] }, { route: { maxChars: 20_000 } as never });
+    expect(router.stats().routed).toBe(1);
+    // Both decisions are the router's: the same text scores the same either way.
+    expect(short.decision.scores).toEqual(router.routeChatSync({ messages: MESSAGES }).scores);
+    expect(long.model).toBe(long.routed);
+  });
+
+  it('says which texts the router scores inline (RouterCore.scoresInline)', async () => {
+    const { router } = await setup();
+    expect(router.scoresInline('short prompt')).toBe(true);
+    expect(router.scoresInline('x'.repeat(16 * 1024))).toBe(true);
+    expect(router.scoresInline('x'.repeat(16 * 1024 + 1))).toBe(false);
+    router.dispose();
+    expect(router.scoresInline('short prompt')).toBe(false);
+  });
+});
+
 describe('Executor.complete', () => {
   it('answers from the first choice, sends its own key, rewrites model, prices usage', async () => {
     const { router, executor } = await setup();

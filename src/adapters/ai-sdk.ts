@@ -98,7 +98,7 @@ export function routedModel<M extends AiSdkLanguageModel>(options: RoutedModelOp
   const route = options.route ?? {};
 
   async function start(call: LanguageModelV4CallOptions, stream: boolean): Promise<Run> {
-    const decision = await router.routeChat({ messages: toMessages(call.prompt) }, route);
+    const decision = await router.routeChatInline({ messages: toMessages(call.prompt) }, route);
     const order = [decision.model, ...decision.fallbacks].filter((id) => Object.hasOwn(models, id));
     if (order.length === 0) {
       throw new RoutecoreError('ERR_ROUTECORE_NO_ELIGIBLE_MODEL', `none of the decision's models (${[decision.model, ...decision.fallbacks].join(', ')}) is among options.models (${Object.keys(models).join(', ')})`);

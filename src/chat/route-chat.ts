@@ -42,11 +42,16 @@ function finish(d: Decision, t: ChatText, registry: Registry | undefined): ChatD
   return out;
 }
 
-/** `router.routeChat`: micro-batched with other `route` calls; long conversations are read in slices. */
-export async function routeChat(router: RouterCore, request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
+/**
+ * `router.routeChat`: micro-batched with other `route` calls; long conversations are read in slices.
+ * `inline`: scored at once on the calling thread when the router can do that as cheaply as a batch
+ * would ({@link RouterCore.scoresInline}), else batched as without it.
+ */
+export async function routeChat(router: RouterCore, request: unknown, options?: ChatRouteOptions, inline = false): Promise<ChatDecision> {
   const { maxChars, route } = split(options);
   const t = await chatTextAsync(request, maxChars === undefined ? undefined : { maxChars });
-  const d = await router.route(t.text, { ...route, promptTokens: route.promptTokens ?? t.promptTokens });
+  const opts = { ...route, promptTokens: route.promptTokens ?? t.promptTokens };
+  const d = inline && router.scoresInline(t.text) ? router.routeSync(t.text, opts) : await router.route(t.text, opts);
   return finish(d, t, router.registry);
 }
 

@@ -332,7 +332,8 @@ export class Executor {
         chat = await chatTextAsync(request);
         decision = options.decision;
       } else {
-        const routed = await this.router.routeChat(request, options.route);
+        // At once where the router can score the text on this thread (Router.routeChatInline): no wait for a batch.
+        const routed = await this.router.routeChatInline(request, options.route);
         chat = routed;
         decision = routed;
       }

@@ -362,6 +362,17 @@ export class RouterCore {
     return this.#batcher.stats();
   }
 
+  /**
+   * @internal Whether {@link routeSync} scores `text` on the calling thread as cheaply as its
+   * micro-batch would: a router that reads text itself (no load-time encoder, no asynchronous-only
+   * backend such as an onnx predictor), and text within the calling-thread bound of a batch
+   * (SYNC_TEXT_LIMIT). The executor then routes a request at once instead of waiting for the batch.
+   */
+  scoresInline(text: string): boolean {
+    const scorer = this.#scorer;
+    return scorer !== undefined && !this.#rowsOnly && this.#encoder === undefined && scorer.native.asyncOnly !== true && text.length <= SYNC_TEXT_LIMIT;
+  }
+
   /** Routes one prompt on the calling thread: the lowest-latency path for a single decision. */
   routeSync(prompt: string, options?: RouteOptions): Decision {
     const start = performance.now();

@@ -133,7 +133,7 @@ export function registerCountTokensRoute(app: FastifyInstance, routes: RouteCont
       let policy: string | null = null;
       if (choice.kind === 'explicit') model = choice.model;
       else {
-        const decision = await gen.router.routeChat(chat, choice.route);
+        const decision = await gen.router.routeChatInline(chat, choice.route);
         model = routed = decision.model;
         policy = decision.policy;
       }

@@ -977,7 +977,7 @@ export class Gateway {
       const gen = this.#acquire(ctx);
       try {
         const { request: body, options } = this.#parseChat(routeBody(request.body), ctx, gen);
-        const decision = await gen.router.routeChat(body, options.route);
+        const decision = await gen.router.routeChatInline(body, options.route);
         let order = [decision.model, ...decision.fallbacks];
         if (options.model !== undefined) order = [options.model, ...order.filter((m) => m !== options.model)];
         reply.header('x-routecore-model', order[0]!);
