@@ -1,7 +1,8 @@
 /**
  * The SQLite log's writer thread (src/serve/log-writer.ts, run from its compiled file in dist/): the
- * gateway's event loop hands batches over and goes on; an explicit flush still returns only once the
- * rows are in the file; feedback that races a row being written is recognised; close writes the rest.
+ * gateway's event loop hands rows over within milliseconds and goes on, the writer commits them per
+ * flushMs; an explicit flush still returns only once the rows are in the file; feedback that races a
+ * row being written is recognised; close writes the rest.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -86,6 +87,37 @@ describe.skipIf(!built)('SqliteLog on its writer thread', () => {
     const r = spawnSync(process.execPath, [file], { timeout: 20_000, encoding: 'utf8' });
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
+  });
+
+  it('hands rows to the writer within milliseconds and lets the writer gather them into one transaction per flushMs', async () => {
+    const path = join(dir, 'e.sqlite');
+    const log = new SqliteLog({ kind: 'sqlite', path, batchSize: 1000, flushMs: 60_000, storePrompts: true }, writer);
+    for (let i = 0; i < 50; i++) log.write(row(`e-${i}`));
+    expect(log.queued).toBe(50);
+    // Off this thread's heap after HAND_OFF_MS (10 ms), not after flushMs...
+    await until(() => log.queued === 0, 'the rows to be handed to the writer');
+    // ...but not committed before flushMs (a minute here) or an explicit flush.
+    expect(log.written).toBe(0);
+    expect(count(path)).toBe(0);
+    log.flush();
+    expect(log.written).toBe(50);
+    expect(count(path)).toBe(50);
+    await log.close();
+  });
+
+  it('recognises feedback for a row the writer holds but has not committed (it is committed first)', async () => {
+    const path = join(dir, 'f.sqlite');
+    const log = new SqliteLog({ kind: 'sqlite', path, batchSize: 1000, flushMs: 60_000, storePrompts: true }, writer);
+    log.write(row('held'));
+    await until(() => log.queued === 0, 'the row to be handed to the writer');
+    expect(log.written).toBe(0);
+    expect(log.feedback('held', 1)).toBe(true);
+    expect(log.written).toBe(1);
+    expect(log.feedback('never-seen', 1)).toBe(false);
+    await log.close();
+    const db = openLogDatabase(path, { readonly: true });
+    expect((db.prepare('SELECT COUNT(*) AS n FROM feedback').get() as { n: number }).n).toBe(1);
+    db.close();
   });
 
   it('close() writes what is queued and stops the thread; writer null keeps writing on this thread', async () => {

@@ -11,6 +11,12 @@
  * when they ran on the event loop. An explicit {@link GatewayLog.flush} still returns only once
  * everything queued is in the file.
  *
+ * With the writer thread, rows leave the event loop's heap within {@link HAND_OFF_MS} and the writer
+ * gathers them into one transaction per `flushMs` (or `batchSize` rows): kept on the event loop for the
+ * whole 200 ms, a second's worth of rows outlived every young-generation collection there, which
+ * tripled its pauses (4–5 ms against 1.3–1.6 ms, `node --trace-gc`, 32 connections) and caused the
+ * old-generation collections (2–3 per 6 s against none). See docs/PERFORMANCE.md.
+ *
  * better-sqlite3 is an optional peer dependency (it is a native module; an install without a compiler or a
  * reachable prebuilt binary drops it). The gateway then refuses to start with the default SQLite log
  * and says how to fix it or choose `log: {kind: jsonl}`.
@@ -96,13 +102,18 @@ export class NullLog implements GatewayLog {
   async close(): Promise<void> {}
 }
 
+/**
+ * Longest a row waits on the event loop before it goes to the SQLite log's writer thread, which then
+ * holds it until its transaction (`flushMs`). Short enough that rows die young in the event loop's heap
+ * (V8 collects its young generation every ~50–100 ms under load); one message per 10 ms costs nothing.
+ */
+export const HAND_OFF_MS = 10;
+
 /** Shared batching: a queue flushed on a timer or when full, on a later turn of the event loop. */
 abstract class BatchingLog implements GatewayLog {
   protected rows: LogRow[] = [];
   protected scores: { id: string; ts: string; score: number }[] = [];
   protected judgments: Judgment[] = [];
-  /** Ids queued but not yet written, so feedback that races its own row is still recognised. */
-  protected pendingIds = new Set<string>();
   #written = 0;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -123,13 +134,19 @@ abstract class BatchingLog implements GatewayLog {
   write(row: LogRow): void {
     if (this.#closed) return;
     this.rows.push(this.config.storePrompts ? row : { ...row, prompt: null });
-    this.pendingIds.add(row.id);
     this.#schedule();
   }
 
   feedback(id: string, score: number, storeUnknown = false): boolean {
     if (this.#closed) return false;
-    const known = this.pendingIds.has(id) || this.holds(id);
+    // Feedback that races its own row: still queued here, or handed to the writer and not yet committed
+    // (then written now, and looked up again). Rare; a set of every pending id instead kept each
+    // request's id alive past the young generation.
+    let known = this.holds(id) || this.rows.some((r) => r.id === id);
+    if (!known && this.inFlight()) {
+      this.flush();
+      known = this.holds(id);
+    }
     if (!known && !storeUnknown) return false;
     this.scores.push({ id, ts: new Date().toISOString(), score });
     this.#schedule();
@@ -152,7 +169,11 @@ abstract class BatchingLog implements GatewayLog {
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = undefined;
     this.#immediate = undefined;
-    if (this.rows.length === 0 && this.scores.length === 0 && this.judgments.length === 0) return;
+    if (this.rows.length === 0 && this.scores.length === 0 && this.judgments.length === 0) {
+      // Nothing queued here, but an explicit flush still waits for what the writer holds (asking it to commit now).
+      if (sync && this.inFlight()) this.store([], [], [], true);
+      return;
+    }
     const rows = this.rows;
     const scores = this.scores;
     const judgments = this.judgments;
@@ -162,19 +183,20 @@ abstract class BatchingLog implements GatewayLog {
     try {
       this.store(rows, scores, judgments, sync);
     } catch (err) {
-      this.settled(rows, (err as Error).message);
+      this.settled(rows.length, (err as Error).message);
     }
   }
 
-  /**
-   * A batch reached the store (or failed: `error`). Its ids leave the pending set only now, so feedback
-   * that races a row still being written is recognised.
-   */
-  protected settled(rows: LogRow[], error?: string): void {
+  /** A batch of `rows` rows reached the store (or failed: `error`). */
+  protected settled(rows: number, error?: string): void {
     // A full disk must not take the gateway down; the rows are lost, and said so, once per batch.
-    if (error !== undefined) this.onProblem(`could not write ${rows.length} log rows to ${this.config.path}: ${error}`);
-    else this.#written += rows.length;
-    for (const r of rows) this.pendingIds.delete(r.id);
+    if (error !== undefined) this.onProblem(`could not write ${rows} log rows to ${this.config.path}: ${error}`);
+    else this.#written += rows;
+  }
+
+  /** Whether rows were handed to a store that has not written them yet (a writer thread). */
+  protected inFlight(): boolean {
+    return false;
   }
 
   async close(): Promise<void> {
@@ -190,9 +212,14 @@ abstract class BatchingLog implements GatewayLog {
       return;
     }
     if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(false), this.config.flushMs);
+      this.#timer = setTimeout(() => this.#flush(false), this.handOffMs());
       this.#timer.unref();
     }
+  }
+
+  /** How long rows wait here before {@link store} takes them: `flushMs`, unless the store batches them itself. */
+  protected handOffMs(): number {
+    return this.config.flushMs;
   }
 
   protected abstract holds(id: string): boolean;
@@ -229,7 +256,7 @@ export class JsonlLog extends BatchingLog {
     for (const s of scores) text += JSON.stringify({ type: 'feedback', ...s }) + '\n';
     for (const j of judgments) text += JSON.stringify(j) + '\n';
     appendFileSync(this.config.path, text);
-    this.settled(rows);
+    this.settled(rows.length);
   }
 
   protected closeStore(): void {}
@@ -357,6 +384,25 @@ export function rowValues(r: LogRow): RowValues {
   ];
 }
 
+/** What the writer thread is started with. */
+export interface WriterData {
+  path: string;
+  /** [0]: parts committed, incremented by the writer (Atomics), so an explicit flush can wait for them. */
+  done: SharedArrayBuffer;
+  /** The writer commits once this many rows, scores and judged pairs wait, */
+  batchSize: number;
+  /** or this long after the first of them arrived. */
+  flushMs: number;
+}
+
+/** One hand-off to the writer thread: rows as their insert values, scores, judged pairs; `commit`: write them now. */
+export interface WriterPart {
+  rows: RowValues[];
+  scores: Score[];
+  judgments: Judgment[];
+  commit: boolean;
+}
+
 /** The batch transaction on an open log database: one insert per row ({@link rowValues}), score and judged pair. */
 export function sqliteBatch(db: SqliteDatabase): (rows: RowValues[], scores: Score[], judgments: Judgment[]) => void {
   const insert = db.prepare(
@@ -384,8 +430,8 @@ export class SqliteLog extends BatchingLog {
   #worker: Worker | undefined;
   /** [0]: batches the writer has finished (incremented by the worker, waited on with Atomics). */
   #done: Int32Array | undefined;
-  /** Batches handed to the writer and not yet settled, oldest first. */
-  readonly #posted: LogRow[][] = [];
+  /** The row count of each part handed to the writer and not yet committed, oldest first (counts only: nothing of a row stays on this heap). */
+  readonly #posted: number[] = [];
   #settledBatches = 0;
 
   /** @param writer the worker script (default: the compiled `log-writer.js` next to this module; `null`: write on this thread). */
@@ -397,9 +443,10 @@ export class SqliteLog extends BatchingLog {
       const done = new Int32Array(new SharedArrayBuffer(4));
       this.#done = done;
       // execArgv: []: the writer needs none of the process's flags, and some (--input-type, --eval) would stop it starting.
-      this.#worker = new Worker(writer, { workerData: { path: config.path, done: done.buffer }, execArgv: [] });
+      const data: WriterData = { path: config.path, done: done.buffer as SharedArrayBuffer, batchSize: config.batchSize, flushMs: config.flushMs };
+      this.#worker = new Worker(writer, { workerData: data, execArgv: [] });
       this.#worker.on('message', (m: { error?: string }) => {
-        // One message per batch, in order; a failed batch is said at once (its rows are lost, as on this thread).
+        // One message per transaction, in order; a failed one is said at once (its rows are lost, as on this thread).
         if (m?.error !== undefined) this.onProblem(`could not write a batch of log rows to ${config.path}: ${m.error}`);
         this.#settle();
       });
@@ -426,14 +473,24 @@ export class SqliteLog extends BatchingLog {
     return this.#has.get(id) !== undefined;
   }
 
+  protected override inFlight(): boolean {
+    return this.#posted.length > 0;
+  }
+
+  protected override handOffMs(): number {
+    return this.#worker ? Math.min(this.config.flushMs, HAND_OFF_MS) : this.config.flushMs;
+  }
+
   protected store(rows: LogRow[], scores: Score[], judgments: Judgment[], sync: boolean): void {
     if (!this.#worker) {
       this.#batch!(rows.map(rowValues), scores, judgments);
-      this.settled(rows);
+      this.settled(rows.length);
       return;
     }
-    this.#posted.push(rows);
-    this.#worker.postMessage({ rows: rows.map(rowValues), scores, judgments });
+    this.#posted.push(rows.length);
+    // `commit`: an explicit flush asks the writer for its transaction now, not at its own flushMs.
+    const part: WriterPart = { rows: rows.map(rowValues), scores, judgments, commit: sync };
+    this.#worker.postMessage(part);
     if (sync) this.#waitAll();
   }
 
@@ -446,7 +503,7 @@ export class SqliteLog extends BatchingLog {
     }
   }
 
-  /** Blocks until the writer has finished every batch handed to it (at most 30 s). */
+  /** Blocks until the writer has committed every part handed to it (at most 30 s; the last part asked for its commit). */
   #waitAll(): void {
     const target = this.#settledBatches + this.#posted.length;
     const deadline = Date.now() + 30_000;
