@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
+import { rerunPinned, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -203,13 +203,8 @@ async function main(): Promise<void> {
   if (args.child === 'inject') return injectChild(args.old!, args.new);
   if (args.child === 'batched') return batchedChild(args.old!, args.new);
   if (!args.old) throw new Error('--old DIR (a built checkout to compare against) is required');
-  if (args.pin && process.env['ROUTECORE_AB_PINNED'] !== '1') {
-    // This process runs autocannon: on the mock's CPU, away from the gateways'.
-    const [exe, argv] = pinned('1', process.argv.slice(1));
-    const r = spawnSync(exe, argv, { stdio: 'inherit', env: { ...process.env, ROUTECORE_AB_PINNED: '1' } });
-    process.exitCode = r.status ?? 1;
-    return;
-  }
+  // This process runs autocannon: on the mock's CPU, away from the gateway's.
+  if (args.pin && rerunPinned('1')) return;
   const trees = [
     { name: 'old', root: resolve(args.old) },
     { name: 'new', root: resolve(args.new) },

@@ -18,7 +18,6 @@
  * measured load window (the profile's timestamps), so it is the warm gateway's.
  * @module
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +26,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 import { packageRoot } from '../src/addon/native.js';
-import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
+import { rerunPinned, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -191,13 +190,8 @@ function countIn(p: { startTime: number; timeDeltas: number[] }, fromUs: number,
 }
 
 async function main(): Promise<void> {
-  if (args.pin && process.env['ROUTECORE_PROFILE_PINNED'] !== '1') {
-    // This process runs autocannon: on the mock's CPU, away from the gateway's.
-    const [exe, argv] = pinned('1', process.argv.slice(1));
-    const r = spawnSync(exe, argv, { stdio: 'inherit', env: { ...process.env, ROUTECORE_PROFILE_PINNED: '1' } });
-    process.exitCode = r.status ?? 1;
-    return;
-  }
+  // This process runs autocannon: on the mock's CPU, away from the gateway's.
+  if (args.pin && rerunPinned('1')) return;
   const connections = Number(args.connections);
   const seconds = Number(args.seconds);
   const dir = mkdtempSync(join(tmpdir(), 'routecore-prof-gw-'));

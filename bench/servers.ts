@@ -3,7 +3,7 @@
  * child, optionally pinned to CPUs, and its port read from what it prints once it listens.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,6 +17,19 @@ export interface Server {
 /** `taskset -c CPUS` in front of a Node command when pinning (`cpuList` undefined: not pinned). */
 export function pinned(cpuList: string | undefined, cmd: string[]): [string, string[]] {
   return cpuList === undefined ? [process.execPath, cmd] : ['taskset', ['-c', cpuList, process.execPath, ...cmd]];
+}
+
+/**
+ * Runs this script again pinned to `cpuList`, unless it already is (the load generator of a `--pin`
+ * benchmark: on the mock's CPU, away from the gateway's). Returns true when it ran the pinned copy,
+ * whose exit code is now this process's: the caller then stops.
+ */
+export function rerunPinned(cpuList: string): boolean {
+  if (process.env['ROUTECORE_BENCH_PINNED'] === '1') return false;
+  const [exe, argv] = pinned(cpuList, process.argv.slice(1));
+  const r = spawnSync(exe, argv, { stdio: 'inherit', env: { ...process.env, ROUTECORE_BENCH_PINNED: '1' } });
+  process.exitCode = r.status ?? 1;
+  return true;
 }
 
 /** How {@link startServer} starts and waits. */
