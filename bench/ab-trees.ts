@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { rerunPinned, startServer, writeBenchRegistry, type Server } from './servers.js';
+import { rerunPinned, rotatingRuns, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -273,17 +273,10 @@ async function main(): Promise<void> {
     ].filter((x) => kinds.includes(x.name.split(' ')[1]!)));
     for (const t of targets) await load(t.name, t.url, body, 8, 1); // warm-up
     const runs: Run[] = [];
-    let turn = 0;
-    for (let r = 0; r < rounds; r++) {
-      for (const c of levels) {
-        const order = targets.map((_, i) => targets[(i + turn) % targets.length]!);
-        turn++;
-        for (const t of order) {
-          const run = await load(t.name, t.url, body, c, seconds, t.pid);
-          runs.push(run);
-          console.log(`  round ${r + 1} ${String(c).padStart(3)} conn  ${t.name.padEnd(10)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms  gateway CPU ${run.cpuUs.toFixed(0)} µs/req  (bad ${run.bad})`);
-        }
-      }
+    for (const { round: r, connections: c, target: t } of rotatingRuns(rounds, levels, targets)) {
+      const run = await load(t.name, t.url, body, c, seconds, t.pid);
+      runs.push(run);
+      console.log(`  round ${r + 1} ${String(c).padStart(3)} conn  ${t.name.padEnd(10)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms  gateway CPU ${run.cpuUs.toFixed(0)} µs/req  (bad ${run.bad})`);
     }
     console.log('\n| target | connections | req/s (median of rounds) | p50 ms | p99 ms | gateway CPU µs/request (median) | (min) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const kind of kinds) {

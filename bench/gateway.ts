@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { pinned, startServer, writeBenchRegistry, type Server } from './servers.js';
+import { pinned, rotatingRuns, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 import { packageRoot } from '../src/addon/native.js';
 
@@ -312,34 +312,27 @@ async function main(): Promise<void> {
     for (const t of targets) await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: 32, seconds: Number(args.warmup) });
     const runs: Run[] = [];
     const rounds = Number(args.rounds);
-    let turn = 0;
-    for (let round = 0; round < rounds; round++)
-    for (let li = 0; li < levels.length; li++) {
-      const c = levels[li]!;
-      const order = targets.map((_, i) => targets[(i + turn) % targets.length]!);
-      turn++;
-      for (const t of order) {
-        const before = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
-        const cpu0 = { target: t.server === mock ? 0 : cpuSeconds(t.server.child.pid), mock: cpuSeconds(mock.child.pid) };
-        const r = await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: c, seconds });
-        const after = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
-        const per1k = (s: number) => (r.result.requests > 0 ? (1000 * s * 1000) / r.result.requests : NaN);
-        const run: Run = {
-          target: t.name,
-          connections: c,
-          round,
-          ...r.result,
-          cpuMsPer1k: { target: t.server === mock ? NaN : per1k(cpuSeconds(t.server.child.pid) - cpu0.target), load: per1k(r.loadCpu), mock: per1k(cpuSeconds(mock.child.pid) - cpu0.mock) },
-        };
-        if (before && after) run.overheadP50Us = overheadP50(before, after);
-        runs.push(run);
-        console.log(
-          (rounds > 1 ? `  round ${round + 1}` : '') +
-          `  ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms` +
-            (run.overheadP50Us !== undefined ? `  overhead p50 ${run.overheadP50Us.toFixed(0)} µs` : '') +
-            `  CPU ms/1k req: target ${run.cpuMsPer1k.target.toFixed(0)}, load ${run.cpuMsPer1k.load.toFixed(0)}, mock ${run.cpuMsPer1k.mock.toFixed(0)}  (non-2xx ${run.non2xx}, errors ${run.errors})`,
-        );
-      }
+    for (const { round, connections: c, target: t } of rotatingRuns(rounds, levels, targets)) {
+      const before = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+      const cpu0 = { target: t.server === mock ? 0 : cpuSeconds(t.server.child.pid), mock: cpuSeconds(mock.child.pid) };
+      const r = await loadWithCpu(self, loadCpus, { url: t.url, headers: t.headers, body: t.body, connections: c, seconds });
+      const after = t.metricsPort ? await overheadBuckets(t.metricsPort) : undefined;
+      const per1k = (s: number) => (r.result.requests > 0 ? (1000 * s * 1000) / r.result.requests : NaN);
+      const run: Run = {
+        target: t.name,
+        connections: c,
+        round,
+        ...r.result,
+        cpuMsPer1k: { target: t.server === mock ? NaN : per1k(cpuSeconds(t.server.child.pid) - cpu0.target), load: per1k(r.loadCpu), mock: per1k(cpuSeconds(mock.child.pid) - cpu0.mock) },
+      };
+      if (before && after) run.overheadP50Us = overheadP50(before, after);
+      runs.push(run);
+      console.log(
+        (rounds > 1 ? `  round ${round + 1}` : '') +
+        `  ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms` +
+          (run.overheadP50Us !== undefined ? `  overhead p50 ${run.overheadP50Us.toFixed(0)} µs` : '') +
+          `  CPU ms/1k req: target ${run.cpuMsPer1k.target.toFixed(0)}, load ${run.cpuMsPer1k.load.toFixed(0)}, mock ${run.cpuMsPer1k.mock.toFixed(0)}  (non-2xx ${run.non2xx}, errors ${run.errors})`,
+      );
     }
     // Below saturation: the one-worker gateway (and the mock, for the added latency) at fixed offered rates.
     const rates = args.rates.split(',').map((x) => Number(x.trim())).filter((x) => x > 0);

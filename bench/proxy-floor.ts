@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 import { packageRoot } from '../src/addon/native.js';
-import { startServer, writeBenchRegistry, type Server } from './servers.js';
+import { rotatingRuns, startServer, writeBenchRegistry, type Server } from './servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -192,23 +192,16 @@ async function main(): Promise<void> {
     console.log(`proxy floor: ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)} at start; ${seconds} s per run; connections ${levels.join(', ')}; ${rounds} rounds; targets ${names.join(', ')}`);
     for (const t of targets) await load(t, 8, 2); // warm-up: JIT, pools, connections
     const runs: Run[] = [];
-    let turn = 0;
-    for (let r = 0; r < rounds; r++) {
-      for (const c of levels) {
-        const order = targets.map((_, i) => targets[(i + turn) % targets.length]!);
-        turn++;
-        for (const t of order) {
-          const pid = t.child.pid!;
-          const c0 = cpuUs(pid);
-          const res = await load(t, c, seconds);
-          const c1 = cpuUs(pid);
-          const n = Math.max(1, res['2xx']);
-          const run: Run = { target: t.name, connections: c, rps: res['2xx'] / seconds, user: (c1.user - c0.user) / n, system: (c1.system - c0.system) / n, main: (c1.main - c0.main) / n, cpu: 0, bad: res.non2xx + res.errors + res.timeouts };
-          run.cpu = run.user + run.system;
-          runs.push(run);
-          console.log(`  round ${r + 1} ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(6)} req/s  CPU ${run.cpu.toFixed(1)} µs/req (user ${run.user.toFixed(1)}, system ${run.system.toFixed(1)}; main thread ${run.main.toFixed(1)}; bad ${run.bad})  load ${loadavg()[0]!.toFixed(2)}`);
-        }
-      }
+    for (const { round: r, connections: c, target: t } of rotatingRuns(rounds, levels, targets)) {
+      const pid = t.child.pid!;
+      const c0 = cpuUs(pid);
+      const res = await load(t, c, seconds);
+      const c1 = cpuUs(pid);
+      const n = Math.max(1, res['2xx']);
+      const run: Run = { target: t.name, connections: c, rps: res['2xx'] / seconds, user: (c1.user - c0.user) / n, system: (c1.system - c0.system) / n, main: (c1.main - c0.main) / n, cpu: 0, bad: res.non2xx + res.errors + res.timeouts };
+      run.cpu = run.user + run.system;
+      runs.push(run);
+      console.log(`  round ${r + 1} ${String(c).padStart(3)} conn  ${t.name.padEnd(20)} ${run.rps.toFixed(0).padStart(6)} req/s  CPU ${run.cpu.toFixed(1)} µs/req (user ${run.user.toFixed(1)}, system ${run.system.toFixed(1)}; main thread ${run.main.toFixed(1)}; bad ${run.bad})  load ${loadavg()[0]!.toFixed(2)}`);
     }
     console.log(`\nload average ${loadavg()[0]!.toFixed(2)} at the end\n`);
     console.log('| target | connections | req/s | CPU µs/request (user + system; each round) | user | system | main thread | other threads |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -32,6 +32,20 @@ export function rerunPinned(cpuList: string): boolean {
   return true;
 }
 
+/**
+ * The runs of a benchmark: `rounds` times each connection level, the targets in an order rotated one
+ * step per level, so that no target always runs first on a machine warming up or loaded by others.
+ */
+export function* rotatingRuns<T>(rounds: number, levels: readonly number[], targets: readonly T[]): Generator<{ round: number; connections: number; target: T }> {
+  let turn = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (const connections of levels) {
+      for (let i = 0; i < targets.length; i++) yield { round, connections, target: targets[(i + turn) % targets.length]! };
+      turn++;
+    }
+  }
+}
+
 /** How {@link startServer} starts and waits. */
 export interface StartOptions {
   /** CPUs to pin the process to (taskset's list syntax). */
