@@ -14,7 +14,7 @@
  * With the writer thread, rows leave the event loop's heap within {@link HAND_OFF_MS} and the writer
  * gathers them into one transaction per `flushMs` (or `batchSize` rows): kept on the event loop for the
  * whole 200 ms, a second's worth of rows outlived every young-generation collection there, which
- * tripled its pauses (4–5 ms against 1.3–1.6 ms, `node --trace-gc`, 32 connections) and caused the
+ * tripled its pauses (3.8–5.1 ms against 1.6 ms with no log, `node --trace-gc`, 32 connections) and caused the
  * old-generation collections (2–3 per 6 s against none). See docs/PERFORMANCE.md.
  *
  * better-sqlite3 is an optional peer dependency (it is a native module; an install without a compiler or a
