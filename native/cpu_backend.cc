@@ -493,12 +493,20 @@ __attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, 
       for (int j = 0; j < R; ++j) a[r][j] = _mm256_fmadd_ps(x, w[j], a[r][j]);
     }
   }
-  for (int r = 0; r < Q; ++r)
-    for (int j = 0; j < R; ++j) {
-      float s = hsum256(a[r][j]);
-      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[j * dim + k];
-      out[r * count + j] = s;
+  if (body < dim) {
+    // The last dim % 8 values, through masked loads into the same accumulators: a scalar tail was
+    // compiled differently for R = 1 and R > 1, so copies of one reference got different floats.
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(dim - body)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 w[R];
+    for (int j = 0; j < R; ++j) w[j] = _mm256_maskload_ps(ref + j * dim + body, mask);
+    for (int r = 0; r < Q; ++r) {
+      const __m256 x = _mm256_maskload_ps(q + r * dim + body, mask);
+      for (int j = 0; j < R; ++j) a[r][j] = _mm256_fmadd_ps(x, w[j], a[r][j]);
     }
+  }
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) out[r * count + j] = hsum256(a[r][j]);
 }
 
 template <int Q>
@@ -537,12 +545,18 @@ __attribute__((target("avx512f,avx2,fma"))) inline void knnDotsAvx512Step(const 
       for (int j = 0; j < R; ++j) a[r][j] = _mm512_fmadd_ps(x, w[j], a[r][j]);
     }
   }
-  for (int r = 0; r < Q; ++r)
-    for (int j = 0; j < R; ++j) {
-      float s = hsum512(a[r][j]);
-      for (uint32_t k = body; k < dim; ++k) s += q[r * dim + k] * ref[j * dim + k];
-      out[r * count + j] = s;
+  if (body < dim) {
+    // The tail through masked loads, as in knnDotsAvx2Step (same float for every copy of a reference).
+    const __mmask16 mask = static_cast<__mmask16>((1u << (dim - body)) - 1);
+    __m512 w[R];
+    for (int j = 0; j < R; ++j) w[j] = _mm512_maskz_loadu_ps(mask, ref + j * dim + body);
+    for (int r = 0; r < Q; ++r) {
+      const __m512 x = _mm512_maskz_loadu_ps(mask, q + r * dim + body);
+      for (int j = 0; j < R; ++j) a[r][j] = _mm512_fmadd_ps(x, w[j], a[r][j]);
     }
+  }
+  for (int r = 0; r < Q; ++r)
+    for (int j = 0; j < R; ++j) out[r * count + j] = hsum512(a[r][j]);
 }
 
 template <int Q>
