@@ -496,8 +496,8 @@ __attribute__((target("avx2,fma"))) inline void knnDotsAvx2Step(const float* q, 
   if (body < dim) {
     // The last dim % 8 values, through masked loads into the same accumulators: a scalar tail was
     // compiled differently for R = 1 and R > 1, so copies of one reference got different floats.
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(dim - body)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(dim - body)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256 w[R];
     for (int j = 0; j < R; ++j) w[j] = _mm256_maskload_ps(ref + j * dim + body, mask);
     for (int r = 0; r < Q; ++r) {
