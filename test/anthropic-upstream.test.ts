@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Executor, type StreamChunk } from '../src/execution/executor.js';
 import { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/app/router.js';
+import { answerFor } from '../src/wire/openai.js';
 import { startMockAnthropic, type AnthropicFault, type MockAnthropic } from './helpers/mock-anthropic.js';
 import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
 
@@ -195,5 +196,74 @@ describe('anthropic-messages upstream', () => {
     const r = await ex.complete({ messages: MESSAGES }, { model: 'claude' });
     expect(r.attempts[0]).toMatchObject({ model: 'claude', status: 'config', error: expect.stringContaining('ANTHROPIC_KEY') });
     expect(claude.requests).toHaveLength(0);
+  });
+
+  it('refuses what the Messages API cannot carry (n, logprobs, a JSON format) on the Anthropic model and falls back; a 400 naming the field when no model can', async () => {
+    const ex = await setup();
+    const r = await ex.complete({ messages: MESSAGES, n: 2 }, { model: 'claude' });
+    expect(r.model).toBe('gpt');
+    expect(r.attempts[0]).toMatchObject({ model: 'claude', status: 'config', error: expect.stringContaining('n = 2') });
+    expect(claude.requests).toHaveLength(0);
+    const json = await ex.complete({ messages: MESSAGES, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } }, { model: 'claude' });
+    expect(json.model).toBe('gpt');
+    expect((gpt.requests.at(-1)!.body as { response_format?: unknown }).response_format).toMatchObject({ type: 'json_schema' });
+    // A plain-text format and seed-like hints do not stop the Anthropic call.
+    const plain = await ex.complete({ messages: MESSAGES, response_format: { type: 'text' }, seed: 7, n: 1 }, { model: 'claude' });
+    expect(plain.model).toBe('claude');
+
+    const only = Registry.fromObject({
+      models: [
+        { id: 'claude', provider: 'anthropic', baseUrl: claude.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY' },
+        { id: 'claude-small', provider: 'anthropic', baseUrl: claude.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY' },
+      ],
+    });
+    const router = await Router.load('default', { registry: only, aliases: { strong: 'claude', weak: 'claude-small' } });
+    const alone = new Executor({ router, env: KEYS, backoffMs: 1 });
+    open.push(alone);
+    const err = await alone.complete({ messages: MESSAGES, logprobs: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_ROUTECORE_UPSTREAM_REJECTED', status: 400, message: expect.stringMatching(/^no model in the decision can honour body\.logprobs \(claude(-small)?: .*log-probabilities/) });
+    const answer = answerFor(err)!;
+    expect([answer.status, answer.code, answer.param]).toEqual([400, 'unsupported_parameter', 'logprobs']);
+  });
+
+  it('prices cache reads and writes at their own rates (Anthropic: 0.1x and 1.25x the input price, or the registry cache prices), streamed and not', async () => {
+    const cached = await startMockAnthropic({ name: 'cached', inputTokens: 10, cache: { read: 1000, write: 500 } });
+    try {
+      const reg = Registry.fromObject({
+        models: [
+          { id: 'cached', provider: 'anthropic', baseUrl: cached.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY', inputCostPer1M: 3, outputCostPer1M: 15 },
+          { id: 'priced', provider: 'anthropic', baseUrl: cached.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY', inputCostPer1M: 3, outputCostPer1M: 15, cacheReadCostPer1M: 1, cacheWriteCostPer1M: 2 },
+        ],
+      });
+      const router = await Router.load('default', { registry: reg, aliases: { strong: 'cached', weak: 'priced' } });
+      const ex = new Executor({ router, env: KEYS, backoffMs: 1 });
+      open.push(ex);
+      const r = await ex.complete({ messages: MESSAGES }, { model: 'cached' });
+      expect(r.usage).toEqual({ prompt_tokens: 1510, completion_tokens: 3, cache_read_tokens: 1000, cache_write_tokens: 500 });
+      expect(r.response.usage).toMatchObject({ prompt_tokens: 1510, prompt_tokens_details: { cached_tokens: 1000 }, cache_creation_input_tokens: 500 });
+      expect(r.costUsd).toBeCloseTo((10 * 3 + 1000 * 0.3 + 500 * 3.75 + 3 * 15) / 1e6, 12);
+      const p = await ex.complete({ messages: MESSAGES }, { model: 'priced' });
+      expect(p.costUsd).toBeCloseTo((10 * 3 + 1000 * 1 + 500 * 2 + 3 * 15) / 1e6, 12);
+      const s = await ex.stream({ messages: MESSAGES, stream: true }, { model: 'cached' });
+      await collect(s);
+      const done = await s.result;
+      expect(done.usage).toMatchObject({ prompt_tokens: 1510, cache_read_tokens: 1000, cache_write_tokens: 500 });
+      expect(done.costUsd).toBeCloseTo((10 * 3 + 1000 * 0.3 + 500 * 3.75 + done.usage!.completion_tokens * 15) / 1e6, 12);
+    } finally {
+      await cached.close();
+    }
+  });
+
+  it('answers 503 with the shortest Retry-After when every model is rate-limited or overloaded', async () => {
+    const ex = await setup();
+    claude.fault = { kind: 'status', status: 429, retryAfter: 30 };
+    gpt.fault = { kind: 'status', status: 429, retryAfter: 7 };
+    const err = await ex.complete({ messages: MESSAGES }, { model: 'claude' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_ROUTECORE_UPSTREAM', status: 503, retryAfterMs: 7000 });
+    expect(answerFor(err)!.headers).toMatchObject({ 'retry-after': '7' });
+    claude.fault = { kind: 'status', status: 529 };
+    gpt.fault = { kind: 'status', status: 503 };
+    const overloaded = await ex.complete({ messages: MESSAGES }, { model: 'claude' }).catch((e: unknown) => e);
+    expect(overloaded).toMatchObject({ status: 503, retryAfterMs: undefined });
   });
 });

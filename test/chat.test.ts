@@ -105,6 +105,15 @@ describe('chatText refusals name the field', () => {
     expect(e.message).toBe(message);
   });
 
+  it('routes a last user turn that is only an image, audio or a file: on earlier user text, else the instructions, else the kind of input', () => {
+    const image = { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } };
+    expect(chatText({ messages: [{ role: 'user', content: 'What breed is this dog?' }, { role: 'assistant', content: 'Show me.' }, { role: 'user', content: [image] }] }).text).toBe('What breed is this dog?');
+    expect(chatText({ messages: [{ role: 'system', content: 'Extract all text from the image.' }, { role: 'user', content: [image] }] }).text).toBe('Extract all text from the image.');
+    expect(chatText({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'data:application/pdf;base64,AAAA' } }] }] }).text).toBe('(an image, audio or a file with no text)');
+    // A turn with text and an image routes on its text, as before.
+    expect(chatText({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe it.' }, image] }] }).text).toBe('Describe it.');
+  });
+
   it('rejects a bad maxChars', () => {
     expect(caught(() => chatText({ messages: [{ role: 'user', content: 'x' }] }, { maxChars: 3 })).message).toBe('Expected an integer from 64 to 200000 for options.maxChars but received number 3');
   });

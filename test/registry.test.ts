@@ -130,7 +130,7 @@ describe('Registry.fromObject validation', () => {
     ['missing id (named by index)', [{ id: 'a' }, { provider: 'x' }], 'models.json: model at index 1: field "id" must be a non-empty string, got undefined'],
     ['numeric id', [{ id: 7 }], 'models.json: model at index 0: field "id" must be a non-empty string, got number 7'],
     ['unknown field without a close match', [{ id: 'a', colour: 'red' }],
-      'models.json: model "a": unknown field "colour" (known fields: id, provider, baseUrl, apiKeyEnv, inputCostPer1M, outputCostPer1M, expectedOutputTokens, latencyMs, contextWindow, capabilities, enabled, wire)'],
+      'models.json: model "a": unknown field "colour" (known fields: id, provider, baseUrl, apiKeyEnv, inputCostPer1M, outputCostPer1M, cacheReadCostPer1M, cacheWriteCostPer1M, expectedOutputTokens, latencyMs, contextWindow, capabilities, enabled, wire)'],
     ['unknown wire', [{ id: 'a', wire: 'grpc' }], 'models.json: model "a": field "wire" must be "openai-chat", "openai-responses" or "anthropic-messages", got string "grpc"'],
     ['snake_case field', [{ id: 'a', latency_ms: 3 }], 'models.json: model "a": unknown field "latency_ms" (did you mean "latencyMs"?)'],
     ['negative cost', [{ id: 'a', inputCostPer1M: -1, outputCostPer1M: 1 }], 'models.json: model "a": field "inputCostPer1M" must be a non-negative number, got number -1'],

@@ -86,6 +86,27 @@ async function anthropicFailure(p: Promise<unknown>): Promise<{ status: number; 
   throw new Error('expected the SDK to raise an APIError');
 }
 
+describe('POST /v1/messages beyond the basics', () => {
+  it('answers a user turn that is only an image (routed on the system prompt), through the Anthropic SDK', async () => {
+    const m = await anthropic.messages.create({
+      model: 'gpt',
+      max_tokens: 64,
+      system: 'Extract all text from the image.',
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] }],
+    });
+    expect(m.content[0]).toMatchObject({ type: 'text', text: 'Answer from gpt.' });
+    const sent = gpt.requests.at(-1)!.body as { messages: { role: string; content: unknown }[] };
+    expect(sent.messages.at(-1)).toMatchObject({ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] });
+  });
+
+  it('answers a wrong method on /v1/messages with a 405 in Anthropic\'s shape', async () => {
+    const res = await fetch(`${gw.url}/v1/messages`, { headers: { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'GET /v1/messages is not supported; use POST' } });
+  });
+});
+
 describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
   it('passes an Anthropic model\'s count through to its upstream, with the upstream key and the body as sent', async () => {
     const { data, response } = await anthropic.messages.countTokens({ model: 'claude', system: 'Be brief.', messages: MESSAGES, tools: [TOOL] }).withResponse();

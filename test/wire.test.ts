@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { sseData } from '../src/execution/sse.js';
+import { usageOf } from '../src/execution/openai-upstream.js';
 import {
   AnthropicChunkReader,
   MessagesStreamWriter,
@@ -260,6 +261,8 @@ describe('Messages -> chat request (face)', () => {
     [{ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'maybe' } }, 'tool_choice.type', 'body.tool_choice.type must be'],
     [{ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], foo: 1 }, 'foo', 'Extra inputs are not permitted'],
     [{ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], system: 7 }, 'system', 'body.system must be a string or an array of text blocks'],
+    [{ max_tokens: 2000, messages: [{ role: 'user', content: 'x' }], thinking: { type: 'enabled', budget_tokens: 2000 } }, 'thinking.budget_tokens', 'fewer tokens than max_tokens (2000)'],
+    [{ max_tokens: 9000, messages: [{ role: 'user', content: 'x' }], thinking: { type: 'enabled', budget_tokens: 100 } }, 'thinking.budget_tokens', 'body.thinking.budget_tokens must be an integer from 1024'],
   ])('refuses %j (param %s)', (body, param, message) => {
     const e = caught(() => messagesToChat(body), WireError);
     expect(e.param).toBe(param);
@@ -267,7 +270,44 @@ describe('Messages -> chat request (face)', () => {
   });
 });
 
+describe('Messages -> chat request (face): what is not translated', () => {
+  it('validates thinking but sends chat upstreams no reasoning_effort (a model that does not reason would refuse it with a 400)', () => {
+    const chat = messagesToChat({ max_tokens: 9000, messages: [{ role: 'user', content: 'x' }], thinking: { type: 'enabled', budget_tokens: 4000 } });
+    expect(chat['reasoning_effort']).toBeUndefined();
+    expect(messagesToChat({ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], thinking: { type: 'adaptive' } })['reasoning_effort']).toBeUndefined();
+  });
+});
+
+describe('Responses -> chat request: tool fields without tools', () => {
+  it('drops tool_choice and parallel_tool_calls when there are no tools (chat completions refuses them; Responses takes them)', () => {
+    const chat = responsesToChat({ input: 'hi', tool_choice: 'auto', parallel_tool_calls: false, tools: [] });
+    expect(chat['tool_choice']).toBeUndefined();
+    expect(chat['parallel_tool_calls']).toBeUndefined();
+    const withTools = responsesToChat({ input: 'hi', tool_choice: 'required', parallel_tool_calls: false, tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }] });
+    expect(withTools).toMatchObject({ tool_choice: 'required', parallel_tool_calls: false });
+    // Still validated when dropped.
+    expect(caught(() => responsesToChat({ input: 'hi', tool_choice: 'sometimes' }), WireError).param).toBe('tool_choice');
+  });
+});
+
 describe('chat answer -> Messages (face)', () => {
+  it('reports input_tokens without the cached ones (Anthropic adds them up; OpenAI includes them), streamed and not', () => {
+    const completion = { choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 100, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 80 } } };
+    expect(chatToMessage(completion, { model: 'gpt' })['usage']).toEqual({ input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 80, cache_creation_input_tokens: 0 });
+    const w = new MessagesStreamWriter({ model: 'gpt' });
+    let text = w.start();
+    text += w.chunk({ choices: [{ index: 0, delta: { content: 'ok' }, finish_reason: 'stop' }] });
+    text += w.chunk({ choices: [], usage: completion.usage });
+    text += w.finish();
+    const delta = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Json).find((e) => e['type'] === 'message_delta')!;
+    expect(delta['usage']).toEqual({ input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 80 });
+  });
+
+  it('reads a context-window stop as length', () => {
+    const chat = messageToChat({ type: 'message', content: [{ type: 'text', text: 'cut' }], stop_reason: 'model_context_window_exceeded', usage: { input_tokens: 1, output_tokens: 1 } }, 'claude');
+    expect((chat['choices'] as Json[])[0]!['finish_reason']).toBe('length');
+  });
+
   it('makes text and tool_use blocks, the stop reason and usage', () => {
     const m = chatToMessage(completion({ content: 'Let me check.', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'w', arguments: '{"city":"Oslo"}' } }] }, 'tool_calls'), { model: 'big', id: 'msg_1' });
     expect(m).toEqual({
@@ -301,7 +341,7 @@ describe('chat answer -> Messages (face)', () => {
     expect(ev[1]![1]).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
     expect(ev[4]![1]).toEqual({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'call_1', name: 'w', input: {} } });
     expect(ev[5]![1]).toEqual({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"a"' } });
-    expect(ev[8]![1]).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 5, output_tokens: 6 } });
+    expect(ev[8]![1]).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 5, output_tokens: 6, cache_read_input_tokens: 0 } });
     expect(events(w.fail('overloaded_error', 'busy'))).toEqual([['error', { type: 'error', error: { type: 'overloaded_error', message: 'busy' } }]]);
   });
 });
@@ -355,7 +395,7 @@ describe('chat -> Messages request (Anthropic upstream)', () => {
     expect(chatToMessages({ messages: [{ role: 'user', content: 'x' }], max_tokens: 13 }, { model: 'c', defaultMaxTokens: 99 })['max_tokens']).toBe(13);
   });
 
-  it('reads a message back as a chat.completion with usage (cache tokens billed as input)', () => {
+  it('reads a message back as a chat.completion with usage (cache reads and writes in prompt_tokens, and given apart)', () => {
     const chat = messageToChat(
       {
         id: 'msg_1',
@@ -372,9 +412,11 @@ describe('chat -> Messages request (Anthropic upstream)', () => {
       object: 'chat.completion',
       model: 'claude',
       choices: [{ index: 0, message: { role: 'assistant', content: 'On it.', tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] }, finish_reason: 'tool_calls' }],
-      usage: { prompt_tokens: 17, completion_tokens: 3, total_tokens: 20 },
+      usage: { prompt_tokens: 17, completion_tokens: 3, total_tokens: 20, prompt_tokens_details: { cached_tokens: 5 }, cache_creation_input_tokens: 2 },
     });
-    expect(anthropicUsage({ input_tokens: 1, output_tokens: 2 })).toEqual({ prompt_tokens: 1, completion_tokens: 2 });
+    // What the executor reads back for the price: reads and writes apart.
+    expect(usageOf(chat['usage'])).toEqual({ prompt_tokens: 17, completion_tokens: 3, cache_read_tokens: 5, cache_write_tokens: 2 });
+    expect(anthropicUsage({ input_tokens: 1, output_tokens: 2 })).toEqual({ prompt_tokens: 1, completion_tokens: 2, cache_read_tokens: 0, cache_write_tokens: 0 });
     expect(anthropicUsage('x')).toBeNull();
   });
 
@@ -415,7 +457,7 @@ describe('chat -> Messages request (Anthropic upstream)', () => {
     ]);
     expect((chunks.at(-1)!['choices'] as Json[])[0]!['finish_reason']).toBe('tool_calls');
     expect(chunks.every((c) => c['id'] === 'msg_9' && c['model'] === 'claude')).toBe(true);
-    expect(reader.usage).toEqual({ prompt_tokens: 21, completion_tokens: 9 });
+    expect(reader.usage).toEqual({ prompt_tokens: 21, completion_tokens: 9, total_tokens: 30 });
     expect(reader.usageChunk()).toMatchObject({ choices: [], usage: { prompt_tokens: 21, completion_tokens: 9, total_tokens: 30 } });
     expect(reader.read({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })).toMatchObject({ error: 'overloaded_error: Overloaded', errorType: 'overloaded_error' });
   });

@@ -24,6 +24,10 @@ export interface Attempt {
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
+  /** Of `prompt_tokens`, those read from the provider's prompt cache (priced at `cacheReadCostPer1M`). */
+  cache_read_tokens?: number;
+  /** Of `prompt_tokens`, those written to the cache (Anthropic's cache creation; `cacheWriteCostPer1M`). */
+  cache_write_tokens?: number;
   estimated?: boolean;
 }
 

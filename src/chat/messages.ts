@@ -89,8 +89,12 @@ export function checkChatRequest(request: unknown, name = 'request'): asserts re
   if (messages.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name}.messages is empty: a conversation needs at least one user turn`);
 }
 
+/** Set by {@link contentText}: whether the content it last read had a non-text part (an image, audio, a file). */
+let contentHadMedia = false;
+
 /** The text of one message's content, validating it; `field` names it in errors (`messages[2].content`). */
 function contentText(content: unknown, field: string, role: string): string {
+  contentHadMedia = false;
   if (content === undefined || content === null) {
     // Assistant turns that only call tools carry no content.
     if (role === 'assistant' || role === 'function') return '';
@@ -111,7 +115,9 @@ function contentText(content: unknown, field: string, role: string): string {
     } else if (type === 'refusal') {
       const t = part['refusal'];
       if (typeof t !== 'string') throw invalidArgument(`${pf}.refusal`, 'a string', t);
-    } else if (type !== 'image_url' && type !== 'input_audio' && type !== 'file') {
+    } else if (type === 'image_url' || type === 'input_audio' || type === 'file') {
+      contentHadMedia = true;
+    } else {
       throw invalidArgument(`${pf}.type`, '"text", "image_url", "input_audio", "file" or "refusal"', type);
     }
   }
@@ -125,7 +131,10 @@ function blank(s: string): boolean {
 
 /** Scratch state of one pass over the messages. */
 interface Scan {
-  userTexts: { index: number; text: string }[];
+  /** Every user turn's text; `media`: the turn also holds an image, audio or a file. */
+  userTexts: { index: number; text: string; media: boolean }[];
+  /** System and developer turns' text, read only when the user turns give no text to route on. */
+  systemTexts: string[];
   bytes: number;
 }
 
@@ -138,7 +147,8 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
     if (typeof role !== 'string' || !ROLES.has(role)) throw invalidArgument(`${field}.role`, '"system", "developer", "user", "assistant", "tool" or "function"', role);
     const text = contentText(m['content'], `${field}.content`, role);
     scan.bytes += Buffer.byteLength(text, 'utf8');
-    if (role === 'user') scan.userTexts.push({ index: i, text });
+    if (role === 'user') scan.userTexts.push({ index: i, text, media: contentHadMedia });
+    else if ((role === 'system' || role === 'developer') && text !== '') scan.systemTexts.push(text);
   }
 }
 
@@ -146,7 +156,7 @@ function finish(scan: Scan, count: number, name: string, maxChars: number): Chat
   const users = scan.userTexts;
   if (users.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} has no user turn: nothing to route`);
   const last = users[users.length - 1]!;
-  if (blank(last.text)) {
+  if (blank(last.text) && !last.media) {
     throw new RoutecoreError(
       'ERR_ROUTECORE_INVALID_ARGUMENT',
       `${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`,
@@ -161,9 +171,15 @@ function finish(scan: Scan, count: number, name: string, maxChars: number): Chat
       const room = CONTEXT_BUDGET_CHARS - text.length;
       // Keep the end of an earlier turn: it is what the follow-up follows.
       const piece = earlier.length > room ? safeSlice(earlier, earlier.length - room, earlier.length) : earlier;
-      text = piece + '\n' + text;
+      text = text === '' ? piece : piece + '\n' + text;
       turns++;
     }
+  }
+  if (blank(text)) {
+    // The last user turn is only an image, audio or a file ("what is in this picture?" said by the
+    // picture), and no earlier user turn has text: route on the instructions, else on the kind of input.
+    const system = scan.systemTexts.join('\n');
+    text = blank(system) ? '(an image, audio or a file with no text)' : system.length > CONTEXT_BUDGET_CHARS ? safeSlice(system, 0, CONTEXT_BUDGET_CHARS) : system;
   }
   let truncated = false;
   if (text.length > maxChars) {
@@ -192,7 +208,7 @@ export function chatText(request: unknown, options?: ChatTextOptions): ChatText 
   const maxChars = checkMaxChars(options);
   checkChatRequest(request);
   const messages = request.messages;
-  const scan: Scan = { userTexts: [], bytes: 0 };
+  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0 };
   scanSlice(messages, 0, messages.length, 'messages', scan);
   return finish(scan, messages.length, 'messages', maxChars);
 }
@@ -205,7 +221,7 @@ export async function chatTextAsync(request: unknown, options?: ChatTextOptions)
   const maxChars = checkMaxChars(options);
   checkChatRequest(request);
   const messages = request.messages;
-  const scan: Scan = { userTexts: [], bytes: 0 };
+  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0 };
   for (let from = 0; from < messages.length; from += MESSAGES_PER_SLICE) {
     if (from > 0) await new Promise<void>((r) => setImmediate(r));
     scanSlice(messages, from, Math.min(messages.length, from + MESSAGES_PER_SLICE), 'messages', scan);

@@ -28,8 +28,12 @@ export type Failure =
   | { kind: 'reset'; message: string }
   /** A 2xx that is not an answer: unreadable body, a stream of garbage, a stream that ended cleanly before its first token. */
   | { kind: 'malformed'; message: string }
-  /** The model cannot be called as configured: not in the registry, no `baseUrl`, its key variable unset. No call was made. */
-  | { kind: 'config'; message: string }
+  /**
+   * The model cannot be called as configured (not in the registry, no `baseUrl`, its key variable
+   * unset), or cannot honour a field of this request (`param`: e.g. `n` on an Anthropic upstream,
+   * which answers one choice). No call was made; the next model is tried.
+   */
+  | { kind: 'config'; message: string; param?: string }
   /** The attempt's AbortSignal fired (the caller cancelled). */
   | { kind: 'aborted'; message: string };
 
@@ -67,6 +71,10 @@ export interface StreamChunk {
 export interface UpstreamUsage {
   prompt_tokens: number;
   completion_tokens: number;
+  /** Of `prompt_tokens`, read from the prompt cache. */
+  cache_read_tokens?: number;
+  /** Of `prompt_tokens`, written to the prompt cache. */
+  cache_write_tokens?: number;
 }
 
 /**

@@ -202,7 +202,16 @@ export function usageOf(u: unknown): UpstreamUsage | null {
   const p = (u as Record<string, unknown>)['prompt_tokens'];
   const c = (u as Record<string, unknown>)['completion_tokens'];
   if (typeof p !== 'number' || typeof c !== 'number' || !(p >= 0) || !(c >= 0)) return null;
-  return { prompt_tokens: p, completion_tokens: c };
+  const usage: UpstreamUsage = { prompt_tokens: p, completion_tokens: c };
+  // Cached prompt tokens are part of prompt_tokens and priced apart: OpenAI's
+  // prompt_tokens_details.cached_tokens, and cache writes as LiteLLM names them (routecore's own
+  // translation of an Anthropic answer carries both).
+  const details = (u as Record<string, unknown>)['prompt_tokens_details'];
+  const read = typeof details === 'object' && details !== null ? (details as Record<string, unknown>)['cached_tokens'] : undefined;
+  if (typeof read === 'number' && read > 0) usage.cache_read_tokens = Math.min(read, p);
+  const write = (u as Record<string, unknown>)['cache_creation_input_tokens'];
+  if (typeof write === 'number' && write > 0) usage.cache_write_tokens = Math.min(write, p - (usage.cache_read_tokens ?? 0));
+  return usage;
 }
 
 function upstreamMessage(text: string): string {

@@ -38,6 +38,8 @@ export class UpstreamError extends RoutecoreError {
   readonly status: number;
   /** The request id. */
   readonly id: string;
+  /** When every model was rate-limited or overloaded: the shortest `Retry-After` an upstream gave (ms), for the client's own. */
+  retryAfterMs: number | undefined;
 
   constructor(code: ConstructorParameters<typeof RoutecoreError>[0], message: string, attempts: Attempt[], status: number, id: string, options?: { cause?: unknown }) {
     super(code, message, options);
@@ -142,11 +144,20 @@ export class AttemptRunner {
     return new Run(this, start);
   }
 
-  /** USD for `usage` at the registry's prices; null when the model has no prices. */
-  cost(model: string, usage: { prompt_tokens: number; completion_tokens: number }): number | null {
+  /** USD for `usage` at the registry's prices (cached prompt tokens at the cache prices); null when the model has no prices. */
+  cost(model: string, usage: Usage): number | null {
     const e = this.registry?.get(model);
     if (!e || e.inputCostPer1M === undefined || e.outputCostPer1M === undefined) return null;
-    return (usage.prompt_tokens * e.inputCostPer1M + usage.completion_tokens * e.outputCostPer1M) / 1e6;
+    const read = usage.cache_read_tokens ?? 0;
+    const write = usage.cache_write_tokens ?? 0;
+    if (read === 0 && write === 0) return (usage.prompt_tokens * e.inputCostPer1M + usage.completion_tokens * e.outputCostPer1M) / 1e6;
+    // Anthropic's published rates by default (reads 0.1x, writes 1.25x the input price); other wires
+    // count cached tokens at the input price unless the registry says otherwise (see ModelEntry).
+    const anthropic = e.wire === 'anthropic-messages';
+    const readPrice = e.cacheReadCostPer1M ?? (anthropic ? e.inputCostPer1M * 0.1 : e.inputCostPer1M);
+    const writePrice = e.cacheWriteCostPer1M ?? (anthropic ? e.inputCostPer1M * 1.25 : e.inputCostPer1M);
+    const plain = Math.max(0, usage.prompt_tokens - read - write);
+    return (plain * e.inputCostPer1M + read * readPrice + write * writePrice + usage.completion_tokens * e.outputCostPer1M) / 1e6;
   }
 
   /** Takes a model out of decisions for `ms`: this router at once, other replicas through the state. */
@@ -227,6 +238,10 @@ export class Run {
   #unlink: (() => void) | undefined;
   #answerStarted = 0;
   #ended = false;
+  /** The first request field a model could not honour (a `config` failure with `param`), for the 400 when no model could. */
+  #unhonoured: string | undefined;
+  /** The shortest `Retry-After` (ms) of the 429s seen, for the client's when every model was unavailable. */
+  #retryAfterMs: number | undefined;
 
   constructor(runner: AttemptRunner, start: RunStart) {
     this.#runner = runner;
@@ -402,6 +417,7 @@ export class Run {
     const r = this.#runner;
     switch (f.kind) {
       case 'config':
+        if (f.param !== undefined) this.#unhonoured ??= f.param;
         return { next: 'other', cooldownMs: 0 };
       case 'timeout':
       case 'malformed':
@@ -412,6 +428,7 @@ export class Run {
         return this.#again(model, -1);
       case 'status': {
         const s = f.status;
+        if (s === 429 && f.retryAfterMs !== undefined) this.#retryAfterMs = Math.min(this.#retryAfterMs ?? Infinity, f.retryAfterMs);
         if (s === 429) return this.#again(model, f.retryAfterMs ?? -1);
         if (s >= 500 || s === 408 || s === 409) return this.#again(model, -1);
         if (s === 401 || s === 403 || s === 404) return { next: 'other', cooldownMs: r.cooldownMs };
@@ -439,16 +456,26 @@ export class Run {
 
   #exhausted(): UpstreamError {
     const attempts = this.attempts;
+    if (this.#unhonoured !== undefined && attempts.length > 0 && attempts.every((a) => a.status === 'config')) {
+      // No model in the decision could take the request as asked (a field one wire cannot carry):
+      // the client's to change, so a 400 naming the field, not a 502.
+      const list = attempts.map((a) => `${a.model}: ${a.error ?? a.status}`).join('; ');
+      return new UpstreamError('ERR_ROUTECORE_UPSTREAM_REJECTED', `no model in the decision can honour body.${this.#unhonoured} (${list})`, attempts, 400, this.id, { cause: { param: this.#unhonoured } });
+    }
     const allTimeouts = attempts.length > 0 && attempts.every((a) => a.status === 'timeout');
-    const unavailable = attempts.length > 0 && attempts.every((a) => a.status === 429 || a.status === 503);
+    // Rate-limited or overloaded everywhere (Anthropic's 529 is its "overloaded"): 503, with the
+    // shortest Retry-After an upstream gave, so the client waits as long as the soonest model asks.
+    const unavailable = attempts.length > 0 && attempts.every((a) => a.status === 429 || a.status === 503 || a.status === 529);
     const list = attempts.map((a) => `${a.model}: ${a.error ?? a.status} (${a.ms} ms)`).join('; ');
-    return new UpstreamError(
+    const err = new UpstreamError(
       'ERR_ROUTECORE_UPSTREAM',
       attempts.length === 0 ? 'no model could be called' : `every upstream attempt failed (${attempts.length}): ${list}`,
       attempts,
       allTimeouts ? 504 : unavailable ? 503 : 502,
       this.id,
     );
+    if (unavailable && this.#retryAfterMs !== undefined) err.retryAfterMs = this.#retryAfterMs;
+    return err;
   }
 
   #abortedError(): UpstreamError {

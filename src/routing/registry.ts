@@ -25,6 +25,15 @@ export interface ModelEntry {
   inputCostPer1M?: number;
   /** USD per million generated tokens. */
   outputCostPer1M?: number;
+  /**
+   * USD per million prompt tokens read from the provider's prompt cache (OpenAI's
+   * `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens`). Default: a tenth of
+   * `inputCostPer1M` on the `anthropic-messages` wire (Anthropic's rate), `inputCostPer1M` otherwise
+   * (providers discount differently; set it to count the discount).
+   */
+  cacheReadCostPer1M?: number;
+  /** USD per million prompt tokens written to the cache (Anthropic's `cache_creation_input_tokens`). Default: 1.25 × `inputCostPer1M` on the `anthropic-messages` wire, `inputCostPer1M` otherwise. */
+  cacheWriteCostPer1M?: number;
   /** Typical generated tokens per query, for cost estimates; default 256. */
   expectedOutputTokens?: number;
   /** Typical end-to-end latency of one query in milliseconds. */
@@ -58,6 +67,8 @@ const KNOWN_FIELDS: readonly string[] = [
   'apiKeyEnv',
   'inputCostPer1M',
   'outputCostPer1M',
+  'cacheReadCostPer1M',
+  'cacheWriteCostPer1M',
   'expectedOutputTokens',
   'latencyMs',
   'contextWindow',
@@ -152,6 +163,12 @@ function validateEntry(raw: unknown, index: number, source: string): ModelEntry 
   }
   if (inCost !== undefined) entry.inputCostPer1M = inCost;
   if (outCost !== undefined) entry.outputCostPer1M = outCost;
+  for (const field of ['cacheReadCostPer1M', 'cacheWriteCostPer1M'] as const) {
+    const v = optNonNegative(field);
+    if (v === undefined) continue;
+    if (inCost === undefined) throw badRegistry(`${where}: field "${field}" is set but "inputCostPer1M" is not; a cache price refines the input price`);
+    entry[field] = v;
+  }
 
   const expectedOutputTokens = optNonNegative('expectedOutputTokens');
   if (expectedOutputTokens !== undefined) entry.expectedOutputTokens = expectedOutputTokens;

@@ -950,7 +950,15 @@ export class Gateway {
       const allow = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((method) => method !== request.method && app.hasRoute({ method, url: path }));
       if (allow.length > 0) {
         reply.header('allow', allow.join(', '));
-        reply.code(405).send(new OpenAIErrorAnswer(405, 'invalid_request_error', 'method_not_allowed', `${request.method} ${path} is not supported; use ${allow.join(' or ')}`).body(request.rc?.id));
+        const answer = new OpenAIErrorAnswer(405, 'invalid_request_error', 'method_not_allowed', `${request.method} ${path} is not supported; use ${allow.join(' or ')}`);
+        // A wire's own URL answers in its own error shape (Anthropic's on /v1/messages).
+        const face = faceOf(path);
+        if (face) {
+          const shaped = face.error({ status: 405, body: answer.body(request.rc?.id) as unknown as { error: Json } });
+          reply.code(shaped.status).send(shaped.body);
+          return;
+        }
+        reply.code(405).send(answer.body(request.rc?.id));
         return;
       }
       reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));

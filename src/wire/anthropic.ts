@@ -110,8 +110,14 @@ export function messagesToChat(body: unknown): ChatRequest {
   const thinking = body['thinking'];
   if (thinking !== undefined && thinking !== null) {
     if (!isObject(thinking) || (thinking['type'] !== 'enabled' && thinking['type'] !== 'disabled' && thinking['type'] !== 'adaptive')) badField('thinking', 'an object {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}', thinking);
-    // Chat upstreams take an effort, not a token budget: enabled thinking asks for medium effort.
-    if (thinking['type'] !== 'disabled') chat['reasoning_effort'] = 'medium';
+    // Validated, not translated: chat upstreams take an effort, not a token budget, and a model that
+    // does not reason refuses `reasoning_effort` with a 400 (which would end the request, not fall
+    // back). Reasoning models reason at their default effort; an Anthropic upstream gets the client's
+    // own body, `thinking` included.
+    if (thinking['type'] === 'enabled') {
+      const budget = optNumber(thinking, 'budget_tokens', 1024, 10_000_000, 'thinking.budget_tokens', true);
+      if (budget !== undefined && budget >= max) badField('thinking.budget_tokens', `fewer tokens than max_tokens (${max})`, budget);
+    }
   }
   return chat;
 }
@@ -222,7 +228,16 @@ function turnToChat(turn: unknown, i: number): ChatMessage[] {
 // Face: chat answer -> Messages answer
 
 const STOP_FROM_CHAT: Record<string, string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal' };
-const STOP_TO_CHAT: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', pause_turn: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter' };
+const STOP_TO_CHAT: Record<string, string> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  // The answer was cut by the context window: OpenAI says `length` for the same.
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+};
 
 function parseArguments(args: unknown): Json {
   if (typeof args !== 'string' || args.trim() === '') return {};
@@ -260,7 +275,8 @@ export function chatToMessage(completion: Json, meta: MessageMeta): Json {
     content,
     stop_reason: STOP_FROM_CHAT[String(choice?.['finish_reason'])] ?? 'end_turn',
     stop_sequence: null,
-    usage: { input_tokens: u?.prompt_tokens ?? 0, output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0, cache_creation_input_tokens: 0 },
+    // OpenAI's prompt_tokens include the cached ones; Anthropic's input_tokens do not (they add up).
+    usage: { input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - (u?.cached_tokens ?? 0)), output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0, cache_creation_input_tokens: 0 },
   };
 }
 
@@ -352,7 +368,7 @@ export class MessagesStreamWriter {
       sseEvent('message_delta', {
         type: 'message_delta',
         delta: { stop_reason: STOP_FROM_CHAT[String(this.#finish)] ?? 'end_turn', stop_sequence: null },
-        usage: { input_tokens: u?.prompt_tokens ?? 0, output_tokens: u?.completion_tokens ?? 0 },
+        usage: { input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - (u?.cached_tokens ?? 0)), output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0 },
       }) +
       sseEvent('message_stop', { type: 'message_stop' })
     );
@@ -405,6 +421,27 @@ function userBlocks(content: unknown): Json[] {
     }
   }
   return out;
+}
+
+/**
+ * The first field of a chat request that the Messages API cannot carry and that changes what the
+ * client gets back (more choices, log-probabilities, a JSON format), as `[param, why]`; undefined when
+ * there is none. The Anthropic attempt refuses such a request (the next model, an OpenAI-compatible
+ * one, may take it; none can: a 400 naming the field) rather than answer something else than asked.
+ * Sampling hints with no Messages equivalent (`seed`, `frequency_penalty`, `presence_penalty`,
+ * `logit_bias`, `reasoning_effort`) are left out of the translation: the answer keeps its shape.
+ */
+export function unsupportedByMessages(chat: ChatRequest): [param: string, why: string] | undefined {
+  const n = chat['n'];
+  if (typeof n === 'number' && n > 1) return ['n', `n = ${n}: the Messages API answers one choice`];
+  if (chat['logprobs'] === true) return ['logprobs', 'the Messages API returns no log-probabilities'];
+  const top = chat['top_logprobs'];
+  if (typeof top === 'number' && top > 0) return ['top_logprobs', 'the Messages API returns no log-probabilities'];
+  const format = chat['response_format'];
+  if (isObject(format) && format['type'] !== undefined && format['type'] !== 'text') {
+    return ['response_format', `response_format ${JSON.stringify(format['type'])}: routecore does not translate structured output to the Messages API`];
+  }
+  return undefined;
 }
 
 /**
@@ -491,19 +528,34 @@ export function chatToMessages(chat: ChatRequest, options: ToMessagesOptions): J
 // ---------------------------------------------------------------------------------------------------
 // Upstream: Messages answer -> chat
 
-/** Chat usage from a Messages usage object (cache reads and writes are billed input). */
-export function anthropicUsage(u: unknown): { prompt_tokens: number; completion_tokens: number } | null {
+/** Token counts of an Anthropic answer in chat terms: prompt tokens include the cache's reads and writes, which are also given apart (they are priced apart). */
+export interface AnthropicUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+}
+
+/** Chat usage from a Messages usage object (`input_tokens` + cache reads + cache writes = prompt tokens). */
+export function anthropicUsage(u: unknown): AnthropicUsage | null {
   if (!isObject(u)) return null;
   const input = u['input_tokens'];
   const output = u['output_tokens'];
   if (typeof input !== 'number' && typeof output !== 'number') return null;
   const cacheRead = typeof u['cache_read_input_tokens'] === 'number' ? u['cache_read_input_tokens'] : 0;
   const cacheWrite = typeof u['cache_creation_input_tokens'] === 'number' ? u['cache_creation_input_tokens'] : 0;
-  return { prompt_tokens: (typeof input === 'number' ? input : 0) + cacheRead + cacheWrite, completion_tokens: typeof output === 'number' ? output : 0 };
+  return { prompt_tokens: (typeof input === 'number' ? input : 0) + cacheRead + cacheWrite, completion_tokens: typeof output === 'number' ? output : 0, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite };
 }
 
-function chatUsageObject(u: { prompt_tokens: number; completion_tokens: number }): Json {
-  return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens };
+/**
+ * A chat `usage` object: cache reads as OpenAI reports them (`prompt_tokens_details.cached_tokens`),
+ * cache writes under LiteLLM's name (`cache_creation_input_tokens`), both included in `prompt_tokens`.
+ */
+function chatUsageObject(u: AnthropicUsage): Json {
+  const out: Json = { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens };
+  if (u.cache_read_tokens > 0 || u.cache_write_tokens > 0) out['prompt_tokens_details'] = { cached_tokens: u.cache_read_tokens };
+  if (u.cache_write_tokens > 0) out['cache_creation_input_tokens'] = u.cache_write_tokens;
+  return out;
 }
 
 /** Whether a parsed body is a Messages `message`. */
@@ -556,7 +608,8 @@ export class AnthropicChunkReader {
   #id = wireId('msg_');
   readonly #created = Math.floor(Date.now() / 1000);
   #input = 0;
-  #cache = 0;
+  #cacheRead = 0;
+  #cacheWrite = 0;
   #output = 0;
   /** Content block index → tool-call index in the chat stream. */
   readonly #toolIndex = new Map<number, number>();
@@ -567,9 +620,9 @@ export class AnthropicChunkReader {
     this.#model = model;
   }
 
-  /** Usage so far (complete after `message_delta`). */
-  get usage(): { prompt_tokens: number; completion_tokens: number } {
-    return { prompt_tokens: this.#input + this.#cache, completion_tokens: this.#output };
+  /** Usage so far (complete after `message_delta`), as a chat `usage` object. */
+  get usage(): Json {
+    return chatUsageObject({ prompt_tokens: this.#input + this.#cacheRead + this.#cacheWrite, completion_tokens: this.#output, cache_read_tokens: this.#cacheRead, cache_write_tokens: this.#cacheWrite });
   }
 
   #chunk(delta: Json, finish: string | null = null): Json {
@@ -578,7 +631,7 @@ export class AnthropicChunkReader {
 
   /** The usage-only chunk (`choices: []`) OpenAI sends last when `stream_options.include_usage` is set. */
   usageChunk(): Json {
-    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [], usage: chatUsageObject(this.usage) };
+    return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model, choices: [], usage: this.usage };
   }
 
   /** One event's data. */
@@ -639,8 +692,9 @@ export class AnthropicChunkReader {
   #takeUsage(u: unknown): void {
     if (!isObject(u)) return;
     if (typeof u['input_tokens'] === 'number') this.#input = u['input_tokens'];
-    const cache = (typeof u['cache_read_input_tokens'] === 'number' ? u['cache_read_input_tokens'] : 0) + (typeof u['cache_creation_input_tokens'] === 'number' ? u['cache_creation_input_tokens'] : 0);
-    if (cache > 0) this.#cache = cache;
+    // message_start carries them; a message_delta may repeat them (cumulative counts, not increments).
+    if (typeof u['cache_read_input_tokens'] === 'number' && u['cache_read_input_tokens'] > 0) this.#cacheRead = u['cache_read_input_tokens'];
+    if (typeof u['cache_creation_input_tokens'] === 'number' && u['cache_creation_input_tokens'] > 0) this.#cacheWrite = u['cache_creation_input_tokens'];
     if (typeof u['output_tokens'] === 'number') this.#output = u['output_tokens'];
   }
 }

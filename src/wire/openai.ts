@@ -113,11 +113,17 @@ export function answerFor(err: unknown): OpenAIErrorAnswer | undefined {
   if (err instanceof UpstreamError) {
     const attempts = err.attempts;
     const extra = { routecoreCode: err.code, attempts };
-    if (err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED') return new OpenAIErrorAnswer(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, extra);
+    if (err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED') {
+      // No model could take a field of the request (the runner's `config` failures with a param).
+      const param = (err.cause as { param?: unknown } | undefined)?.param;
+      if (typeof param === 'string') return new OpenAIErrorAnswer(400, 'invalid_request_error', 'unsupported_parameter', err.message, { ...extra, param });
+      return new OpenAIErrorAnswer(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, extra);
+    }
     if (err.code === 'ERR_ROUTECORE_ABORTED') return new OpenAIErrorAnswer(499, 'invalid_request_error', 'client_closed_request', err.message, extra);
     if (err.code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL') return new OpenAIErrorAnswer(503, 'upstream_error', 'no_eligible_model', err.message, extra);
     const status = err.status >= 500 && err.status <= 504 ? err.status : 502;
-    return new OpenAIErrorAnswer(status, 'upstream_error', upstreamCode(status), err.message, extra);
+    const headers = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
+    return new OpenAIErrorAnswer(status, 'upstream_error', upstreamCode(status), err.message, { ...extra, ...(headers ? { headers } : {}) });
   }
   if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return badRequest('invalid_request', err.message, undefined, err.code);
   if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) return new OpenAIErrorAnswer(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });

@@ -94,7 +94,13 @@ export function responsesToChat(body: unknown): ChatRequest {
     if (!Array.isArray(tools)) badField('tools', 'an array of function tools', tools);
     if (tools.length > 0) chat['tools'] = tools.map((t, i) => functionTool(t, i));
   }
-  if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) chat['tool_choice'] = toolChoice(body['tool_choice']);
+  if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) {
+    const choice = toolChoice(body['tool_choice']);
+    // Chat completions refuses tool_choice (and parallel_tool_calls) without tools, which the
+    // Responses API takes: validated above, sent only with tools.
+    if (chat['tools'] !== undefined) chat['tool_choice'] = choice;
+  }
+  if (chat['tools'] === undefined) delete chat['parallel_tool_calls'];
   return chat;
 }
 

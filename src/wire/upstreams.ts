@@ -22,7 +22,7 @@ import { retryAfterMs, upstreamKey, type AttemptOutcome, type Failure, type Stre
 import { postBuffered, type BufferedAnswer } from '../execution/buffered-post.js';
 import { deltaChars, usageOf } from '../execution/openai-upstream.js';
 import { sseData } from '../execution/sse.js';
-import { ANTHROPIC_VERSION, AnthropicChunkReader, chatToMessages, isAnthropicMessage, messageToChat } from './anthropic.js';
+import { ANTHROPIC_VERSION, AnthropicChunkReader, chatToMessages, isAnthropicMessage, messageToChat, unsupportedByMessages } from './anthropic.js';
 import { NATIVE, NATIVE_EVENT_FIELD, isObject, nativeFor, parseJsonObject, sseEvent, type Json } from './common.js';
 import { responsesEventInfo, responsesUsage } from './responses.js';
 
@@ -185,6 +185,8 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
     const key = upstreamKey(model, entry, env);
     if ('kind' in key) return fail(key);
     const native = nativeFor(call.request, 'anthropic-messages');
+    const unsupported = native ? undefined : unsupportedByMessages(call.request);
+    if (unsupported) return fail({ kind: 'config', message: `${model} (an Anthropic Messages upstream) cannot honour ${unsupported[1]}`, param: unsupported[0] });
     const payload: Json = native ? { ...native.body, model } : chatToMessages(call.request, { model, defaultMaxTokens: options.anthropicMaxTokens });
     if (call.stream) payload['stream'] = true;
     else delete payload['stream'];

@@ -36,6 +36,8 @@ export interface MockAnthropicOptions {
   inputTokens?: number;
   /** `input_tokens` of a count_tokens answer; default 321 (far from any estimate a test would make). */
   countTokens?: number;
+  /** `cache_read_input_tokens` and `cache_creation_input_tokens` reported (besides `input_tokens`); default none. */
+  cache?: { read: number; write: number };
 }
 
 /** A running mock. */
@@ -57,6 +59,7 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
   const chunks = options.chunks ?? 4;
   const inputTokens = options.inputTokens ?? 12;
   const countTokens = options.countTokens ?? 321;
+  const cacheUsage = options.cache ? { cache_read_input_tokens: options.cache.read, cache_creation_input_tokens: options.cache.write } : {};
   const requests: AnthropicRequest[] = [];
   const pending: AnthropicFault[] = [];
   const sockets = new Set<Socket>();
@@ -115,13 +118,13 @@ export async function startMockAnthropic(options: MockAnthropicOptions = {}): Pr
     if (!stream) {
       const content: unknown[] = [{ type: 'text', text }];
       if (tool) content.push({ type: 'tool_use', id: `toolu_${name}_${created}`, name: tool.name, input: JSON.parse(tool.arguments) });
-      const payload = JSON.stringify({ id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: outputTokens } });
+      const payload = JSON.stringify({ id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: outputTokens, ...cacheUsage } });
       sendJson(fault as OpenAIFault, req, res, payload);
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const ev = (type: string, data: Record<string, unknown>) => write(res, `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
-    await ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } } });
+    await ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1, ...cacheUsage } } });
     await ev('ping', {});
     await ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
     const stopAfter = piecesBeforeFault(fault, ['error-event']);
