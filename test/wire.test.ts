@@ -198,6 +198,24 @@ describe('chat answer -> Responses', () => {
     expect(events(w.fail('broken', 'stream_interrupted'))[0]).toEqual(['error', expect.objectContaining({ type: 'error', code: 'stream_interrupted', message: 'broken' })]);
   });
 
+  it('keeps parallel tool calls open while their argument deltas interleave, so each output_item.done carries its whole arguments', () => {
+    const w = new ResponsesStreamWriter({ input: 'x' }, { model: 'big', id: 'resp_p' });
+    let text = w.start();
+    const chunk = (delta: Json, finish: string | null = null) => ({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
+    text += w.chunk(chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'a', arguments: '' } }] }));
+    text += w.chunk(chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'b', arguments: '{"y":' } }] }));
+    text += w.chunk(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"x":1}' } }] }));
+    text += w.chunk(chunk({ tool_calls: [{ index: 1, function: { arguments: '2}' } }] }));
+    text += w.chunk(chunk({}, 'tool_calls'));
+    text += w.finish();
+    const ev = events(text);
+    const itemDone = ev.filter(([name]) => name === 'response.output_item.done').map(([, d]) => d['item'] as Json);
+    expect(itemDone).toEqual([expect.objectContaining({ call_id: 'call_a', arguments: '{"x":1}' }), expect.objectContaining({ call_id: 'call_b', arguments: '{"y":2}' })]);
+    // No delta for an item after its done event.
+    const doneAt = new Map(ev.flatMap(([name, d], i) => (name === 'response.output_item.done' ? [[(d['item'] as Json)['id'], i] as const] : [])));
+    for (const [i, [name, d]] of ev.entries()) if (name === 'response.function_call_arguments.delta') expect(i).toBeLessThan(doneAt.get(d['item_id'] as string)!);
+  });
+
   it('reads passed-through Responses events for the attempt runner', () => {
     expect(responsesEventInfo({ type: 'response.created' })).toMatchObject({ token: false, done: false });
     expect(responsesEventInfo({ type: 'response.output_text.delta', delta: 'x' })).toMatchObject({ token: true });

@@ -396,7 +396,8 @@ export class ResponsesStreamWriter {
   readonly #items: OpenItem[] = [];
   #text: OpenItem | null = null;
   readonly #tools = new Map<number, OpenItem>();
-  #current: OpenItem | null = null;
+  /** Items opened and not yet done, in output order. */
+  #openItems: OpenItem[] = [];
   #finish: string | null = null;
   #usage: ReturnType<typeof chatUsage> = null;
 
@@ -421,10 +422,13 @@ export class ResponsesStreamWriter {
   }
 
   #open(kind: OpenItem['kind'], callId = '', name = ''): { item: OpenItem; events: string } {
-    let events = this.#close();
+    // Text after tool calls closes them; a tool call closes the text before it but not the other
+    // calls: an upstream may interleave the argument deltas of parallel calls (index 0, 1, 0, ...),
+    // and a call's `output_item.done` must carry all of its arguments.
+    let events = this.#close(kind === 'message' ? () => true : (open) => open.kind === 'message');
     const item: OpenItem = { index: this.#items.length, id: wireId(kind === 'message' ? 'msg_' : 'fc_'), kind, text: '', callId, name, done: false };
     this.#items.push(item);
-    this.#current = item;
+    this.#openItems.push(item);
     if (kind === 'message') {
       events += this.#event('response.output_item.added', { output_index: item.index, item: messageItem(item.id, '', 'in_progress') });
       events += this.#event('response.content_part.added', { item_id: item.id, output_index: item.index, content_index: 0, part: outputText('') });
@@ -438,11 +442,20 @@ export class ResponsesStreamWriter {
     return { id: item.id, type: 'function_call', status, call_id: item.callId, name: item.name, arguments: item.text };
   }
 
-  /** Closes the open item, if any. */
-  #close(): string {
-    const item = this.#current;
-    this.#current = null;
-    if (!item || item.done) return '';
+  /** Closes the open items `which` picks (all by default), in output order. */
+  #close(which: (item: OpenItem) => boolean = () => true): string {
+    let events = '';
+    const still: OpenItem[] = [];
+    for (const item of this.#openItems) {
+      if (which(item)) events += this.#done(item);
+      else still.push(item);
+    }
+    this.#openItems = still;
+    return events;
+  }
+
+  #done(item: OpenItem): string {
+    if (item.done) return '';
     item.done = true;
     if (item.kind === 'message') {
       return (
