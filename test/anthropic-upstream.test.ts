@@ -11,6 +11,7 @@ import { Executor, type StreamChunk } from '../src/execution/executor.js';
 import { Registry } from '../src/routing/registry.js';
 import { Router } from '../src/app/router.js';
 import { answerFor } from '../src/wire/openai.js';
+import { messagesFace } from '../src/serve/wire-faces.js';
 import { startMockAnthropic, type AnthropicFault, type MockAnthropic } from './helpers/mock-anthropic.js';
 import { startMockUpstream, type MockUpstream } from './helpers/mock-upstream.js';
 
@@ -265,5 +266,25 @@ describe('anthropic-messages upstream', () => {
     gpt.fault = { kind: 'status', status: 503 };
     const overloaded = await ex.complete({ messages: MESSAGES }, { model: 'claude' }).catch((e: unknown) => e);
     expect(overloaded).toMatchObject({ status: 503, retryAfterMs: undefined });
+  });
+
+  it('keeps a Messages request that uses what chat cannot carry to Anthropic models: a 400 naming the part when the decision has none', async () => {
+    const chat = messagesFace.parse({ model: 'gpt', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'bash_20250124', name: 'bash' }] }, {});
+    const ex = await setup();
+    const r = await ex.complete(chat, { model: 'gpt' });
+    expect(r.model).toBe('claude');
+    expect(r.attempts[0]).toMatchObject({ model: 'gpt', status: 'config', error: expect.stringContaining('server tool "bash_20250124"') });
+    const openaiOnly = Registry.fromObject({
+      models: [
+        { id: 'gpt', provider: 'openai', baseUrl: gpt.baseUrl, apiKeyEnv: 'OPENAI_KEY' },
+        { id: 'gpt-mini', provider: 'openai', baseUrl: gpt.baseUrl, apiKeyEnv: 'OPENAI_KEY' },
+      ],
+    });
+    const router = await Router.load('default', { registry: openaiOnly, aliases: { strong: 'gpt', weak: 'gpt-mini' } });
+    const alone = new Executor({ router, env: KEYS, backoffMs: 1 });
+    open.push(alone);
+    const err = await alone.complete(chat).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, message: expect.stringContaining('no model in the decision can honour body.tools[0].type') });
+    expect(gpt.requests).toHaveLength(0);
   });
 });

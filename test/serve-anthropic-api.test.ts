@@ -184,6 +184,15 @@ describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
     expect(claude.requests).toHaveLength(0);
   });
 
+  it('takes the fields the Anthropic SDK sends that chat cannot carry, passing them to an Anthropic model\'s count unchanged', async () => {
+    const body = { model: 'claude', messages: MESSAGES, cache_control: { type: 'ephemeral' }, output_config: { effort: 'low' }, tools: [{ type: 'web_search_20250305', name: 'web_search' }] };
+    const r = await anthropic.messages.countTokens(body as never);
+    expect(r.input_tokens).toBe(321);
+    expect(claude.requests[0]!.body).toEqual(body);
+    const estimated = await anthropic.messages.countTokens({ ...body, model: 'gpt' } as never);
+    expect(estimated.input_tokens).toBeGreaterThan(0);
+  });
+
   it('answers a body that is not JSON, a wrong key and a model the key may not use in Anthropic\'s shape', async () => {
     const notJson = await post(`${gw.url}/v1/messages/count_tokens`, '{"model": ', { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' });
     expect(notJson.status).toBe(400);

@@ -244,14 +244,28 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     [{ model: 'routecore', messages: [{ role: 'user', content: 'x' }] }, 400, 'invalid_request_error', 'max_tokens: Field required'],
     [{ model: 'routecore', max_tokens: 10 }, 400, 'invalid_request_error', 'messages: Field required'],
     [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'robot', content: 'x' }] }, 400, 'invalid_request_error', 'messages[0].role'],
-    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'video' }] }] }, 400, 'invalid_request_error', 'content[0].type'],
+    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text' }] }] }, 400, 'invalid_request_error', 'content[0].text'],
     [{ model: 'nope', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, 404, 'not_found_error', 'nope'],
     ['not json', 400, 'invalid_request_error', 'not valid JSON'],
-    [{ model: 'routecore', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], bogus: true }, 400, 'invalid_request_error', 'Extra inputs are not permitted'],
   ])('refuses a bad body %j with %i in the Anthropic shape', async (body, status, type, message) => {
     const r = await post(`${gw.url}/v1/messages`, body, { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' });
     expect(r.status).toBe(status);
     expect(r.body).toEqual({ type: 'error', error: { type, message: expect.stringContaining(message) } });
+  });
+
+  it('sends what chat completions cannot carry (a newer field, a server tool, another block type) to Anthropic models only, unchanged', async () => {
+    const body = {
+      model: 'gpt',
+      max_tokens: 64,
+      output_config: { effort: 'low' },
+      tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 2 }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Sources, please.' }, { type: 'search_result', source: 'https://example.org', title: 'x', content: [{ type: 'text', text: 'y' }] }] }],
+    };
+    const { data, response } = await anthropic.messages.create(body as never).withResponse();
+    expect(data.model).toBe('claude');
+    expect(response.headers.get('x-routecore-model')).toBe('claude');
+    expect(gpt.requests).toHaveLength(0);
+    expect(claude.requests[0]!.body).toEqual({ ...body, model: 'claude' });
   });
 
   it('raises the SDK error classes: bad request, authentication, all upstreams down', async () => {

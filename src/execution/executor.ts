@@ -25,6 +25,7 @@ import { isCancellation, type Cancellation } from './cancellation.js';
 import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
+import { NATIVE, type NativeBody } from '../wire/common.js';
 import { requestId } from './request-id.js';
 
 export type { Attempt, Outcome, Usage } from '../app/hub.js';
@@ -308,6 +309,10 @@ export class Executor {
   /** One attempt through the wire the model's registry entry names. */
   #call(call: Parameters<UpstreamAttempt>[0]): ReturnType<UpstreamAttempt> {
     const wire = wireOf(call.entry);
+    const native = (call.request as { [NATIVE]?: NativeBody })[NATIVE];
+    if (native?.only !== undefined && native.wire !== wire) {
+      return Promise.resolve({ ok: false, failure: { kind: 'config', message: `${call.model} speaks ${wire}, and only an ${native.wire} upstream can take ${native.only.why}`, param: native.only.param } });
+    }
     const attempt = this.#upstreams.get(wire);
     if (!attempt) return Promise.resolve({ ok: false, failure: { kind: 'config', message: `${call.model}'s wire "${wire}" has no upstream attempt in this executor (known: ${[...this.#upstreams.keys()].join(', ')})` } });
     return attempt(call);

@@ -35,8 +35,13 @@ export const COUNT_TOKENS_PATH = '/v1/messages/count_tokens';
 /** The response header saying where `input_tokens` came from: `upstream` (the model's own count) or `estimate`. */
 export const TOKEN_COUNT_HEADER = 'x-routecore-token-count';
 
-/** The fields Anthropic's count_tokens takes that routecore serves (a Messages body without max_tokens, sampling or stream). */
-const FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking']);
+/**
+ * The Messages fields count_tokens refuses, as Anthropic does (a count has no generation settings).
+ * Others are taken: the translation checks what it knows, and what chat cannot carry (Anthropic's newer
+ * fields such as `output_config` or `cache_control`, server tools) reaches an Anthropic model's own count
+ * unchanged and is left out of routecore's estimate.
+ */
+const GENERATION_FIELDS = new Set(['max_tokens', 'stream', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'metadata', 'service_tier']);
 
 /** Most bytes of an upstream answer read. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -45,12 +50,12 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 function parseBody(body: unknown): ChatRequest {
   if (!isObject(body)) throw badRequest('invalid_body', 'the request body must be a JSON object with "model" and "messages"');
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) throw badRequest('unknown_parameter', `body.${key}: Extra inputs are not permitted (count_tokens takes ${[...FIELDS].join(', ')})`, key);
+    if (GENERATION_FIELDS.has(key)) throw badRequest('unknown_parameter', `body.${key}: Extra inputs are not permitted (count_tokens counts a request; it takes no generation settings)`, key);
   }
   let chat: ChatRequest;
   try {
     // The Messages translation checks messages, system, tools, tool_choice and thinking; it needs a max_tokens it then ignores here.
-    chat = messagesToChat({ ...body, max_tokens: 1 });
+    chat = messagesToChat({ ...body, max_tokens: 1 }, () => undefined);
   } catch (err) {
     if (err instanceof WireError) throw badRequest(err.reason, err.message, err.param ?? undefined, err.code);
     throw err;

@@ -117,14 +117,19 @@ export const messagesFace: Face = {
   path: '/v1/messages',
   wire: 'anthropic-messages',
   parse(body, headers) {
-    const chat = messagesToChat(body);
+    // Lenient: what chat completions cannot carry (Anthropic's newer fields, server tools, other block
+    // types) does not refuse the request; it keeps the request to Anthropic upstreams (`only`).
+    let only: NativeBody['only'];
+    const chat = messagesToChat(body, (param, why) => {
+      only ??= { param, why };
+    });
     if (chat.stream === true) chat['stream_options'] = { include_usage: true };
     const forward: Record<string, string> = { 'anthropic-version': ANTHROPIC_VERSION };
     for (const h of ANTHROPIC_CLIENT_HEADERS) {
       const v = headers[h];
       if (typeof v === 'string' && v !== '') forward[h] = v;
     }
-    return attach(chat, { wire: 'anthropic-messages', body: body as Json, headers: forward });
+    return attach(chat, { wire: 'anthropic-messages', body: body as Json, headers: forward, ...(only ? { only } : {}) });
   },
   answer(completion, request, model) {
     const stops = Array.isArray(request['stop_sequences']) ? (request['stop_sequences'] as string[]) : undefined;

@@ -37,17 +37,30 @@ const KNOWN_FIELDS = new Set([
 // Face: Messages request -> chat
 
 /**
+ * Told about a part of a Messages request that chat completions cannot carry (a field of Anthropic's
+ * own, a server tool, a content block type): its path and what it is. The part is left out of the
+ * translation; the face then lets only Anthropic upstreams answer (see `NativeBody.only`).
+ */
+export type NativeOnly = (param: string, why: string) => void;
+
+/**
  * Translates a Messages request into a chat-completions request. Throws {@link WireError} naming the
  * field at fault (Anthropic's own validation rules: `max_tokens` and a non-empty `messages` are
  * required, roles alternate between user and assistant freely here, content blocks are typed).
+ * With `nativeOnly`, what chat cannot carry but Anthropic takes (unknown fields, server tools, other
+ * block types) is reported to it and left out instead of refused.
  */
-export function messagesToChat(body: unknown): ChatRequest {
+export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequest {
   if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Messages request with "messages" and "max_tokens")');
   for (const key of Object.keys(body)) {
-    if (!KNOWN_FIELDS.has(key)) throw new WireError('unknown_parameter', key, `body.${key}: Extra inputs are not permitted (not a Messages API parameter)`);
+    if (KNOWN_FIELDS.has(key)) continue;
+    if (!nativeOnly) throw new WireError('unknown_parameter', key, `body.${key}: Extra inputs are not permitted (not a Messages API parameter)`);
+    nativeOnly(key, `body.${key} (a Messages API field routecore does not translate)`);
   }
   for (const key of ['container', 'mcp_servers', 'context_management']) {
-    if (body[key] !== undefined && body[key] !== null) throw new WireError('unsupported_parameter', key, `body.${key} runs inside Anthropic's platform only and is not supported by routecore`);
+    if (body[key] === undefined || body[key] === null) continue;
+    if (!nativeOnly) throw new WireError('unsupported_parameter', key, `body.${key} runs inside Anthropic's platform only and is not supported by routecore`);
+    nativeOnly(key, `body.${key}, which runs inside Anthropic's platform`);
   }
   const maxTokens = body['max_tokens'];
   if (maxTokens === undefined) throw new WireError('missing_max_tokens', 'max_tokens', 'body.max_tokens: Field required');
@@ -64,7 +77,7 @@ export function messagesToChat(body: unknown): ChatRequest {
     const text = typeof system === 'string' ? system : Array.isArray(system) ? system.map((b, i) => blockText(b, `system[${i}]`)).join('\n') : badField('system', 'a string or an array of text blocks', system);
     if (text !== '') messages.push({ role: 'system', content: text });
   }
-  for (let i = 0; i < raw.length; i++) messages.push(...turnToChat(raw[i], i));
+  for (let i = 0; i < raw.length; i++) messages.push(...turnToChat(raw[i], i, nativeOnly));
 
   const chat: ChatRequest = { messages, max_completion_tokens: max };
   copySamplingFields(body, chat, 1);
@@ -83,7 +96,8 @@ export function messagesToChat(body: unknown): ChatRequest {
   const tools = body['tools'];
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) badField('tools', 'an array of tools', tools);
-    if (tools.length > 0) chat['tools'] = tools.map((t, i) => toolToChat(t, i));
+    const translated = tools.map((t, i) => toolToChat(t, i, nativeOnly)).filter((t): t is Json => t !== undefined);
+    if (translated.length > 0) chat['tools'] = translated;
   }
   const choice = body['tool_choice'];
   if (choice !== undefined && choice !== null) {
@@ -109,7 +123,8 @@ export function messagesToChat(body: unknown): ChatRequest {
   }
   const thinking = body['thinking'];
   if (thinking !== undefined && thinking !== null) {
-    if (!isObject(thinking) || (thinking['type'] !== 'enabled' && thinking['type'] !== 'disabled' && thinking['type'] !== 'adaptive')) badField('thinking', 'an object {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}', thinking);
+    if (nativeOnly && isObject(thinking) && typeof thinking['type'] === 'string' && !['enabled', 'disabled', 'adaptive'].includes(thinking['type'])) nativeOnly('thinking.type', `thinking of type ${JSON.stringify(thinking['type'])}`);
+    else if (!isObject(thinking) || (thinking['type'] !== 'enabled' && thinking['type'] !== 'disabled' && thinking['type'] !== 'adaptive')) badField('thinking', 'an object {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}', thinking);
     // Validated, not translated: chat upstreams take an effort, not a token budget, and a model that
     // does not reason refuses `reasoning_effort` with a 400 (which would end the request, not fall
     // back). Reasoning models reason at their default effort; an Anthropic upstream gets the client's
@@ -127,10 +142,14 @@ function blockText(b: unknown, path: string): string {
   return b['text'] as string;
 }
 
-function toolToChat(t: unknown, i: number): Json {
+function toolToChat(t: unknown, i: number, nativeOnly: NativeOnly | undefined): Json | undefined {
   const path = `tools[${i}]`;
   if (!isObject(t)) badField(path, 'a tool object', t);
   if (t['type'] !== undefined && t['type'] !== 'custom') {
+    if (nativeOnly && typeof t['type'] === 'string') {
+      nativeOnly(`${path}.type`, `Anthropic's server tool ${JSON.stringify(t['type'])}`);
+      return undefined;
+    }
     throw new WireError('unsupported_tool', `${path}.type`, `body.${path}.type is ${JSON.stringify(t['type'])}: only custom tools (name, description, input_schema) are supported; Anthropic's server tools run inside Anthropic only`);
   }
   const name = t['name'];
@@ -141,8 +160,8 @@ function toolToChat(t: unknown, i: number): Json {
   return { type: 'function', function: fn };
 }
 
-/** An image block as a chat image part (base64 sources become data: URLs). */
-function imagePart(b: Json, path: string): ContentPart {
+/** An image block as a chat image part (base64 sources become data: URLs); undefined for a source only Anthropic reads (reported to `nativeOnly`). */
+function imagePart(b: Json, path: string, nativeOnly: NativeOnly | undefined): ContentPart | undefined {
   const src = b['source'];
   if (!isObject(src)) badField(`${path}.source`, 'an image source object', src);
   if (src['type'] === 'base64') {
@@ -153,11 +172,15 @@ function imagePart(b: Json, path: string): ContentPart {
     if (typeof src['url'] !== 'string') badField(`${path}.source.url`, 'a URL string', src['url']);
     return { type: 'image_url', image_url: { url: src['url'] } };
   }
+  if (nativeOnly && typeof src['type'] === 'string') {
+    nativeOnly(`${path}.source.type`, `an image source of type ${JSON.stringify(src['type'])}`);
+    return undefined;
+  }
   return badField(`${path}.source.type`, '"base64" or "url"', src['type'], 'unsupported_content');
 }
 
 /** One Messages turn as chat messages (tool results become `tool` messages, placed before the turn's other content). */
-function turnToChat(turn: unknown, i: number): ChatMessage[] {
+function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined): ChatMessage[] {
   const path = `messages[${i}]`;
   if (!isObject(turn)) badField(path, 'a message object {role, content}', turn);
   const role = turn['role'];
@@ -181,12 +204,16 @@ function turnToChat(turn: unknown, i: number): ChatMessage[] {
         break;
       case 'image':
         if (role === 'assistant') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
-        parts.push(imagePart(b, at));
+        {
+          const part = imagePart(b, at, nativeOnly);
+          if (part) parts.push(part);
+        }
         break;
       case 'document': {
         const src = b['source'];
         if (isObject(src) && src['type'] === 'text' && typeof src['data'] === 'string') parts.push({ type: 'text', text: src['data'] });
         else if (isObject(src) && src['type'] === 'base64' && typeof src['data'] === 'string') parts.push({ type: 'file', file: { file_data: `data:${String(src['media_type'] ?? 'application/pdf')};base64,${src['data']}`, filename: typeof b['title'] === 'string' ? b['title'] : 'document.pdf' } });
+        else if (nativeOnly && isObject(src) && typeof src['type'] === 'string') nativeOnly(`${at}.source.type`, `a document source of type ${JSON.stringify(src['type'])}`);
         else badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
         break;
       }
@@ -211,7 +238,8 @@ function turnToChat(turn: unknown, i: number): ChatMessage[] {
         // Thinking belongs to the model that produced it; chat upstreams take none back.
         break;
       default:
-        badField(`${at}.type`, 'text, image, document, tool_use, tool_result or thinking', b['type'], 'unsupported_content');
+        if (nativeOnly && typeof b['type'] === 'string') nativeOnly(`${at}.type`, `a ${JSON.stringify(b['type'])} content block`);
+        else badField(`${at}.type`, 'text, image, document, tool_use, tool_result or thinking', b['type'], 'unsupported_content');
     }
   }
   if (role === 'assistant') {

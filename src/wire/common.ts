@@ -142,6 +142,12 @@ export interface NativeBody {
   body: Json;
   /** Client headers to forward to such an upstream (`anthropic-version`, `anthropic-beta`). */
   headers?: Record<string, string>;
+  /**
+   * Set when the body uses something the chat translation cannot carry (a server tool, a field of the
+   * wire's own): the field, and why. Only an upstream of `wire` may then answer; the executor refuses
+   * every other model as a `config` failure naming the field (a 400 when no model of the wire is left).
+   */
+  only?: { param: string; why: string };
 }
 
 /** The native body attached to a request for `wire`, if any. */
