@@ -159,11 +159,32 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(text).toBe('Answer from gpt-r.');
   });
 
+  it('passes what only the Responses API can take (stored state, built-in tools, item references) to an openai-responses model unchanged, skipping the others', async () => {
+    const body = {
+      model: 'gpt-r',
+      previous_response_id: 'resp_earlier',
+      input: [{ type: 'item_reference', id: 'msg_1' }, { role: 'user', content: 'And in Lima?' }],
+      tools: [{ type: 'web_search' }],
+    };
+    const r = await openai.responses.create(body as never);
+    expect(r.output_text).toBe('Answer from gpt-r.');
+    expect(resp.requests[0]!.body).toEqual({ ...body, stream: false });
+    // gpt-r failing: its fallbacks (claude, gpt) cannot take the request, so nothing is sent to them; a 502 lists every attempt.
+    resp.fault = { kind: 'status', status: 503 };
+    const down = await openai.responses.create(body as never).catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(OpenAI.APIError);
+    expect((down as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect(gpt.requests).toHaveLength(0);
+    expect(claude.requests).toHaveLength(0);
+  });
+
   it.each([
     [{ model: 'routecore' }, 400, 'missing_input', 'input', 'body.input is required'],
     [{ input: 'x', previous_response_id: 'resp_1' }, 400, 'unsupported_parameter', 'previous_response_id', 'routecore stores no responses'],
-    [{ input: 'x', tools: [{ type: 'web_search' }] }, 400, 'unsupported_tool', 'tools[0].type', 'only "function" tools'],
-    [{ input: [{ role: 'user', content: [{ type: 'input_video' }] }] }, 400, 'unsupported_content', 'input[0].content[0].type', 'must be input_text'],
+    // What only OpenAI's Responses API can take goes to openai-responses models only; this decision (claude, gpt) has none.
+    [{ input: 'x', tools: [{ type: 'web_search' }] }, 400, 'unsupported_parameter', 'tools[0].type', 'only an openai-responses upstream can take the built-in tool "web_search"'],
+    [{ input: [{ role: 'user', content: [{ type: 'input_video' }] }] }, 400, 'unsupported_parameter', 'input[0].content[0].type', 'a "input_video" content part'],
+    [{ input: [{ role: 'user', content: [{ type: 'input_text' }] }] }, 400, 'invalid_request', 'input[0].content[0].text', 'must be a string'],
     [{ input: 'x', model: 'no-such-model' }, 404, 'model_not_found', 'model', 'no-such-model'],
     [[1, 2], 400, 'invalid_body', null, 'must be a JSON object'],
     ['{"input": ', 400, 'invalid_json', null, 'not valid JSON'],

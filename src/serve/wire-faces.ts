@@ -91,10 +91,15 @@ export const responsesFace: Face = {
   path: '/v1/responses',
   wire: 'openai-responses',
   parse(body) {
-    const chat = responsesToChat(body);
+    // Lenient, as /v1/messages: what only OpenAI's Responses API can take (previous_response_id, built-in
+    // tools, stored items, newer fields) keeps the request to `openai-responses` upstreams (`only`).
+    let only: NativeBody['only'];
+    const chat = responsesToChat(body, (param, why) => {
+      only ??= { param, why };
+    });
     // The face needs the usage chunk for response.completed; the executor passes it on only when asked.
     if (chat.stream === true) chat['stream_options'] = { include_usage: true };
-    return attach(chat, { wire: 'openai-responses', body: body as Json });
+    return attach(chat, { wire: 'openai-responses', body: body as Json, ...(only ? { only } : {}) });
   },
   answer(completion, request, model) {
     return nativeAnswer(completion) ?? chatToResponse(completion, request, { model });

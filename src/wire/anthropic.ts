@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -35,13 +35,6 @@ const KNOWN_FIELDS = new Set([
 
 // ---------------------------------------------------------------------------------------------------
 // Face: Messages request -> chat
-
-/**
- * Told about a part of a Messages request that chat completions cannot carry (a field of Anthropic's
- * own, a server tool, a content block type): its path and what it is. The part is left out of the
- * translation; the face then lets only Anthropic upstreams answer (see `NativeBody.only`).
- */
-export type NativeOnly = (param: string, why: string) => void;
 
 /**
  * Translates a Messages request into a chat-completions request. Throws {@link WireError} naming the
@@ -160,8 +153,8 @@ function toolToChat(t: unknown, i: number, nativeOnly: NativeOnly | undefined): 
   return { type: 'function', function: fn };
 }
 
-/** An image block as a chat image part (base64 sources become data: URLs); undefined for a source only Anthropic reads (reported to `nativeOnly`). */
-function imagePart(b: Json, path: string, nativeOnly: NativeOnly | undefined): ContentPart | undefined {
+/** An image block as a chat image part (base64 sources become data: URLs); a source only Anthropic reads is reported to `nativeOnly` and stands as a text naming it (as in turnToChat). */
+function imagePart(b: Json, path: string, nativeOnly: NativeOnly | undefined): ContentPart {
   const src = b['source'];
   if (!isObject(src)) badField(`${path}.source`, 'an image source object', src);
   if (src['type'] === 'base64') {
@@ -174,7 +167,7 @@ function imagePart(b: Json, path: string, nativeOnly: NativeOnly | undefined): C
   }
   if (nativeOnly && typeof src['type'] === 'string') {
     nativeOnly(`${path}.source.type`, `an image source of type ${JSON.stringify(src['type'])}`);
-    return undefined;
+    return { type: 'text', text: '(an image)' };
   }
   return badField(`${path}.source.type`, '"base64" or "url"', src['type'], 'unsupported_content');
 }
@@ -204,17 +197,16 @@ function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined
         break;
       case 'image':
         if (role === 'assistant') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
-        {
-          const part = imagePart(b, at, nativeOnly);
-          if (part) parts.push(part);
-        }
+        parts.push(imagePart(b, at, nativeOnly));
         break;
       case 'document': {
         const src = b['source'];
         if (isObject(src) && src['type'] === 'text' && typeof src['data'] === 'string') parts.push({ type: 'text', text: src['data'] });
         else if (isObject(src) && src['type'] === 'base64' && typeof src['data'] === 'string') parts.push({ type: 'file', file: { file_data: `data:${String(src['media_type'] ?? 'application/pdf')};base64,${src['data']}`, filename: typeof b['title'] === 'string' ? b['title'] : 'document.pdf' } });
-        else if (nativeOnly && isObject(src) && typeof src['type'] === 'string') nativeOnly(`${at}.source.type`, `a document source of type ${JSON.stringify(src['type'])}`);
-        else badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
+        else if (nativeOnly && isObject(src) && typeof src['type'] === 'string') {
+          nativeOnly(`${at}.source.type`, `a document source of type ${JSON.stringify(src['type'])}`);
+          parts.push({ type: 'text', text: '(a document)' });
+        } else badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
         break;
       }
       case 'tool_use': {
@@ -238,8 +230,11 @@ function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined
         // Thinking belongs to the model that produced it; chat upstreams take none back.
         break;
       default:
-        if (nativeOnly && typeof b['type'] === 'string') nativeOnly(`${at}.type`, `a ${JSON.stringify(b['type'])} content block`);
-        else badField(`${at}.type`, 'text, image, document, tool_use, tool_result or thinking', b['type'], 'unsupported_content');
+        if (nativeOnly && typeof b['type'] === 'string') {
+          // A text naming the block: the translation serves routing and the log only (no chat upstream gets it).
+          nativeOnly(`${at}.type`, `a ${JSON.stringify(b['type'])} content block`);
+          if (role === 'user') parts.push({ type: 'text', text: `(${b['type']})` });
+        } else badField(`${at}.type`, 'text, image, document, tool_use, tool_result or thinking', b['type'], 'unsupported_content');
     }
   }
   if (role === 'assistant') {

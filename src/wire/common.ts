@@ -135,6 +135,14 @@ export function chatUsage(u: unknown): { prompt_tokens: number; completion_token
  */
 export const NATIVE: unique symbol = Symbol.for('routecore.native');
 
+/**
+ * Told about a part of a face's request that chat completions cannot carry but the face's own wire
+ * takes (a newer field, a built-in or server tool, an item stored upstream): its path and what it is.
+ * The part is left out of the translation; the face then lets only upstreams of its wire answer
+ * ({@link NativeBody.only}).
+ */
+export type NativeOnly = (param: string, why: string) => void;
+
 /** The client's body for one wire (see {@link NATIVE}). */
 export interface NativeBody {
   /** The registry wire that may take `body` unchanged (`openai-responses`, `anthropic-messages`). */

@@ -11,15 +11,16 @@
  * - {@link responsesUsage} / {@link responsesEventInfo}: what the attempt runner needs from an upstream
  *   that speaks Responses itself (passed through): usage for cost, first token, end of stream.
  *
- * What does not translate is refused with a 400 naming the field, never dropped silently:
- * `previous_response_id` and `conversation` (routecore stores no conversations: send the whole input),
- * built-in tools (`web_search`, `file_search`, ...) which only OpenAI runs, `background`, `prompt`
- * templates, and `item_reference` items. `reasoning` items in the input are skipped (chat upstreams
- * take no reasoning state back).
+ * What does not translate is never dropped silently: `previous_response_id` and `conversation`
+ * (state OpenAI keeps), built-in tools (`web_search`, `file_search`, ...) which only OpenAI runs,
+ * `background`, `prompt` templates, `item_reference` items, `file_id` images and unknown fields are
+ * refused with a 400 naming the field, or, given a `nativeOnly` callback (the gateway's face), reported
+ * to it so that only upstreams speaking Responses get the request. `reasoning` items in the input are
+ * skipped (chat upstreams take no reasoning state back).
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -39,20 +40,29 @@ const STATEFUL: Record<string, string> = {
 
 /**
  * Translates a Responses request into a chat-completions request (the `model` is kept; the gateway
- * resolves it). Throws {@link WireError} naming the field at fault.
+ * resolves it). Throws {@link WireError} naming the field at fault. With `nativeOnly`, what only
+ * OpenAI's Responses API can take (state it keeps, built-in tools, fields routecore does not know) is
+ * reported to it and left out instead of refused.
  */
-export function responsesToChat(body: unknown): ChatRequest {
+export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequest {
   if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Responses request with "input")');
   for (const key of Object.keys(body)) {
-    if (!KNOWN_FIELDS.has(key)) throw new WireError('unknown_parameter', key, `body.${key} is not a Responses API parameter routecore knows`);
+    if (!KNOWN_FIELDS.has(key)) {
+      if (!nativeOnly) throw new WireError('unknown_parameter', key, `body.${key} is not a Responses API parameter routecore knows`);
+      nativeOnly(key, `body.${key} (a Responses API field routecore does not translate)`);
+      continue;
+    }
     const stateful = STATEFUL[key];
-    if (stateful !== undefined && body[key] !== undefined && body[key] !== null && body[key] !== false) throw new WireError('unsupported_parameter', key, `body.${key} is not supported: ${stateful}`);
+    if (stateful !== undefined && body[key] !== undefined && body[key] !== null && body[key] !== false) {
+      if (!nativeOnly) throw new WireError('unsupported_parameter', key, `body.${key} is not supported: ${stateful}`);
+      nativeOnly(key, `body.${key} (state OpenAI keeps: ${stateful})`);
+    }
   }
   if (body['input'] === undefined) throw new WireError('missing_input', 'input', 'body.input is required: a string, or an array of input items');
   const messages: ChatMessage[] = [];
   const instructions = optString(body, 'instructions');
   if (instructions !== undefined && instructions !== '') messages.push({ role: 'system', content: instructions });
-  messages.push(...inputToMessages(body['input']));
+  messages.push(...inputToMessages(body['input'], nativeOnly));
   if (!messages.some((m) => m.role === 'user')) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
 
   const chat: ChatRequest = { messages };
@@ -92,7 +102,8 @@ export function responsesToChat(body: unknown): ChatRequest {
   if (body['tools'] !== undefined && body['tools'] !== null) {
     const tools = body['tools'];
     if (!Array.isArray(tools)) badField('tools', 'an array of function tools', tools);
-    if (tools.length > 0) chat['tools'] = tools.map((t, i) => functionTool(t, i));
+    const translated = tools.map((t, i) => functionTool(t, i, nativeOnly)).filter((t): t is Json => t !== undefined);
+    if (translated.length > 0) chat['tools'] = translated;
   }
   if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) {
     const choice = toolChoice(body['tool_choice']);
@@ -125,10 +136,14 @@ function textFormat(format: unknown): Json {
   }
 }
 
-function functionTool(t: unknown, i: number): Json {
+function functionTool(t: unknown, i: number, nativeOnly: NativeOnly | undefined): Json | undefined {
   const path = `tools[${i}]`;
   if (!isObject(t)) badField(path, 'a tool object', t);
   if (t['type'] !== 'function') {
+    if (nativeOnly && typeof t['type'] === 'string') {
+      nativeOnly(`${path}.type`, `the built-in tool ${JSON.stringify(t['type'])}`);
+      return undefined;
+    }
     throw new WireError(
       'unsupported_tool',
       `${path}.type`,
@@ -159,50 +174,66 @@ function partsText(content: ContentPart[] | string): string {
   return content.map((p) => (p.type === 'text' ? p.text : p.type === 'refusal' ? p.refusal : '')).join('');
 }
 
-function contentParts(content: unknown, path: string): ContentPart[] | string {
+function contentParts(content: unknown, path: string, nativeOnly?: NativeOnly): ContentPart[] | string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) badField(path, 'a string or an array of content parts', content);
-  return content.map((p, j): ContentPart => {
-    const at = `${path}[${j}]`;
-    if (!isObject(p)) badField(at, 'a content part object', p);
-    switch (p['type']) {
-      case 'input_text':
-      case 'output_text':
-      case 'text': {
-        if (typeof p['text'] !== 'string') badField(`${at}.text`, 'a string', p['text']);
-        return { type: 'text', text: p['text'] };
-      }
-      case 'refusal':
-        if (typeof p['refusal'] !== 'string') badField(`${at}.refusal`, 'a string', p['refusal']);
-        return { type: 'refusal', refusal: p['refusal'] };
-      case 'input_image': {
-        const url = p['image_url'];
-        if (typeof url !== 'string' || url === '') {
-          throw new WireError('unsupported_content', `${at}.image_url`, `body.${at}.image_url must be an image URL or data: URL (file_id images live in OpenAI's storage and are not supported)`);
-        }
-        const image: { url: string; detail?: string } = { url };
-        if (typeof p['detail'] === 'string') image.detail = p['detail'];
-        return { type: 'image_url', image_url: image };
-      }
-      case 'input_file': {
-        const file: Json = {};
-        for (const k of ['file_data', 'file_id', 'filename']) if (typeof p[k] === 'string') file[k] = p[k];
-        if (Object.keys(file).length === 0) badField(at, 'an input_file with file_data or file_id', p);
-        return { type: 'file', file };
-      }
-      case 'input_audio': {
-        const audio = p['input_audio'];
-        if (!isObject(audio) || typeof audio['data'] !== 'string' || typeof audio['format'] !== 'string') badField(`${at}.input_audio`, 'an object {data, format}', audio);
-        return { type: 'input_audio', input_audio: { data: audio['data'] as string, format: audio['format'] as string } };
-      }
-      default:
-        return badField(`${at}.type`, 'input_text, input_image, input_file, input_audio or output_text', p['type'], 'unsupported_content');
+  const parts: ContentPart[] = [];
+  for (let j = 0; j < content.length; j++) parts.push(contentPart(content[j], `${path}[${j}]`, nativeOnly));
+  return parts;
+}
+
+/**
+ * One content part as a chat part. One only OpenAI can read is reported to `nativeOnly` and stands as a
+ * short text naming it: the translation then serves routing and the log only (no chat upstream gets it),
+ * and a turn made of such parts is not mistaken for an empty one.
+ */
+function contentPart(p: unknown, at: string, nativeOnly: NativeOnly | undefined): ContentPart {
+  if (!isObject(p)) badField(at, 'a content part object', p);
+  switch (p['type']) {
+    case 'input_text':
+    case 'output_text':
+    case 'text': {
+      if (typeof p['text'] !== 'string') badField(`${at}.text`, 'a string', p['text']);
+      return { type: 'text', text: p['text'] };
     }
-  });
+    case 'refusal':
+      if (typeof p['refusal'] !== 'string') badField(`${at}.refusal`, 'a string', p['refusal']);
+      return { type: 'refusal', refusal: p['refusal'] };
+    case 'input_image': {
+      const url = p['image_url'];
+      if (typeof url !== 'string' || url === '') {
+        if (nativeOnly && typeof p['file_id'] === 'string') {
+          nativeOnly(`${at}.file_id`, 'an image stored in OpenAI\'s files (file_id)');
+          return { type: 'text', text: '(an image)' };
+        }
+        throw new WireError('unsupported_content', `${at}.image_url`, `body.${at}.image_url must be an image URL or data: URL (file_id images live in OpenAI's storage and are not supported)`);
+      }
+      const image: { url: string; detail?: string } = { url };
+      if (typeof p['detail'] === 'string') image.detail = p['detail'];
+      return { type: 'image_url', image_url: image };
+    }
+    case 'input_file': {
+      const file: Json = {};
+      for (const k of ['file_data', 'file_id', 'filename']) if (typeof p[k] === 'string') file[k] = p[k];
+      if (Object.keys(file).length === 0) badField(at, 'an input_file with file_data or file_id', p);
+      return { type: 'file', file };
+    }
+    case 'input_audio': {
+      const audio = p['input_audio'];
+      if (!isObject(audio) || typeof audio['data'] !== 'string' || typeof audio['format'] !== 'string') badField(`${at}.input_audio`, 'an object {data, format}', audio);
+      return { type: 'input_audio', input_audio: { data: audio['data'] as string, format: audio['format'] as string } };
+    }
+    default:
+      if (nativeOnly && typeof p['type'] === 'string') {
+        nativeOnly(`${at}.type`, `a ${JSON.stringify(p['type'])} content part`);
+        return { type: 'text', text: `(${p['type']})` };
+      }
+      return badField(`${at}.type`, 'input_text, input_image, input_file, input_audio or output_text', p['type'], 'unsupported_content');
+  }
 }
 
 /** Responses `input` (string or items) as chat messages. */
-function inputToMessages(input: unknown): ChatMessage[] {
+function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): ChatMessage[] {
   if (typeof input === 'string') {
     if (input === '') throw new WireError('invalid_input', 'input', 'body.input must not be empty');
     return [{ role: 'user', content: input }];
@@ -221,7 +252,7 @@ function inputToMessages(input: unknown): ChatMessage[] {
       case 'message': {
         const role = item['role'];
         if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') badField(`${path}.role`, '"user", "assistant", "system" or "developer"', role);
-        const content = contentParts(item['content'], `${path}.content`);
+        const content = contentParts(item['content'], `${path}.content`, nativeOnly);
         if (role === 'assistant') {
           const msg: ChatMessage = { role: 'assistant', content: partsText(content) };
           out.push(msg);
@@ -261,8 +292,14 @@ function inputToMessages(input: unknown): ChatMessage[] {
         // Reasoning state belongs to the model that produced it; chat upstreams take none back.
         break;
       case 'item_reference':
-        throw new WireError('unsupported_parameter', `${path}.type`, `body.${path} is an item_reference: routecore stores no items; send the item itself`);
+        if (nativeOnly) nativeOnly(`${path}.type`, 'an item_reference (an item OpenAI stores)');
+        else throw new WireError('unsupported_parameter', `${path}.type`, `body.${path} is an item_reference: routecore stores no items; send the item itself`);
+        break;
       default:
+        if (nativeOnly && typeof type === 'string') {
+          nativeOnly(`${path}.type`, `a ${JSON.stringify(type)} input item`);
+          break;
+        }
         badField(`${path}.type`, '"message", "function_call", "function_call_output" or "reasoning"', type, 'unsupported_input_item');
     }
   }
