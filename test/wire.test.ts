@@ -216,6 +216,32 @@ describe('chat answer -> Responses', () => {
     for (const [i, [name, d]] of ev.entries()) if (name === 'response.function_call_arguments.delta') expect(i).toBeLessThan(doneAt.get(d['item_id'] as string)!);
   });
 
+  it('streams a refusal as its own content part with refusal events, as the answer read whole has it', () => {
+    const w = new ResponsesStreamWriter({ input: 'x' }, { model: 'big', id: 'resp_r' });
+    let text = w.start();
+    const chunk = (delta: Json, finish: string | null = null) => ({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
+    text += w.chunk(chunk({ role: 'assistant', refusal: '' }));
+    text += w.chunk(chunk({ refusal: 'I cannot ' }));
+    text += w.chunk(chunk({ refusal: 'help with that.' }));
+    text += w.chunk(chunk({}, 'stop'));
+    text += w.finish();
+    const ev = events(text);
+    expect(ev.map(([name]) => name)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.refusal.delta',
+      'response.refusal.delta',
+      'response.refusal.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const done = ev.at(-1)![1]['response'] as Json;
+    expect(done['output']).toEqual([expect.objectContaining({ type: 'message', content: [{ type: 'refusal', refusal: 'I cannot help with that.' }] })]);
+  });
+
   it('reads passed-through Responses events for the attempt runner', () => {
     expect(responsesEventInfo({ type: 'response.created' })).toMatchObject({ token: false, done: false });
     expect(responsesEventInfo({ type: 'response.output_text.delta', delta: 'x' })).toMatchObject({ token: true });

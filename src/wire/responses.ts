@@ -355,8 +355,8 @@ function ending(finish: string | null): { status: 'completed' | 'incomplete'; in
   return { status: 'completed', incomplete: null };
 }
 
-function messageItem(id: string, text: string, status: string): Json {
-  return { id, type: 'message', status, role: 'assistant', content: text === '' && status === 'in_progress' ? [] : [outputText(text)] };
+function messageItem(id: string, text: string, status: string, refusal = false): Json {
+  return { id, type: 'message', status, role: 'assistant', content: text === '' && status === 'in_progress' ? [] : [refusal ? { type: 'refusal', refusal: text } : outputText(text)] };
 }
 
 function outputText(text: string): Json {
@@ -414,6 +414,8 @@ interface OpenItem {
   index: number;
   id: string;
   kind: 'message' | 'function_call';
+  /** A message's one content part: `output_text`, or `refusal` (a model's refusal streams as its own part). */
+  refusal: boolean;
   text: string;
   callId: string;
   name: string;
@@ -432,6 +434,7 @@ export class ResponsesStreamWriter {
   #seq = 0;
   readonly #items: OpenItem[] = [];
   #text: OpenItem | null = null;
+  #refusal: OpenItem | null = null;
   readonly #tools = new Map<number, OpenItem>();
   /** Items opened and not yet done, in output order. */
   #openItems: OpenItem[] = [];
@@ -458,17 +461,17 @@ export class ResponsesStreamWriter {
     return this.#event('response.created', { response: snapshot }) + this.#event('response.in_progress', { response: snapshot });
   }
 
-  #open(kind: OpenItem['kind'], callId = '', name = ''): { item: OpenItem; events: string } {
+  #open(kind: OpenItem['kind'], callId = '', name = '', refusal = false): { item: OpenItem; events: string } {
     // Text after tool calls closes them; a tool call closes the text before it but not the other
     // calls: an upstream may interleave the argument deltas of parallel calls (index 0, 1, 0, ...),
     // and a call's `output_item.done` must carry all of its arguments.
     let events = this.#close(kind === 'message' ? () => true : (open) => open.kind === 'message');
-    const item: OpenItem = { index: this.#items.length, id: wireId(kind === 'message' ? 'msg_' : 'fc_'), kind, text: '', callId, name, done: false };
+    const item: OpenItem = { index: this.#items.length, id: wireId(kind === 'message' ? 'msg_' : 'fc_'), kind, refusal, text: '', callId, name, done: false };
     this.#items.push(item);
     this.#openItems.push(item);
     if (kind === 'message') {
       events += this.#event('response.output_item.added', { output_index: item.index, item: messageItem(item.id, '', 'in_progress') });
-      events += this.#event('response.content_part.added', { item_id: item.id, output_index: item.index, content_index: 0, part: outputText('') });
+      events += this.#event('response.content_part.added', { item_id: item.id, output_index: item.index, content_index: 0, part: refusal ? { type: 'refusal', refusal: '' } : outputText('') });
     } else {
       events += this.#event('response.output_item.added', { output_index: item.index, item: this.#callItem(item, 'in_progress') });
     }
@@ -494,6 +497,13 @@ export class ResponsesStreamWriter {
   #done(item: OpenItem): string {
     if (item.done) return '';
     item.done = true;
+    if (item.kind === 'message' && item.refusal) {
+      return (
+        this.#event('response.refusal.done', { item_id: item.id, output_index: item.index, content_index: 0, refusal: item.text }) +
+        this.#event('response.content_part.done', { item_id: item.id, output_index: item.index, content_index: 0, part: { type: 'refusal', refusal: item.text } }) +
+        this.#event('response.output_item.done', { output_index: item.index, item: messageItem(item.id, item.text, 'completed', true) })
+      );
+    }
     if (item.kind === 'message') {
       return (
         this.#event('response.output_text.done', { item_id: item.id, output_index: item.index, content_index: 0, text: item.text, logprobs: [] }) +
@@ -515,7 +525,17 @@ export class ResponsesStreamWriter {
     const choice = firstChoice(chunk);
     if (!choice) return events;
     const { delta, piece } = chunkDelta(choice);
-    if (piece !== '') {
+    if (typeof delta['refusal'] === 'string' && delta['refusal'] !== '') {
+      // A refusal is its own content part with its own events, as OpenAI streams it.
+      if (!this.#refusal || this.#refusal.done) {
+        const opened = this.#open('message', '', '', true);
+        this.#refusal = opened.item;
+        events += opened.events;
+      }
+      const item = this.#refusal;
+      item.text += delta['refusal'];
+      events += this.#event('response.refusal.delta', { item_id: item.id, output_index: item.index, content_index: 0, delta: delta['refusal'] });
+    } else if (piece !== '') {
       if (!this.#text || this.#text.done) {
         const opened = this.#open('message');
         this.#text = opened.item;
@@ -554,7 +574,7 @@ export class ResponsesStreamWriter {
     let events = this.#close();
     const { status, incomplete } = ending(this.#finish);
     const res: Json = { ...this.#response, status, incomplete_details: incomplete, usage: usageObject(this.#usage) };
-    res['output'] = this.#items.map((it) => (it.kind === 'message' ? messageItem(it.id, it.text, 'completed') : this.#callItem(it, 'completed')));
+    res['output'] = this.#items.map((it) => (it.kind === 'message' ? messageItem(it.id, it.text, 'completed', it.refusal) : this.#callItem(it, 'completed')));
     events += this.#event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: res });
     return events;
   }
