@@ -7,12 +7,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { UPSTREAM_KEYS, chat, startFixture, until, type Fixture } from './helpers/gateway-fixture.js';
 import { redisUnavailable, startRedis, type TestRedis } from './helpers/redis-server.js';
+import { cgroupCpuQuota, parseWorkers } from '../src/serve/workers.js';
 
 const root = resolve(__dirname, '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -80,14 +82,39 @@ afterAll(async () => {
 
 const base = () => ['--registry', fx.registryPath, '--alias', 'strong=big', '--alias', 'weak=small', '--config', cfg];
 
+describe('--workers auto', () => {
+  it('counts at most the CPUs of the cgroup quota (a 2-CPU container on a large node gets 2 workers)', () => {
+    const files = (map: Record<string, string>) => (path: string) => map[path];
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '200000 100000\n' }))).toBe(2);
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '150000 100000' }))).toBe(2);
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': 'max 100000' }))).toBeUndefined();
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '50000', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }))).toBe(1);
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }))).toBeUndefined();
+    expect(cgroupCpuQuota(files({}))).toBeUndefined();
+    expect(parseWorkers('auto', () => 1)).toBe(1);
+    expect(parseWorkers('auto', () => undefined)).toBe(availableParallelism());
+    expect(parseWorkers('auto', () => 10_000)).toBe(availableParallelism());
+  });
+});
+
 describe.skipIf(!built)('serve --workers', () => {
   it('refuses a bad --workers value', async () => {
     const child = spawn(process.execPath, [cli, 'serve', ...base(), '--workers', 'many'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     expect(await new Promise((r) => child.once('exit', r))).toBe(2);
-    expect(err).toContain('--workers expects a positive integer or "auto", got "many"');
+    expect(err).toContain('--workers expects an integer from 1 to 1024 or "auto", got "many"');
   }, 60_000);
+
+  it('exits non-zero at once when a worker cannot start (here: no --alias), instead of hanging with nothing listening', async () => {
+    const child = spawn(process.execPath, [cli, 'serve', '--registry', fx.registryPath, '--config', cfg, '--port', '0', '--workers', '2'], { env: { ...process.env, ...UPSTREAM_KEYS }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(err).toContain('map each to a registry id, e.g. --alias');
+    expect(err).toMatch(/worker \d+ exited \(code 2\) before it listened; stopping/);
+    expect(code).toBe(1);
+  }, 90_000);
 
   it('refuses --learn with --workers (each worker would swap the router file on its own)', async () => {
     const child = spawn(process.execPath, [cli, 'serve', ...base(), '--workers', '2', '--learn', '--router', join(fx.dir, 'learned.router')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -30,6 +30,7 @@ import { AutoUsageError, cmdTrainAuto, describeRouterAuto } from './auto.js';
 import { commandHelp, commandSections, helpHint, parseArgsMessage, unknownCommandMessage } from './help.js';
 import { REPORT_USAGE, ReportUsageError, cmdReport } from './report.js';
 import { LEARN_USAGE, LearnUsageError, cmdLearn } from './learn.js';
+import { exitFailedWorker } from '../serve/workers.js';
 
 const USAGE = `Usage: routecore <command> [options]
 
@@ -485,10 +486,13 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // A command that set its own failure code (serve --workers when a worker failed) keeps it.
+    if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
+    exitFailedWorker(code);
   },
   (err: unknown) => {
     process.stderr.write(`routecore: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = err instanceof RoutecoreError ? 1 : 70;
+    exitFailedWorker(process.exitCode);
   },
 );

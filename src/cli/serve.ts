@@ -161,7 +161,7 @@ export async function cmdServe(args: string[]): Promise<void> {
   // Loaded here so that other commands do not pay for fastify and undici at start.
   const { Gateway, packageVersion } = await import('../serve/gateway.js');
   if (workers > 1 && !worker) {
-    await runPrimary({ workers, drainMs: config.drainMs, redis: config.redis !== undefined, say, version: packageVersion(packageRoot()) });
+    await runPrimary({ workers, drainMs: config.drainMs, redis: config.redis !== undefined, say, version: packageVersion(packageRoot()), watchParent: process.env['npm_lifecycle_event'] !== undefined });
     return;
   }
   let gateway: Awaited<ReturnType<typeof Gateway.start>>;

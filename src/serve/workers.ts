@@ -17,6 +17,7 @@
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Registry } from 'prom-client';
 
@@ -36,13 +37,44 @@ const METRICS_TIMEOUT_MS = 5_000;
 /** Most replacements of crashed workers per minute before the primary gives up. */
 const MAX_RESTARTS_PER_MINUTE = 5;
 
-/** Parses `--workers`: a positive integer, or `auto` (one per core, `os.availableParallelism()`); undefined = 1. */
-export function parseWorkers(value: string | undefined): number {
+/** Most workers `--workers` takes. */
+const MAX_WORKERS = 1024;
+
+/**
+ * The CPUs a cgroup quota grants this process (`cpu.max` of cgroup v2, or v1's `cfs_quota_us` /
+ * `cfs_period_us`), rounded up; undefined when there is no quota. A container limited to 2 CPUs on a
+ * 64-core node sees 64 in `os.availableParallelism()` on Node 20 (which counts the CPUs it may run on).
+ */
+export function cgroupCpuQuota(read: (path: string) => string | undefined = readText): number | undefined {
+  const v2 = read('/sys/fs/cgroup/cpu.max')?.trim().split(/\s+/);
+  if (v2 && v2.length === 2 && v2[0] !== 'max') return quota(Number(v2[0]), Number(v2[1]));
+  const q = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'));
+  const p = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'));
+  return q > 0 ? quota(q, p) : undefined;
+}
+
+function quota(q: number, p: number): number | undefined {
+  return Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0 ? Math.max(1, Math.ceil(q / p)) : undefined;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses `--workers`: a positive integer, or `auto` (one per CPU this process may use:
+ * `os.availableParallelism()`, at most the cgroup's CPU quota); undefined = 1.
+ */
+export function parseWorkers(value: string | undefined, cpuQuota: () => number | undefined = cgroupCpuQuota): number {
   if (value === undefined) return 1;
-  if (value === 'auto') return Math.max(1, availableParallelism());
+  if (value === 'auto') return Math.max(1, Math.min(availableParallelism(), cpuQuota() ?? Infinity));
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 1024) {
-    throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `--workers expects a positive integer or "auto", got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `--workers expects an integer from 1 to ${MAX_WORKERS} or "auto", got "${value}"`);
   }
   return n;
 }
@@ -63,6 +95,8 @@ export interface PrimaryOptions {
   say: (line: string) => void;
   /** The version string for the startup line. */
   version: string;
+  /** Stop (drain) when the process that started this one exits: only when run by npm (see {@link watchParent}). */
+  watchParent: boolean;
 }
 
 /**
@@ -73,6 +107,8 @@ export interface PrimaryOptions {
 export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const { workers, say } = options;
   let stopping = false;
+  /** Whether every worker has listened once: a worker that exits before that failed to start. */
+  let started = false;
   let url = '';
   const restarts: number[] = [];
   const listening = new Set<number>();
@@ -85,6 +121,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const aggregator = new AggregatorRegistry();
   const fork = (): Worker => {
     const w = cluster.fork({ ROUTECORE_WORKER: '1' });
+    // A message to a worker that has just exited fails (EPIPE) as an 'error' event; its exit is handled below.
+    w.on('error', () => undefined);
     w.on('message', (m: WorkerMessage) => {
       if (m?.type === 'routecore:metrics') {
         aggregator.clusterMetrics().then(
@@ -94,6 +132,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
         return;
       }
       if (m?.type !== 'listening') return;
+      // Asked to stop while it started: a shutdown sent then found no listener yet; it has one now.
+      if (stopping) {
+        w.send({ type: 'shutdown' } satisfies WorkerMessage);
+        return;
+      }
       url = m.url;
       listening.add(w.id);
       if (listening.size === workers) announce();
@@ -102,8 +145,15 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   };
 
   cluster.on('exit', (w, code, signal) => {
-    listening.delete(w.id);
+    const listened = listening.delete(w.id);
     if (stopping) return;
+    if (!listened && !started) {
+      // It failed to start (it said why: no alias, the port taken, Redis unreachable): so would a
+      // replacement. Stop the others and exit non-zero, as a single gateway would.
+      say(`worker ${w.process.pid} exited (${signal ?? `code ${code}`}) before it listened; stopping`);
+      void shutdown('a worker failed to start', 1);
+      return;
+    }
     const now = Date.now();
     while (restarts.length > 0 && now - restarts[0]! > 60_000) restarts.shift();
     if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
@@ -142,6 +192,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
         if (w && !w.isDead()) {
           say(`worker ${w.process.pid} did not stop within ${options.drainMs} ms; killing it`);
           w.process.kill('SIGKILL');
+          code ||= 1;
         }
       }
     }, options.drainMs + 5_000);
@@ -156,10 +207,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   process.on('SIGHUP', () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'reload' } satisfies WorkerMessage);
   });
-  const unwatch = watchParent((why) => void shutdown(why));
+  const unwatch = options.watchParent ? watchParent((why) => void shutdown(why)) : () => undefined;
 
   for (let i = 0; i < workers; i++) fork();
   await Promise.race([ready, finished]);
+  started = true;
   if (!stopping) {
     say(
       `routecore ${options.version} listening on ${url} with ${workers} workers (pids ${Object.values(cluster.workers ?? {})
@@ -174,6 +226,16 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   unwatch();
   say('stopped');
   if (code !== 0) process.exitCode = code;
+}
+
+/**
+ * Ends a worker whose command failed (its gateway could not start) with `code`, once the error has been
+ * said: the channel to the primary would otherwise keep it alive (it stays referenced while the gateway
+ * starts, since cluster's `listen` waits on it for the shared socket), and closing the channel instead
+ * would exit with 0. The primary sees the exit before the worker listened and stops the others.
+ */
+export function exitFailedWorker(code: number): void {
+  if (cluster.isWorker && code !== 0) process.exit(code);
 }
 
 /**
