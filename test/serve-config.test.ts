@@ -46,6 +46,9 @@ describe('resolveServeConfig', () => {
     const k = resolveServeConfig({ registry: 'm.json', host: '0.0.0.0' }, { ROUTECORE_API_KEYS: 'sk-aaaaaaaa' });
     expect(k.host).toBe('0.0.0.0');
     expect(k.hostForcedLocal).toBe(false);
+    // A loopback address asked for is kept (IPv6 too), and not reported as ignored.
+    const v6 = resolveServeConfig({ registry: 'm.json', host: '::1' }, {});
+    expect([v6.host, v6.hostForcedLocal]).toEqual(['::1', false]);
   });
 
   it('reads keys from ROUTECORE_API_KEYS hashed, never keeping the key', () => {

@@ -350,8 +350,10 @@ export function resolveServeConfig(flags: ServeFlags, env: Record<string, string
   if (learn) config.learn = learn;
 
   if (keys.length === 0) {
-    config.host = '127.0.0.1';
-    config.hostForcedLocal = host !== undefined && host !== '127.0.0.1' && host !== 'localhost';
+    // Without keys only a loopback address is served: the one asked for when it is one (::1 included).
+    const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+    config.host = loopback ? host : '127.0.0.1';
+    config.hostForcedLocal = host !== undefined && !loopback;
   } else if (host !== undefined) {
     config.host = host;
   } else {

@@ -1026,7 +1026,8 @@ export class Gateway {
         pid: process.pid,
         router: this.config.router ?? 'default',
         models: this.#gen.router.models,
-        inflight: this.metrics.inflight,
+        // Requests being answered besides this probe.
+        inflight: Math.max(0, this.metrics.inflight - 1),
         log: { kind: this.config.log.kind, written: this.log.written, queued: this.log.queued },
         state: this.config.redis === undefined ? 'memory' : redis ? 'redis (connected)' : 'redis (disconnected: per-replica until it is back)',
       };
