@@ -587,6 +587,32 @@ describe('reload and drain', () => {
     expect(rows(g)[0]).toMatchObject({ status: "ok", http_status: 200 });
   }, 30_000);
 
+  it('tells the requests it cuts at the drain deadline why: a 503 shutting_down, or that error as a stream\'s last event', async () => {
+    const g = await fx.gateway({ file: 'drainMs: 300\n' });
+    fx.big.fault = { kind: 'timeout' };
+    fx.small.fault = { kind: 'timeout' };
+    const waiting = post(`${g.url}/v1/chat/completions`, chat('Hi', { model: 'big' }));
+    await until(() => fx.big.requests.length === 1, 'the upstream call');
+    fx.big.fault = { kind: 'ok', stallAfter: 1 };
+    let streamed = '';
+    const streaming = new Promise<void>((resolve) => {
+      const req = httpRequest(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        res.on('data', (d: Buffer) => (streamed += d.toString()));
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      });
+      req.on('error', () => resolve());
+      req.end(JSON.stringify(chat('Hi', { model: 'big', stream: true })));
+    });
+    await until(() => streamed.includes('"content"'), 'the first token');
+    await g.close();
+    const r = await waiting;
+    expect(r.status).toBe(503);
+    expect(r.body.error).toMatchObject({ code: 'shutting_down', message: expect.stringContaining('cut this request at its drain deadline (300 ms)') });
+    await streaming;
+    expect(streamed).toMatch(/data: \{"error":\{[^\n]*"code":"shutting_down"/);
+  }, 30_000);
+
   it('listens on 127.0.0.1 when no client keys are configured', () => {
     expect(new URL(url).hostname).toBe('127.0.0.1');
     expect(gw.config.keys).toHaveLength(0);

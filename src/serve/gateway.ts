@@ -73,6 +73,9 @@ export interface GatewayOptions {
   encoder?: Encoder;
 }
 
+/** At the drain deadline, how long cancelled requests get to write their 503 before the connections close. */
+const CUT_ANSWER_MS = 250;
+
 /** How often this replica's decision counts are added to the shared calibration counters. */
 const CALIBRATION_FLUSH_MS = 1000;
 
@@ -400,6 +403,11 @@ export class Gateway {
       }
       if (this.metrics.inflight > 0) {
         this.#event('warn', 'drain', `drain: ${this.metrics.inflight} requests still running after ${this.config.drainMs} ms; closing them`, { cut: this.metrics.inflight });
+        // Cancel them first, so that each client reads why (a 503 shutting_down, or that error as the
+        // stream's last event) before its connection goes: a cut socket alone says nothing.
+        for (const ctx of this.#contexts.values()) ctx.canceller?.abort();
+        const answered = Date.now() + CUT_ANSWER_MS;
+        while (this.metrics.inflight > 0 && Date.now() < answered) await new Promise((r) => setTimeout(r, 5));
         server.closeAllConnections();
       } else {
         server.closeIdleConnections();
@@ -637,6 +645,10 @@ export class Gateway {
   }
 
   #toErrorAnswer(err: unknown, log: FastifyBaseLogger = this.app.log): OpenAIErrorAnswer {
+    // Cancelled at the drain deadline (close()): the client is still there and reads why.
+    if (this.#draining && isRoutecoreError(err, 'ERR_ROUTECORE_ABORTED')) {
+      return new OpenAIErrorAnswer(503, 'server_error', 'shutting_down', `the gateway is shutting down and cut this request at its drain deadline (${this.config.drainMs} ms); retry on another replica`, { routecoreCode: err.code });
+    }
     const known = answerFor(err);
     if (known) return known;
     const e = err as { code?: string; statusCode?: number; message?: string };

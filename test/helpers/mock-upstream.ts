@@ -141,7 +141,14 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
     const stopAfter = piecesBeforeFault(fault);
-    for (let i = 0; i < pieces.length && i < stopAfter; i++) await write(res, chunk({ content: pieces[i] }, null));
+    for (let i = 0; i < pieces.length && i < stopAfter; i++) {
+      // `stallAfter`: a stream that sends this many pieces, then nothing until the mock closes.
+      if (fault.kind === 'ok' && fault.stallAfter !== undefined && i >= fault.stallAfter) {
+        held.add(res);
+        return;
+      }
+      await write(res, chunk({ content: pieces[i] }, null));
+    }
     if (await endStreamByFault(fault, req, res)) return;
     const tool = fault.kind === 'ok' ? fault.tool : undefined;
     if (tool) {
