@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { CONTEXT_BUDGET_CHARS, DEFAULT_MAX_CHARS, chatText, chatTextAsync, headAndTail } from '../src/chat/messages.js';
+import { CONTEXT_BUDGET_CHARS, DEFAULT_MAX_CHARS, MEDIA_PART_TOKENS, chatText, chatTextAsync, headAndTail } from '../src/chat/messages.js';
 import { parseModelName } from '../src/chat/model-name.js';
 import { RoutecoreError } from '../src/errors.js';
 import { Registry } from '../src/routing/registry.js';
@@ -110,8 +110,10 @@ describe('chatText refusals name the field', () => {
     expect(chatText({ messages: [{ role: 'user', content: 'What breed is this dog?' }, { role: 'assistant', content: 'Show me.' }, { role: 'user', content: [image] }] }).text).toBe('What breed is this dog?');
     expect(chatText({ messages: [{ role: 'system', content: 'Extract all text from the image.' }, { role: 'user', content: [image] }] }).text).toBe('Extract all text from the image.');
     expect(chatText({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'data:application/pdf;base64,AAAA' } }] }] }).text).toBe('(an image, audio or a file with no text)');
-    // A turn with text and an image routes on its text, as before.
-    expect(chatText({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe it.' }, image] }] }).text).toBe('Describe it.');
+    // A turn with text and an image routes on its text, as before; the estimate counts the image (not its base64 as text).
+    const both = chatText({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe it.' }, image] }] });
+    expect(both.text).toBe('Describe it.');
+    expect(both.promptTokens).toBe(chatText({ messages: [{ role: 'user', content: 'Describe it.' }] }).promptTokens + MEDIA_PART_TOKENS);
   });
 
   it('rejects a bad maxChars', () => {

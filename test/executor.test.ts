@@ -347,6 +347,16 @@ async function collect(stream: AsyncIterable<StreamChunk>): Promise<{ text: stri
   return { text, chunks, done };
 }
 
+describe('Executor.complete: an answer without choices', () => {
+  it('reads a 200 with choices: [] as malformed and falls back, instead of answering nothing', async () => {
+    const { executor } = await setup();
+    a.fault = { kind: 'ok', noChoices: true };
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-b');
+    expect(r.attempts[0]).toMatchObject({ model: 'model-a', status: 'malformed', error: expect.stringContaining('has no choices') });
+  });
+});
+
 describe('Executor.stream', () => {
   it('passes the SSE chunks through with model set to the answering id and ends in [DONE]', async () => {
     const { executor } = await setup();

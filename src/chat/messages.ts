@@ -89,12 +89,20 @@ export function checkChatRequest(request: unknown, name = 'request'): asserts re
   if (messages.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name}.messages is empty: a conversation needs at least one user turn`);
 }
 
-/** Set by {@link contentText}: whether the content it last read had a non-text part (an image, audio, a file). */
-let contentHadMedia = false;
+/** Set by {@link contentText}: how many non-text parts (images, audio, files) the content it last read had. */
+let contentMedia = 0;
+
+/**
+ * Prompt tokens counted per image, audio or file part in the estimate (their bytes are not text):
+ * OpenAI bills an image 85 tokens at low detail and up to about 1,100 at high detail, Anthropic up to
+ * about 1,600; a middle figure keeps a picture from counting as nothing (its base64 as text would count
+ * it as tens of thousands).
+ */
+export const MEDIA_PART_TOKENS = 1000;
 
 /** The text of one message's content, validating it; `field` names it in errors (`messages[2].content`). */
 function contentText(content: unknown, field: string, role: string): string {
-  contentHadMedia = false;
+  contentMedia = 0;
   if (content === undefined || content === null) {
     // Assistant turns that only call tools carry no content.
     if (role === 'assistant' || role === 'function') return '';
@@ -116,7 +124,7 @@ function contentText(content: unknown, field: string, role: string): string {
       const t = part['refusal'];
       if (typeof t !== 'string') throw invalidArgument(`${pf}.refusal`, 'a string', t);
     } else if (type === 'image_url' || type === 'input_audio' || type === 'file') {
-      contentHadMedia = true;
+      contentMedia++;
     } else {
       throw invalidArgument(`${pf}.type`, '"text", "image_url", "input_audio", "file" or "refusal"', type);
     }
@@ -136,6 +144,8 @@ interface Scan {
   /** System and developer turns' text, read only when the user turns give no text to route on. */
   systemTexts: string[];
   bytes: number;
+  /** Image, audio and file parts, counted at {@link MEDIA_PART_TOKENS} each. */
+  media: number;
 }
 
 function scanSlice(messages: readonly unknown[], from: number, to: number, name: string, scan: Scan): void {
@@ -147,7 +157,8 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
     if (typeof role !== 'string' || !ROLES.has(role)) throw invalidArgument(`${field}.role`, '"system", "developer", "user", "assistant", "tool" or "function"', role);
     const text = contentText(m['content'], `${field}.content`, role);
     scan.bytes += Buffer.byteLength(text, 'utf8');
-    if (role === 'user') scan.userTexts.push({ index: i, text, media: contentHadMedia });
+    scan.media += contentMedia;
+    if (role === 'user') scan.userTexts.push({ index: i, text, media: contentMedia > 0 });
     else if ((role === 'system' || role === 'developer') && text !== '') scan.systemTexts.push(text);
   }
 }
@@ -186,7 +197,7 @@ function finish(scan: Scan, count: number, name: string, maxChars: number): Chat
     text = headAndTail(text, maxChars);
     truncated = true;
   }
-  const promptTokens = estimateTokens(scan.bytes) + TOKENS_PER_MESSAGE * count;
+  const promptTokens = estimateTokens(scan.bytes) + TOKENS_PER_MESSAGE * count + MEDIA_PART_TOKENS * scan.media;
   return { text, promptTokens, truncated, lastUser: last.index, userTurns: turns };
 }
 
@@ -208,7 +219,7 @@ export function chatText(request: unknown, options?: ChatTextOptions): ChatText 
   const maxChars = checkMaxChars(options);
   checkChatRequest(request);
   const messages = request.messages;
-  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0 };
+  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0, media: 0 };
   scanSlice(messages, 0, messages.length, 'messages', scan);
   return finish(scan, messages.length, 'messages', maxChars);
 }
@@ -221,7 +232,7 @@ export async function chatTextAsync(request: unknown, options?: ChatTextOptions)
   const maxChars = checkMaxChars(options);
   checkChatRequest(request);
   const messages = request.messages;
-  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0 };
+  const scan: Scan = { userTexts: [], systemTexts: [], bytes: 0, media: 0 };
   for (let from = 0; from < messages.length; from += MESSAGES_PER_SLICE) {
     if (from > 0) await new Promise<void>((r) => setImmediate(r));
     scanSlice(messages, from, Math.min(messages.length, from + MESSAGES_PER_SLICE), 'messages', scan);

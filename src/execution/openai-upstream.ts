@@ -97,6 +97,8 @@ async function complete(dispatcher: Dispatcher, url: string, headers: Record<str
   if (status >= 200 && status < 300) {
     const json = parseJson(res.text);
     if (!json || !Array.isArray(json['choices'])) return fail({ kind: 'malformed', message: `status ${status} but the body is not a chat.completion (${preview(res.text)})` });
+    // No choice is no answer (some proxies say 200 with `choices: []` for a filtered or failed call): the next model may answer.
+    if (json['choices'].length === 0) return fail({ kind: 'malformed', message: `status ${status} but the chat.completion has no choices (${preview(res.text)})` });
     return { ok: true, status, value: { stream: false, response: json as ChatCompletion } };
   }
   const message = `status ${status}${upstreamMessage(res.text.slice(0, MAX_ERROR_BODY))}`;

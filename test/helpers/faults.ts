@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 /** What a mock does with one request. */
 export type Fault =
   /** Answers normally (the default). */
-  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string }; stallAfter?: number }
+  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string }; stallAfter?: number; noChoices?: boolean }
   /** Answers with this status and the wire's error body; `retryAfter` sets the header (seconds, or any string). */
   | { kind: 'status'; status: number; retryAfter?: string | number; message?: string }
   /** Reads the request and never answers (the client's timeout must fire). */

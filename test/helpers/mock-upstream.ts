@@ -126,7 +126,8 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model,
-        choices: [
+        // `noChoices`: a 200 whose completion has no choice (as some proxies answer a filtered call).
+        choices: fault.kind === 'ok' && fault.noChoices ? [] : [
           fault.kind === 'ok' && fault.tool
             ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [{ id: `call_${name}_${created}`, type: 'function', function: fault.tool }] }, finish_reason: 'tool_calls', logprobs: null }
             : { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null },
