@@ -357,6 +357,40 @@ describe('Executor.complete: an answer without choices', () => {
   });
 });
 
+describe('the output-limit name an upstream refuses', () => {
+  it('calls again with the other name (max_tokens / max_completion_tokens) when an upstream refuses the one sent, and sends that name from then on', async () => {
+    const { startMockUpstream } = await import('./helpers/mock-upstream.js');
+    const { Registry } = await import('../src/routing/registry.js');
+    // Mistral's answer to max_completion_tokens, and OpenAI's to max_tokens on a reasoning model.
+    const mistral = await startMockUpstream({ name: 'mistral', refuse: { field: 'max_completion_tokens', status: 422, message: 'body.max_completion_tokens: Extra inputs are not permitted' } });
+    const reasoning = await startMockUpstream({ name: 'o-model', refuse: { field: 'max_tokens', status: 400, message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead." } });
+    try {
+      const reg = Registry.fromObject({ models: [{ id: 'mistral', baseUrl: mistral.baseUrl }, { id: 'o-model', baseUrl: reasoning.baseUrl }] });
+      const router = await Router.load('default', { registry: reg, aliases: { strong: 'o-model', weak: 'mistral' } });
+      const ex = new Executor({ router, backoffMs: 1 });
+      open.push(ex);
+      const first = await ex.complete({ messages: MESSAGES, max_completion_tokens: 50 } as never, { model: 'mistral' });
+      expect([first.model, first.attempts.length]).toEqual(['mistral', 1]);
+      expect(mistral.requests.map((r) => Object.keys(r.body ?? {}).filter((k) => k.startsWith('max')))).toEqual([['max_completion_tokens'], ['max_tokens']]);
+      // Learned: the next request goes with max_tokens at once, streamed too.
+      const stream = await ex.stream({ messages: MESSAGES, max_completion_tokens: 50, stream: true } as never, { model: 'mistral' });
+      for await (const _ of stream) void _;
+      expect(mistral.requests).toHaveLength(3);
+      expect(mistral.requests[2]!.body).toMatchObject({ max_tokens: 50 });
+      const o = await ex.complete({ messages: MESSAGES, max_tokens: 50 }, { model: 'o-model' });
+      expect(o.model).toBe('o-model');
+      expect(reasoning.requests.at(-1)!.body).toMatchObject({ max_completion_tokens: 50 });
+      // Another refusal that names the field (a value out of range) is the request's fault, not retried.
+      mistral.fault = { kind: 'status', status: 400, message: 'max_tokens: must be at most 4096' };
+      await expect(ex.complete({ messages: MESSAGES, max_tokens: 99_999 }, { model: 'mistral' })).rejects.toMatchObject({ status: 400 });
+      expect(mistral.requests).toHaveLength(4);
+    } finally {
+      await mistral.close();
+      await reasoning.close();
+    }
+  });
+});
+
 describe('Executor.stream', () => {
   it('passes the SSE chunks through with model set to the answering id and ends in [DONE]', async () => {
     const { executor } = await setup();

@@ -34,9 +34,15 @@ export function chatUrl(baseUrl: string): string {
 }
 
 /** Per upstream base URL and model, what a call needs and does not change per request (registry entries are few). */
-const perTarget = new Map<string, { url: string; modelField: string }>();
+interface Target {
+  url: string;
+  modelField: string;
+  /** The output-limit name this upstream refused (see {@link retryWithOtherLimit}): later bodies carry the other at once. */
+  refusedLimit?: LimitName;
+}
+const perTarget = new Map<string, Target>();
 
-function targetOf(baseUrl: string, model: string): { url: string; modelField: string } {
+function targetOf(baseUrl: string, model: string): Target {
   const k = `${baseUrl}\n${model}`;
   let t = perTarget.get(k);
   if (!t) {
@@ -57,32 +63,75 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     if (key.key !== undefined) headers['authorization'] = `Bearer ${key.key}`;
     // The body was serialised once per request (an object's JSON text, so it starts with `{`); only the model differs per upstream.
     const target = targetOf(entry!.baseUrl!, model);
-    const body = target.modelField + call.body.slice(1);
-    if (!call.stream) return complete(dispatcher, target.url, headers, body, call.cancellation, timeoutMs);
-    // undici's request() takes an AbortSignal (made here, on first read).
-    const signal = call.signal;
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await undiciRequest(target.url, { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    } catch (err) {
-      return fail(networkFailure(err, signal, timeoutMs));
-    }
-    const status = res.statusCode;
-    if (status >= 200 && status < 300) return openStream(res, model, signal, timeoutMs, status);
-    // An error status: read a bounded piece of the body for the message.
-    let text = '';
-    try {
-      text = (await res.body.text()).slice(0, MAX_ERROR_BODY);
-    } catch {
-      // the status says enough
-    }
-    const message = `status ${status}${upstreamMessage(text)}`;
-    if (status === 429) {
-      const wait = retryAfterMs(res.headers['retry-after']);
-      return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
-    }
-    return fail({ kind: 'status', status, message });
+    let body = target.modelField + call.body.slice(1);
+    if (target.refusedLimit !== undefined) body = withOtherLimit(body, target.refusedLimit) ?? body;
+    const send = (text: string) => (call.stream ? openCall(dispatcher, target.url, headers, text, model, call, timeoutMs) : complete(dispatcher, target.url, headers, text, call.cancellation, timeoutMs));
+    const outcome = await send(body);
+    return outcome.ok ? outcome : retryWithOtherLimit(outcome, body, target, send);
   };
+}
+
+/** The two names of the output-token limit in chat completions. */
+const LIMIT_NAMES = ['max_completion_tokens', 'max_tokens'] as const;
+type LimitName = (typeof LIMIT_NAMES)[number];
+
+/** An upstream's words for a field it does not take (OpenAI: "Unsupported parameter", Mistral: "Extra inputs are not permitted", vLLM / others: "unknown", "unrecognized"). */
+const REFUSED_FIELD = /unsupported|not supported|unknown|unrecogni[sz]ed|extra[ _](inputs|fields?|forbidden)|not permitted|not allowed|no such/i;
+
+/**
+ * OpenAI's current models take only `max_completion_tokens` (their reasoning models refuse
+ * `max_tokens`), while many OpenAI-compatible servers take only `max_tokens` (Mistral answers 422 for
+ * the other): one name cannot serve both, and the faces send `max_completion_tokens`. When an upstream
+ * refuses the name it was sent (a 400 or 422 naming it as unsupported or extra), the call is made once
+ * more with the other name, and when that answers, the upstream gets the other name from then on.
+ */
+async function retryWithOtherLimit(outcome: AttemptOutcome<UpstreamAnswer>, body: string, target: Target, send: (body: string) => Promise<AttemptOutcome<UpstreamAnswer>>): Promise<AttemptOutcome<UpstreamAnswer>> {
+  if (outcome.ok || outcome.failure.kind !== 'status' || (outcome.failure.status !== 400 && outcome.failure.status !== 422)) return outcome;
+  const message = outcome.failure.message;
+  if (!REFUSED_FIELD.test(message)) return outcome;
+  const sent = LIMIT_NAMES.find((n) => message.includes(n) && body.includes(`"${n}":`));
+  const other = sent === undefined ? undefined : withOtherLimit(body, sent);
+  if (sent === undefined || other === undefined) return outcome;
+  const again = await send(other);
+  if (again.ok) target.refusedLimit = sent;
+  return again;
+}
+
+/** `body` with its top-level `name` renamed to the other limit name; undefined when it has no such field (or has both). */
+function withOtherLimit(body: string, name: LimitName): string | undefined {
+  const other = name === 'max_tokens' ? 'max_completion_tokens' : 'max_tokens';
+  const parsed = parseJson(body);
+  if (!parsed || parsed[name] === undefined || parsed[other] !== undefined) return undefined;
+  parsed[other] = parsed[name];
+  delete parsed[name];
+  return JSON.stringify(parsed);
+}
+
+/** A streamed call opened up to its first token, or the failure classified. */
+async function openCall(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, model: string, call: UpstreamCall, timeoutMs: number): Promise<AttemptOutcome<UpstreamAnswer>> {
+  // undici's request() takes an AbortSignal (made here, on first read).
+  const signal = call.signal;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await undiciRequest(url, { method: 'POST', headers, body, signal, dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  } catch (err) {
+    return fail(networkFailure(err, signal, timeoutMs));
+  }
+  const status = res.statusCode;
+  if (status >= 200 && status < 300) return openStream(res, model, signal, timeoutMs, status);
+  // An error status: read a bounded piece of the body for the message.
+  let text = '';
+  try {
+    text = (await res.body.text()).slice(0, MAX_ERROR_BODY);
+  } catch {
+    // the status says enough
+  }
+  const message = `status ${status}${upstreamMessage(text)}`;
+  if (status === 429) {
+    const wait = retryAfterMs(res.headers['retry-after']);
+    return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
+  }
+  return fail({ kind: 'status', status, message });
 }
 
 /** A non-streamed call, read whole (./buffered-post.ts): the answer, or the failure classified as for streams. */

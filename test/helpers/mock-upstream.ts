@@ -42,6 +42,8 @@ export interface MockOptions {
   promptTokens?: number;
   /** The answer text for a request body (a judge that follows a rule of the prompt); default `Answer from <name>.`. An `ok` fault's `text` wins. */
   answer?: (body: Record<string, unknown> | undefined) => string;
+  /** A body field this server does not take, answered with `status` and `message` (as Mistral's 422 for `max_completion_tokens`, OpenAI's 400 for `max_tokens` on a reasoning model). */
+  refuse?: { field: string; status: number; message: string };
 }
 
 /** A running mock. */
@@ -116,6 +118,10 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
       malformed: { stream: 'data: {"this is": not json\n\n', json: '<html>502 Bad Gateway from a proxy</html>' },
     };
     if (answerFault(fault, req, res, stream, name, held, wire)) return;
+    if (options.refuse && body?.[options.refuse.field] !== undefined) {
+      json(res, options.refuse.status, { error: { message: options.refuse.message, type: 'invalid_request_error', param: options.refuse.field, code: null } });
+      return;
+    }
     if (fault.kind === 'ok' && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : (options.answer?.(body) ?? `Answer from ${name}.`);
     const pieces = split(text, chunks);
