@@ -178,6 +178,15 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(claude.requests).toHaveLength(0);
   });
 
+  it('answers the SDK\'s stored-response calls (retrieve, delete, input items) with a 404 that says why', async () => {
+    const retrieve = await openai.responses.retrieve('resp_123').catch((e: unknown) => e);
+    expect(retrieve).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((retrieve as InstanceType<typeof OpenAI.APIError>).message).toContain('GET /v1/responses/resp_123: routecore stores no responses');
+    const items = await openai.responses.inputItems.list('resp_123').catch((e: unknown) => e);
+    expect((items as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
+    expect((items as { error: { code: string } }).error.code).toBe('response_not_stored');
+  });
+
   it.each([
     [{ model: 'routecore' }, 400, 'missing_input', 'input', 'body.input is required'],
     [{ input: 'x', previous_response_id: 'resp_1' }, 400, 'unsupported_parameter', 'previous_response_id', 'routecore stores no responses'],

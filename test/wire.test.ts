@@ -322,6 +322,20 @@ describe('Messages -> chat request (face): what is not translated', () => {
   });
 });
 
+describe('Responses -> chat request: the echoed fields are checked', () => {
+  it.each([
+    [{ input: 'x', metadata: { a: 1 } }, 'metadata.a', 'body.metadata.a must be a string of at most 512 characters, got number 1'],
+    [{ input: 'x', metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', 'body.metadata has 17 key-value pairs; at most 16 are allowed'],
+    [{ input: 'x', store: 'yes' }, 'store', 'body.store must be true or false, got string "yes"'],
+    [{ input: 'x', include: 'reasoning.encrypted_content' }, 'include', 'body.include must be an array of strings'],
+    [{ input: 'x', truncation: 'sometimes' }, 'truncation', 'body.truncation must be "auto" or "disabled", got string "sometimes"'],
+  ])('refuses %j (param %s)', (body, param, message) => {
+    const e = caught(() => responsesToChat(body), WireError);
+    expect(e.param).toBe(param);
+    expect(e.message).toContain(message);
+  });
+});
+
 describe('Responses -> chat request: tool fields without tools', () => {
   it('drops tool_choice and parallel_tool_calls when there are no tools (chat completions refuses them; Responses takes them)', () => {
     const chat = responsesToChat({ input: 'hi', tool_choice: 'auto', parallel_tool_calls: false, tools: [] });

@@ -973,6 +973,12 @@ export class Gateway {
         reply.code(405).send(answer.body(request.rc?.id));
         return;
       }
+      if (path.startsWith('/v1/responses/')) {
+        // The OpenAI SDK's responses.retrieve / delete / cancel / inputItems.list: say why there is nothing here.
+        const why = 'routecore stores no responses (retrieve, delete, cancel and input_items need the storage of the API that made them); keep the response your client received, or send the whole conversation in input';
+        reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'response_not_stored', `${request.method} ${path}: ${why}`).body(request.rc?.id));
+        return;
+      }
       reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
     });
 

@@ -74,7 +74,7 @@ export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatReq
   if (parallel !== undefined) chat['parallel_tool_calls'] = parallel;
   const user = optString(body, 'user') ?? optString(body, 'safety_identifier');
   if (user !== undefined) chat['user'] = user;
-  if (body['metadata'] !== undefined && body['metadata'] !== null && !isObject(body['metadata'])) badField('metadata', 'an object of strings', body['metadata']);
+  checkEchoedFields(body);
   const topLogprobs = optNumber(body, 'top_logprobs', 0, 20, 'top_logprobs', true);
   if (topLogprobs !== undefined) {
     chat['logprobs'] = true;
@@ -134,6 +134,29 @@ function textFormat(format: unknown): Json {
     default:
       return badField('text.format.type', '"text", "json_object" or "json_schema"', format['type']);
   }
+}
+
+/**
+ * The fields routecore only echoes back in the response (or passes through), checked as OpenAI checks
+ * them so that a mistake is a 400 here rather than a surprise later: `metadata` (at most 16 string
+ * values), `store`, `include`, `truncation`.
+ */
+function checkEchoedFields(body: Json): void {
+  const metadata = body['metadata'];
+  if (metadata !== undefined && metadata !== null) {
+    if (!isObject(metadata)) badField('metadata', 'an object of strings', metadata);
+    const entries = Object.entries(metadata);
+    if (entries.length > 16) throw new WireError('invalid_request', 'metadata', `body.metadata has ${entries.length} key-value pairs; at most 16 are allowed`);
+    for (const [k, v] of entries) {
+      if (k.length > 64) throw new WireError('invalid_request', 'metadata', `body.metadata has a key of ${k.length} characters (${JSON.stringify(k.slice(0, 20))}…); at most 64 are allowed`);
+      if (typeof v !== 'string' || v.length > 512) badField(`metadata.${k}`, 'a string of at most 512 characters', v);
+    }
+  }
+  if (body['store'] !== undefined && body['store'] !== null && typeof body['store'] !== 'boolean') badField('store', 'true or false', body['store']);
+  const include = body['include'];
+  if (include !== undefined && include !== null && (!Array.isArray(include) || include.some((x) => typeof x !== 'string'))) badField('include', 'an array of strings', include);
+  const truncation = body['truncation'];
+  if (truncation !== undefined && truncation !== null && truncation !== 'auto' && truncation !== 'disabled') badField('truncation', '"auto" or "disabled"', truncation);
 }
 
 function functionTool(t: unknown, i: number, nativeOnly: NativeOnly | undefined): Json | undefined {
