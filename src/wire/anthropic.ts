@@ -15,8 +15,10 @@
  * - {@link AnthropicChunkReader}: Messages stream events as `chat.completion.chunk`s, with usage.
  *
  * Stop reasons: `end_turn`/`stop_sequence`/`pause_turn` ↔ `stop`, `max_tokens` ↔ `length`, `tool_use` ↔
- * `tool_calls`, `refusal` ↔ `content_filter`. Usage: `input_tokens` (+ cache creation and cache
- * reads, which are billed input) ↔ `prompt_tokens`, `output_tokens` ↔ `completion_tokens`.
+ * `tool_calls`, `refusal` ↔ `content_filter`, `model_context_window_exceeded` → `length`. Usage:
+ * `input_tokens` + cache reads + cache writes ↔ `prompt_tokens` (the cache's share also given apart, as
+ * `prompt_tokens_details.cached_tokens` and `cache_creation_input_tokens`, for its own prices),
+ * `output_tokens` ↔ `completion_tokens`.
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
