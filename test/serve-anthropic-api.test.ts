@@ -104,6 +104,9 @@ describe('POST /v1/messages beyond the basics', () => {
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');
     expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'GET /v1/messages is not supported; use POST' } });
+    const count = await fetch(`${gw.url}/v1/messages/count_tokens`, { headers: { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' } });
+    expect(count.status).toBe(405);
+    expect(await count.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'GET /v1/messages/count_tokens is not supported; use POST' } });
   });
 });
 

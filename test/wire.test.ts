@@ -314,6 +314,17 @@ describe('Messages -> chat request (face)', () => {
   });
 });
 
+describe('Messages -> chat request (face): tool_choice without tools', () => {
+  it('validates tool_choice and disable_parallel_tool_use without tools but sends neither (chat completions refuses them)', () => {
+    const chat = messagesToChat({ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'auto', disable_parallel_tool_use: true } });
+    expect(chat['tool_choice']).toBeUndefined();
+    expect(chat['parallel_tool_calls']).toBeUndefined();
+    const withTools = messagesToChat({ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'any', disable_parallel_tool_use: true } });
+    expect(withTools).toMatchObject({ tool_choice: 'required', parallel_tool_calls: false });
+    expect(caught(() => messagesToChat({ max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'maybe' } }), WireError).param).toBe('tool_choice.type');
+  });
+});
+
 describe('Messages -> chat request (face): what is not translated', () => {
   it('validates thinking but sends chat upstreams no reasoning_effort (a model that does not reason would refuse it with a 400)', () => {
     const chat = messagesToChat({ max_tokens: 9000, messages: [{ role: 'user', content: 'x' }], thinking: { type: 'enabled', budget_tokens: 4000 } });

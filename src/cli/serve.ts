@@ -157,7 +157,7 @@ export async function cmdServe(args: string[]): Promise<void> {
   const fallback = applyLogFallback(config, sqliteProblem);
   if (fallback) say(fallback);
   if (config.hostForcedLocal) say(`no client keys are configured, so the gateway listens on 127.0.0.1 only (--host ${values.host ?? ''} ignored); set ROUTECORE_API_KEYS or "keys:" in the config to listen elsewhere`);
-  else if (config.keys.length === 0) say('no client keys are configured: listening on 127.0.0.1 only, without authentication');
+  else if (config.keys.length === 0) say(`no client keys are configured: listening on ${config.host} only, without authentication`);
   // Loaded here so that other commands do not pay for fastify and undici at start.
   const { Gateway, packageVersion } = await import('../serve/gateway.js');
   if (workers > 1 && !worker) {

@@ -963,8 +963,8 @@ export class Gateway {
       if (allow.length > 0) {
         reply.header('allow', allow.join(', '));
         const answer = new OpenAIErrorAnswer(405, 'invalid_request_error', 'method_not_allowed', `${request.method} ${path} is not supported; use ${allow.join(' or ')}`);
-        // A wire's own URL answers in its own error shape (Anthropic's on /v1/messages).
-        const face = faceOf(path);
+        // A wire's own URLs answer in its own error shape (Anthropic's on /v1/messages and its count_tokens).
+        const face = faceOf(path.startsWith('/v1/messages/') ? '/v1/messages' : path);
         if (face) {
           const shaped = face.error({ status: 405, body: answer.body(request.rc?.id) as unknown as { error: Json } });
           reply.code(shaped.status).send(shaped.body);

@@ -115,6 +115,12 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
         badField('tool_choice.type', '"auto", "any", "tool" or "none"', choice['type']);
     }
     if (choice['disable_parallel_tool_use'] === true) chat['parallel_tool_calls'] = false;
+    // Chat completions refuses tool_choice and parallel_tool_calls without tools (the Messages API
+    // takes them): validated above, sent only with tools.
+    if (chat['tools'] === undefined) {
+      delete chat['tool_choice'];
+      delete chat['parallel_tool_calls'];
+    }
   }
   const thinking = body['thinking'];
   if (thinking !== undefined && thinking !== null) {
