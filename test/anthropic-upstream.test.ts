@@ -287,4 +287,13 @@ describe('anthropic-messages upstream', () => {
     expect(err).toMatchObject({ status: 400, message: expect.stringContaining('no model in the decision can honour body.tools[0].type') });
     expect(gpt.requests).toHaveLength(0);
   });
+
+  it('sends the configured max_tokens to an Anthropic upstream when a chat request sets none, and checks the setting', async () => {
+    const router = await Router.load('default', { registry, aliases: { strong: 'claude', weak: 'gpt' } });
+    const ex = new Executor({ router, env: KEYS, anthropicMaxTokens: 1234 });
+    open.push(ex);
+    await ex.complete({ messages: MESSAGES }, { model: 'claude' });
+    expect(claude.requests.at(-1)!.body).toMatchObject({ max_tokens: 1234 });
+    expect(() => new Executor({ router, env: KEYS, anthropicMaxTokens: 0 })).toThrow('Expected a number from 1 to 10000000 for options.anthropicMaxTokens but received number 0');
+  });
 });

@@ -153,7 +153,7 @@ describe('resolveServeConfig', () => {
     ['log path', 'registry: m.json\nlog: {path: ""}', 'field "log.path" must be a non-empty string, got string ""'],
     ['log flush', 'registry: m.json\nlog: {flushMs: 60001}', 'field "log.flushMs" must be an integer from 1 to 60000, got number 60001'],
     ['log prompts', 'registry: m.json\nlog: {storePrompts: "no"}', 'field "log.storePrompts" must be true or false, got string "no"'],
-    ['upstream type', 'registry: m.json\nupstream: 3', 'field "upstream" must be a mapping of retries, backoffMs, maxRetryAfterMs, cooldownMs, maxAttempts, got number 3'],
+    ['upstream type', 'registry: m.json\nupstream: 3', 'field "upstream" must be a mapping of retries, backoffMs, maxRetryAfterMs, cooldownMs, maxAttempts, anthropicMaxTokens, got number 3'],
     ['file timeout', 'registry: m.json\ntimeoutMs: 0', 'field "timeoutMs" must be an integer from 1 to 3600000, got number 0'],
     ['drain', 'registry: m.json\ndrainMs: -1', 'field "drainMs" must be an integer from 0 to 3600000, got number -1'],
     ['watch', 'registry: m.json\nwatchRouter: yes please', 'field "watchRouter" must be true or false, got string "yes please"'],

@@ -26,6 +26,7 @@ import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-ups
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
 import { NATIVE, type NativeBody } from '../wire/common.js';
+import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../wire/anthropic.js';
 import { requestId } from './request-id.js';
 
 export type { Attempt, Outcome, Usage } from '../app/hub.js';
@@ -58,6 +59,8 @@ export interface ExecutorOptions extends RunnerSettings {
    * `openai-chat` is built in (undici, this executor's dispatcher and env) and may be replaced here.
    */
   upstreams?: Record<string, UpstreamAttempt>;
+  /** `max_tokens` sent to an Anthropic upstream for a chat request that sets no output limit (the Messages API requires one). Default 4,096. */
+  anthropicMaxTokens?: number;
 }
 
 /** Per-request options of {@link Executor.complete} and {@link Executor.stream}. */
@@ -186,7 +189,8 @@ export class Executor {
       this.#ownDispatcher = true;
     }
     const chat = openAIChatAttempt(this.#dispatcher, this.#env);
-    this.#upstreams = new Map([[DEFAULT_WIRE, chat], ...wireUpstreams(this.#dispatcher, this.#env, chat), ...Object.entries(options.upstreams ?? {})]);
+    const anthropicMaxTokens = num(options.anthropicMaxTokens, 'options.anthropicMaxTokens', 1, 10_000_000, DEFAULT_ANTHROPIC_MAX_TOKENS);
+    this.#upstreams = new Map([[DEFAULT_WIRE, chat], ...wireUpstreams(this.#dispatcher, this.#env, chat, { anthropicMaxTokens }), ...Object.entries(options.upstreams ?? {})]);
     // Cool-downs from any replica take the model out of this router's decisions.
     this.#unsubscribe = this.state.onCooldown((mark) => {
       if (!this.router.models.includes(mark.model)) return;

@@ -104,6 +104,7 @@ const UpstreamFields = {
   maxRetryAfterMs: opt(int(0, 600_000)),
   cooldownMs: opt(int(0, 86_400_000)),
   maxAttempts: opt(int(1, 100)),
+  anthropicMaxTokens: opt(int(1, 10_000_000)),
 };
 
 /**
@@ -126,7 +127,7 @@ export const ConfigFileSchema = mapping(
     cors: opt(Type.Union([Type.Literal(false), mapping({ origins: Origins }, 'a mapping with origins')], { expected: 'false or a mapping with origins', description: 'allowed browser origins (default: CORS off)' })),
     keys: opt(doc(Type.Array(KeyEntry, { expected: 'a list of {name, sha256, ...} entries' }), 'client keys (by SHA-256) and what each may do')),
     log: opt(Type.Union([Type.Literal(false), Type.String(), LogMapping], { expected: 'false, "sqlite:PATH", "jsonl:PATH", "none" or a mapping with kind and path', description: 'where decisions and outcomes are logged (default sqlite:routecore-log.sqlite)' })),
-    upstream: opt(doc(mapping(UpstreamFields, `a mapping of ${Object.keys(UpstreamFields).join(', ')}`), 'retries, backoff and cool-downs of upstream calls')),
+    upstream: opt(doc(mapping(UpstreamFields, `a mapping of ${Object.keys(UpstreamFields).join(', ')}`), 'retries, backoff and cool-downs of upstream calls, and the max_tokens an Anthropic upstream gets when a chat request sets none')),
     drainMs: opt(doc(int(0, 3_600_000), 'how long SIGTERM waits for in-flight requests, in ms (default 30000)')),
     watchRouter: opt(doc(bool, 'reload the router when its file changes (default true; SIGHUP always reloads)')),
     logLevel: opt(doc(oneOf(LOG_LEVELS), 'the request log\'s level (default warn)')),

@@ -76,6 +76,8 @@ export interface UpstreamConfig {
   maxRetryAfterMs?: number;
   cooldownMs?: number;
   maxAttempts?: number;
+  /** `max_tokens` for an Anthropic upstream when a chat request sets none (default 4,096). */
+  anthropicMaxTokens?: number;
 }
 
 /** The complete, validated configuration of one gateway replica. */
