@@ -136,9 +136,9 @@ export const messagesFace: Face = {
     }
     return attach(chat, { wire: 'anthropic-messages', body: body as Json, headers: forward, ...(only ? { only } : {}) });
   },
-  answer(completion, request, model) {
-    const stops = Array.isArray(request['stop_sequences']) ? (request['stop_sequences'] as string[]) : undefined;
-    return nativeAnswer(completion) ?? chatToMessage(completion, stops ? { model, stopSequences: stops } : { model });
+  answer(completion, _request, model) {
+    // A chat upstream does not say which stop sequence ended its answer (it strips it): `stop_sequence` stays null.
+    return nativeAnswer(completion) ?? chatToMessage(completion, { model });
   },
   stream(_request, model) {
     const writer = new MessagesStreamWriter({ model });

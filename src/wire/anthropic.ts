@@ -281,8 +281,6 @@ export interface MessageMeta {
   id?: string;
   /** The model to report (the registry id that answered). */
   model: string;
-  /** The request's stop sequences, to tell `stop_sequence` from `end_turn` when the text shows which. */
-  stopSequences?: readonly string[];
 }
 
 /** A `chat.completion` as a Messages `message`. */
