@@ -57,6 +57,16 @@ async function setup() {
   return executor;
 }
 
+/** An executor whose decision holds two models of one provider's wire only (`<provider>-a`, `<provider>-b`, both at `baseUrl`). */
+async function oneWire(provider: 'anthropic' | 'openai', baseUrl: string, apiKeyEnv: string): Promise<Executor> {
+  const models = [`${provider}-a`, `${provider}-b`];
+  const reg = Registry.fromObject({ models: models.map((id) => ({ id, provider, baseUrl, apiKeyEnv })) });
+  const router = await Router.load('default', { registry: reg, aliases: { strong: models[0]!, weak: models[1]! } });
+  const executor = new Executor({ router, env: KEYS, backoffMs: 1 });
+  open.push(executor);
+  return executor;
+}
+
 async function collect(stream: AsyncIterable<StreamChunk>): Promise<{ text: string; chunks: OpenAI.ChatCompletionChunk[] }> {
   const chunks: OpenAI.ChatCompletionChunk[] = [];
   for await (const c of stream) if (c.data !== '[DONE]') chunks.push(JSON.parse(c.data) as OpenAI.ChatCompletionChunk);
@@ -212,17 +222,9 @@ describe('anthropic-messages upstream', () => {
     const plain = await ex.complete({ messages: MESSAGES, response_format: { type: 'text' }, seed: 7, n: 1 }, { model: 'claude' });
     expect(plain.model).toBe('claude');
 
-    const only = Registry.fromObject({
-      models: [
-        { id: 'claude', provider: 'anthropic', baseUrl: claude.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY' },
-        { id: 'claude-small', provider: 'anthropic', baseUrl: claude.baseUrl, apiKeyEnv: 'ANTHROPIC_KEY' },
-      ],
-    });
-    const router = await Router.load('default', { registry: only, aliases: { strong: 'claude', weak: 'claude-small' } });
-    const alone = new Executor({ router, env: KEYS, backoffMs: 1 });
-    open.push(alone);
+    const alone = await oneWire('anthropic', claude.baseUrl, 'ANTHROPIC_KEY');
     const err = await alone.complete({ messages: MESSAGES, logprobs: true }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_ROUTECORE_UPSTREAM_REJECTED', status: 400, message: expect.stringMatching(/^no model in the decision can honour body\.logprobs \(claude(-small)?: .*log-probabilities/) });
+    expect(err).toMatchObject({ code: 'ERR_ROUTECORE_UPSTREAM_REJECTED', status: 400, message: expect.stringMatching(/^no model in the decision can honour body\.logprobs \(anthropic-[ab]: .*log-probabilities/) });
     const answer = answerFor(err)!;
     expect([answer.status, answer.code, answer.param]).toEqual([400, 'unsupported_parameter', 'logprobs']);
   });
@@ -274,15 +276,7 @@ describe('anthropic-messages upstream', () => {
     const r = await ex.complete(chat, { model: 'gpt' });
     expect(r.model).toBe('claude');
     expect(r.attempts[0]).toMatchObject({ model: 'gpt', status: 'config', error: expect.stringContaining('server tool "bash_20250124"') });
-    const openaiOnly = Registry.fromObject({
-      models: [
-        { id: 'gpt', provider: 'openai', baseUrl: gpt.baseUrl, apiKeyEnv: 'OPENAI_KEY' },
-        { id: 'gpt-mini', provider: 'openai', baseUrl: gpt.baseUrl, apiKeyEnv: 'OPENAI_KEY' },
-      ],
-    });
-    const router = await Router.load('default', { registry: openaiOnly, aliases: { strong: 'gpt', weak: 'gpt-mini' } });
-    const alone = new Executor({ router, env: KEYS, backoffMs: 1 });
-    open.push(alone);
+    const alone = await oneWire('openai', gpt.baseUrl, 'OPENAI_KEY');
     const err = await alone.complete(chat).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 400, message: expect.stringContaining('no model in the decision can honour body.tools[0].type') });
     expect(gpt.requests).toHaveLength(0);
