@@ -66,10 +66,7 @@ export class Router extends RouterCore {
    * ERR_ROUTECORE_INVALID_ARGUMENT naming the field, e.g. `messages[2].content`.
    */
   routeChat(request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
-    return routeChat(this, request, options).then((d) => {
-      this.#sampler.note(d.text);
-      return d;
-    });
+    return routeChat(this, request, options).then(this.#noted);
   }
 
   /**
@@ -80,18 +77,19 @@ export class Router extends RouterCore {
    * measured overhead), and a batch of short prompts costs about the same CPU per prompt either way.
    */
   routeChatInline(request: unknown, options?: ChatRouteOptions): Promise<ChatDecision> {
-    return routeChat(this, request, options, true).then((d) => {
-      this.#sampler.note(d.text);
-      return d;
-    });
+    return routeChat(this, request, options, true).then(this.#noted);
   }
 
   /** {@link Router.routeChat} on the calling thread. */
   routeChatSync(request: unknown, options?: ChatRouteOptions): ChatDecision {
-    const d = routeChatSync(this, request, options);
+    return this.#noted(routeChatSync(this, request, options));
+  }
+
+  /** A chat decision, its text noted by the coverage sampler (one arrow per router, not one closure per request). */
+  readonly #noted = (d: ChatDecision): ChatDecision => {
     this.#sampler.note(d.text);
     return d;
-  }
+  };
 
   /**
    * Coverage of recent chat traffic: the mean {@link RouterCore.coverage} of a sample of the texts

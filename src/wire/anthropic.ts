@@ -22,7 +22,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -115,12 +115,6 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
         badField('tool_choice.type', '"auto", "any", "tool" or "none"', choice['type']);
     }
     if (choice['disable_parallel_tool_use'] === true) chat['parallel_tool_calls'] = false;
-    // Chat completions refuses tool_choice and parallel_tool_calls without tools (the Messages API
-    // takes them): validated above, sent only with tools.
-    if (chat['tools'] === undefined) {
-      delete chat['tool_choice'];
-      delete chat['parallel_tool_calls'];
-    }
   }
   const thinking = body['thinking'];
   if (thinking !== undefined && thinking !== null) {
@@ -135,7 +129,7 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
       if (budget !== undefined && budget >= max) badField('thinking.budget_tokens', `fewer tokens than max_tokens (${max})`, budget);
     }
   }
-  return chat;
+  return withoutToolFieldsIfNoTools(chat);
 }
 
 function blockText(b: unknown, path: string): string {

@@ -136,6 +136,19 @@ export function chatUsage(u: unknown): { prompt_tokens: number; completion_token
 export const NATIVE: unique symbol = Symbol.for('routecore.native');
 
 /**
+ * Leaves `tool_choice` and `parallel_tool_calls` out of a translated chat request that has no tools:
+ * chat completions refuses them without tools (OpenAI answers 400), while the Responses and Messages
+ * APIs take them. Each face validates them first; this only decides what is sent.
+ */
+export function withoutToolFieldsIfNoTools(chat: ChatRequest): ChatRequest {
+  if (chat['tools'] === undefined) {
+    delete chat['tool_choice'];
+    delete chat['parallel_tool_calls'];
+  }
+  return chat;
+}
+
+/**
  * Told about a part of a face's request that chat completions cannot carry but the face's own wire
  * takes (a newer field, a built-in or server tool, an item stored upstream): its path and what it is.
  * The part is left out of the translation; the face then lets only upstreams of its wire answer

@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -105,14 +105,8 @@ export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatReq
     const translated = tools.map((t, i) => functionTool(t, i, nativeOnly)).filter((t): t is Json => t !== undefined);
     if (translated.length > 0) chat['tools'] = translated;
   }
-  if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) {
-    const choice = toolChoice(body['tool_choice']);
-    // Chat completions refuses tool_choice (and parallel_tool_calls) without tools, which the
-    // Responses API takes: validated above, sent only with tools.
-    if (chat['tools'] !== undefined) chat['tool_choice'] = choice;
-  }
-  if (chat['tools'] === undefined) delete chat['parallel_tool_calls'];
-  return chat;
+  if (body['tool_choice'] !== undefined && body['tool_choice'] !== null) chat['tool_choice'] = toolChoice(body['tool_choice']);
+  return withoutToolFieldsIfNoTools(chat);
 }
 
 function textFormat(format: unknown): Json {
