@@ -25,7 +25,7 @@ import { isCancellation, type Cancellation } from './cancellation.js';
 import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
-import { NATIVE, type NativeBody } from '../wire/common.js';
+import { nativeOf } from '../wire/common.js';
 import { DEFAULT_ANTHROPIC_MAX_TOKENS } from '../wire/anthropic.js';
 import { requestId } from './request-id.js';
 
@@ -313,7 +313,7 @@ export class Executor {
   /** One attempt through the wire the model's registry entry names. */
   #call(call: Parameters<UpstreamAttempt>[0]): ReturnType<UpstreamAttempt> {
     const wire = wireOf(call.entry);
-    const native = (call.request as { [NATIVE]?: NativeBody })[NATIVE];
+    const native = nativeOf(call.request);
     if (native?.only !== undefined && native.wire !== wire) {
       return Promise.resolve({ ok: false, failure: { kind: 'config', message: `${call.model} speaks ${wire}, and only an ${native.wire} upstream can take ${native.only.why}`, param: native.only.param } });
     }

@@ -171,9 +171,14 @@ export interface NativeBody {
   only?: { param: string; why: string };
 }
 
+/** The native body attached to a request, whatever its wire, if any. */
+export function nativeOf(request: object): NativeBody | undefined {
+  return (request as { [NATIVE]?: NativeBody })[NATIVE];
+}
+
 /** The native body attached to a request for `wire`, if any. */
 export function nativeFor(request: object, wire: string): NativeBody | undefined {
-  const n = (request as { [NATIVE]?: NativeBody })[NATIVE];
+  const n = nativeOf(request);
   return n !== undefined && n.wire === wire ? n : undefined;
 }
 
