@@ -65,10 +65,15 @@ export function openAIChatAttempt(dispatcher: Dispatcher, env: Record<string, st
     const target = targetOf(entry!.baseUrl!, model);
     let body = target.modelField + call.body.slice(1);
     if (target.refusedLimit !== undefined) body = withOtherLimit(body, target.refusedLimit) ?? body;
-    const send = (text: string) => (call.stream ? openCall(dispatcher, target.url, headers, text, model, call, timeoutMs) : complete(dispatcher, target.url, headers, text, call.cancellation, timeoutMs));
-    const outcome = await send(body);
-    return outcome.ok ? outcome : retryWithOtherLimit(outcome, body, target, send);
+    const outcome = await send(dispatcher, target.url, headers, body, model, call, timeoutMs);
+    // The retry's closure only on a failure: an answered call makes none.
+    return outcome.ok ? outcome : retryWithOtherLimit(outcome, body, target, (text) => send(dispatcher, target.url, headers, text, model, call, timeoutMs));
   };
+}
+
+/** One call with `body`: streamed (opened up to its first token) or read whole. */
+function send(dispatcher: Dispatcher, url: string, headers: Record<string, string>, body: string, model: string, call: UpstreamCall, timeoutMs: number): Promise<AttemptOutcome<UpstreamAnswer>> {
+  return call.stream ? openCall(dispatcher, url, headers, body, model, call, timeoutMs) : complete(dispatcher, url, headers, body, call.cancellation, timeoutMs);
 }
 
 /** The two names of the output-token limit in chat completions. */
