@@ -9,7 +9,7 @@
  */
 import type { ChatRequest } from '../chat/messages.js';
 import { ANTHROPIC_VERSION, MessagesStreamWriter, anthropicError, chatToMessage, messagesToChat } from '../wire/anthropic.js';
-import { NATIVE, NATIVE_EVENT_FIELD, parseJsonObject, type Json, type NativeBody } from '../wire/common.js';
+import { NATIVE, NATIVE_EVENT_FIELD, parseJsonObject, type Json, type NativeBody, type NativeOnly } from '../wire/common.js';
 import { ResponsesStreamWriter, chatToResponse, responsesToChat } from '../wire/responses.js';
 
 /** An error as a face needs it to answer in its own wire's shape. */
@@ -49,6 +49,21 @@ export interface Face {
 function attach(chat: ChatRequest, native: NativeBody): ChatRequest {
   Object.defineProperty(chat, NATIVE, { value: native, enumerable: false });
   return chat;
+}
+
+/**
+ * A face's body as the executor's chat request, with the client's body attached: translated leniently
+ * (what chat completions cannot carry but `wire` takes keeps the request to upstreams of `wire`:
+ * {@link NativeBody.only}), and asking for the usage chunk when streamed (the face's last event carries
+ * usage; the executor passes that chunk on only when asked).
+ */
+function translated(body: unknown, wire: string, toChat: (body: unknown, nativeOnly: NativeOnly) => ChatRequest, headers?: Record<string, string>): ChatRequest {
+  let only: NativeBody['only'];
+  const chat = toChat(body, (param, why) => {
+    only ??= { param, why };
+  });
+  if (chat.stream === true) chat['stream_options'] = { include_usage: true };
+  return attach(chat, { wire, body: body as Json, ...(headers ? { headers } : {}), ...(only ? { only } : {}) });
 }
 
 /** The upstream's own answer, when an upstream of the face's wire answered the client's body unchanged. */
@@ -91,15 +106,9 @@ export const responsesFace: Face = {
   path: '/v1/responses',
   wire: 'openai-responses',
   parse(body) {
-    // Lenient, as /v1/messages: what only OpenAI's Responses API can take (previous_response_id, built-in
-    // tools, stored items, newer fields) keeps the request to `openai-responses` upstreams (`only`).
-    let only: NativeBody['only'];
-    const chat = responsesToChat(body, (param, why) => {
-      only ??= { param, why };
-    });
-    // The face needs the usage chunk for response.completed; the executor passes it on only when asked.
-    if (chat.stream === true) chat['stream_options'] = { include_usage: true };
-    return attach(chat, { wire: 'openai-responses', body: body as Json, ...(only ? { only } : {}) });
+    // What only OpenAI's Responses API can take (previous_response_id, built-in tools, stored items,
+    // newer fields) keeps the request to `openai-responses` upstreams.
+    return translated(body, 'openai-responses', responsesToChat);
   },
   answer(completion, request, model) {
     return nativeAnswer(completion) ?? chatToResponse(completion, request, { model });
@@ -122,19 +131,14 @@ export const messagesFace: Face = {
   path: '/v1/messages',
   wire: 'anthropic-messages',
   parse(body, headers) {
-    // Lenient: what chat completions cannot carry (Anthropic's newer fields, server tools, other block
-    // types) does not refuse the request; it keeps the request to Anthropic upstreams (`only`).
-    let only: NativeBody['only'];
-    const chat = messagesToChat(body, (param, why) => {
-      only ??= { param, why };
-    });
-    if (chat.stream === true) chat['stream_options'] = { include_usage: true };
     const forward: Record<string, string> = { 'anthropic-version': ANTHROPIC_VERSION };
     for (const h of ANTHROPIC_CLIENT_HEADERS) {
       const v = headers[h];
       if (typeof v === 'string' && v !== '') forward[h] = v;
     }
-    return attach(chat, { wire: 'anthropic-messages', body: body as Json, headers: forward, ...(only ? { only } : {}) });
+    // What chat completions cannot carry (Anthropic's newer fields, server tools, other block types)
+    // keeps the request to Anthropic upstreams.
+    return translated(body, 'anthropic-messages', messagesToChat, forward);
   },
   answer(completion, _request, model) {
     // A chat upstream does not say which stop sequence ended its answer (it strips it): `stop_sequence` stays null.
