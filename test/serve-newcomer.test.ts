@@ -95,4 +95,25 @@ describe('gateway details (issue 22 point 8)', () => {
     expect(fx.big.requests.length).toBe(1);
     gw.router.markUnavailable('big', 0);
   });
+
+  it('with every model cooling down, a name is still called, and a routed request gets 503 with the first cool-down end as Retry-After', async () => {
+    gw.router.markUnavailable('big', 60_000);
+    gw.router.markUnavailable('small', 20_000);
+    try {
+      const before = fx.big.requests.length;
+      const named = await post(`${gw.url}/v1/chat/completions`, chat('hello', { model: 'big' }));
+      expect(named.status).toBe(200);
+      expect(named.headers.get('x-routecore-model')).toBe('big');
+      expect(fx.big.requests.length).toBe(before + 1);
+      const routed = await post(`${gw.url}/v1/chat/completions`, chat('hello'));
+      expect(routed.status).toBe(503);
+      expect(routed.body.error.code).toBe('no_eligible_model');
+      const retry = Number(routed.headers.get('retry-after'));
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(20);
+    } finally {
+      gw.router.markUnavailable('big', 0);
+      gw.router.markUnavailable('small', 0);
+    }
+  });
 });

@@ -347,10 +347,17 @@ export class Executor {
         decision = routed;
       }
     } catch (err) {
-      if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) {
-        throw new UpstreamError(err.code, `${err.message} (every model may be cooling down after failures)`, [], 503, id, { cause: err });
+      if (!isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) throw err;
+      if (options.model === undefined) {
+        const e = new UpstreamError(err.code, `${err.message} (every model may be cooling down after failures)`, [], 503, id, { cause: err });
+        // The client may come back when the first cool-down ends (the 503's Retry-After).
+        e.retryAfterMs = this.router.cooldownLeftMs();
+        throw e;
       }
-      throw err;
+      // Every model the router knows is cooling down, but the client named one: a name is called even
+      // then (docs/DEPLOY.md), alone, since the others are all cooling down.
+      chat = await chatTextAsync(request);
+      decision = { model: options.model, fallbacks: [], scores: {}, expectedCost: null, policy: options.route?.policy ?? this.router.policy, micros: 0 };
     }
     let order = [decision.model, ...decision.fallbacks.filter((m) => m !== decision.model)];
     if (options.model !== undefined) {

@@ -347,6 +347,13 @@ export class Decider {
     );
   }
 
+  /** Milliseconds until the first model taken out by {@link markUnavailable} comes back; undefined when none is out. */
+  cooldownLeftMs(): number | undefined {
+    let first: number | undefined;
+    for (const d of this.#down.values()) if (first === undefined || d.until < first) first = d.until;
+    return first === undefined ? undefined : Math.max(0, first - Date.now());
+  }
+
   #restoreExpired(): void {
     const now = Date.now();
     for (const [i, d] of this.#down) {

@@ -338,6 +338,11 @@ export class RouterCore {
     return tau;
   }
 
+  /** The policy decisions use when a call names none. */
+  get policy(): PolicyName {
+    return this.#decider.policy;
+  }
+
   /** The `threshold` policy's current τ and pair (ids after aliases); pair null when not set up. */
   get threshold(): { value: number; strong: string | null; weak: string | null } {
     return this.#decider.threshold;
@@ -350,6 +355,11 @@ export class RouterCore {
   markUnavailable(id: string, ms: number): void {
     this.#live();
     this.#decider.markUnavailable(id, ms);
+  }
+
+  /** Milliseconds until the first model taken out by {@link markUnavailable} comes back; undefined when none is out. */
+  cooldownLeftMs(): number | undefined {
+    return this.#decider.cooldownLeftMs();
   }
 
   /** The registry decisions are made against (given, or shipped in the router file); undefined when none. */

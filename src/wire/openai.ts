@@ -120,10 +120,10 @@ export function answerFor(err: unknown): OpenAIErrorAnswer | undefined {
       return new OpenAIErrorAnswer(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, extra);
     }
     if (err.code === 'ERR_ROUTECORE_ABORTED') return new OpenAIErrorAnswer(499, 'invalid_request_error', 'client_closed_request', err.message, extra);
-    if (err.code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL') return new OpenAIErrorAnswer(503, 'upstream_error', 'no_eligible_model', err.message, extra);
+    const retry = err.retryAfterMs !== undefined ? { headers: { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } } : {};
+    if (err.code === 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL') return new OpenAIErrorAnswer(503, 'upstream_error', 'no_eligible_model', err.message, { ...extra, ...retry });
     const status = err.status >= 500 && err.status <= 504 ? err.status : 502;
-    const headers = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
-    return new OpenAIErrorAnswer(status, 'upstream_error', upstreamCode(status), err.message, { ...extra, ...(headers ? { headers } : {}) });
+    return new OpenAIErrorAnswer(status, 'upstream_error', upstreamCode(status), err.message, { ...extra, ...retry });
   }
   if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return badRequest('invalid_request', err.message, undefined, err.code);
   if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) return new OpenAIErrorAnswer(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });
