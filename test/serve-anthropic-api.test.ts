@@ -99,6 +99,40 @@ describe('POST /v1/messages beyond the basics', () => {
     expect(sent.messages.at(-1)).toMatchObject({ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] });
   });
 
+  it('refuses a message thread as Anthropic does, so the SDK\'s tool runner goes on with the whole history, on either wire', async () => {
+    const { betaTool } = await import('@anthropic-ai/sdk/helpers/beta/json-schema');
+    for (const model of ['claude', 'gpt', 'routecore']) {
+      claude.requests.length = 0;
+      gpt.requests.length = 0;
+      const question: Anthropic.MessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+      const answering = model === 'routecore' ? gw.router.routeChatSync({ messages: question }).model : model;
+      (answering === 'claude' ? claude : gpt).queue({ kind: 'ok', tool: { name: 'weather', arguments: '{"city":"Paris"}' } });
+      const seen: unknown[] = [];
+      const weather = betaTool({ name: 'weather', description: 'Current weather in a city', inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, run: async (input: { city: string }) => {
+        seen.push(input);
+        return `sunny in ${input.city}`;
+      } });
+      const final = await anthropic.beta.messages.toolRunner({ model, max_tokens: 100, messages: question, tools: [weather] }).runUntilDone();
+      expect(seen).toEqual([{ city: 'Paris' }]);
+      expect(final.stop_reason).toBe('end_turn');
+      expect(final.content.some((b) => b.type === 'text' && b.text.startsWith('Answer from'))).toBe(true);
+      // The second turn reached an upstream with the whole conversation: the question, the call, its result.
+      const last = [...claude.requests, ...gpt.requests].at(-1)!.body!;
+      expect(JSON.stringify(last)).toContain('sunny in Paris');
+      expect(JSON.stringify(last)).toContain('What is the weather in Paris?');
+    }
+    const refused = await post(`${gw.url}/v1/messages`, { model: 'claude', max_tokens: 10, thread: { type: 'create' }, messages: MESSAGES }, { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({
+      type: 'error',
+      error: {
+        type: 'invalid_request_error',
+        message: 'body.thread: routecore keeps no message threads (it routes every turn on the whole conversation); send the full history instead',
+        details: { error_code: 'thread_unsupported_request', unsupported: ['thread'] },
+      },
+    });
+  });
+
   it('answers a wrong method on /v1/messages with a 405 in Anthropic\'s shape', async () => {
     const res = await fetch(`${gw.url}/v1/messages`, { headers: { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' } });
     expect(res.status).toBe(405);

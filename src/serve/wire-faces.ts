@@ -149,7 +149,7 @@ export const messagesFace: Face = {
     return faceStream(writer, (e) => writer.fail(anthropicErrorType(e), String(e.body.error['message'])));
   },
   error(e) {
-    return { status: e.status, body: anthropicError(e.status, String(e.body.error['message'])) };
+    return { status: e.status, body: anthropicError(e.status, String(e.body.error['message']), e.body.error['code']) };
   },
 };
 

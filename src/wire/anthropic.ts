@@ -47,6 +47,12 @@ const KNOWN_FIELDS = new Set([
  */
 export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequest {
   if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Messages request with "messages" and "max_tokens")');
+  if (body['thread'] !== undefined && body['thread'] !== null) {
+    // A message thread keeps the conversation at Anthropic, and a `continue` sends only the new turn:
+    // routecore could neither route on the conversation nor fall back to a model that never saw it.
+    // Refused in the way the Anthropic SDK recovers from (its tool runner then sends the whole history).
+    throw new WireError(THREAD_UNSUPPORTED, 'thread', 'body.thread: routecore keeps no message threads (it routes every turn on the whole conversation); send the full history instead');
+  }
   for (const key of Object.keys(body)) {
     if (KNOWN_FIELDS.has(key)) continue;
     if (!nativeOnly) throw new WireError('unknown_parameter', key, `body.${key}: Extra inputs are not permitted (not a Messages API parameter)`);
@@ -734,7 +740,15 @@ export function anthropicErrorType(status: number): string {
   return 'invalid_request_error';
 }
 
-/** An Anthropic-shaped error body. */
-export function anthropicError(status: number, message: string): Json {
-  return { type: 'error', error: { type: anthropicErrorType(status), message } };
+/** The error code of a request with a message thread (Anthropic's own, in the error's `details`). */
+export const THREAD_UNSUPPORTED = 'thread_unsupported_request';
+
+/**
+ * An Anthropic-shaped error body; `code` {@link THREAD_UNSUPPORTED} adds the `details` Anthropic sends
+ * with it (`error_code`, `unsupported`), which the SDK's message threads read to go on without one.
+ */
+export function anthropicError(status: number, message: string, code?: unknown): Json {
+  const error: Json = { type: anthropicErrorType(status), message };
+  if (code === THREAD_UNSUPPORTED) error['details'] = { error_code: THREAD_UNSUPPORTED, unsupported: ['thread'] };
+  return { type: 'error', error };
 }
