@@ -152,6 +152,16 @@ describe('Executor.complete', () => {
     expect(r.attempts[0]!.error).toMatch(/Retry-After 50 ms/);
   });
 
+  it('moves on at once on a 429 without Retry-After even with retries left (docs/CHAT.md), cooling the model down', async () => {
+    const { router, executor } = await setup({ retries: 3 });
+    a.queue({ kind: 'status', status: 429 });
+    const r = await executor.complete({ messages: MESSAGES }, { model: 'model-a' });
+    expect(r.model).toBe('model-b');
+    expect(a.requests).toHaveLength(1);
+    expect(r.attempts.map((x) => [x.model, x.status])).toEqual([['model-a', 429], ['model-b', 200]]);
+    expect(router.routeChatSync({ messages: MESSAGES }).fallbacks).not.toContain('model-a');
+  });
+
   it('moves on at once when Retry-After is longer than maxRetryAfterMs, and cools down for that long', async () => {
     const state = new MemoryState();
     const { executor } = await setup({ retries: 3, maxRetryAfterMs: 1000, state });

@@ -429,7 +429,8 @@ export class Run {
       case 'status': {
         const s = f.status;
         if (s === 429 && f.retryAfterMs !== undefined) this.#retryAfterMs = Math.min(this.#retryAfterMs ?? Infinity, f.retryAfterMs);
-        if (s === 429) return this.#again(model, f.retryAfterMs ?? -1);
+        // A 429 that says no wait tells nothing of when the limit lifts: the next model, not a retry (docs/CHAT.md).
+        if (s === 429) return f.retryAfterMs === undefined ? { next: 'other', cooldownMs: r.cooldownMs } : this.#again(model, f.retryAfterMs);
         if (s >= 500 || s === 408 || s === 409) return this.#again(model, -1);
         if (s === 401 || s === 403 || s === 404) return { next: 'other', cooldownMs: r.cooldownMs };
         const message = r.redact(f.message);
