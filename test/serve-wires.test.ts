@@ -178,6 +178,57 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(claude.requests).toHaveLength(0);
   });
 
+  it('puts the output items it wrote back in place of their item_reference (streamed and not); store: false keeps none', async () => {
+    const first = await openai.responses.create({ model: 'gpt', input: 'Hello there' });
+    const streamed = await openai.responses.create({ model: 'claude', input: 'Hello again', stream: true });
+    let streamedOutput: { id: string }[] = [];
+    for await (const ev of streamed) if (ev.type === 'response.completed') streamedOutput = ev.response.output as { id: string }[];
+    const unkept = await openai.responses.create({ model: 'gpt', input: 'Not kept', store: false });
+    expect(first.output[0]!.id).toMatch(/^msg_/);
+    expect(streamedOutput[0]!.id).toMatch(/^msg_/);
+    gpt.requests.length = 0;
+    const next = await openai.responses.create({
+      model: 'gpt',
+      input: [
+        { role: 'user', content: 'Hello there' },
+        { type: 'item_reference', id: first.output[0]!.id },
+        { type: 'item_reference', id: streamedOutput[0]!.id },
+        { role: 'user', content: 'And now?' },
+      ],
+    });
+    expect(next.output_text).toBe('Answer from gpt.');
+    expect(gpt.requests[0]!.body!['messages']).toEqual([
+      { role: 'user', content: 'Hello there' },
+      { role: 'assistant', content: 'Answer from gpt.' },
+      { role: 'assistant', content: 'Answer from claude.' },
+      { role: 'user', content: 'And now?' },
+    ]);
+    // Expanded before routing: an openai-responses upstream gets the item itself, without routecore's id.
+    await openai.responses.create({ model: 'gpt-r', input: [{ type: 'item_reference', id: first.output[0]!.id }, { role: 'user', content: 'More?' }] });
+    expect(resp.requests[0]!.body!['input']).toEqual([{ type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Answer from gpt.', annotations: [], logprobs: [] }] }, { role: 'user', content: 'More?' }]);
+    // An item of an answer asked not to be stored is not kept: the reference is one only OpenAI could resolve.
+    const refused = await post(`${gw.url}/v1/responses`, { model: 'gpt', input: [{ type: 'item_reference', id: unkept.output[0]!.id }, { role: 'user', content: 'x' }] }, { authorization: `Bearer ${CLIENT_KEY}` });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'unsupported_parameter', param: 'input[0].type' });
+  });
+
+  it('carries a conversation of the AI SDK\'s default Responses provider (store: true sends item references) across turns and models', async () => {
+    const { createOpenAI } = await import('@ai-sdk/openai');
+    const { generateText, streamText } = await import('ai');
+    const provider = createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: CLIENT_KEY });
+    const messages: Parameters<typeof generateText>[0]['messages'] & object = [{ role: 'user', content: 'Hi' }];
+    const one = await generateText({ model: provider('claude'), messages, maxRetries: 0 });
+    expect(one.text).toBe('Answer from claude.');
+    messages.push(...one.response.messages, { role: 'user', content: 'And again?' });
+    gpt.requests.length = 0;
+    const two = streamText({ model: provider('gpt'), messages, maxRetries: 0 });
+    expect(await two.text).toBe('Answer from gpt.');
+    // The SDK referred to claude's answer by id; gpt got its text.
+    const sent = gpt.requests[0]!.body!['messages'] as { role: string; content: unknown }[];
+    expect(sent.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(sent[1]).toEqual({ role: 'assistant', content: 'Answer from claude.' });
+  });
+
   it('answers the SDK\'s stored-response calls (retrieve, delete, input items) with a 404 that says why', async () => {
     const retrieve = await openai.responses.retrieve('resp_123').catch((e: unknown) => e);
     expect(retrieve).toBeInstanceOf(OpenAI.NotFoundError);

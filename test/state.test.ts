@@ -33,6 +33,23 @@ describe('MemoryState', () => {
     await s.close();
   });
 
+  it('values: held within maxValueChars, the oldest (by last set) dropped first; a bad bound is refused by name', async () => {
+    const s = new MemoryState({ maxValueChars: 30 });
+    await s.setValue('a', '0123456789', 60_000); // 11 characters with its key
+    await s.setValue('b', '0123456789', 60_000); // 22
+    await s.setValue('a', '0123456789', 60_000); // set again: now the newest
+    await s.setValue('c', '0123456789', 60_000); // 33 > 30: the oldest, b, goes
+    expect(await s.getValue('b')).toBeUndefined();
+    expect(await s.getValue('a')).toBe('0123456789');
+    expect(await s.getValue('c')).toBe('0123456789');
+    await s.setValue('d', 'x'.repeat(40), 60_000); // larger than the bound alone: everything goes, itself included
+    expect([await s.getValue('a'), await s.getValue('c'), await s.getValue('d')]).toEqual([undefined, undefined, undefined]);
+    await s.setValue('e', 'fits', 60_000);
+    expect(await s.getValue('e')).toBe('fits');
+    await s.close();
+    expect(() => new MemoryState({ maxValueChars: 0 })).toThrow('Expected an integer >= 1 for options.maxValueChars but received number 0');
+  });
+
   it('counters: fixed window from the first increment, expiry reads as 0', async () => {
     const c = clock();
     const s = new MemoryState({ now: c.now });

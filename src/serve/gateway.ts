@@ -34,6 +34,7 @@ import { Registry } from '../routing/registry.js';
 import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/router.js';
 import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
+import { expandReferences, keepItems } from './stored-items.js';
 import type { SharedState } from '../state/shared-state.js';
 import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, typeForStatus } from '../wire/openai.js';
 import type { ClientKey, LogLevel, ServeConfig } from './config.js';
@@ -727,7 +728,9 @@ export class Gateway {
     const ctx = request.rc;
     const gen = this.#acquire(ctx);
     try {
-      const { request: body, options } = this.#parseChat(face ? this.#translate(face, request) : request.body, ctx, gen);
+      // Items of earlier answers the client refers back to (Responses' item_reference), put back in place.
+      const clientBody = face?.items ? await expandReferences(face.items, request.body, this.state, (err) => this.#itemsProblem(request, err)) : request.body;
+      const { request: body, options } = this.#parseChat(face ? this.#translate(face, clientBody, request.headers) : clientBody, ctx, gen);
       if (ctx.key) await this.#limits(ctx.key);
       const session = request.headers['x-routecore-session'];
       if (typeof session === 'string' && session !== '') options.session = session;
@@ -736,7 +739,7 @@ export class Gateway {
       const canceller = new Canceller();
       ctx.canceller = canceller;
       options.cancellation = canceller;
-      if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply, face, request.body as Json);
+      if (ctx.stream) return await this.#stream(gen, body, options, ctx, reply, face, clientBody as Json);
       const running = gen.executor.complete(body as never, options);
       ctx.running = running;
       const result = await running;
@@ -749,7 +752,8 @@ export class Gateway {
       if (shadowed) reply.raw.once('finish', () => this.learning.answered(shadowed, body, result.model, result.costUsd, result.response));
       this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
-      const answer = face ? face.answer(result.response, request.body as Json, result.model) : result.response;
+      const answer = face ? face.answer(result.response, clientBody as Json, result.model) : result.response;
+      if (face?.items) keepItems(face.items.minted(result.response, answer, clientBody as Json), this.state, (err) => this.#itemsProblem(request, err));
       ctx.upstreamMs = result.upstreamMs;
       // The gateway's own time so far, upstream wait excluded (serialising and writing the answer follow; the metric includes them).
       reply.header('x-routecore-overhead-us', String(Math.max(0, Math.round((performance.now() - ctx.started - result.upstreamMs) * 1000))));
@@ -764,10 +768,15 @@ export class Gateway {
     }
   }
 
+  /** A kept output item that could not be read or written: said in the request log, the request goes on. */
+  #itemsProblem(request: FastifyRequest, err: unknown): void {
+    request.log.warn({ err }, 'the shared state failed to read or keep an output item for item_reference');
+  }
+
   /** A face's body as the chat request the executor takes; a body the face refuses is a 400 in its shape. */
-  #translate(face: Face, request: FastifyRequest): unknown {
+  #translate(face: Face, body: unknown, headers: FastifyRequest['headers']): unknown {
     try {
-      return face.parse(request.body, request.headers);
+      return face.parse(body, headers);
     } catch (err) {
       if (err instanceof WireError) throw badRequest(err.reason, err.message, err.param ?? undefined, err.code);
       throw err;
@@ -825,7 +834,10 @@ export class Gateway {
             });
           }
         }
-        if (faceStream && !res.destroyed) res.write(faceStream.end());
+        if (faceStream && !res.destroyed) {
+          res.write(faceStream.end());
+          if (faceStream.minted) keepItems(faceStream.minted(), this.state, (err) => reply.log.warn({ err }, 'the shared state failed to keep an output item for item_reference'));
+        }
       } catch (err) {
         if (!res.destroyed) {
           // Headers are gone; the error travels as an SSE event, which the OpenAI SDK raises as an APIError.

@@ -10,7 +10,7 @@
 import type { ChatRequest } from '../chat/messages.js';
 import { ANTHROPIC_VERSION, MessagesStreamWriter, anthropicError, chatToMessage, messagesToChat } from '../wire/anthropic.js';
 import { NATIVE, NATIVE_EVENT_FIELD, parseJsonObject, type Json, type NativeBody, type NativeOnly } from '../wire/common.js';
-import { ResponsesStreamWriter, chatToResponse, responsesToChat } from '../wire/responses.js';
+import { ResponsesStreamWriter, chatToResponse, itemReferences, responsesToChat, withReferencedItems } from '../wire/responses.js';
 
 /** An error as a face needs it to answer in its own wire's shape. */
 export interface FaceError {
@@ -27,6 +27,23 @@ export interface FaceStream {
   end(): string;
   /** The SSE text of an error after the stream began. */
   fail(error: FaceError): string;
+  /** Output items this stream wrote itself, to keep for later references (see {@link FaceItems}). */
+  minted?(): Json[];
+}
+
+/**
+ * A face whose clients may send the output items of earlier answers back by reference (the Responses
+ * API's `item_reference`, which the AI SDK sends by default). OpenAI keeps the items an upstream of
+ * its own wrote; the ones routecore wrote (answers translated from another wire) the gateway keeps for a
+ * while (src/serve/stored-items.ts).
+ */
+export interface FaceItems {
+  /** The ids of the items `body` refers to. */
+  references(body: unknown): string[];
+  /** `body` with the items found in place of their references (a copy). */
+  expand(body: Json, found: ReadonlyMap<string, Json>): Json;
+  /** The output items of a non-streamed answer routecore wrote itself, to keep; none for an upstream's own answer, or when the request asked not to be stored. */
+  minted(completion: Json, answer: Json, request: Json): Json[];
 }
 
 /** One wire the gateway answers besides chat completions. */
@@ -43,6 +60,8 @@ export interface Face {
   stream(request: Json, model: string): FaceStream;
   /** The error body (and status) in this wire's shape. */
   error(error: FaceError): { status: number; body: Json };
+  /** Output items clients may refer back to; absent for a wire without references. */
+  readonly items?: FaceItems;
 }
 
 /** The client's body attached to a translated request (see {@link NATIVE}). */
@@ -76,7 +95,7 @@ function nativeAnswer(completion: Json): Json | undefined {
  * in {@link NATIVE_EVENT_FIELD}), else the face's translation of the chat chunks. The first chunk
  * decides; nothing is written before it.
  */
-function faceStream(writer: { start(): string; chunk(c: Json): string; finish(): string }, fail: (e: FaceError) => string): FaceStream {
+function faceStream(writer: { start(): string; chunk(c: Json): string; finish(): string; readonly output?: Json[] }, fail: (e: FaceError) => string, keep = false): FaceStream {
   let mode: 'native' | 'translated' | undefined;
   let started = false;
   const startOnce = (): string => {
@@ -98,7 +117,13 @@ function faceStream(writer: { start(): string; chunk(c: Json): string; finish():
       return mode === 'native' ? '' : startOnce() + writer.finish();
     },
     fail,
+    minted: () => (keep && mode === 'translated' ? writer.output ?? [] : []),
   };
+}
+
+/** Whether a Responses request lets its output be kept (OpenAI's default `store: true`). */
+function stores(request: Json): boolean {
+  return request['store'] !== false;
 }
 
 /** `POST /v1/responses`: OpenAI's Responses API. */
@@ -115,11 +140,19 @@ export const responsesFace: Face = {
   },
   stream(request, model) {
     const writer = new ResponsesStreamWriter(request, { model });
-    return faceStream(writer, (e) => writer.fail(String(e.body.error['message']), String(e.body.error['code'] ?? 'server_error')));
+    return faceStream(writer, (e) => writer.fail(String(e.body.error['message']), String(e.body.error['code'] ?? 'server_error')), stores(request));
   },
   error(e) {
     // Responses errors have the chat completions shape.
     return { status: e.status, body: e.body };
+  },
+  items: {
+    references: itemReferences,
+    expand: withReferencedItems,
+    minted(completion, answer, request) {
+      if (nativeAnswer(completion) !== undefined || !stores(request) || !Array.isArray(answer['output'])) return [];
+      return answer['output'] as Json[];
+    },
   },
 };
 

@@ -10,6 +10,8 @@ import type { CooldownListener, CooldownMark, SharedState } from './shared-state
 
 /** Entries are swept this often so that keys that are never read again do not pile up. */
 const SWEEP_INTERVAL_MS = 60_000;
+/** Default bound of the string values held (characters, keys included): see the constructor. */
+const DEFAULT_MAX_VALUE_CHARS = 32 * 2 ** 20;
 
 interface Expiring<T> {
   value: T;
@@ -26,10 +28,21 @@ export class MemoryState implements SharedState {
   readonly #leases = new Map<string, Map<string, number>>();
   readonly #now: () => number;
   #sweeper: NodeJS.Timeout | undefined;
+  /** UTF-16 code units of every value and its key, held against {@link MemoryState} `maxValueChars`. */
+  #valueChars = 0;
+  readonly #maxValueChars: number;
 
-  /** @param options `now`: the clock (epoch ms), replaceable in tests; default Date.now. */
-  constructor(options: { now?: () => number } = {}) {
+  /**
+   * @param options `now`: the clock (epoch ms), replaceable in tests; default Date.now. `maxValueChars`:
+   * the most characters the string values (and their keys) may hold together, default 32 Mi (about 64
+   * MiB): past it the oldest values are dropped first, as a cache would (a session mark or a kept
+   * output item lost costs a prompt-cache hit or a later reference, never an answer).
+   */
+  constructor(options: { now?: () => number; maxValueChars?: number } = {}) {
     this.#now = options.now ?? Date.now;
+    const max = options.maxValueChars ?? DEFAULT_MAX_VALUE_CHARS;
+    if (!Number.isInteger(max) || max < 1) throw invalidArgument('options.maxValueChars', 'an integer >= 1', max);
+    this.#maxValueChars = max;
     this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
   }
@@ -98,7 +111,7 @@ export class MemoryState implements SharedState {
     const v = this.#values.get(key);
     if (!v) return undefined;
     if (v.expires <= this.#now()) {
-      this.#values.delete(key);
+      this.#dropValue(key);
       return undefined;
     }
     return v.value;
@@ -108,7 +121,21 @@ export class MemoryState implements SharedState {
     checkKey(key, 'key');
     if (typeof value !== 'string') throw invalidArgument('value', 'a string', value);
     checkMs(ttlMs, 'ttlMs');
+    this.#dropValue(key);
     this.#values.set(key, { value, expires: this.#now() + ttlMs });
+    this.#valueChars += key.length + value.length;
+    // A Map iterates in insertion order, and a value set again was re-inserted: the first is the oldest.
+    for (const k of this.#values.keys()) {
+      if (this.#valueChars <= this.#maxValueChars) break;
+      this.#dropValue(k);
+    }
+  }
+
+  #dropValue(key: string): void {
+    const v = this.#values.get(key);
+    if (v === undefined) return;
+    this.#values.delete(key);
+    this.#valueChars -= key.length + v.value.length;
   }
 
   async reserve(key: string, amount: number, limit: number, ttlMs: number): Promise<number | null> {
@@ -153,7 +180,7 @@ export class MemoryState implements SharedState {
     const now = this.#now();
     for (const [k, m] of this.#cooldowns) if (m.until <= now) this.#cooldowns.delete(k);
     for (const [k, c] of this.#counters) if (c.expires <= now) this.#counters.delete(k);
-    for (const [k, v] of this.#values) if (v.expires <= now) this.#values.delete(k);
+    for (const [k, v] of this.#values) if (v.expires <= now) this.#dropValue(k);
   }
 }
 

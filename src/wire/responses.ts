@@ -426,6 +426,37 @@ export function chatToResponse(completion: Json, request: Json, meta: ResponseMe
   return res;
 }
 
+/**
+ * The ids of the `item_reference` items of a Responses body's `input`, in order (none for a string
+ * input). A client that keeps a conversation the way OpenAI stores it (the AI SDK's default
+ * `store: true`) sends the items of earlier answers back as these references.
+ */
+export function itemReferences(body: unknown): string[] {
+  const input = isObject(body) ? body['input'] : undefined;
+  if (!Array.isArray(input)) return [];
+  const ids: string[] = [];
+  for (const item of input) if (isObject(item) && item['type'] === 'item_reference' && typeof item['id'] === 'string') ids.push(item['id']);
+  return ids;
+}
+
+/**
+ * `body` with each `item_reference` whose item `found` holds replaced by that item without its id (a
+ * copy; `body` is left as it was): an upstream of OpenAI's own wire may check the ids of items it is
+ * sent against those it stored, and routecore's are not among them.
+ */
+export function withReferencedItems(body: Json, found: ReadonlyMap<string, Json>): Json {
+  const input = body['input'] as unknown[];
+  return {
+    ...body,
+    input: input.map((item) => {
+      const kept = isObject(item) && item['type'] === 'item_reference' && typeof item['id'] === 'string' ? found.get(item['id']) : undefined;
+      if (kept === undefined) return item;
+      const { id: _id, ...rest } = kept;
+      return rest;
+    }),
+  };
+}
+
 /** An open output item of a streamed response. */
 interface OpenItem {
   index: number;
@@ -591,9 +622,14 @@ export class ResponsesStreamWriter {
     let events = this.#close();
     const { status, incomplete } = ending(this.#finish);
     const res: Json = { ...this.#response, status, incomplete_details: incomplete, usage: usageObject(this.#usage) };
-    res['output'] = this.#items.map((it) => (it.kind === 'message' ? messageItem(it.id, it.text, 'completed', it.refusal) : this.#callItem(it, 'completed')));
+    res['output'] = this.output;
     events += this.#event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: res });
     return events;
+  }
+
+  /** The output items written so far, as `response.completed` lists them. */
+  get output(): Json[] {
+    return this.#items.map((it) => (it.kind === 'message' ? messageItem(it.id, it.text, 'completed', it.refusal) : this.#callItem(it, 'completed')));
   }
 
   /** An `error` event (the OpenAI SDK raises it as an APIError) after a failure mid-stream. */
