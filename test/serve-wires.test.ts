@@ -229,6 +229,30 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(sent[1]).toEqual({ role: 'assistant', content: 'Answer from claude.' });
   });
 
+  it('passes a turn that continues a stored response with only tool results (the Agents SDK with previousResponseId) to an openai-responses model', async () => {
+    const body = { model: 'gpt-r', previous_response_id: 'resp_earlier', input: [{ type: 'function_call_output', call_id: 'call_1', output: 'Sunny in Paris' }] };
+    const r = await openai.responses.create(body as never);
+    expect(r.output_text).toBe('Answer from gpt-r.');
+    expect(resp.requests[0]!.body).toEqual({ ...body, stream: false });
+    const stream = await openai.responses.create({ ...body, stream: true } as never);
+    let text = '';
+    for await (const ev of stream as AsyncIterable<{ type: string; delta?: string }>) if (ev.type === 'response.output_text.delta') text += ev.delta;
+    expect(text).toBe('Answer from gpt-r.');
+    // Without an openai-responses model in the decision, the stored state is named as what cannot be honoured.
+    const refused = await post(`${gw.url}/v1/responses`, { ...body, model: 'routecore' }, { authorization: `Bearer ${CLIENT_KEY}` });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ code: 'unsupported_parameter', param: 'previous_response_id' });
+  });
+
+  it('sends safety_identifier and prompt_cache_retention to chat upstreams as they are, and the identifier to Anthropic as metadata.user_id', async () => {
+    await openai.responses.create({ model: 'gpt', input: 'Hello', safety_identifier: 'user-42', prompt_cache_retention: '24h' } as never);
+    expect(gpt.requests[0]!.body).toMatchObject({ safety_identifier: 'user-42', prompt_cache_retention: '24h' });
+    expect(gpt.requests[0]!.body!['user']).toBeUndefined();
+    await openai.responses.create({ model: 'claude', input: 'Hello', safety_identifier: 'user-42', prompt_cache_retention: '24h' } as never);
+    expect(claude.requests[0]!.body!['metadata']).toEqual({ user_id: 'user-42' });
+    expect(claude.requests[0]!.body!['prompt_cache_retention']).toBeUndefined();
+  });
+
   it('answers the SDK\'s stored-response calls (retrieve, delete, input items) with a 404 that says why', async () => {
     const retrieve = await openai.responses.retrieve('resp_123').catch((e: unknown) => e);
     expect(retrieve).toBeInstanceOf(OpenAI.NotFoundError);
@@ -241,6 +265,9 @@ describe('POST /v1/responses with the openai SDK', () => {
   it.each([
     [{ model: 'routecore' }, 400, 'missing_input', 'input', 'body.input is required'],
     [{ input: 'x', previous_response_id: 'resp_1' }, 400, 'unsupported_parameter', 'previous_response_id', 'routecore stores no responses'],
+    // A background response is fetched later by id, which no upstream of the gateway can be asked for: refused even for gpt-r.
+    [{ input: 'x', model: 'gpt-r', background: true }, 400, 'unsupported_parameter', 'background', 'call without background'],
+    [{ input: [{ type: 'function_call_output', call_id: 'call_1', output: 'Sunny' }] }, 400, 'invalid_input', 'input', 'at least one user message'],
     // What only OpenAI's Responses API can take goes to openai-responses models only; this decision (claude, gpt) has none.
     [{ input: 'x', tools: [{ type: 'web_search' }] }, 400, 'unsupported_parameter', 'tools[0].type', 'only an openai-responses upstream can take the built-in tool "web_search"'],
     [{ input: [{ role: 'user', content: [{ type: 'input_video' }] }] }, 400, 'unsupported_parameter', 'input[0].content[0].type', 'a "input_video" content part'],

@@ -530,7 +530,8 @@ export function chatToMessages(chat: ChatRequest, options: ToMessagesOptions): J
   const stop = chat['stop'];
   if (typeof stop === 'string') out['stop_sequences'] = [stop];
   else if (Array.isArray(stop) && stop.length > 0) out['stop_sequences'] = stop;
-  if (typeof chat['user'] === 'string') out['metadata'] = { user_id: chat['user'] };
+  const user = chat['user'] ?? chat['safety_identifier'];
+  if (typeof user === 'string') out['metadata'] = { user_id: user };
   if (chat.stream === true) out['stream'] = true;
   const tools = chat['tools'];
   if (Array.isArray(tools) && tools.length > 0) {

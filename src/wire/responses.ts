@@ -13,7 +13,7 @@
  *
  * What does not translate is never dropped silently: `previous_response_id` and `conversation`
  * (state OpenAI keeps), built-in tools (`web_search`, `file_search`, ...) which only OpenAI runs,
- * `background`, `prompt` templates, `item_reference` items, `file_id` images and unknown fields are
+ * `prompt` templates, `item_reference` items, `file_id` images and unknown fields are
  * refused with a 400 naming the field, or, given a `nativeOnly` callback (the gateway's face), reported
  * to it so that only upstreams speaking Responses get the request. `reasoning` items in the input are
  * skipped (chat upstreams take no reasoning state back).
@@ -27,14 +27,13 @@ const KNOWN_FIELDS = new Set([
   'model', 'input', 'instructions', 'tools', 'tool_choice', 'temperature', 'top_p', 'max_output_tokens', 'stream',
   'metadata', 'parallel_tool_calls', 'text', 'store', 'reasoning', 'user', 'truncation', 'include', 'service_tier',
   'previous_response_id', 'conversation', 'background', 'prompt', 'stream_options', 'safety_identifier', 'prompt_cache_key',
-  'top_logprobs', 'max_tool_calls',
+  'prompt_cache_retention', 'top_logprobs', 'max_tool_calls',
 ]);
 
 /** Fields that need state only OpenAI keeps: refused with a message that says what to send instead. */
 const STATEFUL: Record<string, string> = {
   previous_response_id: 'routecore stores no responses; send the whole conversation in body.input (earlier output items included)',
   conversation: 'routecore stores no conversations; send the whole conversation in body.input',
-  background: 'background responses need storage routecore does not keep; call without "background"',
   prompt: 'stored prompt templates live in an OpenAI project; send the prompt text in body.input / body.instructions',
 };
 
@@ -46,24 +45,42 @@ const STATEFUL: Record<string, string> = {
  */
 export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequest {
   if (!isObject(body)) throw new WireError('invalid_body', null, 'the request body must be a JSON object (a Responses request with "input")');
+  if (body['background'] === true) {
+    // Even an upstream of OpenAI's own wire would take it, but its answer is fetched later by id, which
+    // the gateway cannot route: the client would poll a 404 while the upstream bills the answer.
+    throw new WireError('unsupported_parameter', 'background', 'body.background: a background response is fetched later with GET /v1/responses/{id}, which routecore cannot answer (it keeps no responses); call without background, and stream a long answer instead');
+  }
+  // Whether a part only OpenAI can read was reported: then the request continues state OpenAI keeps.
+  let native = false;
+  const report: NativeOnly | undefined = nativeOnly && ((param, why) => {
+    native = true;
+    nativeOnly(param, why);
+  });
   for (const key of Object.keys(body)) {
     if (!KNOWN_FIELDS.has(key)) {
-      if (!nativeOnly) throw new WireError('unknown_parameter', key, `body.${key} is not a Responses API parameter routecore knows`);
-      nativeOnly(key, `body.${key} (a Responses API field routecore does not translate)`);
+      if (!report) throw new WireError('unknown_parameter', key, `body.${key} is not a Responses API parameter routecore knows`);
+      report(key, `body.${key} (a Responses API field routecore does not translate)`);
       continue;
     }
     const stateful = STATEFUL[key];
     if (stateful !== undefined && body[key] !== undefined && body[key] !== null && body[key] !== false) {
-      if (!nativeOnly) throw new WireError('unsupported_parameter', key, `body.${key} is not supported: ${stateful}`);
-      nativeOnly(key, `body.${key} (state OpenAI keeps: ${stateful})`);
+      if (!report) throw new WireError('unsupported_parameter', key, `body.${key} is not supported: ${stateful}`);
+      report(key, `body.${key} (state OpenAI keeps: ${stateful})`);
     }
   }
   if (body['input'] === undefined) throw new WireError('missing_input', 'input', 'body.input is required: a string, or an array of input items');
   const messages: ChatMessage[] = [];
   const instructions = optString(body, 'instructions');
   if (instructions !== undefined && instructions !== '') messages.push({ role: 'system', content: instructions });
-  messages.push(...inputToMessages(body['input'], nativeOnly));
-  if (!messages.some((m) => m.role === 'user')) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
+  messages.push(...inputToMessages(body['input'], report));
+  if (!messages.some((m) => m.role === 'user')) {
+    // A turn that continues state OpenAI keeps (previous_response_id with only the tool results, as the
+    // Agents SDK sends it) has its user turn upstream: routed on what it sends, and only an upstream of
+    // OpenAI's wire gets it (the text below never reaches a chat upstream).
+    if (!native) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
+    const sent = messages.filter((m) => m.role === 'tool').map((m) => partsText(m.content ?? '')).join('\n');
+    messages.push({ role: 'user', content: sent !== '' ? sent : '(a continuation of a response OpenAI keeps)' });
+  }
 
   const chat: ChatRequest = { messages };
   copySamplingFields(body, chat, 2);
@@ -72,8 +89,13 @@ export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatReq
   if (maxOut !== undefined) chat['max_completion_tokens'] = maxOut;
   const parallel = optBoolean(body, 'parallel_tool_calls');
   if (parallel !== undefined) chat['parallel_tool_calls'] = parallel;
-  const user = optString(body, 'user') ?? optString(body, 'safety_identifier');
+  const user = optString(body, 'user');
   if (user !== undefined) chat['user'] = user;
+  // Chat completions takes both as they are (an Anthropic upstream gets either as metadata.user_id).
+  const safety = optString(body, 'safety_identifier');
+  if (safety !== undefined) chat['safety_identifier'] = safety;
+  const retention = optString(body, 'prompt_cache_retention');
+  if (retention !== undefined) chat['prompt_cache_retention'] = retention;
   checkEchoedFields(body);
   const topLogprobs = optNumber(body, 'top_logprobs', 0, 20, 'top_logprobs', true);
   if (topLogprobs !== undefined) {
