@@ -253,6 +253,23 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(claude.requests[0]!.body!['prompt_cache_retention']).toBeUndefined();
   });
 
+  it('keeps the code and param of an upstream\'s own refusal (context_length_exceeded), on chat completions and Responses', async () => {
+    const refusal = { kind: 'status', status: 400, code: 'context_length_exceeded', param: 'messages', message: 'This model\'s maximum context length is 128000 tokens.' } as const;
+    gpt.queue(refusal);
+    const chat = (await openai.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'Hello' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(chat).toBeInstanceOf(OpenAI.BadRequestError);
+    expect([chat.code, chat.param]).toEqual(['context_length_exceeded', 'messages']);
+    expect(chat.message).toContain('maximum context length is 128000 tokens');
+    expect((chat.error as { routecore_code?: string }).routecore_code).toBe('ERR_ROUTECORE_UPSTREAM_REJECTED');
+    gpt.queue(refusal);
+    const responses = (await openai.responses.create({ model: 'gpt', input: 'Hello' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect([responses.status, responses.code, responses.param]).toEqual([400, 'context_length_exceeded', 'messages']);
+    // An upstream that gives no code: routecore's own.
+    gpt.queue({ kind: 'status', status: 422 });
+    const plain = (await openai.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'Hello' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect([plain.status, plain.code, plain.param]).toEqual([422, 'upstream_rejected', null]);
+  });
+
   it('answers the SDK\'s stored-response calls (retrieve, delete, input items) with a 404 that says why', async () => {
     const retrieve = await openai.responses.retrieve('resp_123').catch((e: unknown) => e);
     expect(retrieve).toBeInstanceOf(OpenAI.NotFoundError);

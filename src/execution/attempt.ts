@@ -20,8 +20,11 @@ import type { Cancellation } from './cancellation.js';
  * (same model again, next model, stop), so every face follows the same rules.
  */
 export type Failure =
-  /** The upstream answered with an error status; `retryAfterMs` from its `Retry-After` header. */
-  | { kind: 'status'; status: number; message: string; retryAfterMs?: number }
+  /**
+   * The upstream answered with an error status; `retryAfterMs` from its `Retry-After` header; `upstream`:
+   * the fields of its error body a client acts on (`code` such as `context_length_exceeded`, `param`, `type`).
+   */
+  | { kind: 'status'; status: number; message: string; retryAfterMs?: number; upstream?: UpstreamErrorFields }
   /** No response (or, streaming, no bytes / no first token) within the attempt's timeout. */
   | { kind: 'timeout'; message: string }
   /** The connection failed or broke before an answer (reset, refused, a stream cut before its first token). */
@@ -36,6 +39,13 @@ export type Failure =
   | { kind: 'config'; message: string; param?: string }
   /** The attempt's AbortSignal fired (the caller cancelled). */
   | { kind: 'aborted'; message: string };
+
+/** What an upstream's error body says beyond its message (OpenAI's `{error: {code, param, type}}`, Anthropic's `{error: {type}}`). */
+export interface UpstreamErrorFields {
+  code?: string;
+  param?: string;
+  type?: string;
+}
 
 /** What one attempt came to: the face's answer (a completion, or a stream opened up to its first token), or a failure. */
 export type AttemptOutcome<T> = { ok: true; value: T; status?: number } | { ok: false; failure: Failure };

@@ -12,6 +12,7 @@ import {
   type AttemptOutcome,
   type ChatCompletion,
   type Failure,
+  type UpstreamErrorFields,
   type StreamChunk,
   type UpstreamAnswer,
   type UpstreamAttempt,
@@ -127,16 +128,11 @@ async function openCall(dispatcher: Dispatcher, url: string, headers: Record<str
   // An error status: read a bounded piece of the body for the message.
   let text = '';
   try {
-    text = (await res.body.text()).slice(0, MAX_ERROR_BODY);
+    text = await res.body.text();
   } catch {
     // the status says enough
   }
-  const message = `status ${status}${upstreamMessage(text)}`;
-  if (status === 429) {
-    const wait = retryAfterMs(res.headers['retry-after']);
-    return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
-  }
-  return fail({ kind: 'status', status, message });
+  return fail(statusFailure(status, text, res.headers['retry-after']));
 }
 
 /** A non-streamed call, read whole (./buffered-post.ts): the answer, or the failure classified as for streams. */
@@ -155,12 +151,7 @@ async function complete(dispatcher: Dispatcher, url: string, headers: Record<str
     if (json['choices'].length === 0) return fail({ kind: 'malformed', message: `status ${status} but the chat.completion has no choices (${preview(res.text)})` });
     return { ok: true, status, value: { stream: false, response: json as ChatCompletion } };
   }
-  const message = `status ${status}${upstreamMessage(res.text.slice(0, MAX_ERROR_BODY))}`;
-  if (status === 429) {
-    const wait = retryAfterMs(res.headers['retry-after']);
-    return fail({ kind: 'status', status, message: message + (wait !== undefined ? ` (Retry-After ${Math.round(wait)} ms)` : ''), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
-  }
-  return fail({ kind: 'status', status, message });
+  return fail(statusFailure(status, res.text, res.headers['retry-after']));
 }
 
 function fail(failure: Failure): AttemptOutcome<never> {
@@ -270,15 +261,31 @@ export function usageOf(u: unknown): UpstreamUsage | null {
   return usage;
 }
 
-function upstreamMessage(text: string): string {
-  const json = parseJson(text);
-  const err = json?.['error'];
-  const msg = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : typeof err === 'string' ? err : undefined;
-  if (typeof msg === 'string' && msg !== '') return `: ${msg.slice(0, 300)}`;
-  return text.trim() === '' ? '' : `: ${preview(text)}`;
+/**
+ * The failure for an upstream's error status and (the start of) its body, in either wire's error shape:
+ * its message in ours, `code` / `param` / `type` kept for the client ({@link UpstreamErrorFields}), and a
+ * 429's `Retry-After`.
+ */
+export function statusFailure(status: number, body: string, retryAfter: string | string[] | undefined): Failure {
+  const text = body.slice(0, MAX_ERROR_BODY);
+  const err = parseJson(text)?.['error'];
+  let detail = text.trim() === '' ? '' : `: ${preview(text)}`;
+  let upstream: UpstreamErrorFields | undefined;
+  if (typeof err === 'string' && err !== '') detail = `: ${err.slice(0, 300)}`;
+  else if (typeof err === 'object' && err !== null) {
+    const e = err as Record<string, unknown>;
+    if (typeof e['message'] === 'string' && e['message'] !== '') detail = `: ${e['message'].slice(0, 300)}`;
+    upstream = {};
+    for (const k of ['code', 'param', 'type'] as const) if (typeof e[k] === 'string' && e[k] !== '') upstream[k] = (e[k] as string).slice(0, 200);
+  }
+  const failure: Failure = { kind: 'status', status, message: `status ${status}${detail}`, ...(upstream && Object.keys(upstream).length > 0 ? { upstream } : {}) };
+  if (status !== 429) return failure;
+  const wait = retryAfterMs(retryAfter);
+  return wait === undefined ? failure : { ...failure, message: `${failure.message} (Retry-After ${Math.round(wait)} ms)`, retryAfterMs: wait };
 }
 
-function preview(text: string): string {
+/** A short quoted preview of a body, for messages. */
+export function preview(text: string): string {
   const t = text.replace(/\s+/g, ' ').trim();
   return t.length > 120 ? JSON.stringify(t.slice(0, 120) + '…') : JSON.stringify(t);
 }

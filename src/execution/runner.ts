@@ -437,7 +437,8 @@ export class Run {
         return {
           next: 'stop',
           error: new UpstreamError('ERR_ROUTECORE_UPSTREAM_REJECTED', `${model} rejected the request with ${message}; not retried on another model, since the request itself is at fault`, this.attempts, s >= 400 && s < 500 ? s : 400, this.id, {
-            cause: { status: s },
+            // What the upstream's error said a client acts on (code such as context_length_exceeded, param), for the face's error body.
+            cause: { status: s, ...(f.upstream ? { upstream: f.upstream } : {}) },
           }),
         };
       }

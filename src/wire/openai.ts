@@ -11,6 +11,7 @@ import { isRoutecoreError } from '../errors.js';
 import type { Attempt } from '../app/hub.js';
 import { ROUTED_MODEL } from '../chat/model-name.js';
 import { UpstreamError } from '../execution/runner.js';
+import type { UpstreamErrorFields } from '../execution/attempt.js';
 import { POLICIES } from '../routing/policy.js';
 import type { Registry } from '../routing/registry.js';
 
@@ -114,10 +115,12 @@ export function answerFor(err: unknown): OpenAIErrorAnswer | undefined {
     const attempts = err.attempts;
     const extra = { routecoreCode: err.code, attempts };
     if (err.code === 'ERR_ROUTECORE_UPSTREAM_REJECTED') {
+      const cause = err.cause as { param?: unknown; upstream?: UpstreamErrorFields } | undefined;
       // No model could take a field of the request (the runner's `config` failures with a param).
-      const param = (err.cause as { param?: unknown } | undefined)?.param;
-      if (typeof param === 'string') return new OpenAIErrorAnswer(400, 'invalid_request_error', 'unsupported_parameter', err.message, { ...extra, param });
-      return new OpenAIErrorAnswer(err.status, typeForStatus(err.status), 'upstream_rejected', err.message, extra);
+      if (typeof cause?.param === 'string') return new OpenAIErrorAnswer(400, 'invalid_request_error', 'unsupported_parameter', err.message, { ...extra, param: cause.param });
+      // The upstream refused the request: its own code and param (context_length_exceeded, ...) are what a client acts on.
+      const up = cause?.upstream;
+      return new OpenAIErrorAnswer(err.status, typeForStatus(err.status), up?.code ?? 'upstream_rejected', err.message, { ...extra, ...(up?.param !== undefined ? { param: up.param } : {}) });
     }
     if (err.code === 'ERR_ROUTECORE_ABORTED') return new OpenAIErrorAnswer(499, 'invalid_request_error', 'client_closed_request', err.message, extra);
     const retry = err.retryAfterMs !== undefined ? { headers: { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } } : {};

@@ -18,16 +18,13 @@
  */
 import { request as undiciRequest, type Dispatcher } from 'undici';
 
-import { retryAfterMs, upstreamKey, type AttemptOutcome, type Failure, type StreamChunk, type UpstreamAnswer, type UpstreamAttempt, type UpstreamCall, type UpstreamUsage } from '../execution/attempt.js';
+import { upstreamKey, type AttemptOutcome, type Failure, type StreamChunk, type UpstreamAnswer, type UpstreamAttempt, type UpstreamCall, type UpstreamUsage } from '../execution/attempt.js';
 import { postBuffered, type BufferedAnswer } from '../execution/buffered-post.js';
-import { deltaChars, usageOf } from '../execution/openai-upstream.js';
+import { deltaChars, preview, statusFailure, usageOf } from '../execution/openai-upstream.js';
 import { sseData } from '../execution/sse.js';
 import { ANTHROPIC_VERSION, AnthropicChunkReader, chatToMessages, isAnthropicMessage, messageToChat, unsupportedByMessages } from './anthropic.js';
 import { NATIVE, NATIVE_EVENT_FIELD, isObject, nativeFor, parseJsonObject, sseEvent, type Json } from './common.js';
 import { responsesEventInfo, responsesUsage } from './responses.js';
-
-/** Most bytes of an error body read for its message. */
-const MAX_ERROR_BODY = 2048;
 
 /** `{baseUrl}/messages`; a baseUrl that already ends in `/messages` is used as is. */
 export function messagesUrl(baseUrl: string): string {
@@ -55,33 +52,15 @@ function networkFailure(err: unknown, signal: AbortSignal, timeoutMs: number): F
   return { kind: 'reset', message: e instanceof Error ? (code ? `${e.message} (${code})` : e.message) : String(err) };
 }
 
-function preview(text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 120 ? JSON.stringify(t.slice(0, 120) + '…') : JSON.stringify(t);
-}
-
 /** A failure for an error status, its message from the body (Anthropic's or OpenAI's error shape). */
-async function statusFailure(res: Dispatcher.ResponseData): Promise<Failure> {
+async function readStatusFailure(res: Dispatcher.ResponseData): Promise<Failure> {
   let text = '';
   try {
     text = await res.body.text();
   } catch {
     // the status says enough
   }
-  const retry = res.headers['retry-after'];
-  return statusFailureOf(res.statusCode, text, Array.isArray(retry) ? retry[0] : retry);
-}
-
-function statusFailureOf(status: number, body: string, retryAfter: string | undefined): Failure {
-  const text = body.slice(0, MAX_ERROR_BODY);
-  const err = parseJsonObject(text)?.['error'];
-  const msg = isObject(err) && typeof err['message'] === 'string' ? `: ${err['message'].slice(0, 300)}` : text.trim() === '' ? '' : `: ${preview(text)}`;
-  const failure: Failure = { kind: 'status', status, message: `status ${status}${msg}` };
-  if (status === 429) {
-    const wait = retryAfterMs(retryAfter);
-    if (wait !== undefined) return { ...failure, message: `${failure.message} (Retry-After ${Math.round(wait)} ms)`, retryAfterMs: wait };
-  }
-  return failure;
+  return statusFailure(res.statusCode, text, res.headers['retry-after']);
 }
 
 /** The HTTP status an Anthropic in-stream error type stands for. */
@@ -200,7 +179,7 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
         return fail(networkFailure(err, signal, timeoutMs));
       }
       const { status, text } = answer;
-      if (status < 200 || status >= 300) return fail(statusFailureOf(status, text, answer.headers['retry-after']));
+      if (status < 200 || status >= 300) return fail(statusFailure(status, text, answer.headers['retry-after']));
       const message = parseJsonObject(text);
       if (!isAnthropicMessage(message)) return fail({ kind: 'malformed', message: `status ${status} but the body is not a Messages API message (${preview(text)})` });
       const completion = messageToChat(message, model) as Json & { model: string; choices: unknown[] };
@@ -214,7 +193,7 @@ export function anthropicMessagesAttempt(dispatcher: Dispatcher, env: Record<str
       return fail(networkFailure(err, signal, timeoutMs));
     }
     const status = res.statusCode;
-    if (status < 200 || status >= 300) return fail(await statusFailure(res));
+    if (status < 200 || status >= 300) return fail(await readStatusFailure(res));
     const reader = new AnthropicChunkReader(model);
     return openStream(res, signal, timeoutMs, status, (data) => {
       const event = parseJsonObject(data);
@@ -259,7 +238,7 @@ export function openAIResponsesAttempt(dispatcher: Dispatcher, env: Record<strin
       return fail(networkFailure(err, signal, timeoutMs));
     }
     const status = res.statusCode;
-    if (status < 200 || status >= 300) return fail(await statusFailure(res));
+    if (status < 200 || status >= 300) return fail(await readStatusFailure(res));
     if (!call.stream) {
       let text: string;
       try {

@@ -10,7 +10,7 @@ export type Fault =
   /** Answers normally (the default). */
   | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string }; stallAfter?: number; noChoices?: boolean }
   /** Answers with this status and the wire's error body; `retryAfter` sets the header (seconds, or any string). */
-  | { kind: 'status'; status: number; retryAfter?: string | number; message?: string }
+  | { kind: 'status'; status: number; retryAfter?: string | number; message?: string; /** OpenAI's error `code` and `param` (the chat mock's body only). */ code?: string; param?: string }
   /** Reads the request and never answers (the client's timeout must fire). */
   | { kind: 'timeout' }
   /** Destroys the connection without an answer (ECONNRESET / socket closed). */
@@ -25,7 +25,7 @@ export type Fault =
 /** How one wire shows the faults that answer before any content. */
 export interface FaultWire {
   /** Writes an error answer (status, the wire's error body, extra headers). */
-  error(status: number, message: string, headers: Record<string, string>): void;
+  error(status: number, message: string, headers: Record<string, string>, fields?: { code?: string; param?: string }): void;
   /** The text of a malformed answer: a stream's first event, a JSON body's replacement. */
   malformed: { stream: string; json: string };
 }
@@ -37,7 +37,7 @@ export interface FaultWire {
 export function answerFault(fault: Fault, req: IncomingMessage, res: ServerResponse, stream: boolean, name: string, held: Set<ServerResponse>, wire: FaultWire): boolean {
   switch (fault.kind) {
     case 'status':
-      wire.error(fault.status, fault.message ?? `injected status ${fault.status} from ${name}`, fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {});
+      wire.error(fault.status, fault.message ?? `injected status ${fault.status} from ${name}`, fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}, { code: fault.code, param: fault.param });
       return true;
     case 'timeout':
       held.add(res);

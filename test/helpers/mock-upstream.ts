@@ -114,7 +114,8 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
     const id = `chatcmpl-${name}-${++created}`;
 
     const wire = {
-      error: (status: number, message: string, headers: Record<string, string>) => json(res, status, { error: { message, type: 'server_error', code: null } }, headers),
+      error: (status: number, message: string, headers: Record<string, string>, fields?: { code?: string; param?: string }) =>
+        json(res, status, { error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', code: fields?.code ?? null, param: fields?.param ?? null } }, headers),
       malformed: { stream: 'data: {"this is": not json\n\n', json: '<html>502 Bad Gateway from a proxy</html>' },
     };
     if (answerFault(fault, req, res, stream, name, held, wire)) return;
