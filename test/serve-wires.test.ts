@@ -253,6 +253,27 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(claude.requests[0]!.body!['prompt_cache_retention']).toBeUndefined();
   });
 
+  it('sends a tool output\'s image to a chat model in a user turn after the tool turn, and to an Anthropic model beside its tool_result', async () => {
+    const input = [
+      { role: 'user' as const, content: 'What is on the screen?' },
+      { type: 'function_call' as const, call_id: 'call_1', name: 'screenshot', arguments: '{}' },
+      { type: 'function_call_output' as const, call_id: 'call_1', output: [{ type: 'input_text' as const, text: 'the screen: ' }, { type: 'input_image' as const, image_url: 'data:image/png;base64,AAAA', detail: 'auto' as const }] },
+    ];
+    await openai.responses.create({ model: 'gpt', input });
+    expect((gpt.requests[0]!.body!['messages'] as unknown[]).slice(2)).toEqual([
+      { role: 'tool', tool_call_id: 'call_1', content: 'the screen: (attached below)' },
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'auto' } }] },
+    ]);
+    await openai.responses.create({ model: 'claude', input });
+    expect((claude.requests[0]!.body!['messages'] as unknown[]).at(-1)).toEqual({
+      role: 'user',
+      content: [
+        { type: 'tool_result', tool_use_id: 'call_1', content: 'the screen: (attached below)' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+      ],
+    });
+  });
+
   it('keeps the code and param of an upstream\'s own refusal (context_length_exceeded), on chat completions and Responses', async () => {
     const refusal = { kind: 'status', status: 400, code: 'context_length_exceeded', param: 'messages', message: 'This model\'s maximum context length is 128000 tokens.' } as const;
     gpt.queue(refusal);

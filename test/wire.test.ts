@@ -101,6 +101,25 @@ describe('Responses -> chat request', () => {
     expect(chat['reasoning_effort']).toBe('low');
   });
 
+  it('puts the images and files of tool outputs in a user turn after the run of tool turns (a chat tool turn takes text only)', () => {
+    const chat = responsesToChat({
+      input: [
+        { role: 'user', content: 'Screens of both?' },
+        { type: 'function_call', call_id: 'call_1', name: 'shot', arguments: '{}' },
+        { type: 'function_call', call_id: 'call_2', name: 'shot', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'call_1', output: [{ type: 'input_text', text: 'first: ' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA' }] },
+        { type: 'function_call_output', call_id: 'call_2', output: [{ type: 'input_image', image_url: 'https://example.com/b.png' }] },
+        { role: 'user', content: 'Compare them.' },
+      ],
+    });
+    expect(chat.messages.slice(2)).toEqual([
+      { role: 'tool', tool_call_id: 'call_1', content: 'first: (attached below)' },
+      { role: 'tool', tool_call_id: 'call_2', content: '(attached below)' },
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }, { type: 'image_url', image_url: { url: 'https://example.com/b.png' } }] },
+      { role: 'user', content: 'Compare them.' },
+    ]);
+  });
+
   it.each([
     [[], null, 'the request body must be a JSON object'],
     [{ model: 'routecore' }, 'input', 'body.input is required'],
@@ -287,6 +306,43 @@ describe('Messages -> chat request (face)', () => {
       parallel_tool_calls: false,
       tools: [{ type: 'function', function: { name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
     });
+  });
+
+  it('keeps every kind of tool_result content: text, text documents and search results in the tool turn, images and PDFs in the user turn after it', () => {
+    const png = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } };
+    const chat = messagesToChat({
+      max_tokens: 100,
+      messages: [
+        { role: 'user', content: 'Look these up.' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'shot', input: {} }, { type: 'tool_use', id: 'toolu_2', name: 'search', input: {} }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'a screenshot ' }, png, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: ' and its notes' } }] },
+            { type: 'tool_result', tool_use_id: 'toolu_2', content: [{ type: 'search_result', source: 'https://example.com/a', title: 'Result A', content: [{ type: 'text', text: 'Paris is sunny.' }] }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBE' } }] },
+            { type: 'text', text: 'What do you see?' },
+          ],
+        },
+      ],
+    });
+    expect(chat.messages.slice(2)).toEqual([
+      { role: 'tool', tool_call_id: 'toolu_1', content: 'a screenshot (attached below) and its notes' },
+      { role: 'tool', tool_call_id: 'toolu_2', content: 'Result A — https://example.com/a\nParis is sunny.(attached below)' },
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+          { type: 'file', file: { file_data: 'data:application/pdf;base64,JVBE', filename: 'document.pdf' } },
+          { type: 'text', text: 'What do you see?' },
+        ],
+      },
+    ]);
+    // A block type a chat model cannot read keeps the request to Anthropic models (the face), or is refused by name.
+    const body = { max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'container_upload', file_id: 'f' }] }] }] };
+    const reported: string[] = [];
+    messagesToChat(body, (param) => reported.push(param));
+    expect(reported).toEqual(['messages[0].content[0].content[0].type']);
+    expect(caught(() => messagesToChat(body))).toMatchObject({ param: 'messages[0].content[0].content[0].type' });
   });
 
   it.each([

@@ -22,7 +22,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -180,6 +180,60 @@ function imagePart(b: Json, path: string, nativeOnly: NativeOnly | undefined): C
   return badField(`${path}.source.type`, '"base64" or "url"', src['type'], 'unsupported_content');
 }
 
+/** A `document` block as a chat part: a text source as text, a base64 one (a PDF) as a file. */
+function documentPart(b: Json, at: string, nativeOnly: NativeOnly | undefined): ContentPart {
+  const src = b['source'];
+  if (isObject(src) && src['type'] === 'text' && typeof src['data'] === 'string') return { type: 'text', text: src['data'] };
+  if (isObject(src) && src['type'] === 'base64' && typeof src['data'] === 'string') return { type: 'file', file: { file_data: `data:${String(src['media_type'] ?? 'application/pdf')};base64,${src['data']}`, filename: typeof b['title'] === 'string' ? b['title'] : 'document.pdf' } };
+  if (nativeOnly && isObject(src) && typeof src['type'] === 'string') {
+    nativeOnly(`${at}.source.type`, `a document source of type ${JSON.stringify(src['type'])}`);
+    return { type: 'text', text: '(a document)' };
+  }
+  return badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
+}
+
+/**
+ * A `tool_result`'s content in chat terms: its text (text blocks, text documents, search results), and
+ * its images and PDFs apart (a chat tool message takes text only; they go in the user message after
+ * the turn's tool messages, each noted in the text where it stood).
+ */
+function toolResultToChat(c: unknown, at: string, nativeOnly: NativeOnly | undefined): { text: string; media: ContentPart[] } {
+  if (c === undefined || c === null) return { text: '', media: [] };
+  if (typeof c === 'string') return { text: c, media: [] };
+  if (!Array.isArray(c)) return badField(`${at}.content`, 'a string or an array of content blocks', c);
+  let text = '';
+  const media: ContentPart[] = [];
+  for (let k = 0; k < c.length; k++) {
+    const x = c[k] as unknown;
+    const here = `${at}.content[${k}]`;
+    if (!isObject(x)) badField(here, 'a content block object', x);
+    const part = x['type'] === 'text' ? ({ type: 'text', text: blockText(x, here) } as ContentPart)
+      : x['type'] === 'image' ? imagePart(x, here, nativeOnly)
+      : x['type'] === 'document' ? documentPart(x, here, nativeOnly)
+      : x['type'] === 'search_result' ? { type: 'text' as const, text: searchResultText(x, here) }
+      : undefined;
+    if (part === undefined) {
+      if (!nativeOnly || typeof x['type'] !== 'string') badField(`${here}.type`, 'text, image, document or search_result', x['type'], 'unsupported_content');
+      nativeOnly(`${here}.type`, `a ${JSON.stringify(x['type'])} block in a tool result`);
+      text += `(${x['type']})`;
+    } else if (part.type === 'text') text += part.text;
+    else {
+      text += TOOL_MEDIA_NOTE;
+      media.push(part);
+    }
+  }
+  return { text, media };
+}
+
+/** A `search_result` block as text: its title, source and text content. */
+function searchResultText(x: Json, at: string): string {
+  const content = x['content'];
+  if (!Array.isArray(content)) badField(`${at}.content`, 'an array of text blocks', content);
+  const body = content.map((b, i) => blockText(b, `${at}.content[${i}]`)).join('\n');
+  const head = [x['title'], x['source']].filter((v): v is string => typeof v === 'string' && v !== '').join(' — ');
+  return head === '' ? body : `${head}\n${body}`;
+}
+
 /** One Messages turn as chat messages (tool results become `tool` messages, placed before the turn's other content). */
 function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined): ChatMessage[] {
   const path = `messages[${i}]`;
@@ -207,16 +261,9 @@ function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined
         if (role === 'assistant') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
         parts.push(imagePart(b, at, nativeOnly));
         break;
-      case 'document': {
-        const src = b['source'];
-        if (isObject(src) && src['type'] === 'text' && typeof src['data'] === 'string') parts.push({ type: 'text', text: src['data'] });
-        else if (isObject(src) && src['type'] === 'base64' && typeof src['data'] === 'string') parts.push({ type: 'file', file: { file_data: `data:${String(src['media_type'] ?? 'application/pdf')};base64,${src['data']}`, filename: typeof b['title'] === 'string' ? b['title'] : 'document.pdf' } });
-        else if (nativeOnly && isObject(src) && typeof src['type'] === 'string') {
-          nativeOnly(`${at}.source.type`, `a document source of type ${JSON.stringify(src['type'])}`);
-          parts.push({ type: 'text', text: '(a document)' });
-        } else badField(`${at}.source`, 'a text or base64 document source', src, 'unsupported_content');
+      case 'document':
+        parts.push(documentPart(b, at, nativeOnly));
         break;
-      }
       case 'tool_use': {
         if (role !== 'assistant') badField(`${at}.type`, 'text, image or tool_result in a user turn', b['type']);
         if (typeof b['id'] !== 'string' || typeof b['name'] !== 'string') badField(at, 'a tool_use block {id, name, input}', b);
@@ -226,11 +273,11 @@ function turnToChat(turn: unknown, i: number, nativeOnly: NativeOnly | undefined
       case 'tool_result': {
         if (role !== 'user') badField(`${at}.type`, 'text or tool_use in an assistant turn', b['type']);
         if (typeof b['tool_use_id'] !== 'string') badField(`${at}.tool_use_id`, 'the id of a tool_use block', b['tool_use_id']);
-        const c = b['content'];
-        let result = typeof c === 'string' ? c : c === undefined ? '' : Array.isArray(c) ? c.map((x, k) => (isObject(x) && x['type'] === 'image' ? '[image]' : blockText(x, `${at}.content[${k}]`))).join('') : badField(`${at}.content`, 'a string or an array of text blocks', c);
+        const result = toolResultToChat(b['content'], at, nativeOnly);
         // Chat has no error flag on a tool result: say it in the content, as the model would read it.
-        if (b['is_error'] === true) result = `Error: ${result}`;
-        out.push({ role: 'tool', tool_call_id: b['tool_use_id'], content: result });
+        out.push({ role: 'tool', tool_call_id: b['tool_use_id'], content: b['is_error'] === true ? `Error: ${result.text}` : result.text });
+        // A chat tool message holds text only: the result's images and files follow in the turn's user message.
+        parts.push(...result.media);
         break;
       }
       case 'thinking':

@@ -187,3 +187,10 @@ export function nativeFor(request: object, wire: string): NativeBody | undefined
  * through the executor's stream to the face; faces that did not ask for passthrough never see it.
  */
 export const NATIVE_EVENT_FIELD = 'routecore_native';
+
+/**
+ * Said in a chat tool message where the tool's result had an image or a file: a chat tool message
+ * takes text only, so both faces put the result's media in a user message right after the turn's tool
+ * messages (an Anthropic upstream gets them in the same user turn as its tool_result blocks).
+ */
+export const TOOL_MEDIA_NOTE = '(attached below)';

@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -282,11 +282,18 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
   const out: ChatMessage[] = [];
   // function_call items join the assistant turn they follow (or start one): chat keeps tool calls on the assistant message.
   let assistant: ChatMessage | null = null;
+  // Images and files of the tool outputs just read, for the user message after them (TOOL_MEDIA_NOTE).
+  let media: ContentPart[] = [];
+  const flushMedia = (): void => {
+    if (media.length > 0) out.push({ role: 'user', content: media });
+    media = [];
+  };
   for (let i = 0; i < input.length; i++) {
     const item = input[i] as unknown;
     const path = `input[${i}]`;
     if (!isObject(item)) badField(path, 'an input item object', item);
     const type = item['type'] ?? (item['role'] !== undefined ? 'message' : undefined);
+    if (type === 'message' || type === 'function_call') flushMedia();
     switch (type) {
       case 'message': {
         const role = item['role'];
@@ -322,7 +329,19 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         const callId = item['call_id'];
         if (typeof callId !== 'string' || callId === '') badField(`${path}.call_id`, 'a non-empty string', callId);
         const output = item['output'];
-        const text = typeof output === 'string' ? output : Array.isArray(output) ? partsText(contentParts(output, `${path}.output`)) : badField(`${path}.output`, 'a string', output);
+        let text = '';
+        if (typeof output === 'string') text = output;
+        else if (!Array.isArray(output)) badField(`${path}.output`, 'a string or an array of content parts', output);
+        else {
+          for (let k = 0; k < output.length; k++) {
+            const part = contentPart(output[k], `${path}.output[${k}]`, nativeOnly);
+            if (part.type === 'text' || part.type === 'refusal') text += partsText([part]);
+            else {
+              text += TOOL_MEDIA_NOTE;
+              media.push(part);
+            }
+          }
+        }
         out.push({ role: 'tool', tool_call_id: callId, content: text });
         assistant = null;
         break;
@@ -342,6 +361,7 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         badField(`${path}.type`, '"message", "function_call", "function_call_output" or "reasoning"', type, 'unsupported_input_item');
     }
   }
+  flushMedia();
   return out;
 }
 
