@@ -414,6 +414,20 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     expect(claude.requests[0]!.body).toEqual({ ...body, model: 'claude' });
   });
 
+  it('translates output_config (structured outputs, effort) for chat models instead of keeping the request to Anthropic ones', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const body = { model: 'gpt', max_tokens: 64, output_config: { effort: 'low', format: { type: 'json_schema', schema } }, messages: [{ role: 'user' as const, content: 'Where?' }] };
+    const answer = await anthropic.messages.create(body as never);
+    expect(answer.model).toBe('gpt');
+    expect(gpt.requests[0]!.body!['response_format']).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema } });
+    expect(gpt.requests[0]!.body!['reasoning_effort']).toBeUndefined();
+    await anthropic.messages.create({ ...body, model: 'claude' } as never);
+    expect(claude.requests[0]!.body).toEqual({ ...body, model: 'claude' });
+    const bad = await post(`${gw.url}/v1/messages`, { ...body, output_config: { format: { type: 'json_schema' } } }, { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('body.output_config.format must be an object {"type": "json_schema", "schema": {...}}');
+  });
+
   it('raises the SDK error classes: bad request, authentication, all upstreams down', async () => {
     await expect(anthropic.messages.create({ model: 'routecore', max_tokens: 0, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.BadRequestError);
     const stranger = new Anthropic({ baseURL: gw.url, apiKey: 'sk-wrong-key', maxRetries: 0 });

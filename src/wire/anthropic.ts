@@ -32,7 +32,7 @@ export const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
 
 const KNOWN_FIELDS = new Set([
   'model', 'messages', 'system', 'max_tokens', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'stream', 'tools',
-  'tool_choice', 'metadata', 'thinking', 'service_tier', 'container', 'mcp_servers', 'context_management',
+  'tool_choice', 'metadata', 'thinking', 'service_tier', 'container', 'mcp_servers', 'context_management', 'output_config',
 ]);
 
 // ---------------------------------------------------------------------------------------------------
@@ -135,7 +135,30 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
       if (budget !== undefined && budget >= max) badField('thinking.budget_tokens', `fewer tokens than max_tokens (${max})`, budget);
     }
   }
+  const output = body['output_config'];
+  if (output !== undefined && output !== null) outputConfigToChat(output, chat, nativeOnly);
   return withoutToolFieldsIfNoTools(chat);
+}
+
+/**
+ * `output_config` in chat terms: a JSON-schema `format` (Anthropic's structured outputs) becomes
+ * chat's `response_format` (not `strict`: OpenAI's strict mode refuses schemas Anthropic takes, and a
+ * refusal would end the request instead of falling back); `effort` is validated and, like `thinking`,
+ * not sent to chat upstreams (a model that does not reason refuses an effort). Anything else keeps the
+ * request to Anthropic models.
+ */
+function outputConfigToChat(output: unknown, chat: ChatRequest, nativeOnly: NativeOnly | undefined): void {
+  if (!isObject(output)) badField('output_config', 'an object such as {"format": {"type": "json_schema", "schema": {...}}}', output);
+  for (const key of Object.keys(output)) {
+    if (key === 'effort') optString(output, 'effort', 'output_config.effort');
+    else if (key === 'format') {
+      const format = output['format'];
+      if (format === null) continue;
+      if (!isObject(format) || format['type'] !== 'json_schema' || !isObject(format['schema'])) badField('output_config.format', 'an object {"type": "json_schema", "schema": {...}}', format);
+      chat['response_format'] = { type: 'json_schema', json_schema: { name: 'output', schema: format['schema'] } };
+    } else if (nativeOnly) nativeOnly(`output_config.${key}`, `body.output_config.${key} (a Messages API field routecore does not translate)`);
+    else throw new WireError('unknown_parameter', `output_config.${key}`, `body.output_config.${key}: Extra inputs are not permitted`);
+  }
 }
 
 function blockText(b: unknown, path: string): string {
