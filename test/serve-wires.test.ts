@@ -274,6 +274,14 @@ describe('POST /v1/responses with the openai SDK', () => {
     });
   });
 
+  it('counts in x-routecore-attempts the upstream calls made, not a model skipped without a call', async () => {
+    // claude cannot answer a JSON format: skipped (a config attempt) for gpt, which is called once.
+    const { data, response } = await openai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_object' } }).withResponse();
+    expect(data.model).toBe('gpt');
+    expect(claude.requests).toHaveLength(0);
+    expect(response.headers.get('x-routecore-attempts')).toBe('1');
+  });
+
   it('keeps the code and param of an upstream\'s own refusal (context_length_exceeded), on chat completions and Responses', async () => {
     const refusal = { kind: 'status', status: 400, code: 'context_length_exceeded', param: 'messages', message: 'This model\'s maximum context length is 128000 tokens.' } as const;
     gpt.queue(refusal);

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { sseData } from '../src/execution/sse.js';
-import { usageOf } from '../src/execution/openai-upstream.js';
+import { streamError, usageOf } from '../src/execution/openai-upstream.js';
 import {
   AnthropicChunkReader,
   MessagesStreamWriter,
@@ -267,6 +267,16 @@ describe('chat answer -> Responses', () => {
     expect(responsesEventInfo({ type: 'response.completed', response: { usage: { input_tokens: 2, output_tokens: 5 } } })).toEqual({ token: true, done: true, usage: { prompt_tokens: 2, completion_tokens: 5 }, failed: null });
     expect(responsesEventInfo({ type: 'response.failed', response: { error: { message: 'boom' } } }).failed).toBe('boom');
     expect(responsesEventInfo({ type: 'error', message: 'bad' }).failed).toBe('bad');
+  });
+});
+
+describe('an OpenAI-compatible stream\'s error event', () => {
+  it('is read for the failure\'s message, in either shape; any other event is not one', () => {
+    expect(streamError('{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}')).toBe('server_error: The server had an error while processing your request.');
+    expect(streamError('{"error":{"message":"overloaded","code":"overloaded"}}')).toBe('overloaded: overloaded');
+    expect(streamError('{"error":"bad gateway"}')).toBe('bad gateway');
+    expect(streamError('{"choices":[]}')).toBeUndefined();
+    expect(streamError('not json')).toBeUndefined();
   });
 });
 

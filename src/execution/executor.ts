@@ -22,7 +22,7 @@ import { MemoryState } from '../state/memory.js';
 import type { SharedState } from '../state/shared-state.js';
 import { wireOf, type AttemptTarget, type ChatCompletion, type StreamChunk, type UpstreamAttempt, type UpstreamCall } from './attempt.js';
 import { isCancellation, type Cancellation } from './cancellation.js';
-import { deltaChars, openAIChatAttempt, parseChunk, usageOf } from './openai-upstream.js';
+import { deltaChars, openAIChatAttempt, parseChunk, streamError, usageOf } from './openai-upstream.js';
 import { AttemptRunner, UpstreamError, describeError, type Run, type RunnerSettings } from './runner.js';
 import { wireUpstreams } from '../wire/upstreams.js';
 import { nativeOf } from '../wire/common.js';
@@ -255,7 +255,10 @@ export class Executor {
             break;
           }
           const parsed = parseChunk(data);
-          if (parsed === undefined) throw run.interrupted(answering, 'the upstream sent an event that is not a JSON chat.completion.chunk', usage);
+          if (parsed === undefined) {
+            const said = streamError(data);
+            throw run.interrupted(answering, said !== undefined ? `the upstream sent an error (${said})` : 'the upstream sent an event that is not a JSON chat.completion.chunk', usage);
+          }
           const u = usageOf(parsed['usage']);
           if (u) usage = u;
           textChars += deltaChars(parsed);

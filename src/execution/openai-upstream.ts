@@ -177,7 +177,8 @@ async function openStream(res: Dispatcher.ResponseData, model: string, signal: A
       const parsed = parseChunk(r.value);
       if (parsed === undefined) {
         close();
-        return fail({ kind: 'malformed', message: `the stream sent an event that is not a JSON chat.completion.chunk before its first token (${preview(r.value)})` });
+        const said = streamError(r.value);
+        return fail({ kind: 'malformed', message: said !== undefined ? `the stream sent an error before its first token (${said})` : `the stream sent an event that is not a JSON chat.completion.chunk before its first token (${preview(r.value)})` });
       }
       const u = usageOf(parsed['usage']);
       if (u) usage = u;
@@ -220,6 +221,20 @@ export function parseChunk(data: string): Record<string, unknown> | undefined {
   if (v['choices'] !== undefined && !Array.isArray(v['choices'])) return undefined;
   if (v['choices'] === undefined && v['usage'] === undefined) return undefined;
   return v;
+}
+
+/**
+ * What an OpenAI-compatible stream's error event says (`data: {"error": {"message", "type"}}`, which
+ * OpenAI and vLLM send when a generation fails mid-stream), as `type: message`; undefined for any other event.
+ */
+export function streamError(data: string): string | undefined {
+  const err = parseJson(data)?.['error'];
+  if (typeof err === 'string') return err.slice(0, 300);
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as Record<string, unknown>;
+  const message = typeof e['message'] === 'string' ? e['message'].slice(0, 300) : JSON.stringify(err).slice(0, 300);
+  const type = typeof e['type'] === 'string' ? e['type'] : typeof e['code'] === 'string' ? e['code'] : undefined;
+  return type === undefined ? message : `${type}: ${message}`;
 }
 
 /** Characters of generated text (content, refusal, reasoning, tool-call arguments) in a chunk. */

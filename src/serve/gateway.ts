@@ -24,7 +24,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Agent } from 'undici';
 
 import { RoutecoreError, describe, isRoutecoreError, isPlainObject } from '../errors.js';
-import type { Outcome } from '../app/hub.js';
+import type { Attempt, Outcome } from '../app/hub.js';
 import { chatText, checkChatRequest, type ChatRequest } from '../chat/messages.js';
 import { parseModelName, ROUTED_MODEL } from '../chat/model-name.js';
 import { Canceller, Executor, UpstreamError, type ChatStream, type ExecuteOptions } from '../execution/executor.js';
@@ -601,8 +601,11 @@ export class Gateway {
     return { request: body as Record<string, unknown> & { messages: unknown[] }, options };
   }
 
-  #decisionHeaders(reply: FastifyReply | ServerResponse, ctx: RequestContext, model: string | null, attempts: number): void {
-    const headers = decisionHeaders({ model, routed: ctx.routed ?? ctx.outcome?.routed ?? null, policy: ctx.policy ?? ctx.outcome?.policy ?? null, attempts });
+  /** The decision headers; `x-routecore-attempts` counts the upstream calls made (a model skipped without a call, a `config` attempt, is not one). */
+  #decisionHeaders(reply: FastifyReply | ServerResponse, ctx: RequestContext, model: string | null, attempts: readonly Attempt[]): void {
+    let calls = 0;
+    for (const a of attempts) if (a.status !== 'config') calls++;
+    const headers = decisionHeaders({ model, routed: ctx.routed ?? ctx.outcome?.routed ?? null, policy: ctx.policy ?? ctx.outcome?.policy ?? null, attempts: calls });
     if ('raw' in reply) reply.headers(headers);
     else for (const [k, v] of Object.entries(headers)) reply.setHeader(k, v);
   }
@@ -750,7 +753,7 @@ export class Gateway {
       const shadowed = this.learning.sample(ctx.id, result.decision, ctx.key?.name ?? null);
       // Judged only once the client has the whole answer ('finish': the response left this process).
       if (shadowed) reply.raw.once('finish', () => this.learning.answered(shadowed, body, result.model, result.costUsd, result.response));
-      this.#decisionHeaders(reply, ctx, result.model, result.attempts.length);
+      this.#decisionHeaders(reply, ctx, result.model, result.attempts);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
       const answer = face ? face.answer(result.response, clientBody as Json, result.model) : result.response;
       if (face?.items) keepItems(face.items.minted(result.response, answer, clientBody as Json), this.state, (err) => this.#itemsProblem(request, err));
@@ -761,7 +764,7 @@ export class Gateway {
     } catch (err) {
       const ge = this.#toErrorAnswer(err, request.log);
       ctx.error = ge.message;
-      this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts.length : 0);
+      this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts : []);
       throw ge;
     } finally {
       if (!ctx.stream) this.#release(ctx);
@@ -813,7 +816,7 @@ export class Gateway {
       // Proxies such as nginx buffer responses unless told not to; chunk-by-chunk needs them not to.
       res.setHeader('x-accel-buffering', 'no');
       res.setHeader('x-request-id', ctx.id);
-      this.#decisionHeaders(res, ctx, stream.model, stream.attempts.length);
+      this.#decisionHeaders(res, ctx, stream.model, stream.attempts);
       ctx.overheadMs = Math.max(0, performance.now() - ctx.started - stream.upstreamMs);
       res.setHeader('x-routecore-overhead-us', String(Math.round(ctx.overheadMs * 1000)));
       res.flushHeaders();
@@ -949,7 +952,7 @@ export class Gateway {
       const ctx = request.rc;
       if (ctx) {
         ctx.error ??= ge.message;
-        if ((ctx.route === '/v1/chat/completions' || ctx.face) && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, 0);
+        if ((ctx.route === '/v1/chat/completions' || ctx.face) && !reply.hasHeader('x-routecore-model')) this.#decisionHeaders(reply, ctx, null, []);
       }
       for (const [k, v] of Object.entries(ge.headers)) reply.header(k, v);
       if (ge.status === 413) {
