@@ -379,6 +379,28 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     expect(types.at(-1)).toBe('message_stop');
   });
 
+  it('streams parallel tool calls whose argument deltas interleave upstream as one block after the other: each contentBlock event carries the whole input', async () => {
+    const calls = [{ name: 'weather', arguments: '{"city":"Paris"}' }, { name: 'weather', arguments: '{"city":"Tokyo"}' }];
+    gpt.queue({ kind: 'ok', text: 'Both.', tools: calls });
+    const stream = anthropic.messages.stream({ model: 'gpt', max_tokens: 100, messages: [{ role: 'user', content: 'Weather in Paris and Tokyo?' }], tools: [{ name: 'weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] });
+    // What a client that runs a tool at content_block_stop sees then (a copy: the SDK's snapshot changes later).
+    const blocks: unknown[] = [];
+    stream.on('contentBlock', (b) => blocks.push(structuredClone(b)));
+    const order: string[] = [];
+    stream.on('streamEvent', (e) => order.push('index' in e ? `${e.type.slice('content_block_'.length)}:${e.index}` : e.type));
+    const msg = await stream.finalMessage();
+    const expected = [
+      { type: 'text', text: 'Both.' },
+      { type: 'tool_use', id: expect.any(String), name: 'weather', input: { city: 'Paris' } },
+      { type: 'tool_use', id: expect.any(String), name: 'weather', input: { city: 'Tokyo' } },
+    ];
+    expect(blocks).toEqual(expected);
+    expect(msg.content).toEqual(expected);
+    expect(msg.stop_reason).toBe('tool_use');
+    // Anthropic's order: one block at a time, no delta after its stop.
+    expect(order.join(' ')).toMatch(/^message_start start:0 (delta:0 )+stop:0 start:1 (delta:1 )+stop:1 start:2 (delta:2 )+stop:2 message_delta message_stop$/);
+  });
+
   it('streams natively from an Anthropic upstream (the upstream events pass through)', async () => {
     claude.queue({ kind: 'ok', text: 'Native stream here.', tool: { name: 'weather', arguments: '{"city":"Oslo"}' } });
     const events = await anthropic.messages.create({ model: 'claude', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'Go' }] });

@@ -481,6 +481,95 @@ describe('chat answer -> Messages (face)', () => {
   });
 });
 
+/**
+ * Checks that Messages stream events keep Anthropic's block order (one block open at a time: start,
+ * its deltas, stop; indexes 0, 1, 2, ...) and returns the blocks as a client assembles them.
+ */
+function messagesBlocks(ev: [string | null, Json][]): Json[] {
+  const blocks: Json[] = [];
+  let open: number | null = null;
+  for (const [name, d] of ev) {
+    if (name === 'content_block_start') {
+      expect(open).toBeNull();
+      expect(d['index']).toBe(blocks.length);
+      open = d['index'] as number;
+      blocks.push({ ...(d['content_block'] as Json), json: '' });
+    } else if (name === 'content_block_delta') {
+      expect(d['index']).toBe(open);
+      const delta = d['delta'] as Json;
+      const b = blocks[open!]!;
+      if (delta['type'] === 'text_delta') b['text'] = String(b['text']) + String(delta['text']);
+      else b['json'] = String(b['json']) + String(delta['partial_json']);
+    } else if (name === 'content_block_stop') {
+      expect(d['index']).toBe(open);
+      open = null;
+    }
+  }
+  expect(open).toBeNull();
+  return blocks.map(({ json, ...b }) => (b['type'] === 'tool_use' ? { ...b, input: JSON.parse(String(json) || '{}') as Json } : b));
+}
+
+describe('chat stream -> Messages stream (face): block order', () => {
+  const chunk = (delta: Json, finish: string | null = null) => ({ choices: [{ index: 0, delta, finish_reason: finish }] });
+  const call = (index: number, args: string, id?: string) => ({ tool_calls: [{ index, ...(id ? { id, type: 'function' } : {}), function: { ...(id ? { name: id.slice(5) } : {}), arguments: args } }] });
+  const write = (chunks: Json[]) => {
+    const w = new MessagesStreamWriter({ model: 'gpt', id: 'msg_o' });
+    let text = w.start();
+    for (const c of chunks) text += w.chunk(c);
+    return events(text + w.finish());
+  };
+
+  it('sends parallel tool calls whose argument deltas interleave one block after the other, each whole before its stop', () => {
+    const ev = write([
+      chunk(call(0, '', 'call_a')),
+      chunk(call(1, '', 'call_b')),
+      chunk(call(0, '{"x":')),
+      chunk(call(1, '{"y":')),
+      chunk(call(0, '1}')),
+      chunk(call(1, '2}')),
+      chunk({}, 'tool_calls'),
+    ]);
+    expect(messagesBlocks(ev)).toEqual([
+      { type: 'tool_use', id: 'call_a', name: 'a', input: { x: 1 } },
+      { type: 'tool_use', id: 'call_b', name: 'b', input: { y: 2 } },
+    ]);
+    // b waited for a to be whole, then went on live: its arguments so far in one delta, the rest as they came.
+    const deltas = ev.filter(([n]) => n === 'content_block_delta').map(([, d]) => [d['index'], (d['delta'] as Json)['partial_json']]);
+    expect(deltas).toEqual([[0, '{"x":'], [0, '1}'], [1, '{"y":'], [1, '2}']]);
+    expect(ev.at(-2)![1]).toMatchObject({ type: 'message_delta', delta: { stop_reason: 'tool_use' } });
+  });
+
+  it('streams sequential parallel tool calls live, each closed when the next begins', () => {
+    const w = new MessagesStreamWriter({ model: 'gpt' });
+    const text = w.start() + w.chunk(chunk(call(0, '{"x":1}', 'call_a')));
+    const second = events(w.chunk(chunk(call(1, '{"y":', 'call_b'))));
+    expect(second.map(([n, d]) => [n, d['index']])).toEqual([['content_block_stop', 0], ['content_block_start', 1], ['content_block_delta', 1]]);
+    const rest = w.chunk(chunk(call(1, '2}'))) + w.chunk(chunk({}, 'tool_calls')) + w.finish();
+    expect(messagesBlocks([...events(text), ...second, ...events(rest)])).toEqual([
+      { type: 'tool_use', id: 'call_a', name: 'a', input: { x: 1 } },
+      { type: 'tool_use', id: 'call_b', name: 'b', input: { y: 2 } },
+    ]);
+  });
+
+  it('sends the waiting tool calls before text that follows, and at the finish when the open call never became whole', () => {
+    // a (no arguments) is open when b begins; the text closes a and sends b whole before it. b's late
+    // delta has no block left to go to (Anthropic sends none after a stop).
+    const withText = write([chunk({ content: 'Hi' }), chunk(call(0, '', 'call_a')), chunk(call(1, '{"y":2}', 'call_b')), chunk({ content: 'more' }), chunk(call(1, ' ')), chunk({}, 'stop')]);
+    expect(messagesBlocks(withText)).toEqual([
+      { type: 'text', text: 'Hi' },
+      { type: 'tool_use', id: 'call_a', name: 'a', input: {} },
+      { type: 'tool_use', id: 'call_b', name: 'b', input: { y: 2 } },
+      { type: 'text', text: 'more' },
+    ]);
+    const atFinish = write([chunk(call(0, '', 'call_a')), chunk(call(1, '{"y":', 'call_b')), chunk(call(2, '{"z":3}', 'call_c')), chunk(call(1, '2}')), chunk({}, 'tool_calls')]);
+    expect(messagesBlocks(atFinish)).toEqual([
+      { type: 'tool_use', id: 'call_a', name: 'a', input: {} },
+      { type: 'tool_use', id: 'call_b', name: 'b', input: { y: 2 } },
+      { type: 'tool_use', id: 'call_c', name: 'c', input: { z: 3 } },
+    ]);
+  });
+});
+
 describe('chat -> Messages request (Anthropic upstream)', () => {
   it('lifts system prompts, merges turns, makes tool_use / tool_result blocks and image sources', () => {
     const req = chatToMessages(

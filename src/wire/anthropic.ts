@@ -379,17 +379,45 @@ export function chatToMessage(completion: Json, meta: MessageMeta): Json {
   };
 }
 
+/** One streamed tool call of a {@link MessagesStreamWriter}. */
+interface StreamedCall {
+  id: string;
+  name: string;
+  /** The arguments received so far. */
+  args: string;
+  /** Its `content_block_stop` has been sent. */
+  done: boolean;
+}
+
+/** Whether a tool call's arguments so far are a whole JSON object (an upstream sends nothing more for it). */
+function wholeObject(args: string): boolean {
+  return args.trimEnd().endsWith('}') && parseJsonObject(args) !== undefined;
+}
+
 /**
  * Turns `chat.completion.chunk`s into Messages stream events (SSE text with `event:` names, which the
  * Anthropic SDK needs). {@link start}, then {@link chunk} per upstream chunk, then {@link finish} (or
- * {@link fail}). Text and each tool call are content blocks, opened and closed in order.
+ * {@link fail}). Text and each tool call are content blocks, sent strictly one after the other (start,
+ * deltas, stop), as Anthropic does: clients take a tool call as whole at its `content_block_stop`.
+ *
+ * A chat upstream may interleave the argument deltas of parallel tool calls (index 0, 1, 0, 1, ...),
+ * which Anthropic's wire cannot carry. The call whose block is open streams live; the calls that begin
+ * meanwhile wait, their arguments kept. Once the open call's arguments are a whole JSON object, it is
+ * closed and the first waiting call opens, its arguments so far in one `input_json_delta`, and streams
+ * live from there; text or the finish closes the open call and sends each waiting one as a whole block.
+ * (The Responses writer keeps several items open instead: that wire allows it.)
  */
 export class MessagesStreamWriter {
   readonly #meta: MessageMeta;
   readonly #id: string;
   #index = -1;
   #open: 'text' | 'tool' | null = null;
-  readonly #tools = new Map<number, number>();
+  /** Every tool call seen, by its chat index. */
+  readonly #tools = new Map<number, StreamedCall>();
+  /** The tool call of the open block (when {@link #open} is `tool`). */
+  #current: StreamedCall | null = null;
+  /** Tool calls seen while another one's block was open, in the order they began; sent once it closes. */
+  #waiting: StreamedCall[] = [];
   #finish: string | null = null;
   #usage: ReturnType<typeof chatUsage> = null;
 
@@ -413,8 +441,28 @@ export class MessagesStreamWriter {
 
   #close(): string {
     if (this.#open === null) return '';
+    if (this.#current) this.#current.done = true;
     this.#open = null;
+    this.#current = null;
     return sseEvent('content_block_stop', { type: 'content_block_stop', index: this.#index });
+  }
+
+  /** Opens a tool call's block (after closing the open one), with its arguments so far as one delta. */
+  #openTool(call: StreamedCall): string {
+    let events = this.#close();
+    this.#open = 'tool';
+    this.#current = call;
+    events += sseEvent('content_block_start', { type: 'content_block_start', index: ++this.#index, content_block: { type: 'tool_use', id: call.id, name: call.name, input: {} } });
+    if (call.args !== '') events += sseEvent('content_block_delta', { type: 'content_block_delta', index: this.#index, delta: { type: 'input_json_delta', partial_json: call.args } });
+    return events;
+  }
+
+  /** Closes the open block and sends every waiting tool call, each a whole block. */
+  #closeAll(): string {
+    let events = this.#close();
+    for (const call of this.#waiting) events += this.#openTool(call) + this.#close();
+    this.#waiting = [];
+    return events;
   }
 
   /** The events for one `chat.completion.chunk`. */
@@ -427,7 +475,7 @@ export class MessagesStreamWriter {
     const { delta, piece } = chunkDelta(choice);
     if (piece !== '') {
       if (this.#open !== 'text') {
-        events += this.#close();
+        events += this.#closeAll();
         this.#open = 'text';
         events += sseEvent('content_block_start', { type: 'content_block_start', index: ++this.#index, content_block: { type: 'text', text: '' } });
       }
@@ -438,32 +486,34 @@ export class MessagesStreamWriter {
         if (!isObject(tc)) continue;
         const idx = typeof tc['index'] === 'number' ? tc['index'] : 0;
         const fn = isObject(tc['function']) ? tc['function'] : {};
-        let block = this.#tools.get(idx);
-        if (block === undefined) {
-          events += this.#close();
-          this.#open = 'tool';
-          block = ++this.#index;
-          this.#tools.set(idx, block);
-          events += sseEvent('content_block_start', {
-            type: 'content_block_start',
-            index: block,
-            content_block: { type: 'tool_use', id: typeof tc['id'] === 'string' ? tc['id'] : wireId('toolu_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', input: {} },
-          });
+        const args = typeof fn['arguments'] === 'string' ? fn['arguments'] : '';
+        let call = this.#tools.get(idx);
+        if (call === undefined) {
+          call = { id: typeof tc['id'] === 'string' ? tc['id'] : wireId('toolu_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', args, done: false };
+          this.#tools.set(idx, call);
+          if (this.#current) this.#waiting.push(call);
+          else events += this.#openTool(call);
+        } else if (call === this.#current) {
+          call.args += args;
+          if (args !== '') events += sseEvent('content_block_delta', { type: 'content_block_delta', index: this.#index, delta: { type: 'input_json_delta', partial_json: args } });
+        } else if (!call.done) {
+          call.args += args;
         }
-        if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
-          events += sseEvent('content_block_delta', { type: 'content_block_delta', index: block, delta: { type: 'input_json_delta', partial_json: fn['arguments'] } });
-        }
+        // Arguments for a call whose block is closed (text came between its deltas) have no place on
+        // Anthropic's wire, where a block's deltas all come before its stop: they are left out.
       }
+      // The open call is over once its arguments are a whole object: the next waiting one goes on live.
+      while (this.#current && this.#waiting.length > 0 && wholeObject(this.#current.args)) events += this.#openTool(this.#waiting.shift()!);
     }
     if (typeof choice['finish_reason'] === 'string') this.#finish = choice['finish_reason'];
     return events;
   }
 
-  /** Closes the open block, then `message_delta` (stop reason, usage) and `message_stop`. */
+  /** Closes the open block (and sends the waiting tool calls), then `message_delta` (stop reason, usage) and `message_stop`. */
   finish(): string {
     const u = this.#usage;
     return (
-      this.#close() +
+      this.#closeAll() +
       sseEvent('message_delta', {
         type: 'message_delta',
         delta: { stop_reason: STOP_FROM_CHAT[String(this.#finish)] ?? 'end_turn', stop_sequence: null },

@@ -7,8 +7,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** What a mock does with one request. */
 export type Fault =
-  /** Answers normally (the default). */
-  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string }; stallAfter?: number; noChoices?: boolean }
+  /**
+   * Answers normally (the default). `tools` (the chat mock only): parallel tool calls instead of one
+   * `tool`, their argument deltas streamed interleaved as some upstreams do (every call's start, then
+   * each call's first half of arguments by turns, then each one's second half).
+   */
+  | { kind: 'ok'; text?: string; delayMs?: number; tool?: { name: string; arguments: string }; tools?: { name: string; arguments: string }[]; stallAfter?: number; noChoices?: boolean }
   /** Answers with this status and the wire's error body; `retryAfter` sets the header (seconds, or any string). */
   | { kind: 'status'; status: number; retryAfter?: string | number; message?: string; /** OpenAI's error `code` and `param` (the chat mock's body only). */ code?: string; param?: string }
   /** Reads the request and never answers (the client's timeout must fire). */

@@ -127,6 +127,8 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
     const text = fault.kind === 'ok' && fault.text !== undefined ? fault.text : (options.answer?.(body) ?? `Answer from ${name}.`);
     const pieces = split(text, chunks);
     const completionTokens = pieces.length;
+    const parallel = fault.kind === 'ok' ? fault.tools : undefined;
+    const callId = (i: number) => `call_${name}_${created}${i > 0 ? `_${i}` : ''}`;
     if (!stream) {
       const payload = JSON.stringify({
         id,
@@ -135,7 +137,9 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
         model,
         // `noChoices`: a 200 whose completion has no choice (as some proxies answer a filtered call).
         choices: fault.kind === 'ok' && fault.noChoices ? [] : [
-          fault.kind === 'ok' && fault.tool
+          parallel
+            ? { index: 0, message: { role: 'assistant', content: text, tool_calls: parallel.map((t, i) => ({ id: callId(i), type: 'function', function: t })) }, finish_reason: 'tool_calls', logprobs: null }
+            : fault.kind === 'ok' && fault.tool
             ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [{ id: `call_${name}_${created}`, type: 'function', function: fault.tool }] }, finish_reason: 'tool_calls', logprobs: null }
             : { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null },
         ],
@@ -164,7 +168,12 @@ export async function startMockUpstream(options: MockOptions = {}): Promise<Mock
       await write(res, chunk({ tool_calls: [{ index: 0, id: `call_${name}_${created}`, type: 'function', function: { name: tool.name, arguments: tool.arguments.slice(0, half) } }] }, null));
       await write(res, chunk({ tool_calls: [{ index: 0, function: { arguments: tool.arguments.slice(half) } }] }, null));
     }
-    await write(res, chunk({}, tool ? 'tool_calls' : 'stop'));
+    if (parallel) {
+      const halves = parallel.map((t) => [t.arguments.slice(0, t.arguments.length >> 1), t.arguments.slice(t.arguments.length >> 1)] as const);
+      for (const [i, t] of parallel.entries()) await write(res, chunk({ tool_calls: [{ index: i, id: callId(i), type: 'function', function: { name: t.name, arguments: '' } }] }, null));
+      for (const half of [0, 1] as const) for (const i of parallel.keys()) await write(res, chunk({ tool_calls: [{ index: i, function: { arguments: halves[i]![half] } }] }, null));
+    }
+    await write(res, chunk({}, tool || parallel ? 'tool_calls' : 'stop'));
     if (includeUsage) {
       await write(res, `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`);
     }
