@@ -401,6 +401,21 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     expect(order.join(' ')).toMatch(/^message_start start:0 (delta:0 )+stop:0 start:1 (delta:1 )+stop:1 start:2 (delta:2 )+stop:2 message_delta message_stop$/);
   });
 
+  it('puts an estimate of the input tokens in message_start for a chat upstream (the count comes in message_delta), with both cache fields', async () => {
+    const stream = anthropic.messages.stream({ model: 'gpt', max_tokens: 10, messages: [{ role: 'user', content: 'How many words does this question have?' }] });
+    const usage: Record<string, unknown> = {};
+    stream.on('streamEvent', (e) => {
+      // A copy: the SDK's message snapshot is message_start's message, updated by message_delta.
+      if (e.type === 'message_start') usage['start'] = structuredClone(e.message.usage);
+      if (e.type === 'message_delta') usage['delta'] = e.usage;
+    });
+    const msg = await stream.finalMessage();
+    expect(usage['start']).toEqual({ input_tokens: expect.any(Number), output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+    expect((usage['start'] as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+    expect(usage['delta']).toEqual({ input_tokens: 12, output_tokens: 3, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+    expect(msg.usage).toMatchObject({ input_tokens: 12, output_tokens: 3, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+  });
+
   it('streams natively from an Anthropic upstream (the upstream events pass through)', async () => {
     claude.queue({ kind: 'ok', text: 'Native stream here.', tool: { name: 'weather', arguments: '{"city":"Oslo"}' } });
     const events = await anthropic.messages.create({ model: 'claude', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'Go' }] });

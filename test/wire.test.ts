@@ -435,7 +435,7 @@ describe('chat answer -> Messages (face)', () => {
     text += w.chunk({ choices: [], usage: completion.usage });
     text += w.finish();
     const delta = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as Json).find((e) => e['type'] === 'message_delta')!;
-    expect(delta['usage']).toEqual({ input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 80 });
+    expect(delta['usage']).toEqual({ input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 80, cache_creation_input_tokens: 0 });
   });
 
   it('reads a context-window stop as length', () => {
@@ -476,7 +476,7 @@ describe('chat answer -> Messages (face)', () => {
     expect(ev[1]![1]).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
     expect(ev[4]![1]).toEqual({ type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'call_1', name: 'w', input: {} } });
     expect(ev[5]![1]).toEqual({ type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"a"' } });
-    expect(ev[8]![1]).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 5, output_tokens: 6, cache_read_input_tokens: 0 } });
+    expect(ev[8]![1]).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 5, output_tokens: 6, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 } });
     expect(events(w.fail('overloaded_error', 'busy'))).toEqual([['error', { type: 'error', error: { type: 'overloaded_error', message: 'busy' } }]]);
   });
 });
@@ -567,6 +567,13 @@ describe('chat stream -> Messages stream (face): block order', () => {
       { type: 'tool_use', id: 'call_b', name: 'b', input: { y: 2 } },
       { type: 'tool_use', id: 'call_c', name: 'c', input: { z: 3 } },
     ]);
+  });
+
+  it('puts the estimated input tokens in message_start and the counted ones in message_delta, with both cache fields', () => {
+    const w = new MessagesStreamWriter({ model: 'gpt', inputTokens: 42 });
+    const ev = events(w.start() + w.chunk(chunk({ content: 'ok' }, 'stop')) + w.chunk({ choices: [], usage: { prompt_tokens: 40, completion_tokens: 1 } }) + w.finish());
+    expect((ev[0]![1]['message'] as Json)['usage']).toEqual({ input_tokens: 42, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+    expect(ev.find(([n]) => n === 'message_delta')![1]['usage']).toEqual({ input_tokens: 40, output_tokens: 1, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
   });
 });
 

@@ -125,6 +125,8 @@ export interface StreamSummary extends ExecutionInfo {
  * after tokens were sent. Stopping iteration early (break, return) cancels the upstream call.
  */
 export interface ChatStream extends ExecutionInfo, AsyncIterable<StreamChunk> {
+  /** The prompt's tokens as routecore estimated them before the call (the upstream's count comes at the end, in the usage). */
+  readonly promptTokens: number;
   /** Settles when the stream has ended: the usage and cost, or the error that ended it. */
   readonly result: Promise<StreamSummary>;
   /** Cancels the upstream call; iteration ends with `ERR_ROUTECORE_ABORTED`. */
@@ -296,6 +298,7 @@ export class Executor {
       decision,
       attempts: run.attempts,
       upstreamMs: run.upstreamMs,
+      promptTokens,
       result,
       cancel: () => run.cancel(),
       [Symbol.asyncIterator]() {

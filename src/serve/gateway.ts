@@ -804,7 +804,7 @@ export class Gateway {
     this.#countDecision(stream.routed);
     ctx.policy = stream.decision.policy;
     stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
-    const faceStream = face?.stream(clientBody ?? {}, stream.model);
+    const faceStream = face?.stream(clientBody ?? {}, stream.model, stream.promptTokens);
     const shadowed = this.learning.sample(ctx.id, stream.decision, ctx.key?.name ?? null);
     const res = reply.raw;
     reply.hijack();

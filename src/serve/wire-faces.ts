@@ -56,8 +56,8 @@ export interface Face {
   parse(body: unknown, headers: Record<string, string | string[] | undefined>): ChatRequest;
   /** The non-streamed answer for the executor's completion (`model` = the registry id that answered). */
   answer(completion: Json, request: Json, model: string): Json;
-  /** A writer for one streamed answer. */
-  stream(request: Json, model: string): FaceStream;
+  /** A writer for one streamed answer (`promptTokens`: the executor's estimate, for a wire that reports input tokens before the answer). */
+  stream(request: Json, model: string, promptTokens?: number): FaceStream;
   /** The error body (and status) in this wire's shape. */
   error(error: FaceError): { status: number; body: Json };
   /** Output items clients may refer back to; absent for a wire without references. */
@@ -177,8 +177,10 @@ export const messagesFace: Face = {
     // A chat upstream does not say which stop sequence ended its answer (it strips it): `stop_sequence` stays null.
     return nativeAnswer(completion) ?? chatToMessage(completion, { model });
   },
-  stream(_request, model) {
-    const writer = new MessagesStreamWriter({ model });
+  stream(_request, model, promptTokens) {
+    // Anthropic reports the input tokens in message_start, before the answer (LangChain reads them
+    // only there); a chat upstream counts them at the end, so message_start carries the estimate.
+    const writer = new MessagesStreamWriter({ model, inputTokens: promptTokens });
     return faceStream(writer, (e) => writer.fail(anthropicErrorType(e), String(e.body.error['message'])));
   },
   error(e) {

@@ -351,6 +351,16 @@ export interface MessageMeta {
   id?: string;
   /** The model to report (the registry id that answered). */
   model: string;
+  /**
+   * The prompt's input tokens as estimated before the call, for the stream's `message_start` (a chat
+   * upstream counts them only at the end, which `message_delta` carries); default 0.
+   */
+  inputTokens?: number;
+}
+
+/** A Messages `usage` object from chat usage: OpenAI's prompt_tokens include the cached ones; Anthropic's input_tokens do not (they add up). */
+function messagesUsage(u: ReturnType<typeof chatUsage>): Json {
+  return { input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - (u?.cached_tokens ?? 0)), output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0, cache_creation_input_tokens: 0 };
 }
 
 /** A `chat.completion` as a Messages `message`. */
@@ -365,7 +375,6 @@ export function chatToMessage(completion: Json, meta: MessageMeta): Json {
     const fn = isObject(c['function']) ? c['function'] : {};
     content.push({ type: 'tool_use', id: typeof c['id'] === 'string' ? c['id'] : wireId('toolu_'), name: typeof fn['name'] === 'string' ? fn['name'] : '', input: parseArguments(fn['arguments']) });
   }
-  const u = chatUsage(completion['usage']);
   return {
     id: meta.id ?? wireId('msg_'),
     type: 'message',
@@ -374,8 +383,7 @@ export function chatToMessage(completion: Json, meta: MessageMeta): Json {
     content,
     stop_reason: STOP_FROM_CHAT[String(choice?.['finish_reason'])] ?? 'end_turn',
     stop_sequence: null,
-    // OpenAI's prompt_tokens include the cached ones; Anthropic's input_tokens do not (they add up).
-    usage: { input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - (u?.cached_tokens ?? 0)), output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0, cache_creation_input_tokens: 0 },
+    usage: messagesUsage(chatUsage(completion['usage'])),
   };
 }
 
@@ -431,11 +439,12 @@ export class MessagesStreamWriter {
     return this.#id;
   }
 
-  /** `message_start` (input tokens are not known yet from a chat upstream: they arrive in `message_delta`). */
+  /** `message_start`, with the estimated input tokens (a chat upstream counts them at the end: `message_delta`). */
   start(): string {
+    const usage = { input_tokens: this.#meta.inputTokens ?? 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
     return sseEvent('message_start', {
       type: 'message_start',
-      message: { id: this.#id, type: 'message', role: 'assistant', model: this.#meta.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+      message: { id: this.#id, type: 'message', role: 'assistant', model: this.#meta.model, content: [], stop_reason: null, stop_sequence: null, usage },
     });
   }
 
@@ -511,14 +520,9 @@ export class MessagesStreamWriter {
 
   /** Closes the open block (and sends the waiting tool calls), then `message_delta` (stop reason, usage) and `message_stop`. */
   finish(): string {
-    const u = this.#usage;
     return (
       this.#closeAll() +
-      sseEvent('message_delta', {
-        type: 'message_delta',
-        delta: { stop_reason: STOP_FROM_CHAT[String(this.#finish)] ?? 'end_turn', stop_sequence: null },
-        usage: { input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - (u?.cached_tokens ?? 0)), output_tokens: u?.completion_tokens ?? 0, cache_read_input_tokens: u?.cached_tokens ?? 0 },
-      }) +
+      sseEvent('message_delta', { type: 'message_delta', delta: { stop_reason: STOP_FROM_CHAT[String(this.#finish)] ?? 'end_turn', stop_sequence: null }, usage: messagesUsage(this.#usage) }) +
       sseEvent('message_stop', { type: 'message_stop' })
     );
   }
