@@ -732,7 +732,7 @@ export class Gateway {
     const gen = this.#acquire(ctx);
     try {
       // Items of earlier answers the client refers back to (Responses' item_reference), put back in place.
-      const clientBody = face?.items ? await expandReferences(face.items, request.body, this.state, (err) => this.#itemsProblem(request, err)) : request.body;
+      const clientBody = face?.items ? await expandReferences(face.items, request.body, this.state, (err) => this.#itemsProblem(request.log, err)) : request.body;
       const { request: body, options } = this.#parseChat(face ? this.#translate(face, clientBody, request.headers) : clientBody, ctx, gen);
       if (ctx.key) await this.#limits(ctx.key);
       const session = request.headers['x-routecore-session'];
@@ -756,7 +756,7 @@ export class Gateway {
       this.#decisionHeaders(reply, ctx, result.model, result.attempts);
       // The upstream's own id stays in `id`; routecore's id (for feedback) is in the header.
       const answer = face ? face.answer(result.response, clientBody as Json, result.model) : result.response;
-      if (face?.items) keepItems(face.items.minted(result.response, answer, clientBody as Json), this.state, (err) => this.#itemsProblem(request, err));
+      if (face?.items) keepItems(face.items.minted(result.response, answer, clientBody as Json), this.state, (err) => this.#itemsProblem(request.log, err));
       ctx.upstreamMs = result.upstreamMs;
       // The gateway's own time so far, upstream wait excluded (serialising and writing the answer follow; the metric includes them).
       reply.header('x-routecore-overhead-us', String(Math.max(0, Math.round((performance.now() - ctx.started - result.upstreamMs) * 1000))));
@@ -772,8 +772,8 @@ export class Gateway {
   }
 
   /** A kept output item that could not be read or written: said in the request log, the request goes on. */
-  #itemsProblem(request: FastifyRequest, err: unknown): void {
-    request.log.warn({ err }, 'the shared state failed to read or keep an output item for item_reference');
+  #itemsProblem(log: FastifyBaseLogger, err: unknown): void {
+    log.warn({ err }, 'the shared state failed to read or keep an output item for item_reference');
   }
 
   /** A face's body as the chat request the executor takes; a body the face refuses is a 400 in its shape. */
@@ -839,7 +839,7 @@ export class Gateway {
         }
         if (faceStream && !res.destroyed) {
           res.write(faceStream.end());
-          if (faceStream.minted) keepItems(faceStream.minted(), this.state, (err) => reply.log.warn({ err }, 'the shared state failed to keep an output item for item_reference'));
+          if (faceStream.minted) keepItems(faceStream.minted(), this.state, (err) => this.#itemsProblem(reply.log, err));
         }
       } catch (err) {
         if (!res.destroyed) {
