@@ -222,7 +222,8 @@ describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
   });
 
   it('takes the fields the Anthropic SDK sends that chat cannot carry, passing them to an Anthropic model\'s count unchanged', async () => {
-    const body = { model: 'claude', messages: MESSAGES, cache_control: { type: 'ephemeral' }, output_config: { effort: 'low' }, tools: [{ type: 'web_search_20250305', name: 'web_search' }] };
+    // thinking with a budget: count_tokens takes no max_tokens, so no budget may be held against one.
+    const body = { model: 'claude', messages: MESSAGES, cache_control: { type: 'ephemeral' }, output_config: { effort: 'low' }, thinking: { type: 'enabled', budget_tokens: 2000 }, tools: [{ type: 'web_search_20250305', name: 'web_search' }] };
     const r = await anthropic.messages.countTokens(body as never);
     expect(r.input_tokens).toBe(321);
     expect(claude.requests[0]!.body).toEqual(body);

@@ -5,6 +5,7 @@
  * fallback across wires for every fault the executor knows, errors in each wire's shape, key headers.
  */
 import Anthropic from '@anthropic-ai/sdk';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +211,8 @@ describe('POST /v1/responses with the openai SDK', () => {
     const refused = await post(`${gw.url}/v1/responses`, { model: 'gpt', input: [{ type: 'item_reference', id: unkept.output[0]!.id }, { role: 'user', content: 'x' }] }, { authorization: `Bearer ${CLIENT_KEY}` });
     expect(refused.status).toBe(400);
     expect(refused.body.error).toMatchObject({ code: 'unsupported_parameter', param: 'input[0].type' });
+    expect(refused.body.error.message).toContain(`an item_reference to "${unkept.output[0]!.id}", an item this gateway does not hold`);
+    expect(refused.body.error.message).toContain('send the item itself, or store: false');
   });
 
   it('carries a conversation of the AI SDK\'s default Responses provider (store: true sends item references) across turns and models', async () => {
@@ -457,6 +460,14 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     expect(response.headers.get('x-routecore-model')).toBe('claude');
     expect(gpt.requests).toHaveLength(0);
     expect(claude.requests[0]!.body).toEqual({ ...body, model: 'claude' });
+  });
+
+  it('sends metadata.user_id to a chat model as user, as its SHA-256 when longer than the 64 characters OpenAI takes', async () => {
+    const long = `user_${'a'.repeat(64)}_account_${'b'.repeat(36)}_session_${'c'.repeat(36)}`;
+    await anthropic.messages.create({ model: 'gpt', max_tokens: 16, metadata: { user_id: long }, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(gpt.requests[0]!.body!['user']).toBe(createHash('sha256').update(long).digest('hex'));
+    await anthropic.messages.create({ model: 'gpt', max_tokens: 16, metadata: { user_id: 'u-42' }, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(gpt.requests[1]!.body!['user']).toBe('u-42');
   });
 
   it('translates output_config (structured outputs, effort) for chat models instead of keeping the request to Anthropic ones', async () => {

@@ -54,8 +54,9 @@ function parseBody(body: unknown): ChatRequest {
   }
   let chat: ChatRequest;
   try {
-    // The Messages translation checks messages, system, tools, tool_choice and thinking; it needs a max_tokens it then ignores here.
-    chat = messagesToChat({ ...body, max_tokens: 1 }, () => undefined);
+    // The Messages translation checks messages, system, tools, tool_choice and thinking; it needs a
+    // max_tokens it then ignores here: the largest it takes, so that any thinking budget fits under it.
+    chat = messagesToChat({ ...body, max_tokens: 10_000_000 }, () => undefined);
   } catch (err) {
     if (err instanceof WireError) throw badRequest(err.reason, err.message, err.param ?? undefined, err.code);
     throw err;

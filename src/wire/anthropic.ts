@@ -21,6 +21,8 @@
  * `output_tokens` ↔ `completion_tokens`.
  * @module
  */
+import { createHash } from 'node:crypto';
+
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
 import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
@@ -92,7 +94,9 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
   if (metadata !== undefined && metadata !== null) {
     if (!isObject(metadata)) badField('metadata', 'an object such as {"user_id": "..."}', metadata);
     const user = optString(metadata, 'user_id', 'metadata.user_id');
-    if (user !== undefined) chat['user'] = user;
+    // OpenAI takes a `user` of at most 64 characters and refuses a longer one (a 400 that would end the
+    // request); Claude Code's user ids are about 160. A longer id goes as its SHA-256: still one stable id per user.
+    if (user !== undefined) chat['user'] = user.length <= 64 ? user : createHash('sha256').update(user).digest('hex');
   }
   const tools = body['tools'];
   if (tools !== undefined && tools !== null) {

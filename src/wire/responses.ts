@@ -350,7 +350,9 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         // Reasoning state belongs to the model that produced it; chat upstreams take none back.
         break;
       case 'item_reference':
-        if (nativeOnly) nativeOnly(`${path}.type`, 'an item_reference (an item OpenAI stores)');
+        // The references to items the gateway kept (src/serve/stored-items.ts) were replaced before this:
+        // what is left is an item OpenAI stores, or one the gateway no longer holds (or never saw).
+        if (nativeOnly) nativeOnly(`${path}.type`, `an item_reference to ${JSON.stringify(item['id'])}, an item this gateway does not hold: the items routecore writes are kept for an hour, in Redis with --redis, else in the process that wrote them (with --workers N and no --redis, another worker may have); send the item itself, or store: false`);
         else throw new WireError('unsupported_parameter', `${path}.type`, `body.${path} is an item_reference: routecore stores no items; send the item itself`);
         break;
       default:
