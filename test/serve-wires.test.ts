@@ -277,6 +277,31 @@ describe('POST /v1/responses with the openai SDK', () => {
     });
   });
 
+  it('refuses a body nested deeper than 128 levels on every route in its wire\'s shape, before any upstream is called', async () => {
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const auth = { authorization: `Bearer ${CLIENT_KEY}`, 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01' };
+    const cases: [string, string][] = [
+      ['/v1/chat/completions', `{"model":"gpt","messages":[{"role":"user","content":"hi"}],"metadata":${deep(10_000)}}`],
+      ['/v1/responses', `{"model":"routecore","input":"hi","reasoning":{"a":${deep(5_000)}}}`],
+      ['/v1/messages', `{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"hi"}],"context_management":${deep(5_000)}}`],
+      ['/v1/messages/count_tokens', `{"model":"claude","messages":[{"role":"user","content":"hi"}],"x":${deep(200)}}`],
+      ['/v1/feedback', `{"id":${deep(1_000)},"score":0.5}`],
+    ];
+    for (const [path, body] of cases) {
+      const r = await post(`${gw.url}${path}`, body, auth);
+      expect(r.status, path).toBe(400);
+      expect(r.body.error.message, path).toBe('the request body nests arrays and objects more than 128 levels deep');
+      if (!path.startsWith('/v1/messages')) expect(r.body.error.code, path).toBe('body_too_deep');
+      else expect(r.body.type, path).toBe('error');
+    }
+    expect([gpt.requests.length, claude.requests.length, resp.requests.length]).toEqual([0, 0, 0]);
+    expect(gw.router.routeChatSync({ messages: [{ role: 'user', content: 'hi' }] }).fallbacks).toHaveLength(1); // nothing cooled down
+    // 128 levels are taken: a deep tool schema is a real request.
+    const fine = await post(`${gw.url}/v1/chat/completions`, `{"model":"gpt","messages":[{"role":"user","content":"hi"}],"metadata":{"a":${deep(126)}}}`, auth);
+    expect(fine.status).not.toBe(500);
+    expect(fine.body.error?.code).not.toBe('body_too_deep');
+  });
+
   it('counts in x-routecore-attempts the upstream calls made, not a model skipped without a call', async () => {
     // claude cannot answer a JSON format: skipped (a config attempt) for gpt, which is called once.
     const { data, response } = await openai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_object' } }).withResponse();

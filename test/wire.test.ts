@@ -101,6 +101,13 @@ describe('Responses -> chat request', () => {
     expect(chat['reasoning_effort']).toBe('low');
   });
 
+  it('keeps a request with a file by URL to upstreams of OpenAI\'s own wire (chat completions has no such part)', () => {
+    const reported: string[] = [];
+    const chat = responsesToChat({ input: [{ role: 'user', content: [{ type: 'input_text', text: 'Summarise' }, { type: 'input_file', file_url: 'https://example.com/a.pdf' }] }] }, (param) => reported.push(param));
+    expect(reported).toEqual(['input[0].content[1].file_url']);
+    expect(chat.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'Summarise' }, { type: 'text', text: '(a file)' }] }]);
+  });
+
   it('puts the images and files of tool outputs in a user turn after the run of tool turns (a chat tool turn takes text only)', () => {
     const chat = responsesToChat({
       input: [
@@ -142,6 +149,9 @@ describe('Responses -> chat request', () => {
     [{ input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }, 'input[0].call_id', 'body.input[0].call_id must be a non-empty string'],
     [{ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].type', 'item_reference'],
     [{ input: [{ role: 'assistant', content: 'only me' }] }, 'input', 'at least one user message'],
+    // A file with neither data nor an id (a name alone) is no file; a file by URL is OpenAI's own (below).
+    [{ input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf' }] }] }, 'input[0].content[0]', 'an input_file with file_data, file_id or file_url'],
+    [{ input: [{ role: 'user', content: [{ type: 'input_file', file_url: 'https://example.com/a.pdf' }] }] }, 'input[0].content[0]', 'an input_file with file_data, file_id or file_url'],
   ])('refuses %j (param %s)', (body, param, message) => {
     const e = caught(() => responsesToChat(body), WireError);
     expect(e.param).toBe(param);
@@ -358,6 +368,7 @@ describe('Messages -> chat request (face)', () => {
   it.each([
     ['x', null, 'the request body must be a JSON object'],
     [{ messages: [{ role: 'user', content: 'x' }] }, 'max_tokens', 'body.max_tokens: Field required'],
+    [{ max_tokens: null, messages: [{ role: 'user', content: 'x' }] }, 'max_tokens', 'body.max_tokens: Field required'],
     [{ max_tokens: 10 }, 'messages', 'body.messages: Field required'],
     [{ max_tokens: 10, messages: [] }, 'messages', 'body.messages must be a non-empty array'],
     [{ max_tokens: 0, messages: [{ role: 'user', content: 'x' }] }, 'max_tokens', 'body.max_tokens must be an integer from 1'],

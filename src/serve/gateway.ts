@@ -35,6 +35,7 @@ import { defaultRouterPath, type Encoder, type RouteOptions } from '../routing/r
 import { Router } from '../app/router.js';
 import { MemoryState } from '../state/memory.js';
 import { expandReferences, keepItems } from './stored-items.js';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth.js';
 import type { SharedState } from '../state/shared-state.js';
 import { DECISION_HEADERS, OpenAIErrorAnswer, answerFor, badRequest, decisionHeaders, internalError, typeForStatus } from '../wire/openai.js';
 import type { ClientKey, LogLevel, ServeConfig } from './config.js';
@@ -661,6 +662,8 @@ export class Gateway {
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'ERR_ROUTECORE_BAD_JSON':
         return badRequest('invalid_json', `the request body is not valid JSON: ${e.message ?? ''}`);
+      case 'ERR_ROUTECORE_BODY_TOO_DEEP':
+        return badRequest('body_too_deep', e.message ?? 'the request body nests too deeply');
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return new OpenAIErrorAnswer(413, 'invalid_request_error', 'body_too_large', `the request body is over this gateway's limit of ${this.config.bodyLimitBytes} bytes`);
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -882,11 +885,18 @@ export class Gateway {
         done(Object.assign(new Error('the body is empty'), { code: 'ERR_ROUTECORE_BAD_JSON', statusCode: 400 }), undefined);
         return;
       }
+      let body: unknown;
       try {
-        done(null, JSON.parse(text as string));
+        body = JSON.parse(text as string);
       } catch (err) {
         done(Object.assign(new Error((err as Error).message), { code: 'ERR_ROUTECORE_BAD_JSON', statusCode: 400 }), undefined);
+        return;
       }
+      if (nestsDeeperThan(body, (text as string).length)) {
+        done(Object.assign(new Error(`the request body nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`), { code: 'ERR_ROUTECORE_BODY_TOO_DEEP', statusCode: 400 }), undefined);
+        return;
+      }
+      done(null, body);
     });
 
     app.addHook('onRequest', (request, reply, done) => {

@@ -66,7 +66,8 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
     nativeOnly(key, `body.${key}, which runs inside Anthropic's platform`);
   }
   const maxTokens = body['max_tokens'];
-  if (maxTokens === undefined) throw new WireError('missing_max_tokens', 'max_tokens', 'body.max_tokens: Field required');
+  // null is missing too (Anthropic refuses it): a null the translation let through reached an Anthropic upstream unchanged.
+  if (maxTokens === undefined || maxTokens === null) throw new WireError('missing_max_tokens', 'max_tokens', 'body.max_tokens: Field required');
   const max = optNumber(body, 'max_tokens', 1, 10_000_000, 'max_tokens', true)!;
   const raw = body['messages'];
   if (!Array.isArray(raw) || raw.length === 0) {

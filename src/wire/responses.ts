@@ -252,9 +252,16 @@ function contentPart(p: unknown, at: string, nativeOnly: NativeOnly | undefined)
       return { type: 'image_url', image_url: image };
     }
     case 'input_file': {
+      if (typeof p['file_data'] !== 'string' && typeof p['file_id'] !== 'string') {
+        // A file by URL is fetched by OpenAI's Responses API; chat completions has no such part.
+        if (nativeOnly && typeof p['file_url'] === 'string') {
+          nativeOnly(`${at}.file_url`, 'a file by URL (chat completions takes file_data or file_id only)');
+          return { type: 'text', text: '(a file)' };
+        }
+        badField(at, 'an input_file with file_data, file_id or file_url', p);
+      }
       const file: Json = {};
       for (const k of ['file_data', 'file_id', 'filename']) if (typeof p[k] === 'string') file[k] = p[k];
-      if (Object.keys(file).length === 0) badField(at, 'an input_file with file_data or file_id', p);
       return { type: 'file', file };
     }
     case 'input_audio': {
