@@ -471,6 +471,29 @@ describe('Executor.stream', () => {
     await expect(s.result).rejects.toMatchObject({ code: 'ERR_ROUTECORE_ABORTED' });
     expect(outcomes.map((o) => o.status)).toEqual(['aborted']);
   });
+
+  it('prices what a stream left early or cut used (the upstream bills it): on the error, the outcome and the metrics', async () => {
+    const { executor } = await setup();
+    const outcomes: Outcome[] = [];
+    executor.router.onOutcome((o) => outcomes.push(o));
+    const left = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-a' });
+    for await (const _ of left) break;
+    const aborted = (await left.result.catch((e: unknown) => e)) as UpstreamError;
+    a.fault = { kind: 'cut', after: 2 };
+    const cut = await executor.stream({ messages: MESSAGES, stream: true }, { model: 'model-a' });
+    await (async () => {
+      for await (const _ of cut);
+    })().catch(() => undefined);
+    const interrupted = (await cut.result.catch((e: unknown) => e)) as UpstreamError;
+    for (const [e, o] of [[aborted, outcomes[0]!], [interrupted, outcomes[1]!]] as const) {
+      expect(e.costUsd).toBeGreaterThan(0);
+      expect(o.costUsd).toBe(e.costUsd);
+      expect(o.usage).toMatchObject({ estimated: true });
+      expect(o.usage!.prompt_tokens).toBeGreaterThan(0);
+    }
+    expect(outcomes.map((o) => o.status)).toEqual(['aborted', 'interrupted']);
+    expect(executor.router.metrics().models['model-a']!.costUsd).toBeCloseTo(aborted.costUsd! + interrupted.costUsd!, 12);
+  });
 });
 
 describe('sessions', () => {

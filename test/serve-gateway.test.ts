@@ -406,6 +406,7 @@ describe('health, readiness and metrics', () => {
 describe('client keys, limits and budgets', () => {
   const KEY_A = 'sk-client-a-000000000001';
   const KEY_B = 'sk-client-b-000000000002';
+  const KEY_C = 'sk-client-c-000000000003';
   let g: Gateway;
   beforeAll(async () => {
     g = await fx.gateway({
@@ -413,6 +414,7 @@ describe('client keys, limits and budgets', () => {
         'keys:',
         `  - {name: team-a, sha256: ${hashKey(KEY_A)}, models: ["routecore*", small], requestsPerMinute: 3}`,
         `  - {name: team-b, sha256: ${hashKey(KEY_B)}, budgetUsd: 0.00001}`,
+        `  - {name: team-c, sha256: ${hashKey(KEY_C)}, budgetUsd: 0.000001}`,
         'cors: {origins: ["https://app.example.com"]}',
       ].join('\n'),
       flags: { host: '127.0.0.1' },
@@ -455,6 +457,23 @@ describe('client keys, limits and budgets', () => {
       expect(last!.body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
       expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
     }
+  });
+
+  it('charges a stream the client left after its first tokens (the upstream bills it) to the key\'s budget', async () => {
+    const day = 86_400_000;
+    const spent = () => g.state.counter(`budget:team-c:${Math.floor(Date.now() / day) * day}`);
+    const before = await spent();
+    fx.small.queue({ kind: 'ok', stallAfter: 1 });
+    const left = new AbortController();
+    const res = await fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY_C}` }, body: JSON.stringify(chat('hello there', { model: 'small', stream: true })), signal: left.signal });
+    expect(res.status).toBe(200);
+    await res.body!.getReader().read(); // the first tokens
+    left.abort();
+    await until(async () => (await spent()) > before, 'the left stream to be charged');
+    // Over the budget ($0.000001) by that alone: the next request is refused.
+    const r = await post(`${g.url}/v1/chat/completions`, chat(undefined, { model: 'small' }), { authorization: `Bearer ${KEY_C}` });
+    expect(r.status).toBe(429);
+    expect(r.body.error.code).toBe('budget_exceeded');
   });
 
   it('429 budget_exceeded once a key has spent its USD budget', async () => {

@@ -241,6 +241,9 @@ export class Executor {
       let usage: Usage | null = opened.usage;
       let textChars = opened.text;
       let finished = false;
+      // What the answer used so far: the upstream's count when it sent one, else routecore's estimate
+      // (an answer cut or left early is billed by the upstream all the same; it is priced and charged).
+      const spent = (): Usage => usage ?? { prompt_tokens: promptTokens, completion_tokens: estimateTokens(textChars), estimated: true };
       try {
         for (const c of opened.first) yield c;
         for (;;) {
@@ -248,7 +251,7 @@ export class Executor {
           try {
             r = await opened.rest.next();
           } catch (err) {
-            throw run.interrupted(answering, describeError(err), usage, err);
+            throw run.interrupted(answering, describeError(err), spent(), err);
           }
           if (r.done) break;
           const data = r.value;
@@ -259,7 +262,7 @@ export class Executor {
           const parsed = parseChunk(data);
           if (parsed === undefined) {
             const said = streamError(data);
-            throw run.interrupted(answering, said !== undefined ? `the upstream sent an error (${said})` : 'the upstream sent an event that is not a JSON chat.completion.chunk', usage);
+            throw run.interrupted(answering, said !== undefined ? `the upstream sent an error (${said})` : 'the upstream sent an event that is not a JSON chat.completion.chunk', spent());
           }
           const u = usageOf(parsed['usage']);
           if (u) usage = u;
@@ -270,8 +273,8 @@ export class Executor {
           parsed['model'] = answering;
           yield { data: JSON.stringify(parsed) };
         }
-        if (!finished) throw run.interrupted(answering, 'the upstream closed the stream without [DONE]', usage);
-        const finalUsage: Usage = usage ?? { prompt_tokens: promptTokens, completion_tokens: estimateTokens(textChars), estimated: true };
+        if (!finished) throw run.interrupted(answering, 'the upstream closed the stream without [DONE]', spent());
+        const finalUsage = spent();
         const { costUsd, latencyMs } = run.answered(answering, finalUsage);
         if (options.session !== undefined) await executor.#remember(options.session, answering);
         settle.resolve({ id, model: answering, routed: decision.model, decision, attempts: run.attempts, upstreamMs: run.upstreamMs, usage: finalUsage, costUsd, latencyMs });
@@ -284,7 +287,7 @@ export class Executor {
         if (!run.ended) {
           // The caller stopped reading (break, return): cancel the upstream, record the request as aborted.
           run.cancel();
-          settle.reject(run.aborted(answering, usage));
+          settle.reject(run.aborted(answering, spent()));
         }
         opened.close();
       }

@@ -174,6 +174,14 @@ export class Metrics {
     if (costUsd !== null) m.costUsd += costUsd;
   }
 
+  /** Tokens and USD of an answer that began and did not finish (a stream cut or left by the client): spent all the same. */
+  spent(model: string, promptTokens: number, completionTokens: number, costUsd: number | null): void {
+    const m = this.#model(model);
+    m.promptTokens += promptTokens;
+    m.completionTokens += completionTokens;
+    if (costUsd !== null) m.costUsd += costUsd;
+  }
+
   request(outcome: string): void {
     this.#requests[outcome] = (this.#requests[outcome] ?? 0) + 1;
   }

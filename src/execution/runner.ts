@@ -40,6 +40,8 @@ export class UpstreamError extends RoutecoreError {
   readonly id: string;
   /** When every model was rate-limited or overloaded: the shortest `Retry-After` an upstream gave (ms), for the client's own. */
   retryAfterMs: number | undefined;
+  /** USD an answer that began and did not finish used all the same (a stream cut, or left by the client); null when unknown or none. */
+  costUsd: number | null = null;
 
   constructor(code: ConstructorParameters<typeof RoutecoreError>[0], message: string, attempts: Attempt[], status: number, id: string, options?: { cause?: unknown }) {
     super(code, message, options);
@@ -378,15 +380,28 @@ export class Run {
       this.id,
       cause === undefined ? undefined : { cause },
     );
-    this.#emit('interrupted', model, usage, null, e.message);
+    e.costUsd = this.#spent(model, usage);
+    this.#emit('interrupted', model, usage, e.costUsd, e.message);
     return e;
   }
 
-  /** The caller cancelled or stopped reading an opened stream: records the outcome `aborted`. */
+  /**
+   * The caller cancelled or stopped reading an opened stream: records the outcome `aborted`. With the
+   * model that was answering and what it used, that is priced as spent (the upstream bills it).
+   */
   aborted(model: string | null, usage: Usage | null = null): UpstreamError {
     const e = this.#abortedError();
-    this.#emit('aborted', model, usage, null, e.message);
+    e.costUsd = model === null ? null : this.#spent(model, usage);
+    this.#emit('aborted', model, usage, e.costUsd, e.message);
     return e;
+  }
+
+  /** Prices the usage of an answer that began and did not finish, and counts it in the metrics. */
+  #spent(model: string, usage: Usage | null): number | null {
+    if (usage === null) return null;
+    const costUsd = this.#runner.cost(model, usage);
+    this.#runner.router.hub.metrics.spent(model, usage.prompt_tokens, usage.completion_tokens, costUsd);
+    return costUsd;
   }
 
   /** Turns anything thrown into the run's {@link UpstreamError} and records the outcome (once). */

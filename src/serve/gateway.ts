@@ -806,7 +806,11 @@ export class Gateway {
     ctx.routed = stream.routed;
     this.#countDecision(stream.routed);
     ctx.policy = stream.decision.policy;
-    stream.result.then((s) => this.#charge(ctx.key, s.costUsd), () => undefined);
+    // A stream cut or left early used the upstream all the same: its cost is charged too.
+    stream.result.then(
+      (s) => this.#charge(ctx.key, s.costUsd),
+      (err: unknown) => this.#charge(ctx.key, err instanceof UpstreamError ? err.costUsd : null),
+    );
     const faceStream = face?.stream(clientBody ?? {}, stream.model, stream.promptTokens);
     const shadowed = this.learning.sample(ctx.id, stream.decision, ctx.key?.name ?? null);
     const res = reply.raw;
