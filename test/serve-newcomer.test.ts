@@ -3,6 +3,8 @@
  * upstream key, `/v1/route` with `{"prompt"}`, the error for `messages: "hi"`, 405 for a known URL
  * asked with the wrong method, and what a model asked for by name does while it cools down.
  */
+import { connect } from 'node:net';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Gateway } from '../src/serve/gateway.js';
@@ -83,6 +85,26 @@ describe('gateway details (issue 22 point 8)', () => {
     const unknown = await fetch(`${gw.url}/v1/nothing-here`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
+  });
+
+  it('answers what Node cannot read as HTTP, and an Anthropic client\'s mistyped URL, in the shape the client reads', async () => {
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(gw.url).port), '127.0.0.1', () => socket.end(request));
+        let text = '';
+        socket.on('data', (d) => (text += d.toString()));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const badChunk = await raw('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n');
+    expect(badChunk).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+    expect(JSON.parse(badChunk.slice(badChunk.indexOf('\r\n\r\n') + 4))).toEqual({ error: { message: expect.stringContaining('the request could not be read as HTTP'), type: 'invalid_request_error', code: 'bad_http_request', param: null } });
+    const bigHeaders = await raw(`GET /v1/models?${'x'.repeat(70_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(bigHeaders).toMatch(/^HTTP\/1.1 431 /);
+    expect(bigHeaders).toContain('"code":"request_headers_too_large"');
+    const slash = await post(`${gw.url}/v1/messages/`, { model: 'routecore', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    expect(slash.status).toBe(404);
+    expect(slash.body).toEqual({ type: 'error', error: { type: 'not_found_error', message: 'unknown request URL: POST /v1/messages/' } });
   });
 
   it('a model asked for by name is called even while it cools down (documented in docs/DEPLOY.md)', async () => {

@@ -18,7 +18,8 @@
  * @module
  */
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { fastify as Fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Agent } from 'undici';
@@ -44,7 +45,7 @@ import { GatewayMetrics } from './metrics.js';
 import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler } from './schemas.js';
 import { openGatewayLog, type GatewayLog, type LogRow } from './outcome-log.js';
 import { WireError, type Json } from '../wire/common.js';
-import { WIRE_FACES, faceOf, type Face } from './wire-faces.js';
+import { WIRE_FACES, faceOf, messagesFace, type Face } from './wire-faces.js';
 import { discardBytesFor, discardRequestBody } from './body-drain.js';
 import { LearningService } from '../learning/service.js';
 import { registerStatsRoutes } from './stats-routes.js';
@@ -149,6 +150,18 @@ type OperationalEvent = [level: 'info' | 'warn' | 'error', event: string, messag
  */
 export function operationalLevel(level: LogLevel): LogLevel {
   return level === 'warn' ? 'info' : level;
+}
+
+/** The answer to a request Node's HTTP parser refused (fastify's clientErrorHandler), in the OpenAI shape; the connection is closed after it. */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request_headers_too_large', 'the request headers (or URL) are over the size this gateway reads']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request did not arrive in time']
+    : [400, 'bad_http_request', `the request could not be read as HTTP (${err.code ?? err.message})`];
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', code, param: null } });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.destroy();
 }
 
 /** A running gateway. */
@@ -876,6 +889,9 @@ export class Gateway {
       genReqId: () => requestId(),
       // The gateway answers 503 during drain itself, in the OpenAI shape.
       return503OnClosing: false,
+      // A request Node cannot read as HTTP (a Content-Length that does not match, a bad chunk size, headers
+      // over the limit) still gets an OpenAI-shaped error, as every other refusal does.
+      clientErrorHandler: answerClientError,
       forceCloseConnections: 'idle',
       keepAliveTimeout: 65_000,
     });
@@ -1008,7 +1024,14 @@ export class Gateway {
         reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'response_not_stored', `${request.method} ${path}: ${why}`).body(request.rc?.id));
         return;
       }
-      reply.code(404).send(new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${request.url.split('?')[0]}`).body(request.rc?.id));
+      const unknown = new OpenAIErrorAnswer(404, 'invalid_request_error', 'unknown_url', `unknown request URL: ${request.method} ${path}`);
+      if (path.startsWith('/v1/messages')) {
+        // An Anthropic client's mistyped URL (`/v1/messages/`), in the shape it reads.
+        const shaped = messagesFace.error({ status: 404, body: unknown.body(request.rc?.id) as unknown as { error: Json } });
+        reply.code(404).send(shaped.body);
+        return;
+      }
+      reply.code(404).send(unknown.body(request.rc?.id));
     });
 
     if (this.config.corsOrigins.length > 0) {
