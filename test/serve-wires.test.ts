@@ -302,6 +302,17 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(fine.body.error?.code).not.toBe('body_too_deep');
   });
 
+  it('names the messages (on Responses, the input) when the last user turn is empty: nothing to route', async () => {
+    const auth = { authorization: `Bearer ${CLIENT_KEY}` };
+    const chat = await post(`${gw.url}/v1/chat/completions`, { model: 'routecore', messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: '   ' }] }, auth);
+    expect(chat.status).toBe(400);
+    expect(chat.body.error).toMatchObject({ code: 'invalid_messages', param: 'messages', message: expect.stringContaining('messages[1].content is empty or whitespace only') });
+    const responses = await post(`${gw.url}/v1/responses`, { model: 'routecore', instructions: 'sys', input: '   ' }, auth);
+    expect(responses.status).toBe(400);
+    expect(responses.body.error).toMatchObject({ code: 'invalid_messages', param: 'input' });
+    expect([gpt.requests.length, claude.requests.length]).toEqual([0, 0]);
+  });
+
   it('counts in x-routecore-attempts the upstream calls made, not a model skipped without a call', async () => {
     // claude cannot answer a JSON format: skipped (a config attempt) for gpt, which is called once.
     const { data, response } = await openai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_object' } }).withResponse();
@@ -320,7 +331,8 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect((chat.error as { routecore_code?: string }).routecore_code).toBe('ERR_ROUTECORE_UPSTREAM_REJECTED');
     gpt.queue(refusal);
     const responses = (await openai.responses.create({ model: 'gpt', input: 'Hello' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
-    expect([responses.status, responses.code, responses.param]).toEqual([400, 'context_length_exceeded', 'messages']);
+    // The chat upstream's `messages` is what the Responses client sent as `input`.
+    expect([responses.status, responses.code, responses.param]).toEqual([400, 'context_length_exceeded', 'input']);
     // An upstream that gives no code: routecore's own.
     gpt.queue({ kind: 'status', status: 422 });
     const plain = (await openai.chat.completions.create({ model: 'gpt', messages: [{ role: 'user', content: 'Hello' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;

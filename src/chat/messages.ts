@@ -163,15 +163,22 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
   }
 }
 
+/**
+ * The messages have no text to route on (no user turn, or an empty last one): a fault of the request's
+ * messages, which the gateway answers as `invalid_messages` naming them (ERR_ROUTECORE_INVALID_ARGUMENT).
+ */
+export class NothingToRouteError extends RoutecoreError {
+  constructor(message: string) {
+    super('ERR_ROUTECORE_INVALID_ARGUMENT', message);
+  }
+}
+
 function finish(scan: Scan, count: number, name: string, maxChars: number): ChatText {
   const users = scan.userTexts;
-  if (users.length === 0) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} has no user turn: nothing to route`);
+  if (users.length === 0) throw new NothingToRouteError(`${name} has no user turn: nothing to route`);
   const last = users[users.length - 1]!;
   if (blank(last.text) && !last.media) {
-    throw new RoutecoreError(
-      'ERR_ROUTECORE_INVALID_ARGUMENT',
-      `${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`,
-    );
+    throw new NothingToRouteError(`${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`);
   }
   let text = last.text;
   let turns = 1;

@@ -143,7 +143,8 @@ export const responsesFace: Face = {
     return faceStream(writer, (e) => writer.fail(String(e.body.error['message']), String(e.body.error['code'] ?? 'server_error')), stores(request));
   },
   error(e) {
-    // Responses errors have the chat completions shape.
+    // Responses errors have the chat completions shape; what the translation calls `messages` is the client's `input`.
+    if (e.body.error['param'] === 'messages') return { status: e.status, body: { error: { ...e.body.error, param: 'input' } } };
     return { status: e.status, body: e.body };
   },
   items: {
