@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 
 /** Dev dependencies whose current majors declare Node >= 22 (the repository tests them on 20 in CI). */
 const DEV_NODE22 = [
-  'ai', 'openai', '@ai-sdk/gateway', '@ai-sdk/openai-compatible', '@ai-sdk/provider', '@ai-sdk/provider-utils',
+  'ai', 'openai', '@ai-sdk/gateway', '@ai-sdk/openai', '@ai-sdk/openai-compatible', '@ai-sdk/provider', '@ai-sdk/provider-utils',
   'dependency-cruiser', 'commander', 'watskeburt', '@napi-rs/lzma', 'content-type',
 ];
 
