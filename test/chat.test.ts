@@ -98,6 +98,9 @@ describe('chatText refusals name the field', () => {
     [{ messages: [{ role: 'user', content: [{ type: 'text', text: 1 }] }] }, 'Expected a string for messages[0].content[0].text but received number 1'],
     [{ messages: [{ role: 'user', content: [{ type: 'video' }] }] }, 'Expected "text", "image_url", "input_audio", "file" or "refusal" for messages[0].content[0].type but received string "video"'],
     [{ messages: ['hi'] }, 'Expected a message object with role and content for messages[0] but received string "hi"'],
+    // A routed turn that is not valid Unicode is named by its message (the router would name an index of the joined text).
+    [{ messages: [{ role: 'system', content: 'ok' }, { role: 'user', content: 'ab' }, { role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'text', text: 'y\uDC00' }] }] }, 'messages[2].content contains a lone UTF-16 surrogate (0xdc00) at index 3: it is not valid Unicode text'],
+    [{ messages: [{ role: 'developer', content: 'rules \uD800!' }, { role: 'user', content: 'hi' }] }, 'messages[0].content contains a lone UTF-16 surrogate (0xd800) at index 6: it is not valid Unicode text'],
   ])('%j', (request, message) => {
     const e = caught(() => chatText(request));
     expect(e).toBeInstanceOf(RoutecoreError);

@@ -311,6 +311,11 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(responses.status).toBe(400);
     expect(responses.body.error).toMatchObject({ code: 'invalid_messages', param: 'input' });
     expect([gpt.requests.length, claude.requests.length]).toEqual([0, 0]);
+    // A lone surrogate in a routed turn (JSON can carry one as \ud800) names the turn, not an index of the routed text.
+    const lone = await post(`${gw.url}/v1/chat/completions`, '{"model":"routecore","messages":[{"role":"user","content":"first"},{"role":"assistant","content":"ok"},{"role":"user","content":"then \\ud800"}]}', auth);
+    expect(lone.status).toBe(400);
+    expect(lone.body.error).toMatchObject({ code: 'invalid_messages', param: 'messages', message: 'messages[2].content contains a lone UTF-16 surrogate (0xd800) at index 5: it is not valid Unicode text' });
+    expect([gpt.requests.length, claude.requests.length]).toEqual([0, 0]);
   });
 
   it('counts in x-routecore-attempts the upstream calls made, not a model skipped without a call', async () => {

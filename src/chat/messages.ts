@@ -19,7 +19,7 @@
  * @module
  */
 import { RoutecoreError, describe, invalidArgument } from '../errors.js';
-import { estimateTokens } from '../routing/prompt.js';
+import { estimateTokens, loneSurrogateMessage } from '../routing/prompt.js';
 
 /** A content part of a message (the text, image, audio and file parts the OpenAI API defines). */
 export type ContentPart =
@@ -156,6 +156,11 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
     const role = m['role'];
     if (typeof role !== 'string' || !ROLES.has(role)) throw invalidArgument(`${field}.role`, '"system", "developer", "user", "assistant", "tool" or "function"', role);
     const text = contentText(m['content'], `${field}.content`, role);
+    // The routed turns are checked here, where the message can be named: the router would refuse
+    // the joined text by its own index, which the client never sent.
+    if ((role === 'user' || role === 'system' || role === 'developer') && !text.isWellFormed()) {
+      throw new InvalidMessagesError(loneSurrogateMessage(text, `${field}.content`));
+    }
     scan.bytes += Buffer.byteLength(text, 'utf8');
     scan.media += contentMedia;
     if (role === 'user') scan.userTexts.push({ index: i, text, media: contentMedia > 0 });
@@ -164,10 +169,11 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
 }
 
 /**
- * The messages have no text to route on (no user turn, or an empty last one): a fault of the request's
- * messages, which the gateway answers as `invalid_messages` naming them (ERR_ROUTECORE_INVALID_ARGUMENT).
+ * A fault of the request's messages found while reading their text: nothing to route on (no user
+ * turn, an empty last one) or a routed turn that is not valid Unicode. The gateway answers it as
+ * `invalid_messages` naming them (ERR_ROUTECORE_INVALID_ARGUMENT).
  */
-export class NothingToRouteError extends RoutecoreError {
+export class InvalidMessagesError extends RoutecoreError {
   constructor(message: string) {
     super('ERR_ROUTECORE_INVALID_ARGUMENT', message);
   }
@@ -175,10 +181,10 @@ export class NothingToRouteError extends RoutecoreError {
 
 function finish(scan: Scan, count: number, name: string, maxChars: number): ChatText {
   const users = scan.userTexts;
-  if (users.length === 0) throw new NothingToRouteError(`${name} has no user turn: nothing to route`);
+  if (users.length === 0) throw new InvalidMessagesError(`${name} has no user turn: nothing to route`);
   const last = users[users.length - 1]!;
   if (blank(last.text) && !last.media) {
-    throw new NothingToRouteError(`${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`);
+    throw new InvalidMessagesError(`${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`);
   }
   let text = last.text;
   let turns = 1;

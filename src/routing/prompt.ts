@@ -44,24 +44,27 @@ export function checkPrompt(prompt: unknown, name: string): asserts prompt is st
       throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} is ${bytes} bytes of UTF-8, over the limit of ${MAX_PROMPT_BYTES}`);
     }
   }
-  if (!prompt.isWellFormed()) {
-    let at = 0;
-    for (; at < prompt.length; at++) {
-      const c = prompt.charCodeAt(at);
-      if (c >= 0xd800 && c <= 0xdbff && at + 1 < prompt.length) {
-        const d = prompt.charCodeAt(at + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          at++;
-          continue;
-        }
+  if (!prompt.isWellFormed()) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', loneSurrogateMessage(prompt, name));
+}
+
+/**
+ * Why `text` (which `isWellFormed()` refused) is not valid Unicode: its first lone UTF-16 surrogate
+ * and where, with `name` the field or argument at fault.
+ */
+export function loneSurrogateMessage(text: string, name: string): string {
+  let at = 0;
+  for (; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c >= 0xd800 && c <= 0xdbff && at + 1 < text.length) {
+      const d = text.charCodeAt(at + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        at++;
+        continue;
       }
-      if (c >= 0xd800 && c <= 0xdfff) break;
     }
-    throw new RoutecoreError(
-      'ERR_ROUTECORE_INVALID_ARGUMENT',
-      `${name} contains a lone UTF-16 surrogate (0x${prompt.charCodeAt(at).toString(16)}) at index ${at}: it is not valid Unicode text`,
-    );
+    if (c >= 0xd800 && c <= 0xdfff) break;
   }
+  return `${name} contains a lone UTF-16 surrogate (0x${text.charCodeAt(at).toString(16)}) at index ${at}: it is not valid Unicode text`;
 }
 
 /** Checks an array of prompts, naming `prompts[i]` in errors. */
