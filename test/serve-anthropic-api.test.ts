@@ -216,6 +216,8 @@ describe('POST /v1/messages/count_tokens with the Anthropic SDK', () => {
     expect(await bad({ model: 'claude', messages: MESSAGES, system: 3 })).toMatchObject({ status: 400, message: expect.stringContaining('system') });
     expect(await bad({ model: 'claude', messages: MESSAGES, tools: [{ name: 'x' }] })).toMatchObject({ status: 400, message: expect.stringContaining('tools[0].input_schema') });
     expect(await bad({ model: 'claude', messages: [{ role: 'assistant', content: 'hi' }] })).toMatchObject({ status: 400, message: expect.stringContaining('no user turn') });
+    // The client's own message is named, not its index after the system prompt became a first message.
+    expect(await bad({ model: 'claude', system: 'sys', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'a' }, { role: 'user', content: '  ' }] })).toMatchObject({ status: 400, message: expect.stringMatching(/^messages\[2\]\.content is empty or whitespace only/) });
     expect(await bad({ model: 'nope', messages: MESSAGES })).toMatchObject({ status: 404, type: 'not_found_error', message: expect.stringContaining('model "nope" is not routecore') });
     expect(await bad({ model: 'routecore:fastest', messages: MESSAGES })).toMatchObject({ status: 400, message: expect.stringContaining('routecore:<policy>') });
     expect(claude.requests).toHaveLength(0);

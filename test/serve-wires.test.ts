@@ -309,7 +309,18 @@ describe('POST /v1/responses with the openai SDK', () => {
     expect(chat.body.error).toMatchObject({ code: 'invalid_messages', param: 'messages', message: expect.stringContaining('messages[1].content is empty or whitespace only') });
     const responses = await post(`${gw.url}/v1/responses`, { model: 'routecore', instructions: 'sys', input: '   ' }, auth);
     expect(responses.status).toBe(400);
-    expect(responses.body.error).toMatchObject({ code: 'invalid_messages', param: 'input' });
+    expect(responses.body.error).toMatchObject({ code: 'invalid_messages', param: 'input', message: expect.stringMatching(/^input is empty or whitespace only/) });
+    // The faces name the client's own fields, not the indexes of the chat messages they were translated
+    // into (instructions and Anthropic's system become a first message and shift every index by one).
+    const items = await post(`${gw.url}/v1/responses`, { model: 'routecore', instructions: 'sys', input: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'a' }, { role: 'user', content: '  ' }] }, auth);
+    expect(items.body.error).toMatchObject({ code: 'invalid_messages', param: 'input', message: expect.stringMatching(/^input\[2\]\.content is empty or whitespace only/) });
+    const loneInstructions = await post(`${gw.url}/v1/responses`, '{"model":"routecore","instructions":"rules \\udc00","input":"hi"}', auth);
+    expect(loneInstructions.body.error).toMatchObject({ code: 'invalid_messages', message: 'instructions contains a lone UTF-16 surrogate (0xdc00) at index 6: it is not valid Unicode text' });
+    const anthropic = await post(`${gw.url}/v1/messages`, { model: 'routecore', max_tokens: 50, system: 'sys', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'a' }, { role: 'user', content: [{ type: 'text', text: ' ' }] }] }, auth);
+    expect(anthropic.status).toBe(400);
+    expect(anthropic.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(/^messages\[2\]\.content is empty or whitespace only/) } });
+    const loneSystem = await post(`${gw.url}/v1/messages`, '{"model":"routecore","max_tokens":50,"system":[{"type":"text","text":"\\ud800"}],"messages":[{"role":"user","content":"hi"}]}', auth);
+    expect(loneSystem.body).toMatchObject({ type: 'error', error: { message: 'system contains a lone UTF-16 surrogate (0xd800) at index 0: it is not valid Unicode text' } });
     expect([gpt.requests.length, claude.requests.length]).toEqual([0, 0]);
     // A lone surrogate in a routed turn (JSON can carry one as \ud800) names the turn, not an index of the routed text.
     const lone = await post(`${gw.url}/v1/chat/completions`, '{"model":"routecore","messages":[{"role":"user","content":"first"},{"role":"assistant","content":"ok"},{"role":"user","content":"then \\ud800"}]}', auth);

@@ -19,7 +19,7 @@
  * @module
  */
 import { RoutecoreError, describe, invalidArgument } from '../errors.js';
-import { estimateTokens, loneSurrogateMessage } from '../routing/prompt.js';
+import { estimateTokens, loneSurrogateFault } from '../routing/prompt.js';
 
 /** A content part of a message (the text, image, audio and file parts the OpenAI API defines). */
 export type ContentPart =
@@ -159,7 +159,7 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
     // The routed turns are checked here, where the message can be named: the router would refuse
     // the joined text by its own index, which the client never sent.
     if ((role === 'user' || role === 'system' || role === 'developer') && !text.isWellFormed()) {
-      throw new InvalidMessagesError(loneSurrogateMessage(text, `${field}.content`));
+      throw new InvalidMessagesError(name, { index: i, fault: loneSurrogateFault(text) });
     }
     scan.bytes += Buffer.byteLength(text, 'utf8');
     scan.media += contentMedia;
@@ -174,17 +174,35 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
  * `invalid_messages` naming them (ERR_ROUTECORE_INVALID_ARGUMENT).
  */
 export class InvalidMessagesError extends RoutecoreError {
-  constructor(message: string) {
-    super('ERR_ROUTECORE_INVALID_ARGUMENT', message);
+  /** The message whose content is at fault (its index) and what is wrong with it; undefined when the fault is the whole list. */
+  readonly content: { readonly index: number; readonly fault: string } | undefined;
+
+  /**
+   * `messages` names the list; with `content`, the message reads `<messages>[<index>].content <fault>`,
+   * else `<messages> <fault>` where `content` is the fault itself.
+   */
+  constructor(messages: string, content: { index: number; fault: string } | string) {
+    const at = typeof content === 'string' ? undefined : content;
+    super('ERR_ROUTECORE_INVALID_ARGUMENT', at === undefined ? `${messages} ${content as string}` : `${messages}[${at.index}].content ${at.fault}`);
+    this.content = at;
+  }
+
+  /**
+   * The same fault naming `path` for the message's content: the field the client sent, where a face
+   * translated its body into these messages (an Anthropic `system` shifts every index by one). A
+   * fault of the whole list is returned as it is.
+   */
+  naming(path: string): InvalidMessagesError {
+    return this.content === undefined ? this : new InvalidMessagesError(path, this.content.fault);
   }
 }
 
 function finish(scan: Scan, count: number, name: string, maxChars: number): ChatText {
   const users = scan.userTexts;
-  if (users.length === 0) throw new InvalidMessagesError(`${name} has no user turn: nothing to route`);
+  if (users.length === 0) throw new InvalidMessagesError(name, 'has no user turn: nothing to route');
   const last = users[users.length - 1]!;
   if (blank(last.text) && !last.media) {
-    throw new InvalidMessagesError(`${name}[${last.index}].content is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route`);
+    throw new InvalidMessagesError(name, { index: last.index, fault: `is empty or whitespace only (the last user turn, got ${describe(last.text)}): nothing to route` });
   }
   let text = last.text;
   let turns = 1;

@@ -44,14 +44,14 @@ export function checkPrompt(prompt: unknown, name: string): asserts prompt is st
       throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} is ${bytes} bytes of UTF-8, over the limit of ${MAX_PROMPT_BYTES}`);
     }
   }
-  if (!prompt.isWellFormed()) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', loneSurrogateMessage(prompt, name));
+  if (!prompt.isWellFormed()) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', `${name} ${loneSurrogateFault(prompt)}`);
 }
 
 /**
  * Why `text` (which `isWellFormed()` refused) is not valid Unicode: its first lone UTF-16 surrogate
- * and where, with `name` the field or argument at fault.
+ * and where, said after the name of the field or argument at fault.
  */
-export function loneSurrogateMessage(text: string, name: string): string {
+export function loneSurrogateFault(text: string): string {
   let at = 0;
   for (; at < text.length; at++) {
     const c = text.charCodeAt(at);
@@ -64,7 +64,7 @@ export function loneSurrogateMessage(text: string, name: string): string {
     }
     if (c >= 0xd800 && c <= 0xdfff) break;
   }
-  return `${name} contains a lone UTF-16 surrogate (0x${text.charCodeAt(at).toString(16)}) at index ${at}: it is not valid Unicode text`;
+  return `contains a lone UTF-16 surrogate (0x${text.charCodeAt(at).toString(16)}) at index ${at}: it is not valid Unicode text`;
 }
 
 /** Checks an array of prompts, naming `prompts[i]` in errors. */

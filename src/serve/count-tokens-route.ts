@@ -23,7 +23,7 @@ import { upstreamKey } from '../execution/attempt.js';
 import { estimateTokens } from '../routing/prompt.js';
 import type { ModelEntry } from '../routing/registry.js';
 import { ANTHROPIC_VERSION, anthropicError, messagesToChat } from '../wire/anthropic.js';
-import { WireError, isObject, parseJsonObject, type Json } from '../wire/common.js';
+import { WireError, inClientTerms, isObject, parseJsonObject, type Json } from '../wire/common.js';
 import { OpenAIErrorAnswer, badRequest, decisionHeaders } from '../wire/openai.js';
 import { messagesUrl } from '../wire/upstreams.js';
 import { type RouteContext, modelAllowed } from './route-context.js';
@@ -64,7 +64,8 @@ function parseBody(body: unknown): ChatRequest {
   try {
     chatText(chat); // refuses what nothing can be routed on (no user turn, an empty last one), naming the message
   } catch (err) {
-    if (isRoutecoreError(err)) throw badRequest('invalid_messages', err.message, 'messages', err.code);
+    const named = inClientTerms(err, chat);
+    if (isRoutecoreError(named)) throw badRequest('invalid_messages', named.message, 'messages', named.code);
     throw err;
   }
   return chat;

@@ -44,7 +44,7 @@ import { hashKey } from './config.js';
 import { GatewayMetrics } from './metrics.js';
 import { ChatBody, FeedbackBody, RouteBody, feedbackProblem, validatorCompiler } from './schemas.js';
 import { openGatewayLog, type GatewayLog, type LogRow } from './outcome-log.js';
-import { WireError, type Json } from '../wire/common.js';
+import { WireError, inClientTerms, type Json } from '../wire/common.js';
 import { WIRE_FACES, faceOf, messagesFace, type Face } from './wire-faces.js';
 import { discardBytesFor, discardRequestBody } from './body-drain.js';
 import { LearningService } from '../learning/service.js';
@@ -746,10 +746,13 @@ export class Gateway {
   async #chat(request: FastifyRequest, reply: FastifyReply, face?: Face): Promise<unknown> {
     const ctx = request.rc;
     const gen = this.#acquire(ctx);
+    // A face's body as chat messages, kept to name the client's own fields in a fault found in them.
+    let translated: { messages?: unknown } | undefined;
     try {
       // Items of earlier answers the client refers back to (Responses' item_reference), put back in place.
       const clientBody = face?.items ? await expandReferences(face.items, request.body, this.state, (err) => this.#itemsProblem(request.log, err)) : request.body;
       const { request: body, options } = this.#parseChat(face ? this.#translate(face, clientBody, request.headers) : clientBody, ctx, gen);
+      if (face) translated = body;
       if (ctx.key) await this.#limits(ctx.key);
       const session = request.headers['x-routecore-session'];
       if (typeof session === 'string' && session !== '') options.session = session;
@@ -778,7 +781,7 @@ export class Gateway {
       reply.header('x-routecore-overhead-us', String(Math.max(0, Math.round((performance.now() - ctx.started - result.upstreamMs) * 1000))));
       return answer;
     } catch (err) {
-      const ge = this.#toErrorAnswer(err, request.log);
+      const ge = this.#toErrorAnswer(translated ? inClientTerms(err, translated) : err, request.log);
       ctx.error = ge.message;
       this.#decisionHeaders(reply, ctx, null, err instanceof UpstreamError ? err.attempts : []);
       throw ge;

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, fromClientField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -79,9 +79,11 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
   const system = body['system'];
   if (system !== undefined && system !== null) {
     const text = typeof system === 'string' ? system : Array.isArray(system) ? system.map((b, i) => blockText(b, `system[${i}]`)).join('\n') : badField('system', 'a string or an array of text blocks', system);
-    if (text !== '') messages.push({ role: 'system', content: text });
+    if (text !== '') messages.push(fromClientField({ role: 'system', content: text }, 'system'));
   }
-  for (let i = 0; i < raw.length; i++) messages.push(...turnToChat(raw[i], i, nativeOnly));
+  for (let i = 0; i < raw.length; i++) {
+    for (const m of turnToChat(raw[i], i, nativeOnly)) messages.push(fromClientField(m, `messages[${i}].content`));
+  }
 
   const chat: ChatRequest = { messages, max_completion_tokens: max };
   copySamplingFields(body, chat, 1);

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import type { ChatRequest } from '../chat/messages.js';
+import { InvalidMessagesError, type ChatMessage, type ChatRequest } from '../chat/messages.js';
 import { RoutecoreError, describe, isPlainObject } from '../errors.js';
 
 /** A request body a wire cannot accept: `param` names the field (`input[2].content[0].type`). */
@@ -24,6 +24,31 @@ export class WireError extends RoutecoreError {
     this.reason = reason;
     this.param = param;
   }
+}
+
+/**
+ * The client's field each translated message's content came from (`messages[2].content` of a Messages
+ * body, `input[3].content` or `instructions` of a Responses one), so that a fault found later in the
+ * translated messages names what the client sent. Weak: it lives as long as the translated request.
+ */
+const CLIENT_FIELDS = new WeakMap<object, string>();
+
+/** `message`, remembered as translated from the client's field `path` (see {@link inClientTerms}). */
+export function fromClientField<M extends ChatMessage>(message: M, path: string): M {
+  CLIENT_FIELDS.set(message, path);
+  return message;
+}
+
+/**
+ * `err` in the client's terms: a fault of a translated message's content ({@link InvalidMessagesError})
+ * names the client's field it came from instead of its index among the translated messages; any other
+ * error, or a message with no recorded field, is returned as it is.
+ */
+export function inClientTerms(err: unknown, chat: { messages?: unknown }): unknown {
+  if (!(err instanceof InvalidMessagesError) || err.content === undefined || !Array.isArray(chat.messages)) return err;
+  const message: unknown = chat.messages[err.content.index];
+  const path = typeof message === 'object' && message !== null ? CLIENT_FIELDS.get(message) : undefined;
+  return path === undefined ? err : err.naming(path);
 }
 
 /** A plain JSON object (not an array, not null). */

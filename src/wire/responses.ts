@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, fromClientField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -71,7 +71,7 @@ export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatReq
   if (body['input'] === undefined) throw new WireError('missing_input', 'input', 'body.input is required: a string, or an array of input items');
   const messages: ChatMessage[] = [];
   const instructions = optString(body, 'instructions');
-  if (instructions !== undefined && instructions !== '') messages.push({ role: 'system', content: instructions });
+  if (instructions !== undefined && instructions !== '') messages.push(fromClientField({ role: 'system', content: instructions }, 'instructions'));
   messages.push(...inputToMessages(body['input'], report));
   if (!messages.some((m) => m.role === 'user')) {
     // A turn that continues state OpenAI keeps (previous_response_id with only the tool results, as the
@@ -282,7 +282,7 @@ function contentPart(p: unknown, at: string, nativeOnly: NativeOnly | undefined)
 function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): ChatMessage[] {
   if (typeof input === 'string') {
     if (input === '') throw new WireError('invalid_input', 'input', 'body.input must not be empty');
-    return [{ role: 'user', content: input }];
+    return [fromClientField({ role: 'user', content: input }, 'input')];
   }
   if (!Array.isArray(input)) badField('input', 'a string or an array of input items', input);
   if (input.length === 0) throw new WireError('invalid_input', 'input', 'body.input must not be an empty array');
@@ -291,8 +291,9 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
   let assistant: ChatMessage | null = null;
   // Images and files of the tool outputs just read, for the user message after them (TOOL_MEDIA_NOTE).
   let media: ContentPart[] = [];
+  let mediaFrom = '';
   const flushMedia = (): void => {
-    if (media.length > 0) out.push({ role: 'user', content: media });
+    if (media.length > 0) out.push(fromClientField({ role: 'user', content: media }, mediaFrom));
     media = [];
   };
   for (let i = 0; i < input.length; i++) {
@@ -307,12 +308,12 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') badField(`${path}.role`, '"user", "assistant", "system" or "developer"', role);
         const content = contentParts(item['content'], `${path}.content`, nativeOnly);
         if (role === 'assistant') {
-          const msg: ChatMessage = { role: 'assistant', content: partsText(content) };
+          const msg: ChatMessage = fromClientField({ role: 'assistant', content: partsText(content) }, `${path}.content`);
           out.push(msg);
           assistant = msg;
         } else {
           // System prompts as plain strings: every OpenAI-compatible server takes those.
-          out.push({ role: role === 'user' ? 'user' : 'system', content: role === 'user' ? content : partsText(content) });
+          out.push(fromClientField({ role: role === 'user' ? 'user' : 'system', content: role === 'user' ? content : partsText(content) }, `${path}.content`));
           assistant = null;
         }
         break;
@@ -346,6 +347,7 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
             else {
               text += TOOL_MEDIA_NOTE;
               media.push(part);
+              mediaFrom = `${path}.output`;
             }
           }
         }
