@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, fromClientField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, recordClientFields, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optNumber, optString, parseJsonObject, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** The `anthropic-version` routecore sends upstream and accepts from clients when they send none. */
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -76,14 +76,23 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
   }
 
   const messages: ChatMessage[] = [];
+  // The client's message of each (-1: the system prompt), for errors found in them later (recordClientFields).
+  const from: number[] = [];
   const system = body['system'];
   if (system !== undefined && system !== null) {
     const text = typeof system === 'string' ? system : Array.isArray(system) ? system.map((b, i) => blockText(b, `system[${i}]`)).join('\n') : badField('system', 'a string or an array of text blocks', system);
-    if (text !== '') messages.push(fromClientField({ role: 'system', content: text }, 'system'));
+    if (text !== '') {
+      messages.push({ role: 'system', content: text });
+      from.push(-1);
+    }
   }
   for (let i = 0; i < raw.length; i++) {
-    for (const m of turnToChat(raw[i], i, nativeOnly)) messages.push(fromClientField(m, `messages[${i}].content`));
+    for (const m of turnToChat(raw[i], i, nativeOnly)) {
+      messages.push(m);
+      from.push(i);
+    }
   }
+  recordClientFields(messages, from, clientField);
 
   const chat: ChatRequest = { messages, max_completion_tokens: max };
   copySamplingFields(body, chat, 1);
@@ -145,6 +154,11 @@ export function messagesToChat(body: unknown, nativeOnly?: NativeOnly): ChatRequ
   const output = body['output_config'];
   if (output !== undefined && output !== null) outputConfigToChat(output, chat, nativeOnly);
   return withoutToolFieldsIfNoTools(chat);
+}
+
+/** The client's field of a translated message's content: its turn's, or the system prompt (-1). */
+function clientField(at: number): string {
+  return at < 0 ? 'system' : `messages[${at}].content`;
 }
 
 /**

@@ -27,27 +27,36 @@ export class WireError extends RoutecoreError {
 }
 
 /**
- * The client's field each translated message's content came from (`messages[2].content` of a Messages
- * body, `input[3].content` or `instructions` of a Responses one), so that a fault found later in the
- * translated messages names what the client sent. Weak: it lives as long as the translated request.
+ * Where a face's translated messages came from in the client's body, so that a fault found later in
+ * them names what the client sent (`messages[2].content` of a Messages body, `input[3].content` or
+ * `instructions` of a Responses one) rather than an index among the translated messages (a system
+ * prompt shifts every one). `at[k]` is the client's position of message k, which the wire's `field`
+ * names (undefined: a message the translation made itself). One non-enumerable property on the
+ * messages array, left out of JSON and of deep equality: tags on each message cost 3–4 µs per request
+ * of five messages in a WeakMap (ephemerons the collector traces), 0.7 as properties.
  */
-const CLIENT_FIELDS = new WeakMap<object, string>();
+interface ClientFields {
+  readonly at: readonly number[];
+  readonly field: (at: number) => string | undefined;
+}
 
-/** `message`, remembered as translated from the client's field `path` (see {@link inClientTerms}). */
-export function fromClientField<M extends ChatMessage>(message: M, path: string): M {
-  CLIENT_FIELDS.set(message, path);
-  return message;
+const CLIENT_FIELDS = Symbol('routecore.clientFields');
+
+/** Records that `messages[k]` came from the client's field `field(at[k])` (see {@link inClientTerms}). */
+export function recordClientFields(messages: ChatMessage[], at: readonly number[], field: (at: number) => string | undefined): void {
+  Object.defineProperty(messages, CLIENT_FIELDS, { value: { at, field } satisfies ClientFields });
 }
 
 /**
  * `err` in the client's terms: a fault of a translated message's content ({@link InvalidMessagesError})
  * names the client's field it came from instead of its index among the translated messages; any other
- * error, or a message with no recorded field, is returned as it is.
+ * error, or messages with no recorded fields, is returned as it is.
  */
 export function inClientTerms(err: unknown, chat: { messages?: unknown }): unknown {
   if (!(err instanceof InvalidMessagesError) || err.content === undefined || !Array.isArray(chat.messages)) return err;
-  const message: unknown = chat.messages[err.content.index];
-  const path = typeof message === 'object' && message !== null ? CLIENT_FIELDS.get(message) : undefined;
+  const fields = (chat.messages as { [CLIENT_FIELDS]?: ClientFields })[CLIENT_FIELDS];
+  const at = fields?.at[err.content.index];
+  const path = at === undefined ? undefined : fields!.field(at);
   return path === undefined ? err : err.naming(path);
 }
 

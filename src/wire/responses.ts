@@ -20,7 +20,7 @@
  * @module
  */
 import type { ChatMessage, ChatRequest, ContentPart } from '../chat/messages.js';
-import { WireError, type NativeOnly, badField, fromClientField, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
+import { WireError, type NativeOnly, badField, recordClientFields, withoutToolFieldsIfNoTools, chatUsage, chunkDelta, copySamplingFields, firstChoice, isObject, optBoolean, optNumber, optString, sseEvent, TOOL_MEDIA_NOTE, wireId, type Json } from './common.js';
 
 /** Responses request fields routecore translates or passes on; any other field is refused by name. */
 const KNOWN_FIELDS = new Set([
@@ -70,16 +70,22 @@ export function responsesToChat(body: unknown, nativeOnly?: NativeOnly): ChatReq
   }
   if (body['input'] === undefined) throw new WireError('missing_input', 'input', 'body.input is required: a string, or an array of input items');
   const messages: ChatMessage[] = [];
+  // Where each came from in the body, for errors found in them later (clientField; recordClientFields).
+  const from: number[] = [];
   const instructions = optString(body, 'instructions');
-  if (instructions !== undefined && instructions !== '') messages.push(fromClientField({ role: 'system', content: instructions }, 'instructions'));
-  messages.push(...inputToMessages(body['input'], report));
+  if (instructions !== undefined && instructions !== '') {
+    messages.push({ role: 'system', content: instructions });
+    from.push(INSTRUCTIONS);
+  }
+  inputToMessages(body['input'], report, messages, from);
+  recordClientFields(messages, from, clientField);
   if (!messages.some((m) => m.role === 'user')) {
     // A turn that continues state OpenAI keeps (previous_response_id with only the tool results, as the
     // Agents SDK sends it) has its user turn upstream: routed on what it sends, and only an upstream of
     // OpenAI's wire gets it (the text below never reaches a chat upstream).
     if (!native) throw new WireError('invalid_input', 'input', 'body.input must contain at least one user message');
     const sent = messages.filter((m) => m.role === 'tool').map((m) => partsText(m.content ?? '')).join('\n');
-    messages.push({ role: 'user', content: sent !== '' ? sent : '(a continuation of a response OpenAI keeps)' });
+    messages.push({ role: 'user', content: sent !== '' ? sent : '(a continuation of a response OpenAI keeps)' }); // no client field
   }
 
   const chat: ChatRequest = { messages };
@@ -279,21 +285,25 @@ function contentPart(p: unknown, at: string, nativeOnly: NativeOnly | undefined)
 }
 
 /** Responses `input` (string or items) as chat messages. */
-function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): ChatMessage[] {
+function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined, out: ChatMessage[], from: number[]): void {
   if (typeof input === 'string') {
     if (input === '') throw new WireError('invalid_input', 'input', 'body.input must not be empty');
-    return [fromClientField({ role: 'user', content: input }, 'input')];
+    out.push({ role: 'user', content: input });
+    from.push(STRING_INPUT);
+    return;
   }
   if (!Array.isArray(input)) badField('input', 'a string or an array of input items', input);
   if (input.length === 0) throw new WireError('invalid_input', 'input', 'body.input must not be an empty array');
-  const out: ChatMessage[] = [];
   // function_call items join the assistant turn they follow (or start one): chat keeps tool calls on the assistant message.
   let assistant: ChatMessage | null = null;
   // Images and files of the tool outputs just read, for the user message after them (TOOL_MEDIA_NOTE).
   let media: ContentPart[] = [];
-  let mediaFrom = '';
+  let mediaFrom = 0;
   const flushMedia = (): void => {
-    if (media.length > 0) out.push(fromClientField({ role: 'user', content: media }, mediaFrom));
+    if (media.length > 0) {
+      out.push({ role: 'user', content: media });
+      from.push(toolOutputAt(mediaFrom));
+    }
     media = [];
   };
   for (let i = 0; i < input.length; i++) {
@@ -308,12 +318,14 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') badField(`${path}.role`, '"user", "assistant", "system" or "developer"', role);
         const content = contentParts(item['content'], `${path}.content`, nativeOnly);
         if (role === 'assistant') {
-          const msg: ChatMessage = fromClientField({ role: 'assistant', content: partsText(content) }, `${path}.content`);
+          const msg: ChatMessage = { role: 'assistant', content: partsText(content) };
           out.push(msg);
+          from.push(i);
           assistant = msg;
         } else {
           // System prompts as plain strings: every OpenAI-compatible server takes those.
-          out.push(fromClientField({ role: role === 'user' ? 'user' : 'system', content: role === 'user' ? content : partsText(content) }, `${path}.content`));
+          out.push({ role: role === 'user' ? 'user' : 'system', content: role === 'user' ? content : partsText(content) });
+          from.push(i);
           assistant = null;
         }
         break;
@@ -328,6 +340,7 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
         if (!assistant) {
           assistant = { role: 'assistant', content: null };
           out.push(assistant);
+          from.push(i);
         }
         assistant.tool_calls ??= [];
         assistant.tool_calls.push({ id: callId, type: 'function', function: { name, arguments: args } });
@@ -347,11 +360,12 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
             else {
               text += TOOL_MEDIA_NOTE;
               media.push(part);
-              mediaFrom = `${path}.output`;
+              mediaFrom = i;
             }
           }
         }
         out.push({ role: 'tool', tool_call_id: callId, content: text });
+        from.push(toolOutputAt(i));
         assistant = null;
         break;
       }
@@ -373,7 +387,19 @@ function inputToMessages(input: unknown, nativeOnly: NativeOnly | undefined): Ch
     }
   }
   flushMedia();
-  return out;
+}
+
+/** {@link clientField} positions that are not an item's index. */
+const INSTRUCTIONS = -1;
+const STRING_INPUT = -2;
+/** A message made of item `i`'s `output` (a function_call_output: its tool turn, its images and files). */
+const toolOutputAt = (i: number): number => -3 - i;
+
+/** The client's field of a translated message's content (positions as {@link inputToMessages} records them). */
+function clientField(at: number): string {
+  if (at === INSTRUCTIONS) return 'instructions';
+  if (at === STRING_INPUT) return 'input';
+  return at >= 0 ? `input[${at}].content` : `input[${-3 - at}].output`;
 }
 
 /** The Responses `usage` for a chat usage. */
