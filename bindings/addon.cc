@@ -2,6 +2,7 @@
 
 #include "errors.h"
 #include "native_router.h"
+#include "native_sparse.h"
 #include "native_static.h"
 
 namespace routecore_bindings {
@@ -9,6 +10,7 @@ namespace routecore_bindings {
 RoutecoreAddon::RoutecoreAddon(Napi::Env env, Napi::Object exports) : worker_(std::make_unique<Worker>(env)) {
   exports.Set("NativeRouter", NativeRouter::Init(env, this));
   exports.Set("NativeTokenizer", NativeTokenizer::Init(env));
+  exports.Set("NativeSparseIndex", NativeSparseIndex::Init(env, this));
   Napi::Function staticEncoder = NativeStaticEncoder::Init(env);
   staticEncoderConstructor = Napi::Persistent(staticEncoder);
   exports.Set("NativeStaticEncoder", staticEncoder);

@@ -11,7 +11,7 @@ import { binding } from '../src/addon/native.js';
 import { Router } from '../src/app/router.js';
 import { baselineScores, tfidfKnnRouter } from '../src/training/baselines.js';
 import type { OutcomeRecord } from '../src/training/data.js';
-import { TFIDF_KNN_KEY } from '../src/routing/tfidf-knn.js';
+import { KnnIndex, TFIDF_KNN_KEY, type CsrRows } from '../src/routing/tfidf-knn.js';
 import { train } from '../src/training/train.js';
 import { caught } from './helpers/index.js';
 
@@ -46,6 +46,69 @@ function xorSet(n: number, seed: number, tag: string): OutcomeRecord[] {
     return { id: `${tag}${i}`, prompt, scores: { A: aRight ? 1 : 0, B: aRight ? 0 : 1 } };
   });
 }
+
+/** `n` random sparse rows over `buckets` buckets, values of both signs (the hashing encoder's are signed), some repeated (ties). */
+function randomRows(n: number, buckets: number, seed: number): CsrRows {
+  const r = rng(seed);
+  const rowStart = new Uint32Array(n + 1);
+  const index: number[] = [], value: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 7 === 3) {
+      // a copy of the row before: equal similarities, which the earlier row must win
+      for (let e = rowStart[i - 1]!; e < rowStart[i]!; e++) {
+        index.push(index[e]!);
+        value.push(value[e]!);
+      }
+    } else {
+      const nnz = Math.floor(r() * 30);
+      for (let e = 0; e < nnz; e++) {
+        // a few buckets past the index (the encoder's rows never have them; the index skips them)
+        index.push(Math.floor(r() * (buckets + 2)));
+        value.push(Math.fround((r() - 0.4) * 2));
+      }
+    }
+    rowStart[i + 1] = index.length;
+  }
+  return { rowStart, index: Uint32Array.from(index), value: Float32Array.from(value) };
+}
+
+describe('KnnIndex: the similarity scatter in the addon', () => {
+  const buckets = 64, M = 3;
+  const train = randomRows(3000, buckets, 5);
+  // Model 2 unscored on every fifth row: it gets its own neighbour list.
+  const y = Float32Array.from({ length: 3000 * M }, (_, x) => (x % M === 2 && Math.floor(x / M) % 5 === 0 ? NaN : ((x * 7919) % 101) / 100));
+  const queries = randomRows(1500, buckets, 6);
+
+  it('scores bit for bit as the TypeScript scatter, on the calling thread and the addon\'s, in batches and alone', async () => {
+    expect(binding().NativeSparseIndex).toBeDefined();
+    const native = new KnnIndex(train, y, M, buckets, 20), typescript = new KnnIndex(train, y, M, buckets, 20, false);
+    try {
+      expect([native.native, typescript.native]).toEqual([true, false]);
+      // 1,500 queries × 3,000 rows is more than one batch of similarities (4 Mi floats): two chunks.
+      const expected = typescript.score(queries);
+      expect(Array.from(native.score(queries))).toEqual(Array.from(expected));
+      expect(Array.from(await native.scoreAsync(queries))).toEqual(Array.from(expected));
+      // One query given as a window of the batch's row starts, as a router's micro-batch may be cut.
+      const one = new Float32Array(M);
+      await native.scoreAsync({ rowStart: queries.rowStart.subarray(700, 702), index: queries.index, value: queries.value }, one);
+      expect(Array.from(one)).toEqual(Array.from(expected.subarray(700 * M, 701 * M)));
+    } finally {
+      native.dispose();
+    }
+    expect(caught(() => native.score(queries)).code).toBe('ERR_ROUTECORE_DISPOSED');
+  });
+
+  it('refuses query rows out of order, naming them', async () => {
+    const native = new KnnIndex(train, y, M, buckets, 20);
+    try {
+      const bad = { rowStart: Uint32Array.of(0, 9, 3), index: queries.index, value: queries.value };
+      expect(caught(() => native.score(bad)).message).toMatch(/query row start 2 is out of order or past the entries/);
+      expect((await native.scoreAsync(bad).catch((e: Error) => e)).message).toMatch(/query row start 2 is out of order or past the entries/);
+    } finally {
+      native.dispose();
+    }
+  });
+});
 
 describe('TF-IDF kNN served from a router file', () => {
   const trainRecs = xorSet(400, 1, 'tr');
@@ -96,6 +159,20 @@ describe('TF-IDF kNN served from a router file', () => {
         expect(loaded.routeSync(t.prompt).model).toBe(best);
       }
       expect((await loaded.route(prompts[0]!)).model).toBe(loaded.routeSync(prompts[0]!).model);
+      // route() and scores() search on the addon's thread: the event loop turns while they run
+      // (scored on this thread, no setImmediate could run before the promise settles).
+      let turns = 0;
+      const tick = (): void => {
+        turns++;
+        if (!done) setImmediate(tick);
+      };
+      let done = false;
+      setImmediate(tick);
+      const many = Array.from({ length: 20 }, () => prompts).flat();
+      const offThread = await loaded.scores(many);
+      done = true;
+      expect(turns).toBeGreaterThan(0);
+      for (let x = 0; x < again.length; x++) expect(offThread[x]).toBe(again[x]);
     } finally {
       loaded.dispose();
     }

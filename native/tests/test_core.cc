@@ -10,6 +10,7 @@
 #include "error.h"
 #include "hashing_encoder.h"
 #include "router_model.h"
+#include "sparse_index.h"
 #include "thread_pool.h"
 #include "topics.h"
 #include "trainer.h"
@@ -118,6 +119,32 @@ TEST(idf_downweights_common_ngrams) {
   for (uint32_t b : s.touched) s.counts[b] = 0;
   CHECK(idf[common] < idf[rare]);
   CHECK_NEAR(idf[rare], std::log(5.0 / 2.0) + 1, 1e-5);
+}
+
+TEST(sparse_index_similarities_are_the_dot_products_and_refuse_bad_starts) {
+  // Rows: r0 = {1: 0.5, 3: -1}, r1 = {}, r2 = {3: 2, 7: 0.25}; bucket 7 is past the 6 indexed buckets.
+  const uint32_t rowStart[] = {0, 2, 2, 4};
+  const uint32_t index[] = {1, 3, 3, 7};
+  const float value[] = {0.5f, -1.0f, 2.0f, 0.25f};
+  SparseIndex idx(rowStart, 3, index, value, 4, 6);
+  CHECK(idx.rows() == 3);
+  // Queries: q0 = {3: 1, 1: 2}, q1 = {7: 9} (outside every bucket: all zero), given as a window at entry 1.
+  const uint32_t qIndex[] = {99, 3, 1, 7};
+  const float qValue[] = {5.0f, 1.0f, 2.0f, 9.0f};
+  const uint32_t qStart[] = {1, 3, 4};
+  float out[6] = {-1, -1, -1, -1, -1, -1};
+  idx.similarities(qStart, 2, qIndex, qValue, 4, out);
+  CHECK(out[0] == 0.0f);  // -1 * 1 + 0.5 * 2
+  CHECK(out[1] == 0.0f);
+  CHECK(out[2] == 2.0f);
+  CHECK(out[3] == 0.0f && out[4] == 0.0f && out[5] == 0.0f);
+  const uint32_t backwards[] = {0, 3, 2};
+  CHECK_THROWS(idx.similarities(backwards, 2, qIndex, qValue, 4, out), ErrorCode::InvalidArgument,
+               "query row start 2 is out of order or past the entries");
+  const uint32_t past[] = {0, 5};
+  CHECK_THROWS(SparseIndex(past, 1, index, value, 4, 6), ErrorCode::InvalidArgument,
+               "indexed row start 1 is out of order or past the entries");
+  CHECK_THROWS(SparseIndex(rowStart, 3, index, value, 4, 0), ErrorCode::InvalidArgument, "at least one bucket");
 }
 
 TEST(half_precision_round_trips) {

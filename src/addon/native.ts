@@ -113,10 +113,24 @@ export interface NativeStaticEncoderHandle {
   embed(text: Uint8Array, offsets: Uint32Array, count: number, out: Float32Array): Uint32Array;
 }
 
+/**
+ * @internal routecore::SparseIndex: the similarity scatter of the TF-IDF kNN router (postings of
+ * CSR rows; similarities of CSR queries to every row, count x rows, accumulated as tfidf-knn.ts did).
+ */
+export interface NativeSparseIndexHandle {
+  readonly rows: number;
+  similaritiesSync(start: Uint32Array, index: Uint32Array, value: Float32Array, count: number, out: Float32Array): void;
+  /** On copies of the query, on the addon's worker thread; `out` is filled when it settles. */
+  similarities(start: Uint32Array, index: Uint32Array, value: Float32Array, count: number, out: Float32Array): Promise<void>;
+  dispose(): void;
+}
+
 /** @internal */
 export interface NativeBinding {
   backendInfo(request: string, threads: number): NativeBackendReport;
   NativeTokenizer: new (json: Uint8Array, source: string) => NativeTokenizerHandle;
+  /** Absent from an addon built before it (a prebuilt binary of an older version): tfidf-knn.ts then scatters in TypeScript. */
+  NativeSparseIndex?: new (rowStart: Uint32Array, index: Uint32Array, value: Float32Array, buckets: number) => NativeSparseIndexHandle;
   NativeStaticEncoder: new (
     tokenizerJson: Uint8Array,
     tokenizerSource: string,

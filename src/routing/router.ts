@@ -375,12 +375,13 @@ export class RouterCore {
   /**
    * @internal Whether {@link routeSync} scores `text` on the calling thread as cheaply as its
    * micro-batch would: a router that reads text itself (no load-time encoder, no asynchronous-only
-   * backend such as an onnx predictor), and text within the calling-thread bound of a batch
+   * backend such as an onnx predictor, no TF-IDF kNN whose search belongs on the addon's thread:
+   * Scorer.prefersWorkerThread), and text within the calling-thread bound of a batch
    * (SYNC_TEXT_LIMIT). The executor then routes a request at once instead of waiting for the batch.
    */
   scoresInline(text: string): boolean {
     const scorer = this.#scorer;
-    return scorer !== undefined && !this.#rowsOnly && this.#encoder === undefined && scorer.native.asyncOnly !== true && text.length <= SYNC_TEXT_LIMIT;
+    return scorer !== undefined && !this.#rowsOnly && this.#encoder === undefined && scorer.native.asyncOnly !== true && !scorer.prefersWorkerThread && text.length <= SYNC_TEXT_LIMIT;
   }
 
   /** Routes one prompt on the calling thread: the lowest-latency path for a single decision. */
@@ -590,7 +591,7 @@ export class RouterCore {
     // The encoder is the caller's code: its errors pass through as they are, not as native ones.
     const rows = this.#encoder ? checkRows(await this.#encoder.encode(prompts), this.#encoder, n) : undefined;
     try {
-      if (rows === undefined && !scorer.native.asyncOnly && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
+      if (rows === undefined && !scorer.native.asyncOnly && !scorer.prefersWorkerThread && totalLength(prompts) <= SYNC_TEXT_LIMIT) {
         const input = this.#packer.pack(prompts, names);
         if (scoring) scorer.scoreSync(input, n, out);
         if (costs) scorer.costSharesSync(input, n, costs);
