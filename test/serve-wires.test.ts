@@ -315,7 +315,7 @@ describe('POST /v1/responses with the openai SDK', () => {
     const items = await post(`${gw.url}/v1/responses`, { model: 'routecore', instructions: 'sys', input: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'a' }, { role: 'user', content: '  ' }] }, auth);
     expect(items.body.error).toMatchObject({ code: 'invalid_messages', param: 'input', message: expect.stringMatching(/^input\[2\]\.content is empty or whitespace only/) });
     const loneInstructions = await post(`${gw.url}/v1/responses`, '{"model":"routecore","instructions":"rules \\udc00","input":"hi"}', auth);
-    expect(loneInstructions.body.error).toMatchObject({ code: 'invalid_messages', message: 'instructions contains a lone UTF-16 surrogate (0xdc00) at index 6: it is not valid Unicode text' });
+    expect(loneInstructions.body.error).toMatchObject({ code: 'invalid_messages', param: 'instructions', message: 'instructions contains a lone UTF-16 surrogate (0xdc00) at index 6: it is not valid Unicode text' });
     const anthropic = await post(`${gw.url}/v1/messages`, { model: 'routecore', max_tokens: 50, system: 'sys', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'a' }, { role: 'user', content: [{ type: 'text', text: ' ' }] }] }, auth);
     expect(anthropic.status).toBe(400);
     expect(anthropic.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(/^messages\[2\]\.content is empty or whitespace only/) } });

@@ -176,15 +176,18 @@ function scanSlice(messages: readonly unknown[], from: number, to: number, name:
 export class InvalidMessagesError extends RoutecoreError {
   /** The message whose content is at fault (its index) and what is wrong with it; undefined when the fault is the whole list. */
   readonly content: { readonly index: number; readonly fault: string } | undefined;
+  /** The request field at fault, for an error body's `param`: `messages`, or the client's own field once {@link naming} gave it. */
+  readonly param: string;
 
   /**
    * `messages` names the list; with `content`, the message reads `<messages>[<index>].content <fault>`,
    * else `<messages> <fault>` where `content` is the fault itself.
    */
-  constructor(messages: string, content: { index: number; fault: string } | string) {
+  constructor(messages: string, content: { index: number; fault: string } | string, param = 'messages') {
     const at = typeof content === 'string' ? undefined : content;
     super('ERR_ROUTECORE_INVALID_ARGUMENT', at === undefined ? `${messages} ${content as string}` : `${messages}[${at.index}].content ${at.fault}`);
     this.content = at;
+    this.param = param;
   }
 
   /**
@@ -193,7 +196,9 @@ export class InvalidMessagesError extends RoutecoreError {
    * fault of the whole list is returned as it is.
    */
   naming(path: string): InvalidMessagesError {
-    return this.content === undefined ? this : new InvalidMessagesError(path, this.content.fault);
+    if (this.content === undefined) return this;
+    // param: the top-level field (`input[3].content` -> `input`), as the translations' own errors name it.
+    return new InvalidMessagesError(path, this.content.fault, /^[^.[]+/.exec(path)![0]);
   }
 }
 

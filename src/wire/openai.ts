@@ -129,7 +129,7 @@ export function answerFor(err: unknown): OpenAIErrorAnswer | undefined {
     const status = err.status >= 500 && err.status <= 504 ? err.status : 502;
     return new OpenAIErrorAnswer(status, 'upstream_error', upstreamCode(status), err.message, { ...extra, ...retry });
   }
-  if (err instanceof InvalidMessagesError) return badRequest('invalid_messages', err.message, 'messages', err.code);
+  if (err instanceof InvalidMessagesError) return badRequest('invalid_messages', err.message, err.param, err.code);
   if (isRoutecoreError(err, 'ERR_ROUTECORE_INVALID_ARGUMENT')) return badRequest('invalid_request', err.message, undefined, err.code);
   if (isRoutecoreError(err, 'ERR_ROUTECORE_UNKNOWN_MODEL')) return new OpenAIErrorAnswer(404, 'invalid_request_error', 'model_not_found', err.message, { param: 'model', routecoreCode: err.code });
   if (isRoutecoreError(err, 'ERR_ROUTECORE_NO_ELIGIBLE_MODEL')) return new OpenAIErrorAnswer(503, 'upstream_error', 'no_eligible_model', err.message, { routecoreCode: err.code });
