@@ -165,12 +165,8 @@ export class KnnIndex {
 
   /** Scores of `queries` (q × models, row-major) into `out` (allocated when not given), on the calling thread. */
   score(queries: CsrRows, out?: Float32Array): Float32Array {
-    const q = queries.rowStart.length - 1;
-    const res = out ?? new Float32Array(q * this.models);
-    const chunk = this.#chunk(q);
-    const sims = new Float32Array(chunk * this.rows);
-    for (let from = 0; from < q; from += chunk) {
-      const to = Math.min(q, from + chunk);
+    const { res, sims, ranges } = this.#batches(queries, out);
+    for (const [from, to] of ranges) {
       if (this.#native) {
         try {
           this.#native.similaritiesSync(queries.rowStart.subarray(from), queries.index, queries.value, to - from, sims);
@@ -178,7 +174,7 @@ export class KnnIndex {
           rethrowNative(err);
         }
       } else this.#scatter(queries, from, to, sims);
-      for (let r = from; r < to; r++) this.#select(sims, (r - from) * this.rows, r, res);
+      this.#selectRange(sims, from, to, res);
     }
     return res;
   }
@@ -190,18 +186,14 @@ export class KnnIndex {
   async scoreAsync(queries: CsrRows, out?: Float32Array): Promise<Float32Array> {
     const native = this.#native;
     if (!native) return this.score(queries, out);
-    const q = queries.rowStart.length - 1;
-    const res = out ?? new Float32Array(q * this.models);
-    const chunk = this.#chunk(q);
-    const sims = new Float32Array(chunk * this.rows);
-    for (let from = 0; from < q; from += chunk) {
-      const to = Math.min(q, from + chunk);
+    const { res, sims, ranges } = this.#batches(queries, out);
+    for (const [from, to] of ranges) {
       try {
         await native.similarities(queries.rowStart.subarray(from), queries.index, queries.value, to - from, sims);
       } catch (err) {
         rethrowNative(err);
       }
-      for (let r = from; r < to; r++) this.#select(sims, (r - from) * this.rows, r, res);
+      this.#selectRange(sims, from, to, res);
     }
     return res;
   }
@@ -211,9 +203,22 @@ export class KnnIndex {
     this.#native?.dispose();
   }
 
-  /** Queries per scatter: all of a small batch, else as many as {@link SIMILARITY_FLOATS} hold. */
-  #chunk(q: number): number {
-    return Math.max(1, Math.min(q, Math.floor(SIMILARITY_FLOATS / Math.max(1, this.rows))));
+  /**
+   * The output of `queries` (`out`, or allocated), a similarity buffer, and the query ranges
+   * [from, to) scattered into it one after the other: all of a small batch at once, else as many
+   * queries as {@link SIMILARITY_FLOATS} hold.
+   */
+  #batches(queries: CsrRows, out: Float32Array | undefined): { res: Float32Array; sims: Float32Array; ranges: [number, number][] } {
+    const q = queries.rowStart.length - 1;
+    const chunk = Math.max(1, Math.min(q, Math.floor(SIMILARITY_FLOATS / Math.max(1, this.rows))));
+    const ranges: [number, number][] = [];
+    for (let from = 0; from < q; from += chunk) ranges.push([from, Math.min(q, from + chunk)]);
+    return { res: out ?? new Float32Array(q * this.models), sims: new Float32Array(chunk * this.rows), ranges };
+  }
+
+  /** Queries [from, to)'s scores into `res` from their similarities in `sims`. */
+  #selectRange(sims: Float32Array, from: number, to: number, res: Float32Array): void {
+    for (let r = from; r < to; r++) this.#select(sims, (r - from) * this.rows, r, res);
   }
 
   /** The TypeScript scatter of queries [from, to) into `sims` ((to − from) × rows). */
