@@ -30,4 +30,16 @@ void throwInvalidArgument(Napi::Env env, const std::string& message) {
   throw makeError(env, "ERR_ROUTECORE_INVALID_ARGUMENT", message);
 }
 
+float* parseOut(const Napi::CallbackInfo& info, size_t index, size_t needed) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= index || !info[index].IsTypedArray() ||
+      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throwInvalidArgument(env, "out must be a Float32Array");
+  auto out = info[index].As<Napi::Float32Array>();
+  if (out.ElementLength() < needed)
+    throwInvalidArgument(
+        env, "out has " + std::to_string(out.ElementLength()) + " elements, needs " + std::to_string(needed));
+  return out.Data();
+}
+
 }  // namespace routecore_bindings

@@ -17,6 +17,9 @@ Napi::Error makeError(Napi::Env env, const std::exception_ptr& e);
 
 [[noreturn]] void throwInvalidArgument(Napi::Env env, const std::string& message);
 
+/// info[index] as a Float32Array of at least `needed` elements (its data), else an invalid-argument error.
+float* parseOut(const Napi::CallbackInfo& info, size_t index, size_t needed);
+
 /// Runs fn, turning routecore::Error and std::exception into JS exceptions.
 template <typename Fn>
 auto guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {

@@ -72,47 +72,12 @@ EmbeddingArgs parseEmbeddings(const Napi::CallbackInfo& info, size_t first, uint
   return e;
 }
 
-float* parseOut(const Napi::CallbackInfo& info, size_t index, size_t needed) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= index || !info[index].IsTypedArray() ||
-      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throwInvalidArgument(env, "out must be a Float32Array");
-  auto out = info[index].As<Napi::Float32Array>();
-  if (out.ElementLength() < needed)
-    throwInvalidArgument(
-        env, "out has " + std::to_string(out.ElementLength()) + " elements, needs " + std::to_string(needed));
-  return out.Data();
-}
-
 std::string parseBackend(const Napi::CallbackInfo& info, size_t index, unsigned* threads) {
   if (info.Length() <= index + 1 || !info[index].IsString() || !info[index + 1].IsNumber())
     throwInvalidArgument(info.Env(), "expected (backend: string, threads: number)");
   *threads = info[index + 1].As<Napi::Number>().Uint32Value();
   return info[index].As<Napi::String>();
 }
-
-// Async jobs own copies of their inputs and write their scores into a buffer of their own: the
-// caller's typed arrays may be mutated, transferred (detached) or collected while the job runs,
-// and reading them from the worker thread would then change decisions or read freed memory.
-// result() copies the scores into the caller's `out` on the JS thread, after checking that it is
-// still attached and large enough.
-class OwnedOutputJob : public Job {
- public:
-  OwnedOutputJob(Napi::Env env, size_t outputs) : Job(env), scores_(outputs) {}
-  Napi::Value result(Napi::Env env) override {
-    Napi::Object o = kept(0);  // `out`, kept alive by the submitter as the first keepAlive()
-    auto out = o.As<Napi::Float32Array>();
-    if (out.ElementLength() < scores_.size() || (!scores_.empty() && out.Data() == nullptr))
-      throw makeError(env, "ERR_ROUTECORE_INVALID_ARGUMENT",
-                      "out was detached or resized while the call was in flight; its " +
-                          std::to_string(scores_.size()) + " scores were dropped");
-    std::copy(scores_.begin(), scores_.end(), out.Data());
-    return env.Undefined();
-  }
-
- protected:
-  std::vector<float> scores_;
-};
 
 class ScoreEmbeddingsJob final : public OwnedOutputJob {
  public:

@@ -1,6 +1,5 @@
 #include "native_sparse.h"
 
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -51,26 +50,15 @@ size_t countArg(const Napi::CallbackInfo& info, size_t i, size_t starts) {
   return static_cast<size_t>(count);
 }
 
-Napi::Float32Array outArg(const Napi::CallbackInfo& info, size_t i, size_t need) {
-  if (info.Length() <= i || !info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throwInvalidArgument(info.Env(), "out must be a Float32Array");
-  auto out = info[i].As<Napi::Float32Array>();
-  if (out.ElementLength() < need)
-    throwInvalidArgument(info.Env(), "out must hold count x rows = " + std::to_string(need) + " floats");
-  return out;
-}
-
-class SimilaritiesJob final : public Job {
+class SimilaritiesJob final : public OwnedOutputJob {
  public:
   /// Copies the query's window of the entries (start[0] .. start[count]), its starts rebased onto
   /// it: a caller may pass a few rows' starts into a large batch.
   SimilaritiesJob(Napi::Env env, std::shared_ptr<const routecore::SparseIndex> index, const CsrArgs& q, size_t count)
-      : Job(env),
+      : OwnedOutputJob(env, count * index->rows()),
         index_(std::move(index)),
         start_(q.start, q.start + count + 1),
-        count_(count),
-        out_(count * index_->rows()) {
+        count_(count) {
     const uint32_t base = start_[0];
     for (size_t r = 0; r <= count; ++r) {
       if (start_[r] < base || start_[r] > q.entries || (r > 0 && start_[r] < start_[r - 1]))
@@ -81,15 +69,7 @@ class SimilaritiesJob final : public Job {
     values_.assign(q.value + base, q.value + base + start_[count]);
   }
   void execute() override {
-    index_->similarities(start_.data(), count_, entries_.data(), values_.data(), entries_.size(), out_.data());
-  }
-  Napi::Value result(Napi::Env env) override {
-    auto out = kept(0).As<Napi::Float32Array>();  // `out`, the first keepAlive()
-    if (out.ElementLength() < out_.size() || (!out_.empty() && out.Data() == nullptr))
-      throw makeError(env, "ERR_ROUTECORE_INVALID_ARGUMENT",
-                      "out was detached or resized while the call was in flight; its similarities were dropped");
-    std::copy(out_.begin(), out_.end(), out.Data());
-    return env.Undefined();
+    index_->similarities(start_.data(), count_, entries_.data(), values_.data(), entries_.size(), scores_.data());
   }
 
  private:
@@ -98,7 +78,6 @@ class SimilaritiesJob final : public Job {
   std::vector<uint32_t> entries_;
   std::vector<float> values_;
   size_t count_;
-  std::vector<float> out_;
 };
 
 }  // namespace
@@ -143,9 +122,9 @@ Napi::Value NativeSparseIndex::SimilaritiesSync(const Napi::CallbackInfo& info) 
   const auto& idx = index(env);
   CsrArgs q = parseCsr(info, 0);
   const size_t count = countArg(info, 3, q.starts);
-  auto out = outArg(info, 4, count * idx->rows());
+  float* out = parseOut(info, 4, count * idx->rows());
   guard(env, [&] {
-    idx->similarities(q.start, count, q.index, q.value, q.entries, out.Data());
+    idx->similarities(q.start, count, q.index, q.value, q.entries, out);
     return 0;
   });
   return env.Undefined();
@@ -156,9 +135,9 @@ Napi::Value NativeSparseIndex::Similarities(const Napi::CallbackInfo& info) {
   const auto& idx = index(env);
   CsrArgs q = parseCsr(info, 0);
   const size_t count = countArg(info, 3, q.starts);
-  outArg(info, 4, count * idx->rows());
+  parseOut(info, 4, count * idx->rows());
   auto job = std::make_unique<SimilaritiesJob>(env, idx, q, count);
-  job->keepAlive(info[4]);  // kept(0): result() writes the similarities here
+  job->keepAlive(info[4]);  // kept(0): OwnedOutputJob::result() writes the similarities here
   job->keepAlive(info.This());
   Napi::Promise promise = job->promise();
   addon_->worker().submit(env, std::move(job));

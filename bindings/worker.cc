@@ -1,8 +1,21 @@
 #include "worker.h"
 
+#include <algorithm>
+#include <string>
+
 #include "errors.h"
 
 namespace routecore_bindings {
+
+Napi::Value OwnedOutputJob::result(Napi::Env env) {
+  auto out = kept(0).As<Napi::Float32Array>();  // `out`, kept alive by the submitter as the first keepAlive()
+  if (out.ElementLength() < scores_.size() || (!scores_.empty() && out.Data() == nullptr))
+    throw makeError(env, "ERR_ROUTECORE_INVALID_ARGUMENT",
+                    "out was detached or resized while the call was in flight; its " + std::to_string(scores_.size()) +
+                        " scores were dropped");
+  std::copy(scores_.begin(), scores_.end(), out.Data());
+  return env.Undefined();
+}
 
 void Job::deliver(Napi::Env env) {
   if (env == nullptr) {

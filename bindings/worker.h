@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace routecore_bindings {
 
@@ -48,6 +49,21 @@ class Job : public Message {
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> refs_;
+};
+
+// Async jobs own copies of their inputs and write their scores into a buffer of their own: the
+// caller's typed arrays may be mutated, transferred (detached) or collected while the job runs,
+// and reading them from the worker thread would then change decisions or read freed memory.
+// result() copies the scores into the caller's `out` on the JS thread, after checking that it is
+// still attached and large enough.
+class OwnedOutputJob : public Job {
+ public:
+  OwnedOutputJob(Napi::Env env, size_t outputs) : Job(env), scores_(outputs) {}
+  /// Copies the scores into `out`, which the submitter must have passed first to keepAlive().
+  Napi::Value result(Napi::Env env) override;
+
+ protected:
+  std::vector<float> scores_;
 };
 
 class Worker {
