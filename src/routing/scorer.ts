@@ -10,7 +10,7 @@ import { resolveBackend } from '../addon/backend.js';
 import { binding, rethrowNative, type NativeRouterHandle } from '../addon/native.js';
 import { RoutecoreError } from '../errors.js';
 import { COST_KEY, POSTPROCESS_KEY, ScorePostprocess, costFromShare, memberKey, parsePostprocess, type PostprocessSpec } from './postprocess.js';
-import { KnnIndex, TFIDF_KNN_KEY, encodeRows, parseTfidfKnn } from './tfidf-knn.js';
+import { KnnIndex, TFIDF_KNN_KEY, encodeRows, parseTfidfKnn, type CsrRows } from './tfidf-knn.js';
 
 /**
  * One batch of features: packed UTF-8 prompts for a router whose artifact encodes text (hashing,
@@ -189,16 +189,21 @@ export class Scorer {
 
   /** TF-IDF kNN scores of `count` prompts into `out` (a hashing router's input is always text). */
   #knnSync(input: ScoreInput, count: number, out: Float32Array): void {
-    if (input.text === undefined) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'a TF-IDF kNN router scores prompt text, not embeddings');
-    const rows = this.#native.encode(input.text, input.offsets, count);
-    this.#knn!.score(rows, out.length === count * this.#native.outputs ? out : out.subarray(0, count * this.#native.outputs));
+    const { rows, scores } = this.#knnQueries(input, count, out);
+    this.#knn!.score(rows, scores);
   }
 
   /** {@link Scorer.#knnSync} with the similarity scatter on the addon's thread. */
   async #knnAsync(input: ScoreInput, count: number, out: Float32Array): Promise<void> {
+    const { rows, scores } = this.#knnQueries(input, count, out);
+    await this.#knn!.scoreAsync(rows, scores);
+  }
+
+  /** The TF-IDF rows of `count` prompts (encoded here) and the part of `out` their scores fill. */
+  #knnQueries(input: ScoreInput, count: number, out: Float32Array): { rows: CsrRows; scores: Float32Array } {
     if (input.text === undefined) throw new RoutecoreError('ERR_ROUTECORE_INVALID_ARGUMENT', 'a TF-IDF kNN router scores prompt text, not embeddings');
-    const rows = this.#native.encode(input.text, input.offsets, count);
-    await this.#knn!.scoreAsync(rows, out.length === count * this.#native.outputs ? out : out.subarray(0, count * this.#native.outputs));
+    const n = count * this.#native.outputs;
+    return { rows: this.#native.encode(input.text, input.offsets, count), scores: out.length === n ? out : out.subarray(0, n) };
   }
 
   #disposeMembers(): void {
