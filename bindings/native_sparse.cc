@@ -59,12 +59,12 @@ class SimilaritiesJob final : public OwnedOutputJob {
         index_(std::move(index)),
         start_(q.start, q.start + count + 1),
         count_(count) {
+    guard(env, [&] {
+      routecore::checkRowStarts(start_.data(), count, q.entries, "query");  // before reading the window
+      return 0;
+    });
     const uint32_t base = start_[0];
-    for (size_t r = 0; r <= count; ++r) {
-      if (start_[r] < base || start_[r] > q.entries || (r > 0 && start_[r] < start_[r - 1]))
-        throwInvalidArgument(env, "query row start " + std::to_string(r) + " is out of order or past the entries");
-      start_[r] -= base;
-    }
+    for (uint32_t& s : start_) s -= base;
     entries_.assign(q.index + base, q.index + base + start_[count]);
     values_.assign(q.value + base, q.value + base + start_[count]);
   }

@@ -5,9 +5,8 @@
 #include "error.h"
 
 namespace routecore {
-namespace {
 
-void checkStarts(const uint32_t* start, size_t rows, size_t entries, const char* what) {
+void checkRowStarts(const uint32_t* start, size_t rows, size_t entries, const char* what) {
   if (start[0] > entries)
     throw Error(ErrorCode::InvalidArgument, std::string(what) + " row start 0 is past the entries");
   for (size_t r = 0; r < rows; ++r) {
@@ -17,13 +16,11 @@ void checkStarts(const uint32_t* start, size_t rows, size_t entries, const char*
   }
 }
 
-}  // namespace
-
 SparseIndex::SparseIndex(const uint32_t* rowStart, size_t rows, const uint32_t* index, const float* value,
                          size_t entries, size_t buckets)
     : rows_(rows), buckets_(buckets), start_(buckets + 1, 0) {
   if (buckets == 0) throw Error(ErrorCode::InvalidArgument, "a sparse index needs at least one bucket");
-  checkStarts(rowStart, rows, entries, "indexed");
+  checkRowStarts(rowStart, rows, entries, "indexed");
   for (size_t e = rowStart[0]; e < rowStart[rows]; ++e)
     if (index[e] < buckets) ++start_[index[e] + 1];
   for (size_t c = 0; c < buckets; ++c) start_[c + 1] += start_[c];
@@ -44,7 +41,7 @@ SparseIndex::SparseIndex(const uint32_t* rowStart, size_t rows, const uint32_t* 
 
 void SparseIndex::similarities(const uint32_t* queryStart, size_t count, const uint32_t* queryIndex,
                                const float* queryValue, size_t queryEntries, float* out) const {
-  checkStarts(queryStart, count, queryEntries, "query");
+  checkRowStarts(queryStart, count, queryEntries, "query");
   const uint32_t* postRow = postRow_.data();
   const float* postValue = postValue_.data();
   for (size_t q = 0; q < count; ++q) {

@@ -14,6 +14,10 @@
 
 namespace routecore {
 
+/// Throws InvalidArgument (naming `what`'s row) unless the `rows` + 1 CSR row starts are in order
+/// and within `entries`.
+void checkRowStarts(const uint32_t* start, size_t rows, size_t entries, const char* what);
+
 class SparseIndex {
  public:
   /// Indexes `rows` CSR rows (row r owns entries rowStart[r] .. rowStart[r + 1] of index/value; the
